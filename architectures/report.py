@@ -1,0 +1,39 @@
+"""The structured answer every K8s anomaly-detection architecture returns, as fixed by docs/k8s-contract.md."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = ('AnomalyReport', 'Category', 'Severity')
+
+Severity = Literal['none', 'low', 'medium', 'high', 'critical']
+"""How bad the anomaly is; `'none'` when there is none (or the entity does not exist)."""
+
+Category = Literal[
+    'none',
+    'cpu_saturation',
+    'memory_leak',
+    'crash_loop',
+    'node_memory_pressure',
+    'noisy_neighbor',
+    'disk_pressure',
+    'network_errors',
+    'entity_not_found',
+]
+"""The failure mode diagnosed; `'none'` for a healthy entity."""
+
+
+class AnomalyReport(BaseModel):
+    """Diagnosis of one Kubernetes entity over an incident window."""
+
+    entity: str = Field(description='The entity analysed, as "k8s:pod/<name>" or "k8s:node/<name>".')
+    anomaly_detected: bool = Field(description='Whether the entity behaves anomalously in the incident window.')
+    severity: Severity = Field(description="How bad the anomaly is; 'none' when no anomaly was detected.")
+    category: Category = Field(
+        description="The failure mode; 'none' for a healthy entity, 'entity_not_found' when it does not exist."
+    )
+    evidence: list[str] = Field(description='Observations (with numbers) that support the diagnosis.')
+    recommended_actions: list[str] = Field(description='Concrete next steps for an operator.')
+    confidence: float = Field(ge=0.0, le=1.0, description='Confidence in this diagnosis, from 0 to 1.')

@@ -1,0 +1,209 @@
+"""What one request holds: the task text, the calls made so far and what they returned, the JSON objects seen."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    RetryPromptPart,  # pyright: ignore[reportDeprecated]
+    SystemPromptPart,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+    UserPromptPart,
+)
+from pydantic_ai.models import ModelRequestParameters
+
+from .text import count_tokens
+
+
+@dataclass(kw_only=True)
+class Call:
+    """One tool call the model made earlier, and how it ended."""
+
+    name: str
+    """Tool name."""
+    args: dict[str, Any]
+    """Arguments as sent."""
+    key: str
+    """Canonical JSON of the arguments (what 'the same call' means)."""
+    status: str = 'pending'
+    """'pending' (no return seen), 'ok', 'retry' or 'failed'."""
+    result: Any = None
+    """The return value (success) or the retry message."""
+    attempt: int | None = None
+    """For a retry: which retry of this tool it was, when the framework says."""
+    max_retries: int | None = None
+    """For a retry: the tool's retry budget, when the framework says."""
+
+
+@dataclass(kw_only=True)
+class Conversation:
+    """Everything the simulated model reads from one request."""
+
+    instructions: str
+    """Instructions and system prompts, joined."""
+    prompt: str
+    """User prompts, joined."""
+    calls: list[Call] = field(default_factory=list[Call])
+    """Earlier tool calls in order, output tools included."""
+    objects: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
+    """JSON objects from successful tool returns and from JSON embedded in the prompt and instructions, in order."""
+    input_tokens: int = 0
+    """Tokens of the messages (tool definitions are counted by the caller)."""
+    fingerprint: str = ''
+    """Stable digest of the request content: never ids or timestamps."""
+
+    @property
+    def text(self) -> str:
+        """Instructions and prompt together: what the task is about."""
+        return f'{self.instructions}\n{self.prompt}'
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str, separators=(',', ':'))
+
+
+def _decode(content: Any) -> Any:
+    if isinstance(content, str):
+        stripped = content.strip()
+        if stripped[:1] in ('{', '['):
+            try:
+                return json.loads(stripped)
+            except ValueError:
+                return content
+        return content
+    if isinstance(content, (dict, list, int, float, bool)) or content is None:
+        return content
+    dump = getattr(content, 'model_dump', None)
+    if callable(dump):
+        return dump(mode='json')
+    return str(content)
+
+
+def embedded_objects(text: str) -> list[dict[str, Any]]:
+    """JSON objects written inside a text (balanced braces that parse)."""
+    found: list[dict[str, Any]] = []
+    start = text.find('{')
+    while start != -1:
+        depth = 0
+        end = -1
+        for i in range(start, len(text)):
+            ch = text[i]
+            if ch == '{':
+                depth += 1
+            elif ch == '}':
+                depth -= 1
+                if depth == 0:
+                    end = i + 1
+                    break
+        if end == -1:
+            break
+        try:
+            value = json.loads(text[start:end])
+        except ValueError:
+            start = text.find('{', start + 1)
+            continue
+        if isinstance(value, dict):
+            found.append(value)  # pyright: ignore[reportUnknownArgumentType]
+        start = text.find('{', end)
+    return found
+
+
+def _prompt_text(part: UserPromptPart) -> str:
+    if isinstance(part.content, str):
+        return part.content
+    return '\n'.join(item if isinstance(item, str) else getattr(item, 'content', '') for item in part.content
+                     if isinstance(item, str) or isinstance(getattr(item, 'content', None), str))
+
+
+def read(messages: list[ModelMessage], params: ModelRequestParameters) -> Conversation:
+    """Read a request's messages into a `Conversation`."""
+    instructions: list[str] = []
+    if params.instruction_parts:
+        instructions.extend(part.content for part in params.instruction_parts)
+    else:
+        latest = next((m.instructions for m in reversed(messages) if isinstance(m, ModelRequest) and m.instructions), None)
+        if latest:
+            instructions.append(latest)
+    prompts: list[str] = []
+    calls: list[Call] = []
+    by_id: dict[str, Call] = {}
+    returns: list[Any] = []
+    digest = hashlib.blake2b(digest_size=16)
+    tokens = 0
+    for message in messages:
+        if isinstance(message, ModelResponse):
+            for part in message.parts:
+                if isinstance(part, ToolCallPart):
+                    args = part.args_as_dict()
+                    call = Call(name=part.tool_name, args=args, key=_canonical(args))
+                    calls.append(call)
+                    by_id[part.tool_call_id] = call
+                    digest.update(f'\x1ecall\x1f{call.name}\x1f{call.key}'.encode())
+                    tokens += count_tokens(call.name) + count_tokens(call.key)
+                elif isinstance(part, TextPart):
+                    digest.update(f'\x1etext\x1f{part.content}'.encode())
+                    tokens += count_tokens(part.content)
+            continue
+        for part in message.parts:
+            if isinstance(part, SystemPromptPart):
+                instructions.append(part.content)
+            elif isinstance(part, UserPromptPart):
+                prompts.append(_prompt_text(part))
+            elif isinstance(part, ToolReturnPart):
+                call = by_id.get(part.tool_call_id)
+                content = _decode(part.content)
+                rendered = content if isinstance(content, str) else _canonical(content)
+                digest.update(f'\x1ereturn\x1f{part.tool_name}\x1f{part.outcome}\x1f{rendered}'.encode())
+                tokens += count_tokens(rendered)
+                if call is None:
+                    continue
+                if part.outcome == 'success':
+                    call.status, call.result = 'ok', content
+                    returns.append(content)
+                elif part.outcome == 'retried':
+                    call.status, call.result = 'retry', rendered
+                    if part.retry is not None:
+                        call.attempt, call.max_retries = part.retry.attempt, part.retry.max_retries
+                else:
+                    call.status, call.result = 'failed', rendered
+            elif isinstance(part, RetryPromptPart):  # pyright: ignore[reportDeprecated]
+                rendered = part.model_response()
+                digest.update(f'\x1eretry\x1f{part.tool_name}\x1f{rendered}'.encode())
+                tokens += count_tokens(rendered)
+                call = by_id.get(part.tool_call_id)
+                if call is not None:
+                    call.status, call.result = 'retry', rendered
+    instructions_text = '\n'.join(instructions)
+    prompt_text = '\n'.join(prompts)
+    digest.update(f'\x1einstr\x1f{instructions_text}\x1eprompt\x1f{prompt_text}'.encode())
+    tokens += count_tokens(instructions_text) + count_tokens(prompt_text)
+    objects: list[dict[str, Any]] = [*embedded_objects(instructions_text), *embedded_objects(prompt_text)]
+    for value in returns:
+        _collect_objects(value, objects)
+    return Conversation(
+        instructions=instructions_text,
+        prompt=prompt_text,
+        calls=calls,
+        objects=objects,
+        input_tokens=tokens,
+        fingerprint=digest.hexdigest(),
+    )
+
+
+def _collect_objects(value: Any, into: list[dict[str, Any]]) -> None:
+    if isinstance(value, dict):
+        into.append(value)  # pyright: ignore[reportUnknownArgumentType]
+        for item in value.values():  # pyright: ignore[reportUnknownVariableType]
+            if isinstance(item, (dict, list)):
+                _collect_objects(item, into)
+    elif isinstance(value, list):
+        for item in value:  # pyright: ignore[reportUnknownVariableType]
+            _collect_objects(item, into)

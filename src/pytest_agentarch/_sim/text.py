@@ -1,0 +1,133 @@
+"""Words, stems, token counts and the values a text mentions (times, entities, identifiers, numbers, quotes)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+_WORD = re.compile(r'[A-Za-z][a-z]*|[A-Z]+(?![a-z])|\d+')
+_TOKEN = re.compile(r'\w+|[^\w\s]')
+_TIME = re.compile(r'\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?')
+_ENTITY_REF = re.compile(r'\b([A-Za-z][\w.-]*:[A-Za-z][\w.-]*)/([A-Za-z0-9][\w.-]*[A-Za-z0-9]|[A-Za-z0-9])')
+_QUOTED = re.compile(r'"([^"\n]{1,80})"|\'([^\'\n]{1,80})\'|`([^`\n]{1,80})`')
+_IDENT = re.compile(r'(?<![\w:/.-])([A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)+)(?![\w/-])')
+_PROPER = re.compile(r'(?<![.!?]\s)(?<!^)\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)\b')
+_NUMBER = re.compile(r'(?<![\w.:-])(-?\d+(?:\.\d+)?)(?![\w:-])')
+_CONTEXT_WORDS = 6
+
+STOPWORDS = frozenset(
+    'a an the and or but if then than of to in on at by for from with without into onto over under about as is are '
+    'was were be been being it its this that these those there here you your we our us i me my he she they them '
+    'their what which who whom whose when where why how all any each every some no not only own same so too very '
+    'can could will would should shall may might must do does did done have has had having just also please '
+    'using use used call calls via per out up down off again further once both few more most other such return '
+    'returns given get gets set make answer report result results tool tools function value values one two'.split()
+)
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words of `text`, splitting snake_case, kebab-case and camelCase."""
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+@lru_cache(maxsize=4096)
+def stem(word: str) -> str:
+    """A light stem: plural and common suffixes off, then the first five letters ('analyze' ~ 'analysis')."""
+    if len(word) > 4 and word.endswith('ies'):
+        word = word[:-3] + 'y'
+    elif len(word) > 3 and word.endswith('s') and not word.endswith('ss'):
+        word = word[:-1]
+    for suffix in ('ing', 'ed'):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            word = word[: -len(suffix)]
+            break
+    return word[:5]
+
+
+def stems(text: str) -> list[str]:
+    """Stems of the content words of `text`, in order."""
+    return [stem(w) for w in words(text) if w not in STOPWORDS]
+
+
+def count_tokens(text: str) -> int:
+    """A deterministic token count: words and punctuation marks."""
+    return len(_TOKEN.findall(text))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mention:
+    """A value found in a text, with the words just before it (its label)."""
+
+    kind: str
+    """'time', 'entity', 'quoted', 'ident', 'proper' or 'number'."""
+    value: str
+    """The value as written."""
+    position: int
+    """Character offset in the text (orders mentions and pairs times)."""
+    context: frozenset[str]
+    """Stems of the content words just before the value."""
+    parts: tuple[str, str] = ('', '')
+    """For an entity reference `type/name`: the type and the name."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimeRange:
+    """Two times written as a range ('X to Y', 'from X until Y', 'between X and Y')."""
+
+    start: str
+    end: str
+    label: frozenset[str]
+    """Stems of the words before the range (e.g. {'basel', 'windo'})."""
+
+
+def _context(text: str, start: int, floor: int) -> frozenset[str]:
+    before = text[max(floor, start - 120) : start]
+    return frozenset(stems(' '.join(before.split()[-_CONTEXT_WORDS:])))
+
+
+@lru_cache(maxsize=512)
+def mentions(text: str) -> tuple[tuple[Mention, ...], tuple[TimeRange, ...]]:
+    """Every value-like mention in `text` and the time ranges among them (cached: texts repeat across requests)."""
+    found: list[Mention] = []
+    taken: list[tuple[int, int]] = []
+
+    def free(span: tuple[int, int]) -> bool:
+        return all(span[1] <= a or span[0] >= b for a, b in taken)
+
+    times: list[re.Match[str]] = list(_TIME.finditer(text))
+    previous_end = 0
+    for m in times:
+        taken.append(m.span())
+        found.append(Mention(kind='time', value=m.group(), position=m.start(), context=_context(text, m.start(), previous_end)))
+        previous_end = m.end()
+    for m in _ENTITY_REF.finditer(text):
+        if free(m.span()):
+            taken.append(m.span())
+            found.append(
+                Mention(kind='entity', value=m.group(), position=m.start(), context=_context(text, m.start(), 0),
+                        parts=(m.group(1), m.group(2)))
+            )
+    for m in _QUOTED.finditer(text):
+        value = m.group(1) or m.group(2) or m.group(3)
+        if free(m.span()) and value.strip():
+            taken.append(m.span())
+            found.append(Mention(kind='quoted', value=value, position=m.start(), context=_context(text, m.start(), 0)))
+    for m in _IDENT.finditer(text):
+        if free(m.span()):
+            taken.append(m.span())
+            found.append(Mention(kind='ident', value=m.group(1), position=m.start(), context=_context(text, m.start(), 0)))
+    for m in _PROPER.finditer(text):
+        if free(m.span()) and m.group(1).lower() not in STOPWORDS:
+            found.append(Mention(kind='proper', value=m.group(1), position=m.start(), context=_context(text, m.start(), 0)))
+    for m in _NUMBER.finditer(text):
+        if free(m.span()):
+            found.append(Mention(kind='number', value=m.group(1), position=m.start(), context=_context(text, m.start(), 0)))
+    found.sort(key=lambda mention: mention.position)
+
+    ranges: list[TimeRange] = []
+    for first, second in zip(times, times[1:]):
+        between = text[first.end() : second.start()].strip().lower()
+        if between in ('to', '-', '–', 'until', 'till', 'and', '..', 'through', '->', '→'):
+            ranges.append(TimeRange(start=first.group(), end=second.group(), label=_context(text, first.start(), 0)))
+    return tuple(found), tuple(ranges)

@@ -1,0 +1,94 @@
+"""Per-run records: the plain, JSON-safe data that crosses from xdist workers to the controller.
+
+A record keeps what statistics and failure messages need (canonical trajectory keys, the flat tool calls,
+usage, timing, verdicts, the serialized output), never the message history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+__all__ = ('Assertion', 'RunRecord', 'ToolCallRecord')
+
+
+@dataclass(kw_only=True, frozen=True)
+class ToolCallRecord:
+    """One tool call, flattened out of the call tree in start order."""
+
+    name: str
+    args: str
+    """Normalized JSON arguments."""
+    failed: bool = False
+
+
+@dataclass(kw_only=True, frozen=True)
+class Assertion:
+    """One evaluator result of a run."""
+
+    name: str
+    value: bool | int | float | str
+    """`bool` values are assertions (they decide pass/fail); numbers are scores; strings are labels."""
+    reason: str | None = None
+
+
+@dataclass(kw_only=True)
+class RunRecord:
+    """Everything measured about one run of one case by one architecture."""
+
+    index: int
+    """0-based run index within the case."""
+    duration: float
+    """Wall time of the run in seconds."""
+    error_type: str | None = None
+    """Exception class name if the run raised (or `CaptureError` when nothing was captured); else None."""
+    error_message: str | None = None
+    trajectory: str = ''
+    """Level-1 canonical trajectory, rendered (one string per distinct form)."""
+    trajectory_args: str = ''
+    """Level-2 canonical trajectory (with normalized arguments), rendered."""
+    steps: list[list[str]] = field(default_factory=list[list[str]])
+    """Flattened unordered steps of tool names (see `trajectory.flat_steps`)."""
+    tool_calls: list[ToolCallRecord] = field(default_factory=list[ToolCallRecord])
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float | None = None
+    """USD; None when any request of the run could not be priced."""
+    output: Any = None
+    """The output as JSON-safe data."""
+    output_key: str | None = None
+    """Canonical JSON of the compared output fields (output agreement)."""
+    assertions: list[Assertion] = field(default_factory=list[Assertion])
+    evaluator_errors: list[str] = field(default_factory=list[str])
+    """Evaluators that raised: they fail the run."""
+    metrics: dict[str, float] = field(default_factory=dict[str, float])
+    """Metrics the run reported through `pydantic_evals.dataset.increment_eval_metric`."""
+
+    @property
+    def errored(self) -> bool:
+        """The run raised or captured nothing: out of determinism, counted as failed."""
+        return self.error_type is not None
+
+    @property
+    def passed(self) -> bool:
+        """No error, no evaluator error, and every boolean assertion true."""
+        if self.errored or self.evaluator_errors:
+            return False
+        return all(a.value for a in self.assertions if isinstance(a.value, bool))
+
+    @property
+    def failed_assertions(self) -> list[Assertion]:
+        return [a for a in self.assertions if isinstance(a.value, bool) and not a.value]
+
+    def to_wire(self) -> dict[str, Any]:
+        """JSON-safe dict (no Decimal, no tuples that matter, no custom classes)."""
+        return asdict(self)
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> RunRecord:
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs['tool_calls'] = [ToolCallRecord(**c) for c in data.get('tool_calls', [])]
+        kwargs['assertions'] = [Assertion(**a) for a in data.get('assertions', [])]
+        return cls(**kwargs)

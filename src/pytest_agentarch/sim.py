@@ -1,0 +1,194 @@
+"""`sim`: an embedded simulated model that behaves like a tool-calling LLM with any PydanticAI agent.
+
+It reads the request (instructions, prompts, tool definitions, earlier calls and returns), scores the tools by
+relevance to the task, fills their arguments from values the conversation holds, and answers through the output
+tool with arguments that validate. At temperature 0 it is fully deterministic; above 0 it samples only among the
+choices the agent leaves open, seeded from the current run (see `pytest_agentarch.context`), so a session is
+reproducible. It is a heuristic stand-in for an LLM, documented in docs/sim.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from pydantic_ai.messages import ModelMessage, ModelResponse, ModelResponsePart, TextPart, ToolCallPart
+from pydantic_ai.models import Model, ModelRequestParameters, StreamedResponse
+from pydantic_ai.settings import ModelSettings
+from pydantic_ai.usage import RequestUsage
+
+from ._sim import schema as js
+from ._sim.answering import answer
+from ._sim.planning import plan, profile
+from ._sim.reading import Conversation, read
+from ._sim.text import count_tokens
+from .context import current_run
+
+__all__ = ('SimulatedModel',)
+
+_OPTIONS: dict[str, tuple[type, float, float, str]] = {
+    'temperature': (float, 0.0, 2.0, 'sampling temperature; 0 is greedy and deterministic'),
+    'latency': (float, 0.0, 60.0, 'seconds each request waits (asyncio.sleep)'),
+    'seed': (int, 0, 2**63 - 1, 'seed used when no run is current'),
+    'parallel': (float, 0.0, 1.0, 'willingness to emit several independent calls in one response'),
+}
+
+
+class SimulatedModel(Model):
+    """A PydanticAI `Model` that simulates a tool-calling LLM, for any agent, without a network or weights."""
+
+    def __init__(self, *, temperature: float = 0.7, latency: float = 0.0, seed: int = 0, parallel: float = 0.5) -> None:
+        """Create the model.
+
+        Args:
+            temperature: 0 is greedy and deterministic; higher values sample more among close choices (0..2).
+            latency: Seconds each request waits without blocking the event loop (0..60).
+            seed: Seed for requests made outside a run (`pytest_agentarch.context.run_scope`).
+            parallel: Willingness to emit several independent tool calls in one response (0..1).
+        """
+        for option, value in (('temperature', temperature), ('latency', latency), ('seed', seed), ('parallel', parallel)):
+            _check(option, value)
+        self.temperature = float(temperature)
+        self.latency = float(latency)
+        self.seed = int(seed)
+        self.parallel = float(parallel)
+        super().__init__()
+
+    @classmethod
+    def from_spec(cls, spec: str) -> SimulatedModel:
+        """Build from a spec such as `'sim'` or `'sim:temperature=0,latency=0.05,seed=3'`.
+
+        Raises:
+            ValueError: for another model name, an unknown option or a value of the wrong type or out of range.
+        """
+        name, _, rest = spec.strip().partition(':')
+        if name.strip() != 'sim':
+            raise ValueError(f'not a simulated model spec: {spec!r} (expected "sim" or "sim:option=value,...")')
+        values: dict[str, Any] = {}
+        for item in filter(None, (x.strip() for x in rest.split(','))):
+            option, eq, raw = item.partition('=')
+            option = option.strip()
+            if option not in _OPTIONS or not eq:
+                raise ValueError(f'{spec!r}: unknown or malformed option {item!r}; {_usage()}')
+            kind = _OPTIONS[option][0]
+            try:
+                values[option] = kind(raw.strip())
+            except ValueError:
+                raise ValueError(f'{spec!r}: {option}={raw.strip()!r} is not a valid {kind.__name__}; {_usage()}') from None
+            _check(option, values[option], spec)
+        return cls(**values)
+
+    @property
+    def model_name(self) -> str:
+        """The model name: `'sim'`."""
+        return 'sim'
+
+    @property
+    def system(self) -> str:
+        """The provider name: `'sim'`."""
+        return 'sim'
+
+    def __repr__(self) -> str:
+        return (
+            f'SimulatedModel(temperature={self.temperature}, latency={self.latency}, seed={self.seed}, '
+            f'parallel={self.parallel})'
+        )
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> ModelResponse:
+        """Answer one request: tool calls, an output tool call, or text."""
+        model_settings, params = self.prepare_request(model_settings, model_request_parameters)
+        response = self.respond(messages, params)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        return response
+
+    def respond(self, messages: list[ModelMessage], params: ModelRequestParameters) -> ModelResponse:
+        """The synchronous core of `request` (no latency); `params` must already be prepared."""
+        conversation = read(messages, params)
+        rng = random.Random(self._seed_for(conversation))
+        tools = [t for t in params.function_tools if params.visibility_of(t.name) != 'withheld']
+        options, filler = plan(tools, conversation, rng, self.temperature, self.parallel)
+        parts: list[ModelResponsePart]
+        if options:
+            parts = [ToolCallPart(o.tool.name, o.filled.args) for o in options]
+        else:
+            output_schema = params.output_object.json_schema if params.output_object is not None else None
+            final = answer(params.output_tools, output_schema, conversation, filler, rng, self.temperature)
+            if final.tool is not None:
+                args = _repair(final.tool, final.args or {}, params, conversation)
+                parts = [ToolCallPart(final.tool, args)]
+            else:
+                parts = [TextPart(final.text or '')]
+        input_tokens = conversation.input_tokens + sum(profile(t).tokens for t in [*tools, *params.output_tools])
+        output_tokens = sum(
+            count_tokens(p.content) if isinstance(p, TextPart) else count_tokens(p.tool_name) + count_tokens(p.args_as_json_str())
+            for p in parts
+            if isinstance(p, (TextPart, ToolCallPart))
+        )
+        return ModelResponse(
+            parts=parts,
+            usage=RequestUsage(input_tokens=input_tokens, output_tokens=output_tokens),
+            model_name='sim',
+            provider_name='sim',
+        )
+
+    @asynccontextmanager
+    async def request_stream(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+        run_context: Any = None,
+    ) -> AsyncIterator[StreamedResponse]:
+        """Streaming is not simulated: use `agent.run()` / `run_sync()`, not `run_stream()`."""
+        raise NotImplementedError('SimulatedModel does not stream; run the agent with run() or run_sync() instead.')
+        yield  # pragma: no cover
+
+    def _seed_for(self, conversation: Conversation) -> int:
+        run = current_run()
+        if run is not None:
+            return run.derive_seed('sim', str(self.seed), conversation.fingerprint)
+        material = f'{self.seed}\x1f{conversation.fingerprint}'.encode()
+        return int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), 'big')
+
+
+def _repair(tool: str, args: dict[str, Any], params: ModelRequestParameters, conversation: Conversation) -> dict[str, Any]:
+    """After a rejected output call with the same arguments, replace the fields the error names by safe values."""
+    key = json.dumps(args, sort_keys=True, default=str, separators=(',', ':'))
+    rejected = [c for c in conversation.calls if c.name == tool and c.status == 'retry']
+    if not any(c.key == key for c in rejected):
+        return args
+    definition = next(t for t in params.output_tools if t.name == tool)
+    root = definition.parameters_json_schema
+    props: dict[str, js.Schema] = js.resolve(root, root).get('properties') or {}
+    message = ' '.join(str(c.result) for c in rejected)
+    repaired = dict(args)
+    for name, sub in props.items():
+        if name in message or name not in repaired:
+            repaired[name] = js.fallback(sub, root, conversation.text)
+    return repaired
+
+
+def _check(option: str, value: Any, spec: str | None = None) -> None:
+    kind, low, high, _ = _OPTIONS[option]
+    where = f'{spec!r}: ' if spec else ''
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+        raise ValueError(f'{where}{option} must be a {kind.__name__}, got {value!r}; {_usage()}')
+    if not low <= value <= high:
+        raise ValueError(f'{where}{option}={value!r} is out of range [{low:g}, {high:g}]; {_usage()}')
+
+
+def _usage() -> str:
+    described = ', '.join(f'{name} ({kind.__name__} in [{low:g}, {high:g}]: {text})' for name, (kind, low, high, text)
+                          in _OPTIONS.items())
+    return f'options: {described}'
