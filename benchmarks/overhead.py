@@ -1,0 +1,141 @@
+"""What capture and statistics cost, measured side by side in one process.
+
+The same trivial agent (one tool call, then an answer; FunctionModel; no latency) runs N times:
+  (a) bare pydantic-ai under asyncio.gather, instrumentation off;
+  (b) through the plugin's runner: a capture scope per run, canonical trajectories, evaluator pass, records and
+      statistics (what one pytest item does, without pytest's own start-up);
+  (c) through pydantic-evals `Dataset.evaluate(repeat=N)` with the same concurrency and the same instrumentation.
+Rounds are interleaved and the median round is reported, because this machine is shared and noisy.
+
+Then: with a model that sleeps 50 ms per request, N=20 runs of one case against one run (concurrency), and the
+Python heap that the controller keeps for 1000 runs (records only) against 1000 kept agent results.
+
+Usage: python benchmarks/overhead.py [--runs 200] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import statistics
+import time
+import tracemalloc
+from typing import Any
+
+from pydantic_ai import Agent
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_evals import Case, Dataset
+
+from pytest_agentarch.capture import ensure_instrumentation
+from pytest_agentarch.registry import Architecture
+from pytest_agentarch.runner import CaseSpec, RunSettings, run_case
+from pytest_agentarch.stats import case_stats
+
+
+def make_agent(latency: float = 0.0) -> Agent[None, str]:
+    async def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if latency:
+            await asyncio.sleep(latency)
+        if len(messages) == 1:
+            return ModelResponse(parts=[ToolCallPart('lookup', {'key': 'a'})])
+        return ModelResponse(parts=[TextPart('done')])
+
+    agent = Agent(FunctionModel(respond))
+
+    @agent.tool_plain
+    async def lookup(key: str) -> str:
+        return key.upper()
+
+    return agent
+
+
+def as_architecture(agent: Agent[None, str]) -> Architecture:
+    async def run(inputs: Any, model: Any) -> str:
+        return (await agent.run(inputs)).output
+
+    return Architecture(name='bench', description='trivial agent', func=run)
+
+
+async def bare(agent: Agent[None, str], n: int) -> list[Any]:
+    return list(await asyncio.gather(*(agent.run('q') for _ in range(n))))
+
+
+async def plugin(agent: Agent[None, str], n: int, concurrency: int) -> None:
+    arch = as_architecture(agent)
+    records = await run_case(arch, agent.model, CaseSpec(name='c', inputs='q'), RunSettings(runs=n, concurrency=concurrency))  # type: ignore[arg-type]
+    wire = [r.to_wire() for r in records]
+    case_stats(records, architecture='bench', case='c')
+    assert len(wire) == n and not any(r.errored for r in records), records[0]
+
+
+async def evals(agent: Agent[None, str], n: int, concurrency: int) -> None:
+    async def task(inputs: str) -> str:
+        return (await agent.run(inputs)).output
+
+    dataset = Dataset[str, str, Any](name='bench', cases=[Case(name='c', inputs='q')])
+    report = await dataset.evaluate(task, repeat=n, max_concurrency=concurrency, progress=False)
+    assert not report.failures
+
+
+def timed(coro_factory: Any) -> float:
+    t0 = time.perf_counter()
+    asyncio.run(coro_factory())
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--runs', type=int, default=200)
+    parser.add_argument('--rounds', type=int, default=5)
+    args = parser.parse_args()
+    n, concurrency = args.runs, args.runs
+    agent = make_agent()
+
+    ensure_instrumentation()
+    times: dict[str, list[float]] = {'a': [], 'b': [], 'c': []}
+    for _ in range(args.rounds):
+        Agent.instrument_all(False)
+        times['a'].append(timed(lambda: bare(agent, n)))
+        ensure_instrumentation()
+        times['b'].append(timed(lambda: plugin(agent, n, concurrency)))
+        times['c'].append(timed(lambda: evals(agent, n, concurrency)))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f'overhead: N={n} runs per round, {args.rounds} interleaved rounds, median round shown')
+    for key, label in (('a', 'bare pydantic-ai'), ('b', 'pytest-agentarch'), ('c', 'pydantic-evals repeat=N')):
+        print(f'  ({key}) {label:<24} {n / med[key]:8.0f} runs/s  ({med[key] * 1000:.0f} ms)')
+    print(f'  b/a = {med["b"] / med["a"]:.2f}  (target <= 1.5)')
+    print(f'  b/c = {med["b"] / med["c"]:.2f}  (target <= 1.0)')
+
+    slow = make_agent(latency=0.05)
+    one = statistics.median(timed(lambda: plugin(slow, 1, 20)) for _ in range(3))
+    twenty = statistics.median(timed(lambda: plugin(slow, 20, 20)) for _ in range(3))
+    print(f'concurrency: 50 ms model, 1 run {one * 1000:.0f} ms, 20 runs {twenty * 1000:.0f} ms, '
+          f'ratio {twenty / one:.2f} (target <= 1.5)')
+
+    big = 1000
+    gc.collect()
+    tracemalloc.start()
+    kept_records = asyncio.run(run_case(as_architecture(agent), agent.model, CaseSpec(name='c', inputs='q'),  # type: ignore[arg-type]
+                                        RunSettings(runs=big, concurrency=20)))
+    gc.collect()
+    records_now, records_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    wire_bytes = sum(len(str(r.to_wire())) for r in kept_records)
+    del kept_records
+    gc.collect()
+    Agent.instrument_all(False)
+    tracemalloc.start()
+    kept_results = asyncio.run(bare(agent, big))
+    gc.collect()
+    results_now, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del kept_results
+    print(f'memory at {big} runs: records kept {records_now / 2**20:.1f} MiB (peak while running '
+          f'{records_peak / 2**20:.1f} MiB, ~{wire_bytes / big:.0f} B per record on the wire); '
+          f'{big} kept agent results with message histories {results_now / 2**20:.1f} MiB')
+
+
+if __name__ == '__main__':
+    main()
