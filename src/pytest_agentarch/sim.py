@@ -51,7 +51,12 @@ class SimulatedModel(Model):
             seed: Seed for requests made outside a run (`pytest_agentarch.context.run_scope`).
             parallel: Willingness to emit several independent tool calls in one response (0..1).
         """
-        for option, value in (('temperature', temperature), ('latency', latency), ('seed', seed), ('parallel', parallel)):
+        for option, value in (
+            ('temperature', temperature),
+            ('latency', latency),
+            ('seed', seed),
+            ('parallel', parallel),
+        ):
             _check(option, value)
         self.temperature = float(temperature)
         self.latency = float(latency)
@@ -79,7 +84,9 @@ class SimulatedModel(Model):
             try:
                 values[option] = kind(raw.strip())
             except ValueError:
-                raise ValueError(f'{spec!r}: {option}={raw.strip()!r} is not a valid {kind.__name__}; {_usage()}') from None
+                raise ValueError(
+                    f'{spec!r}: {option}={raw.strip()!r} is not a valid {kind.__name__}; {_usage()}'
+                ) from None
             _check(option, values[option], spec)
         return cls(**values)
 
@@ -131,7 +138,9 @@ class SimulatedModel(Model):
                 parts = [TextPart(final.text or '')]
         input_tokens = conversation.input_tokens + sum(profile(t).tokens for t in [*tools, *params.output_tools])
         output_tokens = sum(
-            count_tokens(p.content) if isinstance(p, TextPart) else count_tokens(p.tool_name) + count_tokens(p.args_as_json_str())
+            count_tokens(p.content)
+            if isinstance(p, TextPart)
+            else count_tokens(p.tool_name) + count_tokens(p.args_as_json_str())
             for p in parts
             if isinstance(p, (TextPart, ToolCallPart))
         )
@@ -162,7 +171,9 @@ class SimulatedModel(Model):
         return int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), 'big')
 
 
-def _repair(tool: str, args: dict[str, Any], params: ModelRequestParameters, conversation: Conversation) -> dict[str, Any]:
+def _repair(
+    tool: str, args: dict[str, Any], params: ModelRequestParameters, conversation: Conversation
+) -> dict[str, Any]:
     """After a rejected output call with the same arguments, replace the fields the error names by safe values."""
     key = json.dumps(args, sort_keys=True, default=str, separators=(',', ':'))
     rejected = [c for c in conversation.calls if c.name == tool and c.status == 'retry']
@@ -189,6 +200,7 @@ def _check(option: str, value: Any, spec: str | None = None) -> None:
 
 
 def _usage() -> str:
-    described = ', '.join(f'{name} ({kind.__name__} in [{low:g}, {high:g}]: {text})' for name, (kind, low, high, text)
-                          in _OPTIONS.items())
+    described = ', '.join(
+        f'{name} ({kind.__name__} in [{low:g}, {high:g}]: {text})' for name, (kind, low, high, text) in _OPTIONS.items()
+    )
     return f'options: {described}'

@@ -18,6 +18,10 @@ from .text import stems, words
 
 _CONFIDENCE = re.compile(r'confidence|score|probability|certainty|likelihood', re.IGNORECASE)
 _RANKED_ENUM = re.compile(r'severity|level|priority|risk|impact|urgency', re.IGNORECASE)
+_ALL_CLEAR = re.compile(
+    r'^(?!.*\bnot?\b).*\b(healthy|ok|success|successful|valid|available|exists?|passed|alive|ready|found)\b'
+)
+"""Booleans whose true value means 'nothing to see': for them the object saying false is the one that matters."""
 _LIST_CAP = 8
 _CLOSE = 0.05
 """Candidates whose confidence is within this of the best may be sampled at temperature > 0."""
@@ -56,13 +60,15 @@ def _find(objects: list[dict[str, Any]], key: str) -> list[tuple[int, Any]]:
 def _rank(objects: list[dict[str, Any]], props: dict[str, js.Schema], root: js.Schema) -> list[tuple[Any, ...]]:
     """The merging rule as a sort key per object: flagged (bool true), confidence, severity, position."""
     flags = [n for n, p in props.items() if js.kind(js.resolve(p, root)) == 'boolean']
-    confidences = [n for n, p in props.items() if js.kind(js.resolve(p, root)) in ('number', 'integer') and _CONFIDENCE.search(n)]
+    confidences = [
+        n for n, p in props.items() if js.kind(js.resolve(p, root)) in ('number', 'integer') and _CONFIDENCE.search(n)
+    ]
     ranked = [n for n, p in props.items() if js.resolve(p, root).get('enum') and _RANKED_ENUM.search(n)]
     if not ranked:
         ranked = [n for n, p in props.items() if js.resolve(p, root).get('enum')]
     keys: list[tuple[Any, ...]] = []
     for i, obj in enumerate(objects):
-        flag = any(obj.get(n) is True for n in flags)
+        flag = any(obj.get(n) is (not _ALL_CLEAR.search(' '.join(words(n)))) for n in flags)
         conf = next((float(obj[n]) for n in confidences if isinstance(obj.get(n), (int, float))), 0.0)
         severity: list[int] = []
         for n in ranked:
@@ -127,7 +133,9 @@ def build(
                     value, found = fitted, True
                     break
         if not found:
-            filled = filler.fill({'type': 'object', 'properties': {name: sub}, 'required': [name], '$defs': root.get('$defs', {})})
+            filled = filler.fill(
+                {'type': 'object', 'properties': {name: sub}, 'required': [name], '$defs': root.get('$defs', {})}
+            )
             value, found = filled.args.get(name), bool(filled.grounded)
             if js.kind(sub) == 'string' and not value:
                 value = _summary_string(name, conversation)
@@ -193,7 +201,12 @@ def _build_value(
     resolved = js.resolve(schema, schema)
     if js.kind(resolved) == 'object':
         return build(schema, conversation, filler, rng, temperature)
-    wrapper = {'type': 'object', 'properties': {'value': resolved}, 'required': ['value'], '$defs': schema.get('$defs', {})}
+    wrapper = {
+        'type': 'object',
+        'properties': {'value': resolved},
+        'required': ['value'],
+        '$defs': schema.get('$defs', {}),
+    }
     args, fit = build(wrapper, conversation, filler, rng, temperature)
     return args.get('value'), fit
 

@@ -50,10 +50,13 @@ def time_label(name: str, description: str) -> frozenset[str]:
 class Filler:
     """Fills schemas for one request; built once per request."""
 
-    def __init__(self, conversation: Conversation, claimed_labels: frozenset[str]) -> None:
+    def __init__(self, conversation: Conversation, claimed_labels: frozenset[str], tool_names: frozenset[str]) -> None:
         self.conversation = conversation
         self.claimed = claimed_labels
-        self.found, self.ranges = mentions(conversation.text)
+        found, self.ranges = mentions(conversation.masked)
+        # Tool names are mentioned to be called, not passed; the user's prompt outranks the instructions.
+        self.found = tuple(m for m in found if m.value not in tool_names)
+        self.prompt_start = len(conversation.instructions) + 1
         self.previous: dict[str, list[Any]] = {}
         for call in conversation.calls:
             if call.status == 'ok':
@@ -101,8 +104,9 @@ class Filler:
             ok, fitted = js.coerce(value, sub, root)
             if ok and str(fitted) not in avoid:
                 return fitted
-        value = self._from_text(name, description, sub, root, self.conversation.text, (self.found, self.ranges), avoid,
-                                has_type_param)
+        value = self._from_text(
+            name, description, sub, root, self.conversation.masked, (self.found, self.ranges), avoid, has_type_param
+        )
         if value is not None:
             return value
         for obj in reversed(self.conversation.objects):
@@ -144,7 +148,8 @@ class Filler:
             role = time_role(name) or ('time' if sub.get('format') in ('date-time', 'date') else None)
             if role is not None and any(m.kind == 'time' for m in items):
                 return self._time(role, time_label(name, description), items, ranges, avoid)
-            return self._string(name, description, items, avoid, has_type_param)
+            prompt_start = self.prompt_start if text is self.conversation.masked else len(text) + 1
+            return self._string(name, description, items, avoid, has_type_param, prompt_start)
         if kind in ('number', 'integer'):
             label = set(stems(f'{name} {description}'))
             best: tuple[float, int, Any] | None = None
@@ -190,7 +195,12 @@ class Filler:
         return best[2] if best else None
 
     def _time(
-        self, role: str, label: frozenset[str], items: tuple[Mention, ...], ranges: tuple[TimeRange, ...], avoid: set[str]
+        self,
+        role: str,
+        label: frozenset[str],
+        items: tuple[Mention, ...],
+        ranges: tuple[TimeRange, ...],
+        avoid: set[str],
     ) -> str | None:
         others = self.claimed - label
         if ranges:
@@ -211,7 +221,13 @@ class Filler:
         return scored_times[0].value
 
     def _string(
-        self, name: str, description: str, items: tuple[Mention, ...], avoid: set[str], has_type_param: bool
+        self,
+        name: str,
+        description: str,
+        items: tuple[Mention, ...],
+        avoid: set[str],
+        has_type_param: bool,
+        prompt_start: int,
     ) -> str | None:
         name_words = set(words(name))
         label = set(stems(f'{name} {description}'))
@@ -229,7 +245,7 @@ class Filler:
                 value = m.value
             if value in avoid:
                 continue
-            score = _KIND_PRIOR[m.kind] + 2.0 * len(label & m.context) + (1.0 if value.lower() in description.lower() else 0.0)
+            score = _KIND_PRIOR[m.kind] + 2.0 * len(label & m.context) + 0.5 * (m.position >= prompt_start)
             if best is None or (score, -index) > best[:2]:
                 best = (score, -index, value)
         return best[2] if best else None

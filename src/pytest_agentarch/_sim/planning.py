@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import random
@@ -15,6 +16,7 @@ from .arguments import Filled, Filler, time_label, time_role
 from .reading import Call, Conversation
 from .text import count_tokens, stems
 
+_OFFER = re.compile(r'did you mean|\buse\b|\btry\b|instead|should be|must be|expected')
 _SEQUENCE_WORDS = re.compile(r'\b(then|after|afterwards|next|before|first|finally|followed)\b', re.IGNORECASE)
 _CACHE_SIZE = 1024
 _RELEVANT = 0.5
@@ -120,10 +122,10 @@ def plan(
     """The calls to emit now, in order (empty: time to answer), and the filler used (reused for the answer)."""
     profiles = [profile(t) for t in tools]
     claimed = frozenset().union(*(p.time_labels for p in profiles)) if profiles else frozenset[str]()
-    filler = Filler(conversation, claimed)
+    filler = Filler(conversation, claimed, frozenset(t.name for t in tools))
     if not tools:
         return [], filler
-    text = conversation.text
+    text = conversation.masked
     lowered = text.lower()
     scores = _relevance(profiles, frozenset(stems(text)))
     positions = [_mention_position(lowered, t.name) for t in tools]
@@ -146,21 +148,26 @@ def plan(
         fixing = last is not None and last.status == 'retry'
         if fixing:
             assert last is not None
-            if _give_up(last):
-                continue
+            failed = [c for c in history if c.status == 'retry']
             avoid: dict[str, set[str]] = {}
-            for call in history:
-                if call.status == 'retry':
-                    for key, value in call.args.items():
-                        avoid.setdefault(key, set()).add(str(value))
-            filled = filler.fill(tool.parameters_json_schema, retry_text=str(last.result), avoid=_narrow(avoid, last))
+            for call in failed:
+                for key, value in call.args.items():
+                    avoid.setdefault(key, set()).add(str(value))
+            retry_text = str(last.result)
+            filled = filler.fill(tool.parameters_json_schema, retry_text=retry_text, avoid=_narrow(avoid, last))
+            if not _acceptable_fix(last.args, filled.args, retry_text, tool.parameters_json_schema):
+                if _give_up(last):
+                    continue
+                filled = Filled(args=last.args, grounded=filled.grounded, required=filled.required)
         else:
             filled = filler.fill(tool.parameters_json_schema)
         key = json.dumps(filled.args, sort_keys=True, default=str, separators=(',', ':'))
         same = [c for c in history if c.key == key]
         if any(c.status in ('ok', 'pending', 'failed') for c in same) or len(same) >= _MAX_SAME_CALL:
             continue
-        if len(history) >= _MAX_CALLS_PER_TOOL or (history and not fixing and any(c.status == 'failed' for c in history)):
+        if len(history) >= _MAX_CALLS_PER_TOOL or (
+            history and not fixing and any(c.status == 'failed' for c in history)
+        ):
             continue
         if any(c.status == 'ok' for c in history):
             score *= 0.3
@@ -168,8 +175,11 @@ def plan(
             score *= 0.5 + 0.5 * filled.grounded / filled.required
         if score < _FLOOR:
             continue
-        options.append(Option(tool=tool, filled=filled, score=score * (1.5 if fixing else 1.0), explicit=positions[i],
-                              fixing=fixing))
+        options.append(
+            Option(
+                tool=tool, filled=filled, score=score * (1.5 if fixing else 1.0), explicit=positions[i], fixing=fixing
+            )
+        )
 
     relevant = [o for o in options if o.score >= _RELEVANT * best or o.fixing]
     marginal = [o for o in options if o not in relevant]
@@ -185,6 +195,30 @@ def plan(
         relevant = [o for o in relevant if o.fixing or o.explicit is None or o is sequential_names]
 
     return _order(relevant, rng, temperature, parallel, best), filler
+
+
+def _acceptable_fix(old: dict[str, Any], new: dict[str, Any], retry_text: str, schema: dict[str, Any]) -> bool:
+    """Would a careful model make this correction? Enum fixes, near spellings, or values the message offers."""
+    changed = [k for k in new if k in old and new[k] != old[k]] + [k for k in new if k not in old]
+    if not changed:
+        return False
+    props: dict[str, Any] = schema.get('properties') or {}
+    lowered = retry_text.lower()
+    for key in changed:
+        value, before = str(new[key]), str(old.get(key, ''))
+        if not value.strip():
+            return False
+        if isinstance(props.get(key), dict) and ('enum' in props[key] or '$ref' in props[key]):
+            continue
+        if before and (before.lower() in value.lower() or value.lower() in before.lower()):
+            continue
+        if before and difflib.SequenceMatcher(None, before.lower(), value.lower()).ratio() >= 0.75:
+            continue
+        at = lowered.find(value.lower())
+        if at != -1 and _OFFER.search(lowered[max(0, at - 30) : at]):
+            continue
+        return False
+    return True
 
 
 def _narrow(avoid: dict[str, set[str]], last: Call) -> dict[str, set[str]]:

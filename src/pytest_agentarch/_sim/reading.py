@@ -55,6 +55,8 @@ class Conversation:
     """Earlier tool calls in order, output tools included."""
     objects: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     """JSON objects from successful tool returns and from JSON embedded in the prompt and instructions, in order."""
+    masked: str = ''
+    """`text` with embedded JSON blanked out (same length): where values are looked for in prose."""
     input_tokens: int = 0
     """Tokens of the messages (tool definitions are counted by the caller)."""
     fingerprint: str = ''
@@ -87,8 +89,8 @@ def _decode(content: Any) -> Any:
     return str(content)
 
 
-def embedded_objects(text: str) -> list[dict[str, Any]]:
-    """JSON objects written inside a text (balanced braces that parse)."""
+def embedded_objects(text: str, spans: list[tuple[int, int]] | None = None) -> list[dict[str, Any]]:
+    """JSON objects written inside a text (balanced braces that parse); their spans go to `spans`."""
     found: list[dict[str, Any]] = []
     start = text.find('{')
     while start != -1:
@@ -112,6 +114,8 @@ def embedded_objects(text: str) -> list[dict[str, Any]]:
             continue
         if isinstance(value, dict):
             found.append(value)  # pyright: ignore[reportUnknownArgumentType]
+            if spans is not None:
+                spans.append((start, end))
         start = text.find('{', end)
     return found
 
@@ -119,8 +123,11 @@ def embedded_objects(text: str) -> list[dict[str, Any]]:
 def _prompt_text(part: UserPromptPart) -> str:
     if isinstance(part.content, str):
         return part.content
-    return '\n'.join(item if isinstance(item, str) else getattr(item, 'content', '') for item in part.content
-                     if isinstance(item, str) or isinstance(getattr(item, 'content', None), str))
+    return '\n'.join(
+        item if isinstance(item, str) else getattr(item, 'content', '')
+        for item in part.content
+        if isinstance(item, str) or isinstance(getattr(item, 'content', None), str)
+    )
 
 
 def read(messages: list[ModelMessage], params: ModelRequestParameters) -> Conversation:
@@ -129,7 +136,9 @@ def read(messages: list[ModelMessage], params: ModelRequestParameters) -> Conver
     if params.instruction_parts:
         instructions.extend(part.content for part in params.instruction_parts)
     else:
-        latest = next((m.instructions for m in reversed(messages) if isinstance(m, ModelRequest) and m.instructions), None)
+        latest = next(
+            (m.instructions for m in reversed(messages) if isinstance(m, ModelRequest) and m.instructions), None
+        )
         if latest:
             instructions.append(latest)
     prompts: list[str] = []
@@ -185,7 +194,12 @@ def read(messages: list[ModelMessage], params: ModelRequestParameters) -> Conver
     prompt_text = '\n'.join(prompts)
     digest.update(f'\x1einstr\x1f{instructions_text}\x1eprompt\x1f{prompt_text}'.encode())
     tokens += count_tokens(instructions_text) + count_tokens(prompt_text)
-    objects: list[dict[str, Any]] = [*embedded_objects(instructions_text), *embedded_objects(prompt_text)]
+    text = f'{instructions_text}\n{prompt_text}'
+    spans: list[tuple[int, int]] = []
+    objects: list[dict[str, Any]] = embedded_objects(text, spans)
+    masked = text
+    for start, end in spans:
+        masked = masked[:start] + ' ' * (end - start) + masked[end:]
     for value in returns:
         _collect_objects(value, objects)
     return Conversation(
@@ -193,6 +207,7 @@ def read(messages: list[ModelMessage], params: ModelRequestParameters) -> Conver
         prompt=prompt_text,
         calls=calls,
         objects=objects,
+        masked=masked,
         input_tokens=tokens,
         fingerprint=digest.hexdigest(),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -10,19 +11,26 @@ _WORD = re.compile(r'[A-Za-z][a-z]*|[A-Z]+(?![a-z])|\d+')
 _TOKEN = re.compile(r'\w+|[^\w\s]')
 _TIME = re.compile(r'\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?')
 _ENTITY_REF = re.compile(r'\b([A-Za-z][\w.-]*:[A-Za-z][\w.-]*)/([A-Za-z0-9][\w.-]*[A-Za-z0-9]|[A-Za-z0-9])')
-_QUOTED = re.compile(r'"([^"\n]{1,80})"|\'([^\'\n]{1,80})\'|`([^`\n]{1,80})`')
+_QUOTED = re.compile(
+    r'"([^"\s](?:[^"\n]{0,78}[^"\s])?)"|(?<!\w)\'([^\'\s](?:[^\'\n]{0,78}[^\'\s])?)\'(?!\w)|`([^`\n]{1,80})`'
+)
 _IDENT = re.compile(r'(?<![\w:/.-])([A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)+)(?![\w/-])')
-_PROPER = re.compile(r'(?<![.!?]\s)(?<!^)\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)\b')
+_PROPER = re.compile(r'(?<![.!?]\s)(?<!^)(?<!\n)\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)\b')
 _NUMBER = re.compile(r'(?<![\w.:-])(-?\d+(?:\.\d+)?)(?![\w:-])')
 _CONTEXT_WORDS = 6
 
 STOPWORDS = frozenset(
-    'a an the and or but if then than of to in on at by for from with without into onto over under about as is are '
-    'was were be been being it its this that these those there here you your we our us i me my he she they them '
-    'their what which who whom whose when where why how all any each every some no not only own same so too very '
-    'can could will would should shall may might must do does did done have has had having just also please '
-    'using use used call calls via per out up down off again further once both few more most other such return '
-    'returns given get gets set make answer report result results tool tools function value values one two'.split()
+    ' '.join(
+        (
+            'a an the and or but if then than of to in on at by for from with without into onto over under about',
+            'as is are was were be been being it its this that these those there here you your we our us i me my',
+            'he she they them their what which who whom whose when where why how all any each every some no not',
+            'only own same so too very can could will would should shall may might must do does did done have has',
+            'had having just also please using use used call calls via per out up down off again further once',
+            'both few more most other such return returns given get gets set make answer report result results',
+            'tool tools function value values one two',
+        )
+    ).split()
 )
 
 
@@ -99,14 +107,21 @@ def mentions(text: str) -> tuple[tuple[Mention, ...], tuple[TimeRange, ...]]:
     previous_end = 0
     for m in times:
         taken.append(m.span())
-        found.append(Mention(kind='time', value=m.group(), position=m.start(), context=_context(text, m.start(), previous_end)))
+        found.append(
+            Mention(kind='time', value=m.group(), position=m.start(), context=_context(text, m.start(), previous_end))
+        )
         previous_end = m.end()
     for m in _ENTITY_REF.finditer(text):
         if free(m.span()):
             taken.append(m.span())
             found.append(
-                Mention(kind='entity', value=m.group(), position=m.start(), context=_context(text, m.start(), 0),
-                        parts=(m.group(1), m.group(2)))
+                Mention(
+                    kind='entity',
+                    value=m.group(),
+                    position=m.start(),
+                    context=_context(text, m.start(), 0),
+                    parts=(m.group(1), m.group(2)),
+                )
             )
     for m in _QUOTED.finditer(text):
         value = m.group(1) or m.group(2) or m.group(3)
@@ -116,18 +131,24 @@ def mentions(text: str) -> tuple[tuple[Mention, ...], tuple[TimeRange, ...]]:
     for m in _IDENT.finditer(text):
         if free(m.span()):
             taken.append(m.span())
-            found.append(Mention(kind='ident', value=m.group(1), position=m.start(), context=_context(text, m.start(), 0)))
+            found.append(
+                Mention(kind='ident', value=m.group(1), position=m.start(), context=_context(text, m.start(), 0))
+            )
     for m in _PROPER.finditer(text):
         if free(m.span()) and m.group(1).lower() not in STOPWORDS:
-            found.append(Mention(kind='proper', value=m.group(1), position=m.start(), context=_context(text, m.start(), 0)))
+            found.append(
+                Mention(kind='proper', value=m.group(1), position=m.start(), context=_context(text, m.start(), 0))
+            )
     for m in _NUMBER.finditer(text):
         if free(m.span()):
-            found.append(Mention(kind='number', value=m.group(1), position=m.start(), context=_context(text, m.start(), 0)))
+            found.append(
+                Mention(kind='number', value=m.group(1), position=m.start(), context=_context(text, m.start(), 0))
+            )
     found.sort(key=lambda mention: mention.position)
 
     ranges: list[TimeRange] = []
-    for first, second in zip(times, times[1:]):
+    for first, second in itertools.pairwise(times):
         between = text[first.end() : second.start()].strip().lower()
-        if between in ('to', '-', '–', 'until', 'till', 'and', '..', 'through', '->', '→'):
+        if between in ('to', '-', '\u2013', 'until', 'till', 'and', '..', 'through', '->', '→'):
             ranges.append(TimeRange(start=first.group(), end=second.group(), label=_context(text, first.start(), 0)))
     return tuple(found), tuple(ranges)
