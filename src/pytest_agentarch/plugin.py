@@ -207,11 +207,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     settings = session.config.stash[_SETTINGS]
     try:
         registry.load_entry_points()
-        settings.selected = registry.select(settings.arch_spec)
+        # With the plugin installed, every pytest session in the environment comes here: one that registers no
+        # architecture and asks for none must run as if the plugin were absent. Dataset files still complain.
+        if registry.registered() or session.config.getoption('arch') is not None:
+            settings.selected = registry.select(settings.arch_spec)
         settings.model = resolve_model(settings.model_spec)
     except (registry.RegistryError, ModelSpecError) as exc:
         raise pytest.UsageError(str(exc)) from None
-    ensure_instrumentation()
+    if settings.selected:
+        ensure_instrumentation()
 
 
 # ---------------------------------------------------------------------------------------------- dataset items
@@ -248,6 +252,13 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return None
 
 
+def _describe(exc: BaseException) -> str:
+    # pydantic-evals groups evaluator errors; the group's own text names none of them.
+    if isinstance(exc, BaseExceptionGroup):
+        return '; '.join(_describe(e) for e in exc.exceptions)
+    return str(exc)
+
+
 class DatasetLoadError(Exception):
     """A dataset file that does not parse or validate."""
 
@@ -261,9 +272,14 @@ class DatasetFile(pytest.File):
             dataset = Dataset[Any, Any, Any].from_file(self.path, custom_evaluator_types=_user_evaluator_types())
         except Exception as exc:
             raise DatasetLoadError(
-                f'{self.path}: not a valid pydantic-evals dataset: {exc}\n'
+                f'{self.path}: not a valid pydantic-evals dataset: {_describe(exc)}\n'
                 'Fix the file (see the JSON schema written next to it by Dataset.to_file) and run again.'
             ) from None
+        if not settings.selected:
+            try:
+                registry.select(settings.arch_spec)
+            except registry.RegistryError as exc:
+                raise DatasetLoadError(f'{self.path}: {exc}') from None
         seen: set[str] = set()
         for case in dataset.cases:
             if not case.name:
@@ -522,8 +538,10 @@ class Collector:
         data = getattr(report, _WIRE_KEY, None)
         if data is not None:
             self.results[report.nodeid] = [ItemResult.from_wire(d) for d in data]
-        elif report.failed and report.when == 'call':
-            self.crashed[report.nodeid] = report.longreprtext.strip().splitlines()[-1:][0] if report.longreprtext else 'failed without results'
+        elif report.failed:
+            # xdist reports an item whose worker died with when='???': keep the first reason an item gives.
+            lines = report.longreprtext.strip().splitlines()
+            self.crashed.setdefault(report.nodeid, lines[-1] if lines else 'failed without results')
 
     def build(self) -> Report:
         settings = self.config.stash[_SETTINGS]

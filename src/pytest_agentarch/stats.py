@@ -262,7 +262,7 @@ def aggregate(
         raise ValueError('aggregate needs at least one case')
     k_max = min(c.runs for c in cases)
     costs = [c.cost for c in cases]
-    cost_runs = sum(c.cost.n for c in costs if c is not None)
+    cost_runs = sum(c.n for c in costs if c is not None)
     return ArchitectureStats(
         architecture=cases[0].architecture,
         description=description,
