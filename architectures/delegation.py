@@ -1,0 +1,148 @@
+"""`delegation`: a coordinator agent whose tools delegate to specialist sub-agents.
+
+The coordinator decides which specialist to ask about which entity, in which order; each specialist is an agent
+holding only its own tools (metadata; CPU and memory metrics; logs). Every sub-agent runs with `usage=ctx.usage`,
+so its requests, tokens and tool calls add up in the coordinator's usage, and the coordinator's `UsageLimits`
+bound the whole delegation tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic_ai import Agent, AgentRunResult, ModelRetry, RunContext, Tool
+from pydantic_ai.models import Model
+from pydantic_ai.usage import UsageLimits
+
+from architectures.common import MERGING_RULE, AnalysisRequest
+from architectures.report import AnomalyReport
+from architectures.tools import analyze_cpu_metrics, analyze_logs, analyze_memory_metrics, get_entity_metadata
+from pytest_agentarch import architecture
+
+__all__ = ('delegation', 'investigate')
+
+_LIMITS = UsageLimits(request_limit=60, tool_calls_limit=40)
+"""For the whole tree (sub-agent usage rolls into the coordinator's): the canonical workflow takes about 30
+requests and 17 tool calls, delegations included."""
+_ENTITY = re.compile(r'^k8s:(pod|node)/\S+$')
+
+
+def _specialist(name: str, subject: str, tools: Sequence[Callable[..., dict[str, Any]]]) -> Agent[None, AnomalyReport]:
+    listed = ' and '.join(t.__name__ for t in tools)
+    return Agent(
+        name=name,
+        output_type=AnomalyReport,
+        tools=[Tool(t, max_retries=2, docstring_format='google') for t in tools],
+        instructions=(
+            f'You are the {subject} specialist of a Kubernetes anomaly investigation. Call {listed} once each for '
+            'the entity and the window(s) in the prompt, then answer with one AnomalyReport about that entity. '
+            f'{MERGING_RULE}'
+        ),
+    )
+
+
+_METADATA = _specialist('metadata_specialist', 'metadata', [get_entity_metadata])
+_METRICS = _specialist('metrics_specialist', 'CPU and memory metrics', [analyze_cpu_metrics, analyze_memory_metrics])
+_LOGS = _specialist('logs_specialist', 'logs', [analyze_logs])
+
+
+def _target(ctx: RunContext[AnalysisRequest], entity: str) -> AnalysisRequest:
+    if not _ENTITY.match(entity.strip()):
+        raise ModelRetry(
+            f'entity {entity!r} is not an entity reference: write "k8s:pod/<name>" or "k8s:node/<name>", '
+            f'e.g. {ctx.deps.entity!r}'
+        )
+    return ctx.deps.for_entity(entity.strip())
+
+
+def _flat(label: str, report: AnomalyReport) -> dict[str, Any]:
+    return {'source': label, **report.model_dump()}
+
+
+async def _windows(ctx: RunContext[AnalysisRequest], agent: Agent[None, AnomalyReport], entity: str) -> list[dict[str, Any]]:
+    """The specialist on the incident window against the baseline and, for the entity under investigation, also on
+    the baseline window alone; the runs go concurrently and roll their usage into the coordinator's."""
+    target = _target(ctx, entity)
+    prompts = {'incident window against the baseline': f'{target.windows_text()} Analyse the incident window '
+               'against the baseline window.'}
+    if target.entity == ctx.deps.entity:
+        prompts['baseline window on its own'] = target.baseline_alone_text()
+    results = await asyncio.gather(
+        *(agent.run(p, model=ctx.model, usage=ctx.usage, usage_limits=_LIMITS) for p in prompts.values())
+    )
+    return [_flat(f'{agent.name}: {label}', r.output) for label, r in zip(prompts, results, strict=True)]
+
+
+async def ask_metadata_specialist(ctx: RunContext[AnalysisRequest], entity: str) -> dict[str, Any]:
+    """Ask the metadata specialist whether an entity exists and what state it is in (for a pod: its node).
+
+    Args:
+        entity: The entity, as "k8s:pod/<name>" or "k8s:node/<name>".
+    """
+    target = _target(ctx, entity)
+    result = await _METADATA.run(target.incident_text(), model=ctx.model, usage=ctx.usage, usage_limits=_LIMITS)
+    answer = _flat('metadata_specialist', result.output)
+    for message in result.new_messages():
+        for part in message.parts:
+            content = getattr(part, 'content', None)
+            if getattr(part, 'tool_name', None) == get_entity_metadata.__name__ and isinstance(content, dict):
+                # The coordinator needs the facts only the raw lookup holds: does it exist, which node.
+                answer['exists'] = content.get('exists', True)
+                if content.get('node_name'):
+                    answer['node'] = f'k8s:node/{content["node_name"]}'
+    return answer
+
+
+async def ask_metrics_specialist(ctx: RunContext[AnalysisRequest], entity: str) -> list[dict[str, Any]]:
+    """Ask the metrics specialist to analyse an entity's CPU and memory (incident window against the baseline).
+
+    Args:
+        entity: The entity, as "k8s:pod/<name>" or "k8s:node/<name>".
+    """
+    return await _windows(ctx, _METRICS, entity)
+
+
+async def ask_logs_specialist(ctx: RunContext[AnalysisRequest], entity: str) -> list[dict[str, Any]]:
+    """Ask the logs specialist to analyse an entity's logs and events (incident window against the baseline).
+
+    Args:
+        entity: The entity, as "k8s:pod/<name>" or "k8s:node/<name>".
+    """
+    return await _windows(ctx, _LOGS, entity)
+
+
+_COORDINATOR = Agent(
+    name='coordinator',
+    deps_type=AnalysisRequest,
+    output_type=AnomalyReport,
+    tools=[
+        Tool(f, max_retries=2, docstring_format='google')
+        for f in (ask_metadata_specialist, ask_metrics_specialist, ask_logs_specialist)
+    ],
+    instructions=(
+        'You coordinate a Kubernetes anomaly investigation by delegating to specialists. First call '
+        'ask_metadata_specialist for the entity; if it does not exist, answer with category entity_not_found. '
+        'Then call ask_metrics_specialist and ask_logs_specialist for the entity, both at once. When the entity is '
+        'a pod, then call ask_metadata_specialist, ask_metrics_specialist and ask_logs_specialist, all at once, '
+        'for the node named in the metadata answer (entity "k8s:node/<node>"). Finally answer with an '
+        f'AnomalyReport about the entity. {MERGING_RULE}'
+    ),
+)
+
+
+async def investigate(request: AnalysisRequest, model: Model) -> AgentRunResult[AnomalyReport]:
+    """The coordinator's whole run; its `usage` includes the usage of every specialist it delegated to."""
+    return await _COORDINATOR.run(request.task_text(), model=model, deps=request, usage_limits=_LIMITS)
+
+
+@architecture(
+    'delegation',
+    description='coordinator agent delegating to metadata, metrics and logs sub-agents (usage rolled up)',
+    datasets=('k8s_anomaly',),
+)
+async def delegation(inputs: Any, model: Model) -> AnomalyReport:
+    """The coordinator runs the investigation; its usage includes every specialist's."""
+    return (await investigate(AnalysisRequest.parse(inputs), model)).output

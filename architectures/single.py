@@ -1,0 +1,76 @@
+"""`single`: one agent holds every tool and decides the whole sequence itself.
+
+The workflow is only stated in its instructions; nothing enforces it. Its output is a union: an `AnomalyReport`,
+or `NoAnomaly` for a healthy or missing entity. A union lets the model answer with the wrong type (`NoAnomaly` for
+an anomalous entity asked about as if it were fine), which is one of the ways this architecture can be wrong; the
+answer is converted to an `AnomalyReport` so that every architecture returns the same type.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_ai import Agent, Tool
+from pydantic_ai.models import Model
+from pydantic_ai.usage import UsageLimits
+
+from architectures.common import MERGING_RULE, AnalysisRequest
+from architectures.report import AnomalyReport
+from architectures.tools import ALL_TOOLS
+from pytest_agentarch import architecture
+
+__all__ = ('NoAnomaly', 'single')
+
+
+class NoAnomaly(BaseModel):
+    """Nothing anomalous: the entity is healthy in the incident window, or it does not exist."""
+
+    entity: str = Field(description='The entity analysed, as "k8s:pod/<name>" or "k8s:node/<name>".')
+    category: Literal['none', 'entity_not_found'] = Field(
+        description="'none' for a healthy entity, 'entity_not_found' when it does not exist."
+    )
+    evidence: list[str] = Field(description='Observations (with numbers) showing that nothing is wrong.')
+    confidence: float = Field(ge=0.0, le=1.0, description='Confidence in this conclusion, from 0 to 1.')
+
+    def to_report(self) -> AnomalyReport:
+        """The same conclusion as an `AnomalyReport`."""
+        return AnomalyReport(
+            entity=self.entity,
+            anomaly_detected=False,
+            severity='none',
+            category=self.category,
+            evidence=self.evidence,
+            recommended_actions=[],
+            confidence=self.confidence,
+        )
+
+
+_LIMITS = UsageLimits(request_limit=20, tool_calls_limit=30)
+"""The canonical workflow takes 11 tool calls in 4 or more model requests; the rest is room for retries."""
+
+_AGENT = Agent(
+    name='single',
+    output_type=[AnomalyReport, NoAnomaly],
+    tools=[Tool(tool, max_retries=2, docstring_format='google') for tool in ALL_TOOLS],
+    instructions=(
+        'You investigate anomalies of Kubernetes pods and nodes. Work in this order. First call get_entity_metadata '
+        'for the entity over the incident window; if it does not exist, answer NoAnomaly with category '
+        'entity_not_found. Then call analyze_cpu_metrics, analyze_memory_metrics and analyze_logs twice each, all '
+        'at once: for the baseline window on its own, and for the incident window with baseline_start and '
+        'baseline_end set to the baseline window. Then, when the entity is a pod, analyse the node it runs on '
+        '(entity_type k8s:node, the node name from the metadata): get_entity_metadata, analyze_cpu_metrics, '
+        'analyze_memory_metrics and analyze_logs over the incident window against the baseline, all at once. '
+        'Finally answer with an AnomalyReport about the entity, or NoAnomaly when nothing is anomalous. '
+        f'{MERGING_RULE}'
+    ),
+)
+
+
+@architecture('single', description='one agent with every tool; the model decides the sequence', datasets=('k8s_anomaly',))
+async def single(inputs: Any, model: Model) -> AnomalyReport:
+    """One agent, all four tools, a union output converted to `AnomalyReport`."""
+    request = AnalysisRequest.parse(inputs)
+    result = await _AGENT.run(request.task_text(), model=model, usage_limits=_LIMITS)
+    output = result.output
+    return output.to_report() if isinstance(output, NoAnomaly) else output

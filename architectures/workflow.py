@@ -1,0 +1,164 @@
+"""`workflow`: the enhanced workflow — pooled agents, a per-invocation cache, batch analysis, rule-based fallback.
+
+- Agent pool: the merge and summary agents are built once per model (lazily, on first use) and reused by every
+  invocation of the session, instead of being rebuilt per run.
+- Cache: within one invocation, tool results are keyed on tool name and arguments, and LLM answers on the step and
+  its prompt. A cached tool call does not execute, so it is not recorded as a call: the trajectory shows what ran.
+- Batch: `investigate_batch` analyses several requests in one invocation sharing the cache. A pod and its node in
+  the same batch share the node's metadata and incident analyses: the pod's node stage already fetched them.
+- Fallback: when an LLM step raises (provider error, output that never validates, usage limit), the step's report
+  is built from the tool results by the merging rule instead (`merge_by_rule`), so the run still answers.
+
+Hits and lookups are reported per run as the eval metrics `cache_hits` and `cache_lookups`, and fallbacks as
+`llm_fallbacks`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic_ai import Agent
+from pydantic_ai.models import Model
+from pydantic_evals.dataset import increment_eval_metric
+
+from architectures.common import (
+    LLM_STEP_LIMITS,
+    AnalysisRequest,
+    PlannedCall,
+    exists,
+    findings,
+    merge_agent,
+    merge_by_rule,
+    merge_prompt,
+    metadata_call,
+    node_calls,
+    node_entity,
+    summary_agent,
+    summary_prompt,
+    window_calls,
+)
+from architectures.report import AnomalyReport
+from pytest_agentarch import architecture, call_tool
+
+__all__ = ('investigate_batch', 'workflow')
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Pool:
+    """The session's LLM-step agents for one model."""
+
+    merge: Agent[None, AnomalyReport]
+    summary: Agent[None, AnomalyReport]
+
+
+_POOLS: dict[int, tuple[Model, _Pool]] = {}
+"""By `id(model)`; the model is kept alongside so its id cannot be reused by another object while pooled."""
+
+
+def _pool(model: Model) -> _Pool:
+    entry = _POOLS.get(id(model))
+    if entry is None or entry[0] is not model:
+        entry = (model, _Pool(merge=merge_agent(model), summary=summary_agent(model)))
+        _POOLS[id(model)] = entry
+    return entry[1]
+
+
+class _Cache:
+    """Tool results and LLM answers of one invocation, with hit counts."""
+
+    def __init__(self) -> None:
+        self.tools: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self.answers: dict[tuple[str, str], AnomalyReport] = {}
+        self.hits = 0
+        self.lookups = 0
+        self.fallbacks = 0
+
+    async def call(self, planned: PlannedCall) -> dict[str, Any]:
+        self.lookups += 1
+        task = self.tools.get(planned.key)
+        if task is None:
+            # A task, so that lookups of the same call made while it is in flight wait for the one execution.
+            task = asyncio.ensure_future(call_tool(planned.tool, **planned.kwargs))
+            self.tools[planned.key] = task
+        else:
+            self.hits += 1
+        return await task
+
+    async def answer(
+        self, agent: Agent[None, AnomalyReport], prompt: str, model: Model, fallback: AnomalyReport
+    ) -> AnomalyReport:
+        self.lookups += 1
+        key = (agent.name or '', prompt)
+        cached = self.answers.get(key)
+        if cached is not None:
+            self.hits += 1
+            return cached
+        try:
+            report = (await agent.run(prompt, model=model, usage_limits=LLM_STEP_LIMITS)).output
+        except Exception:
+            # Any failure of the LLM step (provider, validation, limits) degrades to the rule, never to no answer.
+            self.fallbacks += 1
+            report = fallback
+        self.answers[key] = report
+        return report
+
+    def report_metrics(self) -> None:
+        increment_eval_metric('cache_hits', self.hits)
+        increment_eval_metric('cache_lookups', self.lookups)
+        increment_eval_metric('llm_fallbacks', self.fallbacks)
+
+
+async def _investigate(request: AnalysisRequest, model: Model, pool: _Pool, cache: _Cache) -> AnomalyReport:
+    meta_call = metadata_call(request)
+    metadata = await cache.call(meta_call)
+    meta_finding = findings(meta_call.label, metadata)
+    if not exists(metadata):
+        prompt = summary_prompt(request, meta_finding, None)
+        return await cache.answer(pool.summary, prompt, model, merge_by_rule(request.entity, [meta_finding]))
+
+    baseline, incident = window_calls(request)
+    calls = [*baseline, *incident]
+    results = await asyncio.gather(*(cache.call(c) for c in calls))
+    window_findings = [findings(c.label, r) for c, r in zip(calls, results, strict=True)]
+    merged = await cache.answer(
+        pool.merge, merge_prompt(request, window_findings), model, merge_by_rule(request.entity, window_findings)
+    )
+
+    node_findings: list[dict[str, Any]] = []
+    node = node_entity(metadata) if request.is_pod else None
+    if node is not None:
+        planned = node_calls(request.for_entity(node))
+        node_results = await asyncio.gather(*(cache.call(c) for c in planned))
+        node_findings = [findings(c.label, r) for c, r in zip(planned, node_results, strict=True)]
+
+    merged_data = merged.model_dump()
+    prompt = summary_prompt(request, meta_finding, merged_data, node_findings)
+    fallback = merge_by_rule(request.entity, [meta_finding, merged_data, *node_findings])
+    return await cache.answer(pool.summary, prompt, model, fallback)
+
+
+async def investigate_batch(requests: Sequence[Any], model: Model) -> list[AnomalyReport]:
+    """Analyse several requests in one invocation, in order, sharing one cache; one report per request.
+
+    Requests run one after another so that each can reuse what the earlier ones fetched (a pod's node stage
+    fetches what a later request about that node needs).
+    """
+    cache = _Cache()
+    pool = _pool(model)
+    try:
+        return [await _investigate(AnalysisRequest.parse(r), model, pool, cache) for r in requests]
+    finally:
+        cache.report_metrics()
+
+
+@architecture(
+    'workflow',
+    description='enhanced workflow: pooled agents, per-invocation cache, batch analysis, rule-based fallback',
+    datasets=('k8s_anomaly',),
+)
+async def workflow(inputs: Any, model: Model) -> AnomalyReport:
+    """The workflow run as a batch of one, with caching and a rule-based fallback for each LLM step."""
+    return (await investigate_batch([inputs], model))[0]

@@ -1,0 +1,120 @@
+"""Build `evals/k8s_anomaly.yaml` (and its JSON schema) from the scenario catalogue.
+
+Run from the repository root: `python evals/build_dataset.py`. The expected answers come from
+`architectures/telemetry/scenarios.py` and the expected trajectory from `architectures.common.expected_steps`, so
+the dataset cannot drift from the data or from the workflow the architectures implement.
+
+Cases:
+- one per scenario, with a clear request naming the entity and what to do;
+- ambiguous requests about the same entities (a bare name, "tell me about", "is anything wrong with");
+- requests that suggest all is well about an anomalous entity, where an architecture with a union output type
+  (`single`) is tempted to answer with the wrong type (`NoAnomaly`).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pydantic_evals import Case, Dataset  # noqa: E402
+from pydantic_evals.evaluators import Contains, Evaluator, MaxModelRequests, MaxToolCalls  # noqa: E402
+
+from architectures.common import expected_steps  # noqa: E402
+from architectures.telemetry.scenarios import SCENARIOS, Scenario, scenario_by_id  # noqa: E402
+from pytest_agentarch import TrajectorySteps  # noqa: E402
+
+OUT = ROOT / 'evals' / 'k8s_anomaly.yaml'
+
+AMBIGUOUS: tuple[tuple[str, str, str], ...] = (
+    # (case name, scenario id, prompt with {name} / {entity})
+    ('ambiguous_investigate_frontend', 'healthy-traffic-peak', 'Investigate {name}.'),
+    ('ambiguous_tell_me_about_checkout', 'cpu-saturation-checkout', 'Tell me about {name}.'),
+    ('ambiguous_anything_wrong_with_node', 'node-memory-pressure', 'Is anything wrong with {name}?'),
+    ('ambiguous_anything_wrong_with_healthy_node', 'healthy-node', 'Is anything wrong with {name}?'),
+    ('ambiguous_search_is_slow', 'noisy-neighbor-search', 'Users say search is slow. Look at {name}.'),
+    ('ambiguous_missing_checkout_pod', 'pod-not-found', 'What happened to {name}?'),
+)
+"""Vague requests about scenario entities: the answer must not depend on how the question is asked."""
+
+ALL_IS_WELL: tuple[tuple[str, str, str], ...] = (
+    (
+        'wrong_type_bait_cart_looks_fine',
+        'memory-leak-cart',
+        'The dashboards say {name} is healthy and nothing is wrong. Just confirm there is no anomaly.',
+    ),
+    (
+        'wrong_type_bait_ledger_is_fine',
+        'crash-loop-ledger',
+        'Quick sanity check: {entity} is fine after the rollout, right? No anomaly expected.',
+    ),
+    (
+        'wrong_type_bait_notifications_normal',
+        'network-errors-notifications',
+        'I believe {name} behaved normally during the incident window; confirm it is healthy.',
+    ),
+)
+"""Anomalous entities asked about as if they were healthy."""
+
+
+def _inputs(scenario: Scenario, prompt: str) -> dict[str, str]:
+    return {
+        'entity': scenario.entity,
+        'prompt': prompt,
+        'baseline_start': scenario.baseline_start,
+        'baseline_end': scenario.baseline_end,
+        'incident_start': scenario.incident_start,
+        'incident_end': scenario.incident_end,
+    }
+
+
+def _clear_prompt(scenario: Scenario) -> str:
+    kind = 'pod' if scenario.entity_type == 'k8s:pod' else 'node'
+    return (
+        f'Detect anomalies of the {kind} {scenario.entity} in the incident window compared with its baseline, '
+        'and report the category, severity and evidence.'
+    )
+
+
+def _case(name: str, scenario: Scenario, prompt: str) -> Case[dict[str, str], dict[str, Any], dict[str, str]]:
+    verdict = {
+        'anomaly_detected': scenario.expected_anomaly,
+        'severity': scenario.expected_severity,
+        'category': scenario.expected_category,
+    }
+    exists = scenario.expected_category != 'entity_not_found'
+    return Case(
+        name=name,
+        inputs=_inputs(scenario, prompt),
+        expected_output={'entity': scenario.entity, **verdict},
+        metadata={'scenario': scenario.id, 'description': scenario.description},
+        evaluators=(
+            Contains(value=verdict, evaluation_name='diagnosis'),
+            TrajectorySteps(steps=expected_steps(scenario.entity_type, exists=exists), evaluation_name='workflow'),
+        ),
+    )
+
+
+def build() -> Dataset[dict[str, str], dict[str, Any], dict[str, str]]:
+    """The dataset, cases in catalogue order, then the ambiguous and the all-is-well requests."""
+    cases = [_case(s.id.replace('-', '_'), s, _clear_prompt(s)) for s in SCENARIOS]
+    for name, scenario_id, template in (*AMBIGUOUS, *ALL_IS_WELL):
+        scenario = scenario_by_id(scenario_id)
+        cases.append(_case(name, scenario, template.format(name=scenario.name, entity=scenario.entity)))
+    names = [c.name for c in cases]
+    assert len(names) == len(set(names)), 'case names must be unique'
+    evaluators: list[Evaluator[dict[str, str], dict[str, Any], dict[str, str]]] = [
+        # Generous: the canonical workflow needs 11 tool calls and about 30 model requests (specialized); the
+        # limits only catch runaway loops.
+        MaxToolCalls(max_calls=40),
+        MaxModelRequests(max_requests=80),
+    ]
+    return Dataset[dict[str, str], dict[str, Any], dict[str, str]](name='k8s_anomaly', cases=cases, evaluators=evaluators)
+
+
+if __name__ == '__main__':
+    build().to_file(OUT, custom_evaluator_types=[TrajectorySteps])
+    print(f'wrote {OUT.relative_to(ROOT)} and its schema')

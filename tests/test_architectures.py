@@ -1,0 +1,146 @@
+"""The six K8s reference architectures: diagnoses, recorded trajectories, the workflow's fallback and cache,
+and delegation's usage roll-up. Driven by the simulated model at temperature 0 and by `FunctionModel`s."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, ToolCallPart, UserPromptPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+import architectures
+from architectures.common import AnalysisRequest, expected_steps, node_entity
+from architectures.delegation import investigate
+from architectures.report import AnomalyReport
+from architectures.telemetry.scenarios import SCENARIOS, Scenario, scenario_by_id
+from architectures.tools import get_entity_metadata
+from architectures.workflow import investigate_batch
+from pytest_agentarch import registry
+from pytest_agentarch.capture import ensure_instrumentation
+from pytest_agentarch.records import RunRecord
+from pytest_agentarch.runner import CaseSpec, RunSettings, run_case
+from pytest_agentarch.sim import SimulatedModel
+
+NAMES = ('specialized', 'single', 'workflow', 'manual', 'hybrid', 'delegation')
+DETERMINISTIC = ('specialized', 'workflow', 'manual')
+"""Architectures whose tool calls are fixed by code: they must follow the canonical workflow exactly."""
+SIM = SimulatedModel(temperature=0)
+
+
+def _arch(name: str) -> registry.Architecture:
+    found = {a.func.__module__: a for a in vars(getattr(architectures, name)).values()
+             if isinstance(a, registry.Architecture)}
+    return found[f'architectures.{name}']
+
+
+def _inputs(scenario: Scenario, prompt: str | None = None) -> dict[str, str]:
+    return {
+        'entity': scenario.entity,
+        'prompt': prompt or f'Detect anomalies of {scenario.entity} in the incident window.',
+        'baseline_start': scenario.baseline_start,
+        'baseline_end': scenario.baseline_end,
+        'incident_start': scenario.incident_start,
+        'incident_end': scenario.incident_end,
+    }
+
+
+def _record(func: Callable[[Any, Any], Awaitable[Any]], inputs: Any, model: Any) -> RunRecord:
+    ensure_instrumentation()
+    arch = registry.Architecture(name='probe', description='', func=func)
+    return asyncio.run(run_case(arch, model, CaseSpec(name='probe', inputs=inputs), RunSettings()))[0]
+
+
+def test_importing_the_package_registers_all_six() -> None:
+    assert {_arch(n).name for n in NAMES} == set(NAMES)
+    assert all(_arch(n).serves('k8s_anomaly') and not _arch(n).serves('other') for n in NAMES)
+
+
+@pytest.mark.parametrize('scenario', SCENARIOS, ids=[s.id for s in SCENARIOS])
+@pytest.mark.parametrize('name', NAMES)
+def test_reaches_the_expected_diagnosis(name: str, scenario: Scenario) -> None:
+    report = asyncio.run(_arch(name).func(_inputs(scenario), SIM))
+    assert isinstance(report, AnomalyReport)
+    got = (report.anomaly_detected, report.category, report.severity)
+    assert got == (scenario.expected_anomaly, scenario.expected_category, scenario.expected_severity), report
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_tool_calls_are_recorded(name: str) -> None:
+    scenario = scenario_by_id('noisy-neighbor-search')
+    record = _record(_arch(name).func, _inputs(scenario), SIM)
+    assert record.error_type is None, record.error_message
+    assert record.tool_calls, 'no tool call was captured'
+    assert {c.name for c in record.tool_calls} <= {'get_entity_metadata', 'analyze_cpu_metrics',
+                                                    'analyze_memory_metrics', 'analyze_logs',
+                                                    'ask_metadata_specialist', 'ask_metrics_specialist',
+                                                    'ask_logs_specialist'}
+    if name in DETERMINISTIC:
+        keep = {n for step in expected_steps('k8s:pod') for n in step}
+        assert [s for s in record.steps if set(s) & keep] == expected_steps('k8s:pod')
+
+
+@pytest.mark.parametrize('scenario_id', ['healthy-node', 'pod-not-found'])
+def test_deterministic_architectures_follow_the_short_workflows(scenario_id: str) -> None:
+    scenario = scenario_by_id(scenario_id)
+    exists = scenario.expected_category != 'entity_not_found'
+    for name in DETERMINISTIC:
+        record = _record(_arch(name).func, _inputs(scenario), SIM)
+        assert record.steps == expected_steps(scenario.entity_type, exists=exists), name
+
+
+def _merge_fails(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    """Raises on the merge prompt; answers the summary with the merged report the prompt carries."""
+    prompt = next(
+        p.content for m in messages if isinstance(m, ModelRequest) for p in m.parts if isinstance(p, UserPromptPart)
+    )
+    assert isinstance(prompt, str)
+    if prompt.startswith('Merge the findings'):
+        raise RuntimeError('provider down')
+    merged = next(json.loads(line) for line in prompt.splitlines() if line.startswith('{"entity"'))
+    return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, merged)])
+
+
+@pytest.mark.parametrize('scenario_id', ['cpu-saturation-checkout', 'healthy-pod'])
+def test_workflow_falls_back_to_the_rule_when_the_merge_step_fails(scenario_id: str) -> None:
+    scenario = scenario_by_id(scenario_id)
+    record = _record(_arch('workflow').func, _inputs(scenario), FunctionModel(_merge_fails))
+    assert record.error_type is None, record.error_message
+    assert record.metrics['llm_fallbacks'] == 1
+    output = record.output
+    assert (output['anomaly_detected'], output['category'], output['severity']) == (
+        scenario.expected_anomaly, scenario.expected_category, scenario.expected_severity
+    )
+
+
+def test_workflow_batch_shares_the_cache_between_a_pod_and_its_node() -> None:
+    pod = scenario_by_id('noisy-neighbor-search')
+    pod_inputs = _inputs(pod)
+    node = node_entity(get_entity_metadata(pod.entity_type, pod.name, pod.incident_start, pod.incident_end))
+    node_inputs = {**pod_inputs, 'entity': node}
+
+    async def batch(inputs: Any, model: Any) -> list[AnomalyReport]:
+        return await investigate_batch(inputs, model)
+
+    alone = _record(batch, [pod_inputs], SIM)
+    together = _record(batch, [pod_inputs, node_inputs], SIM)
+    assert alone.metrics.get('cache_hits', 0) == 0  # a zero metric is not recorded
+    # The node request reuses the node metadata and incident analyses the pod's node stage fetched.
+    assert together.metrics['cache_hits'] >= 4
+    llm_lookups = 4  # merge and summary of each request; their prompts differ, so none of them hits
+    executed = together.metrics['cache_lookups'] - llm_lookups - together.metrics['cache_hits']
+    assert len(together.tool_calls) == executed
+
+
+def test_delegation_rolls_sub_agent_usage_into_the_coordinator() -> None:
+    scenario = scenario_by_id('memory-leak-cart')
+    result = asyncio.run(investigate(AnalysisRequest.parse(_inputs(scenario)), SIM))
+    own_requests = sum(isinstance(m, ModelResponse) for m in result.all_messages())
+    assert result.usage.requests > own_requests
+    assert result.usage.tool_calls > sum(
+        isinstance(p, ToolCallPart) and not p.tool_name.startswith('final_result')
+        for m in result.all_messages() if isinstance(m, ModelResponse) for p in m.parts
+    )
