@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from pydantic import BaseModel, Field
+
 from .stats import CaseStats, Rate
 
 __all__ = ('Miss', 'Thresholds', 'check', 'parse_overrides')
@@ -22,9 +24,8 @@ class Thresholds:
     """Judge set thresholds on the Wilson 95% lower bound instead of the point estimate."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class Miss:
-    """One missed threshold."""
+class Miss(BaseModel, frozen=True):
+    """One missed threshold (also its form in the JSON report)."""
 
     architecture: str
     case: str
@@ -32,8 +33,7 @@ class Miss:
     value: float | None
     n: int
     threshold: float
-    judged_on: str
-    """`value` or `wilson-low`."""
+    judged_on: str = Field(description='`value` or `wilson-low`')
 
     def __str__(self) -> str:
         shown = 'n/a' if self.value is None else f'{self.value:.3f}'

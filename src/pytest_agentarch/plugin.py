@@ -23,7 +23,7 @@ from .evaluators import TrajectorySteps, expected_steps_of
 from .gates import Thresholds, check, parse_overrides, unit_interval
 from .models import ModelSpecError, resolve_model
 from .records import RunRecord
-from .report import ItemResult, Report, build_report, miss_to_wire, write_json
+from .report import ItemResult, Report, build_report, write_json
 from .runner import CaseSpec, RunSettings, run_case
 from .stats import CaseStats, case_stats
 from .table import render_cases, render_summary
@@ -280,13 +280,10 @@ class DatasetFile(pytest.File):
                 registry.select(settings.arch_spec)
             except registry.RegistryError as exc:
                 raise DatasetLoadError(f'{self.path}: {exc}') from None
-        seen: set[str] = set()
-        for case in dataset.cases:
-            if not case.name:
-                raise DatasetLoadError(f'{self.path}: every case needs a `name` (a case has none)')
-            if case.name in seen:
-                raise DatasetLoadError(f'{self.path}: case name {case.name!r} appears twice; case names must be unique')
-            seen.add(case.name)
+        # pydantic-evals already rejects duplicate case names; unnamed cases it accepts, but they need a test id.
+        unnamed = [i for i, case in enumerate(dataset.cases) if not case.name]
+        if unnamed:
+            raise DatasetLoadError(f'{self.path}: case #{unnamed[0] + 1} has no `name`; give every case a unique name')
         for case in dataset.cases:
             evaluators = [*case.evaluators, *dataset.evaluators]
             spec = CaseSpec(
@@ -355,7 +352,7 @@ class DatasetItem(pytest.Item):
                 dataset=self.dataset_name,
                 records=records,
                 expected_steps=self.case.expected_steps,
-                misses=[miss_to_wire(m) for m in misses],
+                misses=[m.model_dump() for m in misses],
                 peak_memory=peak,
             )
         ]

@@ -59,24 +59,12 @@ class ItemResult:
         return cls(**{**data, 'records': [RunRecord.from_wire(r) for r in data['records']]})
 
 
-class GateMiss(BaseModel):
-    """A threshold an item missed."""
-
-    architecture: str
-    case: str
-    metric: str
-    value: float | None
-    n: int
-    threshold: float
-    judged_on: str
-
-
 class CaseReport(CaseStats):
     """Statistics of one case, plus where it ran."""
 
     nodeid: str
     peak_memory: int | None = Field(default=None, description='traced Python heap peak while the item ran, bytes')
-    gate_misses: list[GateMiss] = Field(default_factory=list[GateMiss])
+    gate_misses: list[Miss] = Field(default_factory=list[Miss])
 
 
 class ArchitectureReport(BaseModel):
@@ -101,7 +89,7 @@ class Report(BaseModel):
     seed: int
     runs_per_case: int
     architectures: list[ArchitectureReport]
-    gate_misses: list[GateMiss]
+    gate_misses: list[Miss]
     missing: list[MissingItem] = Field(description='items that never reported (crashed worker, interrupt)')
 
 
@@ -113,7 +101,7 @@ def build_report(
     for item in items:
         by_arch[item.architecture].append(item)
     archs: list[ArchitectureReport] = []
-    all_misses: list[GateMiss] = []
+    all_misses: list[Miss] = []
     for name in sorted(by_arch):
         cases: list[CaseReport] = []
         for item in sorted(by_arch[name], key=lambda i: (i.case, i.nodeid)):
@@ -124,7 +112,7 @@ def build_report(
                 dataset=item.dataset,
                 expected_steps=item.expected_steps,
             )
-            misses = [GateMiss(**m) for m in item.misses]
+            misses = [Miss.model_validate(m) for m in item.misses]
             all_misses.extend(misses)
             cases.append(
                 CaseReport(**stats.model_dump(), nodeid=item.nodeid, peak_memory=item.peak_memory, gate_misses=misses)
@@ -145,18 +133,6 @@ def build_report(
         gate_misses=all_misses,
         missing=[MissingItem(nodeid=k, reason=v) for k, v in sorted(missing.items())],
     )
-
-
-def miss_to_wire(miss: Miss) -> dict[str, Any]:
-    return {
-        'architecture': miss.architecture,
-        'case': miss.case,
-        'metric': miss.metric,
-        'value': miss.value,
-        'n': miss.n,
-        'threshold': miss.threshold,
-        'judged_on': miss.judged_on,
-    }
 
 
 def write_json(report: Report, path: Path) -> None:
