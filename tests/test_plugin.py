@@ -432,3 +432,21 @@ def test_usage_and_cost_per_run(project: Callable[..., pytest.Pytester], xdist: 
     assert unpriced.cost is None
     assert report.architectures[0].cases[0].cost is not None
     assert report.architectures[0].cases[0].cost.n == 3
+
+
+@pytest.mark.parametrize(
+    ('mode', 'traced'),
+    [('first-case', {'first'}), ('all', {'first', 'second'}), ('off', set())],
+)
+def test_memory_is_traced_on_the_same_case_for_every_architecture(
+    pytester: pytest.Pytester, project: Any, mode: str, traced: set[str]
+) -> None:
+    project(SEEDED, cases=TWO_CASES)
+    result = pytester.runpytest('--runs=4', '--min-pass-rate=0', '--agentarch-json=out.json', f'--agentarch-memory={mode}')
+    result.assert_outcomes(passed=4)
+    report = Report.model_validate_json(pytester.path.joinpath('out.json').read_text())
+    for arch in report.architectures:
+        peaks = {c.case: c.peak_memory for c in arch.cases if c.peak_memory is not None}
+        assert set(peaks) == traced
+        assert all(peak > 0 for peak in peaks.values())
+        assert arch.summary.peak_memory == (max(peaks.values()) if peaks else None)

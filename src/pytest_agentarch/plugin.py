@@ -7,7 +7,8 @@ import asyncio
 import fnmatch
 import re
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,15 @@ def _share(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+_MEMORY_MODES = ('first-case', 'all', 'off')
+
+
+def _memory_mode(text: str) -> str:
+    if text not in _MEMORY_MODES:
+        raise argparse.ArgumentTypeError(f'expected one of {", ".join(_MEMORY_MODES)}, got {text!r}')
+    return text
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -86,9 +96,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption('--agentarch-json', default=None, metavar='PATH', help='write the full report as JSON')
     group.addoption(
         '--agentarch-memory',
-        action='store_true',
+        type=_memory_mode,
         default=None,
-        help='trace the Python heap peak of each item (slower)',
+        help="trace the Python heap peak: 'first-case' (default: each dataset's first case, the same case for "
+        "every architecture), 'all' items (about 4x slower), or 'off'",
     )
     parser.addini('agentarch_arch', 'default for --arch', default='all')
     parser.addini('agentarch_runs', 'default for --runs', default='1')
@@ -100,7 +111,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini('agentarch_min_pass_rate', 'default for --min-pass-rate', default='')
     parser.addini('agentarch_gate_lower_bound', 'default for --gate-lower-bound', type='bool', default=False)
     parser.addini('agentarch_json', 'default for --agentarch-json', default='')
-    parser.addini('agentarch_memory', 'default for --agentarch-memory', type='bool', default=False)
+    parser.addini('agentarch_memory', 'default for --agentarch-memory', default='first-case')
     parser.addini(
         'agentarch_arch_thresholds',
         "per-architecture thresholds, lines like 'single: min_determinism=0.6 min_pass_rate=0.8'",
@@ -129,7 +140,8 @@ class Settings:
     thresholds: Thresholds
     overrides: dict[str, Thresholds]
     json_path: Path | None
-    memory: bool
+    memory: str
+    """'first-case', 'all' or 'off'."""
     datasets: list[str]
     selected: list[registry.Architecture] = field(default_factory=list[registry.Architecture])
     model: Model | None = None
@@ -189,7 +201,7 @@ def _settings(config: pytest.Config) -> Settings:
         thresholds=thresholds,
         overrides=overrides,
         json_path=Path(json_path) if json_path else None,
-        memory=bool(_option(config, 'agentarch_memory', 'agentarch_memory', bool)),
+        memory=_option(config, 'agentarch_memory', 'agentarch_memory', _memory_mode) or 'first-case',
         datasets=list(config.getini('agentarch_datasets')),
     )
 
@@ -284,7 +296,7 @@ class DatasetFile(pytest.File):
         unnamed = [i for i, case in enumerate(dataset.cases) if not case.name]
         if unnamed:
             raise DatasetLoadError(f'{self.path}: case #{unnamed[0] + 1} has no `name`; give every case a unique name')
-        for case in dataset.cases:
+        for index, case in enumerate(dataset.cases):
             evaluators = [*case.evaluators, *dataset.evaluators]
             spec = CaseSpec(
                 name=str(case.name),
@@ -297,13 +309,35 @@ class DatasetFile(pytest.File):
             for arch in settings.selected:
                 if arch.serves(dataset.name):
                     yield DatasetItem.from_parent(
-                        self, name=f'{case.name}[{arch.name}]', arch=arch, case=spec, dataset_name=dataset.name
+                        self,
+                        name=f'{case.name}[{arch.name}]',
+                        arch=arch,
+                        case=spec,
+                        dataset_name=dataset.name,
+                        traced=settings.memory == 'all' or (settings.memory == 'first-case' and index == 0),
                     )
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, DatasetLoadError):
             return str(excinfo.value)
         return super().repr_failure(excinfo)  # type: ignore[return-value]
+
+
+@contextmanager
+def _traced_heap() -> Iterator[Callable[[], int]]:
+    """Trace the Python heap inside the block; yields a getter of the peak (bytes) above the level at entry."""
+    owned = not tracemalloc.is_tracing()
+    if owned:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    peak = 0
+    try:
+        yield lambda: peak
+    finally:
+        peak = tracemalloc.get_traced_memory()[1] - base
+        if owned:
+            tracemalloc.stop()
 
 
 class GateFailure(Exception):
@@ -314,27 +348,26 @@ class DatasetItem(pytest.Item):
     """N runs of one case by one architecture."""
 
     def __init__(
-        self, *, arch: registry.Architecture, case: CaseSpec, dataset_name: str, **kwargs: Any
+        self, *, arch: registry.Architecture, case: CaseSpec, dataset_name: str, traced: bool, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.arch = arch
         self.case = case
         self.dataset_name = dataset_name
+        self.traced = traced
+        """Measure this item's Python heap peak with tracemalloc."""
         self.stats: CaseStats | None = None
 
     def runtest(self) -> None:
         settings = self.config.stash[_SETTINGS]
         assert settings.model is not None
         peak: int | None = None
-        if settings.memory:
-            tracemalloc.start()
-        try:
+        if self.traced:
+            with _traced_heap() as peak_of:
+                records = asyncio.run(run_case(self.arch, settings.model, self.case, settings.run))
+            peak = peak_of()
+        else:
             records = asyncio.run(run_case(self.arch, settings.model, self.case, settings.run))
-            if settings.memory:
-                peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            if settings.memory:
-                tracemalloc.stop()
         self.stats = case_stats(
             records,
             architecture=self.arch.name,

@@ -63,7 +63,7 @@ class CaseReport(CaseStats):
     """Statistics of one case, plus where it ran."""
 
     nodeid: str
-    peak_memory: int | None = Field(default=None, description='traced Python heap peak while the item ran, bytes')
+    peak_memory: int | None = Field(default=None, description='Python heap peak above the level at start while the item ran (tracemalloc), bytes; null if not traced')
     gate_misses: list[Miss] = Field(default_factory=list[Miss])
 
 

@@ -240,7 +240,7 @@ class ArchitectureStats(BaseModel):
     cost: float | None = Field(description='mean USD per run; null unless every run was priced')
     latency_p50: float | None
     latency_p95: float | None
-    peak_memory: int | None = Field(default=None, description='largest traced Python heap peak of one case, bytes')
+    peak_memory: int | None = Field(default=None, description='largest Python heap peak (tracemalloc, above the level at start) of its traced items, bytes')
 
 
 def _pool(rates: Sequence[Rate]) -> Rate:
