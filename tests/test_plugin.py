@@ -450,3 +450,40 @@ def test_memory_is_traced_on_the_same_case_for_every_architecture(
         assert set(peaks) == traced
         assert all(peak > 0 for peak in peaks.values())
         assert arch.summary.peak_memory == (max(peaks.values()) if peaks else None)
+
+
+def test_architectures_from_another_package_entry_points(pytester: pytest.Pytester, project: Any) -> None:
+    # An installed distribution (a .dist-info on sys.path) exposing one module and one object.
+    project('', cases=ONE_CASE)
+    pytester.makepyfile(
+        extarch="""
+        import archkit
+        from pytest_agentarch import architecture
+
+        @architecture('ext-module')
+        async def ext_module(inputs, model):
+            return await archkit.run(lambda i: [['alpha']], inputs)
+        """,
+        extobj="""
+        import archkit
+        from pytest_agentarch import architecture
+
+        @architecture('ext-object')
+        async def ext_object(inputs, model):
+            return await archkit.run(lambda i: [['beta']], inputs)
+        """,
+    )
+    dist = pytester.mkdir('extarch-1.0.dist-info')
+    dist.joinpath('METADATA').write_text('Metadata-Version: 2.1\nName: extarch\nVersion: 1.0\n')
+    dist.joinpath('entry_points.txt').write_text(
+        '[pytest_agentarch.architectures]\nmodule = extarch\nobject = extobj:ext_object\n'
+    )
+    pytester.syspathinsert()
+    result = pytester.runpytest('-v', '--runs=2')
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(['*cases.yaml::first?ext-module? PASSED*', '*cases.yaml::first?ext-object? PASSED*'])
+
+    dist.joinpath('entry_points.txt').write_text('[pytest_agentarch.architectures]\nbroken = no_such_module\n')
+    broken = pytester.runpytest('--runs=1')
+    assert broken.ret == pytest.ExitCode.USAGE_ERROR
+    broken.stderr.fnmatch_lines(["*entry point 'broken' = 'no_such_module'*failed to load*"])
