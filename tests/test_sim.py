@@ -379,3 +379,195 @@ def test_times_go_to_the_window_their_words_name_and_entities_are_split() -> Non
             'b1': '2026-03-14T10:00:00Z',
         }
     ]
+
+
+# --- windows, retries, evidence and follow-ups (agents unlike the K8s suite) -----------------------------------------
+
+BASELINE = ('2026-03-14T09:00:00Z', '2026-03-14T10:00:00Z')
+INCIDENT = ('2026-03-14T10:00:00Z', '2026-03-14T10:30:00Z')
+TWO_WINDOWS = (
+    f'Sensor: "boiler-7c5s". Baseline window {BASELINE[0]} to {BASELINE[1]}. '
+    f'Incident window {INCIDENT[0]} to {INCIDENT[1]}.'
+)
+
+
+def window_agent(instructions: str, seen: list[dict[str, Any]], check: Any = None) -> Agent[None, Forecast]:
+    """A sensor agent whose `start` (not `end`) description carries 'e.g.' and an example time."""
+    agent = Agent(output_type=Forecast, instructions=instructions)
+
+    @agent.tool_plain(docstring_format='google')
+    def measure(
+        sensor: str, start: str, end: str, baseline_start: str | None = None, baseline_end: str | None = None
+    ) -> dict[str, Any]:
+        """Measure a sensor's temperature over a window, optionally against a baseline window.
+
+        Args:
+            sensor: The sensor id, e.g. 'boiler-1'.
+            start: Window start, ISO 8601 UTC, e.g. '2026-01-01T00:00:00Z'.
+            end: Window end (after start), ISO 8601 UTC.
+            baseline_start: Start of a normal period to compare against (give both or neither).
+            baseline_end: End of the baseline period.
+        """
+        if check is not None:
+            check(start, end)
+        seen.append(dict(sensor=sensor, start=start, end=end, b0=baseline_start, b1=baseline_end))
+        return {'city': sensor, 'temperature_c': 80.0}
+
+    return agent
+
+
+def test_each_window_goes_to_its_parameters_despite_example_times_in_descriptions() -> None:
+    seen: list[dict[str, Any]] = []
+    run(window_agent('Call measure once, then answer.', seen), TWO_WINDOWS, SimulatedModel(temperature=0))
+    assert seen == [dict(sensor='boiler-7c5s', start=INCIDENT[0], end=INCIDENT[1], b0=BASELINE[0], b1=BASELINE[1])]
+
+
+def test_a_retry_that_names_the_order_or_the_values_fixes_the_times() -> None:
+    def ordered(start: str, end: str) -> None:
+        if end <= start:
+            raise ModelRetry(f'end ({end}) must be after start ({start}).')
+
+    seen: list[dict[str, Any]] = []
+    reversed_window = f'Sensor "boiler-7", window {INCIDENT[1]} to {INCIDENT[0]}.'
+    run(window_agent('Call measure, then answer.', seen, ordered), reversed_window, SimulatedModel(temperature=0))
+    assert [(s['start'], s['end']) for s in seen] == [INCIDENT]
+
+    def covered(start: str, end: str) -> None:
+        if start < '2026-03-14T10:10:00Z':
+            raise ModelRetry("no data before 10:10: use start='2026-03-14T10:10:00Z', end='2026-03-14T10:30:00Z'.")
+
+    seen.clear()
+    run(window_agent('Call measure, then answer.', seen, covered), TWO_WINDOWS, SimulatedModel(temperature=0))
+    assert [(s['start'], s['end']) for s in seen] == [('2026-03-14T10:10:00Z', '2026-03-14T10:30:00Z')]
+
+
+def test_a_tool_is_called_once_per_window_when_the_instructions_ask_for_it() -> None:
+    seen: list[dict[str, Any]] = []
+    instructions = (
+        'Call measure twice, all at once: for the baseline window on its own, and for the incident window with '
+        'baseline_start and baseline_end set to the baseline window. Then answer.'
+    )
+    result = run(window_agent(instructions, seen), TWO_WINDOWS, SimulatedModel(temperature=0))
+    assert sorted((s['start'], s['end'], s['b0'], s['b1']) for s in seen) == [
+        (*BASELINE, None, None),
+        (*INCIDENT, *BASELINE),
+    ]
+    assert [len(step) for step in trajectory(result.all_messages())] == [2, 1]
+
+
+class Alarm(BaseModel):
+    subject: str
+    alarm_raised: bool
+    severity: Literal['none', 'low', 'high']
+    category: Literal['none', 'overheating', 'sensor_missing']
+    confidence: float = Field(ge=0, le=1)
+
+
+class AllClear(BaseModel):
+    """Nothing is wrong: the boiler is fine and healthy."""
+
+    subject: str
+    category: Literal['none', 'sensor_missing']
+    confidence: float = Field(ge=0, le=1)
+
+
+RULE = 'Among all findings, the one with alarm_raised true and the highest confidence wins; copy its category.'
+
+
+def inspection_agent(
+    results: dict[str, Any], output_type: Any = Alarm, instructions: str = f'Call read_gauges and read_log. {RULE}'
+) -> Agent[None, Any]:
+    agent = Agent(output_type=output_type, instructions=instructions)
+
+    @agent.tool_plain
+    def read_gauges(boiler: str) -> Any:
+        """Read a boiler's gauges and assess them."""
+        outcome = results['gauges']
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    @agent.tool_plain
+    def read_log(boiler: str) -> Any:
+        """Read a boiler's log and assess it."""
+        outcome = results['log']
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    return agent
+
+
+HOT = {'alarm_raised': True, 'severity': 'high', 'category': 'overheating', 'confidence': 0.7}
+CALM = {'alarm_raised': False, 'severity': 'none', 'category': 'none', 'confidence': 0.9}
+
+
+@pytest.mark.parametrize('prompt', ['Inspect boiler "b-3".', 'Boiler "b-3" is fine and healthy, just confirm it.'])
+def test_union_output_picks_the_type_that_can_carry_the_winning_evidence(prompt: str) -> None:
+    agent = inspection_agent({'gauges': {'assessment': HOT}, 'log': {'assessment': CALM}}, [Alarm, AllClear])
+    result = run(agent, prompt, SimulatedModel(temperature=0))
+    assert isinstance(result.output, Alarm)
+    assert (result.output.alarm_raised, result.output.category) == (True, 'overheating')
+
+
+def test_union_output_without_an_alarm_may_use_the_smaller_type() -> None:
+    agent = inspection_agent({'gauges': {'assessment': CALM}, 'log': {'assessment': CALM}}, [Alarm, AllClear])
+    result = run(agent, 'Boiler "b-3" is fine and healthy, just confirm it.', SimulatedModel(temperature=0))
+    assert result.output.category == 'none' and getattr(result.output, 'alarm_raised', False) is False
+
+
+def test_failed_tools_are_no_evidence_of_an_alarm() -> None:
+    failing = ModelRetry('unknown boiler "b-3"; known boilers: "a-1" {"alarm_raised": true, "severity": "high"}')
+    agent = inspection_agent({'gauges': failing, 'log': failing})
+    result = run(agent, 'Inspect boiler "b-3".', SimulatedModel(temperature=0))
+    assert result.output.alarm_raised is False
+    assert (result.output.severity, result.output.category) == ('none', 'none')
+    assert result.output.confidence <= 0.2
+
+
+def test_a_missing_subject_ends_the_calls_when_the_instructions_say_so() -> None:
+    missing = {
+        'exists': False,
+        'assessment': {'alarm_raised': False, 'severity': 'none', 'category': 'sensor_missing', 'confidence': 1.0},
+    }
+    instructions = f'First call read_gauges; if the boiler does not exist, answer at once. Then call read_log. {RULE}'
+    agent = inspection_agent({'gauges': missing, 'log': ModelRetry('unknown boiler')}, Alarm, instructions)
+    result = run(agent, 'Inspect boiler "b-3".', SimulatedModel(temperature=0))
+    calls = [name for step in trajectory(result.all_messages()) for name, _ in step]
+    assert calls == ['read_gauges', 'final_result']
+    assert (result.output.alarm_raised, result.output.category, result.output.confidence) == (
+        False,
+        'sensor_missing',
+        1.0,
+    )
+
+
+def host_agent(instructions: str, seen: list[tuple[str, str]]) -> Agent[None, Forecast]:
+    agent = Agent(output_type=Forecast, instructions=instructions)
+
+    @agent.tool_plain(docstring_format='google')
+    def describe(entity_kind: str, name: str) -> dict[str, Any]:
+        """Describe a service entity.
+
+        Args:
+            entity_kind: 'svc:app' or 'svc:host'.
+            name: The entity's name.
+        """
+        seen.append((entity_kind, name))
+        if entity_kind == 'svc:app':
+            return {'entity': f'svc:app/{name}', 'host_name': 'h-7', 'replicas': 3}
+        return {'entity': f'svc:host/{name}', 'load': 0.4}
+
+    return agent
+
+
+def test_a_follow_up_subject_from_a_result_is_called_when_the_text_asks_about_it() -> None:
+    seen: list[tuple[str, str]] = []
+    instructions = 'Call describe for the app, then describe the host it runs on (its name is in the result).'
+    run(host_agent(instructions, seen), 'Check svc:app/web-1.', SimulatedModel(temperature=0))
+    assert seen == [('svc:app', 'web-1'), ('svc:host', 'h-7')]
+
+    seen.clear()
+    agent = host_agent('Call describe for the app, then answer.', seen)
+    run(agent, 'Check svc:app/web-1.', SimulatedModel(temperature=0))
+    assert seen == [('svc:app', 'web-1')]

@@ -14,7 +14,7 @@ from pydantic_ai.tools import ToolDefinition
 from . import schema as js
 from .arguments import Filler
 from .reading import Conversation
-from .text import stems, words
+from .text import find_word, stems, words
 
 _CONFIDENCE = re.compile(r'confidence|score|probability|certainty|likelihood', re.IGNORECASE)
 _RANKED_ENUM = re.compile(r'severity|level|priority|risk|impact|urgency', re.IGNORECASE)
@@ -23,6 +23,14 @@ _ALL_CLEAR = re.compile(
 )
 """Booleans whose true value means 'nothing to see': for them the object saying false is the one that matters."""
 _LIST_CAP = 8
+_ALL_WELL = re.compile(
+    r'\b(healthy|fine|normal|normally|as expected|nothing (?:is )?wrong|no (?:anomal\w*|problems?|issues?)|'
+    r'all good|ok|okay)\b'
+)
+"""A prompt that says all is well before anything was looked at."""
+_LURE = 0.3
+"""Per unit of temperature: how often such a prompt lures the model into an output type that cannot carry the
+evidence."""
 _CLOSE = 0.05
 """Candidates whose confidence is within this of the best may be sampled at temperature > 0."""
 
@@ -78,30 +86,55 @@ def _rank(objects: list[dict[str, Any]], props: dict[str, js.Schema], root: js.S
     return keys
 
 
+def _alarm(name: str) -> bool:
+    """The value of a boolean field named `name` that raises the alarm (false for 'healthy', 'exists', ...)."""
+    return not _ALL_CLEAR.search(' '.join(words(name)))
+
+
+def rank(
+    objects: list[dict[str, Any]], props: dict[str, js.Schema], root: js.Schema, rng: random.Random, temperature: float
+) -> list[dict[str, Any]]:
+    """The objects sharing at least two keys with `props`, best first by the merging rule (sampled among close ones)."""
+    names = set(props)
+    relevant = [o for o in objects if len(names & set(o)) >= min(2, len(names))]
+    if not relevant:
+        return []
+    keys = _rank(relevant, props, root)
+    order = sorted(range(len(relevant)), key=lambda i: keys[i], reverse=True)
+    if temperature > 0 and len(order) > 1:
+        top = keys[order[0]]
+        close = [i for i in order if keys[i][0] == top[0] and top[1] - keys[i][1] <= _CLOSE]
+        if len(close) > 1:
+            weights = [math.exp((keys[i][1] - top[1]) / (_CLOSE * temperature)) for i in close]
+            winner = close[rng.choices(range(len(close)), weights=weights)[0]]
+            order.remove(winner)
+            order.insert(0, winner)
+    return [relevant[i] for i in order]
+
+
 def build(
-    schema: js.Schema, conversation: Conversation, filler: Filler, rng: random.Random, temperature: float
+    schema: js.Schema,
+    conversation: Conversation,
+    filler: Filler,
+    rng: random.Random,
+    temperature: float,
+    ranked: list[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], float]:
-    """Arguments for an output schema, and how well the conversation covered it (0..1)."""
+    """Arguments for an output schema, and how well the conversation covered it (0..1).
+
+    `ranked` is the evidence already ordered by the merging rule (for a union output, ranked once for all types);
+    without it the objects are ranked against this schema.
+    """
     root = schema
     resolved = js.resolve(schema, root)
     props: dict[str, js.Schema] = resolved.get('properties') or {}
     if not props:
         return js.fallback(resolved, root, conversation.text) or {}, 0.0
     names = set(props)
-    relevant = [o for o in conversation.objects if len(names & set(o)) >= min(2, len(names))]
-    order: list[int] = []
-    if relevant:
-        keys = _rank(relevant, props, root)
-        order = sorted(range(len(relevant)), key=lambda i: keys[i], reverse=True)
-        if temperature > 0 and len(order) > 1:
-            top = keys[order[0]]
-            close = [i for i in order if keys[i][0] == top[0] and top[1] - keys[i][1] <= _CLOSE]
-            if len(close) > 1:
-                weights = [math.exp((keys[i][1] - top[1]) / (_CLOSE * temperature)) for i in close]
-                winner = close[rng.choices(range(len(close)), weights=weights)[0]]
-                order.remove(winner)
-                order.insert(0, winner)
-    ranked = [relevant[i] for i in order]
+    if ranked is None:
+        ranked = rank(conversation.objects, props, root, rng, temperature)
+    else:
+        ranked = [o for o in ranked if len(names & set(o)) >= min(2, len(names))]
     winner = ranked[0] if ranked else None
     agreeing = [o for o in ranked if winner is None or _agrees(o, winner, props, root)]
     args: dict[str, Any] = {}
@@ -127,11 +160,20 @@ def build(
                         value, found = fitted, True
                         break
         if not found:
-            for _, candidate in reversed(_find(conversation.objects, name)):
+            # Latest first, but a value the task itself names (its subject) before one only a result names.
+            held = [c for _, c in reversed(_find(conversation.objects, name))]
+            held.sort(key=lambda c: not (isinstance(c, str) and c in conversation.text))
+            for candidate in held:
                 ok, fitted = js.coerce(candidate, sub, root)
                 if ok:
                     value, found = fitted, True
                     break
+        if not found and not ranked and (js.kind(sub) in ('boolean', 'number', 'integer') or 'enum' in sub):
+            unsupported = _without_evidence(name, sub, conversation)
+            if unsupported is not None:
+                value, found = unsupported, False
+                args[name] = value
+                continue
         if not found:
             filled = filler.fill(
                 {'type': 'object', 'properties': {name: sub}, 'required': [name], '$defs': root.get('$defs', {})}
@@ -144,6 +186,25 @@ def build(
         if found or name in required:
             args[name] = value
     return args, covered / len(props)
+
+
+def _without_evidence(name: str, sub: js.Schema, conversation: Conversation) -> Any:
+    """What a careful model answers for a field nothing in the conversation supports: no alarm, the option the
+    user's prompt names or the first (lowest) one, a low confidence. None: no such default (use the filler)."""
+    kind = js.kind(sub)
+    if kind == 'boolean':
+        return False
+    enum = sub.get('enum')
+    if enum:
+        lowered = conversation.prompt.lower()
+        named = [(find_word(lowered, o.lower()), i) for i, o in enumerate(enum) if isinstance(o, str) and len(o) > 1]
+        hits = [hit for hit in named if hit[0] != -1]
+        return enum[min(hits)[1]] if hits else enum[0]
+    if kind in ('number', 'integer') and _CONFIDENCE.search(name):
+        low, high = sub.get('minimum', 0), sub.get('maximum', 1)
+        value = low + 0.1 * (high - low)
+        return int(value) if kind == 'integer' else round(value, 2)
+    return None
 
 
 def _agrees(obj: dict[str, Any], winner: dict[str, Any], props: dict[str, js.Schema], root: js.Schema) -> bool:
@@ -172,27 +233,87 @@ def answer(
 ) -> Answer:
     """The final answer for the request."""
     if output_tools:
-        prompt_stems = set(stems(conversation.text))
-        best: tuple[float, int, ToolDefinition, dict[str, Any]] | None = None
-        for index, tool in enumerate(output_tools):
-            schema = tool.parameters_json_schema
-            if tool.outer_typed_dict_key:
-                inner = (schema.get('properties') or {}).get(tool.outer_typed_dict_key, {})
-                wrapped = {**inner, '$defs': schema.get('$defs', {})}
-                value = _build_value(wrapped, conversation, filler, rng, temperature)
-                args, fit = {tool.outer_typed_dict_key: value[0]}, value[1]
-            else:
-                args, fit = build(schema, conversation, filler, rng, temperature)
-            name_fit = len(prompt_stems & set(stems(f'{tool.name} {tool.description or ""}'))) * 0.01
-            score = fit + name_fit
-            if best is None or score > best[0]:
-                best = (score, index, tool, args)
-        assert best is not None
-        return Answer(tool=best[2].name, args=best[3], text=None)
+        return _choose_output(output_tools, conversation, filler, rng, temperature)
     if output_schema is not None:
         value, _ = _build_value(output_schema, conversation, filler, rng, temperature)
         return Answer(tool=None, args=None, text=json.dumps(value))
     return Answer(tool=None, args=None, text=_summary_text(conversation))
+
+
+def _choose_output(
+    output_tools: list[ToolDefinition],
+    conversation: Conversation,
+    filler: Filler,
+    rng: random.Random,
+    temperature: float,
+) -> Answer:
+    """Build every output type's arguments and call the one that carries the evidence and fits the conversation.
+
+    With several types (a union), the evidence is ranked once over all their fields; a type that cannot hold the
+    winner's values (no field for its raised alarm or for an informative enum value, or an enum that excludes it)
+    is penalised, so at temperature 0 clear evidence always picks the type that can express it. Above 0, a prompt
+    that insists all is well may still lure the model into such a type, as it lures real models.
+    """
+    union: dict[str, js.Schema] = {}
+    for tool in output_tools:
+        root = tool.parameters_json_schema
+        for name, sub in (js.resolve(root, root).get('properties') or {}).items():
+            union.setdefault(name, js.resolve(sub, root))
+    ranked = rank(conversation.objects, union, {}, rng, temperature) if len(output_tools) > 1 else None
+    winner = ranked[0] if ranked else None
+    prompt_stems = set(stems(conversation.text))
+    scored: list[tuple[float, int, ToolDefinition, dict[str, Any], int]] = []
+    for index, tool in enumerate(output_tools):
+        schema = tool.parameters_json_schema
+        if tool.outer_typed_dict_key:
+            inner = (schema.get('properties') or {}).get(tool.outer_typed_dict_key, {})
+            wrapped = {**inner, '$defs': schema.get('$defs', {})}
+            value, fit = _build_value(wrapped, conversation, filler, rng, temperature)
+            args = {tool.outer_typed_dict_key: value}
+        else:
+            args, fit = build(schema, conversation, filler, rng, temperature, ranked)
+        misfit = _misfit(winner, schema, union) if winner is not None else 0
+        name_fit = len(prompt_stems & set(stems(f'{tool.name} {tool.description or ""}'))) * 0.01
+        scored.append((fit + name_fit - 2.0 * misfit, -index, tool, args, misfit))
+    best = max(scored, key=lambda s: s[:2])
+    if temperature > 0 and best[4] == 0 and _ALL_WELL.search(conversation.prompt.lower()):
+        lured = _lure(best, scored, conversation)
+        if lured is not None and rng.random() < min(0.5, _LURE * temperature):
+            best = lured
+    return Answer(tool=best[2].name, args=best[3], text=None)
+
+
+def _misfit(winner: dict[str, Any], schema: js.Schema, union: dict[str, js.Schema]) -> int:
+    """How many of the winning object's values the output type `schema` cannot express."""
+    props: dict[str, js.Schema] = js.resolve(schema, schema).get('properties') or {}
+    count = 0
+    for key, value in winner.items():
+        general = union.get(key)
+        if general is None:
+            continue
+        if key in props:
+            ok, _ = js.coerce(value, props[key], schema)
+            count += not ok
+        elif js.kind(general) == 'boolean':
+            count += value is _alarm(key)
+        elif general.get('enum'):
+            count += value in general['enum'] and value != general['enum'][0]
+    return count
+
+
+def _lure(
+    best: tuple[float, int, ToolDefinition, dict[str, Any], int],
+    scored: list[tuple[float, int, ToolDefinition, dict[str, Any], int]],
+    conversation: Conversation,
+) -> tuple[float, int, ToolDefinition, dict[str, Any], int] | None:
+    """The type a reassuring prompt speaks of more than of the right one (its description echoes the prompt)."""
+    prompt = set(stems(conversation.prompt))
+
+    def echo(entry: tuple[float, int, ToolDefinition, dict[str, Any], int]) -> int:
+        return len(prompt & set(stems(f'{entry[2].name} {entry[2].description or ""}')))
+
+    others = [s for s in scored if s is not best and echo(s) > echo(best)]
+    return max(others, key=echo) if others else None
 
 
 def _build_value(

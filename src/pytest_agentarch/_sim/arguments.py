@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from . import schema as js
 from .reading import Conversation
-from .text import Mention, TimeRange, mentions, stems, words
+from .text import Mention, TimeRange, entity_parts, find_word, is_time, label_stems, mentions, stem_set, stems, words
 
 _START = frozenset({'start', 'begin', 'from', 'since', 'after'})
 _END = frozenset({'end', 'until', 'stop', 'to', 'before'})
@@ -16,6 +19,42 @@ _GENERIC = frozenset(stems(' '.join(_TIMEISH | _START | _END)))
 _TYPE_WORDS = frozenset({'type', 'kind', 'category'})
 _NAME_WORDS = frozenset({'name', 'id', 'identifier'})
 _KIND_PRIOR = {'entity': 1.5, 'quoted': 1.2, 'ident': 1.0, 'proper': 0.8}
+_REPEAT = re.compile(
+    r'\b(twice|two times|three times|for each window|for every window|for both windows|each window|both windows|'
+    r'per window|separately)\b'
+)
+"""The text asks for a tool to run once per window, not once in all."""
+_ONCE = re.compile(r'(?<!at )\bonce\b')
+_PAIR = re.compile(r'\b([A-Za-z_]\w*)\s*=\s*(?:\'([^\'\n]*)\'|"([^"\n]*)")')
+_EXAMPLE = re.compile(r'(for example|for instance|e\.g\.|such as|like)\W*$')
+_ORDER = re.compile(
+    r'\bmust (?:be|come|lie) (after|later than|greater than|above|more than|before|earlier than|less than|below)\b'
+)
+_BOOLEAN_TAIL = re.compile(r'^\W{0,2}\s*(?:[:=]|\bis\b|\bwas\b)\s*(true|yes|enabled|1|false|no|disabled|0)\b')
+
+
+def _quoted(description: str) -> list[str]:
+    """Values a description lists in quotes ("'a' or 'b'"): the options of a string parameter without an enum."""
+    return [m.group(1) or m.group(2) for m in re.finditer(r"'([^'\s]{1,60})'|\"([^\"\s]{1,60})\"", description)]
+
+
+@lru_cache(maxsize=1024)
+def _repeat_for(text: str, tool_names: frozenset[str]) -> frozenset[str]:
+    """The tools the text asks to call once per window: those named where it says so ('call X twice'), or all
+    tools when it says so without naming one; 'once' in the same sentence cancels it."""
+    chosen: set[str] = set()
+    for sentence in re.split(r'(?<=[.!?])\s+', text):
+        lowered = sentence.lower()
+        if not _REPEAT.search(lowered) or _ONCE.search(lowered):
+            continue
+        named = {t for t in tool_names if find_word(lowered, t.lower()) != -1}
+        chosen |= named or tool_names
+    return frozenset(chosen)
+
+
+def canonical(args: dict[str, Any]) -> str:
+    """Canonical JSON of arguments: what 'the same call' means."""
+    return json.dumps(args, sort_keys=True, default=str, separators=(',', ':'))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +67,20 @@ class Filled:
     """Required properties whose value came from the conversation or a schema default."""
     required: int
     """Number of required properties."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Candidate:
+    """One argument set a tool could be called with."""
+
+    filled: Filled
+    tier: int
+    """0: asked for by the text (its subject, each window it names); 1: a follow-up found in a tool result."""
+
+    @property
+    def key(self) -> str:
+        """Canonical JSON of the arguments."""
+        return canonical(self.filled.args)
 
 
 def time_role(name: str) -> str | None:
@@ -43,25 +96,44 @@ def time_role(name: str) -> str | None:
 
 
 def time_label(name: str, description: str) -> frozenset[str]:
-    """The words that tell one time property's window from another's ('baseline' in `baseline_start`)."""
-    return frozenset(s for s in stems(f'{name} {description}') if s not in _GENERIC and not s.isdigit())
+    """The words that tell one time property's window from another's ('baseline' in `baseline_start`).
+
+    Example times and 'e.g.' in a description are not words of the window: they would label every window alike.
+    """
+    return frozenset(s for s in label_stems(f'{name} {description}') if s not in _GENERIC)
 
 
 class Filler:
     """Fills schemas for one request; built once per request."""
 
-    def __init__(self, conversation: Conversation, claimed_labels: frozenset[str], tool_names: frozenset[str]) -> None:
+    def __init__(
+        self,
+        conversation: Conversation,
+        claimed_labels: frozenset[str],
+        names: frozenset[str],
+        tool_names: frozenset[str] = frozenset(),
+    ) -> None:
         self.conversation = conversation
         self.claimed = claimed_labels
         found, self.ranges = mentions(conversation.masked)
-        # Tool names are mentioned to be called, not passed; the user's prompt outranks the instructions.
-        self.found = tuple(m for m in found if m.value not in tool_names)
+        # Tool and parameter names are mentioned to be called or set, not passed; the prompt outranks the instructions.
+        self.found = tuple(m for m in found if m.value not in names)
         self.prompt_start = len(conversation.instructions) + 1
+        self.repeat_for = _repeat_for(conversation.masked, tool_names)
+        self.text_stems = stem_set(conversation.masked)
         self.previous: dict[str, list[Any]] = {}
+        self.corrections: dict[tuple[str, str], Any] = {}
+        """(parameter, rejected value) -> the value a later successful call of the same tool used instead."""
+        rejected: dict[str, dict[str, Any]] = {}
         for call in conversation.calls:
             if call.status == 'ok':
                 for key, value in call.args.items():
                     self.previous.setdefault(key, []).append(value)
+                    old = rejected.get(call.name, {}).get(key)
+                    if old is not None and str(old) != str(value):
+                        self.corrections[(key, str(old))] = value
+            elif call.status == 'retry':
+                rejected[call.name] = call.args
 
     def fill(self, schema: js.Schema, *, retry_text: str = '', avoid: dict[str, set[str]] | None = None) -> Filled:
         """Arguments for `schema`; values in `retry_text` come first, values in `avoid` are never reused."""
@@ -84,6 +156,176 @@ class Filler:
                 args[name] = js.fallback(sub, root, self.conversation.text)
         return Filled(args=args, grounded=grounded, required=len(required))
 
+    def candidates(self, schema: js.Schema, tool: str) -> list[Candidate]:
+        """The argument sets worth calling a tool with, in a fixed order.
+
+        First the set the text asks for; then, when the text asks for one call per window, the same set over each
+        other window it names; then follow-ups: the set with its subject replaced by one a tool result names under
+        a key that matches a parameter (`node_name` -> `name`) and whose other words the text uses ('node').
+        """
+        main = self.fill(schema)
+        found = [Candidate(filled=main, tier=0)]
+        seen = {found[0].key}
+        resolved = js.resolve(schema, schema)
+        props: dict[str, js.Schema] = resolved.get('properties') or {}
+        required = set(resolved.get('required') or ())
+        windows = self._window_sets(main.args, props, required) if tool in self.repeat_for else []
+        extra = [(0, args) for args in windows]
+        extra += [(1, args) for args in self._follow_up_sets(main.args, props, schema)]
+        for tier, args in extra:
+            candidate = Candidate(filled=Filled(args=args, grounded=main.grounded, required=main.required), tier=tier)
+            if candidate.key not in seen:
+                seen.add(candidate.key)
+                found.append(candidate)
+        return found
+
+    def _window_sets(
+        self, main: dict[str, Any], props: dict[str, js.Schema], required: set[str]
+    ) -> list[dict[str, Any]]:
+        if len(self.ranges) < 2:
+            return []
+        roles = {n: time_role(n) for n in props}
+        start = next((n for n in props if roles[n] == 'start' and n in required), None)
+        end = next((n for n in props if roles[n] == 'end' and n in required), None)
+        if start is None or end is None:
+            return []
+        sets: list[dict[str, Any]] = []
+        for window in self.ranges:
+            if (main.get(start), main.get(end)) == (window.start, window.end):
+                continue
+            args = {**main, start: window.start, end: window.end}
+            for name in props:
+                if name in (start, end) or roles[name] is None or args.get(name) not in (window.start, window.end):
+                    continue
+                # Another window's parameters pointing at this window would compare it with itself: leave them out.
+                if name in required:
+                    break
+                del args[name]
+            else:
+                sets.append(args)
+        return sets
+
+    def _follow_up_sets(
+        self, main: dict[str, Any], props: dict[str, js.Schema], root: js.Schema
+    ) -> list[dict[str, Any]]:
+        subjects = [m for m in self.found if m.kind == 'entity']
+        sets: list[dict[str, Any]] = []
+        for call in self.conversation.calls:
+            if call.status != 'ok':
+                continue
+            results = call.result if isinstance(call.result, list) else [call.result]
+            for result in results:
+                if not isinstance(result, dict):
+                    continue
+                for key, value in result.items():  # pyright: ignore[reportUnknownVariableType]
+                    if isinstance(value, str) and value:
+                        args = self._follow_up(str(key), value, main, props, root, subjects)  # pyright: ignore[reportUnknownArgumentType]
+                        if args is not None:
+                            sets.append(args)
+        return sets
+
+    def _follow_up(
+        self,
+        key: str,
+        value: str,
+        main: dict[str, Any],
+        props: dict[str, js.Schema],
+        root: js.Schema,
+        subjects: list[Mention],
+    ) -> dict[str, Any] | None:
+        key_words = words(key)
+        parts = entity_parts(value)
+        if parts is not None:
+            # A whole reference (`node: 'type/name'`): it replaces the subject wherever the subject went.
+            if not stem_set(key) <= self.text_stems:
+                return None
+            args = dict(main)
+            changed = False
+            for subject in subjects:
+                for name, current in main.items():
+                    replacement = {subject.value: value, subject.parts[0]: parts[0], subject.parts[1]: parts[1]}
+                    if isinstance(current, str) and current in replacement:
+                        ok, fitted = js.coerce(replacement[current], props.get(name, {}), root)
+                        if not ok:
+                            return None
+                        args[name] = fitted
+                        changed = True
+            return args if changed else None
+        if len(key_words) < 2:
+            return None
+        qualifier, last = key_words[:-1], key_words[-1]
+        target = next((n for n in props if words(n) == (last,)), None)
+        if target is None or target not in main or not stem_set(' '.join(qualifier)) <= self.text_stems:
+            return None
+        ok, fitted = js.coerce(value, props[target], root)
+        if not ok or fitted == main[target]:
+            return None
+        args = {**main, target: fitted}
+        # The type of the new subject is the enum option that names the key's qualifier ('node' -> 'k8s:node').
+        for name, sub in props.items():
+            if name == target or not set(words(name)) & _TYPE_WORDS:
+                continue
+            resolved = js.resolve(sub, root)
+            options = resolved.get('enum') or _quoted(str(resolved.get('description', '')))
+            if not options:
+                continue
+            matching = [o for o in options if isinstance(o, str) and set(qualifier) <= set(words(o))]
+            if len(matching) != 1:
+                return None
+            args[name] = matching[0]
+        return args
+
+    def repair(self, schema: js.Schema, args: dict[str, Any], message: str) -> dict[str, Any] | None:
+        """The arguments corrected as a retry message directs, or None when it directs nothing usable.
+
+        Two kinds of direction are followed: `param='value'` pairs (an example value only when the conversation
+        holds it too) and an order the message states between two parameters ('end must be after start').
+        """
+        root = schema
+        props: dict[str, js.Schema] = js.resolve(schema, root).get('properties') or {}
+        fixed = dict(args)
+        for match in _PAIR.finditer(message):
+            name, value = match.group(1), match.group(2) if match.group(2) is not None else match.group(3)
+            if name not in props or str(fixed.get(name)) == value:
+                continue
+            example = _EXAMPLE.search(message[max(0, match.start() - 40) : match.start()].lower())
+            if example and value not in self.conversation.text:
+                continue
+            ok, fitted = js.coerce(value, props[name], root)
+            if ok:
+                fixed[name] = fitted
+        lowered = message.lower()
+        for match in _ORDER.finditer(lowered):
+            before = [n for n in props if lowered.rfind(n.lower(), max(0, match.start() - 60), match.start()) != -1]
+            after = [n for n in props if lowered.find(n.lower(), match.end(), match.end() + 40) != -1]
+            if not before or not after:
+                continue
+            first = max(before, key=lambda n: lowered.rfind(n.lower(), 0, match.start()))
+            second = min(after, key=lambda n: lowered.find(n.lower(), match.end()))
+            later = match.group(1) in ('after', 'later than', 'greater than', 'above', 'more than')
+            high, low = (first, second) if later else (second, first)
+            self._order(fixed, high, low)
+        return fixed if fixed != args else None
+
+    def _order(self, args: dict[str, Any], high: str, low: str) -> None:
+        """Make `args[high] > args[low]`: the range holding one of them, a swap, or the next later time."""
+        a, b = args.get(high), args.get(low)
+        if a is None or b is None or not (is_time(a) and is_time(b)) or str(a) > str(b):
+            return
+        for window in self.ranges:
+            if window.start == b and window.end > b:
+                args[high] = window.end
+                return
+            if window.end == a and window.start < a:
+                args[low] = window.start
+                return
+        if str(b) > str(a):
+            args[high], args[low] = b, a
+            return
+        later = sorted(m.value for m in self.found if m.kind == 'time' and m.value > str(b))
+        if later:
+            args[high] = later[0]
+
     def _value(
         self,
         name: str,
@@ -100,15 +342,20 @@ class Filler:
             value = self._from_text(name, description, sub, root, retry_text, retry_found, avoid, has_type_param)
             if value is not None:
                 return value
-        for value in reversed(self.previous.get(name, ())):
-            ok, fitted = js.coerce(value, sub, root)
-            if ok and str(fitted) not in avoid:
-                return fitted
         value = self._from_text(
             name, description, sub, root, self.conversation.masked, (self.found, self.ranges), avoid, has_type_param
         )
         if value is not None:
-            return value
+            corrected = self.corrections.get((name, str(value)))
+            if corrected is None:
+                return value
+            ok, fitted = js.coerce(corrected, sub, root)
+            if ok and str(fitted) not in avoid:
+                return fitted
+        for value in reversed(self.previous.get(name, ())):
+            ok, fitted = js.coerce(value, sub, root)
+            if ok and str(fitted) not in avoid:
+                return fitted
         for obj in reversed(self.conversation.objects):
             if name in obj:
                 ok, fitted = js.coerce(obj[name], sub, root)
@@ -151,7 +398,7 @@ class Filler:
             prompt_start = self.prompt_start if text is self.conversation.masked else len(text) + 1
             return self._string(name, description, items, avoid, has_type_param, prompt_start)
         if kind in ('number', 'integer'):
-            label = set(stems(f'{name} {description}'))
+            label = label_stems(f'{name} {description}')
             best: tuple[float, int, Any] | None = None
             for index, m in enumerate(items):
                 if m.kind != 'number' or m.value in avoid:
@@ -162,15 +409,15 @@ class Filler:
                     best = (overlap, -index, fitted)
             return best[2] if best else None
         if kind == 'boolean':
+            # Only a stated value ('name: true', 'name is false'): 'the one with name true wins' states nothing.
             lowered = text.lower()
             for phrase in (name.replace('_', ' '), name):
                 at = lowered.find(phrase)
-                if at != -1:
-                    tail = lowered[at + len(phrase) : at + len(phrase) + 12]
-                    if any(w in tail for w in ('true', 'yes', 'enabled', '=1')):
-                        return True
-                    if any(w in tail for w in ('false', 'no', 'disabled', '=0')):
-                        return False
+                while at != -1:
+                    stated = _BOOLEAN_TAIL.match(lowered[at + len(phrase) : at + len(phrase) + 16])
+                    if stated:
+                        return stated.group(1) in ('true', 'yes', 'enabled', '1')
+                    at = lowered.find(phrase, at + 1)
         return None
 
     def _enum(self, name: str, enum: list[Any], text: str, items: tuple[Mention, ...], avoid: set[str]) -> Any:
@@ -183,10 +430,10 @@ class Filler:
         lowered = text.lower()
         best: tuple[int, int, Any] | None = None
         for option in enum:
-            if not isinstance(option, str) or option in avoid:
+            if not isinstance(option, str) or option in avoid or len(option) < 2:
                 continue
-            at = lowered.find(option.lower())
-            if at == -1 or len(option) < 2:
+            at = find_word(lowered, option.lower())
+            if at == -1:
                 continue
             before = frozenset(stems(' '.join(lowered[max(0, at - 60) : at].split()[-4:])))
             key = (len(label & before), -at)
@@ -202,8 +449,11 @@ class Filler:
         ranges: tuple[TimeRange, ...],
         avoid: set[str],
     ) -> str | None:
-        others = self.claimed - label
         if ranges:
+            # Only words that label some window count: 'state' in "the state shown is the last before it" does not.
+            window_words = frozenset().union(*(r.label for r in ranges))
+            others = (self.claimed - label) & window_words
+            label = label & window_words
             scored = [(2 * len(label & r.label) - len(others & r.label), -i, r) for i, r in enumerate(ranges)]
             top, _, chosen = max(scored, key=lambda s: s[:2])
             if label and top <= 0 and not (label & chosen.label) and len(ranges) > 1:
@@ -230,7 +480,7 @@ class Filler:
         prompt_start: int,
     ) -> str | None:
         name_words = set(words(name))
-        label = set(stems(f'{name} {description}'))
+        label = label_stems(f'{name} {description}')
         wants_type = bool(name_words & _TYPE_WORDS)
         wants_name = bool(name_words & _NAME_WORDS) or (has_type_param and not wants_type)
         best: tuple[float, int, str] | None = None

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import math
 import random
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from pydantic_ai.tools import ToolDefinition
 
-from .arguments import Filled, Filler, time_label, time_role
+from .arguments import Filled, Filler, canonical, time_label, time_role
 from .reading import Call, Conversation
-from .text import count_tokens, stems
+from .text import count_tokens, find_word, stems, words
 
 _OFFER = re.compile(r'did you mean|\buse\b|\btry\b|instead|should be|must be|expected')
 _SEQUENCE_WORDS = re.compile(r'\b(then|after|afterwards|next|before|first|finally|followed)\b', re.IGNORECASE)
@@ -27,6 +29,12 @@ _FLOOR = 0.15
 """Below this absolute score nothing is worth calling."""
 _MAX_SAME_CALL = 2
 _MAX_CALLS_PER_TOOL = 3
+"""For a tool with one argument set; each further set the text asks for adds one call."""
+_FOLLOWS_TOGETHER = 1.8
+"""How much more willing to emit calls in one response when the text asks for them together (0.9 at parallel=0.5)."""
+_TOGETHER = re.compile(r'\b(at once|in parallel|together|simultaneously|at the same time|concurrently)\b')
+_EXISTENCE = frozenset({'exists', 'exist', 'found', 'present'})
+_STOP_IF_MISSING = re.compile(r"\bif\b[^.;:]{0,80}\b(exist\w*|found|present|missing|absent)\b")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,10 +52,26 @@ class ToolProfile:
 
 
 _profiles: dict[tuple[str, str, str], ToolProfile] = {}
+_by_identity: dict[tuple[str, str, int], tuple[dict[str, Any], ToolProfile]] = {}
+"""Each request gets fresh definition objects that share the agent's schema dict: look a profile up by the schema's
+identity, without serialising it. Entries keep their schema alive, so an id is never reused while it is cached."""
 
 
 def profile(tool: ToolDefinition) -> ToolProfile:
     """The cached profile of `tool`."""
+    schema = tool.parameters_json_schema
+    key = (tool.name, tool.description or '', id(schema))
+    known = _by_identity.get(key)
+    if known is not None and known[0] is schema:
+        return known[1]
+    result = _profile(tool)
+    if len(_by_identity) >= _CACHE_SIZE:
+        _by_identity.clear()
+    _by_identity[key] = (schema, result)
+    return result
+
+
+def _profile(tool: ToolDefinition) -> ToolProfile:
     schema_json = json.dumps(tool.parameters_json_schema, sort_keys=True)
     key = (tool.name, tool.description or '', schema_json)
     cached = _profiles.get(key)
@@ -84,6 +108,8 @@ class Option:
     """Position of the tool's name in the task text, when the text names it."""
     fixing: bool
     """True when this call retries an earlier call with corrected arguments."""
+    tier: int = 0
+    """0 for what the text asks for, 1 for follow-ups found in results (see `Candidate.tier`)."""
 
     @property
     def complete(self) -> bool:
@@ -91,7 +117,8 @@ class Option:
         return self.filled.grounded >= self.filled.required
 
 
-def _relevance(profiles: list[ToolProfile], text_stems: frozenset[str]) -> list[float]:
+@lru_cache(maxsize=_CACHE_SIZE)
+def _relevance(profiles: tuple[ToolProfile, ...], text_stems: frozenset[str]) -> tuple[float, ...]:
     n = len(profiles)
     df: dict[str, int] = {}
     for p in profiles:
@@ -107,7 +134,7 @@ def _relevance(profiles: list[ToolProfile], text_stems: frozenset[str]) -> list[
         for s in (p.parameter_stems - p.name_stems - p.description_stems) & text_stems:
             score += 0.5 * math.log(1 + n / df[s])
         scores.append(score + 0.3 / n)
-    return scores
+    return tuple(scores)
 
 
 def _give_up(call: Call) -> bool:
@@ -122,12 +149,14 @@ def plan(
     """The calls to emit now, in order (empty: time to answer), and the filler used (reused for the answer)."""
     profiles = [profile(t) for t in tools]
     claimed = frozenset().union(*(p.time_labels for p in profiles)) if profiles else frozenset[str]()
-    filler = Filler(conversation, claimed, frozenset(t.name for t in tools))
-    if not tools:
+    # Tool and parameter names are mentioned to be called or set ('set entity_type to ...'), never passed as values.
+    names = {t.name for t in tools} | {n for t in tools for n in (t.parameters_json_schema.get('properties') or {})}
+    filler = Filler(conversation, claimed, frozenset(names), frozenset(t.name for t in tools))
+    if not tools or _told_to_stop(conversation):
         return [], filler
     text = conversation.masked
     lowered = text.lower()
-    scores = _relevance(profiles, frozenset(stems(text)))
+    scores = _relevance(tuple(profiles), filler.text_stems)
     positions = [_mention_position(lowered, t.name) for t in tools]
     named = [i for i, p in enumerate(positions) if p is not None]
     if named:
@@ -144,42 +173,38 @@ def plan(
         if score < _FLOOR or score < _MARGINAL * best:
             continue
         history = by_tool.get(tool.name, [])
-        last = history[-1] if history else None
-        fixing = last is not None and last.status == 'retry'
-        if fixing:
-            assert last is not None
-            failed = [c for c in history if c.status == 'retry']
-            avoid: dict[str, set[str]] = {}
-            for call in failed:
-                for key, value in call.args.items():
-                    avoid.setdefault(key, set()).add(str(value))
-            retry_text = str(last.result)
-            filled = filler.fill(tool.parameters_json_schema, retry_text=retry_text, avoid=_narrow(avoid, last))
-            if not _acceptable_fix(last.args, filled.args, retry_text, tool.parameters_json_schema):
-                if _give_up(last):
+        latest = [c for c in history if c.step == history[-1].step] if history else []
+        retried = [c for c in latest if c.status == 'retry']
+        if retried:
+            # Fix what the last response got wrong before starting anything else with this tool.
+            keys: set[str] = set()
+            for call in retried:
+                filled = _fix(tool, call, history, filler)
+                if filled is None or canonical(filled.args) in keys:
                     continue
-                filled = Filled(args=last.args, grounded=filled.grounded, required=filled.required)
-        else:
-            filled = filler.fill(tool.parameters_json_schema)
-        key = json.dumps(filled.args, sort_keys=True, default=str, separators=(',', ':'))
-        same = [c for c in history if c.key == key]
-        if any(c.status in ('ok', 'pending', 'failed') for c in same) or len(same) >= _MAX_SAME_CALL:
+                keys.add(canonical(filled.args))
+                options.append(Option(tool=tool, filled=filled, score=score * 1.5, explicit=positions[i], fixing=True))
             continue
-        if len(history) >= _MAX_CALLS_PER_TOOL or (
-            history and not fixing and any(c.status == 'failed' for c in history)
-        ):
+        candidates = filler.candidates(tool.parameters_json_schema, tool.name)
+        if len(history) >= _MAX_CALLS_PER_TOOL - 1 + len(candidates) or any(c.status == 'failed' for c in history):
             continue
-        if any(c.status == 'ok' for c in history):
-            score *= 0.3
-        if filled.required:
-            score *= 0.5 + 0.5 * filled.grounded / filled.required
-        if score < _FLOOR:
-            continue
-        options.append(
-            Option(
-                tool=tool, filled=filled, score=score * (1.5 if fixing else 1.0), explicit=positions[i], fixing=fixing
+        called = {c.key for c in history}
+        for candidate in candidates:
+            if candidate.key in called:
+                continue
+            filled = candidate.filled
+            value = score
+            if candidate is candidates[0] and any(c.status == 'ok' for c in history):
+                value *= 0.3
+            if filled.required:
+                value *= 0.5 + 0.5 * filled.grounded / filled.required
+            if value < _FLOOR:
+                continue
+            options.append(
+                Option(
+                    tool=tool, filled=filled, score=value, explicit=positions[i], fixing=False, tier=candidate.tier
+                )
             )
-        )
 
     relevant = [o for o in options if o.score >= _RELEVANT * best or o.fixing]
     marginal = [o for o in options if o not in relevant]
@@ -189,12 +214,57 @@ def plan(
                 relevant.append(o)
     if not relevant:
         return [], filler
+    # Follow-ups (a subject found in a result) wait until what the text asked for is done.
+    tier = min(o.tier for o in relevant)
+    relevant = [o for o in relevant if o.tier == tier or o.fixing]
 
-    sequential_names = _sequence(lowered, [o for o in relevant if o.explicit is not None])
-    if sequential_names is not None:
-        relevant = [o for o in relevant if o.fixing or o.explicit is None or o is sequential_names]
+    done = {c.name for c in conversation.calls if c.status == 'ok'}
+    fresh = [o for o in relevant if o.explicit is not None and o.tool.name not in done]
+    sequential = _sequence(lowered, fresh)
+    if sequential is not None:
+        relevant = [o for o in relevant if o.fixing or o.explicit is None or o.tool is sequential.tool]
 
-    return _order(relevant, rng, temperature, parallel, best), filler
+    return _order(relevant, rng, temperature, parallel, best, _together(text, frozenset(t.name for t in tools))), filler
+
+
+def _fix(tool: ToolDefinition, call: Call, history: list[Call], filler: Filler) -> Filled | None:
+    """The corrected arguments for a retried call, the same ones again while the budget allows, or None (give up)."""
+    schema = tool.parameters_json_schema
+    message = str(call.result)
+    tried = {c.key for c in history}
+    repaired = filler.repair(schema, call.args, message)
+    base = filler.fill(schema)
+    if repaired is not None and canonical(repaired) not in tried:
+        return Filled(args=repaired, grounded=base.grounded, required=base.required)
+    avoid: dict[str, set[str]] = {}
+    for failed in history:
+        if failed.status == 'retry':
+            for key, value in failed.args.items():
+                avoid.setdefault(key, set()).add(str(value))
+    filled = filler.fill(schema, retry_text=message, avoid=_narrow(avoid, call))
+    lowered = message.lower()
+    pointed = {k for k, v in call.args.items() if find_word(lowered, k.lower()) != -1 or str(v).lower() in lowered}
+    # Keep what the message does not point at: a fix changes the wrong value, not the rest of the call.
+    args = {**call.args, **{k: v for k, v in filled.args.items() if k in pointed}} if pointed else filled.args
+    if _acceptable_fix(call.args, args, message, schema) and canonical(args) not in tried:
+        return Filled(args=args, grounded=filled.grounded, required=filled.required)
+    if _give_up(call) or sum(c.key == call.key for c in history) >= _MAX_SAME_CALL:
+        return None
+    return Filled(args=call.args, grounded=filled.grounded, required=filled.required)
+
+
+def _told_to_stop(conversation: Conversation) -> bool:
+    """The text says to answer at once if something is missing, and a result says it is (`exists: false`)."""
+    if not _STOP_IF_MISSING.search(conversation.masked.lower()):
+        return False
+    for call in conversation.calls:
+        results = call.result if isinstance(call.result, list) else [call.result]
+        for result in results:
+            if call.status == 'ok' and isinstance(result, dict):
+                for key, value in result.items():  # pyright: ignore[reportUnknownVariableType]
+                    if value is False and set(words(str(key))) & _EXISTENCE:  # pyright: ignore[reportUnknownArgumentType]
+                        return True
+    return False
 
 
 def _acceptable_fix(old: dict[str, Any], new: dict[str, Any], retry_text: str, schema: dict[str, Any]) -> bool:
@@ -235,15 +305,42 @@ def _mention_position(lowered: str, name: str) -> int | None:
 
 def _sequence(lowered: str, named: list[Option]) -> Option | None:
     """The first named tool still to call when the text orders the named tools ('X then Y'), else None."""
-    if len(named) < 2:
-        return None
     ordered = sorted(named, key=lambda o: o.explicit or 0)
+    ordered = [o for i, o in enumerate(ordered) if all(o.tool is not p.tool for p in ordered[:i])]
+    if len(ordered) < 2:
+        return None
     first, second = ordered[0].explicit or 0, ordered[1].explicit or 0
-    window = lowered[max(0, first - 40) : second]
+    window = lowered[first:second]
     return ordered[0] if _SEQUENCE_WORDS.search(window) else None
 
 
-def _order(options: list[Option], rng: random.Random, temperature: float, parallel: float, best: float) -> list[Option]:
+@lru_cache(maxsize=_CACHE_SIZE)
+def _together(text: str, tools: frozenset[str]) -> frozenset[str]:
+    """Tools the text asks to call together: named in one sentence that says so ('X and Y, both at once'), or
+    listed in one sentence with no word of sequence between them ('call X and Y once each')."""
+    chosen: set[str] = set()
+    for sentence in re.split(r'(?<=[.!?;])\s+', text):
+        lowered = sentence.lower()
+        named = sorted((at, name) for name in tools if (at := find_word(lowered, name.lower())) != -1)
+        if len(named) < 2:
+            continue
+        if _TOGETHER.search(lowered):
+            chosen |= {name for _, name in named}
+            continue
+        for (at, first), (nxt, second) in itertools.pairwise(named):
+            if not _SEQUENCE_WORDS.search(lowered[at:nxt]):
+                chosen |= {first, second}
+    return frozenset(chosen)
+
+
+def _order(
+    options: list[Option],
+    rng: random.Random,
+    temperature: float,
+    parallel: float,
+    best: float,
+    together: frozenset[str] = frozenset(),
+) -> list[Option]:
     options = sorted(options, key=lambda o: (not o.fixing, -o.score, o.explicit if o.explicit is not None else 1 << 30))
     if temperature <= 0:
         first = options[0]
@@ -260,10 +357,30 @@ def _order(options: list[Option], rng: random.Random, temperature: float, parall
     chosen = [first]
     if not first.complete:
         return chosen
+    # Calls the text asks for together (or the same tool over several argument sets) follow one decision.
+    group = [
+        o
+        for o in rest
+        if o.complete and (o.tool is first.tool or (o.tool.name in together and first.tool.name in together))
+    ]
+    if group:
+        p = min(1.0, parallel * _FOLLOWS_TOGETHER)
+        if (temperature <= 0 and p >= 0.45) or (temperature > 0 and rng.random() < p):
+            chosen.extend(group)
+    for o in rest:
+        if not o.complete or o in group:
+            continue
+        closeness = max(0.0, min(1.0, (o.score / first.score - 0.5) / 0.5)) if first.score else 0.0
+        p = parallel * closeness
+        if (temperature <= 0 and p >= 0.45) or (temperature > 0 and rng.random() < p):
+            chosen.append(o)
+    return chosen
     for o in rest:
         if not o.complete:
             continue
         closeness = max(0.0, min(1.0, (o.score / first.score - 0.5) / 0.5)) if first.score else 0.0
+        if o.tool is first.tool or (o.tool.name in together and first.tool.name in together):
+            closeness = 1.0
         p = parallel * closeness
         if (temperature <= 0 and p >= 0.45) or (temperature > 0 and rng.random() < p):
             chosen.append(o)

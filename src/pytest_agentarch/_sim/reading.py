@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pydantic_ai.messages import (
@@ -41,6 +42,8 @@ class Call:
     """For a retry: which retry of this tool it was, when the framework says."""
     max_retries: int | None = None
     """For a retry: the tool's retry budget, when the framework says."""
+    step: int = 0
+    """Index of the model response that made the call (calls of one response were made together)."""
 
 
 @dataclass(kw_only=True)
@@ -147,16 +150,18 @@ def read(messages: list[ModelMessage], params: ModelRequestParameters) -> Conver
     returns: list[Any] = []
     digest = hashlib.blake2b(digest_size=16)
     tokens = 0
+    step = 0
     for message in messages:
         if isinstance(message, ModelResponse):
+            step += 1
             for part in message.parts:
                 if isinstance(part, ToolCallPart):
-                    args = part.args_as_dict()
-                    call = Call(name=part.tool_name, args=args, key=_canonical(args))
+                    seen = _call_part(part)
+                    call = Call(name=part.tool_name, args=seen.args, key=seen.key, step=step)
                     calls.append(call)
                     by_id[part.tool_call_id] = call
-                    digest.update(f'\x1ecall\x1f{call.name}\x1f{call.key}'.encode())
-                    tokens += count_tokens(call.name) + count_tokens(call.key)
+                    digest.update(seen.digest)
+                    tokens += seen.tokens
                 elif isinstance(part, TextPart):
                     digest.update(f'\x1etext\x1f{part.content}'.encode())
                     tokens += count_tokens(part.content)
@@ -168,21 +173,20 @@ def read(messages: list[ModelMessage], params: ModelRequestParameters) -> Conver
                 prompts.append(_prompt_text(part))
             elif isinstance(part, ToolReturnPart):
                 call = by_id.get(part.tool_call_id)
-                content = _decode(part.content)
-                rendered = content if isinstance(content, str) else _canonical(content)
-                digest.update(f'\x1ereturn\x1f{part.tool_name}\x1f{part.outcome}\x1f{rendered}'.encode())
-                tokens += count_tokens(rendered)
+                seen = _return_part(part)
+                digest.update(seen.digest)
+                tokens += seen.tokens
                 if call is None:
                     continue
                 if part.outcome == 'success':
-                    call.status, call.result = 'ok', content
-                    returns.append(content)
+                    call.status, call.result = 'ok', seen.content
+                    returns.extend(seen.objects)
                 elif part.outcome == 'retried':
-                    call.status, call.result = 'retry', rendered
+                    call.status, call.result = 'retry', seen.rendered
                     if part.retry is not None:
                         call.attempt, call.max_retries = part.retry.attempt, part.retry.max_retries
                 else:
-                    call.status, call.result = 'failed', rendered
+                    call.status, call.result = 'failed', seen.rendered
             elif isinstance(part, RetryPromptPart):  # pyright: ignore[reportDeprecated]
                 rendered = part.model_response()
                 digest.update(f'\x1eretry\x1f{part.tool_name}\x1f{rendered}'.encode())
@@ -194,14 +198,8 @@ def read(messages: list[ModelMessage], params: ModelRequestParameters) -> Conver
     prompt_text = '\n'.join(prompts)
     digest.update(f'\x1einstr\x1f{instructions_text}\x1eprompt\x1f{prompt_text}'.encode())
     tokens += count_tokens(instructions_text) + count_tokens(prompt_text)
-    text = f'{instructions_text}\n{prompt_text}'
-    spans: list[tuple[int, int]] = []
-    objects: list[dict[str, Any]] = embedded_objects(text, spans)
-    masked = text
-    for start, end in spans:
-        masked = masked[:start] + ' ' * (end - start) + masked[end:]
-    for value in returns:
-        _collect_objects(value, objects)
+    embedded, masked = _embedded(f'{instructions_text}\n{prompt_text}')
+    objects = [*embedded, *returns]
     return Conversation(
         instructions=instructions_text,
         prompt=prompt_text,
@@ -211,6 +209,84 @@ def read(messages: list[ModelMessage], params: ModelRequestParameters) -> Conver
         input_tokens=tokens,
         fingerprint=digest.hexdigest(),
     )
+
+
+@lru_cache(maxsize=512)
+def _embedded(text: str) -> tuple[tuple[dict[str, Any], ...], str]:
+    """The JSON objects written in `text` and `text` with them blanked out (cached: the task text repeats)."""
+    spans: list[tuple[int, int]] = []
+    objects = tuple(embedded_objects(text, spans))
+    masked = text
+    for start, end in spans:
+        masked = masked[:start] + ' ' * (end - start) + masked[end:]
+    return objects, masked
+
+
+@dataclass(frozen=True, kw_only=True)
+class _SeenCall:
+    args: dict[str, Any]
+    key: str
+    digest: bytes
+    tokens: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class _SeenReturn:
+    content: Any
+    rendered: str
+    objects: tuple[dict[str, Any], ...]
+    digest: bytes
+    tokens: int
+
+
+_PARTS_CACHED = 8192
+_parts: dict[int, tuple[Any, Any, Any]] = {}
+"""What was read from a message part, by the part's identity: a run re-sends the same part objects on every request.
+Each entry keeps its part (and the part's content) alive, so an id is never reused while it is cached."""
+
+
+def _cached(part: Any, content: Any) -> Any:
+    known = _parts.get(id(part))
+    return known[2] if known is not None and known[0] is part and known[1] is content else None
+
+
+def _remember(part: Any, content: Any, seen: Any) -> None:
+    if len(_parts) >= _PARTS_CACHED:
+        _parts.clear()
+    _parts[id(part)] = (part, content, seen)
+
+
+def _call_part(part: ToolCallPart) -> _SeenCall:
+    seen = _cached(part, part.args)
+    if seen is None:
+        args = part.args_as_dict()
+        key = _canonical(args)
+        seen = _SeenCall(
+            args=args,
+            key=key,
+            digest=f'\x1ecall\x1f{part.tool_name}\x1f{key}'.encode(),
+            tokens=count_tokens(part.tool_name) + count_tokens(key),
+        )
+        _remember(part, part.args, seen)
+    return seen
+
+
+def _return_part(part: ToolReturnPart) -> _SeenReturn:
+    seen = _cached(part, part.content)
+    if seen is None:
+        content = _decode(part.content)
+        rendered = content if isinstance(content, str) else _canonical(content)
+        objects: list[dict[str, Any]] = []
+        _collect_objects(content, objects)
+        seen = _SeenReturn(
+            content=content,
+            rendered=rendered,
+            objects=tuple(objects),
+            digest=f'\x1ereturn\x1f{part.tool_name}\x1f{part.outcome}\x1f{rendered}'.encode(),
+            tokens=count_tokens(rendered),
+        )
+        _remember(part, part.content, seen)
+    return seen
 
 
 def _collect_objects(value: Any, into: list[dict[str, Any]]) -> None:

@@ -6,6 +6,7 @@ import itertools
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 _WORD = re.compile(r'[A-Za-z][a-z]*|[A-Z]+(?![a-z])|\d+')
 _TOKEN = re.compile(r'\w+|[^\w\s]')
@@ -17,6 +18,10 @@ _QUOTED = re.compile(
 _IDENT = re.compile(r'(?<![\w:/.-])([A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)+)(?![\w/-])')
 _PROPER = re.compile(r'(?<![.!?]\s)(?<!^)(?<!\n)\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)\b')
 _NUMBER = re.compile(r'(?<![\w.:-])(-?\d+(?:\.\d+)?)(?![\w:-])')
+_ABBREVIATION = re.compile(r'\b(?:[A-Za-z]\.){2,}|\b(?:etc|vs|approx|cf|incl|resp)\.', re.IGNORECASE)
+"""'e.g.', 'i.e.', 'etc.': words of examples and asides, never what a label is about."""
+_EXAMPLE = re.compile(r'\b(?:e\.g\.|for example|for instance|such as)\s*([\'"`])[^\'"`\n]*\1', re.IGNORECASE)
+"""A quoted example value ("e.g. 'checkout-1'"): its words describe one value, not what the parameter is."""
 _CONTEXT_WORDS = 6
 
 STOPWORDS = frozenset(
@@ -34,9 +39,10 @@ STOPWORDS = frozenset(
 )
 
 
-def words(text: str) -> list[str]:
-    """Lower-case words of `text`, splitting snake_case, kebab-case and camelCase."""
-    return [w.lower() for w in _WORD.findall(text)]
+@lru_cache(maxsize=8192)
+def words(text: str) -> tuple[str, ...]:
+    """Lower-case words of `text`, splitting snake_case, kebab-case and camelCase (cached: texts repeat)."""
+    return tuple(w.lower() for w in _WORD.findall(text))
 
 
 @lru_cache(maxsize=4096)
@@ -53,13 +59,21 @@ def stem(word: str) -> str:
     return word[:5]
 
 
-def stems(text: str) -> list[str]:
-    """Stems of the content words of `text`, in order."""
-    return [stem(w) for w in words(text) if w not in STOPWORDS]
+@lru_cache(maxsize=8192)
+def stems(text: str) -> tuple[str, ...]:
+    """Stems of the content words of `text`, in order (cached)."""
+    return tuple(stem(w) for w in words(text) if w not in STOPWORDS)
 
 
+@lru_cache(maxsize=4096)
+def stem_set(text: str) -> frozenset[str]:
+    """The stems of `text` as a set (cached: the task text is matched against every tool on every request)."""
+    return frozenset(stems(text))
+
+
+@lru_cache(maxsize=8192)
 def count_tokens(text: str) -> int:
-    """A deterministic token count: words and punctuation marks."""
+    """A deterministic token count: words and punctuation marks (cached: the same parts are re-sent each request)."""
     return len(_TOKEN.findall(text))
 
 
@@ -89,9 +103,38 @@ class TimeRange:
     """Stems of the words before the range (e.g. {'basel', 'windo'})."""
 
 
+def find_word(lowered: str, phrase: str) -> int:
+    """Where `phrase` occurs in `lowered` as a whole word ('high' not inside 'highest'), or -1."""
+    at = lowered.find(phrase)
+    while at != -1:
+        end = at + len(phrase)
+        if (at == 0 or not lowered[at - 1].isalnum()) and (end == len(lowered) or not lowered[end].isalnum()):
+            return at
+        at = lowered.find(phrase, at + 1)
+    return -1
+
+
+def is_time(value: Any) -> bool:
+    """Whether `value` is one ISO 8601 time or date and nothing else."""
+    return isinstance(value, str) and _TIME.fullmatch(value) is not None
+
+
+def entity_parts(value: Any) -> tuple[str, str] | None:
+    """(type, name) when `value` is exactly one entity reference `type:subtype/name`, else None."""
+    match = _ENTITY_REF.fullmatch(value) if isinstance(value, str) else None
+    return (match.group(1), match.group(2)) if match else None
+
+
+@lru_cache(maxsize=4096)
+def label_stems(text: str) -> frozenset[str]:
+    """Stems that can label a value: no times, no 'e.g.'-like abbreviations, no numbers, no single letters."""
+    cleaned = _ABBREVIATION.sub(' ', _TIME.sub(' ', _EXAMPLE.sub(' ', text)))
+    return frozenset(s for s in stems(cleaned) if len(s) > 1 and not s.isdigit())
+
+
 def _context(text: str, start: int, floor: int) -> frozenset[str]:
     before = text[max(floor, start - 120) : start]
-    return frozenset(stems(' '.join(before.split()[-_CONTEXT_WORDS:])))
+    return label_stems(' '.join(before.split()[-_CONTEXT_WORDS:]))
 
 
 @lru_cache(maxsize=512)
@@ -147,8 +190,12 @@ def mentions(text: str) -> tuple[tuple[Mention, ...], tuple[TimeRange, ...]]:
     found.sort(key=lambda mention: mention.position)
 
     ranges: list[TimeRange] = []
-    for first, second in itertools.pairwise(times):
+    for index, (first, second) in enumerate(itertools.pairwise(times)):
         between = text[first.end() : second.start()].strip().lower()
-        if between in ('to', '-', '\u2013', 'until', 'till', 'and', '..', 'through', '->', '→'):
-            ranges.append(TimeRange(start=first.group(), end=second.group(), label=_context(text, first.start(), 0)))
+        if between in ('to', '-', '\u2013', 'until', 'till', 'and', '..', 'through', '->', '\u2192'):
+            # A range's label is the words since the previous time: never the previous range's own words.
+            floor = times[index - 1].end() if index else 0
+            ranges.append(
+                TimeRange(start=first.group(), end=second.group(), label=_context(text, first.start(), floor))
+            )
     return tuple(found), tuple(ranges)
