@@ -324,9 +324,7 @@ def summary_agent(model: Model | None = None) -> Agent[None, AnomalyReport]:
 
 def merge_prompt(request: AnalysisRequest, items: Iterable[Mapping[str, Any]]) -> str:
     """The merge step's prompt: entity, windows and one finding per line."""
-    return findings_prompt(
-        f'Merge the findings below into one report.\n{request.windows_text()}\nFindings:', items
-    )
+    return findings_prompt(f'Merge the findings below into one report.\n{request.windows_text()}\nFindings:', items)
 
 
 def summary_prompt(

@@ -62,12 +62,16 @@ def _flat(label: str, report: AnomalyReport) -> dict[str, Any]:
     return {'source': label, **report.model_dump()}
 
 
-async def _windows(ctx: RunContext[AnalysisRequest], agent: Agent[None, AnomalyReport], entity: str) -> list[dict[str, Any]]:
+async def _windows(
+    ctx: RunContext[AnalysisRequest], agent: Agent[None, AnomalyReport], entity: str
+) -> list[dict[str, Any]]:
     """The specialist on the incident window against the baseline and, for the entity under investigation, also on
     the baseline window alone; the runs go concurrently and roll their usage into the coordinator's."""
     target = _target(ctx, entity)
-    prompts = {'incident window against the baseline': f'{target.windows_text()} Analyse the incident window '
-               'against the baseline window.'}
+    prompts = {
+        'incident window against the baseline': f'{target.windows_text()} Analyse the incident window '
+        'against the baseline window.'
+    }
     if target.entity == ctx.deps.entity:
         prompts['baseline window on its own'] = target.baseline_alone_text()
     results = await asyncio.gather(

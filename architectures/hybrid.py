@@ -158,7 +158,9 @@ class Summarise(BaseNode[_State, None, AnomalyReport]):
 
 
 def _build() -> Any:
-    g = GraphBuilder(name='hybrid', state_type=_State, input_type=LookUp, output_type=AnomalyReport, auto_instrument=False)
+    g = GraphBuilder(
+        name='hybrid', state_type=_State, input_type=LookUp, output_type=AnomalyReport, auto_instrument=False
+    )
     g.add(
         g.edge_from(g.start_node).to(LookUp),
         g.node(LookUp),

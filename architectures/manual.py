@@ -57,7 +57,9 @@ async def manual(inputs: Any, model: Model) -> AnomalyReport:
     calls = [*baseline, *incident]
     results = await asyncio.gather(*(_run(c) for c in calls))
     window_findings = [findings(c.label, r) for c, r in zip(calls, results, strict=True)]
-    merged = (await _MERGE.run(merge_prompt(request, window_findings), model=model, usage_limits=LLM_STEP_LIMITS)).output
+    merged = (
+        await _MERGE.run(merge_prompt(request, window_findings), model=model, usage_limits=LLM_STEP_LIMITS)
+    ).output
 
     node_findings: list[dict[str, Any]] = []
     node = node_entity(metadata) if request.is_pod else None

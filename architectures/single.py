@@ -67,7 +67,9 @@ _AGENT = Agent(
 )
 
 
-@architecture('single', description='one agent with every tool; the model decides the sequence', datasets=('k8s_anomaly',))
+@architecture(
+    'single', description='one agent with every tool; the model decides the sequence', datasets=('k8s_anomaly',)
+)
 async def single(inputs: Any, model: Model) -> AnomalyReport:
     """One agent, all four tools, a union output converted to `AnomalyReport`."""
     request = AnalysisRequest.parse(inputs)

@@ -16,7 +16,15 @@ from pydantic_ai.messages import ModelRequest, ToolReturnPart
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage, UsageLimits
 
-from architectures.common import AnalysisRequest, exists, merge_agent, merge_prompt, node_entity, summary_agent, summary_prompt
+from architectures.common import (
+    AnalysisRequest,
+    exists,
+    merge_agent,
+    merge_prompt,
+    node_entity,
+    summary_agent,
+    summary_prompt,
+)
 from architectures.report import AnomalyReport
 from architectures.tools import analyze_cpu_metrics, analyze_logs, analyze_memory_metrics, get_entity_metadata
 from pytest_agentarch import architecture
@@ -110,7 +118,10 @@ async def specialized(inputs: Any, model: Model) -> AnomalyReport:
     )
     window_findings = [
         *(_finding(f'{a.name}, baseline window on its own', r) for a, (r, _) in zip(_ANALYSTS, baseline, strict=True)),
-        *(_finding(f'{a.name}, incident window against the baseline', r) for a, r in zip(_ANALYSTS, incident, strict=True)),
+        *(
+            _finding(f'{a.name}, incident window against the baseline', r)
+            for a, r in zip(_ANALYSTS, incident, strict=True)
+        ),
     ]
     merged = (
         await _MERGE.run(merge_prompt(request, window_findings), model=model, usage=run.usage, usage_limits=_LIMITS)

@@ -199,8 +199,13 @@ _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r'\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b', re.IGNORECASE), '<uuid>'),
     (re.compile(r'\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b'), '<ip>'),
     # Ids are often glued to a prefix (`ord_8f3a2c1b`), so hex runs are delimited by non-alphanumerics, not \b.
-    (re.compile(r'(?<![0-9A-Za-z])(?:0x[0-9a-f]+|(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{6,})(?![0-9A-Za-z])',
-                re.IGNORECASE), '<hex>'),
+    (
+        re.compile(
+            r'(?<![0-9A-Za-z])(?:0x[0-9a-f]+|(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{6,})(?![0-9A-Za-z])',
+            re.IGNORECASE,
+        ),
+        '<hex>',
+    ),
     (re.compile(r'(?<![0-9A-Za-z_])(?:v\d+(?:\.\d+)+|\d+(?:\.\d+)*)'), '<num>'),
 )
 
@@ -240,17 +245,22 @@ class _Assessor:
     def add(
         self, category: Category, severity: Severity, confidence: float, evidence: list[str], actions: list[str]
     ) -> None:
-        self.findings.append(_Finding(category=category, severity=severity, confidence=confidence,
-                                      evidence=evidence, actions=actions))
+        self.findings.append(
+            _Finding(category=category, severity=severity, confidence=confidence, evidence=evidence, actions=actions)
+        )
 
     def result(self, healthy_actions: list[str]) -> Json:
         if not self.findings:
             return _assessment(False, 'none', 'none', _CONFIDENCE_HEALTHY, self.context, healthy_actions)
         best = max(self.findings, key=lambda f: (f.confidence, _SEVERITY_RANK[f.severity]))
-        others = [f'also consistent with {f.category} (confidence {f.confidence:.2f})'
-                  for f in self.findings if f is not best and f.category != best.category]
-        return _assessment(True, best.severity, best.category, best.confidence,
-                           best.evidence + self.context + others, best.actions)
+        others = [
+            f'also consistent with {f.category} (confidence {f.confidence:.2f})'
+            for f in self.findings
+            if f is not best and f.category != best.category
+        ]
+        return _assessment(
+            True, best.severity, best.category, best.confidence, best.evidence + self.context + others, best.actions
+        )
 
 
 def _assessment(
@@ -359,8 +369,9 @@ def _request(
     if baseline_start is not None and baseline_end is not None:
         baseline = _parse_window('baseline_start', baseline_start, 'baseline_end', baseline_end)
     backend = get_backend()
-    request = _Request(entity_type=kind, name=_name(kind, name), start=begin, end=finish, baseline=baseline,
-                       backend=backend)
+    request = _Request(
+        entity_type=kind, name=_name(kind, name), start=begin, end=finish, baseline=baseline, backend=backend
+    )
     if must_exist and request.name not in backend.entity_names(kind):
         names, close = _known(backend, kind, request.name)
         hint = f' Did you mean {", ".join(repr(n) for n in close)}?' if close else ''
@@ -471,9 +482,14 @@ def get_entity_metadata(entity_type: str, name: str, start: str, end: str) -> di
             'exists': False,
             'known_entities': names,
             'assessment': _assessment(
-                False, 'none', 'entity_not_found', 1.0,
-                [f'no {request.kind} named {request.name!r} exists.{hint}',
-                 f'known {request.kind}s: {", ".join(names)}'],
+                False,
+                'none',
+                'entity_not_found',
+                1.0,
+                [
+                    f'no {request.kind} named {request.name!r} exists.{hint}',
+                    f'known {request.kind}s: {", ".join(names)}',
+                ],
                 [f'check the {request.kind} name; it may have been deleted or misspelled'],
             ),
         }
@@ -495,12 +511,14 @@ def _container_summary(spec: Json, status: Json) -> Json:
         'requests': {
             'cpu_cores': parse_cpu(resources['requests']['cpu']) if 'cpu' in resources.get('requests', {}) else None,
             'memory_bytes': parse_bytes(resources['requests']['memory'])
-            if 'memory' in resources.get('requests', {}) else None,
+            if 'memory' in resources.get('requests', {})
+            else None,
         },
         'limits': {
             'cpu_cores': parse_cpu(resources['limits']['cpu']) if 'cpu' in resources.get('limits', {}) else None,
             'memory_bytes': parse_bytes(resources['limits']['memory'])
-            if 'memory' in resources.get('limits', {}) else None,
+            if 'memory' in resources.get('limits', {})
+            else None,
         },
         'ready': status.get('ready', False),
         'restart_count': status.get('restartCount', 0),
@@ -510,7 +528,9 @@ def _container_summary(spec: Json, status: Json) -> Json:
             'reason': terminated.get('reason'),
             'exit_code': terminated.get('exitCode'),
             'finished_at': terminated.get('finishedAt'),
-        } if terminated else None,
+        }
+        if terminated
+        else None,
     }
 
 
@@ -539,39 +559,71 @@ def _pod_metadata(request: _Request, pod: Json) -> Json:
         'last_termination_reason': terminations[0]['reason'] if terminations else None,
         'containers': containers,
     }
-    assessor = _Assessor(context=[
-        f'phase {status["phase"]} on node {result["node_name"]}, {result["restart_count"]} restarts, '
-        f'QoS {result["qos_class"]}'
-    ])
+    assessor = _Assessor(
+        context=[
+            f'phase {status["phase"]} on node {result["node_name"]}, {result["restart_count"]} restarts, '
+            f'QoS {result["qos_class"]}'
+        ]
+    )
     for container in containers:
         last = container['last_termination']
         recent = last is not None and _in_window(last['finished_at'], request.start, request.end)
         restarts = container['restart_count']
         if recent and last['reason'] == 'OOMKilled':
-            assessor.add('memory_leak', 'critical', 0.7,
-                         [f'container {container["name"]} was OOMKilled at {last["finished_at"]} (exit 137) after '
-                          f'reaching its memory limit of {_mib(container["limits"]["memory_bytes"] or 0)}'],
-                         ['run analyze_memory_metrics to tell a leak (steady growth) from an undersized limit',
-                          'capture a heap profile before the next OOM kill'])
-        if container['state_reason'] == 'CrashLoopBackOff' and restarts >= CRASH_MIN_RESTARTS and (
-            last is not None and last['exit_code'] not in (0, 137, 143)
+            assessor.add(
+                'memory_leak',
+                'critical',
+                0.7,
+                [
+                    f'container {container["name"]} was OOMKilled at {last["finished_at"]} (exit 137) after '
+                    f'reaching its memory limit of {_mib(container["limits"]["memory_bytes"] or 0)}'
+                ],
+                [
+                    'run analyze_memory_metrics to tell a leak (steady growth) from an undersized limit',
+                    'capture a heap profile before the next OOM kill',
+                ],
+            )
+        if (
+            container['state_reason'] == 'CrashLoopBackOff'
+            and restarts >= CRASH_MIN_RESTARTS
+            and (last is not None and last['exit_code'] not in (0, 137, 143))
         ):
-            assessor.add('crash_loop', 'critical', 0.85,
-                         [f'container {container["name"]} is in CrashLoopBackOff after {restarts} restarts; last '
-                          f'exit code {last["exit_code"]} ({last["reason"]}) is the application failing',
-                          f'image {container["image"]}'],
-                         ['read the container logs of the failed start (analyze_logs)',
-                          'roll back to the previous image or fix the configuration it rejects'])
+            assessor.add(
+                'crash_loop',
+                'critical',
+                0.85,
+                [
+                    f'container {container["name"]} is in CrashLoopBackOff after {restarts} restarts; last '
+                    f'exit code {last["exit_code"]} ({last["reason"]}) is the application failing',
+                    f'image {container["image"]}',
+                ],
+                [
+                    'read the container logs of the failed start (analyze_logs)',
+                    'roll back to the previous image or fix the configuration it rejects',
+                ],
+            )
         elif recent and restarts >= CRASH_MIN_RESTARTS and last['exit_code'] == 137 and last['reason'] != 'OOMKilled':
-            assessor.add('crash_loop', 'medium', 0.5,
-                         [f'container {container["name"]} restarted {restarts} times, last killed with exit code 137 '
-                          '(SIGKILL, not OOM): typically a failing liveness probe'],
-                         ['check probe failures with analyze_logs and CPU with analyze_cpu_metrics'])
+            assessor.add(
+                'crash_loop',
+                'medium',
+                0.5,
+                [
+                    f'container {container["name"]} restarted {restarts} times, last killed with exit code 137 '
+                    '(SIGKILL, not OOM): typically a failing liveness probe'
+                ],
+                ['check probe failures with analyze_logs and CPU with analyze_cpu_metrics'],
+            )
     if status.get('reason') == 'Evicted':
-        category: Category = 'disk_pressure' if 'ephemeral-storage' in (status.get('message') or '') else (
-            'node_memory_pressure')
-        assessor.add(category, 'high', 0.7, [f'pod was evicted: {status.get("message")}'],
-                     [f'analyse node {result["node_name"]} (entity_type k8s:node)'])
+        category: Category = (
+            'disk_pressure' if 'ephemeral-storage' in (status.get('message') or '') else ('node_memory_pressure')
+        )
+        assessor.add(
+            category,
+            'high',
+            0.7,
+            [f'pod was evicted: {status.get("message")}'],
+            [f'analyse node {result["node_name"]} (entity_type k8s:node)'],
+        )
     result['assessment'] = assessor.result(
         [f'nothing wrong in the pod object; analyse metrics and logs, and node {result["node_name"]}']
     )
@@ -587,10 +639,12 @@ def _node_metadata(request: _Request, node: Json) -> Json:
     taints = [f'{t["key"]}:{t["effect"]}' for t in node['spec'].get('taints', [])]
     capacity, allocatable = status['capacity'], status['allocatable']
     disk_capacity = parse_bytes(capacity['ephemeral-storage'])
-    disk = request.backend.series(request.entity_type, request.name, 'ephemeral_storage_used_bytes', request.start,
-                                  request.end)
+    disk = request.backend.series(
+        request.entity_type, request.name, 'ephemeral_storage_used_bytes', request.start, request.end
+    )
     pods = [
-        pod for pod in request.backend.pods_on_node(request.name)
+        pod
+        for pod in request.backend.pods_on_node(request.name)
         if (obj := request.backend.get_object('k8s:pod', pod, request.end)) is not None
         and obj['status']['phase'] in ('Running', 'Pending')
     ]
@@ -617,25 +671,37 @@ def _node_metadata(request: _Request, node: Json) -> Json:
         'running_pods': pods,
     }
     ready = conditions.get('Ready', {}).get('status')
-    assessor = _Assessor(context=[
-        f'Ready={ready}, taints: {", ".join(taints) or "none"}, {len(pods)} running pods'
-    ])
+    assessor = _Assessor(context=[f'Ready={ready}, taints: {", ".join(taints) or "none"}, {len(pods)} running pods'])
     disk_pressure = conditions.get('DiskPressure', {})
     if disk_pressure.get('status') == 'True':
         used = result['ephemeral_storage_used_fraction']
-        assessor.add('disk_pressure', 'high', 0.9,
-                     [f'condition DiskPressure=True ({disk_pressure["reason"]}) since {disk_pressure["since"]}',
-                      f'ephemeral storage {used:.0%} used' if used is not None else 'ephemeral storage usage unknown']
-                     + [f'taint {t}' for t in taints if 'disk-pressure' in t],
-                     ['find pods writing to emptyDir or container layers (analyze_logs shows evictions)',
-                      'remove unused images, add ephemeral-storage limits, or enlarge the node disk'])
+        assessor.add(
+            'disk_pressure',
+            'high',
+            0.9,
+            [
+                f'condition DiskPressure=True ({disk_pressure["reason"]}) since {disk_pressure["since"]}',
+                f'ephemeral storage {used:.0%} used' if used is not None else 'ephemeral storage usage unknown',
+            ]
+            + [f'taint {t}' for t in taints if 'disk-pressure' in t],
+            [
+                'find pods writing to emptyDir or container layers (analyze_logs shows evictions)',
+                'remove unused images, add ephemeral-storage limits, or enlarge the node disk',
+            ],
+        )
     memory_pressure = conditions.get('MemoryPressure', {})
     if memory_pressure.get('status') == 'True':
-        assessor.add('node_memory_pressure', 'high', 0.85,
-                     [f'condition MemoryPressure=True ({memory_pressure["reason"]}) since {memory_pressure["since"]}']
-                     + [f'taint {t}' for t in taints if 'memory-pressure' in t],
-                     ['find the pods using the most memory (analyze_memory_metrics on the node)',
-                      'set memory limits on unbounded pods, or drain and resize the node'])
+        assessor.add(
+            'node_memory_pressure',
+            'high',
+            0.85,
+            [f'condition MemoryPressure=True ({memory_pressure["reason"]}) since {memory_pressure["since"]}']
+            + [f'taint {t}' for t in taints if 'memory-pressure' in t],
+            [
+                'find the pods using the most memory (analyze_memory_metrics on the node)',
+                'set memory limits on unbounded pods, or drain and resize the node',
+            ],
+        )
     result['assessment'] = assessor.result(['node conditions are healthy; analyse its metrics and logs'])
     return result
 
@@ -712,21 +778,31 @@ def _assess_pod_cpu(request: _Request, result: Json, values: list[float], assess
     request_cores = _pod_resources(pod, 'requests', 'cpu', parse_cpu)
     limit = _pod_resources(pod, 'limits', 'cpu', parse_cpu)
     p95 = quantile(values, 0.95)
-    throttled = [v for _, v in request.backend.series(request.entity_type, request.name, 'cpu_throttled_ratio',
-                                                         request.start, request.end)]
+    throttled = [
+        v
+        for _, v in request.backend.series(
+            request.entity_type, request.name, 'cpu_throttled_ratio', request.start, request.end
+        )
+    ]
     node_name = pod['spec'].get('nodeName')
     node = _node_utilisation(request.backend, node_name, request.start, request.end) if node_name else None
-    result.update({
-        'requests_cores': request_cores,
-        'limits_cores': limit,
-        'p95_over_request': _r(p95 / request_cores, 3) if request_cores else None,
-        'p95_over_limit': _r(p95 / limit, 3) if limit else None,
-        'throttled_ratio': _summary(throttled, 3) if throttled else None,
-        'node': node,
-    })
+    result.update(
+        {
+            'requests_cores': request_cores,
+            'limits_cores': limit,
+            'p95_over_request': _r(p95 / request_cores, 3) if request_cores else None,
+            'p95_over_limit': _r(p95 / limit, 3) if limit else None,
+            'throttled_ratio': _summary(throttled, 3) if throttled else None,
+            'node': node,
+        }
+    )
     if request.baseline and throttled:
-        reference = [v for _, v in request.backend.series(request.entity_type, request.name, 'cpu_throttled_ratio',
-                                                             *request.baseline)]
+        reference = [
+            v
+            for _, v in request.backend.series(
+                request.entity_type, request.name, 'cpu_throttled_ratio', *request.baseline
+            )
+        ]
         if reference:
             result['baseline']['throttled_ratio_median'] = _r(median(reference), 3)
             result['baseline']['throttled_shift'] = _r(robust_shift(throttled, reference, 0.01), 2)
@@ -741,33 +817,64 @@ def _assess_pod_cpu(request: _Request, result: Json, values: list[float], assess
     )
     if result.get('baseline'):
         baseline = result['baseline']
-        assessor.context.append(f'median moved {baseline["shift"]:+.1f} robust sigmas from the baseline '
-                                f'{baseline["median"]:.3f} cores (change at {baseline["change_time"]})')
+        assessor.context.append(
+            f'median moved {baseline["shift"]:+.1f} robust sigmas from the baseline '
+            f'{baseline["median"]:.3f} cores (change at {baseline["change_time"]})'
+        )
     if limit and p95 >= CPU_SATURATED_FRACTION * limit:
-        assessor.add('cpu_saturation', 'high', 0.9 if confirmed else 0.85,
-                     [f'p95 CPU {p95:.3f} cores is {p95 / limit:.0%} of the {limit:g}-core limit',
-                      f'CFS throttling in {throttling:.0%} of periods'],
-                     ['raise the CPU limit or scale out (more replicas / HPA)',
-                      'profile the hot path that drove the increase'])
+        assessor.add(
+            'cpu_saturation',
+            'high',
+            0.9 if confirmed else 0.85,
+            [
+                f'p95 CPU {p95:.3f} cores is {p95 / limit:.0%} of the {limit:g}-core limit',
+                f'CFS throttling in {throttling:.0%} of periods',
+            ],
+            ['raise the CPU limit or scale out (more replicas / HPA)', 'profile the hot path that drove the increase'],
+        )
     elif throttling >= THROTTLING_HEAVY and node_busy and (limit is None or p95 < NOISY_BELOW_LIMIT_FRACTION * limit):
         assert node is not None
-        assessor.add('noisy_neighbor', 'medium', 0.9 if confirmed else 0.85,
-                     [f'throttled in {throttling:.0%} of periods while using only '
-                      + (f'{p95 / limit:.0%} of its limit (p95)' if limit else f'{p95:.3f} cores'),
-                      f'its node {node_name} is saturated: CPU utilisation p95 {node["utilization_p95"]:.0%}'],
-                     [f'find the pod monopolising node {node_name} (analyze_cpu_metrics on the node)',
-                      'set CPU limits on that pod, or move it / this workload with affinity or taints'])
+        assessor.add(
+            'noisy_neighbor',
+            'medium',
+            0.9 if confirmed else 0.85,
+            [
+                f'throttled in {throttling:.0%} of periods while using only '
+                + (f'{p95 / limit:.0%} of its limit (p95)' if limit else f'{p95:.3f} cores'),
+                f'its node {node_name} is saturated: CPU utilisation p95 {node["utilization_p95"]:.0%}',
+            ],
+            [
+                f'find the pod monopolising node {node_name} (analyze_cpu_metrics on the node)',
+                'set CPU limits on that pod, or move it / this workload with affinity or taints',
+            ],
+        )
     elif throttling >= THROTTLING_HEAVY:
-        assessor.add('cpu_saturation', 'low', 0.5,
-                     [f'throttled in {throttling:.0%} of periods below its limit on a node that is not busy: '
-                      'short bursts exceed the CFS quota'],
-                     ['raise the CPU limit moderately or remove it'])
-    elif (limit and result.get('baseline') and result['baseline']['shift'] >= SHIFT_LARGE
-          and p95 >= CPU_SHIFT_LIMIT_FRACTION * limit):
-        assessor.add('cpu_saturation', 'medium', 0.6,
-                     [f'CPU rose {result["baseline"]["shift"]:.1f} robust sigmas above the baseline and reaches '
-                      f'{p95 / limit:.0%} of the limit'],
-                     ['watch for saturation; consider scaling out'])
+        assessor.add(
+            'cpu_saturation',
+            'low',
+            0.5,
+            [
+                f'throttled in {throttling:.0%} of periods below its limit on a node that is not busy: '
+                'short bursts exceed the CFS quota'
+            ],
+            ['raise the CPU limit moderately or remove it'],
+        )
+    elif (
+        limit
+        and result.get('baseline')
+        and result['baseline']['shift'] >= SHIFT_LARGE
+        and p95 >= CPU_SHIFT_LIMIT_FRACTION * limit
+    ):
+        assessor.add(
+            'cpu_saturation',
+            'medium',
+            0.6,
+            [
+                f'CPU rose {result["baseline"]["shift"]:.1f} robust sigmas above the baseline and reaches '
+                f'{p95 / limit:.0%} of the limit'
+            ],
+            ['watch for saturation; consider scaling out'],
+        )
 
 
 def _top_pods(request: _Request, metric: Metric, total: float) -> list[Json]:
@@ -782,13 +889,15 @@ def _top_pods(request: _Request, metric: Metric, total: float) -> list[Json]:
         parse = parse_cpu if metric == 'cpu_cores' else parse_bytes
         usage = median([v for _, v in samples])
         limit = _pod_resources(obj, 'limits', section, parse)
-        rows.append({
-            'pod': pod,
-            'namespace': obj['metadata']['namespace'],
-            'median': _r(usage, 4) if metric == 'cpu_cores' else int(usage),
-            'share_of_node': _r(usage / total, 3) if total else None,
-            'limit': None if limit is None else (limit if metric == 'cpu_cores' else int(limit)),
-        })
+        rows.append(
+            {
+                'pod': pod,
+                'namespace': obj['metadata']['namespace'],
+                'median': _r(usage, 4) if metric == 'cpu_cores' else int(usage),
+                'share_of_node': _r(usage / total, 3) if total else None,
+                'limit': None if limit is None else (limit if metric == 'cpu_cores' else int(limit)),
+            }
+        )
     rows.sort(key=lambda row: (-row['median'], row['pod']))
     return rows[:5]
 
@@ -799,11 +908,13 @@ def _assess_node_cpu(request: _Request, result: Json, values: list[float], asses
     allocatable = parse_cpu(node['status']['allocatable']['cpu'])
     utilisation = [v / allocatable for v in values]
     top = _top_pods(request, 'cpu_cores', median(values))
-    result.update({
-        'allocatable_cores': allocatable,
-        'utilization': _summary(utilisation, 3),
-        'top_pods': top,
-    })
+    result.update(
+        {
+            'allocatable_cores': allocatable,
+            'utilization': _summary(utilisation, 3),
+            'top_pods': top,
+        }
+    )
     p95 = quantile(utilisation, 0.95)
     assessor.context.append(f'node CPU utilisation p95 {p95:.0%} of {allocatable:g} allocatable cores')
     if p95 < NODE_CPU_BUSY:
@@ -811,16 +922,28 @@ def _assess_node_cpu(request: _Request, result: Json, values: list[float], asses
     dominant = next((row for row in top if (row['share_of_node'] or 0) >= DOMINANT_POD_SHARE), None)
     if dominant:
         limit = 'no CPU limit' if dominant['limit'] is None else f'a {dominant["limit"]:g}-core limit'
-        assessor.add('noisy_neighbor', 'medium', 0.8,
-                     [f'node CPU saturated (p95 {p95:.0%})',
-                      f'pod {dominant["namespace"]}/{dominant["pod"]} uses {dominant["share_of_node"]:.0%} of the '
-                      f'node ({dominant["median"]:.2f} cores) with {limit}'],
-                     [f'set a CPU limit on {dominant["pod"]} or move it to a dedicated node pool',
-                      'check the other pods on this node for throttling and latency'])
+        assessor.add(
+            'noisy_neighbor',
+            'medium',
+            0.8,
+            [
+                f'node CPU saturated (p95 {p95:.0%})',
+                f'pod {dominant["namespace"]}/{dominant["pod"]} uses {dominant["share_of_node"]:.0%} of the '
+                f'node ({dominant["median"]:.2f} cores) with {limit}',
+            ],
+            [
+                f'set a CPU limit on {dominant["pod"]} or move it to a dedicated node pool',
+                'check the other pods on this node for throttling and latency',
+            ],
+        )
     else:
-        assessor.add('cpu_saturation', 'high', 0.8 if _shift_confirms(result) else 0.75,
-                     [f'node CPU saturated (p95 {p95:.0%}) with no single dominant pod'],
-                     ['add nodes (cluster autoscaler) or rebalance pods'])
+        assessor.add(
+            'cpu_saturation',
+            'high',
+            0.8 if _shift_confirms(result) else 0.75,
+            [f'node CPU saturated (p95 {p95:.0%}) with no single dominant pod'],
+            ['add nodes (cluster autoscaler) or rebalance pods'],
+        )
 
 
 # --- analyze_memory_metrics ---------------------------------------------------------------------------------------
@@ -914,8 +1037,10 @@ def _assess_pod_memory(
     )
     baseline = result['baseline']
     if baseline:
-        assessor.context.append(f'median moved {baseline["shift"]:+.1f} robust sigmas from the baseline '
-                                f'{_mib(baseline["median"])} (change at {baseline["change_time"]})')
+        assessor.context.append(
+            f'median moved {baseline["shift"]:+.1f} robust sigmas from the baseline '
+            f'{_mib(baseline["median"])} (change at {baseline["change_time"]})'
+        )
     if not limit:
         return
     growing = (
@@ -924,30 +1049,51 @@ def _assess_pod_memory(
         and r_squared >= LEAK_MIN_R2
         and slope * (segment_minutes - 1) >= LEAK_MIN_GROWTH_FRACTION * limit
     )
-    urgent = peak >= MEMORY_NEAR_LIMIT * limit or restarts > 0 or (
-        time_to_limit is not None and time_to_limit <= LEAK_HORIZON_MINUTES
+    urgent = (
+        peak >= MEMORY_NEAR_LIMIT * limit
+        or restarts > 0
+        or (time_to_limit is not None and time_to_limit <= LEAK_HORIZON_MINUTES)
     )
     if growing and urgent:
         reached = peak >= MEMORY_AT_LIMIT * limit or restarts > 0
         confirmed = baseline is not None and baseline['shift'] >= SHIFT_SIGNIFICANT
-        evidence = [f'memory grows linearly at {slope / _MIB:.1f}MiB/min (r^2 {r_squared:.2f}) for '
-                    f'{segment_minutes} min', f'peak {peak / limit:.0%} of the {_mib(limit)} limit']
+        evidence = [
+            f'memory grows linearly at {slope / _MIB:.1f}MiB/min (r^2 {r_squared:.2f}) for {segment_minutes} min',
+            f'peak {peak / limit:.0%} of the {_mib(limit)} limit',
+        ]
         if restarts:
             evidence.append(f'{restarts} drop(s) to a fresh process: the container was restarted (OOM kill)')
         if time_to_limit is not None:
             evidence.append(f'at this rate the limit is reached again in {time_to_limit:.0f} min')
-        assessor.add('memory_leak', 'critical' if reached else 'high', 0.9 if confirmed else 0.85, evidence,
-                     ['capture a heap profile and find what retains memory (caches, listeners, buffers)',
-                      'roll back the change that started the growth; raise the limit only as a stopgap'])
+        assessor.add(
+            'memory_leak',
+            'critical' if reached else 'high',
+            0.9 if confirmed else 0.85,
+            evidence,
+            [
+                'capture a heap profile and find what retains memory (caches, listeners, buffers)',
+                'roll back the change that started the growth; raise the limit only as a stopgap',
+            ],
+        )
     elif peak >= MEMORY_NEAR_LIMIT * limit:
-        assessor.add('memory_leak', 'medium', 0.55,
-                     [f'peak memory {peak / limit:.0%} of the limit without steady growth'],
-                     ['raise the memory limit or reduce the working set before an OOM kill'])
+        assessor.add(
+            'memory_leak',
+            'medium',
+            0.55,
+            [f'peak memory {peak / limit:.0%} of the limit without steady growth'],
+            ['raise the memory limit or reduce the working set before an OOM kill'],
+        )
     elif baseline and baseline['shift'] >= SHIFT_LARGE and peak >= MEMORY_SHIFT_LIMIT_FRACTION * limit:
-        assessor.add('memory_leak', 'medium', 0.6,
-                     [f'memory rose {baseline["shift"]:.1f} robust sigmas above the baseline to '
-                      f'{peak / limit:.0%} of the limit'],
-                     ['watch memory growth; profile if it keeps rising'])
+        assessor.add(
+            'memory_leak',
+            'medium',
+            0.6,
+            [
+                f'memory rose {baseline["shift"]:.1f} robust sigmas above the baseline to '
+                f'{peak / limit:.0%} of the limit'
+            ],
+            ['watch memory growth; profile if it keeps rising'],
+        )
 
 
 def _assess_node_memory(result: Json, values: list[float], allocatable: float, assessor: _Assessor) -> None:
@@ -955,8 +1101,10 @@ def _assess_node_memory(result: Json, values: list[float], allocatable: float, a
     assessor.context.append(f'node memory p95 {p95:.0%} of {_gib(allocatable)} allocatable')
     baseline = result['baseline']
     if baseline:
-        assessor.context.append(f'median moved {baseline["shift"]:+.1f} robust sigmas from the baseline '
-                                f'{_gib(baseline["median"])} (change at {baseline["change_time"]})')
+        assessor.context.append(
+            f'median moved {baseline["shift"]:+.1f} robust sigmas from the baseline '
+            f'{_gib(baseline["median"])} (change at {baseline["change_time"]})'
+        )
     if p95 < NODE_MEMORY_PRESSURE:
         return
     top = result['top_pods'][0] if result['top_pods'] else None
@@ -964,8 +1112,10 @@ def _assess_node_memory(result: Json, values: list[float], allocatable: float, a
     actions = ['set memory limits on unbounded pods and drain or resize the node']
     if top:
         limit = 'no memory limit' if top['limit'] is None else f'a {_mib(top["limit"])} limit'
-        evidence.append(f'largest pod {top["namespace"]}/{top["pod"]} uses {_gib(top["median"])} '
-                        f'({top["share_of_node"]:.0%} of the node) with {limit}')
+        evidence.append(
+            f'largest pod {top["namespace"]}/{top["pod"]} uses {_gib(top["median"])} '
+            f'({top["share_of_node"]:.0%} of the node) with {limit}'
+        )
         actions.insert(0, f'cap or reschedule {top["pod"]}')
     confirmed = baseline is not None and baseline['shift'] >= SHIFT_SIGNIFICANT
     assessor.add('node_memory_pressure', 'high', 0.9 if confirmed else 0.85, evidence, actions)
@@ -1019,9 +1169,14 @@ def analyze_logs(
             'by_type': dict(sorted(by_type.items())),
             'by_reason': dict(sorted(by_reason.items(), key=lambda item: (-item[1], item[0]))),
             'top_warnings': [
-                {'reason': e['reason'], 'object': f'{e["involvedObject"]["kind"]}/{e["involvedObject"]["name"]}',
-                 'count': e['count'], 'first': e['firstTimestamp'], 'last': e['lastTimestamp'],
-                 'message': e['message']}
+                {
+                    'reason': e['reason'],
+                    'object': f'{e["involvedObject"]["kind"]}/{e["involvedObject"]["name"]}',
+                    'count': e['count'],
+                    'first': e['firstTimestamp'],
+                    'last': e['lastTimestamp'],
+                    'message': e['message'],
+                }
                 for e in warnings[:5]
             ],
         },
@@ -1054,8 +1209,16 @@ def _templates(lines: list[Json]) -> list[Json]:
         if line['level'] not in _WARNING_LEVELS:
             continue
         key = (line['level'], log_template(line['message']))
-        entry = counts.setdefault(key, {'level': key[0], 'template': key[1], 'count': 0,
-                                        'first_seen': line['timestamp'], 'example': line['message']})
+        entry = counts.setdefault(
+            key,
+            {
+                'level': key[0],
+                'template': key[1],
+                'count': 0,
+                'first_seen': line['timestamp'],
+                'example': line['message'],
+            },
+        )
         entry['count'] += 1
     return sorted(counts.values(), key=lambda entry: (-entry['count'], entry['first_seen'], entry['template']))
 
@@ -1069,8 +1232,9 @@ def _restarts(request: _Request) -> Json:
         return sum(status.get('restartCount', 0) for status in pod['status'].get('containerStatuses', []))
 
     statuses = at_end['status'].get('containerStatuses', [])
-    terminated = next((s['lastState']['terminated'] for s in statuses if s.get('lastState', {}).get('terminated')),
-                      None)
+    terminated = next(
+        (s['lastState']['terminated'] for s in statuses if s.get('lastState', {}).get('terminated')), None
+    )
     waiting = next((s['state']['waiting'].get('reason') for s in statuses if 'waiting' in s.get('state', {})), None)
     same_pod = at_start['metadata']['uid'] == at_end['metadata']['uid']
     return {
@@ -1082,7 +1246,9 @@ def _restarts(request: _Request) -> Json:
             'reason': terminated.get('reason'),
             'exit_code': terminated.get('exitCode'),
             'finished_at': terminated.get('finishedAt'),
-        } if terminated else None,
+        }
+        if terminated
+        else None,
     }
 
 
@@ -1099,8 +1265,9 @@ def _log_baseline(request: _Request, templates: list[Json], window_errors: list[
     lines = request.backend.logs(request.entity_type, request.name, start, end)
     errors = [line for line in lines if line['level'] in _ERROR_LEVELS]
     # Error counts per minute are mostly zero, so the sigma is floored at one line per minute.
-    shift = robust_shift(_errors_per_minute(window_errors, request.start, request.end),
-                         _errors_per_minute(errors, start, end), 1.0)
+    shift = robust_shift(
+        _errors_per_minute(window_errors, request.start, request.end), _errors_per_minute(errors, start, end), 1.0
+    )
     baseline_minutes = (end - start) / timedelta(minutes=1)
     known = {(entry['level'], entry['template']) for entry in _templates(lines)}
     new = [entry for entry in templates if (entry['level'], entry['template']) not in known]
@@ -1142,51 +1309,89 @@ def _assess_logs(request: _Request, result: Json, events: list[Json], assessor: 
     last = restarts['last_termination']
     recent = last is not None and _in_window(last['finished_at'], request.start, request.end)
     if recent and last['reason'] == 'OOMKilled':
-        assessor.add('memory_leak', 'critical', 0.7,
-                     [f'container OOMKilled at {last["finished_at"]} (exit 137); {restarts["restarts_in_window"]} '
-                      'restart(s) in the window'],
-                     ['run analyze_memory_metrics to tell a leak from an undersized limit'])
+        assessor.add(
+            'memory_leak',
+            'critical',
+            0.7,
+            [
+                f'container OOMKilled at {last["finished_at"]} (exit 137); {restarts["restarts_in_window"]} '
+                'restart(s) in the window'
+            ],
+            ['run analyze_memory_metrics to tell a leak from an undersized limit'],
+        )
     if evicted_memory or evicted_disk:
         category: Category = 'disk_pressure' if evicted_disk else 'node_memory_pressure'
-        assessor.add(category, 'high', 0.7, ['the pod was evicted by its node for lack of '
-                                              + ('ephemeral storage' if evicted_disk else 'memory')],
-                     ['analyse the node (entity_type k8s:node)'])
+        assessor.add(
+            category,
+            'high',
+            0.7,
+            ['the pod was evicted by its node for lack of ' + ('ephemeral storage' if evicted_disk else 'memory')],
+            ['analyse the node (entity_type k8s:node)'],
+        )
     liveness = _events_matching(events, {'Unhealthy'}, 'Liveness probe failed')
-    timeouts = sum(e['count'] for e in events if e['reason'] == 'Unhealthy' and 'Liveness' in e['message']
-                   and ('deadline exceeded' in e['message'] or 'timeout' in e['message'].lower()))
+    timeouts = sum(
+        e['count']
+        for e in events
+        if e['reason'] == 'Unhealthy'
+        and 'Liveness' in e['message']
+        and ('deadline exceeded' in e['message'] or 'timeout' in e['message'].lower())
+    )
     probe_kills = _events_matching(events, {'Killing'}, 'failed liveness probe')
     back_off = _events_matching(events, {'BackOff'})
     in_window = restarts['restarts_in_window']
     oom = recent and last['reason'] == 'OOMKilled'
     if in_window >= CRASH_MIN_RESTARTS and probe_kills * 2 < in_window and not oom:
         new = baseline is not None and bool(baseline['new_templates'])
-        evidence = [f'{in_window} restarts in the window ({back_off} back-off events), waiting reason '
-                    f'{restarts["waiting_reason"]}']
+        evidence = [
+            f'{in_window} restarts in the window ({back_off} back-off events), waiting reason '
+            f'{restarts["waiting_reason"]}'
+        ]
         if last:
             evidence.append(f'last exit code {last["exit_code"]} ({last["reason"]}): the process exits on its own')
         if top:
             evidence.append(f'recurring {top["level"]}: {top["example"]}')
-        assessor.add('crash_loop', 'critical', 0.9 if new else 0.85, evidence,
-                     ['fix the error the container exits with, or roll back to the last working image/config',
-                      'compare the pod spec with the previous revision'])
+        assessor.add(
+            'crash_loop',
+            'critical',
+            0.9 if new else 0.85,
+            evidence,
+            [
+                'fix the error the container exits with, or roll back to the last working image/config',
+                'compare the pod spec with the previous revision',
+            ],
+        )
     if liveness >= PROBE_MIN_FAILURES and probe_kills and timeouts * 2 >= liveness:
-        assessor.add('cpu_saturation', 'high', 0.6,
-                     [f'{liveness} liveness probe failures by timeout led to {probe_kills} kills '
-                      f'({back_off} back-off events)',
-                      'probes that time out (rather than fail) point to a starved container'],
-                     ['confirm CPU saturation with analyze_cpu_metrics', 'raise the probe timeout or the CPU limit'])
+        assessor.add(
+            'cpu_saturation',
+            'high',
+            0.6,
+            [
+                f'{liveness} liveness probe failures by timeout led to {probe_kills} kills '
+                f'({back_off} back-off events)',
+                'probes that time out (rather than fail) point to a starved container',
+            ],
+            ['confirm CPU saturation with analyze_cpu_metrics', 'raise the probe timeout or the CPU limit'],
+        )
     network_lines = logs['network_error_lines']
     if network_lines >= NETWORK_MIN_LINES and network_lines >= NETWORK_MIN_SHARE * logs['error_lines']:
         new = baseline is not None and (
             baseline['network_error_rate_per_min'] <= NETWORK_NEW_RATIO * logs['network_error_rate_per_min']
         )
         network_templates = [t for t in result['error_templates'] if _NETWORK_ERROR.search(t['template'])]
-        assessor.add('network_errors', 'medium', 0.85 if new else 0.8,
-                     [f'{network_lines} of {logs["error_lines"]} error lines are network failures '
-                      f'(first error at {logs["first_error_time"]})']
-                     + [f'{t["count"]}x {t["template"]}' for t in network_templates[:3]],
-                     ['check DNS (CoreDNS pods and latency) and the reachability of the failing endpoints',
-                      'check NetworkPolicies and the health of the upstream services'])
+        assessor.add(
+            'network_errors',
+            'medium',
+            0.85 if new else 0.8,
+            [
+                f'{network_lines} of {logs["error_lines"]} error lines are network failures '
+                f'(first error at {logs["first_error_time"]})'
+            ]
+            + [f'{t["count"]}x {t["template"]}' for t in network_templates[:3]],
+            [
+                'check DNS (CoreDNS pods and latency) and the reachability of the failing endpoints',
+                'check NetworkPolicies and the health of the upstream services',
+            ],
+        )
 
 
 def _assess_node_logs(events: list[Json], evicted_memory: int, evicted_disk: int, assessor: _Assessor) -> None:
@@ -1197,8 +1402,12 @@ def _assess_node_logs(events: list[Json], evicted_memory: int, evicted_disk: int
     )
     disk_signals = (
         _events_matching(events, {'FreeDiskSpaceFailed', 'ImageGCFailed', 'NodeHasDiskPressure'})
-        + sum(e['count'] for e in events if e['reason'] == 'EvictionThresholdMet'
-              and any(word in e['message'] for word in ('ephemeral-storage', 'nodefs', 'imagefs')))
+        + sum(
+            e['count']
+            for e in events
+            if e['reason'] == 'EvictionThresholdMet'
+            and any(word in e['message'] for word in ('ephemeral-storage', 'nodefs', 'imagefs'))
+        )
         + evicted_disk
     )
     cgroup_ooms = _events_matching(events, {'OOMKilling'}, 'Memory cgroup out of memory')
@@ -1206,17 +1415,33 @@ def _assess_node_logs(events: list[Json], evicted_memory: int, evicted_disk: int
         # A cgroup OOM is one container hitting its own limit, not the node running out: context, not a finding.
         assessor.context.append(f'{cgroup_ooms} container OOM kill(s) at their own memory limit on this node')
     if memory_signals:
-        assessor.add('node_memory_pressure', 'high', 0.8,
-                     [f'{memory_signals} memory-pressure events (eviction thresholds met, insufficient memory)',
-                      f'{evicted_memory} pod(s) evicted for memory'],
-                     ['find the pods using the most memory (analyze_memory_metrics on the node)',
-                      'set memory limits on unbounded pods'])
+        assessor.add(
+            'node_memory_pressure',
+            'high',
+            0.8,
+            [
+                f'{memory_signals} memory-pressure events (eviction thresholds met, insufficient memory)',
+                f'{evicted_memory} pod(s) evicted for memory',
+            ],
+            [
+                'find the pods using the most memory (analyze_memory_metrics on the node)',
+                'set memory limits on unbounded pods',
+            ],
+        )
     if disk_signals:
-        assessor.add('disk_pressure', 'high', 0.85,
-                     [f'{disk_signals} disk-pressure events (image GC failures, ephemeral-storage evictions)',
-                      f'{evicted_disk} pod(s) evicted for ephemeral storage'],
-                     ['find pods writing to emptyDir/container layers; add ephemeral-storage limits',
-                      'prune images or enlarge the node disk'])
+        assessor.add(
+            'disk_pressure',
+            'high',
+            0.85,
+            [
+                f'{disk_signals} disk-pressure events (image GC failures, ephemeral-storage evictions)',
+                f'{evicted_disk} pod(s) evicted for ephemeral storage',
+            ],
+            [
+                'find pods writing to emptyDir/container layers; add ephemeral-storage limits',
+                'prune images or enlarge the node disk',
+            ],
+        )
 
 
 ALL_TOOLS = (get_entity_metadata, analyze_cpu_metrics, analyze_memory_metrics, analyze_logs)

@@ -64,7 +64,9 @@ async def bare(agent: Agent[None, str], n: int) -> list[Any]:
 
 async def plugin(agent: Agent[None, str], n: int, concurrency: int) -> None:
     arch = as_architecture(agent)
-    records = await run_case(arch, agent.model, CaseSpec(name='c', inputs='q'), RunSettings(runs=n, concurrency=concurrency))  # type: ignore[arg-type]
+    records = await run_case(
+        arch, agent.model, CaseSpec(name='c', inputs='q'), RunSettings(runs=n, concurrency=concurrency)
+    )  # type: ignore[arg-type]
     wire = [r.to_wire() for r in records]
     case_stats(records, architecture='bench', case='c')
     assert len(wire) == n and not any(r.errored for r in records), records[0]
@@ -111,14 +113,22 @@ def main() -> None:
     slow = make_agent(latency=0.05)
     one = statistics.median(timed(lambda: plugin(slow, 1, 20)) for _ in range(3))
     twenty = statistics.median(timed(lambda: plugin(slow, 20, 20)) for _ in range(3))
-    print(f'concurrency: 50 ms model, 1 run {one * 1000:.0f} ms, 20 runs {twenty * 1000:.0f} ms, '
-          f'ratio {twenty / one:.2f} (target <= 1.5)')
+    print(
+        f'concurrency: 50 ms model, 1 run {one * 1000:.0f} ms, 20 runs {twenty * 1000:.0f} ms, '
+        f'ratio {twenty / one:.2f} (target <= 1.5)'
+    )
 
     big = 1000
     gc.collect()
     tracemalloc.start()
-    kept_records = asyncio.run(run_case(as_architecture(agent), agent.model, CaseSpec(name='c', inputs='q'),  # type: ignore[arg-type]
-                                        RunSettings(runs=big, concurrency=20)))
+    kept_records = asyncio.run(
+        run_case(
+            as_architecture(agent),
+            agent.model,
+            CaseSpec(name='c', inputs='q'),  # type: ignore[arg-type]
+            RunSettings(runs=big, concurrency=20),
+        )
+    )
     gc.collect()
     records_now, records_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -132,9 +142,11 @@ def main() -> None:
     results_now, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     del kept_results
-    print(f'memory at {big} runs: records kept {records_now / 2**20:.1f} MiB (peak while running '
-          f'{records_peak / 2**20:.1f} MiB, ~{wire_bytes / big:.0f} B per record on the wire); '
-          f'{big} kept agent results with message histories {results_now / 2**20:.1f} MiB')
+    print(
+        f'memory at {big} runs: records kept {records_now / 2**20:.1f} MiB (peak while running '
+        f'{records_peak / 2**20:.1f} MiB, ~{wire_bytes / big:.0f} B per record on the wire); '
+        f'{big} kept agent results with message histories {results_now / 2**20:.1f} MiB'
+    )
 
 
 if __name__ == '__main__':

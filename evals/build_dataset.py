@@ -112,7 +112,9 @@ def build() -> Dataset[dict[str, str], dict[str, Any], dict[str, str]]:
         MaxToolCalls(max_calls=40),
         MaxModelRequests(max_requests=80),
     ]
-    return Dataset[dict[str, str], dict[str, Any], dict[str, str]](name='k8s_anomaly', cases=cases, evaluators=evaluators)
+    return Dataset[dict[str, str], dict[str, Any], dict[str, str]](
+        name='k8s_anomaly', cases=cases, evaluators=evaluators
+    )
 
 
 if __name__ == '__main__':

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The project's own tests (no network: simulated model, FunctionModel, TestModel only).
+# The project's checks: lint, format, then the tests (no network: simulated model, FunctionModel, TestModel only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
 exec .venv/bin/pytest tests "$@"

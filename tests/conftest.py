@@ -70,16 +70,16 @@ async def run(plan, inputs='go', answer=lambda index: 'ok', delay=0.0, tools=(),
     return result.output
 '''
 
-INI = '''
+INI = """
 [pytest]
 agentarch_datasets = *.yaml
 agentarch_model = test
 filterwarnings =
     error
     ignore::DeprecationWarning:opentelemetry.*
-'''
+"""
 
-ONE_CASE = '''
+ONE_CASE = """
 name: demo
 cases:
   - name: first
@@ -87,7 +87,7 @@ cases:
     expected_output: ok
     evaluators:
       - EqualsExpected
-'''
+"""
 
 XDIST = [pytest.param([], id='no-xdist'), pytest.param(['-n', '2'], id='xdist-2')]
 """Every plugin scenario runs in one process and on two xdist workers."""

@@ -32,8 +32,11 @@ SIM = SimulatedModel(temperature=0)
 
 
 def _arch(name: str) -> registry.Architecture:
-    found = {a.func.__module__: a for a in vars(getattr(architectures, name)).values()
-             if isinstance(a, registry.Architecture)}
+    found = {
+        a.func.__module__: a
+        for a in vars(getattr(architectures, name)).values()
+        if isinstance(a, registry.Architecture)
+    }
     return found[f'architectures.{name}']
 
 
@@ -74,10 +77,15 @@ def test_tool_calls_are_recorded(name: str) -> None:
     record = _record(_arch(name).func, _inputs(scenario), SIM)
     assert record.error_type is None, record.error_message
     assert record.tool_calls, 'no tool call was captured'
-    assert {c.name for c in record.tool_calls} <= {'get_entity_metadata', 'analyze_cpu_metrics',
-                                                    'analyze_memory_metrics', 'analyze_logs',
-                                                    'ask_metadata_specialist', 'ask_metrics_specialist',
-                                                    'ask_logs_specialist'}
+    assert {c.name for c in record.tool_calls} <= {
+        'get_entity_metadata',
+        'analyze_cpu_metrics',
+        'analyze_memory_metrics',
+        'analyze_logs',
+        'ask_metadata_specialist',
+        'ask_metrics_specialist',
+        'ask_logs_specialist',
+    }
     if name in DETERMINISTIC:
         keep = {n for step in expected_steps('k8s:pod') for n in step}
         assert [s for s in record.steps if set(s) & keep] == expected_steps('k8s:pod')
@@ -112,7 +120,9 @@ def test_workflow_falls_back_to_the_rule_when_the_merge_step_fails(scenario_id: 
     assert record.metrics['llm_fallbacks'] == 1
     output = record.output
     assert (output['anomaly_detected'], output['category'], output['severity']) == (
-        scenario.expected_anomaly, scenario.expected_category, scenario.expected_severity
+        scenario.expected_anomaly,
+        scenario.expected_category,
+        scenario.expected_severity,
     )
 
 
@@ -142,5 +152,7 @@ def test_delegation_rolls_sub_agent_usage_into_the_coordinator() -> None:
     assert result.usage.requests > own_requests
     assert result.usage.tool_calls > sum(
         isinstance(p, ToolCallPart) and not p.tool_name.startswith('final_result')
-        for m in result.all_messages() if isinstance(m, ModelResponse) for p in m.parts
+        for m in result.all_messages()
+        if isinstance(m, ModelResponse)
+        for p in m.parts
     )

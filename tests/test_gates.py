@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import XDIST
 
+from conftest import XDIST
 from pytest_agentarch.gates import Thresholds, check, parse_overrides
 from pytest_agentarch.records import Assertion, RunRecord
 from pytest_agentarch.stats import case_stats

@@ -196,8 +196,9 @@ def test_pod_metadata_names_its_node_and_node_metadata_lists_conditions() -> Non
     assert pod['restart_count'] == 1
     before = get_entity_metadata(s.entity_type, s.name, *baseline(s))
     assert before['restart_count'] == 0  # state as observed before the window's end
-    node = get_entity_metadata('k8s:node', 'ip-10-0-3-41.eu-west-1.compute.internal', *incident(scenario_by_id(
-        'node-memory-pressure')))
+    node = get_entity_metadata(
+        'k8s:node', 'ip-10-0-3-41.eu-west-1.compute.internal', *incident(scenario_by_id('node-memory-pressure'))
+    )
     assert node['conditions']['MemoryPressure']['status'] == 'True'
     assert node['taints'] == ['node.kubernetes.io/memory-pressure:NoSchedule']
 
@@ -283,8 +284,11 @@ def test_bad_arguments_raise_actionable_model_retries(tool: Callable[..., Json])
         tool(S1.entity_type, S1.name, 'yesterday', end)
     with pytest.raises(ModelRetry, match=r'end \(2026-03-14T10:00:00Z\) must be after start'):
         tool(S1.entity_type, S1.name, start, start)
-    with pytest.raises(ModelRetry, match=r'window 2026-01-01T00:00:00Z to 2026-01-01T01:00:00Z has no data .* covers '
-                                         r'2026-03-14T09:00:00Z to 2026-03-14T10:30:00Z'):
+    with pytest.raises(
+        ModelRetry,
+        match=r'window 2026-01-01T00:00:00Z to 2026-01-01T01:00:00Z has no data .* covers '
+        r'2026-03-14T09:00:00Z to 2026-03-14T10:30:00Z',
+    ):
         tool(S1.entity_type, S1.name, '2026-01-01T00:00:00Z', '2026-01-01T01:00:00Z')
 
 
@@ -299,8 +303,11 @@ def test_analysis_specific_model_retries(tool: Callable[..., Json]) -> None:
         tool(S1.entity_type, S1.name, start, end, S1.baseline_end, S1.baseline_start)
     with pytest.raises(ModelRetry, match=r'the baseline window .* has no data'):
         tool(S1.entity_type, S1.name, start, end, '2026-03-13T09:00:00Z', '2026-03-13T10:00:00Z')
-    with pytest.raises(ModelRetry, match=r"unknown pod 'checkout-7f9c4d-q8w3z'\. Did you mean 'checkout-7f9c4d-x2k1'\?"
-                                         r' Known pods: .*payments-ledger-0'):
+    with pytest.raises(
+        ModelRetry,
+        match=r"unknown pod 'checkout-7f9c4d-q8w3z'\. Did you mean 'checkout-7f9c4d-x2k1'\?"
+        r' Known pods: .*payments-ledger-0',
+    ):
         tool('k8s:pod', 'checkout-7f9c4d-q8w3z', start, end)
     with pytest.raises(ModelRetry, match='Known nodes: ip-10-0-1-17'):
         tool('k8s:node', S1.name, start, end)
@@ -329,7 +336,10 @@ def test_entity_written_as_in_a_report_is_accepted() -> None:
 
 def test_tool_docstrings_describe_every_parameter() -> None:
     assert [tool.__name__ for tool in ALL_TOOLS] == [
-        'get_entity_metadata', 'analyze_cpu_metrics', 'analyze_memory_metrics', 'analyze_logs'
+        'get_entity_metadata',
+        'analyze_cpu_metrics',
+        'analyze_memory_metrics',
+        'analyze_logs',
     ]
     for tool in ALL_TOOLS:
         doc = inspect.getdoc(tool) or ''

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import ONE_CASE, XDIST
 
+from conftest import ONE_CASE, XDIST
 from pytest_agentarch.report import Report
 
 CAPTURE = """
@@ -442,7 +442,9 @@ def test_memory_is_traced_on_the_same_case_for_every_architecture(
     pytester: pytest.Pytester, project: Any, mode: str, traced: set[str]
 ) -> None:
     project(SEEDED, cases=TWO_CASES)
-    result = pytester.runpytest('--runs=4', '--min-pass-rate=0', '--agentarch-json=out.json', f'--agentarch-memory={mode}')
+    result = pytester.runpytest(
+        '--runs=4', '--min-pass-rate=0', '--agentarch-json=out.json', f'--agentarch-memory={mode}'
+    )
     result.assert_outcomes(passed=4)
     report = Report.model_validate_json(pytester.path.joinpath('out.json').read_text())
     for arch in report.architectures:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import ONE_CASE, XDIST
+
+from conftest import ONE_CASE
 
 ARCHS = """
     import archkit

@@ -416,31 +416,70 @@ class _Builder:
 
 
 # --- shared pieces ---------------------------------------------------------------------------------------------
-def _companion(b: _Builder, *, name: str, namespace: str, app: str, node: str, node_ip: str, pod_ip: str,
-               cpu: float, memory_mib: float) -> None:
+def _companion(
+    b: _Builder,
+    *,
+    name: str,
+    namespace: str,
+    app: str,
+    node: str,
+    node_ip: str,
+    pod_ip: str,
+    cpu: float,
+    memory_mib: float,
+) -> None:
     """A quiet pod sharing the node, so node usage and top-pod rankings look like a real node."""
     uid = b.uid()
     obj = b.pod(
-        name=name, namespace=namespace, app=app, node=node, node_ip=node_ip, pod_ip=pod_ip,
+        name=name,
+        namespace=namespace,
+        app=app,
+        node=node,
+        node_ip=node_ip,
+        pod_ip=pod_ip,
         image=f'{_REGISTRY}/{namespace}/{app}:v1.{b.rng.randint(2, 9)}.{b.rng.randint(0, 9)}',
-        owner=('ReplicaSet', name.rsplit('-', 1)[0]), created_minute=-60 * 24 * 3, uid=uid,
+        owner=('ReplicaSet', name.rsplit('-', 1)[0]),
+        created_minute=-60 * 24 * 3,
+        uid=uid,
         requests={'cpu': f'{int(cpu * 1000 * 1.2)}m', 'memory': f'{int(memory_mib * 1.2)}Mi'},
         limits={'cpu': f'{int(cpu * 1000 * 3)}m', 'memory': f'{int(memory_mib * 2)}Mi'},
     )
     b.snapshot('Pod', 0, obj)
     b.snapshot('Pod', _MINUTES - 1, obj)
-    b.pod_series(name, node, b.flat(_MINUTES, cpu, 0.07), b.flat(_MINUTES, memory_mib * _MIB, 0.01),
-                 b.flat(_MINUTES, 0.005, 0.5))
+    b.pod_series(
+        name, node, b.flat(_MINUTES, cpu, 0.07), b.flat(_MINUTES, memory_mib * _MIB, 0.01), b.flat(_MINUTES, 0.005, 0.5)
+    )
 
 
-def _healthy_node(b: _Builder, *, name: str, ip: str, zone: str, pods: list[str], cpu: int = 4,
-                  memory_gib: int = 16, instance_type: str = 'm5.xlarge', disk_fraction: float = 0.41) -> None:
+def _healthy_node(
+    b: _Builder,
+    *,
+    name: str,
+    ip: str,
+    zone: str,
+    pods: list[str],
+    cpu: int = 4,
+    memory_gib: int = 16,
+    instance_type: str = 'm5.xlarge',
+    disk_fraction: float = 0.41,
+) -> None:
     """Snapshots, series and kubelet chatter of an unremarkable node; call after its pods' series exist."""
-    obj = b.node(name=name, ip=ip, zone=zone, instance_type=instance_type, cpu=cpu, memory_gib=memory_gib,
-                 disk_gib=100)
+    obj = b.node(name=name, ip=ip, zone=zone, instance_type=instance_type, cpu=cpu, memory_gib=memory_gib, disk_gib=100)
     b.snapshot('Node', 0, obj)
-    b.snapshot('Node', _MINUTES - 1, b.node(name=name, ip=ip, zone=zone, instance_type=instance_type, cpu=cpu,
-                                            memory_gib=memory_gib, disk_gib=100, minute=_MINUTES - 1))
+    b.snapshot(
+        'Node',
+        _MINUTES - 1,
+        b.node(
+            name=name,
+            ip=ip,
+            zone=zone,
+            instance_type=instance_type,
+            cpu=cpu,
+            memory_gib=memory_gib,
+            disk_gib=100,
+            minute=_MINUTES - 1,
+        ),
+    )
     disk = [100 * _GIB * disk_fraction + 2 * _MIB * minute for minute in range(_MINUTES)]
     b.node_series(name, 0.22 * cpu / 4, 1.3 * _GIB, disk, float(cpu))
     b.kubelet_routine(name, pods)
@@ -457,8 +496,13 @@ def _client_ip(b: _Builder) -> str:
 
 # --- scenarios -------------------------------------------------------------------------------------------------
 def _cpu_saturation(b: _Builder) -> None:
-    pod, ns, node, node_ip, pod_ip = b.scenario.name, 'shop', 'ip-10-0-1-17.eu-west-1.compute.internal', \
-        '10.0.1.17', '10.244.1.23'
+    pod, ns, node, node_ip, pod_ip = (
+        b.scenario.name,
+        'shop',
+        'ip-10-0-1-17.eu-west-1.compute.internal',
+        '10.0.1.17',
+        '10.244.1.23',
+    )
     image = f'{_REGISTRY}/shop/checkout:v3.8.2'
     uid = b.uid()
     kills = [71, 76, 81, 86]
@@ -478,36 +522,107 @@ def _cpu_saturation(b: _Builder) -> None:
             throttled.append(b.noisy(0.1 + ramp * 0.55, 0.08))
             memory.append(b.noisy(330 * _MIB, 0.015))
     b.pod_series(pod, node, cpu, memory, throttled)
-    common: Json = dict(name=pod, namespace=ns, app='checkout', node=node, node_ip=node_ip, pod_ip=pod_ip,
-                        image=image, owner=('ReplicaSet', 'checkout-7f9c4d'), created_minute=-60 * 26, uid=uid,
-                        requests={'cpu': '500m', 'memory': '256Mi'}, limits={'cpu': '1', 'memory': '512Mi'},
-                        container='checkout')
+    common: Json = dict(
+        name=pod,
+        namespace=ns,
+        app='checkout',
+        node=node,
+        node_ip=node_ip,
+        pod_ip=pod_ip,
+        image=image,
+        owner=('ReplicaSet', 'checkout-7f9c4d'),
+        created_minute=-60 * 26,
+        uid=uid,
+        requests={'cpu': '500m', 'memory': '256Mi'},
+        limits={'cpu': '1', 'memory': '512Mi'},
+        container='checkout',
+    )
     b.snapshot('Pod', 0, b.pod(**common))
-    b.snapshot('Pod', _MINUTES - 1, b.pod(
-        **common, restart_count=len(kills),
-        state={'running': {'startedAt': _iso(b.at(kills[-1] + 0.9))}},
-        last_terminated={'exitCode': 137, 'reason': 'Error', 'startedAt': _iso(b.at(kills[-2] + 0.9)),
-                         'finishedAt': _iso(b.at(kills[-1] + 0.5))}))
+    b.snapshot(
+        'Pod',
+        _MINUTES - 1,
+        b.pod(
+            **common,
+            restart_count=len(kills),
+            state={'running': {'startedAt': _iso(b.at(kills[-1] + 0.9))}},
+            last_terminated={
+                'exitCode': 137,
+                'reason': 'Error',
+                'startedAt': _iso(b.at(kills[-2] + 0.9)),
+                'finishedAt': _iso(b.at(kills[-1] + 0.5)),
+            },
+        ),
+    )
     probe_url = f'http://{pod_ip}:8080/healthz'
     for number, kill in enumerate(kills):
-        b.event(kind='Pod', name=pod, namespace=ns, type_='Warning', reason='Unhealthy', host=node,
-                message=f'Liveness probe failed: Get "{probe_url}": context deadline exceeded '
-                        '(Client.Timeout exceeded while awaiting headers)',
-                first=kill - 0.4, last=kill - 0.1, count=3, field_path='spec.containers{checkout}')
-        b.event(kind='Pod', name=pod, namespace=ns, type_='Normal', reason='Killing', host=node,
-                message='Container checkout failed liveness probe, will be restarted', first=kill,
-                field_path='spec.containers{checkout}')
+        b.event(
+            kind='Pod',
+            name=pod,
+            namespace=ns,
+            type_='Warning',
+            reason='Unhealthy',
+            host=node,
+            message=f'Liveness probe failed: Get "{probe_url}": context deadline exceeded '
+            '(Client.Timeout exceeded while awaiting headers)',
+            first=kill - 0.4,
+            last=kill - 0.1,
+            count=3,
+            field_path='spec.containers{checkout}',
+        )
+        b.event(
+            kind='Pod',
+            name=pod,
+            namespace=ns,
+            type_='Normal',
+            reason='Killing',
+            host=node,
+            message='Container checkout failed liveness probe, will be restarted',
+            first=kill,
+            field_path='spec.containers{checkout}',
+        )
         if number >= 2:
-            b.event(kind='Pod', name=pod, namespace=ns, type_='Warning', reason='BackOff', host=node,
-                    message=f'Back-off restarting failed container checkout in pod {pod}_{ns}({uid})',
-                    first=kill + 0.3, last=kill + 0.6, count=2, field_path='spec.containers{checkout}')
-        for reason, message in (('Pulled', f'Container image "{image}" already present on machine'),
-                                ('Created', 'Created container checkout'), ('Started', 'Started container checkout')):
-            b.event(kind='Pod', name=pod, namespace=ns, type_='Normal', reason=reason, host=node, message=message,
-                    first=kill + 0.9, field_path='spec.containers{checkout}')
-    b.event(kind='Pod', name=pod, namespace=ns, type_='Warning', reason='Unhealthy', host=node,
-            message=f'Readiness probe failed: Get "http://{pod_ip}:8080/ready": context deadline exceeded',
-            first=_INCIDENT + 5, last=_MINUTES - 1, count=61, field_path='spec.containers{checkout}')
+            b.event(
+                kind='Pod',
+                name=pod,
+                namespace=ns,
+                type_='Warning',
+                reason='BackOff',
+                host=node,
+                message=f'Back-off restarting failed container checkout in pod {pod}_{ns}({uid})',
+                first=kill + 0.3,
+                last=kill + 0.6,
+                count=2,
+                field_path='spec.containers{checkout}',
+            )
+        for reason, message in (
+            ('Pulled', f'Container image "{image}" already present on machine'),
+            ('Created', 'Created container checkout'),
+            ('Started', 'Started container checkout'),
+        ):
+            b.event(
+                kind='Pod',
+                name=pod,
+                namespace=ns,
+                type_='Normal',
+                reason=reason,
+                host=node,
+                message=message,
+                first=kill + 0.9,
+                field_path='spec.containers{checkout}',
+            )
+    b.event(
+        kind='Pod',
+        name=pod,
+        namespace=ns,
+        type_='Warning',
+        reason='Unhealthy',
+        host=node,
+        message=f'Readiness probe failed: Get "http://{pod_ip}:8080/ready": context deadline exceeded',
+        first=_INCIDENT + 5,
+        last=_MINUTES - 1,
+        count=61,
+        field_path='spec.containers{checkout}',
+    )
 
     entity = f'k8s:pod/{pod}'
 
@@ -517,8 +632,10 @@ def _cpu_saturation(b: _Builder) -> None:
         roll = b.rng.random()
         order = f'ord_{b.hexid(8)}'
         if roll < 0.45:
-            return 'WARN', (f'slow request POST /api/v1/checkout took {b.rng.randint(1200, 4800)}ms '
-                            f'(threshold 1000ms) order_id={order}')
+            return 'WARN', (
+                f'slow request POST /api/v1/checkout took {b.rng.randint(1200, 4800)}ms '
+                f'(threshold 1000ms) order_id={order}'
+            )
         if roll < 0.7:
             return 'ERROR', f'request timeout after 5000ms: POST /api/v1/checkout order_id={order}'
         return _request_line(b, 'POST', '/api/v1/checkout', 900)
@@ -526,20 +643,52 @@ def _cpu_saturation(b: _Builder) -> None:
     b.request_logs(entity, 0, _MINUTES, 3.0, line)
     for kill in kills:
         b.log(entity, kill + 0.92, 'INFO', 'starting checkout service version=v3.8.2 port=8080 workers=8')
-        b.log(entity, kill + 0.95, 'INFO', f'connected to postgres host=10.100.12.4:5432 pool_size=20 '
-                                           f'in {b.rng.randint(40, 90)}ms')
+        b.log(
+            entity,
+            kill + 0.95,
+            'INFO',
+            f'connected to postgres host=10.100.12.4:5432 pool_size=20 in {b.rng.randint(40, 90)}ms',
+        )
 
-    _companion(b, name='fluent-bit-7xk2p', namespace='logging', app='fluent-bit', node=node, node_ip=node_ip,
-               pod_ip='10.244.1.4', cpu=0.08, memory_mib=90)
-    _companion(b, name='catalog-api-6b9d7c5f8-p2t6w', namespace='shop', app='catalog-api', node=node,
-               node_ip=node_ip, pod_ip='10.244.1.31', cpu=0.55, memory_mib=700)
-    _healthy_node(b, name=node, ip=node_ip, zone='eu-west-1a',
-                  pods=[f'{ns}/{pod}', 'logging/fluent-bit-7xk2p', 'shop/catalog-api-6b9d7c5f8-p2t6w'])
+    _companion(
+        b,
+        name='fluent-bit-7xk2p',
+        namespace='logging',
+        app='fluent-bit',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.1.4',
+        cpu=0.08,
+        memory_mib=90,
+    )
+    _companion(
+        b,
+        name='catalog-api-6b9d7c5f8-p2t6w',
+        namespace='shop',
+        app='catalog-api',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.1.31',
+        cpu=0.55,
+        memory_mib=700,
+    )
+    _healthy_node(
+        b,
+        name=node,
+        ip=node_ip,
+        zone='eu-west-1a',
+        pods=[f'{ns}/{pod}', 'logging/fluent-bit-7xk2p', 'shop/catalog-api-6b9d7c5f8-p2t6w'],
+    )
 
 
 def _memory_leak(b: _Builder) -> None:
-    pod, ns, node, node_ip, pod_ip = b.scenario.name, 'shop', 'ip-10-0-1-52.eu-west-1.compute.internal', \
-        '10.0.1.52', '10.244.2.40'
+    pod, ns, node, node_ip, pod_ip = (
+        b.scenario.name,
+        'shop',
+        'ip-10-0-1-52.eu-west-1.compute.internal',
+        '10.0.1.52',
+        '10.244.2.40',
+    )
     image = f'{_REGISTRY}/shop/cart:v5.2.0'
     uid = b.uid()
     limit = 512 * _MIB
@@ -556,32 +705,76 @@ def _memory_leak(b: _Builder) -> None:
             cpu.append(b.noisy(0.2, 0.06))
             memory.append(b.noisy((140 + 9.4 * (minute - oom)) * _MIB, 0.006))
     b.pod_series(pod, node, cpu, memory, b.flat(_MINUTES, 0.004, 0.5))
-    common: Json = dict(name=pod, namespace=ns, app='cart', node=node, node_ip=node_ip, pod_ip=pod_ip, image=image,
-                        owner=('ReplicaSet', 'cart-5d8b7c9f4'), created_minute=-60 * 50, uid=uid,
-                        requests={'cpu': '250m', 'memory': '256Mi'}, limits={'cpu': '1', 'memory': '512Mi'},
-                        container='cart')
+    common: Json = dict(
+        name=pod,
+        namespace=ns,
+        app='cart',
+        node=node,
+        node_ip=node_ip,
+        pod_ip=pod_ip,
+        image=image,
+        owner=('ReplicaSet', 'cart-5d8b7c9f4'),
+        created_minute=-60 * 50,
+        uid=uid,
+        requests={'cpu': '250m', 'memory': '256Mi'},
+        limits={'cpu': '1', 'memory': '512Mi'},
+        container='cart',
+    )
     b.snapshot('Pod', 0, b.pod(**common))
-    b.snapshot('Pod', _MINUTES - 1, b.pod(
-        **common, restart_count=1, state={'running': {'startedAt': _iso(b.at(oom + 0.2))}},
-        last_terminated={'exitCode': 137, 'reason': 'OOMKilled', 'startedAt': _iso(b.at(-60 * 50)),
-                         'finishedAt': _iso(b.at(oom))}))
-    for reason, message in (('Pulled', f'Container image "{image}" already present on machine'),
-                            ('Created', 'Created container cart'), ('Started', 'Started container cart')):
-        b.event(kind='Pod', name=pod, namespace=ns, type_='Normal', reason=reason, host=node, message=message,
-                first=oom + 0.1, field_path='spec.containers{cart}')
-    b.event(kind='Node', name=node, namespace='', type_='Warning', reason='OOMKilling', host=node,
-            component='kernel-monitor',
-            message=f'Memory cgroup out of memory: Killed process {b.rng.randint(20000, 40000)} (cart-service) '
-                    f'total-vm:1843212kB, anon-rss:523004kB, file-rss:11240kB, shmem-rss:0kB, UID:10001 '
-                    f'pgtables:1420kB oom_score_adj:{b.rng.randint(900, 999)}', first=oom)
+    b.snapshot(
+        'Pod',
+        _MINUTES - 1,
+        b.pod(
+            **common,
+            restart_count=1,
+            state={'running': {'startedAt': _iso(b.at(oom + 0.2))}},
+            last_terminated={
+                'exitCode': 137,
+                'reason': 'OOMKilled',
+                'startedAt': _iso(b.at(-60 * 50)),
+                'finishedAt': _iso(b.at(oom)),
+            },
+        ),
+    )
+    for reason, message in (
+        ('Pulled', f'Container image "{image}" already present on machine'),
+        ('Created', 'Created container cart'),
+        ('Started', 'Started container cart'),
+    ):
+        b.event(
+            kind='Pod',
+            name=pod,
+            namespace=ns,
+            type_='Normal',
+            reason=reason,
+            host=node,
+            message=message,
+            first=oom + 0.1,
+            field_path='spec.containers{cart}',
+        )
+    b.event(
+        kind='Node',
+        name=node,
+        namespace='',
+        type_='Warning',
+        reason='OOMKilling',
+        host=node,
+        component='kernel-monitor',
+        message=f'Memory cgroup out of memory: Killed process {b.rng.randint(20000, 40000)} (cart-service) '
+        f'total-vm:1843212kB, anon-rss:523004kB, file-rss:11240kB, shmem-rss:0kB, UID:10001 '
+        f'pgtables:1420kB oom_score_adj:{b.rng.randint(900, 999)}',
+        first=oom,
+    )
 
     entity = f'k8s:pod/{pod}'
 
     def line(minute: float) -> tuple[str, str]:
         if minute >= _INCIDENT and b.rng.random() < 0.18:
             entries = int(1500 * (minute - _INCIDENT if minute < oom else minute - oom) + 9000)
-            return 'WARN', (f'session cache size={entries} entries (~{entries * 6 // 1024}MiB) exceeds soft limit '
-                            f'5000; eviction disabled by flag session_cache_v2')
+            return 'WARN', (
+                f'session cache size={entries} entries (~{entries * 6 // 1024}MiB) exceeds soft limit '
+                f'5000; eviction disabled by flag session_cache_v2'
+            )
         if minute >= _INCIDENT + 10 and b.rng.random() < 0.1:
             return 'WARN', f'GC pause {b.rng.randint(180, 650)}ms heap_used={b.rng.randint(380, 500)}MiB'
         return _request_line(b, 'GET', f'/api/v1/cart/usr_{b.hexid(10)}', 14)
@@ -590,17 +783,45 @@ def _memory_leak(b: _Builder) -> None:
     b.log(entity, _INCIDENT + 0.02, 'INFO', 'feature flag session_cache_v2 enabled by config reload rev=4471')
     b.log(entity, oom + 0.25, 'INFO', 'starting cart-service v5.2.0 port=8080 feature_flags=session_cache_v2')
 
-    _companion(b, name='fluent-bit-m9c4d', namespace='logging', app='fluent-bit', node=node, node_ip=node_ip,
-               pod_ip='10.244.2.3', cpu=0.07, memory_mib=85)
-    _companion(b, name='pricing-api-5c8f7b6d9-q7k3x', namespace='shop', app='pricing-api', node=node,
-               node_ip=node_ip, pod_ip='10.244.2.18', cpu=0.4, memory_mib=900)
-    _healthy_node(b, name=node, ip=node_ip, zone='eu-west-1b',
-                  pods=[f'{ns}/{pod}', 'logging/fluent-bit-m9c4d', 'shop/pricing-api-5c8f7b6d9-q7k3x'])
+    _companion(
+        b,
+        name='fluent-bit-m9c4d',
+        namespace='logging',
+        app='fluent-bit',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.2.3',
+        cpu=0.07,
+        memory_mib=85,
+    )
+    _companion(
+        b,
+        name='pricing-api-5c8f7b6d9-q7k3x',
+        namespace='shop',
+        app='pricing-api',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.2.18',
+        cpu=0.4,
+        memory_mib=900,
+    )
+    _healthy_node(
+        b,
+        name=node,
+        ip=node_ip,
+        zone='eu-west-1b',
+        pods=[f'{ns}/{pod}', 'logging/fluent-bit-m9c4d', 'shop/pricing-api-5c8f7b6d9-q7k3x'],
+    )
 
 
 def _crash_loop(b: _Builder) -> None:
-    pod, ns, node, node_ip, pod_ip = b.scenario.name, 'payments', 'ip-10-0-2-8.eu-west-1.compute.internal', \
-        '10.0.2.8', '10.244.3.12'
+    pod, ns, node, node_ip, pod_ip = (
+        b.scenario.name,
+        'payments',
+        'ip-10-0-2-8.eu-west-1.compute.internal',
+        '10.0.2.8',
+        '10.244.3.12',
+    )
     old_image, new_image = f'{_REGISTRY}/payments/ledger:v2.3.7', f'{_REGISTRY}/payments/ledger:v2.4.0'
     starts = [60.3, 60.6, 61.0, 61.7, 63.0, 65.7, 71.0, 76.1, 81.2, 86.3]
     cpu, memory = [], []
@@ -615,58 +836,180 @@ def _crash_loop(b: _Builder) -> None:
             cpu.append(b.noisy(0.002, 0.3))
             memory.append(b.noisy(3 * _MIB, 0.1))
     b.pod_series(pod, node, cpu, memory, b.flat(_MINUTES, 0.003, 0.5))
-    common: Json = dict(name=pod, namespace=ns, app='payments-ledger', node=node, node_ip=node_ip, pod_ip=pod_ip,
-                        owner=('StatefulSet', 'payments-ledger'), requests={'cpu': '500m', 'memory': '512Mi'},
-                        limits={'cpu': '1', 'memory': '1Gi'}, container='ledger')
+    common: Json = dict(
+        name=pod,
+        namespace=ns,
+        app='payments-ledger',
+        node=node,
+        node_ip=node_ip,
+        pod_ip=pod_ip,
+        owner=('StatefulSet', 'payments-ledger'),
+        requests={'cpu': '500m', 'memory': '512Mi'},
+        limits={'cpu': '1', 'memory': '1Gi'},
+        container='ledger',
+    )
     b.snapshot('Pod', 0, b.pod(**common, image=old_image, created_minute=-60 * 24 * 6, uid=b.uid()))
     new_uid = b.uid()
     restarts = len(starts) - 1
-    b.snapshot('Pod', _MINUTES - 1, b.pod(
-        **common, image=new_image, created_minute=_INCIDENT + 0.1, uid=new_uid, restart_count=restarts, ready=False,
-        state={'waiting': {'reason': 'CrashLoopBackOff',
-                           'message': f'back-off 5m0s restarting failed container=ledger pod={pod}_{ns}({new_uid})'}},
-        last_terminated={'exitCode': 1, 'reason': 'Error', 'startedAt': _iso(b.at(starts[-1])),
-                         'finishedAt': _iso(b.at(starts[-1] + 0.04))}))
-    b.event(kind='Pod', name=pod, namespace=ns, type_='Normal', reason='Killing', host=node,
-            message='Stopping container ledger', first=_INCIDENT, field_path='spec.containers{ledger}')
-    b.event(kind='Pod', name=pod, namespace=ns, type_='Normal', reason='Scheduled', host=node,
-            component='default-scheduler', message=f'Successfully assigned {ns}/{pod} to {node}', first=_INCIDENT + 0.1)
-    b.event(kind='Pod', name=pod, namespace=ns, type_='Normal', reason='Pulling', host=node,
-            message=f'Pulling image "{new_image}"', first=_INCIDENT + 0.1, field_path='spec.containers{ledger}')
-    b.event(kind='Pod', name=pod, namespace=ns, type_='Normal', reason='Pulled', host=node,
-            message=f'Successfully pulled image "{new_image}" in 3.214s (3.214s including waiting)',
-            first=_INCIDENT + 0.2, field_path='spec.containers{ledger}')
-    b.event(kind='Pod', name=pod, namespace=ns, type_='Normal', reason='Pulled', host=node,
-            message=f'Container image "{new_image}" already present on machine', first=starts[1], last=starts[-1],
-            count=restarts, field_path='spec.containers{ledger}')
+    b.snapshot(
+        'Pod',
+        _MINUTES - 1,
+        b.pod(
+            **common,
+            image=new_image,
+            created_minute=_INCIDENT + 0.1,
+            uid=new_uid,
+            restart_count=restarts,
+            ready=False,
+            state={
+                'waiting': {
+                    'reason': 'CrashLoopBackOff',
+                    'message': f'back-off 5m0s restarting failed container=ledger pod={pod}_{ns}({new_uid})',
+                }
+            },
+            last_terminated={
+                'exitCode': 1,
+                'reason': 'Error',
+                'startedAt': _iso(b.at(starts[-1])),
+                'finishedAt': _iso(b.at(starts[-1] + 0.04)),
+            },
+        ),
+    )
+    b.event(
+        kind='Pod',
+        name=pod,
+        namespace=ns,
+        type_='Normal',
+        reason='Killing',
+        host=node,
+        message='Stopping container ledger',
+        first=_INCIDENT,
+        field_path='spec.containers{ledger}',
+    )
+    b.event(
+        kind='Pod',
+        name=pod,
+        namespace=ns,
+        type_='Normal',
+        reason='Scheduled',
+        host=node,
+        component='default-scheduler',
+        message=f'Successfully assigned {ns}/{pod} to {node}',
+        first=_INCIDENT + 0.1,
+    )
+    b.event(
+        kind='Pod',
+        name=pod,
+        namespace=ns,
+        type_='Normal',
+        reason='Pulling',
+        host=node,
+        message=f'Pulling image "{new_image}"',
+        first=_INCIDENT + 0.1,
+        field_path='spec.containers{ledger}',
+    )
+    b.event(
+        kind='Pod',
+        name=pod,
+        namespace=ns,
+        type_='Normal',
+        reason='Pulled',
+        host=node,
+        message=f'Successfully pulled image "{new_image}" in 3.214s (3.214s including waiting)',
+        first=_INCIDENT + 0.2,
+        field_path='spec.containers{ledger}',
+    )
+    b.event(
+        kind='Pod',
+        name=pod,
+        namespace=ns,
+        type_='Normal',
+        reason='Pulled',
+        host=node,
+        message=f'Container image "{new_image}" already present on machine',
+        first=starts[1],
+        last=starts[-1],
+        count=restarts,
+        field_path='spec.containers{ledger}',
+    )
     for reason, message in (('Created', 'Created container ledger'), ('Started', 'Started container ledger')):
-        b.event(kind='Pod', name=pod, namespace=ns, type_='Normal', reason=reason, host=node, message=message,
-                first=starts[0], last=starts[-1], count=len(starts), field_path='spec.containers{ledger}')
-    b.event(kind='Pod', name=pod, namespace=ns, type_='Warning', reason='BackOff', host=node,
-            message=f'Back-off restarting failed container ledger in pod {pod}_{ns}({new_uid})',
-            first=starts[1] - 0.1, last=_MINUTES - 0.5, count=118, field_path='spec.containers{ledger}')
+        b.event(
+            kind='Pod',
+            name=pod,
+            namespace=ns,
+            type_='Normal',
+            reason=reason,
+            host=node,
+            message=message,
+            first=starts[0],
+            last=starts[-1],
+            count=len(starts),
+            field_path='spec.containers{ledger}',
+        )
+    b.event(
+        kind='Pod',
+        name=pod,
+        namespace=ns,
+        type_='Warning',
+        reason='BackOff',
+        host=node,
+        message=f'Back-off restarting failed container ledger in pod {pod}_{ns}({new_uid})',
+        first=starts[1] - 0.1,
+        last=_MINUTES - 0.5,
+        count=118,
+        field_path='spec.containers{ledger}',
+    )
 
     entity = f'k8s:pod/{pod}'
 
     def line(minute: float) -> tuple[str, str]:
-        return 'INFO', (f'posted journal entry txn=txn_{b.hexid(12)} account=acc_{b.rng.randint(100000, 999999)} '
-                        f'amount={b.rng.randint(100, 99999) / 100:.2f} EUR in {max(2, int(b.noisy(9, 0.4)))}ms')
+        return 'INFO', (
+            f'posted journal entry txn=txn_{b.hexid(12)} account=acc_{b.rng.randint(100000, 999999)} '
+            f'amount={b.rng.randint(100, 99999) / 100:.2f} EUR in {max(2, int(b.noisy(9, 0.4)))}ms'
+        )
 
     b.request_logs(entity, 0, _INCIDENT, 2.0, line)
     b.log(entity, _INCIDENT - 0.05, 'INFO', 'received SIGTERM, draining 3 in-flight transactions')
     for start in starts:
         b.log(entity, start + 0.01, 'INFO', f'starting ledger v2.4.0 commit=3f9a1c2 pid={b.rng.randint(1, 9)}')
         b.log(entity, start + 0.015, 'INFO', 'loading config from /etc/ledger/config.yaml')
-        b.log(entity, start + 0.02, 'ERROR',
-              'config validation failed: missing required key "LEDGER_DB_DSN" (renamed from "DB_URL" in v2.4.0)')
+        b.log(
+            entity,
+            start + 0.02,
+            'ERROR',
+            'config validation failed: missing required key "LEDGER_DB_DSN" (renamed from "DB_URL" in v2.4.0)',
+        )
         b.log(entity, start + 0.021, 'FATAL', 'exiting: invalid configuration exit_code=1')
 
-    _companion(b, name='fluent-bit-h4w8s', namespace='logging', app='fluent-bit', node=node, node_ip=node_ip,
-               pod_ip='10.244.3.2', cpu=0.07, memory_mib=88)
-    _companion(b, name='fraud-scorer-7c6d9f8b5-x4n2r', namespace='payments', app='fraud-scorer', node=node,
-               node_ip=node_ip, pod_ip='10.244.3.27', cpu=0.7, memory_mib=1400)
-    _healthy_node(b, name=node, ip=node_ip, zone='eu-west-1c',
-                  pods=[f'{ns}/{pod}', 'logging/fluent-bit-h4w8s', 'payments/fraud-scorer-7c6d9f8b5-x4n2r'])
+    _companion(
+        b,
+        name='fluent-bit-h4w8s',
+        namespace='logging',
+        app='fluent-bit',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.3.2',
+        cpu=0.07,
+        memory_mib=88,
+    )
+    _companion(
+        b,
+        name='fraud-scorer-7c6d9f8b5-x4n2r',
+        namespace='payments',
+        app='fraud-scorer',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.3.27',
+        cpu=0.7,
+        memory_mib=1400,
+    )
+    _healthy_node(
+        b,
+        name=node,
+        ip=node_ip,
+        zone='eu-west-1c',
+        pods=[f'{ns}/{pod}', 'logging/fluent-bit-h4w8s', 'payments/fraud-scorer-7c6d9f8b5-x4n2r'],
+    )
 
 
 def _node_memory_pressure(b: _Builder) -> None:
@@ -680,31 +1023,68 @@ def _node_memory_pressure(b: _Builder) -> None:
         ('fluent-bit-q2v7n', 'logging', 'fluent-bit', '10.244.4.2', 0.08, 90),
     ]
     for name, ns, app, ip, cpu, memory_mib in steady:
-        _companion(b, name=name, namespace=ns, app=app, node=node, node_ip=node_ip, pod_ip=ip, cpu=cpu,
-                   memory_mib=memory_mib)
+        _companion(
+            b, name=name, namespace=ns, app=app, node=node, node_ip=node_ip, pod_ip=ip, cpu=cpu, memory_mib=memory_mib
+        )
     evicted = [
         ('report-renderer-6d8c7b9f5-z5m2k', 'reports', 74, 640),
         ('docs-preview-5f7b8c6d9-l9p4t', 'docs', 79, 520),
     ]
     for name, ns, when, memory_mib in evicted:
         uid = b.uid()
-        common: Json = dict(name=name, namespace=ns, app=name.split('-')[0], node=node, node_ip=node_ip,
-                            pod_ip=f'10.244.4.{b.rng.randint(30, 60)}',
-                            image=f'{_REGISTRY}/{ns}/{name.rsplit("-", 2)[0]}:v0.9.{b.rng.randint(0, 9)}',
-                            owner=('ReplicaSet', name.rsplit('-', 1)[0]), created_minute=-60 * 30, uid=uid,
-                            requests={}, limits={}, probe=False)
+        common: Json = dict(
+            name=name,
+            namespace=ns,
+            app=name.split('-')[0],
+            node=node,
+            node_ip=node_ip,
+            pod_ip=f'10.244.4.{b.rng.randint(30, 60)}',
+            image=f'{_REGISTRY}/{ns}/{name.rsplit("-", 2)[0]}:v0.9.{b.rng.randint(0, 9)}',
+            owner=('ReplicaSet', name.rsplit('-', 1)[0]),
+            created_minute=-60 * 30,
+            uid=uid,
+            requests={},
+            limits={},
+            probe=False,
+        )
         b.snapshot('Pod', 0, b.pod(**common))
-        message = (f'The node was low on resource: memory. Threshold quantity: 100Mi, available: '
-                   f'{b.rng.randint(60000, 99000)}Ki. Container {name.split("-")[0]} was using '
-                   f'{memory_mib * 1024 + b.rng.randint(0, 900)}Ki, request is 0, has larger consumption of memory.')
-        b.snapshot('Pod', _MINUTES - 1, b.pod(
-            **common, phase='Failed', ready=False, evicted_message=message,
-            state={'terminated': {'exitCode': 137, 'reason': 'Error', 'finishedAt': _iso(b.at(when + 0.3))}}))
+        message = (
+            f'The node was low on resource: memory. Threshold quantity: 100Mi, available: '
+            f'{b.rng.randint(60000, 99000)}Ki. Container {name.split("-")[0]} was using '
+            f'{memory_mib * 1024 + b.rng.randint(0, 900)}Ki, request is 0, has larger consumption of memory.'
+        )
+        b.snapshot(
+            'Pod',
+            _MINUTES - 1,
+            b.pod(
+                **common,
+                phase='Failed',
+                ready=False,
+                evicted_message=message,
+                state={'terminated': {'exitCode': 137, 'reason': 'Error', 'finishedAt': _iso(b.at(when + 0.3))}},
+            ),
+        )
         b.pod_series(name, node, b.flat(when, 0.05, 0.1), b.flat(when, memory_mib * _MIB, 0.01))
-        b.event(kind='Pod', name=name, namespace=ns, type_='Warning', reason='Evicted', host=node, message=message,
-                first=when + 0.1)
-        b.event(kind='Pod', name=name, namespace=ns, type_='Normal', reason='Killing', host=node,
-                message=f'Stopping container {name.split("-")[0]}', first=when + 0.15)
+        b.event(
+            kind='Pod',
+            name=name,
+            namespace=ns,
+            type_='Warning',
+            reason='Evicted',
+            host=node,
+            message=message,
+            first=when + 0.1,
+        )
+        b.event(
+            kind='Pod',
+            name=name,
+            namespace=ns,
+            type_='Normal',
+            reason='Killing',
+            host=node,
+            message=f'Stopping container {name.split("-")[0]}',
+            first=when + 0.15,
+        )
     others = sum(m for *_, m in steady) * _MIB + system
     etl_cpu, etl_memory = [], []
     for minute in range(_MINUTES):
@@ -715,45 +1095,98 @@ def _node_memory_pressure(b: _Builder) -> None:
         etl_memory.append(etl)
         etl_cpu.append(b.noisy(0.9 if minute < _INCIDENT else 1.4, 0.05))
     etl = 'analytics-etl-6f7d9b8c5-kp2xw'
-    etl_common: Json = dict(name=etl, namespace='analytics', app='analytics-etl', node=node, node_ip=node_ip,
-                            pod_ip='10.244.4.21', image=f'{_REGISTRY}/analytics/etl:v4.1.0',
-                            owner=('ReplicaSet', 'analytics-etl-6f7d9b8c5'), created_minute=-60 * 5, uid=b.uid(),
-                            requests={'cpu': '1', 'memory': '2Gi'}, limits={'cpu': '2'}, container='etl')
+    etl_common: Json = dict(
+        name=etl,
+        namespace='analytics',
+        app='analytics-etl',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.4.21',
+        image=f'{_REGISTRY}/analytics/etl:v4.1.0',
+        owner=('ReplicaSet', 'analytics-etl-6f7d9b8c5'),
+        created_minute=-60 * 5,
+        uid=b.uid(),
+        requests={'cpu': '1', 'memory': '2Gi'},
+        limits={'cpu': '2'},
+        container='etl',
+    )
     b.snapshot('Pod', 0, b.pod(**etl_common))
     b.snapshot('Pod', _MINUTES - 1, b.pod(**etl_common))
     b.pod_series(etl, node, etl_cpu, etl_memory, b.flat(_MINUTES, 0.01, 0.5))
     conditions = {
         'MemoryPressure': (
-            'True', 'KubeletHasInsufficientMemory', 'kubelet has insufficient memory available', pressure_at
+            'True',
+            'KubeletHasInsufficientMemory',
+            'kubelet has insufficient memory available',
+            pressure_at,
         )
     }
     spec: Json = dict(name=node, ip=node_ip, zone=zone, instance_type='m5.xlarge', cpu=4, memory_gib=16, disk_gib=100)
     b.snapshot('Node', 0, b.node(**spec))
-    b.snapshot('Node', _MINUTES - 1, b.node(**spec, conditions=conditions, minute=_MINUTES - 1,
-                                            taints=[('node.kubernetes.io/memory-pressure', pressure_at)]))
+    b.snapshot(
+        'Node',
+        _MINUTES - 1,
+        b.node(
+            **spec,
+            conditions=conditions,
+            minute=_MINUTES - 1,
+            taints=[('node.kubernetes.io/memory-pressure', pressure_at)],
+        ),
+    )
     b.node_series(node, 0.3, system, [41 * _GIB + 2 * _MIB * m for m in range(_MINUTES)], 4.0)
-    b.event(kind='Node', name=node, namespace='', type_='Normal', reason='NodeHasInsufficientMemory', host=node,
-            message=f'Node {node} status is now: NodeHasInsufficientMemory', first=pressure_at)
-    b.event(kind='Node', name=node, namespace='', type_='Warning', reason='EvictionThresholdMet', host=node,
-            message='Attempting to reclaim memory', first=pressure_at + 0.2, last=_MINUTES - 2, count=6)
+    b.event(
+        kind='Node',
+        name=node,
+        namespace='',
+        type_='Normal',
+        reason='NodeHasInsufficientMemory',
+        host=node,
+        message=f'Node {node} status is now: NodeHasInsufficientMemory',
+        first=pressure_at,
+    )
+    b.event(
+        kind='Node',
+        name=node,
+        namespace='',
+        type_='Warning',
+        reason='EvictionThresholdMet',
+        host=node,
+        message='Attempting to reclaim memory',
+        first=pressure_at + 0.2,
+        last=_MINUTES - 2,
+        count=6,
+    )
     entity = f'k8s:node/{node}'
     pods = [f'{ns}/{name}' for name, ns, *_ in steady] + [f'analytics/{etl}']
     b.kubelet_routine(node, pods)
     for minute in range(pressure_at, _MINUTES, 3):
         b.log(entity, minute + 0.21, 'WARN', '"Eviction manager: attempting to reclaim" resourceName="memory"')
-        b.log(entity, minute + 0.22, 'INFO',
-              f'"Eviction manager: must evict pod(s) to reclaim" resourceName="memory" '
-              f'available="{b.rng.randint(60, 99)}Mi" threshold="100Mi"')
+        b.log(
+            entity,
+            minute + 0.22,
+            'INFO',
+            f'"Eviction manager: must evict pod(s) to reclaim" resourceName="memory" '
+            f'available="{b.rng.randint(60, 99)}Mi" threshold="100Mi"',
+        )
     for name, ns, when, _ in evicted:
         b.log(entity, when + 0.1, 'INFO', f'"Eviction manager: pods ranked for eviction" pods=["{ns}/{name}"]')
         b.log(entity, when + 0.3, 'INFO', f'"Eviction manager: pod is evicted successfully" pod="{ns}/{name}"')
-    b.log(entity, pressure_at + 0.1, 'INFO', f'"Node became not ready for scheduling" node="{node}" '
-                                             'reason="MemoryPressure"')
+    b.log(
+        entity,
+        pressure_at + 0.1,
+        'INFO',
+        f'"Node became not ready for scheduling" node="{node}" reason="MemoryPressure"',
+    )
 
 
 def _noisy_neighbor(b: _Builder) -> None:
-    pod, ns, node, node_ip, pod_ip = b.scenario.name, 'search', 'ip-10-0-4-19.eu-west-1.compute.internal', \
-        '10.0.4.19', '10.244.5.14'
+    pod, ns, node, node_ip, pod_ip = (
+        b.scenario.name,
+        'search',
+        'ip-10-0-4-19.eu-west-1.compute.internal',
+        '10.0.4.19',
+        '10.244.5.14',
+    )
     cpu, throttled, memory = [], [], []
     for minute in range(_MINUTES):
         if minute < _INCIDENT:
@@ -764,50 +1197,121 @@ def _noisy_neighbor(b: _Builder) -> None:
             throttled.append(b.noisy(0.38, 0.12))
         memory.append(b.noisy(1150 * _MIB, 0.01))
     b.pod_series(pod, node, cpu, memory, throttled)
-    common: Json = dict(name=pod, namespace=ns, app='search-api', node=node, node_ip=node_ip, pod_ip=pod_ip,
-                        image=f'{_REGISTRY}/search/search-api:v7.0.3', owner=('ReplicaSet', 'search-api-6c9f8b7d4'),
-                        created_minute=-60 * 40, uid=b.uid(), requests={'cpu': '1', 'memory': '1Gi'},
-                        limits={'cpu': '2', 'memory': '2Gi'}, container='search-api')
+    common: Json = dict(
+        name=pod,
+        namespace=ns,
+        app='search-api',
+        node=node,
+        node_ip=node_ip,
+        pod_ip=pod_ip,
+        image=f'{_REGISTRY}/search/search-api:v7.0.3',
+        owner=('ReplicaSet', 'search-api-6c9f8b7d4'),
+        created_minute=-60 * 40,
+        uid=b.uid(),
+        requests={'cpu': '1', 'memory': '1Gi'},
+        limits={'cpu': '2', 'memory': '2Gi'},
+        container='search-api',
+    )
     b.snapshot('Pod', 0, b.pod(**common))
     b.snapshot('Pod', _MINUTES - 1, b.pod(**common))
-    _companion(b, name='metrics-agent-r8t5v', namespace='monitoring', app='metrics-agent', node=node,
-               node_ip=node_ip, pod_ip='10.244.5.3', cpu=0.15, memory_mib=200)
-    _companion(b, name='geo-api-8d6c5b7f9-v3h8m', namespace='search', app='geo-api', node=node, node_ip=node_ip,
-               pod_ip='10.244.5.22', cpu=1.4, memory_mib=2100)
+    _companion(
+        b,
+        name='metrics-agent-r8t5v',
+        namespace='monitoring',
+        app='metrics-agent',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.5.3',
+        cpu=0.15,
+        memory_mib=200,
+    )
+    _companion(
+        b,
+        name='geo-api-8d6c5b7f9-v3h8m',
+        namespace='search',
+        app='geo-api',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.5.22',
+        cpu=1.4,
+        memory_mib=2100,
+    )
     hog = 'batch-reindex-29563860-vx9lm'
     # Whatever the node has left goes to the unlimited batch job: the node is pinned at capacity.
     others = [0.3 + c + 0.15 + 1.4 for c in cpu[_INCIDENT:]]
     hog_cpu = [min(b.noisy(5.8, 0.03), 8.0 - other) for other in others]
-    hog_common: Json = dict(name=hog, namespace='search', app='batch-reindex', node=node, node_ip=node_ip,
-                            pod_ip='10.244.5.40', image=f'{_REGISTRY}/search/reindexer:v2.2.1',
-                            owner=('Job', 'batch-reindex-29563860'), created_minute=_INCIDENT - 0.5, uid=b.uid(),
-                            requests={'cpu': '500m', 'memory': '1Gi'}, limits={}, container='reindexer', probe=False)
+    hog_common: Json = dict(
+        name=hog,
+        namespace='search',
+        app='batch-reindex',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.5.40',
+        image=f'{_REGISTRY}/search/reindexer:v2.2.1',
+        owner=('Job', 'batch-reindex-29563860'),
+        created_minute=_INCIDENT - 0.5,
+        uid=b.uid(),
+        requests={'cpu': '500m', 'memory': '1Gi'},
+        limits={},
+        container='reindexer',
+        probe=False,
+    )
     b.snapshot('Pod', _INCIDENT, b.pod(**hog_common))
     b.snapshot('Pod', _MINUTES - 1, b.pod(**hog_common))
-    b.pod_series(hog, node, hog_cpu, b.flat(INCIDENT_MINUTES, 2.6 * _GIB, 0.02), [0.0] * INCIDENT_MINUTES,
-                 start=_INCIDENT)
-    b.event(kind='Pod', name=hog, namespace='search', type_='Normal', reason='Scheduled', host=node,
-            component='default-scheduler', message=f'Successfully assigned search/{hog} to {node}',
-            first=_INCIDENT - 0.5)
-    b.event(kind='Pod', name=hog, namespace='search', type_='Normal', reason='Started', host=node,
-            message='Started container reindexer', first=_INCIDENT - 0.3)
-    _healthy_node(b, name=node, ip=node_ip, zone='eu-west-1b', cpu=8, memory_gib=32, instance_type='m5.2xlarge',
-                  pods=[f'{ns}/{pod}', 'monitoring/metrics-agent-r8t5v', 'search/geo-api-8d6c5b7f9-v3h8m'])
+    b.pod_series(
+        hog, node, hog_cpu, b.flat(INCIDENT_MINUTES, 2.6 * _GIB, 0.02), [0.0] * INCIDENT_MINUTES, start=_INCIDENT
+    )
+    b.event(
+        kind='Pod',
+        name=hog,
+        namespace='search',
+        type_='Normal',
+        reason='Scheduled',
+        host=node,
+        component='default-scheduler',
+        message=f'Successfully assigned search/{hog} to {node}',
+        first=_INCIDENT - 0.5,
+    )
+    b.event(
+        kind='Pod',
+        name=hog,
+        namespace='search',
+        type_='Normal',
+        reason='Started',
+        host=node,
+        message='Started container reindexer',
+        first=_INCIDENT - 0.3,
+    )
+    _healthy_node(
+        b,
+        name=node,
+        ip=node_ip,
+        zone='eu-west-1b',
+        cpu=8,
+        memory_gib=32,
+        instance_type='m5.2xlarge',
+        pods=[f'{ns}/{pod}', 'monitoring/metrics-agent-r8t5v', 'search/geo-api-8d6c5b7f9-v3h8m'],
+    )
     entity = f'k8s:pod/{pod}'
 
     def line(minute: float) -> tuple[str, str]:
         query = b.rng.choice(['running shoes', 'usb-c cable', 'desk lamp', 'coffee grinder', 'rain jacket'])
         if minute >= _INCIDENT and b.rng.random() < 0.3:
-            return 'WARN', (f'slow query took {b.rng.randint(1100, 3900)}ms index=products shard={b.rng.randint(0, 5)} '
-                            f'q="{query}"')
+            return 'WARN', (
+                f'slow query took {b.rng.randint(1100, 3900)}ms index=products shard={b.rng.randint(0, 5)} q="{query}"'
+            )
         latency = 45 if minute < _INCIDENT else 380
         took = max(3, int(b.noisy(latency, 0.3)))
         return 'INFO', f'GET /search q="{query}" 200 {took}ms hits={b.rng.randint(0, 400)}'
 
     b.request_logs(entity, 0, _MINUTES, 3.0, line)
     for batch, minute in enumerate(range(_INCIDENT, _MINUTES)):
-        b.log(f'k8s:pod/{hog}', minute + 0.5, 'INFO',
-              f'reindexed batch {batch + 1}/400 docs=5000 elapsed={b.rng.uniform(50, 59):.1f}s')
+        b.log(
+            f'k8s:pod/{hog}',
+            minute + 0.5,
+            'INFO',
+            f'reindexed batch {batch + 1}/400 docs=5000 elapsed={b.rng.uniform(50, 59):.1f}s',
+        )
 
 
 def _disk_pressure(b: _Builder) -> None:
@@ -828,72 +1332,182 @@ def _disk_pressure(b: _Builder) -> None:
         ('thumbnailer-6c7d8b9f5-k2j6p', 'media', 'thumbnailer', '10.244.6.19', 0.5, 800),
         ('fluent-bit-d3r6x', 'logging', 'fluent-bit', '10.244.6.2', 0.09, 95),
     ]:
-        _companion(b, name=name, namespace=ns, app=app, node=node, node_ip=node_ip, pod_ip=ip, cpu=cpu,
-                   memory_mib=memory_mib)
-    message = (f'The node was low on resource: ephemeral-storage. Threshold quantity: 10486528Ki, available: '
-               f'{b.rng.randint(9_000_000, 10_400_000)}Ki. Container transcoder was using 31457280Ki, request is 0, '
-               'has larger consumption of ephemeral-storage.')
-    common: Json = dict(name=transcoder, namespace='media', app='media-transcoder', node=node, node_ip=node_ip,
-                        pod_ip='10.244.6.33', image=f'{_REGISTRY}/media/transcoder:v1.14.2',
-                        owner=('ReplicaSet', 'media-transcoder-5f6b8c9d7'), created_minute=-60 * 9, uid=b.uid(),
-                        requests={'cpu': '1', 'memory': '1Gi'}, limits={'cpu': '2', 'memory': '2Gi'},
-                        container='transcoder')
+        _companion(
+            b, name=name, namespace=ns, app=app, node=node, node_ip=node_ip, pod_ip=ip, cpu=cpu, memory_mib=memory_mib
+        )
+    message = (
+        f'The node was low on resource: ephemeral-storage. Threshold quantity: 10486528Ki, available: '
+        f'{b.rng.randint(9_000_000, 10_400_000)}Ki. Container transcoder was using 31457280Ki, request is 0, '
+        'has larger consumption of ephemeral-storage.'
+    )
+    common: Json = dict(
+        name=transcoder,
+        namespace='media',
+        app='media-transcoder',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.6.33',
+        image=f'{_REGISTRY}/media/transcoder:v1.14.2',
+        owner=('ReplicaSet', 'media-transcoder-5f6b8c9d7'),
+        created_minute=-60 * 9,
+        uid=b.uid(),
+        requests={'cpu': '1', 'memory': '1Gi'},
+        limits={'cpu': '2', 'memory': '2Gi'},
+        container='transcoder',
+    )
     b.snapshot('Pod', 0, b.pod(**common))
-    b.snapshot('Pod', _MINUTES - 1, b.pod(
-        **common, phase='Failed', ready=False, evicted_message=message,
-        state={'terminated': {'exitCode': 137, 'reason': 'Error', 'finishedAt': _iso(b.at(evicted_at + 0.4))}}))
-    b.pod_series(transcoder, node, b.flat(evicted_at, 1.1, 0.06), b.flat(evicted_at, 900 * _MIB, 0.02),
-                 b.flat(evicted_at, 0.05, 0.3))
+    b.snapshot(
+        'Pod',
+        _MINUTES - 1,
+        b.pod(
+            **common,
+            phase='Failed',
+            ready=False,
+            evicted_message=message,
+            state={'terminated': {'exitCode': 137, 'reason': 'Error', 'finishedAt': _iso(b.at(evicted_at + 0.4))}},
+        ),
+    )
+    b.pod_series(
+        transcoder,
+        node,
+        b.flat(evicted_at, 1.1, 0.06),
+        b.flat(evicted_at, 900 * _MIB, 0.02),
+        b.flat(evicted_at, 0.05, 0.3),
+    )
     spec: Json = dict(name=node, ip=node_ip, zone=zone, instance_type='c5.xlarge', cpu=4, memory_gib=8, disk_gib=100)
     b.snapshot('Node', 0, b.node(**spec))
-    b.snapshot('Node', _MINUTES - 1, b.node(
-        **spec, minute=_MINUTES - 1, taints=[('node.kubernetes.io/disk-pressure', pressure_at)],
-        conditions={'DiskPressure': ('True', 'KubeletHasDiskPressure', 'kubelet has disk pressure', pressure_at)}))
+    b.snapshot(
+        'Node',
+        _MINUTES - 1,
+        b.node(
+            **spec,
+            minute=_MINUTES - 1,
+            taints=[('node.kubernetes.io/disk-pressure', pressure_at)],
+            conditions={'DiskPressure': ('True', 'KubeletHasDiskPressure', 'kubelet has disk pressure', pressure_at)},
+        ),
+    )
     b.node_series(node, 0.25, 1.1 * _GIB, disk, 4.0)
-    b.event(kind='Node', name=node, namespace='', type_='Normal', reason='NodeHasDiskPressure', host=node,
-            message=f'Node {node} status is now: NodeHasDiskPressure', first=pressure_at)
-    b.event(kind='Node', name=node, namespace='', type_='Warning', reason='EvictionThresholdMet', host=node,
-            message='Attempting to reclaim ephemeral-storage', first=pressure_at + 0.1, last=_MINUTES - 1.5, count=5)
-    b.event(kind='Node', name=node, namespace='', type_='Warning', reason='FreeDiskSpaceFailed', host=node,
-            message='Failed to garbage collect required amount of images. Attempted to free 12884901888 bytes, '
-                    'but only found 2147483648 bytes eligible to free.',
-            first=_INCIDENT + 9, last=_MINUTES - 3, count=4)
-    b.event(kind='Node', name=node, namespace='', type_='Warning', reason='ImageGCFailed', host=node,
-            message='failed to garbage collect required amount of images. Wanted to free 12884901888 bytes, but '
-                    'freed 1932735283 bytes', first=_INCIDENT + 9, last=_MINUTES - 3, count=4)
-    b.event(kind='Pod', name=transcoder, namespace='media', type_='Warning', reason='Evicted', host=node,
-            message=message, first=evicted_at + 0.1)
-    b.event(kind='Pod', name=transcoder, namespace='media', type_='Normal', reason='Killing', host=node,
-            message='Stopping container transcoder', first=evicted_at + 0.2)
+    b.event(
+        kind='Node',
+        name=node,
+        namespace='',
+        type_='Normal',
+        reason='NodeHasDiskPressure',
+        host=node,
+        message=f'Node {node} status is now: NodeHasDiskPressure',
+        first=pressure_at,
+    )
+    b.event(
+        kind='Node',
+        name=node,
+        namespace='',
+        type_='Warning',
+        reason='EvictionThresholdMet',
+        host=node,
+        message='Attempting to reclaim ephemeral-storage',
+        first=pressure_at + 0.1,
+        last=_MINUTES - 1.5,
+        count=5,
+    )
+    b.event(
+        kind='Node',
+        name=node,
+        namespace='',
+        type_='Warning',
+        reason='FreeDiskSpaceFailed',
+        host=node,
+        message='Failed to garbage collect required amount of images. Attempted to free 12884901888 bytes, '
+        'but only found 2147483648 bytes eligible to free.',
+        first=_INCIDENT + 9,
+        last=_MINUTES - 3,
+        count=4,
+    )
+    b.event(
+        kind='Node',
+        name=node,
+        namespace='',
+        type_='Warning',
+        reason='ImageGCFailed',
+        host=node,
+        message='failed to garbage collect required amount of images. Wanted to free 12884901888 bytes, but '
+        'freed 1932735283 bytes',
+        first=_INCIDENT + 9,
+        last=_MINUTES - 3,
+        count=4,
+    )
+    b.event(
+        kind='Pod',
+        name=transcoder,
+        namespace='media',
+        type_='Warning',
+        reason='Evicted',
+        host=node,
+        message=message,
+        first=evicted_at + 0.1,
+    )
+    b.event(
+        kind='Pod',
+        name=transcoder,
+        namespace='media',
+        type_='Normal',
+        reason='Killing',
+        host=node,
+        message='Stopping container transcoder',
+        first=evicted_at + 0.2,
+    )
     entity = f'k8s:node/{node}'
     b.kubelet_routine(node, [f'media/{transcoder}', 'media/thumbnailer-6c7d8b9f5-k2j6p', 'logging/fluent-bit-d3r6x'])
     for minute in range(_INCIDENT + 9, _MINUTES, 5):
-        b.log(entity, minute + 0.05, 'ERROR',
-              f'"Image garbage collection failed multiple times in a row" err="Failed to garbage collect required '
-              f'amount of images. Attempted to free {12884901888 + minute} bytes, but only found 2147483648 bytes '
-              f'eligible to free."')
+        b.log(
+            entity,
+            minute + 0.05,
+            'ERROR',
+            f'"Image garbage collection failed multiple times in a row" err="Failed to garbage collect required '
+            f'amount of images. Attempted to free {12884901888 + minute} bytes, but only found 2147483648 bytes '
+            f'eligible to free."',
+        )
     for minute in range(pressure_at, _MINUTES, 2):
-        b.log(entity, minute + 0.11, 'WARN',
-              '"Eviction manager: attempting to reclaim" resourceName="ephemeral-storage"')
-    b.log(entity, evicted_at + 0.1, 'INFO',
-          f'"Eviction manager: pods ranked for eviction" pods=["media/{transcoder}"]')
+        b.log(
+            entity, minute + 0.11, 'WARN', '"Eviction manager: attempting to reclaim" resourceName="ephemeral-storage"'
+        )
+    b.log(entity, evicted_at + 0.1, 'INFO', f'"Eviction manager: pods ranked for eviction" pods=["media/{transcoder}"]')
     b.log(entity, evicted_at + 0.4, 'INFO', f'"Eviction manager: pod is evicted successfully" pod="media/{transcoder}"')
     for minute in range(0, evicted_at, 2):
-        b.log(f'k8s:pod/{transcoder}', minute + 0.3, 'INFO',
-              f'transcoded asset=vid_{b.hexid(10)} preset=1080p scratch=/scratch/{b.hexid(8)} '
-              f'bytes={b.rng.randint(200, 900) * _MIB}')
+        b.log(
+            f'k8s:pod/{transcoder}',
+            minute + 0.3,
+            'INFO',
+            f'transcoded asset=vid_{b.hexid(10)} preset=1080p scratch=/scratch/{b.hexid(8)} '
+            f'bytes={b.rng.randint(200, 900) * _MIB}',
+        )
 
 
 def _network_errors(b: _Builder) -> None:
-    pod, ns, node, node_ip, pod_ip = b.scenario.name, 'messaging', 'ip-10-0-6-33.eu-west-1.compute.internal', \
-        '10.0.6.33', '10.244.7.21'
-    b.pod_series(pod, node, b.flat(_MINUTES, 0.12, 0.07), b.flat(_MINUTES, 190 * _MIB, 0.01),
-                 b.flat(_MINUTES, 0.004, 0.5))
-    common: Json = dict(name=pod, namespace=ns, app='notification-worker', node=node, node_ip=node_ip, pod_ip=pod_ip,
-                        image=f'{_REGISTRY}/messaging/notification-worker:v3.1.4',
-                        owner=('ReplicaSet', 'notification-worker-84c6d7f9b'), created_minute=-60 * 70, uid=b.uid(),
-                        requests={'cpu': '200m', 'memory': '256Mi'}, limits={'cpu': '500m', 'memory': '512Mi'},
-                        container='worker')
+    pod, ns, node, node_ip, pod_ip = (
+        b.scenario.name,
+        'messaging',
+        'ip-10-0-6-33.eu-west-1.compute.internal',
+        '10.0.6.33',
+        '10.244.7.21',
+    )
+    b.pod_series(
+        pod, node, b.flat(_MINUTES, 0.12, 0.07), b.flat(_MINUTES, 190 * _MIB, 0.01), b.flat(_MINUTES, 0.004, 0.5)
+    )
+    common: Json = dict(
+        name=pod,
+        namespace=ns,
+        app='notification-worker',
+        node=node,
+        node_ip=node_ip,
+        pod_ip=pod_ip,
+        image=f'{_REGISTRY}/messaging/notification-worker:v3.1.4',
+        owner=('ReplicaSet', 'notification-worker-84c6d7f9b'),
+        created_minute=-60 * 70,
+        uid=b.uid(),
+        requests={'cpu': '200m', 'memory': '256Mi'},
+        limits={'cpu': '500m', 'memory': '512Mi'},
+        container='worker',
+    )
     b.snapshot('Pod', 0, b.pod(**common))
     b.snapshot('Pod', _MINUTES - 1, b.pod(**common))
     entity = f'k8s:pod/{pod}'
@@ -905,39 +1519,86 @@ def _network_errors(b: _Builder) -> None:
             port = b.rng.randint(32768, 60999)
             choice = b.rng.random()
             if choice < 0.5:
-                return 'ERROR', (f'smtp send failed msg_id={message_id}: dial tcp: lookup '
-                                 f'smtp-relay.messaging.svc.cluster.local on 10.96.0.10:53: read udp '
-                                 f'{pod_ip}:{port}->10.96.0.10:53: i/o timeout')
+                return 'ERROR', (
+                    f'smtp send failed msg_id={message_id}: dial tcp: lookup '
+                    f'smtp-relay.messaging.svc.cluster.local on 10.96.0.10:53: read udp '
+                    f'{pod_ip}:{port}->10.96.0.10:53: i/o timeout'
+                )
             if choice < 0.8:
-                return 'ERROR', (f'smtp send failed msg_id={message_id}: dial tcp 10.100.32.7:587: connect: '
-                                 'connection refused')
-            return 'ERROR', (f'failed to fetch template "order_shipped" for msg_id={message_id}: Get '
-                             f'"http://templates.messaging.svc:8080/v1/templates/order_shipped": dial tcp: lookup '
-                             'templates.messaging.svc on 10.96.0.10:53: no such host')
+                return 'ERROR', (
+                    f'smtp send failed msg_id={message_id}: dial tcp 10.100.32.7:587: connect: connection refused'
+                )
+            return 'ERROR', (
+                f'failed to fetch template "order_shipped" for msg_id={message_id}: Get '
+                f'"http://templates.messaging.svc:8080/v1/templates/order_shipped": dial tcp: lookup '
+                'templates.messaging.svc on 10.96.0.10:53: no such host'
+            )
         if minute >= _INCIDENT + 2 and roll < 0.75:
             attempt = b.rng.randint(2, 5)
             return 'WARN', f'retrying delivery msg_id={message_id} attempt={attempt} backoff={b.rng.randint(1, 16)}s'
-        return 'INFO', (f'sent email template=order_shipped msg_id={message_id} to=sha256:{b.hexid(12)} '
-                        f'in {max(20, int(b.noisy(230, 0.3)))}ms')
+        return 'INFO', (
+            f'sent email template=order_shipped msg_id={message_id} to=sha256:{b.hexid(12)} '
+            f'in {max(20, int(b.noisy(230, 0.3)))}ms'
+        )
 
     b.request_logs(entity, 0, _MINUTES, 2.5, line)
-    _companion(b, name='fluent-bit-w5b9c', namespace='logging', app='fluent-bit', node=node, node_ip=node_ip,
-               pod_ip='10.244.7.2', cpu=0.08, memory_mib=92)
-    _companion(b, name='webhooks-dispatcher-6f9b8c7d5-n6r4q', namespace='messaging', app='webhooks-dispatcher',
-               node=node, node_ip=node_ip, pod_ip='10.244.7.30', cpu=0.3, memory_mib=450)
-    _healthy_node(b, name=node, ip=node_ip, zone='eu-west-1a',
-                  pods=[f'{ns}/{pod}', 'logging/fluent-bit-w5b9c', 'messaging/webhooks-dispatcher-6f9b8c7d5-n6r4q'])
+    _companion(
+        b,
+        name='fluent-bit-w5b9c',
+        namespace='logging',
+        app='fluent-bit',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.7.2',
+        cpu=0.08,
+        memory_mib=92,
+    )
+    _companion(
+        b,
+        name='webhooks-dispatcher-6f9b8c7d5-n6r4q',
+        namespace='messaging',
+        app='webhooks-dispatcher',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.7.30',
+        cpu=0.3,
+        memory_mib=450,
+    )
+    _healthy_node(
+        b,
+        name=node,
+        ip=node_ip,
+        zone='eu-west-1a',
+        pods=[f'{ns}/{pod}', 'logging/fluent-bit-w5b9c', 'messaging/webhooks-dispatcher-6f9b8c7d5-n6r4q'],
+    )
 
 
 def _healthy_pod(b: _Builder) -> None:
-    pod, ns, node, node_ip, pod_ip = b.scenario.name, 'shop', 'ip-10-0-7-12.eu-west-1.compute.internal', \
-        '10.0.7.12', '10.244.8.17'
-    b.pod_series(pod, node, b.flat(_MINUTES, 0.35, 0.05), b.flat(_MINUTES, 410 * _MIB, 0.01),
-                 b.flat(_MINUTES, 0.01, 0.4))
-    common: Json = dict(name=pod, namespace=ns, app='inventory-api', node=node, node_ip=node_ip, pod_ip=pod_ip,
-                        image=f'{_REGISTRY}/shop/inventory-api:v2.9.1', owner=('ReplicaSet', 'inventory-api-5b7c8d9f6'),
-                        created_minute=-60 * 24 * 2, uid=b.uid(), requests={'cpu': '500m', 'memory': '512Mi'},
-                        limits={'cpu': '1', 'memory': '1Gi'}, container='inventory-api')
+    pod, ns, node, node_ip, pod_ip = (
+        b.scenario.name,
+        'shop',
+        'ip-10-0-7-12.eu-west-1.compute.internal',
+        '10.0.7.12',
+        '10.244.8.17',
+    )
+    b.pod_series(
+        pod, node, b.flat(_MINUTES, 0.35, 0.05), b.flat(_MINUTES, 410 * _MIB, 0.01), b.flat(_MINUTES, 0.01, 0.4)
+    )
+    common: Json = dict(
+        name=pod,
+        namespace=ns,
+        app='inventory-api',
+        node=node,
+        node_ip=node_ip,
+        pod_ip=pod_ip,
+        image=f'{_REGISTRY}/shop/inventory-api:v2.9.1',
+        owner=('ReplicaSet', 'inventory-api-5b7c8d9f6'),
+        created_minute=-60 * 24 * 2,
+        uid=b.uid(),
+        requests={'cpu': '500m', 'memory': '512Mi'},
+        limits={'cpu': '1', 'memory': '1Gi'},
+        container='inventory-api',
+    )
     b.snapshot('Pod', 0, b.pod(**common))
     b.snapshot('Pod', _MINUTES - 1, b.pod(**common))
     entity = f'k8s:pod/{pod}'
@@ -949,12 +1610,35 @@ def _healthy_pod(b: _Builder) -> None:
 
     b.request_logs(entity, 0, _MINUTES, 2.5, line)
     b.log(entity, _INCIDENT + 12.4, 'ERROR', 'upstream returned 503 for sku=SKU-10233, retrying in 200ms')
-    _companion(b, name='fluent-bit-j7p3z', namespace='logging', app='fluent-bit', node=node, node_ip=node_ip,
-               pod_ip='10.244.8.2', cpu=0.08, memory_mib=90)
-    _companion(b, name='reviews-api-7c9d6b8f5-b8w2e', namespace='shop', app='reviews-api', node=node,
-               node_ip=node_ip, pod_ip='10.244.8.25', cpu=0.45, memory_mib=600)
-    _healthy_node(b, name=node, ip=node_ip, zone='eu-west-1b',
-                  pods=[f'{ns}/{pod}', 'logging/fluent-bit-j7p3z', 'shop/reviews-api-7c9d6b8f5-b8w2e'])
+    _companion(
+        b,
+        name='fluent-bit-j7p3z',
+        namespace='logging',
+        app='fluent-bit',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.8.2',
+        cpu=0.08,
+        memory_mib=90,
+    )
+    _companion(
+        b,
+        name='reviews-api-7c9d6b8f5-b8w2e',
+        namespace='shop',
+        app='reviews-api',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.8.25',
+        cpu=0.45,
+        memory_mib=600,
+    )
+    _healthy_node(
+        b,
+        name=node,
+        ip=node_ip,
+        zone='eu-west-1b',
+        pods=[f'{ns}/{pod}', 'logging/fluent-bit-j7p3z', 'shop/reviews-api-7c9d6b8f5-b8w2e'],
+    )
 
 
 def _healthy_node_scenario(b: _Builder) -> None:
@@ -966,28 +1650,62 @@ def _healthy_node_scenario(b: _Builder) -> None:
         ('fluent-bit-n2d8k', 'logging', 'fluent-bit', '10.244.9.2', 0.09, 95),
     ]
     for name, ns, app, ip, cpu, memory_mib in pods:
-        _companion(b, name=name, namespace=ns, app=app, node=node, node_ip=node_ip, pod_ip=ip, cpu=cpu,
-                   memory_mib=memory_mib)
-    _healthy_node(b, name=node, ip=node_ip, zone='eu-west-1c', cpu=8, memory_gib=32, instance_type='m5.2xlarge',
-                  pods=[f'{ns}/{name}' for name, ns, *_ in pods], disk_fraction=0.48)
-    b.event(kind='Node', name=node, namespace='', type_='Normal', reason='RegisteredNode', host=node,
-            component='node-controller', message=f'Node {node} event: Registered Node {node} in Controller',
-            first=_INCIDENT + 7)
+        _companion(
+            b, name=name, namespace=ns, app=app, node=node, node_ip=node_ip, pod_ip=ip, cpu=cpu, memory_mib=memory_mib
+        )
+    _healthy_node(
+        b,
+        name=node,
+        ip=node_ip,
+        zone='eu-west-1c',
+        cpu=8,
+        memory_gib=32,
+        instance_type='m5.2xlarge',
+        pods=[f'{ns}/{name}' for name, ns, *_ in pods],
+        disk_fraction=0.48,
+    )
+    b.event(
+        kind='Node',
+        name=node,
+        namespace='',
+        type_='Normal',
+        reason='RegisteredNode',
+        host=node,
+        component='node-controller',
+        message=f'Node {node} event: Registered Node {node} in Controller',
+        first=_INCIDENT + 7,
+    )
 
 
 def _traffic_peak(b: _Builder) -> None:
-    pod, ns, node, node_ip, pod_ip = b.scenario.name, 'shop', 'ip-10-0-9-15.eu-west-1.compute.internal', \
-        '10.0.9.15', '10.244.10.8'
+    pod, ns, node, node_ip, pod_ip = (
+        b.scenario.name,
+        'shop',
+        'ip-10-0-9-15.eu-west-1.compute.internal',
+        '10.0.9.15',
+        '10.244.10.8',
+    )
     cpu, memory = [], []
     for minute in range(_MINUTES):
         load = 1.0 if minute < _INCIDENT else min(2.05, 1.0 + 0.12 * (minute - _INCIDENT + 1))
         cpu.append(b.noisy(0.32 * load, 0.05))
         memory.append(b.noisy((380 + 20 * (load - 1)) * _MIB, 0.008))
     b.pod_series(pod, node, cpu, memory, b.flat(_MINUTES, 0.006, 0.5))
-    common: Json = dict(name=pod, namespace=ns, app='web-frontend', node=node, node_ip=node_ip, pod_ip=pod_ip,
-                        image=f'{_REGISTRY}/shop/web-frontend:v12.4.0', owner=('ReplicaSet', 'web-frontend-7d5c9b8f6'),
-                        created_minute=-60 * 24, uid=b.uid(), requests={'cpu': '500m', 'memory': '512Mi'},
-                        limits={'cpu': '2', 'memory': '1Gi'}, container='web')
+    common: Json = dict(
+        name=pod,
+        namespace=ns,
+        app='web-frontend',
+        node=node,
+        node_ip=node_ip,
+        pod_ip=pod_ip,
+        image=f'{_REGISTRY}/shop/web-frontend:v12.4.0',
+        owner=('ReplicaSet', 'web-frontend-7d5c9b8f6'),
+        created_minute=-60 * 24,
+        uid=b.uid(),
+        requests={'cpu': '500m', 'memory': '512Mi'},
+        limits={'cpu': '2', 'memory': '1Gi'},
+        container='web',
+    )
     b.snapshot('Pod', 0, b.pod(**common))
     b.snapshot('Pod', _MINUTES - 1, b.pod(**common))
     entity = f'k8s:pod/{pod}'
@@ -998,12 +1716,35 @@ def _traffic_peak(b: _Builder) -> None:
         for offset in sorted(b.rng.uniform(0, 0.999) for _ in range(count)):
             level, message = _request_line(b, 'GET', b.rng.choice(pages), 35)
             b.log(entity, minute + offset, level, message)
-    _companion(b, name='fluent-bit-v6h3t', namespace='logging', app='fluent-bit', node=node, node_ip=node_ip,
-               pod_ip='10.244.10.2', cpu=0.08, memory_mib=90)
-    _companion(b, name='recommend-widget-6b7c9d8f5-s5n7y', namespace='shop', app='recommend-widget', node=node,
-               node_ip=node_ip, pod_ip='10.244.10.17', cpu=0.3, memory_mib=420)
-    _healthy_node(b, name=node, ip=node_ip, zone='eu-west-1a',
-                  pods=[f'{ns}/{pod}', 'logging/fluent-bit-v6h3t', 'shop/recommend-widget-6b7c9d8f5-s5n7y'])
+    _companion(
+        b,
+        name='fluent-bit-v6h3t',
+        namespace='logging',
+        app='fluent-bit',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.10.2',
+        cpu=0.08,
+        memory_mib=90,
+    )
+    _companion(
+        b,
+        name='recommend-widget-6b7c9d8f5-s5n7y',
+        namespace='shop',
+        app='recommend-widget',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.10.17',
+        cpu=0.3,
+        memory_mib=420,
+    )
+    _healthy_node(
+        b,
+        name=node,
+        ip=node_ip,
+        zone='eu-west-1a',
+        pods=[f'{ns}/{pod}', 'logging/fluent-bit-v6h3t', 'shop/recommend-widget-6b7c9d8f5-s5n7y'],
+    )
 
 
 _GENERATORS: dict[str, tuple[int, Callable[[_Builder], None]]] = {

@@ -39,8 +39,7 @@ class Miss(BaseModel, frozen=True):
         shown = 'n/a' if self.value is None else f'{self.value:.3f}'
         basis = ' (Wilson 95% lower bound)' if self.judged_on == 'wilson-low' else ''
         return (
-            f'{self.architecture} {self.case}: {self.metric} {shown}{basis} n={self.n} '
-            f'< threshold {self.threshold:g}'
+            f'{self.architecture} {self.case}: {self.metric} {shown}{basis} n={self.n} < threshold {self.threshold:g}'
         )
 
 

@@ -403,9 +403,7 @@ class DatasetItem(pytest.Item):
 
 def _failure_text(misses: str, stats: CaseStats, case: CaseSpec) -> str:
     lines = [f'gate missed: {line}' for line in misses.splitlines()]
-    lines.append(
-        f'runs={stats.runs} errors={stats.errors} pass rate {stats.pass_rate} determinism {stats.determinism}'
-    )
+    lines.append(f'runs={stats.runs} errors={stats.errors} pass rate {stats.pass_rate} determinism {stats.determinism}')
     expected = _expected_calls(case)
     for f in stats.failures:
         lines.append(f'run {f.index}:')

@@ -63,7 +63,10 @@ class CaseReport(CaseStats):
     """Statistics of one case, plus where it ran."""
 
     nodeid: str
-    peak_memory: int | None = Field(default=None, description='Python heap peak above the level at start while the item ran (tracemalloc), bytes; null if not traced')
+    peak_memory: int | None = Field(
+        default=None,
+        description='Python heap peak above its level at the start of the item (tracemalloc), bytes; null if untraced',
+    )
     gate_misses: list[Miss] = Field(default_factory=list[Miss])
 
 
@@ -93,9 +96,7 @@ class Report(BaseModel):
     missing: list[MissingItem] = Field(description='items that never reported (crashed worker, interrupt)')
 
 
-def build_report(
-    items: Iterable[ItemResult], *, model: str, seed: int, runs: int, missing: dict[str, str]
-) -> Report:
+def build_report(items: Iterable[ItemResult], *, model: str, seed: int, runs: int, missing: dict[str, str]) -> Report:
     """Aggregate item results into the report, in a stable order (architecture, then case name)."""
     by_arch: dict[str, list[ItemResult]] = defaultdict(list)
     for item in items:

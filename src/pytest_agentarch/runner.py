@@ -98,9 +98,7 @@ def _assertion(r: EvaluationResult[Any]) -> Assertion:
     return Assertion(name=r.name, value=value, reason=r.reason)
 
 
-async def run_once(
-    arch: Architecture, model: Model, case: CaseSpec, index: int, settings: RunSettings
-) -> RunRecord:
+async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int, settings: RunSettings) -> RunRecord:
     """One run: execute the architecture inside a capture scope, then judge and record it."""
     info = RunInfo(session_seed=settings.seed, case=case.name, architecture=arch.name, index=index)
     output: Any = None

@@ -119,7 +119,7 @@ class FailedRun(BaseModel):
     index: int
     error: str | None = Field(description='`Type: message` if the run raised or captured nothing')
     failed_assertions: list[str] = Field(description='`name: reason` of each false assertion or evaluator error')
-    tool_calls: list[str] = Field(description='the run\'s tool calls in start order')
+    tool_calls: list[str] = Field(description="the run's tool calls in start order")
 
 
 class CaseStats(BaseModel):
@@ -240,7 +240,10 @@ class ArchitectureStats(BaseModel):
     cost: float | None = Field(description='mean USD per run; null unless every run was priced')
     latency_p50: float | None
     latency_p95: float | None
-    peak_memory: int | None = Field(default=None, description='largest Python heap peak (tracemalloc, above the level at start) of its traced items, bytes')
+    peak_memory: int | None = Field(
+        default=None,
+        description='largest Python heap peak (tracemalloc, above the level at start) of its traced items, bytes',
+    )
 
 
 def _pool(rates: Sequence[Rate]) -> Rate:

@@ -38,29 +38,44 @@ def render_summary(report: Report) -> list[str]:
     """One row per architecture."""
     n = report.runs_per_case
     header = [
-        'architecture', 'cases', 'runs', 'err', 'determinism [95% CI]', 'traj/case', 'pass rate [95% CI]',
-        f'pass^{n}', 'tok in', 'tok out', 'req', 'cost/run', 'p50', 'p95', 'peak mem',
+        'architecture',
+        'cases',
+        'runs',
+        'err',
+        'determinism [95% CI]',
+        'traj/case',
+        'pass rate [95% CI]',
+        f'pass^{n}',
+        'tok in',
+        'tok out',
+        'req',
+        'cost/run',
+        'p50',
+        'p95',
+        'peak mem',
     ]
     rows = []
     for a in report.architectures:
         s = a.summary
-        rows.append([
-            s.architecture,
-            str(s.cases),
-            str(s.runs),
-            str(s.errors),
-            _rate(s.determinism),
-            f'{s.distinct_trajectories:.1f}',
-            _rate(s.pass_rate),
-            _num(s.pass_hat_k[-1] if s.pass_hat_k else None, '{:.2f}'),
-            _num(s.input_tokens),
-            _num(s.output_tokens),
-            _num(s.requests, '{:.1f}'),
-            '-' if s.cost is None else f'${s.cost:.5f}',
-            _secs(s.latency_p50),
-            _secs(s.latency_p95),
-            '-' if s.peak_memory is None else f'{s.peak_memory / 2**20:.1f}MiB',
-        ])
+        rows.append(
+            [
+                s.architecture,
+                str(s.cases),
+                str(s.runs),
+                str(s.errors),
+                _rate(s.determinism),
+                f'{s.distinct_trajectories:.1f}',
+                _rate(s.pass_rate),
+                _num(s.pass_hat_k[-1] if s.pass_hat_k else None, '{:.2f}'),
+                _num(s.input_tokens),
+                _num(s.output_tokens),
+                _num(s.requests, '{:.1f}'),
+                '-' if s.cost is None else f'${s.cost:.5f}',
+                _secs(s.latency_p50),
+                _secs(s.latency_p95),
+                '-' if s.peak_memory is None else f'{s.peak_memory / 2**20:.1f}MiB',
+            ]
+        )
     return _grid(header, rows)
 
 
@@ -71,15 +86,17 @@ def render_cases(report: Report) -> list[str]:
     for a in report.architectures:
         for c in a.cases:
             top = c.variants[0].trajectory if c.variants else '-'
-            rows.append([
-                c.architecture,
-                c.case,
-                str(c.runs),
-                str(c.errors),
-                _rate(c.determinism),
-                str(len(c.variants)),
-                _rate(c.pass_rate),
-                _num(c.output_agreement.value, '{:.0%}'),
-                top if len(top) <= 90 else top[:87] + '...',
-            ])
+            rows.append(
+                [
+                    c.architecture,
+                    c.case,
+                    str(c.runs),
+                    str(c.errors),
+                    _rate(c.determinism),
+                    str(len(c.variants)),
+                    _rate(c.pass_rate),
+                    _num(c.output_agreement.value, '{:.0%}'),
+                    top if len(top) <= 90 else top[:87] + '...',
+                ]
+            )
     return _grid(header, rows)

@@ -34,7 +34,7 @@ _FOLLOWS_TOGETHER = 1.8
 """How much more willing to emit calls in one response when the text asks for them together (0.9 at parallel=0.5)."""
 _TOGETHER = re.compile(r'\b(at once|in parallel|together|simultaneously|at the same time|concurrently)\b')
 _EXISTENCE = frozenset({'exists', 'exist', 'found', 'present'})
-_STOP_IF_MISSING = re.compile(r"\bif\b[^.;:]{0,80}\b(exist\w*|found|present|missing|absent)\b")
+_STOP_IF_MISSING = re.compile(r'\bif\b[^.;:]{0,80}\b(exist\w*|found|present|missing|absent)\b')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -201,9 +201,7 @@ def plan(
             if value < _FLOOR:
                 continue
             options.append(
-                Option(
-                    tool=tool, filled=filled, score=value, explicit=positions[i], fixing=False, tier=candidate.tier
-                )
+                Option(tool=tool, filled=filled, score=value, explicit=positions[i], fixing=False, tier=candidate.tier)
             )
 
     relevant = [o for o in options if o.score >= _RELEVANT * best or o.fixing]
