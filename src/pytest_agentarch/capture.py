@@ -22,9 +22,10 @@ from typing import Any, TypeVar
 from opentelemetry import trace
 from pydantic_core import to_json
 
+from .records import ModelRequestRecord
 from .trajectory import Call
 
-__all__ = ('Capture', 'RequestUsage', 'call_tool', 'ensure_instrumentation', 'from_span_tree')
+__all__ = ('Capture', 'call_tool', 'ensure_instrumentation', 'from_span_tree')
 
 T = TypeVar('T')
 
@@ -81,26 +82,12 @@ async def call_tool(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> A
 
 
 @dataclass(kw_only=True)
-class RequestUsage:
-    """One model request seen in a run."""
-
-    model: str
-    """Model name as the instrumentation reports it."""
-    input_tokens: int
-    output_tokens: int
-    cost: float | None
-    """USD, when pydantic-ai could price the model (genai-prices)."""
-    duration: float
-    """Seconds."""
-
-
-@dataclass(kw_only=True)
 class Capture:
     """What one run did, extracted from its spans."""
 
     calls: list[Call] = field(default_factory=list[Call])
     """Top-level agent runs and tool calls of the run, with their nested calls."""
-    requests: list[RequestUsage] = field(default_factory=list[RequestUsage])
+    requests: list[ModelRequestRecord] = field(default_factory=list[ModelRequestRecord])
     """Model requests in start order."""
     spans: int = 0
     """How many spans the run produced (zero means nothing was captured)."""
@@ -142,6 +129,7 @@ def _decode(raw: Any) -> Any:
 def from_span_tree(roots: Iterable[Any]) -> Capture:
     """Build a run's call tree and request list from pydantic-evals `SpanNode` roots."""
     capture = Capture()
+    requests: list[tuple[int, ModelRequestRecord]] = []
 
     def walk(nodes: Iterable[Any], parent_agent: Any | None, out: list[Call]) -> None:
         for node in nodes:
@@ -149,13 +137,16 @@ def from_span_tree(roots: Iterable[Any]) -> Capture:
             if _is_chat(node):
                 attrs = node.attributes
                 cost = attrs.get('operation.cost')
-                capture.requests.append(
-                    RequestUsage(
-                        model=str(attrs.get('gen_ai.response.model') or attrs.get('gen_ai.request.model')),
-                        input_tokens=int(attrs.get('gen_ai.usage.input_tokens', 0) or 0),
-                        output_tokens=int(attrs.get('gen_ai.usage.output_tokens', 0) or 0),
-                        cost=float(cost) if isinstance(cost, int | float) else None,
-                        duration=node.duration.total_seconds(),
+                requests.append(
+                    (
+                        _micros(node.start_timestamp),
+                        ModelRequestRecord(
+                            model=str(attrs.get('gen_ai.response.model') or attrs.get('gen_ai.request.model')),
+                            input_tokens=int(attrs.get('gen_ai.usage.input_tokens', 0) or 0),
+                            output_tokens=int(attrs.get('gen_ai.usage.output_tokens', 0) or 0),
+                            cost=float(cost) if isinstance(cost, int | float) else None,
+                            duration=node.duration.total_seconds(),
+                        ),
                     )
                 )
                 walk(node.children, parent_agent, out)
@@ -188,4 +179,5 @@ def from_span_tree(roots: Iterable[Any]) -> Capture:
                 walk(node.children, parent_agent, out)
 
     walk(roots, None, capture.calls)
+    capture.requests = [r for _, r in sorted(requests, key=lambda pair: pair[0])]
     return capture

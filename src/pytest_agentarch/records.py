@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-__all__ = ('Assertion', 'RunRecord', 'ToolCallRecord')
+__all__ = ('Assertion', 'ModelRequestRecord', 'RunRecord', 'ToolCallRecord')
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -20,6 +20,20 @@ class ToolCallRecord:
     args: str
     """Normalized JSON arguments."""
     failed: bool = False
+
+
+@dataclass(kw_only=True, frozen=True)
+class ModelRequestRecord:
+    """One model request of a run, in start order."""
+
+    model: str
+    """Model name as the instrumentation reports it."""
+    input_tokens: int
+    output_tokens: int
+    cost: float | None
+    """USD, when pydantic-ai could price the model (genai-prices)."""
+    duration: float
+    """Seconds."""
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -50,7 +64,9 @@ class RunRecord:
     steps: list[list[str]] = field(default_factory=list[list[str]])
     """Flattened unordered steps of tool names (see `trajectory.flat_steps`)."""
     tool_calls: list[ToolCallRecord] = field(default_factory=list[ToolCallRecord])
+    model_requests: list[ModelRequestRecord] = field(default_factory=list[ModelRequestRecord])
     requests: int = 0
+    """Totals over `model_requests` (kept for statistics without a walk over the list)."""
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float | None = None
@@ -91,4 +107,5 @@ class RunRecord:
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs['tool_calls'] = [ToolCallRecord(**c) for c in data.get('tool_calls', [])]
         kwargs['assertions'] = [Assertion(**a) for a in data.get('assertions', [])]
+        kwargs['model_requests'] = [ModelRequestRecord(**m) for m in data.get('model_requests', [])]
         return cls(**kwargs)

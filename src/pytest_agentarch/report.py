@@ -59,10 +59,45 @@ class ItemResult:
         return cls(**{**data, 'records': [RunRecord.from_wire(r) for r in data['records']]})
 
 
+class RunSummary(BaseModel):
+    """One run, compactly: enough to plot distributions or compare sessions run by run."""
+
+    index: int
+    passed: bool
+    error_type: str | None
+    variant: int | None = Field(description="index into `variants` of this run's trajectory; null if it errored")
+    output_key: str | None = Field(description='canonical JSON of the compared output fields')
+    duration: float = Field(description='wall seconds')
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost: float | None
+
+
+def _summaries(records: list[RunRecord], variants: list[str]) -> list[RunSummary]:
+    position = {t: i for i, t in enumerate(variants)}
+    return [
+        RunSummary(
+            index=r.index,
+            passed=r.passed,
+            error_type=r.error_type,
+            variant=None if r.errored else position.get(r.trajectory),
+            output_key=r.output_key,
+            duration=r.duration,
+            requests=r.requests,
+            input_tokens=r.input_tokens,
+            output_tokens=r.output_tokens,
+            cost=r.cost,
+        )
+        for r in sorted(records, key=lambda r: r.index)
+    ]
+
+
 class CaseReport(CaseStats):
-    """Statistics of one case, plus where it ran."""
+    """Statistics of one case, plus where it ran and its runs."""
 
     nodeid: str
+    run_results: list[RunSummary] = Field(default_factory=list[RunSummary])
     peak_memory: int | None = Field(
         default=None,
         description='Python heap peak above its level at the start of the item (tracemalloc), bytes; null if untraced',
@@ -116,7 +151,13 @@ def build_report(items: Iterable[ItemResult], *, model: str, seed: int, runs: in
             misses = [Miss.model_validate(m) for m in item.misses]
             all_misses.extend(misses)
             cases.append(
-                CaseReport(**stats.model_dump(), nodeid=item.nodeid, peak_memory=item.peak_memory, gate_misses=misses)
+                CaseReport(
+                    **stats.model_dump(),
+                    nodeid=item.nodeid,
+                    run_results=_summaries(item.records, [v.trajectory for v in stats.variants]),
+                    peak_memory=item.peak_memory,
+                    gate_misses=misses,
+                )
             )
         summary = aggregate(
             cases,

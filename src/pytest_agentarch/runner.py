@@ -124,6 +124,7 @@ async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int,
             'pytest_agentarch.call_tool'
         )
     costs = [r.cost for r in capture.requests]
+    record.model_requests = capture.requests
     record.requests = len(capture.requests)
     record.input_tokens = sum(r.input_tokens for r in capture.requests)
     record.output_tokens = sum(r.output_tokens for r in capture.requests)
