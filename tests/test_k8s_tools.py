@@ -13,6 +13,16 @@ import pytest
 from pydantic_ai import ModelRetry
 
 from architectures.report import AnomalyReport
+from architectures.statistics import (
+    change_index,
+    linear_fit,
+    log_template,
+    mad,
+    median,
+    quantile,
+    restart_segments,
+    robust_shift,
+)
 from architectures.telemetry import SCENARIOS, FixtureBackend, Scenario, get_backend, scenario_by_id, use_backend
 from architectures.telemetry.backend import DEFAULT_DATA_DIR, parse_bytes, parse_cpu
 from architectures.telemetry.generate import generate
@@ -21,15 +31,7 @@ from architectures.tools import (
     analyze_cpu_metrics,
     analyze_logs,
     analyze_memory_metrics,
-    change_index,
     get_entity_metadata,
-    linear_fit,
-    log_template,
-    mad,
-    median,
-    quantile,
-    restart_segments,
-    robust_shift,
 )
 
 Json = dict[str, Any]
