@@ -26,7 +26,7 @@ from pydantic_ai import Agent
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
-from architectures.report import AnomalyReport, Severity
+from architectures.report import SEVERITY_RANK, AnomalyReport
 from architectures.tools import analyze_cpu_metrics, analyze_logs, analyze_memory_metrics, get_entity_metadata
 
 __all__ = (
@@ -60,8 +60,6 @@ MERGING_RULE = (
     'from the assessments that agree with it.'
 )
 """The contract's merging rule in words, for the instructions of merge and summary agents."""
-
-_SEVERITY_RANK: dict[Severity, int] = {'none': 0, 'low': 1, 'medium': 2, 'high': 3, 'critical': 4}
 
 
 class AnalysisRequest(BaseModel):
@@ -248,7 +246,7 @@ def _rank(assessment: Mapping[str, Any], position: int) -> tuple[bool, float, in
     return (
         assessment.get('anomaly_detected') is True,
         float(confidence) if isinstance(confidence, int | float) else 0.0,
-        _SEVERITY_RANK.get(severity, -1) if isinstance(severity, str) else -1,  # type: ignore[call-overload]
+        SEVERITY_RANK.get(severity, -1) if isinstance(severity, str) else -1,
         position,
     )
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
-__all__ = ('AnomalyReport', 'Category', 'Severity')
+__all__ = ('SEVERITY_RANK', 'AnomalyReport', 'Category', 'Severity')
 
 Severity = Literal['none', 'low', 'medium', 'high', 'critical']
 """How bad the anomaly is; `'none'` when there is none (or the entity does not exist)."""
+
+SEVERITY_RANK: dict[str, int] = {severity: rank for rank, severity in enumerate(get_args(Severity))}
+"""Severities in increasing order (the merging rule breaks confidence ties with it)."""
 
 Category = Literal[
     'none',

@@ -37,7 +37,7 @@ from typing import Any, cast
 
 from pydantic_ai import ModelRetry
 
-from architectures.report import Category, Severity
+from architectures.report import SEVERITY_RANK, Category, Severity
 from architectures.statistics import (
     change_index,
     linear_fit,
@@ -114,7 +114,6 @@ TOP_TEMPLATES = 8
 """How many error templates a log analysis lists."""
 
 _CONFIDENCE_HEALTHY = 0.8
-_SEVERITY_RANK: dict[str, int] = {'none': 0, 'low': 1, 'medium': 2, 'high': 3, 'critical': 4}
 _TIME_EXAMPLE = '2026-03-14T10:00:00Z'
 _ERROR_LEVELS = frozenset({'ERROR', 'FATAL', 'CRITICAL'})
 _WARNING_LEVELS = _ERROR_LEVELS | {'WARN', 'WARNING'}
@@ -154,7 +153,7 @@ class _Assessor:
     def result(self, healthy_actions: list[str]) -> Json:
         if not self.findings:
             return _assessment(False, 'none', 'none', _CONFIDENCE_HEALTHY, self.context, healthy_actions)
-        best = max(self.findings, key=lambda f: (f.confidence, _SEVERITY_RANK[f.severity]))
+        best = max(self.findings, key=lambda f: (f.confidence, SEVERITY_RANK[f.severity]))
         others = [
             f'also consistent with {f.category} (confidence {f.confidence:.2f})'
             for f in self.findings

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, ToolCallPart, UserPromptPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_evals import Dataset
 
 import architectures
 from architectures.common import AnalysisRequest, expected_steps, node_entity
@@ -19,11 +21,12 @@ from architectures.report import AnomalyReport
 from architectures.telemetry.scenarios import SCENARIOS, Scenario, scenario_by_id
 from architectures.tools import get_entity_metadata
 from architectures.workflow import investigate_batch
-from pytest_agentarch import registry
+from pytest_agentarch import TrajectorySteps, registry
 from pytest_agentarch.capture import ensure_instrumentation
 from pytest_agentarch.records import RunRecord
 from pytest_agentarch.runner import CaseSpec, RunSettings, run_case
 from pytest_agentarch.sim import SimulatedModel
+from pytest_agentarch.stats import case_stats
 
 NAMES = ('specialized', 'single', 'workflow', 'manual', 'hybrid', 'delegation')
 DETERMINISTIC = ('specialized', 'workflow', 'manual')
@@ -156,3 +159,38 @@ def test_delegation_rolls_sub_agent_usage_into_the_coordinator() -> None:
         if isinstance(m, ModelResponse)
         for p in m.parts
     )
+
+
+DATASET = Path(__file__).parent.parent / 'evals' / 'k8s_anomaly.yaml'
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_every_dataset_case_passes_with_one_trajectory_at_temperature_0(name: str) -> None:
+    """The dataset's own evaluators (verdict and expected steps) hold for every case, and runs never differ."""
+    ensure_instrumentation()
+    dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectorySteps])
+    for case in dataset.cases:
+        spec = CaseSpec(name=str(case.name), inputs=case.inputs, evaluators=[*case.evaluators, *dataset.evaluators])
+        records = asyncio.run(run_case(_arch(name), SIM, spec, RunSettings(runs=3)))
+        stats = case_stats(records, architecture=name, case=spec.name)
+        assert stats.pass_rate.value == 1.0, (case.name, stats.failures)
+        assert len(stats.variants) == 1, (case.name, [v.trajectory for v in stats.variants])
+
+
+def test_a_case_gives_the_same_runs_whatever_ran_before_it_in_the_process() -> None:
+    """Reproducibility across xdist schedules: no state carries over from one item to the next."""
+    ensure_instrumentation()
+    model = SimulatedModel(temperature=0.7)
+    dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectorySteps])
+    cases = {str(c.name): c for c in dataset.cases}
+
+    def runs(arch: str, case: str) -> list[tuple[Any, ...]]:
+        spec = CaseSpec(name=case, inputs=cases[case].inputs)
+        records = asyncio.run(run_case(_arch(arch), model, spec, RunSettings(runs=6)))
+        return [(r.trajectory_args, r.input_tokens, r.output_tokens, r.output_key) for r in records]
+
+    first = runs('delegation', 'ambiguous_investigate_frontend')
+    assert len(set(first)) > 1, 'the runs should differ at temperature 0.7, or this test proves nothing'
+    for arch, case in [('single', 'healthy_pod'), ('delegation', 'crash_loop_ledger'), ('hybrid', 'healthy_pod')]:
+        runs(arch, case)
+    assert runs('delegation', 'ambiguous_investigate_frontend') == first
