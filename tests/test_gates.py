@@ -168,11 +168,12 @@ def test_missed_thresholds_are_listed_one_line_per_miss(
     )
 
 
-def test_lower_bound_gate_judges_the_wilson_interval(project: Callable[..., pytest.Pytester]) -> None:
+@pytest.mark.parametrize('xdist', XDIST)
+def test_lower_bound_gate_judges_the_wilson_interval(project: Callable[..., pytest.Pytester], xdist: list[str]) -> None:
     pytester = project(ARCHS, cases=CASES)
-    point = pytester.runpytest('--runs', '10', '--min-pass-rate', '0.5', '--min-determinism', '0')
+    point = pytester.runpytest('--runs', '10', '--min-pass-rate', '0.5', '--min-determinism', '0', *xdist)
     point.assert_outcomes(passed=2)
-    lower = pytester.runpytest('--runs', '10', '--min-pass-rate', '0.5', '--gate-lower-bound')
+    lower = pytester.runpytest('--runs', '10', '--min-pass-rate', '0.5', '--gate-lower-bound', *xdist)
     lower.assert_outcomes(passed=1, failed=1)
     lower.stdout.fnmatch_lines(
         [
@@ -182,7 +183,10 @@ def test_lower_bound_gate_judges_the_wilson_interval(project: Callable[..., pyte
     )
 
 
-def test_ini_thresholds_and_per_architecture_overrides(project: Callable[..., pytest.Pytester]) -> None:
+@pytest.mark.parametrize('xdist', XDIST)
+def test_ini_thresholds_and_per_architecture_overrides(
+    project: Callable[..., pytest.Pytester], xdist: list[str]
+) -> None:
     pytester = project(
         ARCHS,
         cases=CASES,
@@ -192,7 +196,7 @@ def test_ini_thresholds_and_per_architecture_overrides(project: Callable[..., py
             agentarch_min_pass_rate = 0.8
         """,
     )
-    result = pytester.runpytest()
+    result = pytester.runpytest(*xdist)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(['gate misses (1):', '  wobbly  first  determinism 0.700  n=10  < 0.75'])
 
@@ -203,9 +207,9 @@ def test_ini_thresholds_and_per_architecture_overrides(project: Callable[..., py
         + '    wobbly: min_determinism=0.7\n'
         + '    steady: min_pass_rate=1 min_determinism=1\n'
     )
-    result = pytester.runpytest()
+    result = pytester.runpytest(*xdist)
     result.assert_outcomes(passed=2)
     # The command line still beats the ini for the session thresholds, and overrides build on it.
-    result = pytester.runpytest('--min-pass-rate', '0.9')
+    result = pytester.runpytest('--min-pass-rate', '0.9', *xdist)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(['  wobbly  first  pass_rate 0.800  n=10  < 0.9'])

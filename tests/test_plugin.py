@@ -438,12 +438,13 @@ def test_usage_and_cost_per_run(project: Callable[..., pytest.Pytester], xdist: 
     ('mode', 'traced'),
     [('first-case', {'first'}), ('all', {'first', 'second'}), ('off', set())],
 )
+@pytest.mark.parametrize('xdist', XDIST)
 def test_memory_is_traced_on_the_same_case_for_every_architecture(
-    pytester: pytest.Pytester, project: Any, mode: str, traced: set[str]
+    pytester: pytest.Pytester, project: Any, mode: str, traced: set[str], xdist: list[str]
 ) -> None:
     project(SEEDED, cases=TWO_CASES)
     result = pytester.runpytest(
-        '--runs=4', '--min-pass-rate=0', '--agentarch-json=out.json', f'--agentarch-memory={mode}'
+        '--runs=4', '--min-pass-rate=0', '--agentarch-json=out.json', f'--agentarch-memory={mode}', *xdist
     )
     result.assert_outcomes(passed=4)
     report = Report.model_validate_json(pytester.path.joinpath('out.json').read_text())

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from conftest import ONE_CASE
+from conftest import ONE_CASE, XDIST
 
 ARCHS = """
     import archkit
@@ -43,9 +43,12 @@ ARCHS = """
         ),
     ],
 )
-def test_bad_options_are_usage_errors(project: Callable[..., pytest.Pytester], args: list[str], message: str) -> None:
+@pytest.mark.parametrize('xdist', XDIST)
+def test_bad_options_are_usage_errors(
+    project: Callable[..., pytest.Pytester], args: list[str], message: str, xdist: list[str]
+) -> None:
     pytester = project(ARCHS, cases=ONE_CASE)
-    result = pytester.runpytest(*args)
+    result = pytester.runpytest(*args, *xdist)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
 
@@ -62,9 +65,12 @@ def test_bad_options_are_usage_errors(project: Callable[..., pytest.Pytester], a
         ('agentarch_arg_mask = (', "ERROR: agentarch_arg_mask: '(' is not a valid regex*"),
     ],
 )
-def test_bad_ini_values_are_usage_errors(project: Callable[..., pytest.Pytester], ini: str, message: str) -> None:
+@pytest.mark.parametrize('xdist', XDIST)
+def test_bad_ini_values_are_usage_errors(
+    project: Callable[..., pytest.Pytester], ini: str, message: str, xdist: list[str]
+) -> None:
     pytester = project(ARCHS, ini=ini, cases=ONE_CASE)
-    result = pytester.runpytest()
+    result = pytester.runpytest(*xdist)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
 

@@ -196,3 +196,13 @@ def test_run_records_survive_the_json_wire() -> None:
     wire = json.loads(json.dumps(original.to_wire()))
     assert RunRecord.from_wire(wire) == original
     assert RunRecord.from_wire({**wire, 'added_by_a_newer_version': 1}) == original
+
+
+def test_a_rate_compares_with_numbers_by_its_point_estimate() -> None:
+    rate = Rate.of(19, 20)
+    assert rate >= 0.95 and rate > 0.9 and rate <= 0.95 and rate < 1 and not rate >= 0.96
+    assert float(rate) == 0.95 and rate >= Rate.of(9, 10)
+    empty = Rate.of(0, 0)
+    assert not empty >= 0.0 and not empty < 1.0  # n=0 proves nothing either way
+    with pytest.raises(TypeError, match='compares with a number'):
+        _ = rate >= '0.9'

@@ -10,13 +10,9 @@ from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorCont
 from pydantic_evals.otel import SpanTreeRecordingError
 
 from .capture import from_span_tree
-from .trajectory import flat_steps
+from .trajectory import flat_steps, render_steps
 
 __all__ = ('TrajectorySteps',)
-
-
-def _show(steps: list[list[str]]) -> str:
-    return ' > '.join(s[0] if len(s) == 1 else '{' + ', '.join(s) + '}' for s in steps) or '(none)'
 
 
 @dataclass(repr=False)
@@ -45,7 +41,7 @@ class TrajectorySteps(Evaluator[object, object, object]):
         actual = flat_steps(from_span_tree(tree.roots).calls, keep=keep)
         expected = [sorted(s) for s in self.steps]
         ok = actual == expected if self.mode == 'exact' else _subsequence(expected, actual)
-        reason = None if ok else f'expected {_show(expected)}; got {_show(actual)}'
+        reason = None if ok else f'expected {render_steps(expected)}; got {render_steps(actual)}'
         return EvaluationReason(value=ok, reason=reason)
 
 

@@ -60,19 +60,14 @@ def _judge(stats: CaseStats, metric: str, rate: Rate, threshold: float, lower_bo
 
 def check(stats: CaseStats, thresholds: Thresholds) -> list[Miss]:
     """Every threshold `stats` misses (empty when it passes)."""
-    misses: list[Miss] = []
-    if thresholds.min_pass_rate is None:
-        if stats.pass_rate.successes < stats.pass_rate.n:
-            misses.append(_judge(stats, 'pass_rate', stats.pass_rate, 1.0, False))  # type: ignore[arg-type]
-    else:
-        miss = _judge(stats, 'pass_rate', stats.pass_rate, thresholds.min_pass_rate, thresholds.lower_bound)
-        if miss:
-            misses.append(miss)
+    # Without a threshold, every run must pass (plain pytest semantics): judged on counts, never on a bound.
+    pass_rate = (1.0, False) if thresholds.min_pass_rate is None else (thresholds.min_pass_rate, thresholds.lower_bound)
+    judged = [_judge(stats, 'pass_rate', stats.pass_rate, *pass_rate)]
     if thresholds.min_determinism is not None:
-        miss = _judge(stats, 'determinism', stats.determinism, thresholds.min_determinism, thresholds.lower_bound)
-        if miss:
-            misses.append(miss)
-    return misses
+        judged.append(
+            _judge(stats, 'determinism', stats.determinism, thresholds.min_determinism, thresholds.lower_bound)
+        )
+    return [miss for miss in judged if miss is not None]
 
 
 _KEYS = {'min_determinism', 'min_pass_rate'}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import fnmatch
 import re
 import tracemalloc
@@ -28,6 +29,7 @@ from .report import ItemResult, Report, build_report, write_json
 from .runner import CaseSpec, RunSettings, run_case
 from .stats import CaseStats, case_stats
 from .table import render_cases, render_summary
+from .trajectory import render_steps
 
 _WIRE_KEY = 'agentarch'
 
@@ -324,20 +326,22 @@ class DatasetFile(pytest.File):
 
 
 @contextmanager
-def _traced_heap() -> Iterator[Callable[[], int]]:
-    """Trace the Python heap inside the block; yields a getter of the peak (bytes) above the level at entry."""
-    owned = not tracemalloc.is_tracing()
-    if owned:
-        tracemalloc.start()
-    tracemalloc.reset_peak()
+def _traced_heap() -> Iterator[Callable[[], int | None]]:
+    """Trace the Python heap inside the block; yields a getter of the peak (bytes) above the level at entry.
+
+    When someone else is already tracing, their peak is theirs to keep: nothing is reset and nothing is measured.
+    """
+    if tracemalloc.is_tracing():
+        yield lambda: None
+        return
+    tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
     peak = 0
     try:
         yield lambda: peak
     finally:
         peak = tracemalloc.get_traced_memory()[1] - base
-        if owned:
-            tracemalloc.stop()
+        tracemalloc.stop()
 
 
 class GateFailure(Exception):
@@ -423,7 +427,7 @@ def _failure_text(misses: str, stats: CaseStats, case: CaseSpec) -> str:
 def _expected_calls(case: CaseSpec) -> str | None:
     for ev in case.evaluators:
         if isinstance(ev, TrajectorySteps):
-            return ' > '.join(s[0] if len(s) == 1 else '{' + ', '.join(s) + '}' for s in ev.steps)
+            return render_steps(ev.steps)
         for attr in ('expected_trajectory', 'expected_tools'):
             value = getattr(ev, attr, None)
             if isinstance(value, list):
@@ -477,7 +481,9 @@ class BoundArchitecture:
         )
         settings = self._settings.run
         if runs is not None:
-            settings = RunSettings(**{**settings.__dict__, 'runs': _positive_int(str(runs))})
+            if not isinstance(runs, int) or runs < 1:
+                raise ValueError(f'runs must be a whole number >= 1, got {runs!r}')
+            settings = dataclasses.replace(settings, runs=runs)
         records: list[RunRecord] = await run_case(self.architecture, self.model, spec, settings)
         stats = case_stats(records, architecture=self.name, case=spec.name, expected_steps=spec.expected_steps)
         self._node.stash.setdefault(_ITEM_RESULT, []).append(

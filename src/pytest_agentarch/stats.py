@@ -68,6 +68,14 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
+def _number(other: object) -> float:
+    if isinstance(other, Rate):
+        return float(other)
+    if isinstance(other, int | float) and not isinstance(other, bool):
+        return float(other)
+    raise TypeError(f'a Rate compares with a number or another Rate, not {type(other).__name__}')
+
+
 class Rate(BaseModel):
     """A proportion with its sample size and Wilson 95% interval."""
 
@@ -84,6 +92,23 @@ class Rate(BaseModel):
 
     def __str__(self) -> str:
         return 'n/a (n=0)' if self.value is None else f'{self.value:.0%} [{self.low:.0%}-{self.high:.0%}] n={self.n}'
+
+    def __float__(self) -> float:
+        """The point estimate; NaN when n is 0, so that every comparison with it is false."""
+        return math.nan if self.value is None else self.value
+
+    # `assert runs.determinism >= 0.95` compares the point estimate; use `.low` to compare the Wilson lower bound.
+    def __ge__(self, other: object) -> bool:
+        return float(self) >= _number(other)
+
+    def __gt__(self, other: object) -> bool:
+        return float(self) > _number(other)
+
+    def __le__(self, other: object) -> bool:
+        return float(self) <= _number(other)
+
+    def __lt__(self, other: object) -> bool:
+        return float(self) < _number(other)
 
 
 class Distribution(BaseModel):

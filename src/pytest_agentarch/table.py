@@ -12,8 +12,8 @@ __all__ = ('render_cases', 'render_summary')
 
 def _rate(rate: Rate) -> str:
     if rate.value is None:
-        return 'n/a'
-    return f'{rate.value:6.1%} [{rate.low:.0%}-{rate.high:.0%}]'
+        return 'n/a (n=0)'
+    return f'{rate.value:6.1%} [{rate.low:.0%}-{rate.high:.0%}] n={rate.n}'
 
 
 def _num(value: float | None, fmt: str = '{:.0f}') -> str:
@@ -81,7 +81,17 @@ def render_summary(report: Report) -> list[str]:
 
 def render_cases(report: Report) -> list[str]:
     """One row per (architecture, case), with the most common trajectory."""
-    header = ['architecture', 'case', 'runs', 'err', 'determinism', 'variants', 'pass rate', 'agree', 'top trajectory']
+    header = [
+        'architecture',
+        'case',
+        'runs',
+        'err',
+        'determinism',
+        'variants',
+        'pass rate',
+        'output agreement',
+        'top trajectory',
+    ]
     rows = []
     for a in report.architectures:
         for c in a.cases:
@@ -95,7 +105,7 @@ def render_cases(report: Report) -> list[str]:
                     _rate(c.determinism),
                     str(len(c.variants)),
                     _rate(c.pass_rate),
-                    _num(c.output_agreement.value, '{:.0%}'),
+                    _rate(c.output_agreement),
                     top if len(top) <= 90 else top[:87] + '...',
                 ]
             )

@@ -26,9 +26,9 @@ __all__ = (
     'flat_steps',
     'normalize_args',
     'render',
+    'render_steps',
     'shape',
     'shape_with_args',
-    'tool_names',
 )
 
 Form = tuple[Any, ...]
@@ -44,9 +44,9 @@ class Call:
     name: str
     """Tool name, or agent name (agent names do not enter the canonical form)."""
     start: int
-    """Start time in ns (any monotonic clock shared by the run)."""
+    """Start time in microseconds (any clock shared by the run)."""
     end: int
-    """End time in ns."""
+    """End time in microseconds."""
     args: Any = None
     """Decoded tool arguments (tools only)."""
     batch: int | None = None
@@ -123,16 +123,6 @@ def normalize_args(args: Any, *, mask: Sequence[re.Pattern[str]] = (), digits: i
     return json.dumps(norm(args, ''), sort_keys=True, separators=(',', ':'), default=str)
 
 
-def tool_names(calls: Iterable[Call]) -> list[str]:
-    """Tool names in start order, nested calls after their parent (a flat, human-readable view)."""
-    out: list[str] = []
-    for c in sorted(calls, key=lambda c: (c.start, c.end)):
-        if c.kind == 'tool':
-            out.append(c.name)
-        out.extend(tool_names(c.children))
-    return out
-
-
 def flat_steps(calls: Sequence[Call], *, keep: Iterable[str] | None = None) -> list[list[str]]:
     """Tool names as a sequence of unordered steps, with nesting flattened.
 
@@ -161,6 +151,11 @@ def flat_steps(calls: Sequence[Call], *, keep: Iterable[str] | None = None) -> l
         return out
 
     return seq(calls)
+
+
+def render_steps(steps: Sequence[Sequence[str]]) -> str:
+    """Flat steps on one line: `a > {b, c} > d` (names inside braces ran concurrently)."""
+    return ' > '.join(s[0] if len(s) == 1 else '{' + ', '.join(s) + '}' for s in steps) or '(none)'
 
 
 def render(form: Form) -> str:
