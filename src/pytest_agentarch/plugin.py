@@ -424,6 +424,14 @@ def _failure_text(misses: str, stats: CaseStats, case: CaseSpec) -> str:
     return '\n'.join(lines)
 
 
+def _mean_metrics(cases: list[Any]) -> dict[str, float]:
+    """Per-case metric means pooled over an architecture's cases, weighted by completed runs."""
+    completed = {id(c): c.runs - c.errors for c in cases}
+    total = sum(completed.values())
+    names = sorted({k for c in cases for k in c.metrics})
+    return {k: sum(c.metrics.get(k, 0.0) * completed[id(c)] for c in cases) / total for k in names} if total else {}
+
+
 def _expected_calls(case: CaseSpec) -> str | None:
     for ev in case.evaluators:
         if isinstance(ev, TrajectorySteps):
@@ -618,6 +626,13 @@ class Collector:
             tr.write_line('')
             for line in render_cases(report):
                 tr.write_line(line)
+        reported = [(a.summary.architecture, _mean_metrics(a.cases)) for a in report.architectures]
+        if any(metrics for _, metrics in reported):
+            tr.write_line('')
+            tr.write_line('metrics the architectures reported (mean per completed run):')
+            for name, metrics in reported:
+                if metrics:
+                    tr.write_line(f'  {name}: ' + ', '.join(f'{k} {v:.3g}' for k, v in metrics.items()))
         if report.gate_misses:
             tr.write_line('')
             tr.write_line(f'gate misses ({len(report.gate_misses)}):', red=True)

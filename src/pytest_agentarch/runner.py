@@ -134,7 +134,11 @@ async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int,
     keep = {n for step in case.expected_steps for n in step} if case.expected_steps else None
     record.steps = flat_steps(capture.calls, keep=keep)
     record.tool_calls = _flatten_calls(capture.calls, settings.arg_mask)
-    record.metrics = {k: float(v) for k, v in kwargs['metrics'].items()}
+    # pydantic-evals adds metrics of its own from the spans (requests, tokens, cost): the record has those already.
+    derived = _task_run.TaskRun()
+    if isinstance(span_tree, SpanTree):
+        _task_run.extract_span_tree_metrics(derived, span_tree)
+    record.metrics = {k: float(v) for k, v in kwargs['metrics'].items() if k not in derived.metrics}
     if error is not None:
         record.error_type = type(error).__name__
         record.error_message = str(error)[:2000]

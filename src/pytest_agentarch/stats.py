@@ -169,7 +169,9 @@ class CaseStats(BaseModel):
     tool_calls: Distribution
     cost: Distribution | None = Field(description='USD per run; null unless every request was priced')
     latency: Distribution = Field(description='wall seconds per run')
-    metrics: dict[str, float] = Field(description='mean of each metric the runs reported')
+    metrics: dict[str, float] = Field(
+        description='mean per completed run of each metric the architecture reported (increment_eval_metric)'
+    )
     expected_steps: list[list[str]] | None = None
     failures: list[FailedRun] = Field(description='up to 10 runs that did not pass')
 
