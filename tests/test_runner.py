@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pydantic_ai import Agent
+from pydantic_ai import Agent, ModelRetry
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
@@ -60,3 +60,27 @@ def test_report_lists_every_run_with_its_variant() -> None:
     assert [r.index for r in case.run_results] == [0, 1, 2, 3]
     assert all(r.variant == 0 and r.passed and r.requests == 2 for r in case.run_results)
     assert case.variants[0].count == 4
+
+
+def test_a_retried_tool_call_is_part_of_the_trajectory() -> None:
+    attempts: list[str] = []
+
+    def flaky(key: str) -> str:
+        attempts.append(key)
+        if len(attempts) % 2:
+            raise ModelRetry('try again')
+        return key
+
+    async def ask_twice(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if sum(isinstance(m, ModelResponse) for m in messages) < 2:
+            return ModelResponse(parts=[ToolCallPart('flaky', {'key': 'a'})])
+        return ModelResponse(parts=[TextPart('A')])
+
+    async def retrying(inputs: Any, model: Any) -> str:
+        return (await Agent(FunctionModel(ask_twice), tools=[flaky]).run(inputs)).output
+
+    ensure_instrumentation()
+    arch = Architecture(name='retrying', description='', func=retrying)
+    (record,) = asyncio.run(run_case(arch, FunctionModel(respond), CaseSpec(name='c', inputs='go'), RunSettings()))
+    assert record.trajectory == 'agent(flaky! > flaky)'
+    assert [(c.name, c.failed) for c in record.tool_calls] == [('flaky', True), ('flaky', False)]

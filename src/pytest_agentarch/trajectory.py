@@ -79,11 +79,18 @@ def _form(calls: Sequence[Call], item: Any) -> Form:
     return tuple(tuple(sorted((item(c) for c in step), key=repr)) for step in _steps(calls))
 
 
+def _label(c: Call) -> str:
+    # Agent names never count (they may embed run ids); a failed or retried tool call is behaviour, so it shows.
+    if c.kind != 'tool':
+        return ''
+    return c.name + '!' if c.failed else c.name
+
+
 def shape(calls: Sequence[Call]) -> Form:
     """Level 1: tool names in canonical order; agent runs are anonymous containers."""
 
     def item(c: Call) -> Any:
-        return (c.kind, c.name if c.kind == 'tool' else '', _form(c.children, item))
+        return (c.kind, _label(c), _form(c.children, item))
 
     return _form(calls, item)
 
@@ -93,7 +100,7 @@ def shape_with_args(calls: Sequence[Call], *, mask: Sequence[re.Pattern[str]] = 
 
     def item(c: Call) -> Any:
         args = normalize_args(c.args, mask=mask, digits=digits) if c.kind == 'tool' else ''
-        return (c.kind, c.name if c.kind == 'tool' else '', args, _form(c.children, item))
+        return (c.kind, _label(c), args, _form(c.children, item))
 
     return _form(calls, item)
 
