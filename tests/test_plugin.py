@@ -490,3 +490,35 @@ def test_architectures_from_another_package_entry_points(pytester: pytest.Pytest
     broken = pytester.runpytest('--runs=1')
     assert broken.ret == pytest.ExitCode.USAGE_ERROR
     broken.stderr.fnmatch_lines(["*entry point 'broken' = 'no_such_module'*failed to load*"])
+
+
+INTERRUPTED = """
+    import archkit
+    import pytest_agentarch
+    from pytest_agentarch import architecture
+
+    @architecture('one')
+    async def one(inputs, model):
+        if inputs == 'world' and pytest_agentarch.current_run().index == 3:
+            raise KeyboardInterrupt
+        return await archkit.run(lambda i: [['alpha']], inputs)
+"""
+
+
+def test_an_interrupt_keeps_finished_items_and_the_finished_runs_of_the_item_in_progress(
+    pytester: pytest.Pytester, project: Any
+) -> None:
+    project(INTERRUPTED, cases=TWO_CASES)
+    result = pytester.runpytest(
+        '--runs=6', '--agentarch-concurrency=1', '--min-pass-rate=0', '--agentarch-json=o.json', no_reraise_ctrlc=True
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        ['interrupted items (1), their finished runs kept:', '  cases.yaml::second[[]one[]]: 3 of 6 runs']
+    )
+    report = Report.model_validate_json(pytester.path.joinpath('o.json').read_text())
+    cases = {c.case: c for c in report.architectures[0].cases}
+    assert (cases['first'].runs, cases['first'].interrupted) == (6, False)
+    assert (cases['second'].runs, cases['second'].interrupted) == (3, True)
+    assert [r.index for r in cases['second'].run_results] == [0, 1, 2]
+    assert report.missing == []

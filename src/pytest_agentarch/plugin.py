@@ -366,12 +366,22 @@ class DatasetItem(pytest.Item):
         settings = self.config.stash[_SETTINGS]
         assert settings.model is not None
         peak: int | None = None
-        if self.traced:
-            with _traced_heap() as peak_of:
-                records = asyncio.run(run_case(self.arch, settings.model, self.case, settings.run))
-            peak = peak_of()
-        else:
-            records = asyncio.run(run_case(self.arch, settings.model, self.case, settings.run))
+        finished: list[RunRecord] = []
+        try:
+            if self.traced:
+                with _traced_heap() as peak_of:
+                    records = asyncio.run(
+                        run_case(self.arch, settings.model, self.case, settings.run, finished=finished)
+                    )
+                peak = peak_of()
+            else:
+                records = asyncio.run(run_case(self.arch, settings.model, self.case, settings.run, finished=finished))
+        except KeyboardInterrupt:
+            # pytest makes no report for an interrupted item: hand the finished runs to the collector directly.
+            collector = self.config.stash.get(_COLLECTOR, None)
+            if collector is not None and finished:
+                collector.add(self._result(finished, misses=[], peak=None, interrupted=True))
+            raise
         self.stats = case_stats(
             records,
             architecture=self.arch.name,
@@ -380,21 +390,25 @@ class DatasetItem(pytest.Item):
             expected_steps=self.case.expected_steps,
         )
         misses = check(self.stats, settings.thresholds_for(self.arch.name))
-        self.stash[_ITEM_RESULT] = [
-            ItemResult(
-                nodeid=self.nodeid,
-                architecture=self.arch.name,
-                description=self.arch.description,
-                case=self.case.name,
-                dataset=self.dataset_name,
-                records=records,
-                expected_steps=self.case.expected_steps,
-                misses=[m.model_dump() for m in misses],
-                peak_memory=peak,
-            )
-        ]
+        self.stash[_ITEM_RESULT] = [self._result(records, misses=misses, peak=peak, interrupted=False)]
         if misses:
             raise GateFailure('\n'.join(str(m) for m in misses))
+
+    def _result(
+        self, records: list[RunRecord], *, misses: list[Any], peak: int | None, interrupted: bool
+    ) -> ItemResult:
+        return ItemResult(
+            nodeid=self.nodeid,
+            architecture=self.arch.name,
+            description=self.arch.description,
+            case=self.case.name,
+            dataset=self.dataset_name,
+            records=records,
+            expected_steps=self.case.expected_steps,
+            misses=[m.model_dump() for m in misses],
+            peak_memory=peak,
+            interrupted=interrupted,
+        )
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
         if not isinstance(excinfo.value, GateFailure) or self.stats is None:
@@ -576,6 +590,10 @@ class Collector:
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self.expected.update(i for i in ids if self._is_dataset_item(i))
 
+    def add(self, result: ItemResult) -> None:
+        """Results that reached the controller without a report (an item interrupted in this process)."""
+        self.results.setdefault(result.nodeid, []).append(result)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, _WIRE_KEY, None)
         if data is not None:
@@ -640,6 +658,12 @@ class Collector:
                 value = 'n/a' if m.value is None else f'{m.value:.3f}'
                 basis = ' wilson-low' if m.judged_on == 'wilson-low' else ''
                 tr.write_line(f'  {m.architecture}  {m.case}  {m.metric}{basis} {value}  n={m.n}  < {m.threshold:g}')
+        interrupted = [c for a in report.architectures for c in a.cases if c.interrupted]
+        if interrupted:
+            tr.write_line('')
+            tr.write_line(f'interrupted items ({len(interrupted)}), their finished runs kept:', yellow=True)
+            for c in interrupted:
+                tr.write_line(f'  {c.nodeid}: {c.runs} of {report.runs_per_case} runs')
         if report.missing:
             tr.write_line('')
             tr.write_line(f'missing results ({len(report.missing)} items):', yellow=True)

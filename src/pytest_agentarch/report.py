@@ -40,6 +40,8 @@ class ItemResult:
     expected_steps: list[list[str]] | None = None
     misses: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     peak_memory: int | None = None
+    interrupted: bool = False
+    """The session was interrupted while this item ran: `records` holds the runs that had finished."""
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -52,6 +54,7 @@ class ItemResult:
             'expected_steps': self.expected_steps,
             'misses': self.misses,
             'peak_memory': self.peak_memory,
+            'interrupted': self.interrupted,
         }
 
     @classmethod
@@ -103,6 +106,7 @@ class CaseReport(CaseStats):
         description='Python heap peak above its level at the start of the item (tracemalloc), bytes; null if untraced',
     )
     gate_misses: list[Miss] = Field(default_factory=list[Miss])
+    interrupted: bool = Field(default=False, description='the session was interrupted while the item ran: partial runs')
 
 
 class ArchitectureReport(BaseModel):
@@ -157,6 +161,7 @@ def build_report(items: Iterable[ItemResult], *, model: str, seed: int, runs: in
                     run_results=_summaries(item.records, [v.trajectory for v in stats.variants]),
                     peak_memory=item.peak_memory,
                     gate_misses=misses,
+                    interrupted=item.interrupted,
                 )
             )
         summary = aggregate(

@@ -164,12 +164,21 @@ class CaptureError(Exception):
     """Nothing observable happened inside a run: no agent run, model request or tool call."""
 
 
-async def run_case(arch: Architecture, model: Model, case: CaseSpec, settings: RunSettings) -> list[RunRecord]:
-    """All `settings.runs` runs of `case`, at most `settings.concurrency` at once, ordered by index."""
+async def run_case(
+    arch: Architecture, model: Model, case: CaseSpec, settings: RunSettings, *, finished: list[RunRecord] | None = None
+) -> list[RunRecord]:
+    """All `settings.runs` runs of `case`, at most `settings.concurrency` at once, ordered by index.
+
+    Each record is also appended to `finished` as soon as its run is judged, so a caller interrupted halfway still
+    holds the runs that completed.
+    """
     semaphore = asyncio.Semaphore(max(1, settings.concurrency))
+    sink = finished if finished is not None else []
 
     async def guarded(index: int) -> RunRecord:
         async with semaphore:
-            return await run_once(arch, model, case, index, settings)
+            record = await run_once(arch, model, case, index, settings)
+        sink.append(record)
+        return record
 
     return list(await asyncio.gather(*(guarded(i) for i in range(settings.runs))))
