@@ -571,3 +571,9 @@ def test_a_follow_up_subject_from_a_result_is_called_when_the_text_asks_about_it
     agent = host_agent('Call describe for the app, then answer.', seen)
     run(agent, 'Check svc:app/web-1.', SimulatedModel(temperature=0))
     assert seen == [('svc:app', 'web-1')]
+
+
+def test_a_text_answer_without_tool_results_restates_the_prompt_in_its_own_case() -> None:
+    agent = Agent(instructions='Summarise the weather.')
+    result = run(agent, "{'city': 'Oslo', 'sky': 'clear'}", SimulatedModel(temperature=0))
+    assert 'Oslo' in result.output and "'sky': 'clear'" in result.output

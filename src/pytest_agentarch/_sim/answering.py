@@ -335,8 +335,9 @@ def _build_value(
 def _summary_text(conversation: Conversation) -> str:
     results = [c for c in conversation.calls if c.status == 'ok']
     if not results:
-        words_ = words(conversation.prompt)
-        return 'I have no tool results to report' + (f' about {" ".join(words_[:12])}.' if words_ else '.')
+        # With nothing looked up, summarise what the prompt gave, in its own words (names keep their case).
+        given = ' '.join(conversation.prompt.split())
+        return f'From what you gave me: {given[:400]}' if given else 'I have nothing to go on.'
     lines = ['Here is what I found:']
     for call in results:
         rendered = call.result if isinstance(call.result, str) else json.dumps(call.result, sort_keys=True, default=str)
