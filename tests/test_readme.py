@@ -1,0 +1,39 @@
+"""The README's "use it in your project" example works as written (on the simulated model)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = (Path(__file__).parent.parent / 'README.md').read_text(encoding='utf-8')
+BLOCKS = re.findall(r'```(\w+)\n(.*?)```', README, re.S)
+
+TOOLS = '''
+def get_weather(city: str) -> dict:
+    """Current weather of a city."""
+    return {'city': city, 'sky': 'clear', 'temperature_c': 3}
+
+
+def get_forecast(city: str, days: int = 3) -> dict:
+    """Forecast of a city for the next days."""
+    return {'city': city, 'days': days, 'sky': 'snow'}
+'''
+
+
+def block(language: str, marker: str) -> str:
+    (found,) = [text for lang, text in BLOCKS if lang == language and marker in text]
+    return found
+
+
+def test_the_readme_example_project_runs(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(**{'myapp/__init__': '', 'myapp/tools': TOOLS})
+    pytester.makeconftest(block('python', '# conftest.py'))
+    pytester.makefile('.yaml', **{'evals/weather': block('yaml', '# evals/weather.yaml')})
+    pytester.makepyfile(test_stable=block('python', 'def test_stable(arch)'))
+    pytester.makepyprojecttoml(block('toml', 'agentarch_datasets'))
+    pytester.syspathinsert()
+    result = pytester.runpytest('--runs', '5', '-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(['*agentarch: architecture comparison*', 'one-agent *', 'scripted *'])
