@@ -389,16 +389,18 @@ CONCURRENT = """
             in_flight['now'] -= 1
 
     def pytest_sessionfinish(session):
-        Path('in_flight.txt').write_text(str(in_flight['max']))
+        if in_flight['max']:  # only the process that ran the item (a worker, under xdist)
+            Path('in_flight.txt').write_text(str(in_flight['max']))
 """
 
 
+@pytest.mark.parametrize('xdist', XDIST)
 @pytest.mark.parametrize(('concurrency', 'expected'), [([], 20), (['--agentarch-concurrency', '6'], 6)])
 def test_runs_of_a_case_execute_concurrently_up_to_the_limit(
-    project: Callable[..., pytest.Pytester], concurrency: list[str], expected: int
+    project: Callable[..., pytest.Pytester], concurrency: list[str], expected: int, xdist: list[str]
 ) -> None:
     pytester = project(CONCURRENT, cases=ONE_CASE)
-    result = pytester.runpytest('--runs', '20', *concurrency)
+    result = pytester.runpytest('--runs', '20', *concurrency, *xdist)
     result.assert_outcomes(passed=1)
     assert int(pytester.path.joinpath('in_flight.txt').read_text()) == expected
 
@@ -455,7 +457,10 @@ def test_memory_is_traced_on_the_same_case_for_every_architecture(
         assert arch.summary.peak_memory == (max(peaks.values()) if peaks else None)
 
 
-def test_architectures_from_another_package_entry_points(pytester: pytest.Pytester, project: Any) -> None:
+@pytest.mark.parametrize('xdist', XDIST)
+def test_architectures_from_another_package_entry_points(
+    pytester: pytest.Pytester, project: Any, monkeypatch: pytest.MonkeyPatch, xdist: list[str]
+) -> None:
     # An installed distribution (a .dist-info on sys.path) exposing one module and one object.
     project('', cases=ONE_CASE)
     pytester.makepyfile(
@@ -482,12 +487,13 @@ def test_architectures_from_another_package_entry_points(pytester: pytest.Pytest
         '[pytest_agentarch.architectures]\nmodule = extarch\nobject = extobj:ext_object\n'
     )
     pytester.syspathinsert()
-    result = pytester.runpytest('-v', '--runs=2')
+    monkeypatch.setenv('PYTHONPATH', str(pytester.path))  # for xdist workers, which are new processes
+    result = pytester.runpytest('-v', '--runs=2', *xdist)
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(['*cases.yaml::first?ext-module? PASSED*', '*cases.yaml::first?ext-object? PASSED*'])
+    result.stdout.fnmatch_lines(['ext-module * 2 *', 'ext-object * 2 *'])  # summary rows, any xdist layout
 
     dist.joinpath('entry_points.txt').write_text('[pytest_agentarch.architectures]\nbroken = no_such_module\n')
-    broken = pytester.runpytest('--runs=1')
+    broken = pytester.runpytest('--runs=1', *xdist)
     assert broken.ret == pytest.ExitCode.USAGE_ERROR
     broken.stderr.fnmatch_lines(["*entry point 'broken' = 'no_such_module'*failed to load*"])
 
