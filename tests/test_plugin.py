@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable
 from typing import Any
@@ -436,6 +437,44 @@ def test_usage_and_cost_per_run(project: Callable[..., pytest.Pytester], xdist: 
     assert report.architectures[0].cases[0].cost.n == 3
 
 
+GC_WATCH = """
+    import gc
+
+    import pytest_agentarch
+    from pytest_agentarch import architecture
+
+    seen = set()
+
+    def probe(q: str) -> str:
+        return q
+
+    @architecture('watch')
+    async def watch(inputs, model):
+        seen.add(gc.get_threshold())
+        return await pytest_agentarch.call_tool(probe, inputs)
+
+    def pytest_sessionfinish(session):
+        print(f'\\nthresholds seen: {sorted(seen)}')
+"""
+
+
+def test_collector_is_tuned_for_the_runs_and_restored_for_the_probe_and_after(
+    pytester: pytest.Pytester, project: Any
+) -> None:
+    project(GC_WATCH, cases=TWO_CASES)
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(900, 11, 12)
+        result = pytester.runpytest_inprocess('--runs=3', '--min-pass-rate=0', '-n', '0', '-s')
+        after = gc.get_threshold()
+    finally:
+        gc.set_threshold(*before)
+    result.assert_outcomes(passed=2)
+    # Runs see the tuned threshold, the memory probe the session's own; the session leaves it as it found it.
+    result.stdout.fnmatch_lines(['thresholds seen: [(900, 11, 12), (10000, 10, 10)]'])
+    assert after == (900, 11, 12)
+
+
 @pytest.mark.parametrize(
     ('mode', 'traced'),
     [('first-case', {'first'}), ('all', {'first', 'second'}), ('off', set())],
@@ -455,6 +494,46 @@ def test_memory_is_traced_on_the_same_case_for_every_architecture(
         assert set(peaks) == traced
         assert all(peak > 0 for peak in peaks.values())
         assert arch.summary.peak_memory == (max(peaks.values()) if peaks else None)
+
+
+HEAVY = """
+    import asyncio
+
+    import pytest_agentarch
+    from pytest_agentarch import architecture
+
+    MIB = 2**20
+    invocations = []
+
+    def probe(q: str) -> str:
+        return q
+
+    @architecture('heavy')
+    async def heavy(inputs, model):
+        invocations.append(pytest_agentarch.current_run().index)
+        held = bytearray(8 * MIB)
+        await asyncio.sleep(0.01)  # every run of the item holds its 8 MiB at the same time
+        await pytest_agentarch.call_tool(probe, inputs)
+        return f'ok {len(held)}'
+
+    def pytest_sessionfinish(session):
+        print(f'\\ninvocations: {sorted(invocations)}')
+"""
+
+
+def test_memory_is_the_peak_of_one_uncounted_run(pytester: pytest.Pytester, project: Any) -> None:
+    project(HEAVY, cases=TWO_CASES)
+    result = pytester.runpytest('--runs=4', '--min-pass-rate=0', '--agentarch-json=out.json', '-n', '0', '-s')
+    result.assert_outcomes(passed=2)
+    # The first case's four runs, then its probe (index 0 again); the second case is not traced.
+    result.stdout.fnmatch_lines(['invocations: [0, 0, 0, 1, 1, 2, 2, 3, 3]'])
+    report = Report.model_validate_json(pytester.path.joinpath('out.json').read_text())
+    first, second = report.architectures[0].cases
+    assert (first.runs, second.runs) == (4, 4)
+    assert second.peak_memory is None
+    # One run's 8 MiB, not the 32 MiB the four concurrent runs of the item hold together.
+    assert first.peak_memory is not None
+    assert 8 * 2**20 <= first.peak_memory < 12 * 2**20
 
 
 @pytest.mark.parametrize('xdist', XDIST)

@@ -103,7 +103,10 @@ class CaseReport(CaseStats):
     run_results: list[RunSummary] = Field(default_factory=list[RunSummary])
     peak_memory: int | None = Field(
         default=None,
-        description='Python heap peak above its level at the start of the item (tracemalloc), bytes; null if untraced',
+        description=(
+            'Python heap peak (tracemalloc) of one extra run of the case, alone, above the level at its start, '
+            'bytes; null if untraced'
+        ),
     )
     gate_misses: list[Miss] = Field(default_factory=list[Miss])
     interrupted: bool = Field(default=False, description='the session was interrupted while the item ran: partial runs')

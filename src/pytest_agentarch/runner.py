@@ -28,7 +28,7 @@ from .records import Assertion, RunRecord, ToolCallRecord
 from .registry import Architecture
 from .trajectory import Call, flat_steps, normalize_args, render, shape, shape_with_args
 
-__all__ = ('CaptureError', 'CaseSpec', 'RunSettings', 'run_case')
+__all__ = ('CaptureError', 'CaseSpec', 'RunSettings', 'run_case', 'run_once')
 
 
 @dataclass(kw_only=True)

@@ -269,7 +269,7 @@ class ArchitectureStats(BaseModel):
     latency_p95: float | None
     peak_memory: int | None = Field(
         default=None,
-        description='largest Python heap peak (tracemalloc, above the level at start) of its traced items, bytes',
+        description='largest per-run Python heap peak (tracemalloc) of its traced items, bytes',
     )
 
 
