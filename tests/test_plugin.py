@@ -308,7 +308,7 @@ def test_arch_selects_architectures_and_datasets_limit_pairing(
     project: Callable[..., pytest.Pytester], xdist: list[str]
 ) -> None:
     pytester = project(SELECTION, cases=ONE_CASE, other=OTHER)
-    result = pytester.runpytest('--co', '-q', *xdist)
+    result = pytester.runpytest('--co', '-q', '--agentarch-json=out.json', *xdist)
     result.stdout.fnmatch_lines(
         [
             'cases.yaml::first[[]a[]]',
@@ -320,6 +320,9 @@ def test_arch_selects_architectures_and_datasets_limit_pairing(
         ]
     )
     result.stdout.no_fnmatch_line('cases.yaml::first[[]c[]]')
+    # Collecting runs nothing: no comparison, no items reported missing, no report file.
+    result.stdout.no_fnmatch_line('*agentarch*')
+    assert not pytester.path.joinpath('out.json').exists()
     result = pytester.runpytest('--arch', 'c,b', *xdist)
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(['b * 2 * 2 *', 'c * 1 * 1 *'])

@@ -659,7 +659,7 @@ class Collector:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         settings = self.config.stash[_SETTINGS]
-        if not self.results and not self.expected:
+        if self.config.option.collectonly or (not self.results and not self.expected):
             return
         report = self.build()
         if settings.json_path is not None:
