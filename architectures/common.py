@@ -17,7 +17,7 @@ An entity that does not exist stops after step 1; the summary then reports `enti
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,7 +27,13 @@ from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
 from architectures.report import SEVERITY_RANK, AnomalyReport
-from architectures.tools import analyze_cpu_metrics, analyze_logs, analyze_memory_metrics, get_entity_metadata
+from architectures.tools import (
+    ToolFunction,
+    analyze_cpu_metrics,
+    analyze_logs,
+    analyze_memory_metrics,
+    get_entity_metadata,
+)
 
 __all__ = (
     'ANALYSIS_TOOLS',
@@ -50,7 +56,7 @@ __all__ = (
     'window_calls',
 )
 
-ANALYSIS_TOOLS: tuple[Callable[..., dict[str, Any]], ...] = (analyze_cpu_metrics, analyze_memory_metrics, analyze_logs)
+ANALYSIS_TOOLS: tuple[ToolFunction, ...] = (analyze_cpu_metrics, analyze_memory_metrics, analyze_logs)
 """The three window analyses, in the order prompts and calls list them."""
 
 MERGING_RULE = (
@@ -129,7 +135,7 @@ class AnalysisRequest(BaseModel):
 class PlannedCall:
     """One tool call the workflow makes, ready to be executed (through `call_tool`) or looked up in a cache."""
 
-    tool: Callable[..., dict[str, Any]]
+    tool: ToolFunction
     """The tool function."""
     kwargs: Mapping[str, str]
     """Its keyword arguments."""
@@ -156,7 +162,7 @@ def metadata_call(request: AnalysisRequest) -> PlannedCall:
     )
 
 
-def _incident(tool: Callable[..., dict[str, Any]], request: AnalysisRequest) -> PlannedCall:
+def _incident(tool: ToolFunction, request: AnalysisRequest) -> PlannedCall:
     return PlannedCall(
         tool=tool,
         kwargs={
@@ -171,7 +177,7 @@ def _incident(tool: Callable[..., dict[str, Any]], request: AnalysisRequest) -> 
     )
 
 
-def _baseline_alone(tool: Callable[..., dict[str, Any]], request: AnalysisRequest) -> PlannedCall:
+def _baseline_alone(tool: ToolFunction, request: AnalysisRequest) -> PlannedCall:
     return PlannedCall(
         tool=tool,
         kwargs={

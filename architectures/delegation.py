@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic_ai import Agent, AgentRunResult, ModelRetry, RunContext, Tool
@@ -19,7 +19,13 @@ from pydantic_ai.usage import UsageLimits
 
 from architectures.common import MERGING_RULE, AnalysisRequest
 from architectures.report import AnomalyReport
-from architectures.tools import analyze_cpu_metrics, analyze_logs, analyze_memory_metrics, get_entity_metadata
+from architectures.tools import (
+    ToolFunction,
+    analyze_cpu_metrics,
+    analyze_logs,
+    analyze_memory_metrics,
+    get_entity_metadata,
+)
 from pytest_agentarch import architecture
 
 __all__ = ('delegation', 'investigate')
@@ -30,7 +36,7 @@ requests and 17 tool calls, delegations included."""
 _ENTITY = re.compile(r'^k8s:(pod|node)/\S+$')
 
 
-def _specialist(name: str, subject: str, tools: Sequence[Callable[..., dict[str, Any]]]) -> Agent[None, AnomalyReport]:
+def _specialist(name: str, subject: str, tools: Sequence[ToolFunction]) -> Agent[None, AnomalyReport]:
     listed = ' and '.join(t.__name__ for t in tools)
     return Agent(
         name=name,

@@ -8,7 +8,6 @@ invocation-wide `UsageLimits` against it, so the budget bounds the whole investi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from pydantic_ai import Agent, Tool
@@ -26,7 +25,13 @@ from architectures.common import (
     summary_prompt,
 )
 from architectures.report import AnomalyReport
-from architectures.tools import analyze_cpu_metrics, analyze_logs, analyze_memory_metrics, get_entity_metadata
+from architectures.tools import (
+    ToolFunction,
+    analyze_cpu_metrics,
+    analyze_logs,
+    analyze_memory_metrics,
+    get_entity_metadata,
+)
 from pytest_agentarch import architecture
 
 _LIMITS = UsageLimits(request_limit=60, tool_calls_limit=30)
@@ -34,7 +39,7 @@ _LIMITS = UsageLimits(request_limit=60, tool_calls_limit=30)
 and 11 tool calls); the rest is room for retries."""
 
 
-def _specialist(tool: Callable[..., dict[str, Any]], subject: str) -> Agent[None, AnomalyReport]:
+def _specialist(tool: ToolFunction, subject: str) -> Agent[None, AnomalyReport]:
     return Agent(
         name=f'{tool.__name__}_agent',
         output_type=AnomalyReport,

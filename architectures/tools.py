@@ -19,6 +19,10 @@ confidence wins) picks the tool most directly tied to a failure mode:
 A healthy verdict carries confidence 0.80; `get_entity_metadata` on a missing entity answers `entity_not_found`
 with confidence 1.0.
 
+The tools are coroutine functions: a live backend awaits the cluster's APIs, and agents run them on the event loop
+instead of handing each call to a worker thread as they do for plain functions. The fixture backend answers from
+memory, so a call never blocks the loop for long.
+
 Statistics are robust: medians and median absolute deviations (MAD); a shift is
 `(median_window - median_baseline) / (1.4826 * MAD_baseline)`, with the MAD floored so a perfectly flat baseline
 does not turn any change into an infinite shift.
@@ -30,7 +34,7 @@ import difflib
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -359,7 +363,7 @@ def _mib(value: float) -> str:
 
 
 # --- get_entity_metadata ------------------------------------------------------------------------------------------
-def get_entity_metadata(entity_type: str, name: str, start: str, end: str) -> dict[str, Any]:
+async def get_entity_metadata(entity_type: str, name: str, start: str, end: str) -> dict[str, Any]:
     """Look up a Kubernetes pod or node and summarise its state as of the end of a time window.
 
     For a pod: phase, node (`node_name`, analyse it next with entity_type 'k8s:node'), containers with image,
@@ -608,7 +612,7 @@ def _node_metadata(request: _Request, node: Json) -> Json:
 
 
 # --- analyze_cpu_metrics ------------------------------------------------------------------------------------------
-def analyze_cpu_metrics(
+async def analyze_cpu_metrics(
     entity_type: str,
     name: str,
     start: str,
@@ -848,7 +852,7 @@ def _assess_node_cpu(request: _Request, result: Json, values: list[float], asses
 
 
 # --- analyze_memory_metrics ---------------------------------------------------------------------------------------
-def analyze_memory_metrics(
+async def analyze_memory_metrics(
     entity_type: str,
     name: str,
     start: str,
@@ -1023,7 +1027,7 @@ def _assess_node_memory(result: Json, values: list[float], allocatable: float, a
 
 
 # --- analyze_logs -------------------------------------------------------------------------------------------------
-def analyze_logs(
+async def analyze_logs(
     entity_type: str,
     name: str,
     start: str,
@@ -1345,5 +1349,8 @@ def _assess_node_logs(events: list[Json], evicted_memory: int, evicted_disk: int
         )
 
 
-ALL_TOOLS = (get_entity_metadata, analyze_cpu_metrics, analyze_memory_metrics, analyze_logs)
+ToolFunction = Callable[..., Coroutine[Any, Any, dict[str, Any]]]
+"""What the four tools are: coroutine functions that return JSON-able results."""
+
+ALL_TOOLS: tuple[ToolFunction, ...] = (get_entity_metadata, analyze_cpu_metrics, analyze_memory_metrics, analyze_logs)
 """The four tools, in the order an investigation usually calls them."""

@@ -132,7 +132,9 @@ def test_workflow_falls_back_to_the_rule_when_the_merge_step_fails(scenario_id: 
 def test_workflow_batch_shares_the_cache_between_a_pod_and_its_node() -> None:
     pod = scenario_by_id('noisy-neighbor-search')
     pod_inputs = _inputs(pod)
-    node = node_entity(get_entity_metadata(pod.entity_type, pod.name, pod.incident_start, pod.incident_end))
+    node = node_entity(
+        asyncio.run(get_entity_metadata(pod.entity_type, pod.name, pod.incident_start, pod.incident_end))
+    )
     node_inputs = {**pod_inputs, 'entity': node}
 
     async def batch(inputs: Any, model: Any) -> list[AnomalyReport]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import inspect
 import json
 import statistics
@@ -12,6 +14,7 @@ from typing import Any
 import pytest
 from pydantic_ai import ModelRetry
 
+from architectures import tools
 from architectures.report import AnomalyReport
 from architectures.statistics import (
     change_index,
@@ -26,15 +29,22 @@ from architectures.statistics import (
 from architectures.telemetry import SCENARIOS, FixtureBackend, Scenario, get_backend, scenario_by_id, use_backend
 from architectures.telemetry.backend import DEFAULT_DATA_DIR, parse_bytes, parse_cpu
 from architectures.telemetry.generate import generate
-from architectures.tools import (
-    ALL_TOOLS,
-    analyze_cpu_metrics,
-    analyze_logs,
-    analyze_memory_metrics,
-    get_entity_metadata,
-)
 
 Json = dict[str, Any]
+
+
+def synchronous(tool: tools.ToolFunction) -> Callable[..., Json]:
+    """The tool as a plain function: each call runs the coroutine to completion."""
+
+    @functools.wraps(tool)
+    def call(*args: Any, **kwargs: Any) -> Json:
+        return asyncio.run(tool(*args, **kwargs))
+
+    return call
+
+
+ALL_TOOLS = tuple(synchronous(tool) for tool in tools.ALL_TOOLS)
+get_entity_metadata, analyze_cpu_metrics, analyze_memory_metrics, analyze_logs = ALL_TOOLS
 ANALYSES = (analyze_cpu_metrics, analyze_memory_metrics, analyze_logs)
 _RANK = {'none': 0, 'low': 1, 'medium': 2, 'high': 3, 'critical': 4}
 EXISTING = [s for s in SCENARIOS if s.expected_category != 'entity_not_found']
