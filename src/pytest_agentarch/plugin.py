@@ -243,8 +243,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         # Agent runs allocate and drop objects by the hundred thousand; at CPython's default threshold the cyclic
         # collector runs every 700 net allocations. The K8s suite's items take 0.86x the time with this one, at the
         # same heap peak (benchmarks/gc_threshold.py): garbage waits a little longer and stays bounded.
-        session.config.stash[_GC_THRESHOLDS] = gc.get_threshold()
-        gc.set_threshold(_RUN_GC_THRESHOLD, 10, 10)
+        # Only the young generation's threshold is raised; 0 (automatic collection off) is left alone.
+        thresholds = gc.get_threshold()
+        session.config.stash[_GC_THRESHOLDS] = thresholds
+        if thresholds[0]:
+            gc.set_threshold(max(thresholds[0], _RUN_GC_THRESHOLD), *thresholds[1:])
 
 
 @pytest.hookimpl(trylast=True)
