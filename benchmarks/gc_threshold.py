@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import architectures  # noqa: E402, F401  (registers the six architectures)
 from pytest_agentarch.capture import ensure_instrumentation  # noqa: E402
-from pytest_agentarch.evaluators import TrajectorySteps, expected_steps_of  # noqa: E402
+from pytest_agentarch.evaluators import TrajectorySteps  # noqa: E402
 from pytest_agentarch.plugin import _RUN_GC_THRESHOLD  # noqa: E402  # pyright: ignore[reportPrivateUsage]
 from pytest_agentarch.registry import registered  # noqa: E402
 from pytest_agentarch.runner import CaseSpec, RunSettings, run_case  # noqa: E402
@@ -42,15 +42,7 @@ def load_case(name: str) -> CaseSpec:
     case = next((c for c in dataset.cases if c.name == name), None)
     if case is None:
         raise SystemExit(f'no case {name!r} in evals/k8s_anomaly.yaml; pick one of {[c.name for c in dataset.cases]}')
-    evaluators = [*case.evaluators, *dataset.evaluators]
-    return CaseSpec(
-        name=name,
-        inputs=case.inputs,
-        expected_output=case.expected_output,
-        metadata=case.metadata,
-        evaluators=evaluators,
-        expected_steps=expected_steps_of(evaluators),
-    )
+    return CaseSpec.from_dataset(case, dataset)
 
 
 def main() -> None:

@@ -335,15 +335,7 @@ class DatasetFile(pytest.File):
         if unnamed:
             raise DatasetLoadError(f'{self.path}: case #{unnamed[0] + 1} has no `name`; give every case a unique name')
         for index, case in enumerate(dataset.cases):
-            evaluators = [*case.evaluators, *dataset.evaluators]
-            spec = CaseSpec(
-                name=str(case.name),
-                inputs=case.inputs,
-                expected_output=case.expected_output,
-                metadata=case.metadata,
-                evaluators=evaluators,
-                expected_steps=expected_steps_of(evaluators),
-            )
+            spec = CaseSpec.from_dataset(case, dataset)
             for arch in settings.selected:
                 if arch.serves(dataset.name):
                     yield DatasetItem.from_parent(

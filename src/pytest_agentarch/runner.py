@@ -17,13 +17,14 @@ from typing import Any
 
 from pydantic_ai.models import Model
 from pydantic_core import to_jsonable_python
-from pydantic_evals import _task_run  # pyright: ignore[reportPrivateUsage]
+from pydantic_evals import Case, Dataset, _task_run  # pyright: ignore[reportPrivateUsage]
 from pydantic_evals.evaluators import EvaluationResult, Evaluator, EvaluatorContext, EvaluatorFailure
 from pydantic_evals.evaluators._run_evaluator import run_evaluator  # pyright: ignore[reportPrivateUsage]
 from pydantic_evals.otel import SpanTree
 
 from .capture import from_span_tree
 from .context import RunInfo, run_scope
+from .evaluators import expected_steps_of
 from .records import Assertion, RunRecord, ToolCallRecord
 from .registry import Architecture
 from .trajectory import Call, flat_steps, normalize_args, render, shape, shape_with_args
@@ -58,6 +59,19 @@ class CaseSpec:
     evaluators: Sequence[Evaluator[Any, Any, Any]] = field(default_factory=tuple)
     expected_steps: list[list[str]] | None = None
     """Expected unordered steps of tool names, used to focus the flattened steps on the tools it names."""
+
+    @classmethod
+    def from_dataset(cls, case: Case[Any, Any, Any], dataset: Dataset[Any, Any, Any]) -> CaseSpec:
+        """A pydantic-evals case, judged by its own evaluators and then the dataset's."""
+        evaluators = [*case.evaluators, *dataset.evaluators]
+        return cls(
+            name=str(case.name),
+            inputs=case.inputs,
+            expected_output=case.expected_output,
+            metadata=case.metadata,
+            evaluators=evaluators,
+            expected_steps=expected_steps_of(evaluators),
+        )
 
 
 def _output_key(output: Any, fields: Sequence[str]) -> str:
