@@ -241,7 +241,7 @@ _RUN_GC_THRESHOLD = 10_000
 def pytest_collection_finish(session: pytest.Session) -> None:
     if session.config.stash[_SETTINGS].selected and session.items:
         # Agent runs allocate and drop objects by the hundred thousand; at CPython's default threshold the cyclic
-        # collector runs every 700 net allocations. The K8s suite's items take 0.86x the time with this one, at the
+        # collector runs every 700 net allocations. The K8s suite's items take 0.89x the time with this one, at the
         # same heap peak (benchmarks/gc_threshold.py): garbage waits a little longer and stays bounded.
         # Only the young generation's threshold is raised; 0 (automatic collection off) is left alone.
         thresholds = gc.get_threshold()
