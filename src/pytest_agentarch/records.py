@@ -7,7 +7,7 @@ usage, timing, verdicts, the serialized output), never the message history.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ('Assertion', 'ModelRequestRecord', 'RunRecord', 'ToolCallRecord')
 
@@ -57,10 +57,15 @@ class RunRecord:
     error_type: str | None = None
     """Exception class name if the run raised (or `CaptureError` when nothing was captured); else None."""
     error_message: str | None = None
+    error_kind: Literal['behaviour', 'infrastructure'] | None = None
+    """Why the run raised: the architecture's own behaviour, or the provider or network (HTTP 429/5xx, connection
+    errors, provider timeouts), which is kept out of determinism and pass^k. None when the run did not raise."""
+    trajectory_tools: str = ''
+    """Level `tools`: the multiset of tool names called, rendered (insensitive to batching and order)."""
     trajectory: str = ''
-    """Level-1 canonical trajectory, rendered (one string per distinct form)."""
+    """Level `steps`: ordered steps of concurrent groups, rendered (one string per distinct form)."""
     trajectory_args: str = ''
-    """Level-2 canonical trajectory (with normalized arguments), rendered."""
+    """Level `strict`: steps with normalized arguments, rendered."""
     steps: list[list[str]] = field(default_factory=list[list[str]])
     """Flattened unordered steps of tool names (see `trajectory.flat_steps`)."""
     tool_calls: list[ToolCallRecord] = field(default_factory=list[ToolCallRecord])
