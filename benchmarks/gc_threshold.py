@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import architectures  # noqa: E402, F401  (registers the six architectures)
 from pytest_agentarch.capture import ensure_instrumentation  # noqa: E402
 from pytest_agentarch.evaluators import TrajectorySteps  # noqa: E402
-from pytest_agentarch.plugin import _RUN_GC_THRESHOLD  # noqa: E402  # pyright: ignore[reportPrivateUsage]
+from pytest_agentarch.memory import RUN_GC_THRESHOLD as _RUN_GC_THRESHOLD  # noqa: E402
 from pytest_agentarch.registry import registered  # noqa: E402
 from pytest_agentarch.runner import CaseSpec, RunSettings, run_case  # noqa: E402
 from pytest_agentarch.sim import SimulatedModel  # noqa: E402

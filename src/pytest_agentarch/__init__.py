@@ -13,7 +13,7 @@ Run `pytest --arch all --runs 20` to run every dataset case 20 times per archite
 from .capture import call_tool
 from .context import RunInfo, current_run
 from .evaluators import TrajectorySteps
-from .plugin import BoundArchitecture
+from .fixture import BoundArchitecture
 from .registry import Architecture, architecture
 from .stats import ArchitectureStats, CaseStats, Rate
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -22,6 +23,22 @@ class Thresholds:
     """Minimum pass rate; None means every run must pass (plain pytest semantics)."""
     lower_bound: bool = False
     """Judge set thresholds on the Wilson 95% lower bound instead of the point estimate."""
+    level: Literal['tools', 'steps', 'strict'] = 'steps'
+    min_scores: Mapping[str, float] = field(default_factory=dict[str, float])
+
+
+LEVELS = ('tools', 'steps', 'strict')
+
+
+def parse_score_threshold(text: str) -> tuple[str, float]:
+    name, eq, value = text.partition('=')
+    if not eq or not name.strip():
+        raise ValueError(f'expected NAME=X, got {text!r}')
+    return name.strip(), unit_interval(value, name)
+
+
+def infeasible(thresholds: Thresholds, runs: int) -> str | None:
+    return None
 
 
 class Miss(BaseModel, frozen=True):

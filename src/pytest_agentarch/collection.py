@@ -1,0 +1,224 @@
+"""Dataset collection: pydantic-evals files become one pytest item per (case, architecture serving the dataset).
+
+An item runs its case `--runs` times, computes the statistics, judges the gates and leaves its `ItemResult` in its
+stash, from where the session module sends it to the controller on the test report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic_ai.models import Model
+from pydantic_evals import Dataset
+from pydantic_evals.evaluators import Evaluator
+
+from . import registry
+from .evaluators import TrajectorySteps
+from .gates import Miss, check
+from .memory import interpreter_gc, traced_heap
+from .options import SETTINGS
+from .records import RunRecord
+from .report import ItemResult
+from .runner import CaseSpec, RunSettings, run_case, run_once
+from .stats import CaseStats, case_stats
+from .trajectory import render_steps
+
+__all__ = ('ITEM_RESULTS', 'DatasetFile', 'DatasetItem', 'DatasetLoadError', 'GateFailure', 'is_dataset_file')
+
+ITEM_RESULTS = pytest.StashKey[list[ItemResult]]()
+"""What a test's runs produced (a dataset item, or the `arch` fixture's repetitions), sent on its report."""
+
+
+def is_dataset_file(config: pytest.Config, path: Path) -> bool:
+    """Whether `path` matches one of the `agentarch_datasets` globs (relative to the rootdir, or by file name)."""
+    if path.suffix not in ('.yaml', '.yml', '.json'):
+        return False
+    try:
+        rel = path.relative_to(config.rootpath).as_posix()
+    except ValueError:
+        rel = path.as_posix()
+    return any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(path.name, g) for g in config.stash[SETTINGS].datasets)
+
+
+def user_evaluator_types() -> list[type[Evaluator[Any, Any, Any]]]:
+    """Evaluator classes defined outside pydantic-evals (conftest, plugins, this package), usable by name."""
+    found: list[type[Evaluator[Any, Any, Any]]] = []
+    stack: list[type[Any]] = [Evaluator]
+    while stack:
+        cls = stack.pop()
+        for sub in cls.__subclasses__():
+            stack.append(sub)
+            if not sub.__module__.startswith('pydantic_evals') and not getattr(sub, '__abstractmethods__', None):
+                found.append(sub)
+    names: dict[str, type[Evaluator[Any, Any, Any]]] = {}
+    for cls in found:
+        names[cls.get_serialization_name()] = cls  # the newest definition of a name wins (re-imported conftest)
+    return list(names.values())
+
+
+def _describe(exc: BaseException) -> str:
+    # pydantic-evals groups evaluator errors; the group's own text names none of them.
+    if isinstance(exc, BaseExceptionGroup):
+        return '; '.join(_describe(e) for e in exc.exceptions)
+    return str(exc)
+
+
+class DatasetLoadError(Exception):
+    """A dataset file that does not parse or validate."""
+
+
+class GateFailure(Exception):
+    """An item missed a threshold or had failing runs."""
+
+
+class DatasetFile(pytest.File):
+    """A pydantic-evals dataset file: one item per case and serving architecture."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        settings = self.config.stash[SETTINGS]
+        try:
+            dataset = Dataset[Any, Any, Any].from_file(self.path, custom_evaluator_types=user_evaluator_types())
+        except Exception as exc:
+            raise DatasetLoadError(
+                f'{self.path}: not a valid pydantic-evals dataset: {_describe(exc)}\n'
+                'Fix the file (see the JSON schema written next to it by Dataset.to_file) and run again.'
+            ) from None
+        if not settings.selected:
+            try:
+                settings.selected = registry.select(settings.arch_spec)
+            except registry.RegistryError as exc:
+                raise DatasetLoadError(f'{self.path}: {exc}') from None
+        # pydantic-evals already rejects duplicate case names; unnamed cases it accepts, but they need a test id.
+        unnamed = [i for i, case in enumerate(dataset.cases) if not case.name]
+        if unnamed:
+            raise DatasetLoadError(f'{self.path}: case #{unnamed[0] + 1} has no `name`; give every case a unique name')
+        for index, case in enumerate(dataset.cases):
+            spec = CaseSpec.from_dataset(case, dataset)
+            for arch in settings.selected:
+                if arch.serves(dataset.name):
+                    yield DatasetItem.from_parent(
+                        self,
+                        name=f'{case.name}[{arch.name}]',
+                        arch=arch,
+                        case=spec,
+                        dataset_name=dataset.name,
+                        traced=settings.memory == 'all' or (settings.memory == 'first-case' and index == 0),
+                    )
+
+    def repr_failure(  # type: ignore[override]
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | Any:
+        if isinstance(excinfo.value, DatasetLoadError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class DatasetItem(pytest.Item):
+    """N runs of one case by one architecture."""
+
+    def __init__(
+        self, *, arch: registry.Architecture, case: CaseSpec, dataset_name: str, traced: bool, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.arch = arch
+        self.case = case
+        self.dataset_name = dataset_name
+        self.traced = traced
+        """Measure the Python heap peak of one run of this case with tracemalloc."""
+        self.stats: CaseStats | None = None
+        self.misses: list[Miss] = []
+        self.finished: list[RunRecord] = []
+        """Records of the runs judged so far (kept when the session is interrupted halfway)."""
+
+    def runtest(self) -> None:
+        settings = self.config.stash[SETTINGS]
+        assert settings.model is not None
+        records = asyncio.run(run_case(self.arch, settings.model, self.case, settings.run, finished=self.finished))
+        peak = self._probe_memory(settings.model, settings.run) if self.traced else None
+        self.stats = case_stats(
+            records,
+            architecture=self.arch.name,
+            case=self.case.name,
+            dataset=self.dataset_name,
+            expected_steps=self.case.expected_steps,
+        )
+        self.misses = check(self.stats, settings.thresholds_for(self.arch.name))
+        self.stash[ITEM_RESULTS] = [self.result(records, peak=peak)]
+        if self.misses:
+            raise GateFailure('\n'.join(str(m) for m in self.misses))
+
+    def interrupted_result(self) -> ItemResult | None:
+        """The runs that finished before an interrupt, as a result marked interrupted (None if none finished)."""
+        if not self.finished or ITEM_RESULTS in self.stash:
+            return None
+        return self.result(list(self.finished), peak=None, interrupted=True)
+
+    def _probe_memory(self, model: Model, run: RunSettings) -> int | None:
+        """The heap peak of one more run of the case, alone and traced; it counts in no statistic.
+
+        Tracing slows every allocation several times over, so it is kept off the N runs whose latency is reported.
+        The probe runs after them, once imports and caches are warm, so one-off set-up is not counted as the run's.
+        """
+        with interpreter_gc(), traced_heap() as peak_of:
+            asyncio.run(run_once(self.arch, model, self.case, 0, run))
+        return peak_of()
+
+    def result(self, records: list[RunRecord], *, peak: int | None, interrupted: bool = False) -> ItemResult:
+        """This item's runs as the plain data the controller aggregates."""
+        return ItemResult(
+            nodeid=self.nodeid,
+            architecture=self.arch.name,
+            description=self.arch.description,
+            case=self.case.name,
+            dataset=self.dataset_name,
+            records=records,
+            expected_steps=self.case.expected_steps,
+            misses=[m.model_dump() for m in self.misses],
+            peak_memory=peak,
+            interrupted=interrupted,
+        )
+
+    def repr_failure(  # type: ignore[override]
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | Any:
+        if not isinstance(excinfo.value, GateFailure) or self.stats is None:
+            return super().repr_failure(excinfo)
+        return _failure_text(self.stats, self.misses, expected_calls(self.case.evaluators))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f'{self.case.name}[{self.arch.name}]'
+
+
+def expected_calls(evaluators: Sequence[Evaluator[Any, Any, Any]]) -> str | None:
+    """The tool calls a case's trajectory evaluator expects, rendered for failure messages."""
+    for ev in evaluators:
+        if isinstance(ev, TrajectorySteps):
+            return render_steps(ev.steps)
+        for attr in ('expected_trajectory', 'expected_tools'):
+            value = getattr(ev, attr, None)
+            if isinstance(value, list):
+                return ' > '.join(map(str, value))
+    return None
+
+
+def _failure_text(stats: CaseStats, misses: list[Miss], expected: str | None) -> str:
+    lines = [f'gate missed: {m}' for m in misses]
+    lines.append(f'runs={stats.runs} errors={stats.errors} pass rate {stats.pass_rate} determinism {stats.determinism}')
+    for f in stats.failures:
+        lines.append(f'run {f.index}:')
+        if f.error:
+            lines.append(f'  error: {f.error}')
+        for a in f.failed_assertions:
+            lines.append(f'  assertion failed: {a}')
+        if expected:
+            lines.append(f'  expected tools: {expected}')
+        lines.append(f'  actual tools:   {" > ".join(f.tool_calls) or "(none)"}')
+    if len(stats.variants) > 1:
+        lines.append('trajectory variants:')
+        lines.extend(f'  {v.count:>4}x  {v.trajectory}' for v in stats.variants[:5])
+    return '\n'.join(lines)

@@ -1,0 +1,414 @@
+"""Every command-line option and ini key, declared once, and the session settings built from them.
+
+`OPTIONS` is the one table: `add_options` builds the parser group and the ini keys from it, and `Settings.from_config`
+resolves each entry (command line, then ini, then default) through the same parser. A bad command-line value is an
+argparse error (exit 4, naming the option); a bad ini value is a usage error naming the ini key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+from pydantic_ai.models import Model
+
+from . import registry
+from .gates import LEVELS, Thresholds, infeasible, parse_overrides, parse_score_threshold, unit_interval
+from .runner import RunSettings
+
+__all__ = ('OPTIONS', 'SETTINGS', 'Option', 'Settings', 'add_options')
+
+
+# ------------------------------------------------------------------------------------------------ value parsers
+# Each raises argparse.ArgumentTypeError with a message that says what was expected.
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a whole number >= 1, got {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be at least 1, got {value}')
+    return value
+
+
+def whole_number(text: str) -> int:
+    """Any whole number."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a whole number, got {text!r}') from None
+
+
+def positive_seconds(text: str) -> float:
+    """A positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a positive number of seconds, got {text!r}') from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f'must be a positive number of seconds, got {text!r}')
+    return value
+
+
+def share(text: str) -> float:
+    """A threshold between 0 and 1."""
+    try:
+        return unit_interval(text, 'threshold')
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def choice(*allowed: str) -> Callable[[str], str]:
+    """One of `allowed`."""
+
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise argparse.ArgumentTypeError(f'expected one of {", ".join(allowed)}, got {text!r}')
+        return text
+
+    parse.__name__ = 'one of ' + '|'.join(allowed)
+    return parse
+
+
+def score_threshold(text: str) -> tuple[str, float]:
+    """`NAME=X`: the evaluator name and the minimum mean score."""
+    try:
+        return parse_score_threshold(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def text(value: str) -> str:
+    """Any non-empty text."""
+    return value
+
+
+MEMORY_MODES = ('first-case', 'all', 'off')
+
+
+# ------------------------------------------------------------------------------------------------ the table
+
+
+@dataclass(frozen=True, kw_only=True)
+class Option:
+    """One setting: its command-line flag (if any), its ini key, how its text is parsed, and its default."""
+
+    dest: str
+    """Attribute name in the resolved values."""
+    ini: str
+    """The ini key (`[tool.pytest.ini_options]` / `pytest.ini`)."""
+    help: str
+    flag: str | None = None
+    """The command-line flag; None for ini-only settings."""
+    parse: Callable[[str], Any] = text
+    """Turns one text value into the setting's value (raises argparse.ArgumentTypeError)."""
+    default: Any = None
+    """The value when neither the command line nor the ini file sets it."""
+    kind: Literal['value', 'flag', 'list', 'lines'] = 'value'
+    """`value`: one value; `flag`: a boolean switch; `list`: repeatable flag / whitespace-separated ini list;
+    `lines`: ini only, one entry per line."""
+    metavar: str | None = None
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        dest='arch',
+        flag='--arch',
+        ini='agentarch_arch',
+        default='all',
+        metavar='all|a,b',
+        help="architectures to run: 'all' (default) or a comma-separated list of registered names",
+    ),
+    Option(
+        dest='runs',
+        flag='--runs',
+        ini='agentarch_runs',
+        parse=positive_int,
+        default=1,
+        metavar='N',
+        help='runs per (architecture, case) (default 1)',
+    ),
+    Option(
+        dest='model',
+        flag='--agentarch-model',
+        ini='agentarch_model',
+        default='sim',
+        metavar='SPEC',
+        help="'sim[:option=value,...]' (the embedded simulated model, default) or a pydantic-ai model string",
+    ),
+    Option(
+        dest='seed',
+        flag='--agentarch-seed',
+        ini='agentarch_seed',
+        parse=whole_number,
+        default=0,
+        metavar='N',
+        help='session seed (default 0)',
+    ),
+    Option(
+        dest='concurrency',
+        flag='--agentarch-concurrency',
+        ini='agentarch_concurrency',
+        parse=positive_int,
+        default=20,
+        metavar='N',
+        help='runs of one case in flight at once (default 20)',
+    ),
+    Option(
+        dest='timeout',
+        flag='--agentarch-timeout',
+        ini='agentarch_timeout',
+        parse=positive_seconds,
+        metavar='SECONDS',
+        help='seconds per run; a run past it fails (default: no limit)',
+    ),
+    Option(
+        dest='min_determinism',
+        flag='--min-determinism',
+        ini='agentarch_min_determinism',
+        parse=share,
+        metavar='X',
+        help='fail an item whose determinism (at --determinism-level) is below X',
+    ),
+    Option(
+        dest='min_pass_rate',
+        flag='--min-pass-rate',
+        ini='agentarch_min_pass_rate',
+        parse=share,
+        metavar='X',
+        help='fail an item whose pass rate is below X (default: every run must pass)',
+    ),
+    Option(
+        dest='min_scores',
+        flag='--min-score',
+        ini='agentarch_min_scores',
+        parse=score_threshold,
+        kind='list',
+        default=(),
+        metavar='NAME=X',
+        help='fail an item whose mean score of evaluator NAME is below X (repeatable)',
+    ),
+    Option(
+        dest='determinism_level',
+        flag='--determinism-level',
+        ini='agentarch_determinism_level',
+        parse=choice(*LEVELS),
+        default='steps',
+        metavar='|'.join(LEVELS),
+        help="what 'the same trajectory' means for determinism and its gate: 'tools' (the multiset of tool names), "
+        "'steps' (ordered steps of concurrent calls, default) or 'strict' (steps with normalized arguments)",
+    ),
+    Option(
+        dest='gate_lower_bound',
+        flag='--gate-lower-bound',
+        ini='agentarch_gate_lower_bound',
+        kind='flag',
+        default=False,
+        help='judge rate thresholds on the Wilson 95%% lower bound instead of the point estimate',
+    ),
+    Option(
+        dest='json',
+        flag='--agentarch-json',
+        ini='agentarch_json',
+        metavar='PATH',
+        help='write the full report as JSON (atomically)',
+    ),
+    Option(
+        dest='memory',
+        flag='--agentarch-memory',
+        ini='agentarch_memory',
+        parse=choice(*MEMORY_MODES),
+        default='first-case',
+        metavar='|'.join(MEMORY_MODES),
+        help="Python heap peak of one extra, traced and uncounted run: of each dataset's 'first-case' (default; "
+        "the same case for every architecture), of 'all' items, or 'off'",
+    ),
+    Option(
+        dest='arch_thresholds',
+        ini='agentarch_arch_thresholds',
+        kind='lines',
+        default=(),
+        help="per-architecture thresholds, lines like 'single: min_determinism=0.6 min_pass_rate=0.8'",
+    ),
+    Option(
+        dest='datasets',
+        ini='agentarch_datasets',
+        kind='list',
+        default=(),
+        help='globs of pydantic-evals dataset files to collect',
+    ),
+    Option(
+        dest='output_fields',
+        ini='agentarch_output_fields',
+        kind='list',
+        default=(),
+        help='output fields compared for output agreement (default: the whole output)',
+    ),
+    Option(
+        dest='arg_mask',
+        ini='agentarch_arg_mask',
+        kind='list',
+        default=(),
+        help="regexes of argument key paths masked in 'strict' trajectories",
+    ),
+)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """The `agentarch` option group and ini keys, from `OPTIONS`."""
+    group = parser.getgroup('agentarch', 'agent architecture determinism (pytest-agentarch)')
+    for opt in OPTIONS:
+        if opt.flag is not None:
+            if opt.kind == 'flag':
+                group.addoption(opt.flag, dest=opt.dest, action='store_true', default=None, help=opt.help)
+            elif opt.kind == 'list':
+                group.addoption(
+                    opt.flag,
+                    dest=opt.dest,
+                    action='append',
+                    type=opt.parse,
+                    default=None,
+                    metavar=opt.metavar,
+                    help=opt.help,
+                )
+            else:
+                group.addoption(
+                    opt.flag, dest=opt.dest, type=opt.parse, default=None, metavar=opt.metavar, help=opt.help
+                )
+        ini_help = opt.help if opt.flag is None else f'default for {opt.flag}'
+        if opt.kind == 'flag':
+            parser.addini(opt.ini, ini_help, type='bool', default=opt.default)
+        elif opt.kind == 'list':
+            parser.addini(opt.ini, ini_help, type='args', default=[])
+        elif opt.kind == 'lines':
+            parser.addini(opt.ini, ini_help, type='linelist', default=[])
+        else:
+            parser.addini(opt.ini, ini_help, default='')
+
+
+def _ini_value(config: pytest.Config, opt: Option) -> Any:
+    raw = config.getini(opt.ini)
+    try:
+        if opt.kind == 'flag':
+            return bool(raw)
+        if opt.kind in ('list', 'lines'):
+            return [opt.parse(str(v)) for v in raw] if raw else None
+        return opt.parse(str(raw)) if raw not in ('', None) else None
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        raise pytest.UsageError(f'ini option {opt.ini} = {raw!r}: {exc}') from None
+
+
+def resolve(config: pytest.Config) -> dict[str, Any]:
+    """Every option's value: the command line's, else the ini file's, else the default."""
+    values: dict[str, Any] = {}
+    for opt in OPTIONS:
+        cli = config.getoption(opt.dest) if opt.flag is not None else None
+        if opt.kind == 'list' and opt.flag is not None:
+            # A repeatable flag adds to what the ini file lists (a later NAME=X replaces an earlier one).
+            ini = _ini_value(config, opt) or []
+            values[opt.dest] = [*ini, *(cli or [])] or opt.default
+            continue
+        if cli is not None:
+            values[opt.dest] = cli
+            continue
+        ini = _ini_value(config, opt)
+        values[opt.dest] = opt.default if ini is None else ini
+    return values
+
+
+# ------------------------------------------------------------------------------------------------ settings
+
+
+@dataclass(kw_only=True)
+class Settings:
+    """The session's resolved configuration."""
+
+    arch_spec: str
+    """`--arch` as given: `all` or a comma-separated list."""
+    model_spec: str
+    run: RunSettings
+    thresholds: Thresholds
+    overrides: Mapping[str, Thresholds]
+    """Per-architecture thresholds (`agentarch_arch_thresholds`)."""
+    json_path: Path | None
+    memory: str
+    """'first-case', 'all' or 'off'."""
+    datasets: list[str]
+    arch_given: bool = False
+    """`--arch` was given on the command line (then a session without registered architectures is an error)."""
+    selected: list[registry.Architecture] = field(default_factory=list[registry.Architecture])
+    """The architectures this session runs (filled at session start)."""
+    model: Model | None = None
+    """The session's model (filled at session start)."""
+
+    def thresholds_for(self, arch: str) -> Thresholds:
+        """The thresholds that judge `arch`'s items."""
+        return self.overrides.get(arch, self.thresholds)
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Settings:
+        """Resolve every option; a value that cannot work is a usage error that says how to fix it."""
+        v = resolve(config)
+        thresholds = Thresholds(
+            min_determinism=v['min_determinism'],
+            min_pass_rate=v['min_pass_rate'],
+            lower_bound=v['gate_lower_bound'],
+            level=v['determinism_level'],
+            min_scores=dict(v['min_scores']),
+        )
+        try:
+            overrides = dict(parse_overrides(list(v['arch_thresholds']), thresholds))
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        masks: list[re.Pattern[str]] = []
+        for pattern in v['arg_mask']:
+            try:
+                masks.append(re.compile(pattern))
+            except re.error as exc:
+                raise pytest.UsageError(f'agentarch_arg_mask: {pattern!r} is not a valid regex ({exc})') from None
+        settings = cls(
+            arch_spec=v['arch'],
+            model_spec=v['model'],
+            run=RunSettings(
+                runs=v['runs'],
+                concurrency=v['concurrency'],
+                timeout=v['timeout'],
+                seed=v['seed'],
+                arg_mask=masks,
+                output_fields=list(v['output_fields']),
+            ),
+            thresholds=thresholds,
+            overrides=overrides,
+            json_path=Path(v['json']) if v['json'] else None,
+            memory=v['memory'],
+            datasets=list(v['datasets']),
+            arch_given=config.getoption('arch') is not None,
+        )
+        settings.check_gates()
+        return settings
+
+    def check_gates(self) -> None:
+        """A gate that no outcome of `--runs` runs could meet (or that every outcome meets) is a usage error."""
+        problems = [
+            f'{where}: {message}'
+            for where, thresholds in [('gates', self.thresholds), *self.overrides.items()]
+            if (message := infeasible(thresholds, self.run.runs)) is not None
+        ]
+        if problems:
+            raise pytest.UsageError('\n'.join(problems))
+
+    def with_runs(self, runs: int) -> RunSettings:
+        """The run settings with another number of runs."""
+        return replace(self.run, runs=runs)
+
+
+SETTINGS = pytest.StashKey[Settings]()
+"""Where the session's settings live (`config.stash[SETTINGS]`)."""
