@@ -93,7 +93,12 @@ def _case(name: str, scenario: Scenario, prompt: str) -> Case[dict[str, str], di
         metadata={'scenario': scenario.id, 'description': scenario.description},
         evaluators=(
             Contains(value=verdict, evaluation_name='diagnosis'),
-            TrajectorySteps(steps=expected_steps(scenario.entity_type, exists=exists), evaluation_name='workflow'),
+            # Architectures add layers of their own (delegation's specialist tools): judge the K8s tools only.
+            TrajectorySteps(
+                steps=expected_steps(scenario.entity_type, exists=exists),
+                ignore_unlisted_tools=True,
+                evaluation_name='workflow',
+            ),
         ),
     )
 

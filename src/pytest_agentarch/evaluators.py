@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -12,7 +13,7 @@ from pydantic_evals.otel import SpanTreeRecordingError
 from .capture import from_span_tree
 from .trajectory import flat_steps, render_steps
 
-__all__ = ('TrajectorySteps',)
+__all__ = ('TrajectorySteps', 'expected_steps_of')
 
 
 @dataclass(repr=False)
@@ -20,13 +21,18 @@ class TrajectorySteps(Evaluator[object, object, object]):
     """The run's tool calls, as ordered steps of unordered concurrent calls, match `steps`.
 
     `steps` is a list of steps, each a list of tool names that run concurrently (order inside a step is free;
-    repeat a name to expect it twice). Tools not named anywhere in `steps` are ignored, and so are agent runs
-    and delegation layers: nested calls take the place of their parent. `mode='exact'` wants exactly these
-    steps; `mode='in_order'` wants them as an ordered subsequence (other steps may come between).
+    repeat a name to expect it twice). Agent runs are transparent: a sub-agent's calls take the place of the agent.
+
+    - `mode='exact'` (default) wants exactly these steps and no other tool call: `[[get_weather]]` fails a run that
+      called `get_weather` and then `get_forecast`.
+    - `mode='in_order'` wants these steps as an ordered subsequence: other steps may come before, between and after.
+    - `ignore_unlisted_tools=True` first drops every call of a tool not named in `steps` (its nested calls stay), so
+      that one expectation fits architectures that add their own layers, e.g. a delegation tool around a sub-agent.
     """
 
     steps: list[list[str]]
     mode: Literal['exact', 'in_order'] = 'exact'
+    ignore_unlisted_tools: bool = False
     evaluation_name: str | None = field(default=None)
 
     def get_default_evaluation_name(self) -> str:
@@ -37,8 +43,12 @@ class TrajectorySteps(Evaluator[object, object, object]):
             tree = ctx.span_tree
         except SpanTreeRecordingError as exc:
             return EvaluationReason(value=False, reason=f'no spans were recorded: {exc}')
-        keep = {n for step in self.steps for n in step}
+        keep = {n for step in self.steps for n in step} if self.ignore_unlisted_tools else None
         actual = flat_steps(from_span_tree(tree.roots).calls, keep=keep)
+        return self.judge(actual)
+
+    def judge(self, actual: list[list[str]]) -> EvaluationReason:
+        """Compare flattened steps (as `trajectory.flat_steps` gives them) with the expectation."""
         expected = [sorted(s) for s in self.steps]
         ok = actual == expected if self.mode == 'exact' else _subsequence(expected, actual)
         reason = None if ok else f'expected {render_steps(expected)}; got {render_steps(actual)}'
@@ -50,7 +60,7 @@ def _subsequence(expected: list[list[str]], actual: list[list[str]]) -> bool:
     return all(any(Counter(step) == Counter(got) for got in it) for step in expected)
 
 
-def expected_steps_of(evaluators: Any) -> list[list[str]] | None:
+def expected_steps_of(evaluators: Iterable[Evaluator[Any, Any, Any]]) -> list[list[str]] | None:
     """The expected steps named by a `TrajectorySteps` among `evaluators`, if any."""
     for ev in evaluators:
         if isinstance(ev, TrajectorySteps):
