@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest._code.code import TerminalRepr, TracebackStyle
 from pydantic_ai.models import Model
 from pydantic_evals import Dataset
 from pydantic_evals.evaluators import Evaluator
@@ -110,9 +111,9 @@ class DatasetFile(pytest.File):
                         traced=settings.memory == 'all' or (settings.memory == 'first-case' and index == 0),
                     )
 
-    def repr_failure(  # type: ignore[override]
-        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
-    ) -> str | Any:
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: TracebackStyle | None = None
+    ) -> str | TerminalRepr:
         if isinstance(excinfo.value, DatasetLoadError):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
@@ -183,9 +184,9 @@ class DatasetItem(pytest.Item):
             interrupted=interrupted,
         )
 
-    def repr_failure(  # type: ignore[override]
-        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
-    ) -> str | Any:
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: TracebackStyle | None = None
+    ) -> str | TerminalRepr:
         if not isinstance(excinfo.value, GateFailure) or self.stats is None:
             return super().repr_failure(excinfo)
         return _failure_text(self.stats, self.misses, expected_calls(self.case.evaluators))

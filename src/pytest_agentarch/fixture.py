@@ -99,7 +99,9 @@ def arch(request: pytest.FixtureRequest) -> BoundArchitecture:
     """The architecture under test, bound to the session's model (parametrized over `--arch`)."""
     settings = request.config.stash[SETTINGS]
     assert settings.model is not None
-    return BoundArchitecture(request.param, settings.model, settings, request.node)  # type: ignore[arg-type]
+    node = request.node
+    assert isinstance(node, pytest.Item)
+    return BoundArchitecture(request.param, settings.model, settings, node)
 
 
 def _is_ours(metafunc: pytest.Metafunc) -> bool:
