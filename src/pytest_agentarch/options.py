@@ -16,9 +16,11 @@ from typing import Any, Literal
 
 import pytest
 from pydantic_ai.models import Model
+from pydantic_ai.settings import ModelSettings
 
 from . import registry
 from .gates import LEVELS, Thresholds, infeasible, parse_overrides, parse_score_threshold, unit_interval
+from .models import SettingsPriority, parse_model_settings
 from .runner import RunSettings
 
 __all__ = ('OPTIONS', 'SETTINGS', 'Option', 'Settings', 'add_options')
@@ -86,6 +88,14 @@ def score_threshold(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def model_settings(text: str) -> ModelSettings:
+    """`key=value,...` pydantic-ai model settings."""
+    try:
+        return parse_model_settings(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def text(value: str) -> str:
     """Any non-empty text."""
     return value
@@ -143,6 +153,24 @@ OPTIONS: tuple[Option, ...] = (
         default='sim',
         metavar='SPEC',
         help="'sim[:option=value,...]' (the embedded simulated model, default) or a pydantic-ai model string",
+    ),
+    Option(
+        dest='model_settings',
+        flag='--agentarch-model-settings',
+        ini='agentarch_model_settings',
+        parse=model_settings,
+        metavar='KEY=VALUE,...',
+        help='pydantic-ai model settings for every request of the session model, e.g. '
+        "'temperature=0.7,seed=1,max_tokens=800'",
+    ),
+    Option(
+        dest='model_settings_priority',
+        flag='--agentarch-model-settings-priority',
+        ini='agentarch_model_settings_priority',
+        parse=choice('session', 'architecture'),
+        default='session',
+        metavar='session|architecture',
+        help="on a key both set: the session's setting wins ('session', default) or the architecture's agents' one",
     ),
     Option(
         dest='seed',
@@ -334,6 +362,9 @@ class Settings:
     arch_spec: str
     """`--arch` as given: `all` or a comma-separated list."""
     model_spec: str
+    model_settings: ModelSettings | None
+    """`--agentarch-model-settings`, applied to every request of the session's model."""
+    model_settings_priority: SettingsPriority
     run: RunSettings
     thresholds: Thresholds
     overrides: Mapping[str, Thresholds]
@@ -377,6 +408,8 @@ class Settings:
         settings = cls(
             arch_spec=v['arch'],
             model_spec=v['model'],
+            model_settings=v['model_settings'],
+            model_settings_priority=v['model_settings_priority'],
             run=RunSettings(
                 runs=v['runs'],
                 concurrency=v['concurrency'],

@@ -51,7 +51,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         # architecture and asks for none must run as if the plugin were absent. Dataset files still complain.
         if registry.registered() or settings.arch_given:
             settings.selected = registry.select(settings.arch_spec)
-        settings.model = resolve_model(settings.model_spec)
+        settings.model = resolve_model(
+            settings.model_spec, settings=settings.model_settings, priority=settings.model_settings_priority
+        )
     except (registry.RegistryError, ModelSpecError) as exc:
         raise pytest.UsageError(str(exc)) from None
 
