@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from conftest import ONE_CASE, XDIST
-from pytest_agentarch.models import SessionSettingsModel, parse_model_settings, resolve_model
+from pytest_agentarch.models import ModelSpecError, SessionSettingsModel, parse_model_settings, resolve_model
 
 
 def test_settings_parse_with_their_types() -> None:
@@ -93,3 +94,14 @@ def test_bad_ini_model_settings_are_usage_errors(project: Callable[..., pytest.P
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: ini option agentarch_model_settings = 'seed=x': model setting seed='x'*"])
+
+
+def test_a_missing_provider_package_names_the_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `None` in sys.modules makes `import openai` fail as if the package were not installed.
+    monkeypatch.setitem(sys.modules, 'openai', None)
+    with pytest.raises(ModelSpecError) as info:
+        resolve_model('ollama:qwen2.5')
+    assert str(info.value) == (
+        "--agentarch-model 'ollama:qwen2.5' needs a provider package that is not installed: "
+        'pip install "pytest-agentarch[openai]"'
+    )

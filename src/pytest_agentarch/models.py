@@ -4,6 +4,7 @@ session's model settings applied to every request of that model."""
 from __future__ import annotations
 
 import json
+import re
 import typing
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -137,10 +138,12 @@ def _base_model(spec: str) -> Model:
     try:
         return infer_model(spec)
     except ImportError as exc:
-        provider = spec.partition(':')[0]
+        # pydantic-ai's message names the pydantic-ai-slim extra; ours carry the same names (pyproject.toml).
+        named = re.search(r'pydantic-ai-slim\[([\w-]+)\]', str(exc))
+        extra = named.group(1) if named else spec.partition(':')[0]
         raise ModelSpecError(
-            f'--agentarch-model {spec!r} needs the {provider!r} provider package: '
-            f'pip install "pytest-agentarch[{provider}]" ({exc})'
+            f'--agentarch-model {spec!r} needs a provider package that is not installed: '
+            f'pip install "pytest-agentarch[{extra}]"'
         ) from None
     except Exception as exc:
         raise ModelSpecError(
