@@ -201,8 +201,9 @@ class Rate(BaseModel):
 
         The point value is the pooled ratio sum(successes) / sum(n). Its variance is the ratio estimator's
         cluster-robust (linearized) variance; the design effect deff = that variance / the binomial one, floored
-        at 1, shrinks n to n / deff, and the Wilson interval is taken on that effective n with Student's t over
-        (clusters - 1) degrees of freedom instead of z. One cluster gives the plain Wilson interval of its runs.
+        at 1, shrinks n to n / deff. When deff > 1 the Wilson interval is taken on that effective n with Student's
+        t over (clusters - 1) degrees of freedom instead of z; otherwise (and for one cluster) it is the plain
+        Wilson interval of the pooled runs.
         """
         clusters = [(y, n) for y, n in counts if n > 0]
         total = sum(n for _, n in clusters)
@@ -216,10 +217,13 @@ class Rate(BaseModel):
         else:
             var_cluster = m / (m - 1) * sum((y - p * n) ** 2 for y, n in clusters) / total**2
             var_binomial = p * (1 - p) / total
-            # A design effect below 1 would claim runs of one case vary *more* than independent draws: never
-            # narrower than the pooled interval.
-            effective = p * (1 - p) / var_cluster if var_binomial > 0 and var_cluster > var_binomial else total
-            low, high = _wilson(p, effective, t_critical(m - 1))
+            if var_binomial > 0 and var_cluster > var_binomial:
+                # Runs of one case are more alike than independent draws: fewer effective runs, and a variance
+                # estimated from m cases, hence t with m - 1 degrees of freedom.
+                low, high = _wilson(p, p * (1 - p) / var_cluster, t_critical(m - 1))
+            else:
+                # No sign of clustering (a design effect of at most 1): never narrower than the pooled interval.
+                low, high = wilson(successes, total)
         return cls(value=p, successes=successes, n=total, low=low, high=high, interval='cluster-wilson')
 
     def __str__(self) -> str:
@@ -266,7 +270,7 @@ class Score(BaseModel):
         default='t',
         description=(
             "'t': Student's t interval over n runs; 'cluster-t': cluster-robust interval over the cases "
-            "(Student's t over cases - 1 degrees of freedom, never narrower than the t interval over runs)"
+            '(never narrower than the t interval over runs; docs/statistics.md)'
         ),
     )
 
@@ -287,9 +291,9 @@ class Score(BaseModel):
     def clustered(cls, scores: Sequence[Score]) -> Score:
         """Pooled mean of per-case scores (weighted by their runs) with a cluster-robust interval.
 
-        The variance is the larger of the ratio estimator's cluster-robust variance over cases and the plain
-        variance of the mean of all runs; the critical value is Student's t over (cases - 1) degrees of freedom.
-        One case gives its own t interval.
+        When the ratio estimator's cluster-robust variance over cases exceeds the plain variance of the mean of all
+        runs, the interval uses it with Student's t over (cases - 1) degrees of freedom; otherwise (and for one
+        case) it is the t interval over all runs.
         """
         if not scores:
             raise ValueError('a score needs at least one case')
@@ -301,11 +305,17 @@ class Score(BaseModel):
         if total == 1:
             return cls(mean=mean, std=0.0, n=1, low=None, high=None, interval='cluster-t')
         std = math.sqrt(max(0.0, squares - total * mean * mean) / (total - 1))
-        if m < 2:
-            half = t_critical(total - 1) * std / math.sqrt(total)
+        var_runs = std * std / total
+        var_cluster = (
+            m / (m - 1) * sum((t - mean * s.n) ** 2 for t, s in zip(sums, scores, strict=True)) / total**2
+            if m > 1
+            else 0.0
+        )
+        if var_cluster > var_runs:
+            half = t_critical(m - 1) * math.sqrt(var_cluster)
         else:
-            var_cluster = m / (m - 1) * sum((t - mean * s.n) ** 2 for t, s in zip(sums, scores, strict=True)) / total**2
-            half = t_critical(m - 1) * math.sqrt(max(var_cluster, std * std / total))
+            # No sign that runs of a case are more alike than independent runs: the t interval over all runs.
+            half = t_critical(total - 1) * math.sqrt(var_runs)
         return cls(mean=mean, std=std, n=total, low=mean - half, high=mean + half, interval='cluster-t')
 
     def __str__(self) -> str:
