@@ -235,15 +235,12 @@ class Rate(BaseModel):
 
     # `assert runs.determinism >= 0.95` compares the point estimate; use `.low` to compare the lower bound.
     def __eq__(self, other: object) -> bool:
+        # Python derives `!=` from this, so both agree with the ordering operators on numbers.
         if isinstance(other, Rate):
             return super().__eq__(other)
         if isinstance(other, int | float) and not isinstance(other, bool):
             return float(self) == other
         return NotImplemented
-
-    def __ne__(self, other: object) -> bool:
-        equal = self.__eq__(other)
-        return equal if equal is NotImplemented else not equal
 
     def __ge__(self, other: object) -> bool:
         return float(self) >= _number(other)

@@ -70,7 +70,7 @@ def render_summary(report: Report) -> list[str]:
         f'determinism({report.level}) [95% CI]',
         'traj/case',
         'pass rate [95% CI]',
-        f'pass^{next(iter(ks))}' if same_k else 'pass^k',
+        f'pass^{min(ks)}' if same_k else 'pass^k',
         'tok in',
         'tok out',
         'req',
