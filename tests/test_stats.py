@@ -562,3 +562,21 @@ def test_render_failure_lists_every_level_scores_and_runs() -> None:
     assert '  error (infrastructure: not counted): ModelRateLimitError: boom' in lines
     assert lines.count('  expected tools: a > b') == 3  # runs 1, 2 and 3 failed
     assert 'trajectory variants (steps):' in lines and '     1x  error: UsageLimitExceeded' in lines
+
+
+def test_render_session_lists_metrics_interrupted_and_missing_items() -> None:
+    items = [
+        _item('a', 'c', [record(0, metrics={'cache_hits': 2.0}), record(1, metrics={'cache_hits': 1.0})]),
+        _item('a', 'd', [record(0)], interrupted=True),
+    ]
+    report = build_report(
+        items, model='m', seed=0, runs=2, missing={'cases.yaml::e[a]': 'did not report (its worker died)'}
+    )
+    lines = render_session(report, verbose=False)
+    # Metric means per counted run over the architecture: (2 + 1 + 0) / 3.
+    assert lines[lines.index('metrics the architectures reported (mean per counted run):') + 1] == '  a: cache_hits 1'
+    at = lines.index('interrupted items (1), their finished runs kept:')
+    assert lines[at + 1] == '  cases.yaml::d[a]: 1 of 2 runs'
+    at = lines.index('missing results (1 items):')
+    assert lines[at + 1] == '  cases.yaml::e[a]: did not report (its worker died)'
+    assert not any(line.startswith('gate misses') for line in lines)
