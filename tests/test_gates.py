@@ -224,6 +224,8 @@ def test_per_architecture_overrides_start_from_the_session_thresholds() -> None:
         min_determinism=1.0, min_pass_rate=0.8, level='tools', min_scores={'accuracy': 0.75, 'recall': -1.5}
     )
     assert base.min_scores == {'accuracy': 0.6}  # overrides copy, never mutate, the session's scores
+    with pytest.raises(TypeError):
+        base.min_scores['accuracy'] = 0.1  # type: ignore[index]
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -32,6 +33,11 @@ class Thresholds:
     """The trajectory level `min_determinism` judges: `tools`, `steps` or `strict`."""
     min_scores: Mapping[str, float] = field(default_factory=dict[str, float])
     """Minimum mean of each named numeric evaluator result (score). An item without the score misses."""
+
+    def __post_init__(self) -> None:
+        # Frozen all the way down: a shared session threshold set must not change through its mapping. (So a
+        # Thresholds is not hashable; nothing needs it to be.)
+        object.__setattr__(self, 'min_scores', MappingProxyType(dict(self.min_scores)))
 
 
 class Miss(BaseModel, frozen=True):
