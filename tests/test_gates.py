@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from conftest import XDIST
-from pytest_agentarch.gates import Thresholds, check, infeasible, parse_overrides, runs_needed
+from pytest_agentarch.gates import (
+    Thresholds,
+    check,
+    infeasible,
+    parse_overrides,
+    parse_score_threshold,
+    runs_needed,
+)
 from pytest_agentarch.records import Assertion, RunRecord
 from pytest_agentarch.stats import CaseStats, Level, case_stats, wilson
 
@@ -226,6 +233,15 @@ def test_per_architecture_overrides_start_from_the_session_thresholds() -> None:
     assert base.min_scores == {'accuracy': 0.6}  # overrides copy, never mutate, the session's scores
     with pytest.raises(TypeError):
         base.min_scores['accuracy'] = 0.1  # type: ignore[index]
+
+
+def test_a_score_threshold_is_a_name_and_a_number() -> None:
+    assert parse_score_threshold('accuracy=0.8') == ('accuracy', 0.8)
+    assert parse_score_threshold(' steps = 12') == ('steps', 12.0)  # scores are not shares: any number
+    with pytest.raises(ValueError, match=r"expected NAME=X .*got '0\.8'"):
+        parse_score_threshold('0.8')
+    with pytest.raises(ValueError, match=r"min score of accuracy must be a number .*got 'high'"):
+        parse_score_threshold('accuracy=high')
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,19 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from .stats import Z95, CaseStats, Level, Rate, level_of
+from .stats import LEVELS, Z95, CaseStats, Level, Rate, level_of
 
-__all__ = ('Miss', 'Thresholds', 'check', 'infeasible', 'parse_overrides', 'runs_needed', 'unit_interval')
+__all__ = (
+    'LEVELS',
+    'Miss',
+    'Thresholds',
+    'check',
+    'infeasible',
+    'parse_overrides',
+    'parse_score_threshold',
+    'runs_needed',
+    'unit_interval',
+)
 
 _TOLERANCE = 1e-12
 """Thresholds are met within float rounding: 7/10 meets 0.7 although 7/10 < 0.7 in binary floating point."""
@@ -208,6 +218,14 @@ def _finite(text: str, what: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f'{what} must be a number (a mean score, e.g. 0.8), got {text!r}')
     return value
+
+
+def parse_score_threshold(text: str) -> tuple[str, float]:
+    """`NAME=X` (a `--min-score` value): the evaluator name and the minimum mean score, any finite number."""
+    name, eq, value = text.partition('=')
+    if not eq or not name.strip():
+        raise ValueError(f'expected NAME=X (an evaluator name and a minimum mean score), got {text!r}')
+    return name.strip(), _finite(value, f'min score of {name.strip()}')
 
 
 _KEYS = ('min_determinism', 'min_pass_rate', 'level', 'min_score.<name>')
