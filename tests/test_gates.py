@@ -193,8 +193,8 @@ def test_infeasible_names_the_runs_a_gate_needs() -> None:
     assert infeasible(gate, 73) is None
     assert infeasible(gate, 20, architecture='single') == (
         'architecture single: min_pass_rate=0.9 on the Wilson 95% lower bound cannot be met with 20 run(s): '
-        'even 20 successes out of 20 have a lower bound of 0.839; it needs at least 35 runs\n'
-        'architecture single: min_determinism=0.95 on the Wilson 95% lower bound cannot be met with 20 run(s): '
+        'even 20 successes out of 20 have a lower bound of 0.839; it needs at least 35 runs; '
+        'min_determinism=0.95 on the Wilson 95% lower bound cannot be met with 20 run(s): '
         'even 20 successes out of 20 have a lower bound of 0.839; it needs at least 73 runs'
     )
     # On the point estimate, any threshold can be met by any number of runs.

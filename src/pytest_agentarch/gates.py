@@ -195,8 +195,9 @@ def infeasible(thresholds: Thresholds, runs: int, *, architecture: str | None = 
         )
     if not problems:
         return None
+    # One line, so that a caller can prefix where the thresholds came from.
     where = f'architecture {architecture}: ' if architecture else ''
-    return '\n'.join(where + p for p in problems)
+    return where + '; '.join(problems)
 
 
 def unit_interval(text: str, what: str) -> float:
