@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from conftest import XDIST
-from pytest_agentarch.gates import Thresholds, check, parse_overrides
+from pytest_agentarch.gates import (
+    Thresholds,
+    check,
+    infeasible,
+    parse_overrides,
+    parse_score_threshold,
+    runs_needed,
+)
 from pytest_agentarch.records import Assertion, RunRecord
-from pytest_agentarch.stats import case_stats
+from pytest_agentarch.stats import CaseStats, Level, case_stats, wilson
 
 # Ten runs each. `steady` always calls alpha then beta and answers 'ok'. `wobbly` asks for beta and alpha in one
 # response in runs 0, 4 and 8 (determinism 7/10) and answers 'bad' in runs 8 and 9 (pass rate 8/10, Wilson 95%
@@ -53,10 +61,30 @@ STEPS = """
 """
 
 
-def stats_of(passes: list[bool], trajectories: list[str]):  # type: ignore[no-untyped-def]
+def stats_of(passes: list[bool], trajectories: list[str], *, level: Level = 'steps', **kw: Any) -> CaseStats:
     records = [
-        RunRecord(index=i, duration=0.0, trajectory=t, trajectory_args=t, assertions=[Assertion(name='ok', value=p)])
+        RunRecord(
+            index=i,
+            duration=0.0,
+            trajectory_tools='tools',
+            trajectory=t,
+            trajectory_args=f'{t}({i % 2})',
+            assertions=[Assertion(name='ok', value=p)],
+        )
         for i, (p, t) in enumerate(zip(passes, trajectories, strict=True))
+    ]
+    return case_stats(records, architecture='arch', case='case', level=level, **kw)
+
+
+def scored(values: list[float], *, label: str | None = None) -> CaseStats:
+    records = [
+        RunRecord(
+            index=i,
+            duration=0.0,
+            assertions=[Assertion(name='accuracy', value=v)]
+            + ([Assertion(name='verdict', value=label)] if label else []),
+        )
+        for i, v in enumerate(values)
     ]
     return case_stats(records, architecture='arch', case='case')
 
@@ -72,34 +100,163 @@ def test_thresholds_compare_point_estimate_or_wilson_lower_bound() -> None:
     stats = stats_of([True] * 8 + [False] * 2, ['a'] * 7 + ['b'] * 3)
     assert check(stats, Thresholds(min_pass_rate=0.8, min_determinism=0.7)) == []
     [miss] = check(stats, Thresholds(min_pass_rate=0.8, min_determinism=0.71))
-    assert (miss.metric, miss.value, miss.threshold) == ('determinism', 0.7, 0.71)
+    assert (miss.metric, miss.value, miss.threshold) == ('determinism:steps', 0.7, 0.71)
     [low] = check(stats, Thresholds(min_pass_rate=0.5, lower_bound=True))
     assert str(low) == 'arch case: pass_rate 0.490 (Wilson 95% lower bound) n=10 < threshold 0.5'
     assert check(stats, Thresholds(min_pass_rate=0.49, lower_bound=True)) == []
 
 
-def test_determinism_of_a_case_whose_runs_all_errored_misses_any_threshold() -> None:
-    records = [RunRecord(index=i, duration=0.0, error_type='TimeoutError') for i in range(3)]
+def test_determinism_is_judged_at_the_gate_level_whatever_the_headline_level() -> None:
+    # Ten runs: one tools form (10/10), steps a x7 / b x3 (7/10), strict splits each steps form by run parity
+    # (a(0) at runs 0,2,4,6 and a(1) at 1,3,5: 4/10).
+    stats = stats_of([True] * 10, ['a'] * 7 + ['b'] * 3, level='tools')
+    assert stats.determinism.value == 1.0
+    gate = 0.6
+    assert check(stats, Thresholds(min_determinism=gate, level='tools')) == []
+    assert check(stats, Thresholds(min_determinism=gate, level='steps')) == []
+    [strict] = check(stats, Thresholds(min_determinism=gate, level='strict'))
+    assert (strict.metric, strict.value, strict.n) == ('determinism:strict', 0.4, 10)
+    assert str(strict) == 'arch case: determinism:strict 0.400 n=10 < threshold 0.6'
+
+
+def test_runs_that_raised_are_a_deterministic_failure_not_a_missing_figure() -> None:
+    records = [RunRecord(index=i, duration=0.0, error_type='TimeoutError', error_kind='behaviour') for i in range(3)]
+    stats = case_stats(records, architecture='arch', case='case')
+    assert check(stats, Thresholds(min_pass_rate=0.0, min_determinism=1.0)) == []  # the same error every time
+    [miss] = check(stats, Thresholds(min_pass_rate=0.5))
+    assert (miss.metric, miss.value, miss.n) == ('pass_rate', 0.0, 3)
+
+
+def test_a_case_whose_runs_all_failed_on_infrastructure_misses_and_says_why() -> None:
+    records = [
+        RunRecord(index=i, duration=0.0, error_type='ModelRateLimitError', error_kind='infrastructure')
+        for i in range(3)
+    ]
     stats = case_stats(records, architecture='arch', case='case')
     misses = check(stats, Thresholds(min_pass_rate=0.0, min_determinism=0.1))
-    assert [(m.metric, m.value) for m in misses] == [('determinism', None)]
-    assert str(misses[0]) == 'arch case: determinism n/a n=0 < threshold 0.1'
+    assert [(m.metric, m.value, m.n) for m in misses] == [('pass_rate', None, 0), ('determinism:steps', None, 0)]
+    assert str(misses[1]) == (
+        'arch case: determinism:steps n/a n=0 < threshold 0.1 (all 3 runs failed on infrastructure)'
+    )
+
+
+def test_mean_scores_are_gated_by_name() -> None:
+    stats = scored([0.6, 0.8, 0.7, 0.9, 0.5], label='anomaly')  # mean 0.7, t interval 0.5037-0.8963
+    assert check(stats, Thresholds(min_scores={'accuracy': 0.7})) == []
+    [miss] = check(stats, Thresholds(min_scores={'accuracy': 0.75}))
+    assert (miss.metric, miss.value, miss.n, miss.judged_on) == ('score:accuracy', pytest.approx(0.7), 5, 'value')
+    assert str(miss) == 'arch case: score:accuracy 0.700 n=5 < threshold 0.75'
+    [low] = check(stats, Thresholds(min_scores={'accuracy': 0.6}, lower_bound=True))
+    assert (low.value, low.judged_on) == (pytest.approx(0.503676, abs=1e-6), 't-low')
+    assert str(low) == 'arch case: score:accuracy 0.504 (t 95% lower bound) n=5 < threshold 0.6'
+    assert check(stats, Thresholds(min_scores={'accuracy': 0.5}, lower_bound=True)) == []
+
+
+def test_a_missing_score_is_a_miss_that_names_what_there_is() -> None:
+    stats = scored([0.5, 0.7], label='anomaly')
+    misses = check(stats, Thresholds(min_scores={'recall': 0.5, 'verdict': 0.5}))
+    assert [(m.metric, m.value, m.n) for m in misses] == [('score:recall', None, 0), ('score:verdict', None, 0)]
+    assert str(misses[0]) == (
+        "arch case: score:recall n/a n=0 < threshold 0.5 (no run produced a score named 'recall'; "
+        'scores here: accuracy)'
+    )
+    assert misses[1].detail == "'verdict' is a label (a string result), not a score"
+    [one] = check(scored([0.9]), Thresholds(min_scores={'accuracy': 0.5}, lower_bound=True))
+    assert (one.value, one.detail) == (None, 'one run has no interval: the lower bound needs at least 2 runs')
+
+
+@pytest.mark.parametrize(
+    ('threshold', 'runs'),
+    [
+        # n / (n + 1.959964^2) >= threshold  <=>  n >= threshold * 3.841459 / (1 - threshold)
+        (0.5, 4),  # 3.84 -> 4
+        (0.8, 16),  # 15.37 -> 16
+        (0.9, 35),  # 34.57 -> 35
+        (0.95, 73),  # 72.99 -> 73
+        (0.99, 381),  # 380.30 -> 381
+    ],
+)
+def test_runs_needed_for_a_lower_bound(threshold: float, runs: int) -> None:
+    assert runs_needed(threshold) == runs
+    # And it is the smallest: one run fewer does not reach the threshold, the Wilson lower bound of n/n.
+    assert wilson(runs, runs)[0] >= threshold > wilson(runs - 1, runs - 1)[0]
+
+
+def test_a_lower_bound_gate_of_one_is_never_reachable() -> None:
+    assert runs_needed(1.0) is None
+    message = infeasible(Thresholds(min_pass_rate=1.0, lower_bound=True), 1000)
+    assert message is not None and 'no number of runs reaches 1' in message
+
+
+def test_infeasible_names_the_runs_a_gate_needs() -> None:
+    gate = Thresholds(min_pass_rate=0.9, min_determinism=0.95, lower_bound=True)
+    assert infeasible(gate, 73) is None
+    assert infeasible(gate, 20, architecture='single') == (
+        'architecture single: min_pass_rate=0.9 on the Wilson 95% lower bound cannot be met with 20 run(s): '
+        'even 20 successes out of 20 have a lower bound of 0.839; it needs at least 35 runs; '
+        'min_determinism=0.95 on the Wilson 95% lower bound cannot be met with 20 run(s): '
+        'even 20 successes out of 20 have a lower bound of 0.839; it needs at least 73 runs'
+    )
+    # On the point estimate, any threshold can be met by any number of runs.
+    assert infeasible(Thresholds(min_pass_rate=0.99, min_determinism=0.99), 20) is None
+    message = infeasible(Thresholds(min_pass_rate=0.9, lower_bound=True), 34)
+    assert message is not None and message.endswith('it needs at least 35 runs')
+
+
+def test_infeasible_calls_determinism_over_one_run_meaningless() -> None:
+    message = infeasible(Thresholds(min_determinism=0.5), 1)
+    assert message == (
+        'min_determinism=0.5 with 1 run(s) is meaningless: one run always agrees with itself (100%); '
+        'determinism needs at least 2 runs'
+    )
+    assert infeasible(Thresholds(min_determinism=0.5), 2) is None
+    assert infeasible(Thresholds(min_pass_rate=0.5), 1) is None
+    scores = infeasible(Thresholds(min_scores={'accuracy': 0.5}, lower_bound=True), 1)
+    assert scores is not None and scores.startswith('min_score.accuracy on the t 95% lower bound cannot be met')
+    assert infeasible(Thresholds(min_scores={'accuracy': 0.5}), 1) is None
 
 
 def test_per_architecture_overrides_start_from_the_session_thresholds() -> None:
-    base = Thresholds(min_determinism=0.9, min_pass_rate=0.5)
-    overrides = parse_overrides(['single: min_determinism=0.6', 'multi: min_pass_rate=0.8, min_determinism=1'], base)
-    assert overrides['single'] == Thresholds(min_determinism=0.6, min_pass_rate=0.5)
-    assert overrides['multi'] == Thresholds(min_determinism=1.0, min_pass_rate=0.8)
+    base = Thresholds(min_determinism=0.9, min_pass_rate=0.5, min_scores={'accuracy': 0.6})
+    overrides = parse_overrides(
+        [
+            'single: min_determinism=0.6',
+            'multi: min_pass_rate=0.8, min_determinism=1',
+            'multi: level=tools min_score.accuracy=0.75 min_score.recall=-1.5',
+        ],
+        base,
+    )
+    assert overrides['single'] == Thresholds(min_determinism=0.6, min_pass_rate=0.5, min_scores={'accuracy': 0.6})
+    assert overrides['multi'] == Thresholds(
+        min_determinism=1.0, min_pass_rate=0.8, level='tools', min_scores={'accuracy': 0.75, 'recall': -1.5}
+    )
+    assert base.min_scores == {'accuracy': 0.6}  # overrides copy, never mutate, the session's scores
+    with pytest.raises(TypeError):
+        base.min_scores['accuracy'] = 0.1  # type: ignore[index]
+
+
+def test_a_score_threshold_is_a_name_and_a_number() -> None:
+    assert parse_score_threshold('accuracy=0.8') == ('accuracy', 0.8)
+    assert parse_score_threshold(' steps = 12') == ('steps', 12.0)  # scores are not shares: any number
+    with pytest.raises(ValueError, match=r"expected NAME=X .*got '0\.8'"):
+        parse_score_threshold('0.8')
+    with pytest.raises(ValueError, match=r"min score of accuracy must be a number .*got 'high'"):
+        parse_score_threshold('accuracy=high')
 
 
 @pytest.mark.parametrize(
     ('line', 'message'),
     [
         ('min_determinism=0.6', 'must look like'),
-        ('single: determinism=0.6', "'determinism=0.6' is not one of min_determinism, min_pass_rate"),
+        (
+            'single: determinism=0.6',
+            "'determinism=0.6' is not one of min_determinism, min_pass_rate, level, min_score.<name>",
+        ),
+        ('single: min_score.=0.6', "'min_score.=0.6' is not one of"),
         ('single: min_pass_rate=1.2', 'single min_pass_rate must be between 0 and 1'),
         ('single: min_pass_rate=high', 'single min_pass_rate must be a number between 0 and 1'),
+        ('single: level=args', "determinism level must be one of tools, steps, strict, got 'args'"),
+        ('single: min_score.accuracy=nan', "single min_score.accuracy must be a number .*got 'nan'"),
     ],
 )
 def test_malformed_override_lines_say_what_is_wrong(line: str, message: str) -> None:
@@ -118,13 +275,13 @@ def test_a_failing_run_fails_the_item_and_the_message_shows_expected_and_actual_
     result.stdout.fnmatch_lines(
         [
             'gate missed: wobbly first: pass_rate 0.700 n=10 < threshold 1',
-            'runs=10 errors=0 pass rate 70% [40%-89%] n=10 determinism 70% [40%-89%] n=10',
+            'runs=10 errors=0 pass rate 70% [[]40%-89%[]] n=10 determinism* 70% [[]40%-89%[]] n=10',
             'run 0:',
             '  assertion failed: TrajectorySteps: expected alpha > beta; got {alpha, beta}',
             '  expected tools: alpha > beta',
             '  actual tools:   * > *',
             'run 4:',
-            'trajectory variants:',
+            'trajectory variants*',
             '     7x  agent(alpha > beta)',
             '     3x  agent({alpha, beta})',
         ]
@@ -161,7 +318,7 @@ def test_missed_thresholds_are_listed_one_line_per_miss(
         [
             'gate misses (2):',
             '  wobbly  first  pass_rate 0.800  n=10  < 0.9',
-            '  wobbly  first  determinism 0.700  n=10  < 0.75',
+            '  wobbly  first  determinism:steps 0.700  n=10  < 0.75',
             '*short test summary info*',
             'FAILED cases.yaml::first[[]wobbly[]] - gate missed: wobbly first: pass_rate 0.800*',
         ]
@@ -198,7 +355,7 @@ def test_ini_thresholds_and_per_architecture_overrides(
     )
     result = pytester.runpytest(*xdist)
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(['gate misses (1):', '  wobbly  first  determinism 0.700  n=10  < 0.75'])
+    result.stdout.fnmatch_lines(['gate misses (1):', '  wobbly  first  determinism:steps 0.700  n=10  < 0.75'])
 
     # The override for `wobbly` relaxes determinism and keeps the ini pass rate; `steady` must now be perfect.
     pytester.makeini(

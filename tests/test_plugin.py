@@ -88,9 +88,16 @@ def test_capture_of_nested_concurrent_and_direct_tool_calls(
     assert [c.tool_calls.mean for c in (cases['delegating'], cases['gathering'], cases['direct'])] == [4, 2, 3]
 
     silent = cases['silent']
-    assert (silent.errors, silent.error_types, silent.determinism.n) == (4, {'CaptureError': 4}, 0)
+    # A run that raised is behaviour: its own variant, in determinism and pass rate alike.
+    assert (silent.errors, silent.error_types, silent.determinism.n, silent.determinism.value) == (
+        4,
+        {'CaptureError': 4},
+        4,
+        1.0,
+    )
+    assert [(v.trajectory, v.count) for v in silent.variants] == [('error: CaptureError', 4)]
     raising = cases['raising']
-    assert (raising.errors, raising.determinism.value, raising.pass_rate.successes) == (1, 1.0, 3)
+    assert (raising.errors, raising.determinism.value, raising.pass_rate.successes) == (1, 0.75, 3)
     sleepy = cases['sleepy']
     assert (sleepy.errors, sleepy.error_types, sleepy.pass_rate.successes) == (1, {'TimeoutError': 1}, 3)
 
@@ -98,7 +105,7 @@ def test_capture_of_nested_concurrent_and_direct_tool_calls(
         [
             '*_ first[[]silent[]] _*',
             'gate missed: silent first: pass_rate 0.000 n=4 < threshold 1',
-            'runs=4 errors=4 pass rate 0% *determinism n/a (n=0)',
+            'runs=4 errors=4 pass rate 0% [[]0%-49%[]] n=4 determinism* 100% [[]51%-100%[]] n=4',
             'run 0:',
             '  error: CaptureError: nothing was captured: *call tools from orchestration code through '
             'pytest_agentarch.call_tool',

@@ -27,6 +27,7 @@ from .records import RunRecord
 from .report import ItemResult
 from .runner import CaseSpec, RunSettings, run_case, run_once
 from .stats import CaseStats, case_stats
+from .table import render_failure
 from .trajectory import render_steps
 
 __all__ = ('ITEM_RESULTS', 'DatasetFile', 'DatasetItem', 'DatasetLoadError', 'GateFailure', 'is_dataset_file')
@@ -147,6 +148,7 @@ class DatasetItem(pytest.Item):
             case=self.case.name,
             dataset=self.dataset_name,
             expected_steps=self.case.expected_steps,
+            level=settings.thresholds_for(self.arch.name).level,
         )
         self.misses = check(self.stats, settings.thresholds_for(self.arch.name))
         self.stash[ITEM_RESULTS] = [self.result(records, peak=peak)]
@@ -189,7 +191,7 @@ class DatasetItem(pytest.Item):
     ) -> str | TerminalRepr:
         if not isinstance(excinfo.value, GateFailure) or self.stats is None:
             return super().repr_failure(excinfo)
-        return _failure_text(self.stats, self.misses, expected_calls(self.case.evaluators))
+        return render_failure(self.stats, self.misses, expected_calls(self.case.evaluators))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f'{self.case.name}[{self.arch.name}]'
@@ -205,21 +207,3 @@ def expected_calls(evaluators: Sequence[Evaluator[Any, Any, Any]]) -> str | None
             if isinstance(value, list):
                 return ' > '.join(map(str, value))
     return None
-
-
-def _failure_text(stats: CaseStats, misses: list[Miss], expected: str | None) -> str:
-    lines = [f'gate missed: {m}' for m in misses]
-    lines.append(f'runs={stats.runs} errors={stats.errors} pass rate {stats.pass_rate} determinism {stats.determinism}')
-    for f in stats.failures:
-        lines.append(f'run {f.index}:')
-        if f.error:
-            lines.append(f'  error: {f.error}')
-        for a in f.failed_assertions:
-            lines.append(f'  assertion failed: {a}')
-        if expected:
-            lines.append(f'  expected tools: {expected}')
-        lines.append(f'  actual tools:   {" > ".join(f.tool_calls) or "(none)"}')
-    if len(stats.variants) > 1:
-        lines.append('trajectory variants:')
-        lines.extend(f'  {v.count:>4}x  {v.trajectory}' for v in stats.variants[:5])
-    return '\n'.join(lines)

@@ -75,7 +75,13 @@ class BoundArchitecture:
                 raise ValueError(f'runs must be a whole number >= 1, got {runs!r}')
             settings = self._settings.with_runs(runs)
         records: list[RunRecord] = await run_case(self.architecture, self.model, spec, settings)
-        stats = case_stats(records, architecture=self.name, case=spec.name, expected_steps=spec.expected_steps)
+        stats = case_stats(
+            records,
+            architecture=self.name,
+            case=spec.name,
+            expected_steps=spec.expected_steps,
+            level=self._settings.thresholds_for(self.name).level,
+        )
         self._node.stash.setdefault(ITEM_RESULTS, []).append(
             ItemResult(
                 nodeid=self._node.nodeid,

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from .stats import CaseStats, Rate
+from .stats import LEVELS, Z95, CaseStats, Level, Rate, level_of
 
-__all__ = ('Miss', 'Thresholds', 'check', 'parse_overrides')
+__all__ = (
+    'LEVELS',
+    'Miss',
+    'Thresholds',
+    'check',
+    'infeasible',
+    'parse_overrides',
+    'parse_score_threshold',
+    'runs_needed',
+    'unit_interval',
+)
+
+_TOLERANCE = 1e-12
+"""Thresholds are met within float rounding: 7/10 meets 0.7 although 7/10 < 0.7 in binary floating point."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -18,27 +33,21 @@ class Thresholds:
     """What an (architecture, case) must reach."""
 
     min_determinism: float | None = None
-    """Minimum determinism; None means not gated."""
+    """Minimum determinism at `level`; None means not gated."""
     min_pass_rate: float | None = None
-    """Minimum pass rate; None means every run must pass (plain pytest semantics)."""
+    """Minimum pass rate; None means every counted run must pass (plain pytest semantics)."""
     lower_bound: bool = False
-    """Judge set thresholds on the Wilson 95% lower bound instead of the point estimate."""
-    level: Literal['tools', 'steps', 'strict'] = 'steps'
+    """Judge set thresholds on the 95% lower bound (Wilson for rates, Student's t for scores) instead of the point
+    estimate."""
+    level: Level = 'steps'
+    """The trajectory level `min_determinism` judges: `tools`, `steps` or `strict`."""
     min_scores: Mapping[str, float] = field(default_factory=dict[str, float])
+    """Minimum mean of each named numeric evaluator result (score). An item without the score misses."""
 
-
-LEVELS = ('tools', 'steps', 'strict')
-
-
-def parse_score_threshold(text: str) -> tuple[str, float]:
-    name, eq, value = text.partition('=')
-    if not eq or not name.strip():
-        raise ValueError(f'expected NAME=X, got {text!r}')
-    return name.strip(), unit_interval(value, name)
-
-
-def infeasible(thresholds: Thresholds, runs: int) -> str | None:
-    return None
+    def __post_init__(self) -> None:
+        # Frozen all the way down: a shared session threshold set must not change through its mapping. (So a
+        # Thresholds is not hashable; nothing needs it to be.)
+        object.__setattr__(self, 'min_scores', MappingProxyType(dict(self.min_scores)))
 
 
 class Miss(BaseModel, frozen=True):
@@ -46,23 +55,30 @@ class Miss(BaseModel, frozen=True):
 
     architecture: str
     case: str
-    metric: str
-    value: float | None
+    metric: str = Field(description='`pass_rate`, `determinism:<level>` or `score:<evaluator name>`')
+    value: float | None = Field(description='the judged figure; null when there is none (no runs, no such score)')
     n: int
     threshold: float
-    judged_on: str = Field(description='`value` or `wilson-low`')
+    judged_on: Literal['value', 'wilson-low', 't-low'] = Field(
+        description='the point estimate, the Wilson 95% lower bound (rates) or the t 95% lower bound (scores)'
+    )
+    detail: str | None = Field(default=None, description='why there is no value, when there is none')
 
     def __str__(self) -> str:
         shown = 'n/a' if self.value is None else f'{self.value:.3f}'
-        basis = ' (Wilson 95% lower bound)' if self.judged_on == 'wilson-low' else ''
-        return (
-            f'{self.architecture} {self.case}: {self.metric} {shown}{basis} n={self.n} < threshold {self.threshold:g}'
+        basis = {'value': '', 'wilson-low': ' (Wilson 95% lower bound)', 't-low': ' (t 95% lower bound)'}
+        text = (
+            f'{self.architecture} {self.case}: {self.metric} {shown}{basis[self.judged_on]} n={self.n} '
+            f'< threshold {self.threshold:g}'
         )
+        return f'{text} ({self.detail})' if self.detail else text
 
 
-def _judge(stats: CaseStats, metric: str, rate: Rate, threshold: float, lower_bound: bool) -> Miss | None:
+def _judge(
+    stats: CaseStats, metric: str, rate: Rate, threshold: float, lower_bound: bool, detail: str | None
+) -> Miss | None:
     value = rate.low if lower_bound and rate.n else rate.value
-    if value is not None and value >= threshold - 1e-12:
+    if value is not None and value >= threshold - _TOLERANCE:
         return None
     return Miss(
         architecture=stats.architecture,
@@ -72,22 +88,116 @@ def _judge(stats: CaseStats, metric: str, rate: Rate, threshold: float, lower_bo
         n=rate.n,
         threshold=threshold,
         judged_on='wilson-low' if lower_bound else 'value',
+        detail=detail if value is None else None,
+    )
+
+
+def _judge_score(stats: CaseStats, name: str, threshold: float, lower_bound: bool) -> Miss | None:
+    score = stats.scores.get(name)
+    detail: str | None = None
+    if score is None:
+        value, n = None, 0
+        if name in stats.labels:
+            detail = f'{name!r} is a label (a string result), not a score'
+        else:
+            known = f'; scores here: {", ".join(stats.scores)}' if stats.scores else '; no run produced any score'
+            detail = f'no run produced a score named {name!r}{known}'
+    else:
+        value, n = (score.low if lower_bound else score.mean), score.n
+        if value is None:
+            detail = 'one run has no interval: the lower bound needs at least 2 runs'
+    if value is not None and value >= threshold - _TOLERANCE:
+        return None
+    return Miss(
+        architecture=stats.architecture,
+        case=stats.case,
+        metric=f'score:{name}',
+        value=value,
+        n=n,
+        threshold=threshold,
+        judged_on='t-low' if lower_bound else 'value',
+        detail=detail,
     )
 
 
 def check(stats: CaseStats, thresholds: Thresholds) -> list[Miss]:
     """Every threshold `stats` misses (empty when it passes)."""
+    # A case whose every run failed on infrastructure has no rate to judge: it misses, and says why.
+    no_runs = f'all {stats.infra} runs failed on infrastructure' if stats.infra and not stats.pass_rate.n else None
     # Without a threshold, every run must pass (plain pytest semantics): judged on counts, never on a bound.
     pass_rate = (1.0, False) if thresholds.min_pass_rate is None else (thresholds.min_pass_rate, thresholds.lower_bound)
-    judged = [_judge(stats, 'pass_rate', stats.pass_rate, *pass_rate)]
+    judged = [_judge(stats, 'pass_rate', stats.pass_rate, *pass_rate, no_runs)]
     if thresholds.min_determinism is not None:
+        level = thresholds.level
         judged.append(
-            _judge(stats, 'determinism', stats.determinism, thresholds.min_determinism, thresholds.lower_bound)
+            _judge(
+                stats,
+                f'determinism:{level}',
+                stats.determinism_by_level[level],
+                thresholds.min_determinism,
+                thresholds.lower_bound,
+                no_runs,
+            )
         )
+    for name, minimum in sorted(thresholds.min_scores.items()):
+        judged.append(_judge_score(stats, name, minimum, thresholds.lower_bound))
     return [miss for miss in judged if miss is not None]
 
 
-_KEYS = {'min_determinism', 'min_pass_rate'}
+def runs_needed(threshold: float, z: float = Z95) -> int | None:
+    """The fewest runs whose Wilson 95% lower bound can reach `threshold` (all runs succeeding): the smallest n with
+    n / (n + z^2) >= threshold. None when no number of runs can (a threshold of 1)."""
+    if threshold >= 1:
+        return None
+    z2 = z * z
+    n = max(1, math.ceil(threshold * z2 / (1 - threshold)))
+    # The closed form can be off by one in floating point; settle it on the same comparison the gate makes.
+    while n / (n + z2) < threshold - _TOLERANCE:
+        n += 1
+    while n > 1 and (n - 1) / (n - 1 + z2) >= threshold - _TOLERANCE:
+        n -= 1
+    return n
+
+
+def infeasible(thresholds: Thresholds, runs: int, *, architecture: str | None = None) -> str | None:
+    """Why `thresholds` cannot be met (or cannot mean anything) with `runs` runs per item; None when they can.
+
+    A gate on the Wilson lower bound above n/(n+z^2), the lower bound of n successes out of n, fails every item
+    however well it does; a determinism gate over one run is always met, since one run agrees with itself.
+    """
+    problems: list[str] = []
+    z2 = Z95 * Z95
+    best = runs / (runs + z2)
+    gated = [('min_pass_rate', thresholds.min_pass_rate), ('min_determinism', thresholds.min_determinism)]
+    for name, threshold in gated:
+        if not thresholds.lower_bound or threshold is None or best >= threshold - _TOLERANCE:
+            continue
+        needed = runs_needed(threshold)
+        remedy = (
+            f'it needs at least {needed} runs'
+            if needed is not None
+            else 'no number of runs reaches 1: lower the threshold or judge the point estimate'
+        )
+        problems.append(
+            f'{name}={threshold:g} on the Wilson 95% lower bound cannot be met with {runs} run(s): even {runs} '
+            f'successes out of {runs} have a lower bound of {best:.3f}; {remedy}'
+        )
+    if thresholds.min_determinism is not None and runs < 2:
+        problems.append(
+            f'min_determinism={thresholds.min_determinism:g} with {runs} run(s) is meaningless: one run always '
+            'agrees with itself (100%); determinism needs at least 2 runs'
+        )
+    if thresholds.lower_bound and thresholds.min_scores and runs < 2:
+        names = ', '.join(f'min_score.{n}' for n in sorted(thresholds.min_scores))
+        problems.append(
+            f'{names} on the t 95% lower bound cannot be met with {runs} run(s): '
+            'a score needs at least 2 runs for an interval'
+        )
+    if not problems:
+        return None
+    # One line, so that a caller can prefix where the thresholds came from.
+    where = f'architecture {architecture}: ' if architecture else ''
+    return where + '; '.join(problems)
 
 
 def unit_interval(text: str, what: str) -> float:
@@ -101,24 +211,67 @@ def unit_interval(text: str, what: str) -> float:
     return value
 
 
+def _finite(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValueError(f'{what} must be a number (a mean score, e.g. 0.8), got {text!r}')
+    return value
+
+
+def parse_score_threshold(text: str) -> tuple[str, float]:
+    """`NAME=X` (a `--min-score` value): the evaluator name and the minimum mean score, any finite number."""
+    name, eq, value = text.partition('=')
+    if not eq or not name.strip():
+        raise ValueError(f'expected NAME=X (an evaluator name and a minimum mean score), got {text!r}')
+    return name.strip(), _finite(value, f'min score of {name.strip()}')
+
+
+_KEYS = ('min_determinism', 'min_pass_rate', 'level', 'min_score.<name>')
+
+
+def _apply(current: Thresholds, key: str, value: str, where: str) -> Thresholds:
+    if key == 'min_determinism':
+        return replace(current, min_determinism=unit_interval(value, f'{where} {key}'))
+    if key == 'min_pass_rate':
+        return replace(current, min_pass_rate=unit_interval(value, f'{where} {key}'))
+    if key == 'level':
+        return replace(current, level=level_of(value))
+    name = key.removeprefix('min_score.')
+    return replace(current, min_scores={**current.min_scores, name: _finite(value, f'{where} {key}')})
+
+
 def parse_overrides(lines: list[str], base: Thresholds) -> Mapping[str, Thresholds]:
-    """Per-architecture thresholds from ini lines like `single: min_determinism=0.6 min_pass_rate=0.8`."""
+    """Per-architecture thresholds from ini lines like `single: min_determinism=0.6 min_pass_rate=0.8`.
+
+    Keys: `min_determinism` and `min_pass_rate` (shares in [0, 1]), `level` (tools, steps or strict) and
+    `min_score.<evaluator name>` (a minimum mean score). Each line starts from `base`.
+    """
     out: dict[str, Thresholds] = {}
     for line in lines:
         name, sep, rest = line.partition(':')
-        if not sep or not name.strip():
+        where = name.strip()
+        if not sep or not where:
             raise ValueError(
                 f'agentarch_arch_thresholds line {line!r} must look like '
                 "'<architecture>: min_determinism=0.9 min_pass_rate=0.8'"
             )
-        current = out.get(name.strip(), base)
+        current = out.get(where, base)
         for pair in rest.replace(',', ' ').split():
             key, eq, value = pair.partition('=')
-            if not eq or key not in _KEYS:
+            known = key in _KEYS or (key.startswith('min_score.') and len(key) > len('min_score.'))
+            if not eq or not known:
                 raise ValueError(
-                    f'agentarch_arch_thresholds line {line!r}: {pair!r} is not one of '
-                    f'{", ".join(sorted(_KEYS))} written as key=value'
+                    f'agentarch_arch_thresholds line {line!r}: {pair!r} is not one of {", ".join(_KEYS)} '
+                    'written as key=value'
                 )
-            current = replace(current, **{key: unit_interval(value, f'{name.strip()} {key}')})
-        out[name.strip()] = current
+            try:
+                current = _apply(current, key, value, where)
+            except ValueError as exc:
+                if key != 'level':
+                    raise
+                raise ValueError(f'agentarch_arch_thresholds line {line!r}: {exc}') from None
+        out[where] = current
     return out

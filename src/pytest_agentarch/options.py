@@ -430,10 +430,11 @@ class Settings:
 
     def check_gates(self) -> None:
         """A gate that no outcome of `--runs` runs could meet (or that every outcome meets) is a usage error."""
+        judged: list[tuple[str | None, Thresholds]] = [(None, self.thresholds), *self.overrides.items()]
         problems = [
-            f'{where}: {message}'
-            for where, thresholds in [('gates', self.thresholds), *self.overrides.items()]
-            if (message := infeasible(thresholds, self.run.runs)) is not None
+            message
+            for architecture, thresholds in judged
+            if (message := infeasible(thresholds, self.run.runs, architecture=architecture)) is not None
         ]
         if problems:
             raise pytest.UsageError('\n'.join(problems))

@@ -88,18 +88,29 @@ class RunRecord:
 
     @property
     def errored(self) -> bool:
-        """The run raised or captured nothing: out of determinism, counted as failed."""
+        """The run raised, timed out or captured nothing, for either `error_kind`.
+
+        A behaviour error counts in determinism as the variant `error: <error_type>` and fails the run; an
+        infrastructure failure (see `infrastructure`) is left out of determinism, pass rate and pass^k."""
         return self.error_type is not None
 
     @property
+    def infrastructure(self) -> bool:
+        """The run failed on infrastructure (rate limit, provider 5xx, connection): it counts in no rate."""
+        return self.errored and self.error_kind == 'infrastructure'
+
+    @property
     def passed(self) -> bool:
-        """No error, no evaluator error, and every boolean assertion true."""
+        """No error of either kind, no evaluator error, and every boolean assertion true.
+
+        Scores (numbers) and labels (strings) never decide it; gates on mean scores judge them per item."""
         if self.errored or self.evaluator_errors:
             return False
         return all(a.value for a in self.assertions if isinstance(a.value, bool))
 
     @property
     def failed_assertions(self) -> list[Assertion]:
+        """The boolean assertions that came out false."""
         return [a for a in self.assertions if isinstance(a.value, bool) and not a.value]
 
     def to_wire(self) -> dict[str, Any]:

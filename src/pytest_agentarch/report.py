@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from .gates import Miss
 from .records import RunRecord
-from .stats import ArchitectureStats, CaseStats, aggregate, case_stats
+from .stats import ArchitectureStats, CaseStats, Level, Totals, aggregate, case_stats, variant_key
 
 __all__ = ('ArchitectureReport', 'ItemResult', 'MissingItem', 'Report', 'build_report', 'write_json')
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: determinism at three levels, errors as variants, infrastructure failures, scores, labels, totals."""
 
 
 @dataclass(kw_only=True)
@@ -68,7 +69,10 @@ class RunSummary(BaseModel):
     index: int
     passed: bool
     error_type: str | None
-    variant: int | None = Field(description="index into `variants` of this run's trajectory; null if it errored")
+    error_kind: Literal['behaviour', 'infrastructure'] | None = None
+    variant: int | None = Field(
+        description="index into `variants` of this run's trajectory (or error); null for an infrastructure failure"
+    )
     output_key: str | None = Field(description='canonical JSON of the compared output fields')
     duration: float = Field(description='wall seconds')
     requests: int
@@ -77,14 +81,15 @@ class RunSummary(BaseModel):
     cost: float | None
 
 
-def _summaries(records: list[RunRecord], variants: list[str]) -> list[RunSummary]:
+def _summaries(records: list[RunRecord], variants: list[str], level: Level) -> list[RunSummary]:
     position = {t: i for i, t in enumerate(variants)}
     return [
         RunSummary(
             index=r.index,
             passed=r.passed,
             error_type=r.error_type,
-            variant=None if r.errored else position.get(r.trajectory),
+            error_kind=(r.error_kind or 'behaviour') if r.errored else None,
+            variant=None if r.infrastructure else position.get(variant_key(r, level)),
             output_key=r.output_key,
             duration=r.duration,
             requests=r.requests,
@@ -133,13 +138,25 @@ class Report(BaseModel):
     model: str = Field(description='the --agentarch-model spec')
     seed: int
     runs_per_case: int
+    level: Level = Field(default='steps', description='the trajectory level of the headline determinism and variants')
     architectures: list[ArchitectureReport]
+    total: Totals = Field(description="the session's spend: every run, errors and infrastructure failures included")
     gate_misses: list[Miss]
     missing: list[MissingItem] = Field(description='items that never reported (crashed worker, interrupt)')
 
 
-def build_report(items: Iterable[ItemResult], *, model: str, seed: int, runs: int, missing: dict[str, str]) -> Report:
-    """Aggregate item results into the report, in a stable order (architecture, then case name)."""
+def build_report(
+    items: Iterable[ItemResult],
+    *,
+    model: str,
+    seed: int,
+    runs: int,
+    missing: dict[str, str],
+    level: Level = 'steps',
+) -> Report:
+    """Aggregate item results into the report, in a stable order (architecture, then case name).
+
+    `level` is the trajectory level of the headline determinism and of the variants listed."""
     by_arch: dict[str, list[ItemResult]] = defaultdict(list)
     for item in items:
         by_arch[item.architecture].append(item)
@@ -154,6 +171,7 @@ def build_report(items: Iterable[ItemResult], *, model: str, seed: int, runs: in
                 case=item.case,
                 dataset=item.dataset,
                 expected_steps=item.expected_steps,
+                level=level,
             )
             misses = [Miss.model_validate(m) for m in item.misses]
             all_misses.extend(misses)
@@ -161,7 +179,7 @@ def build_report(items: Iterable[ItemResult], *, model: str, seed: int, runs: in
                 CaseReport(
                     **stats.model_dump(),
                     nodeid=item.nodeid,
-                    run_results=_summaries(item.records, [v.trajectory for v in stats.variants]),
+                    run_results=_summaries(item.records, [v.trajectory for v in stats.variants], level),
                     peak_memory=item.peak_memory,
                     gate_misses=misses,
                     interrupted=item.interrupted,
@@ -170,7 +188,7 @@ def build_report(items: Iterable[ItemResult], *, model: str, seed: int, runs: in
         summary = aggregate(
             cases,
             description=by_arch[name][0].description,
-            latencies=[r.duration for i in by_arch[name] for r in i.records],
+            latencies=[r.duration for i in by_arch[name] for r in i.records if not r.infrastructure],
         )
         peaks = [c.peak_memory for c in cases if c.peak_memory is not None]
         summary.peak_memory = max(peaks) if peaks else None
@@ -179,24 +197,51 @@ def build_report(items: Iterable[ItemResult], *, model: str, seed: int, runs: in
         model=model,
         seed=seed,
         runs_per_case=runs,
+        level=level,
         architectures=archs,
+        total=Totals.sum(a.summary.total for a in archs),
         gate_misses=all_misses,
         missing=[MissingItem(nodeid=k, reason=v) for k, v in sorted(missing.items())],
     )
 
 
 def write_json(report: Report, path: Path) -> None:
-    """Write the report atomically: readers see the old file or the new one, never half of one."""
+    """Write the report atomically and durably: readers see the old file or the new one, never half of one, and
+    after a crash the new one is on disk whole or not at all.
+
+    The file gets the mode any new file gets under the process's umask (0644 under umask 022): the temporary file
+    is created with 0666 and the umask applied by the system, not with mkstemp's private 0600.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    while True:
+        tmp = path.parent / f'.{path.name}.{secrets.token_hex(6)}.tmp'
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        break
     try:
         with os.fdopen(fd, 'w', encoding='utf-8') as f:
             f.write(report.model_dump_json(indent=2))
             f.write('\n')
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable. Windows cannot open a directory for this; there it is skipped."""
+    if os.name != 'posix':
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def json_schema() -> str:

@@ -15,7 +15,7 @@ import pytest
 
 from .options import SETTINGS
 from .report import ItemResult, Report, build_report, write_json
-from .table import render_cases, render_summary
+from .table import render_session
 
 __all__ = ('COLLECTOR', 'WIRE_KEY', 'Collector', 'is_controller')
 
@@ -72,6 +72,7 @@ class Collector:
             seed=settings.run.seed,
             runs=settings.run.runs,
             missing=missing,
+            level=settings.thresholds.level,
         )
         if settings.json_path is not None:
             write_json(self.report, settings.json_path)
@@ -92,40 +93,3 @@ class Collector:
 
 COLLECTOR = pytest.StashKey[Collector]()
 """The controller's collector (`config.stash[COLLECTOR]`; absent on xdist workers)."""
-
-
-def _mean_metrics(cases: list[Any]) -> dict[str, float]:
-    completed = {id(c): c.runs - c.errors for c in cases}
-    total = sum(completed.values())
-    names = sorted({k for c in cases for k in c.metrics})
-    return {k: sum(c.metrics.get(k, 0.0) * completed[id(c)] for c in cases) / total for k in names} if total else {}
-
-
-def render_session(report: Report, *, verbose: bool) -> list[str]:
-    out = [
-        f'model {report.model}, seed {report.seed}, {report.runs_per_case} run(s) per case; '
-        'determinism = share of completed runs with the most common tool-call trajectory'
-    ]
-    if report.architectures:
-        out.extend(render_summary(report))
-    if verbose and report.architectures:
-        out.append('')
-        out.extend(render_cases(report))
-    reported = [(a.summary.architecture, _mean_metrics(a.cases)) for a in report.architectures]
-    if any(metrics for _, metrics in reported):
-        out += ['', 'metrics the architectures reported (mean per completed run):']
-        out.extend(f'  {n}: ' + ', '.join(f'{k} {v:.3g}' for k, v in m.items()) for n, m in reported if m)
-    if report.gate_misses:
-        out += ['', f'gate misses ({len(report.gate_misses)}):']
-        for m in report.gate_misses:
-            value = 'n/a' if m.value is None else f'{m.value:.3f}'
-            basis = ' wilson-low' if m.judged_on == 'wilson-low' else ''
-            out.append(f'  {m.architecture}  {m.case}  {m.metric}{basis} {value}  n={m.n}  < {m.threshold:g}')
-    interrupted = [c for a in report.architectures for c in a.cases if c.interrupted]
-    if interrupted:
-        out += ['', f'interrupted items ({len(interrupted)}), their finished runs kept:']
-        out.extend(f'  {c.nodeid}: {c.runs} of {report.runs_per_case} runs' for c in interrupted)
-    if report.missing:
-        out += ['', f'missing results ({len(report.missing)} items):']
-        out.extend(f'  {miss.nodeid}: {miss.reason}' for miss in report.missing)
-    return out

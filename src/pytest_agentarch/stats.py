@@ -1,46 +1,134 @@
-"""Statistics over run records: determinism, agreement, pass rates, pass^k, usage. No pytest here.
+"""Statistics over run records: determinism, agreement, pass rates, pass^k, scores, labels, usage. No pytest here.
 
-Every rate carries its n and a Wilson 95% interval. Runs that raised (or captured nothing) are counted and
-shown: left out of determinism and output agreement, counted as failed in the pass rate.
+Every rate carries its n and a 95% interval: Wilson for one case, whose runs are independent draws; a
+cluster-adjusted Wilson interval for an architecture, whose runs are grouped by case (docs/statistics.md).
+
+How runs count:
+- a run that raised because of the architecture's own behaviour (`error_kind` 'behaviour', or not set) counts in
+  determinism as its own variant `error: <ExceptionType>`, as a failed run in the pass rate and pass^k, and in the
+  per-run usage means;
+- a run that failed on infrastructure (`error_kind` 'infrastructure': rate limits, provider 5xx, connection errors)
+  says nothing about the architecture: it is counted and shown (`infra`), its spend is in the totals, and it is
+  left out of every other figure (as tau2-bench does).
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
 from .records import RunRecord
 
 __all__ = (
+    'LEVELS',
     'ArchitectureStats',
     'CaseStats',
     'Distribution',
     'FailedRun',
+    'Level',
     'Rate',
+    'Score',
+    'Totals',
     'Variant',
     'aggregate',
     'case_stats',
+    'level_of',
     'pass_at_k',
     'pass_hat_k',
     'percentile',
+    't_critical',
+    'variant_key',
     'wilson',
 )
 
 Z95 = 1.959963984540054
+"""Two-sided 95% critical value of the standard normal distribution."""
+
+Level = Literal['tools', 'steps', 'strict']
+"""What "the same trajectory" means: the multiset of tool names (`tools`), the ordered steps of concurrent groups
+(`steps`), or those steps with normalized arguments (`strict`)."""
+
+LEVELS: tuple[Level, ...] = ('tools', 'steps', 'strict')
+
+_KEY_OF: dict[Level, str] = {'tools': 'trajectory_tools', 'steps': 'trajectory', 'strict': 'trajectory_args'}
+"""The `RunRecord` field holding each level's rendered trajectory."""
+
+
+def _wilson(p: float, n: float, c: float) -> tuple[float, float]:
+    """Wilson score interval around the proportion `p` observed on (effective) sample size `n`."""
+    denom = 1 + c * c / n
+    centre = (p + c * c / (2 * n)) / denom
+    half = c * math.sqrt(p * (1 - p) / n + c * c / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion; (0, 1) when n is 0."""
     if n == 0:
         return (0.0, 1.0)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    return _wilson(successes / n, n, z)
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    c = 1.0
+    d = 1 - (a + b) * x / (a + 1)
+    d = 1 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 500):
+        for aa in (
+            m * (b - m) * x / ((a - 1 + 2 * m) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 1 + 2 * m)),
+        ):
+            d = 1 + aa * d
+            d = 1 / (d if abs(d) > tiny else tiny)
+            c = 1 + aa / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1) < 1e-15:
+            break
+    return h
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta function I_x(a, b)."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1) / (a + b + 2):
+        return front * _betacf(a, b, x) / a
+    return 1 - front * _betacf(b, a, 1 - x) / b
+
+
+def _t_cdf(t: float, df: int) -> float:
+    tail = 0.5 * _betainc(df / 2, 0.5, df / (df + t * t))
+    return 1 - tail if t >= 0 else tail
+
+
+@lru_cache(maxsize=256)
+def t_critical(df: int, confidence: float = 0.95) -> float:
+    """Two-sided critical value of Student's t with `df` degrees of freedom (12.706 for df=1 at 95%)."""
+    if df < 1:
+        raise ValueError(f'df must be at least 1, got {df}')
+    target = 1 - (1 - confidence) / 2
+    lo, hi = 0.0, 1.0
+    while _t_cdf(hi, df) < target:
+        lo, hi = hi, hi * 2
+    # The CDF is monotone: bisection to float resolution needs no derivative and no starting guess.
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if mid in (lo, hi):
+            break
+        lo, hi = (mid, hi) if _t_cdf(mid, df) < target else (lo, mid)
+    return (lo + hi) / 2
 
 
 def pass_hat_k(n: int, c: int, k: int) -> float:
@@ -77,18 +165,66 @@ def _number(other: object) -> float:
 
 
 class Rate(BaseModel):
-    """A proportion with its sample size and Wilson 95% interval."""
+    """A proportion with its sample size and 95% interval.
+
+    Compared with a number (`==`, `<`, `>=`, ...), a Rate is its point estimate, and a Rate of no runs compares
+    like NaN (every comparison false, `!=` true): n=0 proves nothing either way. Two Rates are equal when every
+    field is (so reports compare exactly); they order by point estimate. A Rate is deliberately unhashable: it
+    equals numbers whose hash differs from any hash of its fields.
+    """
 
     value: float | None = Field(description='successes / n; null when n is 0')
     successes: int
     n: int
-    low: float = Field(description='Wilson 95% lower bound')
-    high: float = Field(description='Wilson 95% upper bound')
+    low: float = Field(description='95% lower bound (see `interval`)')
+    high: float = Field(description='95% upper bound (see `interval`)')
+    interval: Literal['wilson', 'cluster-wilson'] = Field(
+        default='wilson',
+        description=(
+            "'wilson': Wilson score interval over n independent runs; 'cluster-wilson': Wilson interval on the "
+            "effective sample size of runs clustered by case, with Student's t over cases (docs/statistics.md)"
+        ),
+    )
+
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]
 
     @classmethod
     def of(cls, successes: int, n: int) -> Rate:
+        """`successes` out of `n` independent runs, with the Wilson 95% interval."""
         low, high = wilson(successes, n)
         return cls(value=successes / n if n else None, successes=successes, n=n, low=low, high=high)
+
+    @classmethod
+    def clustered(cls, counts: Iterable[tuple[int, int]]) -> Rate:
+        """The pooled proportion of `(successes, n)` clusters (cases), with an interval that accounts for runs of
+        one case being more alike than runs of different cases.
+
+        The point value is the pooled ratio sum(successes) / sum(n). Its variance is the ratio estimator's
+        cluster-robust (linearized) variance; the design effect deff = that variance / the binomial one, floored
+        at 1, shrinks n to n / deff. When deff > 1 the Wilson interval is taken on that effective n with Student's
+        t over (clusters - 1) degrees of freedom instead of z; otherwise (and for one cluster) it is the plain
+        Wilson interval of the pooled runs.
+        """
+        clusters = [(y, n) for y, n in counts if n > 0]
+        total = sum(n for _, n in clusters)
+        successes = sum(y for y, _ in clusters)
+        if total == 0:
+            return cls(value=None, successes=0, n=0, low=0.0, high=1.0, interval='cluster-wilson')
+        p = successes / total
+        m = len(clusters)
+        if m < 2:
+            low, high = wilson(successes, total)
+        else:
+            var_cluster = m / (m - 1) * sum((y - p * n) ** 2 for y, n in clusters) / total**2
+            var_binomial = p * (1 - p) / total
+            if var_binomial > 0 and var_cluster > var_binomial:
+                # Runs of one case are more alike than independent draws: fewer effective runs, and a variance
+                # estimated from m cases, hence t with m - 1 degrees of freedom.
+                low, high = _wilson(p, p * (1 - p) / var_cluster, t_critical(m - 1))
+            else:
+                # No sign of clustering (a design effect of at most 1): never narrower than the pooled interval.
+                low, high = wilson(successes, total)
+        return cls(value=p, successes=successes, n=total, low=low, high=high, interval='cluster-wilson')
 
     def __str__(self) -> str:
         return 'n/a (n=0)' if self.value is None else f'{self.value:.0%} [{self.low:.0%}-{self.high:.0%}] n={self.n}'
@@ -97,7 +233,15 @@ class Rate(BaseModel):
         """The point estimate; NaN when n is 0, so that every comparison with it is false."""
         return math.nan if self.value is None else self.value
 
-    # `assert runs.determinism >= 0.95` compares the point estimate; use `.low` to compare the Wilson lower bound.
+    # `assert runs.determinism >= 0.95` compares the point estimate; use `.low` to compare the lower bound.
+    def __eq__(self, other: object) -> bool:
+        # Python derives `!=` from this, so both agree with the ordering operators on numbers.
+        if isinstance(other, Rate):
+            return super().__eq__(other)
+        if isinstance(other, int | float) and not isinstance(other, bool):
+            return float(self) == other
+        return NotImplemented
+
     def __ge__(self, other: object) -> bool:
         return float(self) >= _number(other)
 
@@ -111,6 +255,72 @@ class Rate(BaseModel):
         return float(self) < _number(other)
 
 
+class Score(BaseModel):
+    """Mean of one numeric evaluator result over the runs that produced it, with a 95% interval."""
+
+    mean: float
+    std: float = Field(description='sample standard deviation of the runs (n - 1 denominator); 0 for one run')
+    n: int = Field(description='runs that produced this score (runs that raised produce none)')
+    low: float | None = Field(description='95% lower bound; null for a single run (no spread to measure)')
+    high: float | None
+    interval: Literal['t', 'cluster-t'] = Field(
+        default='t',
+        description=(
+            "'t': Student's t interval over n runs; 'cluster-t': cluster-robust interval over the cases "
+            '(never narrower than the t interval over runs; docs/statistics.md)'
+        ),
+    )
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Score:
+        """Mean and Student's t interval of independent values (at least one)."""
+        n = len(values)
+        if n == 0:
+            raise ValueError('a score needs at least one value')
+        mean = sum(values) / n
+        if n == 1:
+            return cls(mean=mean, std=0.0, n=1, low=None, high=None)
+        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+        half = t_critical(n - 1) * std / math.sqrt(n)
+        return cls(mean=mean, std=std, n=n, low=mean - half, high=mean + half)
+
+    @classmethod
+    def clustered(cls, scores: Sequence[Score]) -> Score:
+        """Pooled mean of per-case scores (weighted by their runs) with a cluster-robust interval.
+
+        When the ratio estimator's cluster-robust variance over cases exceeds the plain variance of the mean of all
+        runs, the interval uses it with Student's t over (cases - 1) degrees of freedom; otherwise (and for one
+        case) it is the t interval over all runs.
+        """
+        if not scores:
+            raise ValueError('a score needs at least one case')
+        total = sum(s.n for s in scores)
+        sums = [s.mean * s.n for s in scores]
+        mean = sum(sums) / total
+        squares = sum((s.n - 1) * s.std**2 + s.n * s.mean**2 for s in scores)
+        m = len(scores)
+        if total == 1:
+            return cls(mean=mean, std=0.0, n=1, low=None, high=None, interval='cluster-t')
+        std = math.sqrt(max(0.0, squares - total * mean * mean) / (total - 1))
+        var_runs = std * std / total
+        var_cluster = (
+            m / (m - 1) * sum((t - mean * s.n) ** 2 for t, s in zip(sums, scores, strict=True)) / total**2
+            if m > 1
+            else 0.0
+        )
+        if var_cluster > var_runs:
+            half = t_critical(m - 1) * math.sqrt(var_cluster)
+        else:
+            # No sign that runs of a case are more alike than independent runs: the t interval over all runs.
+            half = t_critical(total - 1) * math.sqrt(var_runs)
+        return cls(mean=mean, std=std, n=total, low=mean - half, high=mean + half, interval='cluster-t')
+
+    def __str__(self) -> str:
+        if self.low is None or self.high is None:
+            return f'{self.mean:.3g} n={self.n}'
+        return f'{self.mean:.3g} [{self.low:.3g}, {self.high:.3g}] n={self.n}'
+
+
 class Distribution(BaseModel):
     """Mean and percentiles of one per-run quantity."""
 
@@ -121,6 +331,7 @@ class Distribution(BaseModel):
 
     @classmethod
     def of(cls, values: Sequence[float]) -> Distribution:
+        """Mean, median and 95th percentile of `values`."""
         return cls(
             mean=sum(values) / len(values) if values else None,
             p50=percentile(values, 50),
@@ -129,13 +340,52 @@ class Distribution(BaseModel):
         )
 
 
-class Variant(BaseModel):
-    """One distinct canonical trajectory and how often it occurred."""
+class Totals(BaseModel):
+    """What runs spent, summed over every run, errored and infrastructure failures included."""
 
-    trajectory: str
+    runs: int
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost: float | None = Field(description='USD summed over the priced runs; null when no run was priced')
+    unpriced_runs: int = Field(description='runs whose cost is unknown (not in `cost`)')
+
+    @classmethod
+    def of(cls, records: Sequence[RunRecord]) -> Totals:
+        """Sums over `records`."""
+        costs = [r.cost for r in records if r.cost is not None]
+        return cls(
+            runs=len(records),
+            requests=sum(r.requests for r in records),
+            input_tokens=sum(r.input_tokens for r in records),
+            output_tokens=sum(r.output_tokens for r in records),
+            cost=sum(costs) if costs else None,
+            unpriced_runs=len(records) - len(costs),
+        )
+
+    @classmethod
+    def sum(cls, parts: Iterable[Totals]) -> Totals:
+        """Sums of sums."""
+        parts = list(parts)
+        costs = [p.cost for p in parts if p.cost is not None]
+        return cls(
+            runs=sum(p.runs for p in parts),
+            requests=sum(p.requests for p in parts),
+            input_tokens=sum(p.input_tokens for p in parts),
+            output_tokens=sum(p.output_tokens for p in parts),
+            cost=sum(costs) if costs else None,
+            unpriced_runs=sum(p.unpriced_runs for p in parts),
+        )
+
+
+class Variant(BaseModel):
+    """One distinct canonical trajectory (or error) and how often it occurred."""
+
+    trajectory: str = Field(description='the rendered trajectory, or `error: <ExceptionType>` for runs that raised')
     count: int
     example_run: int = Field(description='index of the first run with this trajectory')
     steps: list[list[str]] = Field(description='flattened unordered steps of tool names of that example run')
+    error_type: str | None = Field(default=None, description='the exception type when this variant is an error')
 
 
 class FailedRun(BaseModel):
@@ -143,6 +393,9 @@ class FailedRun(BaseModel):
 
     index: int
     error: str | None = Field(description='`Type: message` if the run raised or captured nothing')
+    error_kind: Literal['behaviour', 'infrastructure'] | None = Field(
+        default=None, description='infrastructure failures are shown but count in no rate'
+    )
     failed_assertions: list[str] = Field(description='`name: reason` of each false assertion or evaluator error')
     tool_calls: list[str] = Field(description="the run's tool calls in start order")
 
@@ -153,33 +406,83 @@ class CaseStats(BaseModel):
     architecture: str
     case: str
     dataset: str | None = None
-    runs: int
-    errors: int = Field(description='runs that raised, timed out or captured nothing')
-    error_types: dict[str, int]
-    determinism: Rate = Field(description='share of completed runs with the most common level-1 trajectory')
-    strict_determinism: Rate = Field(description='same, with normalized arguments (level 2)')
-    variants: list[Variant] = Field(description='distinct level-1 trajectories, most common first')
-    output_agreement: Rate = Field(description='share of completed runs whose compared output fields equal the mode')
-    pass_rate: Rate = Field(description='runs that passed every assertion, over all runs')
-    pass_hat_k: list[float] = Field(description='pass^k for k = 1..runs')
-    pass_at_k: list[float] = Field(description='pass@k for k = 1..runs')
+    runs: int = Field(description='every run, infrastructure failures included')
+    errors: int = Field(description='runs that raised, timed out or captured nothing because of their behaviour')
+    infra: int = Field(default=0, description='runs that failed on infrastructure: counted in no rate')
+    error_types: dict[str, int] = Field(description='exception type -> runs, both kinds')
+    level: Level = Field(default='steps', description='the level of `determinism` and `variants`')
+    determinism: Rate = Field(
+        description='share of counted runs (errors as their own variant) with the most common trajectory at `level`'
+    )
+    determinism_by_level: dict[Level, Rate] = Field(description='the same share at each level: tools, steps, strict')
+    variants: list[Variant] = Field(description='distinct trajectories at `level` (and errors), most common first')
+    output_agreement: Rate = Field(
+        description='share of counted runs whose compared output fields (or error type) equal the mode'
+    )
+    pass_rate: Rate = Field(description='runs that passed every assertion, over counted runs')
+    pass_hat_k: list[float] = Field(description='pass^k for k = 1..counted runs')
+    pass_at_k: list[float] = Field(description='pass@k for k = 1..counted runs')
+    scores: dict[str, Score] = Field(default_factory=dict[str, Score], description='numeric evaluator results')
+    labels: dict[str, dict[str, int]] = Field(
+        default_factory=dict[str, dict[str, int]],
+        description='string evaluator results: name -> label -> runs, most common first',
+    )
     requests: Distribution
     input_tokens: Distribution
     output_tokens: Distribution
     tool_calls: Distribution
-    cost: Distribution | None = Field(description='USD per run; null unless every request was priced')
-    latency: Distribution = Field(description='wall seconds per run')
+    cost: Distribution | None = Field(description='USD per counted run; null unless every counted run was priced')
+    latency: Distribution = Field(description='wall seconds per counted run')
     metrics: dict[str, float] = Field(
-        description='mean per completed run of each metric the architecture reported (increment_eval_metric)'
+        description='mean per counted run of each metric the architecture reported (increment_eval_metric)'
     )
+    total: Totals = Field(description='spend of every run of the case, errors and infrastructure failures included')
     expected_steps: list[list[str]] | None = None
     failures: list[FailedRun] = Field(description='up to 10 runs that did not pass')
 
 
-def _mode_rate(keys: Sequence[str]) -> tuple[Rate, Counter[str]]:
+def _mode(keys: Sequence[str]) -> tuple[Rate, Counter[str]]:
     counts = Counter(keys)
     top = counts.most_common(1)[0][1] if counts else 0
     return Rate.of(top, len(keys)), counts
+
+
+def variant_key(record: RunRecord, level: Level) -> str:
+    """What identifies the run's variant at `level`: its rendered trajectory, or `error: <type>` if it raised."""
+    if record.errored:
+        return f'error: {record.error_type}'
+    key: str = getattr(record, _KEY_OF[level])
+    return key
+
+
+def _labels(counted: Sequence[RunRecord]) -> dict[str, dict[str, int]]:
+    found: dict[str, Counter[str]] = {}
+    for r in counted:
+        for a in r.assertions:
+            if isinstance(a.value, str):
+                found.setdefault(a.name, Counter())[a.value] += 1
+    return {
+        name: dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))) for name, counts in sorted(found.items())
+    }
+
+
+def _scores(counted: Sequence[RunRecord]) -> dict[str, Score]:
+    found: dict[str, list[float]] = {}
+    for r in counted:
+        for a in r.assertions:
+            if isinstance(a.value, int | float) and not isinstance(a.value, bool):
+                found.setdefault(a.name, []).append(float(a.value))
+    return {name: Score.of(values) for name, values in sorted(found.items())}
+
+
+def _failed(r: RunRecord) -> FailedRun:
+    return FailedRun(
+        index=r.index,
+        error=f'{r.error_type}: {r.error_message}' if r.errored else None,
+        error_kind=(r.error_kind or 'behaviour') if r.errored else None,
+        failed_assertions=[f'{a.name}: {a.reason or "false"}' for a in r.failed_assertions] + r.evaluator_errors,
+        tool_calls=[c.name + ('!' if c.failed else '') for c in r.tool_calls],
+    )
 
 
 def case_stats(
@@ -190,122 +493,161 @@ def case_stats(
     dataset: str | None = None,
     expected_steps: list[list[str]] | None = None,
     max_failures: int = 10,
+    level: Level = 'steps',
 ) -> CaseStats:
-    """Statistics of the runs of one case by one architecture."""
+    """Statistics of the runs of one case by one architecture; `level` picks the headline determinism."""
     records = sorted(records, key=lambda r: r.index)
-    done = [r for r in records if not r.errored]
-    n = len(records)
-    passed = sum(r.passed for r in records)
-    determinism, counts = _mode_rate([r.trajectory for r in done])
-    strict, _ = _mode_rate([r.trajectory_args for r in done])
-    agreement, _ = _mode_rate([r.output_key or '' for r in done])
+    counted = [r for r in records if not r.infrastructure]
+    n = len(counted)
+    passed = sum(r.passed for r in counted)
+    by_level = {lv: _mode([variant_key(r, lv) for r in counted])[0] for lv in LEVELS}
+    _, counts = _mode([variant_key(r, level) for r in counted])
+    agreement, _ = _mode([f'error: {r.error_type}' if r.errored else r.output_key or '' for r in counted])
     first: dict[str, RunRecord] = {}
-    for r in done:
-        first.setdefault(r.trajectory, r)
+    for r in counted:
+        first.setdefault(variant_key(r, level), r)
     # Ties in count are ordered by first occurrence, which depends only on run indexes (reproducible).
     variants = [
-        Variant(trajectory=t, count=c, example_run=first[t].index, steps=first[t].steps)
+        Variant(
+            trajectory=t,
+            count=c,
+            example_run=first[t].index,
+            steps=[] if first[t].errored else first[t].steps,
+            error_type=first[t].error_type,
+        )
         for t, c in sorted(counts.items(), key=lambda kv: (-kv[1], first[kv[0]].index))
     ]
-    failures = [
-        FailedRun(
-            index=r.index,
-            error=f'{r.error_type}: {r.error_message}' if r.errored else None,
-            failed_assertions=[f'{a.name}: {a.reason or "false"}' for a in r.failed_assertions] + r.evaluator_errors,
-            tool_calls=[c.name + ('!' if c.failed else '') for c in r.tool_calls],
-        )
-        for r in records
-        if not r.passed
-    ][:max_failures]
-    costs = [r.cost for r in done]
-    metric_names = sorted({k for r in done for k in r.metrics})
+    costs = [r.cost for r in counted]
+    metric_names = sorted({k for r in counted for k in r.metrics})
     return CaseStats(
         architecture=architecture,
         case=case,
         dataset=dataset,
-        runs=n,
-        errors=n - len(done),
+        runs=len(records),
+        errors=sum(r.errored for r in counted),
+        infra=len(records) - n,
         error_types=dict(Counter(r.error_type for r in records if r.error_type)),
-        determinism=determinism,
-        strict_determinism=strict,
+        level=level,
+        determinism=by_level[level],
+        determinism_by_level=by_level,
         variants=variants,
         output_agreement=agreement,
         pass_rate=Rate.of(passed, n),
         pass_hat_k=[pass_hat_k(n, passed, k) for k in range(1, n + 1)],
         pass_at_k=[pass_at_k(n, passed, k) for k in range(1, n + 1)],
-        requests=Distribution.of([r.requests for r in done]),
-        input_tokens=Distribution.of([r.input_tokens for r in done]),
-        output_tokens=Distribution.of([r.output_tokens for r in done]),
-        tool_calls=Distribution.of([len(r.tool_calls) for r in done]),
+        scores=_scores(counted),
+        labels=_labels(counted),
+        requests=Distribution.of([r.requests for r in counted]),
+        input_tokens=Distribution.of([r.input_tokens for r in counted]),
+        output_tokens=Distribution.of([r.output_tokens for r in counted]),
+        tool_calls=Distribution.of([len(r.tool_calls) for r in counted]),
         cost=Distribution.of([c for c in costs if c is not None]) if costs and None not in costs else None,
-        latency=Distribution.of([r.duration for r in records]),
-        metrics={m: sum(r.metrics.get(m, 0.0) for r in done) / len(done) for m in metric_names},
+        latency=Distribution.of([r.duration for r in counted]),
+        metrics={m: sum(r.metrics.get(m, 0.0) for r in counted) / n for m in metric_names},
+        total=Totals.of(records),
         expected_steps=expected_steps,
-        failures=failures,
+        failures=[_failed(r) for r in records if not r.passed][:max_failures],
     )
 
 
 class ArchitectureStats(BaseModel):
-    """One architecture over all its cases: pooled counts, pass^k averaged over cases."""
+    """One architecture over all its cases: pooled values with cluster-adjusted intervals, pass^k averaged."""
 
     architecture: str
     description: str = ''
     cases: int
     runs: int
-    errors: int
-    determinism: Rate = Field(description='pooled: modal runs over completed runs, summed over cases')
-    strict_determinism: Rate
-    distinct_trajectories: float = Field(description='mean number of distinct trajectories per case')
+    errors: int = Field(description='runs that raised because of their behaviour')
+    infra: int = Field(default=0, description='runs that failed on infrastructure')
+    level: Level = Field(default='steps', description='the level of `determinism`')
+    determinism: Rate = Field(description='pooled over cases at `level`: modal runs over counted runs')
+    determinism_by_level: dict[Level, Rate]
+    distinct_trajectories: float | None = Field(
+        description='mean number of distinct trajectories (errors included) per case with counted runs'
+    )
     output_agreement: Rate
     pass_rate: Rate
-    pass_hat_k: list[float] = Field(description='mean over cases of pass^k, k = 1..min runs')
-    pass_at_k: list[float]
-    input_tokens: float | None = Field(description='mean per run')
+    k: int = Field(description='the largest k of pass^k: the fewest counted runs of any case with counted runs')
+    pass_hat_k: list[float] = Field(description='mean over cases of pass^k, k = 1..`k`')
+    pass_at_k: list[float] = Field(description='mean over cases of pass@k, k = 1..`k`')
+    scores: dict[str, Score] = Field(default_factory=dict[str, Score])
+    labels: dict[str, dict[str, int]] = Field(default_factory=dict[str, dict[str, int]])
+    input_tokens: float | None = Field(description='mean per counted run')
     output_tokens: float | None
     requests: float | None
     tool_calls: float | None
-    cost: float | None = Field(description='mean USD per run; null unless every run was priced')
+    cost: float | None = Field(description='mean USD per counted run; null unless every counted run was priced')
     latency_p50: float | None
     latency_p95: float | None
+    metrics: dict[str, float] = Field(
+        default_factory=dict[str, float], description='mean per counted run of each reported metric'
+    )
+    total: Totals = Field(description='spend of every run, errors and infrastructure failures included')
     peak_memory: int | None = Field(
         default=None,
         description='largest per-run Python heap peak (tracemalloc) of its traced items, bytes',
     )
 
 
-def _pool(rates: Sequence[Rate]) -> Rate:
-    return Rate.of(sum(r.successes for r in rates), sum(r.n for r in rates))
+def _clustered(rates: Sequence[Rate]) -> Rate:
+    return Rate.clustered((r.successes, r.n) for r in rates)
 
 
 def _weighted(cases: Sequence[CaseStats], pick: str) -> float | None:
-    total = sum(getattr(c, pick).n for c in cases)
+    dists: list[Distribution] = [getattr(c, pick) for c in cases]
+    total = sum(d.n for d in dists)
     if not total:
         return None
-    return sum((getattr(c, pick).mean or 0.0) * getattr(c, pick).n for c in cases) / total
+    return sum((d.mean or 0.0) * d.n for d in dists) / total
+
+
+def _merge_labels(parts: Iterable[Mapping[str, Mapping[str, int]]]) -> dict[str, dict[str, int]]:
+    found: dict[str, Counter[str]] = {}
+    for part in parts:
+        for name, counts in part.items():
+            found.setdefault(name, Counter()).update(counts)
+    return {
+        name: dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))) for name, counts in sorted(found.items())
+    }
 
 
 def aggregate(
     cases: Sequence[CaseStats], *, description: str = '', latencies: Sequence[float] = ()
 ) -> ArchitectureStats:
-    """Pool the cases of one architecture. `latencies` are all its runs' wall times (for exact percentiles)."""
+    """Pool the cases of one architecture. `latencies` are its counted runs' wall times (for exact percentiles)."""
     if not cases:
         raise ValueError('aggregate needs at least one case')
-    k_max = min(c.runs for c in cases)
-    costs = [c.cost for c in cases]
+    levels = {c.level for c in cases}
+    if len(levels) > 1:
+        raise ValueError(f'cases of one architecture must share a determinism level, got {sorted(levels)}')
+    level = cases[0].level
+    # A case whose every run failed on infrastructure has no pass^k and no trajectories: it tells nothing.
+    informative = [c for c in cases if c.pass_rate.n]
+    k = min((c.pass_rate.n for c in informative), default=0)
+    costs = [c.cost for c in cases if c.pass_rate.n]
     cost_runs = sum(c.n for c in costs if c is not None)
+    counted = sum(c.pass_rate.n for c in cases)
+    metric_names = sorted({m for c in cases for m in c.metrics})
+    score_names = sorted({s for c in cases for s in c.scores})
+    by_level = {lv: _clustered([c.determinism_by_level[lv] for c in cases]) for lv in LEVELS}
     return ArchitectureStats(
         architecture=cases[0].architecture,
         description=description,
         cases=len(cases),
         runs=sum(c.runs for c in cases),
         errors=sum(c.errors for c in cases),
-        determinism=_pool([c.determinism for c in cases]),
-        strict_determinism=_pool([c.strict_determinism for c in cases]),
-        distinct_trajectories=sum(len(c.variants) for c in cases) / len(cases),
-        output_agreement=_pool([c.output_agreement for c in cases]),
-        pass_rate=_pool([c.pass_rate for c in cases]),
-        pass_hat_k=[sum(c.pass_hat_k[k] for c in cases) / len(cases) for k in range(k_max)],
-        pass_at_k=[sum(c.pass_at_k[k] for c in cases) / len(cases) for k in range(k_max)],
+        infra=sum(c.infra for c in cases),
+        level=level,
+        determinism=by_level[level],
+        determinism_by_level=by_level,
+        distinct_trajectories=(sum(len(c.variants) for c in informative) / len(informative) if informative else None),
+        output_agreement=_clustered([c.output_agreement for c in cases]),
+        pass_rate=_clustered([c.pass_rate for c in cases]),
+        k=k,
+        pass_hat_k=[sum(c.pass_hat_k[i] for c in informative) / len(informative) for i in range(k)],
+        pass_at_k=[sum(c.pass_at_k[i] for c in informative) / len(informative) for i in range(k)],
+        scores={s: Score.clustered([c.scores[s] for c in cases if s in c.scores]) for s in score_names},
+        labels=_merge_labels(c.labels for c in cases),
         input_tokens=_weighted(cases, 'input_tokens'),
         output_tokens=_weighted(cases, 'output_tokens'),
         requests=_weighted(cases, 'requests'),
@@ -317,4 +659,16 @@ def aggregate(
         ),
         latency_p50=percentile(latencies, 50),
         latency_p95=percentile(latencies, 95),
+        metrics={m: sum(c.metrics.get(m, 0.0) * c.pass_rate.n for c in cases) / counted for m in metric_names}
+        if counted
+        else {},
+        total=Totals.sum(c.total for c in cases),
     )
+
+
+def level_of(value: Any) -> Level:
+    """`value` as a determinism level, or ValueError naming the three levels."""
+    if value not in LEVELS:
+        raise ValueError(f'determinism level must be one of {", ".join(LEVELS)}, got {value!r}')
+    level: Level = value
+    return level

@@ -1,19 +1,27 @@
-"""Plain-text tables for the terminal summary."""
+"""Plain text for the terminal: the session summary and the failure message of one item."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from .gates import Miss
 from .report import Report
-from .stats import Rate
+from .stats import LEVELS, CaseStats, Rate, Score, Totals
 
-__all__ = ('render_cases', 'render_summary')
+__all__ = ('render_cases', 'render_failure', 'render_session', 'render_summary')
 
 
 def _rate(rate: Rate) -> str:
     if rate.value is None:
         return 'n/a (n=0)'
     return f'{rate.value:6.1%} [{rate.low:.0%}-{rate.high:.0%}] n={rate.n}'
+
+
+def _short(rate: Rate) -> str:
+    """A rate whose n is shown elsewhere on the row."""
+    if rate.value is None:
+        return 'n/a'
+    return f'{rate.value:.0%} [{rate.low:.0%}-{rate.high:.0%}]'
 
 
 def _num(value: float | None, fmt: str = '{:.0f}') -> str:
@@ -26,30 +34,48 @@ def _secs(value: float | None) -> str:
     return f'{value * 1000:.0f}ms' if value < 1 else f'{value:.2f}s'
 
 
+def _usd(value: float | None) -> str:
+    return '-' if value is None else f'${value:.5f}'
+
+
 def _grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
-    line = lambda cells: '  '.join(  # noqa: E731
-        str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-    )
+
+    def line(cells: Sequence[str]) -> str:
+        return '  '.join(
+            str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
     return [line(header), '  '.join('-' * w for w in widths), *(line(r) for r in rows)]
 
 
+def _spend(total: Totals) -> str:
+    cost = _usd(total.cost)
+    return cost + (f' (+{total.unpriced_runs} unpriced)' if total.unpriced_runs and total.cost is not None else '')
+
+
 def render_summary(report: Report) -> list[str]:
-    """One row per architecture."""
-    n = report.runs_per_case
+    """One row per architecture: counts, headline determinism, pass rate, pass^k, usage, spend, latency, memory.
+
+    The pass^k column is headed with its k when every architecture has the same one; otherwise each cell names
+    its own (k is the fewest counted runs of any case of the architecture)."""
+    ks = {a.summary.k for a in report.architectures}
+    same_k = len(ks) == 1
     header = [
         'architecture',
         'cases',
         'runs',
         'err',
-        'determinism [95% CI]',
+        'infra',
+        f'determinism({report.level}) [95% CI]',
         'traj/case',
         'pass rate [95% CI]',
-        f'pass^{n}',
+        f'pass^{min(ks)}' if same_k else 'pass^k',
         'tok in',
         'tok out',
         'req',
         'cost/run',
+        'spend',
         'p50',
         'p95',
         'peak mem',
@@ -57,20 +83,23 @@ def render_summary(report: Report) -> list[str]:
     rows = []
     for a in report.architectures:
         s = a.summary
+        hat = _num(s.pass_hat_k[-1] if s.pass_hat_k else None, '{:.2f}')
         rows.append(
             [
                 s.architecture,
                 str(s.cases),
                 str(s.runs),
                 str(s.errors),
+                str(s.infra),
                 _rate(s.determinism),
-                f'{s.distinct_trajectories:.1f}',
+                _num(s.distinct_trajectories, '{:.1f}'),
                 _rate(s.pass_rate),
-                _num(s.pass_hat_k[-1] if s.pass_hat_k else None, '{:.2f}'),
+                hat if same_k or not s.pass_hat_k else f'{hat} (k={s.k})',
                 _num(s.input_tokens),
                 _num(s.output_tokens),
                 _num(s.requests, '{:.1f}'),
-                '-' if s.cost is None else f'${s.cost:.5f}',
+                _usd(s.cost),
+                _spend(s.total),
                 _secs(s.latency_p50),
                 _secs(s.latency_p95),
                 '-' if s.peak_memory is None else f'{s.peak_memory / 2**20:.1f}MiB',
@@ -80,15 +109,20 @@ def render_summary(report: Report) -> list[str]:
 
 
 def render_cases(report: Report) -> list[str]:
-    """One row per (architecture, case), with the most common trajectory."""
+    """One row per (architecture, case): determinism at every level, pass rate, pass^k and pass@k at k = the
+    case's counted runs, output agreement, and the most common trajectory at the report's level."""
     header = [
         'architecture',
         'case',
         'runs',
         'err',
-        'determinism',
+        'infra',
+        *(f'determinism({lv})' for lv in LEVELS),
         'variants',
         'pass rate',
+        'pass^k',
+        'pass@k',
+        'k',
         'output agreement',
         'top trajectory',
     ]
@@ -102,11 +136,121 @@ def render_cases(report: Report) -> list[str]:
                     c.case,
                     str(c.runs),
                     str(c.errors),
-                    _rate(c.determinism),
+                    str(c.infra),
+                    *(_short(c.determinism_by_level[lv]) for lv in LEVELS),
                     str(len(c.variants)),
-                    _rate(c.pass_rate),
-                    _rate(c.output_agreement),
+                    _short(c.pass_rate),
+                    _num(c.pass_hat_k[-1] if c.pass_hat_k else None, '{:.2f}'),
+                    _num(c.pass_at_k[-1] if c.pass_at_k else None, '{:.2f}'),
+                    str(len(c.pass_hat_k)),
+                    _short(c.output_agreement),
                     top if len(top) <= 90 else top[:87] + '...',
                 ]
             )
     return _grid(header, rows)
+
+
+def _judged(scores: Mapping[str, Score], labels: Mapping[str, Mapping[str, int]]) -> str:
+    parts = [f'{name} {score}' for name, score in scores.items()]
+    parts += [f'{name}: ' + ', '.join(f'{label} {n}' for label, n in counts.items()) for name, counts in labels.items()]
+    return '; '.join(parts)
+
+
+def _scores_and_labels(report: Report, verbose: bool) -> list[str]:
+    if not any(a.summary.scores or a.summary.labels for a in report.architectures):
+        return []
+    lines = [
+        '',
+        'scores (mean [95% interval] n: cluster-adjusted over cases, t over runs of one case) '
+        'and labels (runs per label):',
+    ]
+    for a in report.architectures:
+        s = a.summary
+        if s.scores or s.labels:
+            lines.append(f'  {s.architecture}: {_judged(s.scores, s.labels)}')
+        if verbose:
+            lines.extend(f'    {c.case}: {_judged(c.scores, c.labels)}' for c in a.cases if c.scores or c.labels)
+    return lines
+
+
+def _miss_row(m: Miss) -> str:
+    value = 'n/a' if m.value is None else f'{m.value:.3f}'
+    basis = {'value': '', 'wilson-low': ' wilson-low', 't-low': ' t-low'}[m.judged_on]
+    row = f'  {m.architecture}  {m.case}  {m.metric}{basis} {value}  n={m.n}  < {m.threshold:g}'
+    return f'{row}  ({m.detail})' if m.detail else row
+
+
+def render_session(report: Report, *, verbose: bool) -> list[str]:
+    """The body of the terminal summary section: what was run, the summary table, the session's spend, with
+    `verbose` the case table, then scores and labels, reported metrics, gate misses, interrupted and missing items."""
+    level = report.level
+    lines = [
+        f'model {report.model}, seed {report.seed}, {report.runs_per_case} run(s) per case; '
+        f'determinism({level}) = share of runs with the most common trajectory at level {level} '
+        '(a run that raised is its own variant; infrastructure failures are left out)'
+    ]
+    if report.architectures:
+        lines.extend(render_summary(report))
+        t = report.total
+        lines.append(
+            f'session spend: {t.runs} runs, {t.requests} requests, {t.input_tokens} tokens in, '
+            f'{t.output_tokens} tokens out, {_spend(t)}'
+        )
+    if verbose and report.architectures:
+        lines.append('')
+        lines.extend(render_cases(report))
+    lines.extend(_scores_and_labels(report, verbose))
+    reported = [(a.summary.architecture, a.summary.metrics) for a in report.architectures]
+    if any(metrics for _, metrics in reported):
+        lines.append('')
+        lines.append('metrics the architectures reported (mean per counted run):')
+        for name, metrics in reported:
+            if metrics:
+                lines.append(f'  {name}: ' + ', '.join(f'{k} {v:.3g}' for k, v in metrics.items()))
+    if report.gate_misses:
+        lines.append('')
+        lines.append(f'gate misses ({len(report.gate_misses)}):')
+        lines.extend(_miss_row(m) for m in report.gate_misses)
+    interrupted = [c for a in report.architectures for c in a.cases if c.interrupted]
+    if interrupted:
+        lines.append('')
+        lines.append(f'interrupted items ({len(interrupted)}), their finished runs kept:')
+        lines.extend(f'  {c.nodeid}: {c.runs} of {report.runs_per_case} runs' for c in interrupted)
+    if report.missing:
+        lines.append('')
+        lines.append(f'missing results ({len(report.missing)} items):')
+        lines.extend(f'  {miss.nodeid}: {miss.reason}' for miss in report.missing)
+    return lines
+
+
+def render_failure(stats: CaseStats, misses: Sequence[Miss], expected_calls: str | None) -> str:
+    """The failure message of one item: its gate misses, its figures, its failed runs with expected and actual
+    tools, and its trajectory variants."""
+    lines = [f'gate missed: {m}' for m in misses]
+    infra = f' infra={stats.infra}' if stats.infra else ''
+    lines.append(
+        f'runs={stats.runs} errors={stats.errors}{infra} pass rate {stats.pass_rate} '
+        f'determinism({stats.level}) {stats.determinism}'
+    )
+    lines.append(
+        'determinism by level: '
+        + ', '.join(f'{lv} {_short(stats.determinism_by_level[lv])}' for lv in LEVELS)
+        + f' (n={stats.pass_rate.n})'
+    )
+    if stats.scores:
+        lines.append('scores: ' + '; '.join(f'{name} {score}' for name, score in stats.scores.items()))
+    if stats.labels:
+        lines.append('labels: ' + _judged({}, stats.labels))
+    for f in stats.failures:
+        lines.append(f'run {f.index}:')
+        if f.error:
+            kind = ' (infrastructure: not counted)' if f.error_kind == 'infrastructure' else ''
+            lines.append(f'  error{kind}: {f.error}')
+        lines.extend(f'  assertion failed: {a}' for a in f.failed_assertions)
+        if expected_calls:
+            lines.append(f'  expected tools: {expected_calls}')
+        lines.append(f'  actual tools:   {" > ".join(f.tool_calls) or "(none)"}')
+    if len(stats.variants) > 1:
+        lines.append(f'trajectory variants ({stats.level}):')
+        lines.extend(f'  {v.count:>4}x  {v.trajectory}' for v in stats.variants[:5])
+    return '\n'.join(lines)
