@@ -370,3 +370,90 @@ def test_ini_thresholds_and_per_architecture_overrides(
     result = pytester.runpytest('--min-pass-rate', '0.9', *xdist)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(['  wobbly  first  pass_rate 0.800  n=10  < 0.9'])
+
+
+# ------------------------------------------------------------------------------------------ options end to end
+
+# `wobbly` batches alpha and beta into one response in runs 0, 4 and 8: the same tools (tools level 10/10), other
+# steps (steps level 7/10). `Closeness` scores 1.0 for the answer 'ok' and 0.0 otherwise: steady 1.0, wobbly 0.8.
+SCORED_ARCHS = (
+    ARCHS
+    + """
+    from dataclasses import dataclass
+
+    from pydantic_evals.evaluators import Evaluator, EvaluatorContext
+
+    @dataclass
+    class Closeness(Evaluator):
+        def evaluate(self, ctx: EvaluatorContext) -> float:
+            return 1.0 if ctx.output == 'ok' else 0.0
+"""
+)
+
+SCORED = """
+    name: demo
+    cases:
+      - name: first
+        inputs: hello
+        evaluators:
+          - Closeness
+"""
+
+
+@pytest.mark.parametrize('xdist', XDIST)
+def test_the_determinism_level_decides_what_the_same_trajectory_means(
+    project: Callable[..., pytest.Pytester], xdist: list[str]
+) -> None:
+    pytester = project(ARCHS, cases=CASES)
+    gate = ('--runs', '10', '--min-pass-rate', '0', '--min-determinism', '0.9')
+    tools = pytester.runpytest(*gate, '--determinism-level', 'tools', *xdist)
+    tools.assert_outcomes(passed=2)
+    tools.stdout.fnmatch_lines(['*determinism(tools)*', 'wobbly * 100.0% ?72%-100%? n=10 *'])
+    steps = pytester.runpytest(*gate, *xdist)
+    steps.assert_outcomes(passed=1, failed=1)
+    steps.stdout.fnmatch_lines(['  wobbly  first  determinism:steps 0.700  n=10  < 0.9'])
+
+
+@pytest.mark.parametrize('xdist', XDIST)
+def test_mean_scores_gate_items_from_the_command_line_and_the_ini_file(
+    project: Callable[..., pytest.Pytester], xdist: list[str]
+) -> None:
+    pytester = project(SCORED_ARCHS, cases=SCORED)
+    result = pytester.runpytest('--runs', '10', '--min-score', 'Closeness=0.9', *xdist)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(['  wobbly  first  score:Closeness 0.800  n=10  < 0.9'])
+    assert pytester.runpytest('--runs', '10', '--min-score', 'Closeness=0.8', *xdist).ret == 0
+    pytester.makeini(pytester.path.joinpath('tox.ini').read_text() + '\nagentarch_min_scores = Closeness=0.9\n')
+    result = pytester.runpytest('--runs', '10', *xdist)
+    result.assert_outcomes(passed=1, failed=1)
+
+
+@pytest.mark.parametrize(
+    ('args', 'ini', 'message'),
+    [
+        (
+            ['--runs', '20', '--min-determinism', '0.9', '--gate-lower-bound'],
+            '',
+            'ERROR: min_determinism=0.9 on the Wilson 95% lower bound cannot be met with 20 run(s)*'
+            'lower bound of 0.839; it needs at least 35 runs',
+        ),
+        (
+            ['--runs', '1', '--min-determinism', '0.5'],
+            '',
+            'ERROR: min_determinism=0.5 with 1 run(s) is meaningless*needs at least 2 runs',
+        ),
+        (
+            ['--runs', '10', '--gate-lower-bound'],
+            'agentarch_arch_thresholds = wobbly: min_pass_rate=0.95',
+            'ERROR: architecture wobbly: min_pass_rate=0.95 on the Wilson 95% lower bound*at least 73 runs',
+        ),
+    ],
+)
+@pytest.mark.parametrize('xdist', XDIST)
+def test_gates_no_outcome_could_meet_are_usage_errors_before_any_run(
+    project: Callable[..., pytest.Pytester], args: list[str], ini: str, message: str, xdist: list[str]
+) -> None:
+    pytester = project(ARCHS, ini=ini, cases=CASES)
+    result = pytester.runpytest(*args, *xdist)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
