@@ -37,3 +37,14 @@ def test_the_readme_example_project_runs(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest('--runs', '5', '-p', 'no:cacheprovider')
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(['*agentarch: architecture comparison*', 'one-agent *', 'scripted *'])
+
+
+def test_every_option_and_ini_key_is_in_the_readme_table() -> None:
+    from pytest_agentarch.options import OPTIONS
+
+    table = README.split('## Options', 1)[1].split('\n## ', 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith('| ')]
+    for opt in OPTIONS:
+        (row,) = [r for r in rows if f'`{opt.ini}`' in r]
+        if opt.flag is not None:
+            assert f'`{opt.flag}' in row, (opt.flag, row)
