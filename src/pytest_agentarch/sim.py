@@ -36,13 +36,22 @@ _OPTIONS: dict[str, tuple[type, float, float, str]] = {
     'latency': (float, 0.0, 60.0, 'seconds each request waits (asyncio.sleep)'),
     'seed': (int, 0, 2**63 - 1, 'seed used when no run is current'),
     'parallel': (float, 0.0, 1.0, 'willingness to emit several independent calls in one response'),
+    'jitter': (float, 0.0, 60.0, 'extra random seconds per request, in [0, jitter], to perturb scheduling'),
 }
 
 
 class SimulatedModel(Model):
     """A PydanticAI `Model` that simulates a tool-calling LLM, for any agent, without a network or weights."""
 
-    def __init__(self, *, temperature: float = 0.7, latency: float = 0.0, seed: int = 0, parallel: float = 0.5) -> None:
+    def __init__(
+        self,
+        *,
+        temperature: float = 0.7,
+        latency: float = 0.0,
+        seed: int = 0,
+        parallel: float = 0.5,
+        jitter: float = 0.0,
+    ) -> None:
         """Create the model.
 
         Args:
@@ -50,18 +59,26 @@ class SimulatedModel(Model):
             latency: Seconds each request waits without blocking the event loop (0..60).
             seed: Seed for requests made outside a run (`pytest_agentarch.context.run_scope`).
             parallel: Willingness to emit several independent tool calls in one response (0..1).
+            jitter: Each request also waits a uniformly random extra time in [0, jitter] seconds (0..60), drawn
+                from an OS-seeded generator that decides nothing else: it perturbs the scheduling of concurrent
+                runs and agents, which must never change what the model answers.
         """
         for option, value in (
             ('temperature', temperature),
             ('latency', latency),
             ('seed', seed),
             ('parallel', parallel),
+            ('jitter', jitter),
         ):
             _check(option, value)
         self.temperature = float(temperature)
         self.latency = float(latency)
         self.seed = int(seed)
         self.parallel = float(parallel)
+        self.jitter = float(jitter)
+        # Deliberately not seeded from the run or the session: the delays must differ between sessions to shake
+        # the scheduling, and this generator is never used for a choice of the model (those use `_seed_for`).
+        self._jitter_rng = random.SystemRandom()
         super().__init__()
 
     @classmethod
@@ -103,7 +120,7 @@ class SimulatedModel(Model):
     def __repr__(self) -> str:
         return (
             f'SimulatedModel(temperature={self.temperature}, latency={self.latency}, seed={self.seed}, '
-            f'parallel={self.parallel})'
+            f'parallel={self.parallel}, jitter={self.jitter})'
         )
 
     async def request(
@@ -115,8 +132,9 @@ class SimulatedModel(Model):
         """Answer one request: tool calls, an output tool call, or text."""
         model_settings, params = self.prepare_request(model_settings, model_request_parameters)
         response = self.respond(messages, params)
-        if self.latency:
-            await asyncio.sleep(self.latency)
+        delay = self.latency + (self._jitter_rng.uniform(0.0, self.jitter) if self.jitter else 0.0)
+        if delay:
+            await asyncio.sleep(delay)
         return response
 
     def respond(self, messages: list[ModelMessage], params: ModelRequestParameters) -> ModelResponse:

@@ -119,6 +119,15 @@ class Option:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _relevance(profiles: tuple[ToolProfile, ...], text_stems: frozenset[str]) -> tuple[float, ...]:
+    """Each tool's relevance to the text: IDF-weighted stems shared with it (name x2, description x1, parameters x0.5).
+
+    The terms are summed with `math.fsum`, the correctly rounded sum, never in set iteration order: float addition
+    is not associative, and the order in which a frozenset of strings yields its items follows the process's hash
+    salt (and how the set was built), so a running sum gave scores that differed in the last bits from one process
+    to the next. Tools whose terms are the same multiset (`ask_metrics_specialist` / `ask_logs_specialist`) must
+    tie exactly in every process, because ties are broken by position in the text, and a one-bit difference
+    reorders the options the seeded draws pick from.
+    """
     n = len(profiles)
     df: dict[str, int] = {}
     for p in profiles:
@@ -126,14 +135,13 @@ def _relevance(profiles: tuple[ToolProfile, ...], text_stems: frozenset[str]) ->
             df[s] = df.get(s, 0) + 1
     scores: list[float] = []
     for p in profiles:
-        score = 0.0
-        for s in p.name_stems & text_stems:
-            score += 2.0 * math.log(1 + n / df[s])
-        for s in (p.description_stems - p.name_stems) & text_stems:
-            score += math.log(1 + n / df[s])
-        for s in (p.parameter_stems - p.name_stems - p.description_stems) & text_stems:
-            score += 0.5 * math.log(1 + n / df[s])
-        scores.append(score + 0.3 / n)
+        terms = [2.0 * math.log(1 + n / df[s]) for s in p.name_stems & text_stems]
+        terms.extend(math.log(1 + n / df[s]) for s in (p.description_stems - p.name_stems) & text_stems)
+        terms.extend(
+            0.5 * math.log(1 + n / df[s]) for s in (p.parameter_stems - p.name_stems - p.description_stems) & text_stems
+        )
+        terms.append(0.3 / n)
+        scores.append(math.fsum(terms))
     return tuple(scores)
 
 

@@ -211,15 +211,27 @@ def read(messages: list[ModelMessage], params: ModelRequestParameters) -> Conver
     )
 
 
+def _embedded(text: str) -> tuple[list[dict[str, Any]], str]:
+    """The JSON objects written in `text`, freshly decoded for this request, and `text` with them blanked out."""
+    sources, masked = _embedded_sources(text)
+    return [json.loads(source) for source in sources], masked
+
+
 @lru_cache(maxsize=512)
-def _embedded(text: str) -> tuple[tuple[dict[str, Any], ...], str]:
-    """The JSON objects written in `text` and `text` with them blanked out (cached: the task text repeats)."""
+def _embedded_sources(text: str) -> tuple[tuple[str, ...], str]:
+    """The JSON source of each object written in `text`, and `text` with them blanked out (cached: the task text
+    repeats across requests and runs).
+
+    Sources, not decoded objects: the cache is shared by every run of the process, and objects it handed out would
+    be shared mutable state, so one run changing a value it was given (an answer built from it, say) would change
+    what later requests with the same text read, making a run depend on which runs came before it in the process.
+    """
     spans: list[tuple[int, int]] = []
-    objects = tuple(embedded_objects(text, spans))
+    embedded_objects(text, spans)
     masked = text
     for start, end in spans:
         masked = masked[:start] + ' ' * (end - start) + masked[end:]
-    return objects, masked
+    return tuple(text[start:end] for start, end in spans), masked
 
 
 @dataclass(frozen=True, kw_only=True)
