@@ -148,10 +148,10 @@ def build(
             merged: list[Any] = []
             for obj in agreeing:
                 ok, fitted = js.coerce(obj.get(name), sub, root) if name in obj else (False, None)
-                if ok:
+                if ok and isinstance(fitted, list):
                     merged.extend(x for x in fitted if x not in merged)
             if merged or any(name in o for o in agreeing):
-                value, found = merged[: sub.get('maxItems', _LIST_CAP)], True
+                value, found = merged[: int(sub.get('maxItems', _LIST_CAP))], True
         if not found:
             for obj in ranked:
                 if name in obj:
@@ -217,8 +217,9 @@ def _agrees(obj: dict[str, Any], winner: dict[str, Any], props: dict[str, js.Sch
 def _summary_string(name: str, conversation: Conversation) -> str:
     for obj in reversed(conversation.objects):
         for key in ('summary', 'message', 'description', 'text'):
-            if isinstance(obj.get(key), str):
-                return obj[key]
+            value = obj.get(key)
+            if isinstance(value, str):
+                return value
     prompt = ' '.join(conversation.prompt.split())
     return prompt[:200] if prompt else name.replace('_', ' ')
 

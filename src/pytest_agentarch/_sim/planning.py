@@ -164,7 +164,7 @@ def plan(
         return [], filler
     text = conversation.masked
     lowered = text.lower()
-    scores = _relevance(tuple(profiles), filler.text_stems)
+    scores = list(_relevance(tuple(profiles), filler.text_stems))
     positions = [_mention_position(lowered, t.name) for t in tools]
     named = [i for i, p in enumerate(positions) if p is not None]
     if named:

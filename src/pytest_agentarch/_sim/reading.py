@@ -166,34 +166,34 @@ def read(messages: list[ModelMessage], params: ModelRequestParameters) -> Conver
                     digest.update(f'\x1etext\x1f{part.content}'.encode())
                     tokens += count_tokens(part.content)
             continue
-        for part in message.parts:
-            if isinstance(part, SystemPromptPart):
-                instructions.append(part.content)
-            elif isinstance(part, UserPromptPart):
-                prompts.append(_prompt_text(part))
-            elif isinstance(part, ToolReturnPart):
-                call = by_id.get(part.tool_call_id)
-                seen = _return_part(part)
-                digest.update(seen.digest)
-                tokens += seen.tokens
-                if call is None:
+        for rpart in message.parts:
+            if isinstance(rpart, SystemPromptPart):
+                instructions.append(rpart.content)
+            elif isinstance(rpart, UserPromptPart):
+                prompts.append(_prompt_text(rpart))
+            elif isinstance(rpart, ToolReturnPart):
+                returned = by_id.get(rpart.tool_call_id)
+                back = _return_part(rpart)
+                digest.update(back.digest)
+                tokens += back.tokens
+                if returned is None:
                     continue
-                if part.outcome == 'success':
-                    call.status, call.result = 'ok', seen.content
-                    returns.extend(seen.objects)
-                elif part.outcome == 'retried':
-                    call.status, call.result = 'retry', seen.rendered
-                    if part.retry is not None:
-                        call.attempt, call.max_retries = part.retry.attempt, part.retry.max_retries
+                if rpart.outcome == 'success':
+                    returned.status, returned.result = 'ok', back.content
+                    returns.extend(back.objects)
+                elif rpart.outcome == 'retried':
+                    returned.status, returned.result = 'retry', back.rendered
+                    if rpart.retry is not None:
+                        returned.attempt, returned.max_retries = rpart.retry.attempt, rpart.retry.max_retries
                 else:
-                    call.status, call.result = 'failed', seen.rendered
-            elif isinstance(part, RetryPromptPart):  # pyright: ignore[reportDeprecated]
-                rendered = part.model_response()
-                digest.update(f'\x1eretry\x1f{part.tool_name}\x1f{rendered}'.encode())
+                    returned.status, returned.result = 'failed', back.rendered
+            elif isinstance(rpart, RetryPromptPart):  # pyright: ignore[reportDeprecated]
+                rendered = rpart.model_response()
+                digest.update(f'\x1eretry\x1f{rpart.tool_name}\x1f{rendered}'.encode())
                 tokens += count_tokens(rendered)
-                call = by_id.get(part.tool_call_id)
-                if call is not None:
-                    call.status, call.result = 'retry', rendered
+                returned = by_id.get(rpart.tool_call_id)
+                if returned is not None:
+                    returned.status, returned.result = 'retry', rendered
     instructions_text = '\n'.join(instructions)
     prompt_text = '\n'.join(prompts)
     digest.update(f'\x1einstr\x1f{instructions_text}\x1eprompt\x1f{prompt_text}'.encode())
@@ -269,7 +269,7 @@ def _remember(part: Any, content: Any, seen: Any) -> None:
 
 
 def _call_part(part: ToolCallPart) -> _SeenCall:
-    seen = _cached(part, part.args)
+    seen: _SeenCall | None = _cached(part, part.args)
     if seen is None:
         args = part.args_as_dict()
         key = _canonical(args)
@@ -284,7 +284,7 @@ def _call_part(part: ToolCallPart) -> _SeenCall:
 
 
 def _return_part(part: ToolReturnPart) -> _SeenReturn:
-    seen = _cached(part, part.content)
+    seen: _SeenReturn | None = _cached(part, part.content)
     if seen is None:
         content = _decode(part.content)
         rendered = content if isinstance(content, str) else _canonical(content)
