@@ -408,9 +408,7 @@ class _CaptureSpan(Span):
     def is_recording(self) -> bool:
         # Recording is what makes pydantic-ai compute a span's attributes. Only model requests carry what capture
         # needs after the start (usage, cost, response model); tool results and message histories are skipped.
-        if self._real is not None:
-            return self._real.is_recording()
-        return self._node.kind == 'chat'
+        return self._node.kind == 'chat' or (self._real is not None and self._real.is_recording())
 
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
         code = status.status_code if isinstance(status, Status) else status
