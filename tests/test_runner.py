@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import trace
@@ -12,7 +13,14 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCall
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 from pydantic_evals.dataset import increment_eval_metric
-from pydantic_evals.evaluators import EqualsExpected, HasMatchingSpan, MaxModelRequests, ToolCorrectness
+from pydantic_evals.evaluators import (
+    EqualsExpected,
+    Evaluator,
+    EvaluatorContext,
+    HasMatchingSpan,
+    MaxModelRequests,
+    ToolCorrectness,
+)
 
 from pytest_agentarch import call_tool, capture
 from pytest_agentarch.capture import ensure_instrumentation
@@ -199,3 +207,35 @@ def test_has_matching_span_sees_a_users_own_spans() -> None:
     )
     assert [a.value for a in record.assertions] == [True, True]
     assert record.trajectory == 'agent(lookup)'
+
+
+@dataclass
+class SawThinking(Evaluator[Any, Any, Any]):
+    """A user's own evaluator that reads the span tree: capture cannot know what it looks for."""
+
+    def evaluate(self, ctx: EvaluatorContext[Any, Any, Any]) -> bool:
+        return ctx.span_tree.any({'name_equals': 'thinking'})
+
+
+@dataclass
+class RequestsSeen(Evaluator[Any, Any, Any]):
+    """Reads the metrics pydantic-evals derives, without reading spans."""
+
+    def evaluate(self, ctx: EvaluatorContext[Any, Any, Any]) -> float:
+        return ctx.metrics['requests']
+
+
+def test_a_users_own_span_reading_evaluator_gets_real_spans_and_metrics_are_derived_as_in_evaluate() -> None:
+    assert needs_real_spans([SawThinking()]) and not needs_real_spans([RequestsSeen(), EqualsExpected()])
+
+    async def thinks(inputs: Any, model: Any) -> str:
+        increment_eval_metric('requests', 10)
+        with trace.get_tracer('user-code').start_as_current_span('thinking'):
+            return (await Agent(model, tools=[lookup]).run(inputs)).output
+
+    # Reported 10, derived 2 (two model requests): pydantic-evals adds them up in ctx.metrics; the record keeps 10.
+    for evaluators in ([SawThinking(), RequestsSeen()], [RequestsSeen()]):
+        record = run_arch(thinks, evaluators=evaluators)
+        assert [a.value for a in record.assertions][-1] == 12
+        assert record.metrics == {'requests': 10.0}
+    assert run_arch(thinks, evaluators=[SawThinking()]).assertions[0].value is True

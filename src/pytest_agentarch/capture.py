@@ -141,9 +141,9 @@ def task_structure() -> Iterator[None]:
     Chains to a task factory the loop already had, and puts it back when the last user leaves.
     """
     loop = asyncio.get_running_loop()
-    factory = loop.get_task_factory()
-    if not isinstance(factory, _TaskFactory):
-        factory = _TaskFactory(factory)
+    current = loop.get_task_factory()
+    factory = current if isinstance(current, _TaskFactory) else _TaskFactory(current)
+    if factory is not current:
         loop.set_task_factory(factory)
     factory.users += 1
     try:
@@ -296,6 +296,7 @@ class RunCapture:
 
         def add(nodes: Iterable[_Node]) -> None:
             for n in nodes:
+                attributes: dict[str, Any] = {**n.attributes, **n.structure_attributes()}
                 spans.append(
                     SpanNode(
                         name=n.name,
@@ -304,7 +305,7 @@ class RunCapture:
                         parent_span_id=n.parent.span_id if n.parent is not None else None,
                         start_timestamp=_datetime(n.start_ns),
                         end_timestamp=_datetime(n.end_ns),
-                        attributes={**n.attributes, **n.structure_attributes()},
+                        attributes=attributes,
                         status='error' if n.failed else 'unset',
                     )
                 )
@@ -483,8 +484,9 @@ class _CaptureTracer(trace.Tracer):
             )
         return _CaptureSpan(node, real)
 
+    # OpenTelemetry's own return type is a private context manager class; a plain one does the same job.
     @contextmanager
-    def start_as_current_span(
+    def start_as_current_span(  # type: ignore[override]
         self,
         name: str,
         context: Context | None = None,

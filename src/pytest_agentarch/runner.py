@@ -29,7 +29,7 @@ from . import _evals, capture
 from .context import RunInfo, run_scope
 from .errors import classify
 from .evaluators import expected_steps_of
-from .records import Assertion, RunRecord, ToolCallRecord
+from .records import Assertion, ModelRequestRecord, RunRecord, ToolCallRecord
 from .registry import Architecture
 from .trajectory import Call, flat_steps, normalize_args, render, render_tools, shape, shape_with_args
 
@@ -96,27 +96,47 @@ def _flatten_calls(calls: Sequence[Call], mask: Sequence[re.Pattern[str]]) -> li
     return out
 
 
+_AGENT_SPAN_READERS = ('ToolCorrectness', 'TrajectoryMatch', 'ArgumentCorrectness', 'MaxToolCalls', 'MaxModelRequests')
+"""pydantic-evals evaluators that read only agent, model-request and tool spans (capture synthesizes those)."""
+
+
 def needs_real_spans(evaluators: Sequence[Evaluator[Any, Any, Any]]) -> bool:
     """Whether an evaluator may look for spans capture does not synthesize (see `capture.RunCapture.span_tree`).
 
     `HasMatchingSpan` queries any span (a user's own `logfire.span` too). pydantic-evals' agent evaluators and this
-    package's read only agent, model-request and tool spans. Any other evaluator needs real spans if its `evaluate`
-    mentions `span_tree` (or its source cannot be read).
+    package's read only agent, model-request and tool spans. Any other evaluator needs real spans if its source
+    mentions `span_tree` (or cannot be read).
     """
-    return any(_reads_any_span(type(e)) for e in evaluators)
+    return any(_span_use(type(e)) == 'real' for e in evaluators)
 
 
 @functools.cache
-def _reads_any_span(cls: type[Any]) -> bool:
+def _span_use(cls: type[Any]) -> str:
+    """`none`, `synthesized` or `real`: what an evaluator class needs as `ctx.span_tree`."""
     if issubclass(cls, HasMatchingSpan):
-        return True
-    if cls.__module__.startswith(('pydantic_evals.', 'pytest_agentarch.')):
-        return False
+        return 'real'
+    if cls.__module__.startswith('pydantic_evals.'):
+        return 'synthesized' if cls.__name__ in _AGENT_SPAN_READERS else 'none'
     try:
         source = inspect.getsource(cls)
     except (OSError, TypeError):
-        return True
-    return 'span_tree' in source
+        return 'real'
+    if 'span_tree' not in source:
+        return 'none'
+    return 'synthesized' if cls.__module__.startswith('pytest_agentarch.') else 'real'
+
+
+def _metrics_of(requests: Sequence[ModelRequestRecord]) -> dict[str, int | float]:
+    """The metrics pydantic-evals derives from a run's model-request spans, from the captured requests."""
+    metrics: dict[str, int | float] = {'requests': len(requests)} if requests else {}
+    for name in ('input_tokens', 'output_tokens'):
+        total = sum(getattr(r, name) for r in requests)
+        if total:
+            metrics[name] = total
+    cost = sum(r.cost for r in requests if r.cost is not None)
+    if cost:
+        metrics['cost'] = cost
+    return metrics
 
 
 async def _judge(
@@ -198,12 +218,21 @@ async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int,
     record.output = to_jsonable_python(output, fallback=repr)
     record.output_key = _output_key(output, settings.output_fields)
     if case.evaluators:
-        span_tree = real_tree if real_tree is not None else run.span_tree()
+        span_tree: SpanTree | SpanTreeRecordingError
+        if real_tree is not None:
+            span_tree = real_tree
+        elif any(_span_use(type(e)) != 'none' for e in case.evaluators):
+            span_tree = run.span_tree()
+        else:
+            # No evaluator of the case reads spans: synthesizing a tree would be wasted work.
+            span_tree = SpanTreeRecordingError('no evaluator of this case reads spans, so none were kept')
         # As in `Dataset.evaluate`: what the run reported, plus what pydantic-evals derives from its spans.
+        derived = (
+            _evals.derived_metrics(span_tree) if isinstance(span_tree, SpanTree) else _metrics_of(captured.requests)
+        )
         metrics: dict[str, int | float] = dict(reported.metrics)
-        if isinstance(span_tree, SpanTree):
-            for k, v in _evals.derived_metrics(span_tree).items():
-                metrics[k] = metrics.get(k, 0) + v
+        for k, v in derived.items():
+            metrics[k] = metrics.get(k, 0) + v
         ctx = EvaluatorContext[Any, Any, Any](
             name=case.name,
             inputs=case.inputs,

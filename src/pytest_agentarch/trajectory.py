@@ -108,7 +108,7 @@ def _steps(calls: Sequence[Call], depth: int = 0) -> list[list[Member]]:
     steps: list[list[Member]] = []
     for (kind, _), members in sorted(entries.items(), key=position):
         if kind != 'group':
-            steps.append(sorted(members, key=_key))
+            steps.append([*sorted(members, key=_key)])
             continue
         lanes: dict[int, list[Call]] = {}
         for c in members:
