@@ -365,6 +365,20 @@ def _kind(name: str, attributes: Mapping[str, Any]) -> Kind:
 # ------------------------------------------------------------------------------------------------ tracer
 
 
+_CONTENT_ATTRIBUTES = frozenset(
+    {
+        'gen_ai.input.messages',
+        'gen_ai.output.messages',
+        'gen_ai.system_instructions',
+        'model_request_parameters',
+        'pydantic_ai.all_messages',
+        'final_result',
+        'gen_ai.tool.call.result',
+    }
+)
+"""Message content pydantic-ai puts on recording spans: no synthesized-span reader needs it, so nodes drop it."""
+
+
 class _CaptureSpan(Span):
     """A span that records into a run's node, and forwards to a real span when the run builds real ones."""
 
@@ -384,12 +398,16 @@ class _CaptureSpan(Span):
         return self._real.get_span_context() if self._real is not None else INVALID_SPAN_CONTEXT
 
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
-        self._node.attributes.update(attributes)
+        kept = self._node.attributes
+        for key, value in attributes.items():
+            if key not in _CONTENT_ATTRIBUTES:
+                kept[key] = value
         if self._real is not None:
             self._real.set_attributes(attributes)
 
     def set_attribute(self, key: str, value: AttributeValue) -> None:
-        self._node.attributes[key] = value
+        if key not in _CONTENT_ATTRIBUTES:
+            self._node.attributes[key] = value
         if self._real is not None:
             self._real.set_attribute(key, value)
 
