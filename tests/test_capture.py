@@ -224,3 +224,14 @@ def test_work_started_outside_the_run_is_not_recorded_in_it() -> None:
 
     asyncio.run(main())
     assert render(shape(run.result().calls)) == 'agent(a)'
+
+
+def test_sequential_agent_runs_are_sequential_steps() -> None:
+    x, y = tool_agent(['x']), tool_agent(['y'], ['z'])
+
+    async def body() -> None:
+        await x.run('go')
+        await y.run('go')
+        await x.run('again')
+
+    assert form(body) == 'agent(x) > agent(y > z) > agent(x)'

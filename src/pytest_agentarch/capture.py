@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -59,8 +59,6 @@ __all__ = (
     'task_structure',
     'uninstall',
 )
-
-T = TypeVar('T')
 
 _TRACER_NAME = 'pytest_agentarch'
 _EPOCH = datetime(1970, 1, 1).astimezone()
