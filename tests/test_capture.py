@@ -47,9 +47,9 @@ async def never_suspends(key: str) -> str:
     return key
 
 
-def captured(body: Callable[[], Awaitable[Any]]) -> capture.Capture:
+def captured(body: Callable[[], Awaitable[Any]], *, spans: bool = False) -> capture.Capture:
     """Run `body` inside a capture scope on a fresh loop, as the runner does."""
-    run = capture.RunCapture()
+    run = capture.RunCapture(spans=spans)
 
     async def main() -> None:
         capture.install()
@@ -177,6 +177,22 @@ def test_the_call_tree_is_the_same_from_capture_and_from_its_span_tree() -> None
     assert shape(rebuilt.calls) == shape(direct.calls)
     assert render(shape(direct.calls)) == '{agent({a, b} > c), lookup} > never_suspends'
     assert flat_steps(rebuilt.calls) == [['a', 'b', 'lookup'], ['c'], ['never_suspends']]
+
+
+def test_installing_over_capture_settings_put_back_by_someone_else_does_not_record_twice() -> None:
+    capture.install()
+    saved = capture._instrument_default()  # pyright: ignore[reportPrivateUsage]
+    capture.uninstall()
+    Agent.instrument_all(saved)
+    agent = tool_agent(['a'])
+
+    async def body() -> None:
+        await agent.run('go')
+
+    # With real spans, the tracer forwards to its delegate: a delegate that records too would double every node.
+    capture.ensure_sdk_provider()
+    assert render(shape(captured(body, spans=True).calls)) == 'agent(a)'
+    assert capture._instrument_default() is saved  # pyright: ignore[reportPrivateUsage]
 
 
 def test_install_keeps_a_users_instrumentation_settings_and_uninstall_restores_them() -> None:

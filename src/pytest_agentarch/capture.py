@@ -574,14 +574,23 @@ def install() -> None:
     current = _instrument_default()
     if _INSTALLED is not None and current is _INSTALLED.ours:
         return
+    if isinstance(current, InstrumentationSettings) and isinstance(current.tracer, _CaptureTracer):
+        # Capture's own settings, put back by someone who saved them: wrapping them again would record twice.
+        if _INSTALLED is None:
+            _INSTALLED = _Installed(previous=False, ours=current)
+        return
     if isinstance(current, InstrumentationSettings):
         ours = copy.copy(current)
         ours.tracer = _CaptureTracer(current.tracer, 'pydantic-ai', None)
     elif current:
         ours = InstrumentationSettings(tracer_provider=CaptureTracerProvider())
     else:
+        # Content for tool arguments; no request parameters (serialized per request, read by nobody here).
         ours = InstrumentationSettings(
-            tracer_provider=CaptureTracerProvider(), meter_provider=NoOpMeterProvider(), include_content=True
+            tracer_provider=CaptureTracerProvider(),
+            meter_provider=NoOpMeterProvider(),
+            include_content=True,
+            include_model_request_parameters=False,
         )
     _INSTALLED = _Installed(previous=current, ours=ours)
     Agent.instrument_all(ours)
