@@ -3,10 +3,13 @@
 The same agent (one tool call, then a structured output; FunctionModel; no latency) runs N times concurrently:
   bare        instrumentation off;
   noop        instrumented, with a no-op tracer provider (pydantic-ai's instrumentation capability alone);
+  capture     instrumented with capture's tracer provider, each run inside a capture scope: what the plugin does
+              for every run that needs no real spans;
   sdk         instrumented, with an OpenTelemetry SDK tracer provider (spans are created and ended);
-  sdk+scope   the same, each run inside pydantic-evals' task-run scope, which collects the run's spans: what the
-              plugin does for every run.
-Rounds are interleaved and the median round is reported, because this machine is shared and noisy.
+  sdk+scope   the same, each run inside a scope that collects the run's spans into a pydantic-evals span tree:
+              what the plugin did for every run before capture had its own tracer.
+Rounds are interleaved and the median round is reported (CPU time of the process: the runs are CPU-bound, and
+this machine is shared and noisy).
 
 Usage: python benchmarks/instrumentation_cost.py [--runs 200] [--rounds 5]
 """
@@ -20,6 +23,7 @@ import time
 from collections.abc import Callable
 
 from opentelemetry import trace
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NoOpTracerProvider
 from pydantic import BaseModel
@@ -27,7 +31,8 @@ from pydantic_ai import Agent
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.models.instrumented import InstrumentationSettings
-from pydantic_evals import _task_run  # pyright: ignore[reportPrivateUsage]
+
+from pytest_agentarch import _evals, capture
 
 
 class Verdict(BaseModel):
@@ -49,11 +54,15 @@ async def lookup(key: str) -> str:
     return key.upper()
 
 
-async def runs(n: int, *, scoped: bool) -> None:
+async def runs(n: int, *, scope: str) -> None:
     async def one() -> None:
-        if scoped:
-            with _task_run.run_task():
+        if scope == 'spans':
+            with _evals.reported(), _evals.span_tree_scope():
                 await agent.run('hello')
+        elif scope == 'capture':
+            with capture.task_structure(), capture.capture_run(capture.RunCapture()) as run:
+                await agent.run('hello')
+            run.result()
         else:
             await agent.run('hello')
 
@@ -68,21 +77,29 @@ def main() -> None:
 
     sdk = TracerProvider()
     trace.set_tracer_provider(sdk)
-    variants: dict[str, tuple[InstrumentationSettings | bool, bool]] = {
-        'bare': (False, False),
-        'noop': (InstrumentationSettings(tracer_provider=NoOpTracerProvider(), include_content=True), False),
-        'sdk': (InstrumentationSettings(tracer_provider=sdk, include_content=True), False),
-        'sdk+scope': (InstrumentationSettings(tracer_provider=sdk, include_content=True), True),
+    variants: dict[str, tuple[InstrumentationSettings | bool, str]] = {
+        'bare': (False, ''),
+        'noop': (InstrumentationSettings(tracer_provider=NoOpTracerProvider(), include_content=True), ''),
+        'capture': (
+            InstrumentationSettings(
+                tracer_provider=capture.CaptureTracerProvider(),
+                meter_provider=NoOpMeterProvider(),
+                include_content=True,
+            ),
+            'capture',
+        ),
+        'sdk': (InstrumentationSettings(tracer_provider=sdk, include_content=True), ''),
+        'sdk+scope': (InstrumentationSettings(tracer_provider=sdk, include_content=True), 'spans'),
     }
 
     def timed(name: str) -> Callable[[], float]:
-        instrument, scoped = variants[name]
+        instrument, scope = variants[name]
 
         def run() -> float:
             Agent.instrument_all(instrument)
-            t0 = time.perf_counter()
-            asyncio.run(runs(args.runs, scoped=scoped))
-            return time.perf_counter() - t0
+            t0 = time.process_time()
+            asyncio.run(runs(args.runs, scope=scope))
+            return time.process_time() - t0
 
         return run
 

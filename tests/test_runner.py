@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry import trace
 from pydantic_ai import Agent, ModelRetry
+from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
-from pydantic_evals.evaluators import EqualsExpected
+from pydantic_evals.dataset import increment_eval_metric
+from pydantic_evals.evaluators import (
+    EqualsExpected,
+    Evaluator,
+    EvaluatorContext,
+    HasMatchingSpan,
+    MaxModelRequests,
+    ToolCorrectness,
+)
 
+from pytest_agentarch import call_tool, capture
 from pytest_agentarch.capture import ensure_instrumentation
 from pytest_agentarch.records import RunRecord
 from pytest_agentarch.registry import Architecture
 from pytest_agentarch.report import ItemResult, build_report
-from pytest_agentarch.runner import CaseSpec, RunSettings, run_case
+from pytest_agentarch.runner import CaseSpec, RunSettings, needs_real_spans, run_case
 
 
 def lookup(key: str) -> str:
@@ -83,4 +95,147 @@ def test_a_retried_tool_call_is_part_of_the_trajectory() -> None:
     arch = Architecture(name='retrying', description='', func=retrying)
     (record,) = asyncio.run(run_case(arch, FunctionModel(respond), CaseSpec(name='c', inputs='go'), RunSettings()))
     assert record.trajectory == 'agent(flaky! > flaky)'
+    assert record.trajectory_tools == 'flaky, flaky!'
     assert [(c.name, c.failed) for c in record.tool_calls] == [('flaky', True), ('flaky', False)]
+
+
+def run_arch(func: Any, *, evaluators: Any = (), timeout: float | None = None) -> RunRecord:
+    arch = Architecture(name='a', description='', func=func)
+    case = CaseSpec(name='c', inputs='go', expected_output='A', evaluators=list(evaluators))
+    (record,) = asyncio.run(run_case(arch, FunctionModel(respond), case, RunSettings(timeout=timeout)))
+    return record
+
+
+def test_an_architectures_own_timeout_is_reported_as_its_own() -> None:
+    async def gives_up(inputs: Any, model: Any) -> str:
+        await Agent(model, tools=[lookup]).run(inputs)
+        raise TimeoutError('upstream took too long')
+
+    record = run_arch(gives_up)
+    assert (record.error_type, record.error_message) == ('TimeoutError', 'upstream took too long')
+    # Under a timeout of ours that did not expire, the same holds.
+    assert run_arch(gives_up, timeout=30).error_message == 'upstream took too long'
+
+
+def test_a_run_past_the_session_timeout_is_reported_as_ours() -> None:
+    async def slow(inputs: Any, model: Any) -> str:
+        await Agent(model, tools=[lookup]).run(inputs)
+        await asyncio.sleep(30)
+        return 'A'
+
+    record = run_arch(slow, timeout=0.2)
+    assert record.error_type == 'TimeoutError'
+    assert record.error_message == 'run exceeded --agentarch-timeout=0.2s'
+    assert record.error_kind == 'behaviour'
+
+
+def test_errors_are_classified_as_behaviour_or_infrastructure() -> None:
+    async def rate_limited(inputs: Any, model: Any) -> str:
+        raise ModelHTTPError(status_code=429, model_name='m', body='slow down')
+
+    async def broken(inputs: Any, model: Any) -> str:
+        raise ValueError('bad plan')
+
+    assert run_arch(rate_limited).error_kind == 'infrastructure'
+    assert run_arch(broken).error_kind == 'behaviour'
+    assert run_arch(one_agent).error_kind is None
+
+
+def test_user_metrics_named_like_span_derived_ones_are_kept() -> None:
+    async def reports(inputs: Any, model: Any) -> str:
+        increment_eval_metric('requests', 5)
+        increment_eval_metric('cost', 0.25)
+        increment_eval_metric('cache_hits', 1)
+        return (await Agent(model, tools=[lookup]).run(inputs)).output
+
+    record = run_arch(reports)
+    assert record.metrics == {'requests': 5.0, 'cost': 0.25, 'cache_hits': 1.0}
+    # The run made two model requests: that figure lives in the record's own field.
+    assert record.requests == 2
+
+
+def test_a_run_that_only_opened_unrelated_spans_captured_nothing() -> None:
+    capture.ensure_sdk_provider()
+
+    async def spans_only(inputs: Any, model: Any) -> str:
+        with trace.get_tracer('user-code').start_as_current_span('thinking'):
+            await asyncio.sleep(0)
+        return 'A'
+
+    record = run_arch(spans_only)
+    assert record.error_type == 'CaptureError'
+    assert record.errored and not record.passed
+
+
+def test_tools_level_trajectory_is_recorded() -> None:
+    async def gathered(inputs: Any, model: Any) -> str:
+        await asyncio.gather(call_tool(lookup, 'a'), Agent(model, tools=[lookup]).run(inputs))
+        await call_tool(lookup, 'b')
+        return 'A'
+
+    record = run_arch(gathered)
+    assert record.trajectory_tools == 'lookup x3'
+    assert record.trajectory == '{agent(lookup), lookup} > lookup'
+    assert record.steps == [['lookup', 'lookup'], ['lookup']]
+
+
+def test_agent_evaluators_of_pydantic_evals_judge_without_real_spans() -> None:
+    assert not needs_real_spans([ToolCorrectness(expected_tools=['lookup']), MaxModelRequests(max_requests=2)])
+    record = run_arch(
+        one_agent,
+        evaluators=[ToolCorrectness(expected_tools=['lookup']), MaxModelRequests(max_requests=2), EqualsExpected()],
+    )
+    assert [(a.name, a.value) for a in record.assertions] == [
+        ('ToolCorrectness', True),
+        ('MaxModelRequests', True),
+        ('EqualsExpected', True),
+    ]
+    too_few = run_arch(one_agent, evaluators=[MaxModelRequests(max_requests=1)])
+    assert [a.value for a in too_few.assertions] == [False]
+
+
+def test_has_matching_span_sees_a_users_own_spans() -> None:
+    assert needs_real_spans([HasMatchingSpan(query={'name_equals': 'thinking'})])
+
+    async def thinks(inputs: Any, model: Any) -> str:
+        with trace.get_tracer('user-code').start_as_current_span('thinking'):
+            return (await Agent(model, tools=[lookup]).run(inputs)).output
+
+    record = run_arch(
+        thinks,
+        evaluators=[HasMatchingSpan(query={'name_equals': 'thinking'}), ToolCorrectness(expected_tools=['lookup'])],
+    )
+    assert [a.value for a in record.assertions] == [True, True]
+    assert record.trajectory == 'agent(lookup)'
+
+
+@dataclass
+class SawThinking(Evaluator[Any, Any, Any]):
+    """A user's own evaluator that reads the span tree: capture cannot know what it looks for."""
+
+    def evaluate(self, ctx: EvaluatorContext[Any, Any, Any]) -> bool:
+        return ctx.span_tree.any({'name_equals': 'thinking'})
+
+
+@dataclass
+class RequestsSeen(Evaluator[Any, Any, Any]):
+    """Reads the metrics pydantic-evals derives, without reading spans."""
+
+    def evaluate(self, ctx: EvaluatorContext[Any, Any, Any]) -> float:
+        return ctx.metrics['requests']
+
+
+def test_a_users_own_span_reading_evaluator_gets_real_spans_and_metrics_are_derived_as_in_evaluate() -> None:
+    assert needs_real_spans([SawThinking()]) and not needs_real_spans([RequestsSeen(), EqualsExpected()])
+
+    async def thinks(inputs: Any, model: Any) -> str:
+        increment_eval_metric('requests', 10)
+        with trace.get_tracer('user-code').start_as_current_span('thinking'):
+            return (await Agent(model, tools=[lookup]).run(inputs)).output
+
+    # Reported 10, derived 2 (two model requests): pydantic-evals adds them up in ctx.metrics; the record keeps 10.
+    for evaluators in ([SawThinking(), RequestsSeen()], [RequestsSeen()]):
+        record = run_arch(thinks, evaluators=evaluators)
+        assert [a.value for a in record.assertions][-1] == 12
+        assert record.metrics == {'requests': 10.0}
+    assert run_arch(thinks, evaluators=[SawThinking()]).assertions[0].value is True

@@ -1,33 +1,37 @@
 """Run one case N times, concurrently, each run inside its own capture scope, and judge it.
 
-The per-run scope is pydantic-evals' own task-run scope: it collects the run's spans (for our call tree and for
-span-based evaluators) and the metrics and attributes code reports with `increment_eval_metric` /
-`set_eval_attribute`. Evaluators run through pydantic-evals' evaluator runner, so results mean what they mean
-in `Dataset.evaluate`.
+Each run is captured (`capture.capture_run`), with its task structure recorded, inside a scope that collects what
+the code reports with `increment_eval_metric` / `set_eval_attribute`. Evaluators run through pydantic-evals' public
+`run_evaluators`, on a context like the one `Dataset.evaluate` builds: the span tree is synthesized from the capture,
+or collected from real spans when an evaluator needs more than agent, model-request and tool spans.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic_ai.models import Model
 from pydantic_core import to_jsonable_python
-from pydantic_evals import Case, Dataset, _task_run  # pyright: ignore[reportPrivateUsage]
-from pydantic_evals.evaluators import EvaluationResult, Evaluator, EvaluatorContext, EvaluatorFailure
-from pydantic_evals.evaluators._run_evaluator import run_evaluator  # pyright: ignore[reportPrivateUsage]
-from pydantic_evals.otel import SpanTree
+from pydantic_evals import Case, Dataset
+from pydantic_evals.evaluators import EvaluationResult, Evaluator, EvaluatorContext, HasMatchingSpan
+from pydantic_evals.online import run_evaluators
+from pydantic_evals.otel import SpanTree, SpanTreeRecordingError
 
-from .capture import from_span_tree
+from . import _evals, capture
 from .context import RunInfo, run_scope
+from .errors import classify
 from .evaluators import expected_steps_of
-from .records import Assertion, RunRecord, ToolCallRecord
+from .records import Assertion, ModelRequestRecord, RunRecord, ToolCallRecord
 from .registry import Architecture
-from .trajectory import Call, flat_steps, normalize_args, render, shape, shape_with_args
+from .trajectory import Call, flat_steps, normalize_args, render, render_tools, shape, shape_with_args
 
 __all__ = ('CaptureError', 'CaseSpec', 'RunSettings', 'run_case', 'run_once')
 
@@ -85,26 +89,61 @@ def _output_key(output: Any, fields: Sequence[str]) -> str:
 
 def _flatten_calls(calls: Sequence[Call], mask: Sequence[re.Pattern[str]]) -> list[ToolCallRecord]:
     out: list[ToolCallRecord] = []
-    for c in sorted(calls, key=lambda c: (c.start, c.end)):
+    for c in sorted(calls, key=lambda c: c.order if c.order is not None else c.start):
         if c.kind == 'tool':
             out.append(ToolCallRecord(name=c.name, args=normalize_args(c.args, mask=mask), failed=c.failed))
         out.extend(_flatten_calls(c.children, mask))
     return out
 
 
+_AGENT_SPAN_READERS = ('ToolCorrectness', 'TrajectoryMatch', 'ArgumentCorrectness', 'MaxToolCalls', 'MaxModelRequests')
+"""pydantic-evals evaluators that read only agent, model-request and tool spans (capture synthesizes those)."""
+
+
+def needs_real_spans(evaluators: Sequence[Evaluator[Any, Any, Any]]) -> bool:
+    """Whether an evaluator may look for spans capture does not synthesize (see `capture.RunCapture.span_tree`).
+
+    `HasMatchingSpan` queries any span (a user's own `logfire.span` too). pydantic-evals' agent evaluators and this
+    package's read only agent, model-request and tool spans. Any other evaluator needs real spans if its source
+    mentions `span_tree` (or cannot be read).
+    """
+    return any(_span_use(type(e)) == 'real' for e in evaluators)
+
+
+@functools.cache
+def _span_use(cls: type[Any]) -> str:
+    """`none`, `synthesized` or `real`: what an evaluator class needs as `ctx.span_tree`."""
+    if issubclass(cls, HasMatchingSpan):
+        return 'real'
+    if cls.__module__.startswith('pydantic_evals.'):
+        return 'synthesized' if cls.__name__ in _AGENT_SPAN_READERS else 'none'
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return 'real'
+    if 'span_tree' not in source:
+        return 'none'
+    return 'synthesized' if cls.__module__.startswith('pytest_agentarch.') else 'real'
+
+
+def _metrics_of(requests: Sequence[ModelRequestRecord]) -> dict[str, int | float]:
+    """The metrics pydantic-evals derives from a run's model-request spans, from the captured requests."""
+    metrics: dict[str, int | float] = {'requests': len(requests)} if requests else {}
+    for name in ('input_tokens', 'output_tokens'):
+        total = sum(getattr(r, name) for r in requests)
+        if total:
+            metrics[name] = total
+    cost = sum(r.cost for r in requests if r.cost is not None)
+    if cost:
+        metrics['cost'] = cost
+    return metrics
+
+
 async def _judge(
-    case: CaseSpec, evaluators: Sequence[Evaluator[Any, Any, Any]], ctx: EvaluatorContext[Any, Any, Any]
+    evaluators: Sequence[Evaluator[Any, Any, Any]], ctx: EvaluatorContext[Any, Any, Any]
 ) -> tuple[list[Assertion], list[str]]:
-    assertions: list[Assertion] = []
-    errors: list[str] = []
-    for evaluator in evaluators:
-        result = await run_evaluator(evaluator, ctx)
-        if isinstance(result, EvaluatorFailure):
-            errors.append(f'{result.name} raised {result.error_message}')
-            continue
-        for r in result:
-            assertions.append(_assertion(r))
-    return assertions, errors
+    results, failures = await run_evaluators(evaluators, ctx)
+    return [_assertion(r) for r in results], [f'{f.name} raised {f.error_message}' for f in failures]
 
 
 def _assertion(r: EvaluationResult[Any]) -> Assertion:
@@ -112,65 +151,100 @@ def _assertion(r: EvaluationResult[Any]) -> Assertion:
     return Assertion(name=r.name, value=value, reason=r.reason)
 
 
+@contextmanager
+def _real_spans(enabled: bool) -> Iterator[SpanTree | SpanTreeRecordingError | None]:
+    if not enabled:
+        yield None
+        return
+    with _evals.span_tree_scope() as tree:
+        yield tree
+
+
 async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int, settings: RunSettings) -> RunRecord:
     """One run: execute the architecture inside a capture scope, then judge and record it."""
     info = RunInfo(session_seed=settings.seed, case=case.name, architecture=arch.name, index=index)
+    capture.install()
+    evaluator_spans = needs_real_spans(case.evaluators)
+    if evaluator_spans:
+        capture.ensure_sdk_provider()
+    run = capture.RunCapture(spans=evaluator_spans or capture.exporting())
     output: Any = None
     error: BaseException | None = None
+    # Only an expiry of this scope is the run's timeout; a TimeoutError the architecture raised is its own.
+    deadline = asyncio.timeout(settings.timeout)
     t0 = time.perf_counter()
-    with run_scope(info), _task_run.run_task() as eval_context:
+    with (
+        run_scope(info),
+        _evals.reported() as reported,
+        _real_spans(run.spans) as real_tree,
+        capture.task_structure(),
+        capture.capture_run(run),
+    ):
         try:
-            async with asyncio.timeout(settings.timeout):
+            async with deadline:
                 output = await arch.func(case.inputs, model)
-        except TimeoutError:
-            error = TimeoutError(f'run exceeded --agentarch-timeout={settings.timeout}s')
+        except TimeoutError as exc:
+            error = TimeoutError(f'run exceeded --agentarch-timeout={settings.timeout}s') if deadline.expired() else exc
         except Exception as exc:
             error = exc
     duration = time.perf_counter() - t0
-    kwargs = eval_context()
-    span_tree = kwargs['_span_tree']
-    capture = from_span_tree(span_tree.roots if isinstance(span_tree, SpanTree) else ())
+    captured = run.result()
     record = RunRecord(index=index, duration=duration)
-    if error is None and capture.spans == 0:
+    if error is None and run.observed == 0:
         error = CaptureError(
             'nothing was captured: no agent run, model request or tool call happened inside the run. '
             'Pass the `model` argument to your agents, and call tools from orchestration code through '
             'pytest_agentarch.call_tool'
         )
-    costs = [r.cost for r in capture.requests]
-    record.model_requests = capture.requests
-    record.requests = len(capture.requests)
-    record.input_tokens = sum(r.input_tokens for r in capture.requests)
-    record.output_tokens = sum(r.output_tokens for r in capture.requests)
+    costs = [r.cost for r in captured.requests]
+    record.model_requests = captured.requests
+    record.requests = len(captured.requests)
+    record.input_tokens = sum(r.input_tokens for r in captured.requests)
+    record.output_tokens = sum(r.output_tokens for r in captured.requests)
     record.cost = sum(c for c in costs if c is not None) if None not in costs else None
-    record.trajectory = render(shape(capture.calls))
-    record.trajectory_args = render(shape_with_args(capture.calls, mask=settings.arg_mask))
+    record.trajectory_tools = render_tools(captured.calls)
+    record.trajectory = render(shape(captured.calls))
+    record.trajectory_args = render(shape_with_args(captured.calls, mask=settings.arg_mask))
     keep = {n for step in case.expected_steps for n in step} if case.expected_steps else None
-    record.steps = flat_steps(capture.calls, keep=keep)
-    record.tool_calls = _flatten_calls(capture.calls, settings.arg_mask)
-    # pydantic-evals adds metrics of its own from the spans (requests, tokens, cost): the record has those already.
-    derived = _task_run.TaskRun()
-    if isinstance(span_tree, SpanTree):
-        _task_run.extract_span_tree_metrics(derived, span_tree)
-    record.metrics = {k: float(v) for k, v in kwargs['metrics'].items() if k not in derived.metrics}
+    record.steps = flat_steps(captured.calls, keep=keep)
+    record.tool_calls = _flatten_calls(captured.calls, settings.arg_mask)
+    # What the run reported itself; pydantic-evals' span-derived metrics are in the record's own fields.
+    record.metrics = {k: float(v) for k, v in reported.metrics.items()}
     if error is not None:
         record.error_type = type(error).__name__
         record.error_message = str(error)[:2000]
+        record.error_kind = classify(error)
         return record
     record.output = to_jsonable_python(output, fallback=repr)
     record.output_key = _output_key(output, settings.output_fields)
-    ctx = EvaluatorContext[Any, Any, Any](
-        name=case.name,
-        inputs=case.inputs,
-        metadata=case.metadata,
-        expected_output=case.expected_output,
-        output=output,
-        duration=duration,
-        _span_tree=span_tree,
-        attributes=kwargs['attributes'],
-        metrics=kwargs['metrics'],
-    )
-    record.assertions, record.evaluator_errors = await _judge(case, case.evaluators, ctx)
+    if case.evaluators:
+        span_tree: SpanTree | SpanTreeRecordingError
+        if real_tree is not None:
+            span_tree = real_tree
+        elif any(_span_use(type(e)) != 'none' for e in case.evaluators):
+            span_tree = run.span_tree()
+        else:
+            # No evaluator of the case reads spans: synthesizing a tree would be wasted work.
+            span_tree = SpanTreeRecordingError('no evaluator of this case reads spans, so none were kept')
+        # As in `Dataset.evaluate`: what the run reported, plus what pydantic-evals derives from its spans.
+        derived = (
+            _evals.derived_metrics(span_tree) if isinstance(span_tree, SpanTree) else _metrics_of(captured.requests)
+        )
+        metrics: dict[str, int | float] = dict(reported.metrics)
+        for k, v in derived.items():
+            metrics[k] = metrics.get(k, 0) + v
+        ctx = EvaluatorContext[Any, Any, Any](
+            name=case.name,
+            inputs=case.inputs,
+            metadata=case.metadata,
+            expected_output=case.expected_output,
+            output=output,
+            duration=duration,
+            _span_tree=span_tree,
+            attributes=reported.attributes,
+            metrics=metrics,
+        )
+        record.assertions, record.evaluator_errors = await _judge(case.evaluators, ctx)
     return record
 
 

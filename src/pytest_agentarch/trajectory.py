@@ -1,10 +1,11 @@
 """Canonical trajectories: what "the same tool-call trajectory" means.
 
 Pure functions over a small call tree (no pytest, no OpenTelemetry). A run's tree holds agent runs and tool calls;
-a tool may contain nested agent runs (delegation) or nested tool calls. Siblings that were in flight at the same
-time form one *unordered step*: tool calls from one model response, or work started together under
-`asyncio.gather`. Steps follow each other in time order. Inside a step, members are sorted by their own canonical
-form, so `gather(a(), b())` has one form whichever finished first.
+a tool may contain nested agent runs (delegation) or nested tool calls. Concurrency is structural, never read from
+timestamps: tool calls asked for by one model response (`Call.batch`) form one *unordered step*, and so does work
+started in sibling asyncio tasks that were pending together (`Call.path`, recorded by capture from the task
+structure: `asyncio.gather`, `TaskGroup`, `create_task`). Everything else is sequential, in `Call.order`. Inside a
+step, members are sorted by their own canonical form, so `gather(a(), b())` has one form whichever finished first.
 
 Two levels:
 - level 1 (`shape`): tool names and structure;
@@ -27,6 +28,7 @@ __all__ = (
     'normalize_args',
     'render',
     'render_steps',
+    'render_tools',
     'shape',
     'shape_with_args',
 )
@@ -44,39 +46,89 @@ class Call:
     name: str
     """Tool name, or agent name (agent names do not enter the canonical form)."""
     start: int
-    """Start time in microseconds (any clock shared by the run)."""
+    """Start time in microseconds (any clock shared by the run); informative only, never used to group calls."""
     end: int
     """End time in microseconds."""
     args: Any = None
     """Decoded tool arguments (tools only)."""
     batch: int | None = None
-    """For a tool called by an agent: which model response of that agent asked for it."""
+    """For a tool called by an agent: which model response of that agent asked for it (one step per response)."""
+    order: int | None = None
+    """Position among the run's events (a counter shared by the run); sequential siblings follow it. None: `start`."""
+    path: tuple[tuple[int, int], ...] = ()
+    """Where the call ran relative to its parent call: one `(group, lane)` pair per asyncio task between them.
+
+    Empty when the call ran in its parent's own task (awaited in sequence). Otherwise the first pair names the
+    concurrent group of tasks its parent's task started (tasks created while their siblings were still pending
+    share a group; `group` is the event counter when the group's first task was created, so groups sort with
+    sequential siblings) and the lane (task) inside it; further pairs descend through tasks started by that task.
+    """
     failed: bool = False
     """The call raised or asked the model to retry."""
     children: list[Call] = field(default_factory=list['Call'])
     """Calls made inside this one."""
 
 
-def _steps(calls: Sequence[Call]) -> list[list[Call]]:
-    """Group siblings into steps: overlapping in time, or asked for by the same model response."""
-    ordered = sorted(calls, key=lambda c: (c.start, c.end))
-    steps: list[list[Call]] = []
-    step_end = -math.inf
-    step_batch: int | None = None
-    for call in ordered:
-        same_batch = call.batch is not None and call.batch == step_batch
-        if steps and (call.start < step_end or same_batch):
-            steps[-1].append(call)
-            step_end = max(step_end, call.end)
+@dataclass
+class _Lane:
+    """Calls that ran in one task of a concurrent group, in sequence (they may hold deeper groups)."""
+
+    calls: list[Call]
+    depth: int
+
+
+Member = Call | _Lane
+
+
+def _key(c: Call) -> int:
+    return c.order if c.order is not None else c.start
+
+
+def _steps(calls: Sequence[Call], depth: int = 0) -> list[list[Member]]:
+    """Group siblings into steps by structure: a model response's tool calls, or one group of concurrent tasks.
+
+    A lane whose calls form a single step is merged into the enclosing step: `gather(gather(a, b), c)` is the step
+    `{a, b, c}`, like `gather(a, b, c)`.
+    """
+    entries: dict[tuple[str, int], list[Call]] = {}
+    for c in calls:
+        if depth == 0 and c.batch is not None:
+            key = ('batch', c.batch)
+        elif len(c.path) > depth:
+            key = ('group', c.path[depth][0])
         else:
-            steps.append([call])
-            step_end = call.end
-            step_batch = call.batch
+            key = ('call', id(c))
+        entries.setdefault(key, []).append(c)
+
+    def position(item: tuple[tuple[str, int], list[Call]]) -> int:
+        (kind, value), members = item
+        # A group of tasks sits where its first task was created; a response's tool calls where the first started.
+        return value if kind == 'group' else min(_key(c) for c in members)
+
+    steps: list[list[Member]] = []
+    for (kind, _), members in sorted(entries.items(), key=position):
+        if kind != 'group':
+            steps.append([*sorted(members, key=_key)])
+            continue
+        lanes: dict[int, list[Call]] = {}
+        for c in members:
+            lanes.setdefault(c.path[depth][1], []).append(c)
+        step: list[Member] = []
+        for lane_calls in lanes.values():
+            inner = _steps(lane_calls, depth + 1)
+            if len(inner) == 1:
+                step.extend(inner[0])
+            else:
+                step.append(_Lane(calls=lane_calls, depth=depth + 1))
+        steps.append(step)
     return steps
 
 
-def _form(calls: Sequence[Call], item: Any) -> Form:
-    return tuple(tuple(sorted((item(c) for c in step), key=repr)) for step in _steps(calls))
+def _form(calls: Sequence[Call], item: Any, depth: int = 0) -> Form:
+    def one(m: Member) -> Any:
+        return ('lane', '', _form(m.calls, item, m.depth)) if isinstance(m, _Lane) else item(m)
+
+    return tuple(tuple(sorted((one(m) for m in step), key=repr)) for step in _steps(calls, depth))
 
 
 def _label(c: Call) -> str:
@@ -139,25 +191,44 @@ def flat_steps(calls: Sequence[Call], *, keep: Iterable[str] | None = None) -> l
     """
     kept = None if keep is None else set(keep)
 
-    def member(c: Call) -> list[list[str]]:
-        inner = seq(c.children)
-        if c.kind == 'tool' and (kept is None or c.name in kept):
-            return [[c.name], *inner]
+    def member(m: Member) -> list[list[str]]:
+        if isinstance(m, _Lane):
+            return seq(m.calls, m.depth)
+        inner = seq(m.children, 0)
+        if m.kind == 'tool' and (kept is None or m.name in kept):
+            return [[m.name], *inner]
         return inner
 
-    def seq(calls: Sequence[Call]) -> list[list[str]]:
+    def seq(calls: Sequence[Call], depth: int) -> list[list[str]]:
         out: list[list[str]] = []
-        for step in _steps(calls):
+        for step in _steps(calls, depth):
             merged: list[list[str]] = []
-            for c in step:
-                for i, names in enumerate(member(c)):
+            for m in step:
+                for i, names in enumerate(member(m)):
                     if i == len(merged):
                         merged.append([])
                     merged[i].extend(names)
             out.extend(sorted(m) for m in merged if m)
         return out
 
-    return seq(calls)
+    return seq(calls, 0)
+
+
+def render_tools(calls: Sequence[Call]) -> str:
+    """Level `tools`: the multiset of tool names called anywhere in the tree, one line, independent of order.
+
+    Names are sorted; a failed or retried call carries `!`; a name called more than once shows its count, e.g.
+    `analyze_logs x2, get_entity_metadata, lookup!`.
+    """
+    counts: dict[str, int] = {}
+    stack = list(calls)
+    while stack:
+        c = stack.pop()
+        if c.kind == 'tool':
+            label = _label(c)
+            counts[label] = counts.get(label, 0) + 1
+        stack.extend(c.children)
+    return ', '.join(k if n == 1 else f'{k} x{n}' for k, n in sorted(counts.items())) or '(no tool calls)'
 
 
 def render_steps(steps: Sequence[Sequence[str]]) -> str:
@@ -175,6 +246,8 @@ def render(form: Form) -> str:
     def one(item: tuple[Any, ...]) -> str:
         kind, name, *rest = item
         inner = rest[-1]
+        if kind == 'lane':
+            return f'[{seq(inner)}]'
         label = name if kind == 'tool' else 'agent'
         if len(rest) == 2 and rest[0]:
             label += rest[0]
