@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from . import registry
-from .capture import ensure_instrumentation
+from .capture import install, uninstall
 from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
 from .fixture import arch, parametrize_arch, uses_arch
 from .memory import tune_gc, untune_gc
@@ -72,7 +72,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     ours = [i for i in session.items if isinstance(i, DatasetItem) or uses_arch(i)]
     if ours and not session.config.option.collectonly:
         # Only a session that runs our items pays for capture and changes process-wide settings.
-        ensure_instrumentation()
+        install()
         tune_gc()
     collector = session.config.stash.get(COLLECTOR, None)
     if collector is not None:
@@ -120,6 +120,7 @@ def pytest_report_from_serializable(data: dict[str, Any]) -> Generator[None, Any
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     untune_gc()
+    uninstall()
     collector = session.config.stash.get(COLLECTOR, None)
     if collector is not None:
         collector.build()
