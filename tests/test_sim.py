@@ -14,8 +14,10 @@ import pytest
 from pydantic import BaseModel, Field
 from pydantic_ai import Agent, ModelRetry
 from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart
+from pydantic_ai.models import Model
 
 from pytest_agentarch.context import RunInfo, run_scope
+from pytest_agentarch.models import SessionSettingsModel
 from pytest_agentarch.sim import SimulatedModel
 
 
@@ -34,7 +36,7 @@ def trajectory(messages: list[Any]) -> list[list[tuple[str, str]]]:
     return steps
 
 
-def run(agent: Agent[Any, Any], prompt: str, model: SimulatedModel, index: int | None = None) -> Any:
+def run(agent: Agent[Any, Any], prompt: str, model: Model, index: int | None = None) -> Any:
     if index is None:
         return asyncio.run(agent.run(prompt, model=model))
     with run_scope(RunInfo(session_seed=7, case='case', architecture='arch', index=index)):
@@ -262,6 +264,20 @@ def test_vague_prompt_with_many_tools_varies_at_temperature() -> None:
     model = SimulatedModel(temperature=0.7)
     seen = {json.dumps(trajectory(run(agent, VAGUE, model, i).all_messages())) for i in range(30)}
     assert len(seen) >= 3
+
+
+def test_temperature_and_seed_in_model_settings_take_the_models_place() -> None:
+    # The session's --agentarch-model-settings reach sim as request settings, as they would reach a provider.
+    agent = many_tool_agent()
+    model = SimulatedModel(temperature=0.7)
+    greedy = SessionSettingsModel(model, {'temperature': 0.0})
+    seen = {json.dumps(trajectory(run(agent, VAGUE, greedy, i).all_messages())) for i in range(30)}
+    assert len(seen) == 1
+    # Another seed in the settings is another session: at least one of 8 runs takes another trajectory.
+    reseeded = SessionSettingsModel(model, {'seed': 12345})
+    first = [trajectory(run(agent, VAGUE, model, i).all_messages()) for i in range(8)]
+    other = [trajectory(run(agent, VAGUE, reseeded, i).all_messages()) for i in range(8)]
+    assert first != other
 
 
 def test_one_tool_agent_with_clear_instruction_is_stable_at_temperature() -> None:

@@ -131,24 +131,33 @@ class SimulatedModel(Model):
     ) -> ModelResponse:
         """Answer one request: tool calls, an output tool call, or text."""
         model_settings, params = self.prepare_request(model_settings, model_request_parameters)
-        response = self.respond(messages, params)
+        response = self.respond(messages, params, settings=model_settings)
         delay = self.latency + (self._jitter_rng.uniform(0.0, self.jitter) if self.jitter else 0.0)
         if delay:
             await asyncio.sleep(delay)
         return response
 
-    def respond(self, messages: list[ModelMessage], params: ModelRequestParameters) -> ModelResponse:
-        """The synchronous core of `request` (no latency); `params` must already be prepared."""
+    def respond(
+        self, messages: list[ModelMessage], params: ModelRequestParameters, *, settings: ModelSettings | None = None
+    ) -> ModelResponse:
+        """The synchronous core of `request` (no latency); `params` must already be prepared.
+
+        `temperature` and `seed` in the request's model settings (an agent's own, or the session's
+        `--agentarch-model-settings`) take the place of the model's, as they would with a provider.
+        """
+        temperature = float(settings['temperature']) if settings and 'temperature' in settings else self.temperature
+        _check('temperature', temperature)
+        seed = int(settings['seed']) if settings and 'seed' in settings else self.seed
         conversation = read(messages, params)
-        rng = random.Random(self._seed_for(conversation))
+        rng = random.Random(self._seed_for(conversation, seed))
         tools = [t for t in params.function_tools if params.visibility_of(t.name) != 'withheld']
-        options, filler = plan(tools, conversation, rng, self.temperature, self.parallel)
+        options, filler = plan(tools, conversation, rng, temperature, self.parallel)
         parts: list[ModelResponsePart]
         if options:
             parts = [ToolCallPart(o.tool.name, o.filled.args) for o in options]
         else:
             output_schema = params.output_object.json_schema if params.output_object is not None else None
-            final = answer(params.output_tools, output_schema, conversation, filler, rng, self.temperature)
+            final = answer(params.output_tools, output_schema, conversation, filler, rng, temperature)
             if final.tool is not None:
                 args = _repair(final.tool, final.args or {}, params, conversation)
                 parts = [ToolCallPart(final.tool, args)]
@@ -181,11 +190,11 @@ class SimulatedModel(Model):
         raise NotImplementedError('SimulatedModel does not stream; run the agent with run() or run_sync() instead.')
         yield  # pragma: no cover
 
-    def _seed_for(self, conversation: Conversation) -> int:
+    def _seed_for(self, conversation: Conversation, seed: int) -> int:
         run = current_run()
         if run is not None:
-            return run.derive_seed('sim', str(self.seed), conversation.fingerprint)
-        material = f'{self.seed}\x1f{conversation.fingerprint}'.encode()
+            return run.derive_seed('sim', str(seed), conversation.fingerprint)
+        material = f'{seed}\x1f{conversation.fingerprint}'.encode()
         return int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), 'big')
 
 
