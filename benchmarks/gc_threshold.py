@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import architectures  # noqa: E402, F401  (registers the six architectures)
-from pytest_agentarch.capture import ensure_instrumentation  # noqa: E402
+from pytest_agentarch.capture import install  # noqa: E402
 from pytest_agentarch.evaluators import TrajectorySteps  # noqa: E402
 from pytest_agentarch.memory import RUN_GC_THRESHOLD as _RUN_GC_THRESHOLD  # noqa: E402
 from pytest_agentarch.registry import registered  # noqa: E402
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument('--case', default='cpu_saturation_checkout')
     args = parser.parse_args()
 
-    ensure_instrumentation()
+    install()
     case = load_case(args.case)
     model = SimulatedModel()
     settings = RunSettings(runs=args.runs)

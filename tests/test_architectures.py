@@ -22,7 +22,7 @@ from architectures.telemetry.scenarios import SCENARIOS, Scenario, scenario_by_i
 from architectures.tools import get_entity_metadata
 from architectures.workflow import investigate_batch
 from pytest_agentarch import TrajectorySteps, registry
-from pytest_agentarch.capture import ensure_instrumentation
+from pytest_agentarch.capture import install
 from pytest_agentarch.records import RunRecord
 from pytest_agentarch.runner import CaseSpec, RunSettings, run_case
 from pytest_agentarch.sim import SimulatedModel
@@ -55,7 +55,7 @@ def _inputs(scenario: Scenario, prompt: str | None = None) -> dict[str, str]:
 
 
 def _record(func: Callable[[Any, Any], Awaitable[Any]], inputs: Any, model: Any) -> RunRecord:
-    ensure_instrumentation()
+    install()
     arch = registry.Architecture(name='probe', description='', func=func)
     return asyncio.run(run_case(arch, model, CaseSpec(name='probe', inputs=inputs), RunSettings()))[0]
 
@@ -169,7 +169,7 @@ DATASET = Path(__file__).parent.parent / 'evals' / 'k8s_anomaly.yaml'
 @pytest.mark.parametrize('name', NAMES)
 def test_every_dataset_case_passes_with_one_trajectory_at_temperature_0(name: str) -> None:
     """The dataset's own evaluators (verdict and expected steps) hold for every case, and runs never differ."""
-    ensure_instrumentation()
+    install()
     dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectorySteps])
     for case in dataset.cases:
         spec = CaseSpec(name=str(case.name), inputs=case.inputs, evaluators=[*case.evaluators, *dataset.evaluators])
@@ -181,7 +181,7 @@ def test_every_dataset_case_passes_with_one_trajectory_at_temperature_0(name: st
 
 def test_a_case_gives_the_same_runs_whatever_ran_before_it_in_the_process() -> None:
     """Reproducibility across xdist schedules: no state carries over from one item to the next."""
-    ensure_instrumentation()
+    install()
     model = SimulatedModel(temperature=0.7)
     dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectorySteps])
     cases = {str(c.name): c for c in dataset.cases}

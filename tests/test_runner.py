@@ -23,7 +23,7 @@ from pydantic_evals.evaluators import (
 )
 
 from pytest_agentarch import call_tool, capture
-from pytest_agentarch.capture import ensure_instrumentation
+from pytest_agentarch.capture import install
 from pytest_agentarch.records import RunRecord
 from pytest_agentarch.registry import Architecture
 from pytest_agentarch.report import ItemResult, build_report
@@ -45,7 +45,7 @@ async def one_agent(inputs: Any, model: Any) -> str:
 
 
 def run(runs: int) -> list[RunRecord]:
-    ensure_instrumentation()
+    install()
     arch = Architecture(name='one', description='', func=one_agent)
     case = CaseSpec(name='c', inputs='go', expected_output='A', evaluators=[EqualsExpected()])
     return asyncio.run(run_case(arch, FunctionModel(respond), case, RunSettings(runs=runs)))
@@ -91,7 +91,7 @@ def test_a_retried_tool_call_is_part_of_the_trajectory() -> None:
     async def retrying(inputs: Any, model: Any) -> str:
         return (await Agent(FunctionModel(ask_twice), tools=[flaky]).run(inputs)).output
 
-    ensure_instrumentation()
+    install()
     arch = Architecture(name='retrying', description='', func=retrying)
     (record,) = asyncio.run(run_case(arch, FunctionModel(respond), CaseSpec(name='c', inputs='go'), RunSettings()))
     assert record.trajectory == 'agent(flaky! > flaky)'

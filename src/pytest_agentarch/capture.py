@@ -53,7 +53,6 @@ __all__ = (
     'RunCapture',
     'call_tool',
     'capture_run',
-    'ensure_instrumentation',
     'from_span_tree',
     'install',
     'task_structure',
@@ -602,11 +601,6 @@ def uninstall() -> None:
     if _INSTALLED is not None and _instrument_default() is _INSTALLED.ours:
         Agent.instrument_all(_INSTALLED.previous)
     _INSTALLED = None
-
-
-def ensure_instrumentation() -> None:
-    """Same as `install` (kept for callers of the earlier name)."""
-    install()
 
 
 _OWN_PROVIDER: Any = None

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from . import registry
-from .capture import install, uninstall
+from .capture import uninstall
 from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
 from .fixture import arch, parametrize_arch, uses_arch
 from .memory import tune_gc, untune_gc
@@ -71,8 +71,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     ours = [i for i in session.items if isinstance(i, DatasetItem) or uses_arch(i)]
     if ours and not session.config.option.collectonly:
-        # Only a session that runs our items pays for capture and changes process-wide settings.
-        install()
+        # Only a session that runs our items changes the collector setting; capture installs itself on the first
+        # run (runner.run_once) and is undone at the end of the session.
         tune_gc()
     collector = session.config.stash.get(COLLECTOR, None)
     if collector is not None:
