@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-__all__ = ('RunInfo', 'current_run', 'run_scope')
+__all__ = ('RunCounters', 'RunInfo', 'current_counters', 'current_run', 'run_scope')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,6 +27,10 @@ class RunInfo:
     """Architecture name."""
     index: int
     """0-based index of this run among the case's repetitions."""
+    model: str = ''
+    """Label of the session model the run uses (the `--agentarch-model` spec); not part of `derive_seed`."""
+    dataset: str | None = None
+    """Name of the dataset the case comes from; None for a Python test's repetitions."""
 
     def derive_seed(self, *parts: str) -> int:
         """A 64-bit seed stable across processes for this run and the extra `parts` (no use of `hash()`)."""
@@ -34,7 +38,27 @@ class RunInfo:
         return int.from_bytes(hashlib.blake2b(material.encode(), digest_size=8).digest(), 'big')
 
 
+@dataclass(kw_only=True)
+class RunCounters:
+    """What the model-request layer did for one run besides answering; the runner copies it into the run's record."""
+
+    attempts: int = 0
+    """Model request attempts sent, including the ones retried."""
+    retries: int = 0
+    """Attempts that failed on infrastructure (HTTP 429/5xx, connection, provider timeout) and were tried again."""
+    waited: float = 0.0
+    """Seconds spent waiting on the session's limits (requests in flight, RPM, TPM) and on retry back-off."""
+
+
 _CURRENT: ContextVar[RunInfo | None] = ContextVar('pytest_agentarch_current_run', default=None)
+
+
+_COUNTERS: ContextVar[RunCounters | None] = ContextVar('pytest_agentarch_run_counters', default=None)
+
+
+def current_counters() -> RunCounters | None:
+    """The counters of the run executing in this context, or None outside any run."""
+    return _COUNTERS.get()
 
 
 def current_run() -> RunInfo | None:
@@ -43,10 +67,13 @@ def current_run() -> RunInfo | None:
 
 
 @contextmanager
-def run_scope(info: RunInfo) -> Iterator[RunInfo]:
-    """Make `info` the current run for the code inside the block (task-local, safe under asyncio.gather)."""
+def run_scope(info: RunInfo, counters: RunCounters | None = None) -> Iterator[RunInfo]:
+    """Make `info` (and `counters`) the current run for the code inside the block (task-local, safe under
+    asyncio.gather)."""
     token = _CURRENT.set(info)
+    counters_token = _COUNTERS.set(counters)
     try:
         yield info
     finally:
+        _COUNTERS.reset(counters_token)
         _CURRENT.reset(token)
