@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -102,11 +103,15 @@ class DatasetFile(pytest.File):
         for index, case in enumerate(dataset.cases):
             spec = CaseSpec.from_dataset(case, dataset)
             for arch in settings.selected:
-                if arch.serves(dataset.name):
+                if not arch.serves(dataset.name):
+                    continue
+                for model in settings.model_specs:
+                    label = model if settings.several_models else None
                     yield DatasetItem.from_parent(
                         self,
-                        name=f'{case.name}[{arch.name}]',
+                        name=f'{case.name}[{arch.name}@{model}]' if label else f'{case.name}[{arch.name}]',
                         arch=arch,
+                        model_label=label,
                         case=spec,
                         dataset_name=dataset.name,
                         traced=settings.memory == 'all' or (settings.memory == 'first-case' and index == 0),
@@ -124,10 +129,19 @@ class DatasetItem(pytest.Item):
     """N runs of one case by one architecture."""
 
     def __init__(
-        self, *, arch: registry.Architecture, case: CaseSpec, dataset_name: str, traced: bool, **kwargs: Any
+        self,
+        *,
+        arch: registry.Architecture,
+        model_label: str | None,
+        case: CaseSpec,
+        dataset_name: str,
+        traced: bool,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.arch = arch
+        self.model_label = model_label
+        """The model this item runs on, in a session with several (None: the session's only model)."""
         self.case = case
         self.dataset_name = dataset_name
         self.traced = traced
@@ -139,18 +153,22 @@ class DatasetItem(pytest.Item):
 
     def runtest(self) -> None:
         settings = self.config.stash[SETTINGS]
-        assert settings.model is not None
-        records = asyncio.run(run_case(self.arch, settings.model, self.case, settings.run, finished=self.finished))
-        peak = self._probe_memory(settings.model, settings.run) if self.traced else None
+        spec = self.model_label or settings.model_specs[0]
+        model = settings.models[spec]
+        run = replace(settings.run, model=spec, dataset=self.dataset_name)
+        records = asyncio.run(run_case(self.arch, model, self.case, run, finished=self.finished))
+        peak = self._probe_memory(model, run) if self.traced else None
+        thresholds = settings.thresholds_for(self.arch.name, self.model_label)
         self.stats = case_stats(
             records,
             architecture=self.arch.name,
             case=self.case.name,
             dataset=self.dataset_name,
             expected_steps=self.case.expected_steps,
-            level=settings.thresholds_for(self.arch.name).level,
+            level=thresholds.level,
+            model=self.model_label,
         )
-        self.misses = check(self.stats, settings.thresholds_for(self.arch.name))
+        self.misses = check(self.stats, thresholds)
         self.stash[ITEM_RESULTS] = [self.result(records, peak=peak)]
         if self.misses:
             raise GateFailure('\n'.join(str(m) for m in self.misses))
@@ -176,6 +194,7 @@ class DatasetItem(pytest.Item):
         return ItemResult(
             nodeid=self.nodeid,
             architecture=self.arch.name,
+            model=self.model_label,
             description=self.arch.description,
             case=self.case.name,
             dataset=self.dataset_name,
@@ -194,7 +213,7 @@ class DatasetItem(pytest.Item):
         return render_failure(self.stats, self.misses, expected_calls(self.case.evaluators))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f'{self.case.name}[{self.arch.name}]'
+        return self.path, None, self.name
 
 
 def expected_calls(evaluators: Sequence[Evaluator[Any, Any, Any]]) -> str | None:

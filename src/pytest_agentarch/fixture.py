@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -23,15 +24,43 @@ from .report import ItemResult
 from .runner import CaseSpec, run_case
 from .stats import CaseStats, case_stats
 
-__all__ = ('BoundArchitecture', 'arch', 'parametrize_arch')
+__all__ = ('ArchParam', 'BoundArchitecture', 'arch', 'parametrize_arch')
+
+
+@dataclass(frozen=True)
+class ArchParam:
+    """One parameter of the `arch` fixture: an architecture, and the model it runs on."""
+
+    architecture: registry.Architecture
+    model: str
+    """The model spec."""
+    several_models: bool
+    """The session has several models, so the test id and the report name the model."""
+
+    @property
+    def id(self) -> str:
+        """The test id part: `arch`, or `arch@model` in a session with several models."""
+        return f'{self.architecture.name}@{self.model}' if self.several_models else self.architecture.name
 
 
 class BoundArchitecture:
-    """An architecture bound to the session's model: what the `arch` fixture gives a test."""
+    """An architecture bound to one of the session's models: what the `arch` fixture gives a test."""
 
-    def __init__(self, arch: registry.Architecture, model: Model, settings: Settings, node: pytest.Item) -> None:
+    def __init__(
+        self,
+        arch: registry.Architecture,
+        model: Model,
+        settings: Settings,
+        node: pytest.Item,
+        *,
+        model_label: str | None = None,
+        model_spec: str = '',
+    ) -> None:
         self.architecture = arch
         self.model = model
+        self.model_label = model_label
+        """The model's spec in a session with several models, else None."""
+        self._model_spec = model_spec
         self._settings = settings
         self._node = node
 
@@ -69,23 +98,25 @@ class BoundArchitecture:
             evaluators=list(evaluators),
             expected_steps=expected_steps_of(evaluators),
         )
-        settings = self._settings.run
+        settings = replace(self._settings.run, model=self._model_spec)
         if runs is not None:
             if not isinstance(runs, int) or isinstance(runs, bool) or runs < 1:
                 raise ValueError(f'runs must be a whole number >= 1, got {runs!r}')
-            settings = self._settings.with_runs(runs)
+            settings = replace(settings, runs=runs)
         records: list[RunRecord] = await run_case(self.architecture, self.model, spec, settings)
         stats = case_stats(
             records,
             architecture=self.name,
             case=spec.name,
             expected_steps=spec.expected_steps,
-            level=self._settings.thresholds_for(self.name).level,
+            level=self._settings.thresholds_for(self.name, self.model_label).level,
+            model=self.model_label,
         )
         self._node.stash.setdefault(ITEM_RESULTS, []).append(
             ItemResult(
                 nodeid=self._node.nodeid,
                 architecture=self.name,
+                model=self.model_label,
                 description=self.description,
                 case=spec.name,
                 dataset=None,
@@ -102,12 +133,20 @@ class BoundArchitecture:
 
 @pytest.fixture
 def arch(request: pytest.FixtureRequest) -> BoundArchitecture:
-    """The architecture under test, bound to the session's model (parametrized over `--arch`)."""
+    """The architecture under test, bound to the session's model (parametrized over `--arch`, and over the models
+    when `--agentarch-model` names several)."""
     settings = request.config.stash[SETTINGS]
-    assert settings.model is not None
     node = request.node
     assert isinstance(node, pytest.Item)
-    return BoundArchitecture(request.param, settings.model, settings, node)
+    param: ArchParam = request.param
+    return BoundArchitecture(
+        param.architecture,
+        settings.models[param.model],
+        settings,
+        node,
+        model_label=param.model if param.several_models else None,
+        model_spec=param.model,
+    )
 
 
 def _is_ours(metafunc: pytest.Metafunc) -> bool:
@@ -125,11 +164,16 @@ def parametrize_arch(metafunc: pytest.Metafunc) -> None:
     """Parametrize a test that uses this plugin's `arch` fixture over the selected architectures."""
     if 'arch' not in metafunc.fixturenames or not _is_ours(metafunc):
         return
-    selected = metafunc.config.stash[SETTINGS].selected
-    metafunc.parametrize('arch', selected, ids=[a.name for a in selected], indirect=True)
+    settings = metafunc.config.stash[SETTINGS]
+    params = [
+        ArchParam(architecture=a, model=m, several_models=settings.several_models)
+        for a in settings.selected
+        for m in settings.model_specs
+    ]
+    metafunc.parametrize('arch', params, ids=[p.id for p in params], indirect=True)
 
 
 def uses_arch(item: pytest.Item) -> bool:
     """Whether `item` was parametrized over this plugin's architectures."""
     callspec = getattr(item, 'callspec', None)
-    return callspec is not None and isinstance(callspec.params.get('arch'), registry.Architecture)
+    return callspec is not None and isinstance(callspec.params.get('arch'), ArchParam)

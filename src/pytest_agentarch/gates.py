@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -55,6 +56,7 @@ class Miss(BaseModel, frozen=True):
 
     architecture: str
     case: str
+    model: str | None = Field(default=None, description='the model, in a session with several (else null)')
     metric: str = Field(description='`pass_rate`, `determinism:<level>` or `score:<evaluator name>`')
     value: float | None = Field(description='the judged figure; null when there is none (no runs, no such score)')
     n: int
@@ -67,9 +69,9 @@ class Miss(BaseModel, frozen=True):
     def __str__(self) -> str:
         shown = 'n/a' if self.value is None else f'{self.value:.3f}'
         basis = {'value': '', 'wilson-low': ' (Wilson 95% lower bound)', 't-low': ' (t 95% lower bound)'}
+        who = f'{self.architecture}@{self.model}' if self.model else self.architecture
         text = (
-            f'{self.architecture} {self.case}: {self.metric} {shown}{basis[self.judged_on]} n={self.n} '
-            f'< threshold {self.threshold:g}'
+            f'{who} {self.case}: {self.metric} {shown}{basis[self.judged_on]} n={self.n} < threshold {self.threshold:g}'
         )
         return f'{text} ({self.detail})' if self.detail else text
 
@@ -82,6 +84,7 @@ def _judge(
         return None
     return Miss(
         architecture=stats.architecture,
+        model=stats.model,
         case=stats.case,
         metric=metric,
         value=value,
@@ -110,6 +113,7 @@ def _judge_score(stats: CaseStats, name: str, threshold: float, lower_bound: boo
         return None
     return Miss(
         architecture=stats.architecture,
+        model=stats.model,
         case=stats.case,
         metric=f'score:{name}',
         value=value,
@@ -244,19 +248,23 @@ def _apply(current: Thresholds, key: str, value: str, where: str) -> Thresholds:
 
 
 def parse_overrides(lines: list[str], base: Thresholds) -> Mapping[str, Thresholds]:
-    """Per-architecture thresholds from ini lines like `single: min_determinism=0.6 min_pass_rate=0.8`.
+    """Per-architecture (and per-model) thresholds from ini lines like `single: min_determinism=0.6`.
 
+    A line names an architecture (`single`), a model (`@openai:gpt-4o`) or both (`single@openai:gpt-4o`); since a
+    model spec holds colons, the name ends at the first colon followed by a space (or at the first colon if none is).
     Keys: `min_determinism` and `min_pass_rate` (shares in [0, 1]), `level` (tools, steps or strict) and
     `min_score.<evaluator name>` (a minimum mean score). Each line starts from `base`.
     """
     out: dict[str, Thresholds] = {}
     for line in lines:
-        name, sep, rest = line.partition(':')
+        cut = re.search(r':\s', line)
+        name, sep, rest = (line[: cut.start()], ':', line[cut.end() :]) if cut else line.partition(':')
         where = name.strip()
         if not sep or not where:
             raise ValueError(
                 f'agentarch_arch_thresholds line {line!r} must look like '
-                "'<architecture>: min_determinism=0.9 min_pass_rate=0.8'"
+                "'<architecture>: min_determinism=0.9 min_pass_rate=0.8' (or '@<model>: ...', "
+                "'<architecture>@<model>: ...')"
             )
         current = out.get(where, base)
         for pair in rest.replace(',', ' ').split():

@@ -16,7 +16,7 @@ from pydantic_ai.models import Model, ModelRequestParameters, StreamedResponse, 
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
-__all__ = ('ModelSpecError', 'SessionSettingsModel', 'parse_model_settings', 'resolve_model')
+__all__ = ('ModelSpecError', 'SessionSettingsModel', 'parse_model_settings', 'resolve_model', 'split_model_specs')
 
 SettingsPriority = Literal['session', 'architecture']
 
@@ -46,6 +46,33 @@ def _split(text: str) -> list[str]:
             start = i + 1
     parts.append(text[start:])
     return [p.strip() for p in parts if p.strip()]
+
+
+_OPTION = re.compile(r'\s*[A-Za-z_][\w.-]*\s*=')
+"""A `key=value` segment: an option of the model spec before it, not a model of its own."""
+
+
+def split_model_specs(text: str) -> list[str]:
+    """`--agentarch-model a,b`: the model specs, in order, each once.
+
+    A model spec may carry its own comma-separated options (`sim:temperature=0.7,seed=3`), so a comma starts a new
+    model only where the text after it is not `key=value`: `sim:temperature=0,openai:gpt-4o` is two models,
+    `sim:temperature=0,seed=3` one. Raises ValueError for an empty spec or a model named twice.
+    """
+    specs: list[str] = []
+    for part in _split(text):
+        if specs and _OPTION.match(part) and ':' not in part.partition('=')[0]:
+            specs[-1] = f'{specs[-1]},{part}'
+        else:
+            specs.append(part)
+    if not specs:
+        raise ValueError("expected one or more model specs separated by commas, e.g. 'sim' or 'sim,openai:gpt-4o'")
+    seen: set[str] = set()
+    for spec in specs:
+        if spec in seen:
+            raise ValueError(f'model {spec!r} is given twice; name each model once')
+        seen.add(spec)
+    return specs
 
 
 def parse_model_settings(text: str) -> ModelSettings:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +20,7 @@ from pydantic_ai.settings import ModelSettings
 
 from . import registry
 from .gates import LEVELS, Thresholds, infeasible, parse_overrides, parse_score_threshold, unit_interval
-from .models import SettingsPriority, parse_model_settings
+from .models import SettingsPriority, parse_model_settings, split_model_specs
 from .runner import RunSettings
 
 __all__ = ('OPTIONS', 'SETTINGS', 'Option', 'Settings', 'add_options')
@@ -151,8 +151,9 @@ OPTIONS: tuple[Option, ...] = (
         flag='--agentarch-model',
         ini='agentarch_model',
         default='sim',
-        metavar='SPEC',
-        help="'sim[:option=value,...]' (the embedded simulated model, default) or a pydantic-ai model string",
+        metavar='SPEC[,SPEC...]',
+        help="'sim[:option=value,...]' (the embedded simulated model, default) or a pydantic-ai model string; "
+        'several, comma-separated, make the model an axis beside the architecture',
     ),
     Option(
         dest='model_settings',
@@ -362,6 +363,9 @@ class Settings:
     arch_spec: str
     """`--arch` as given: `all` or a comma-separated list."""
     model_spec: str
+    """`--agentarch-model` as given."""
+    model_specs: list[str]
+    """The session's models, in the order given (one spec per model)."""
     model_settings: ModelSettings | None
     """`--agentarch-model-settings`, applied to every request of the session's model."""
     model_settings_priority: SettingsPriority
@@ -377,12 +381,22 @@ class Settings:
     """`--arch` was given on the command line (then a session without registered architectures is an error)."""
     selected: list[registry.Architecture] = field(default_factory=list[registry.Architecture])
     """The architectures this session runs (filled at session start)."""
-    model: Model | None = None
-    """The session's model (filled at session start)."""
+    models: dict[str, Model] = field(default_factory=dict[str, Model])
+    """The session's models by spec, in the order given (filled at session start)."""
 
-    def thresholds_for(self, arch: str) -> Thresholds:
-        """The thresholds that judge `arch`'s items."""
-        return self.overrides.get(arch, self.thresholds)
+    @property
+    def several_models(self) -> bool:
+        """The model is an axis of the session (item ids and report rows name it)."""
+        return len(self.model_specs) > 1
+
+    def thresholds_for(self, arch: str, model: str | None = None) -> Thresholds:
+        """The thresholds that judge `arch`'s items on `model`: the most specific line of `agentarch_arch_thresholds`
+        wins (`arch@model`, then `@model`, then `arch`), else the session's."""
+        keys = [f'{arch}@{model}', f'@{model}'] if model is not None else []
+        for key in [*keys, arch]:
+            if key in self.overrides:
+                return self.overrides[key]
+        return self.thresholds
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -405,9 +419,14 @@ class Settings:
                 masks.append(re.compile(pattern))
             except re.error as exc:
                 raise pytest.UsageError(f'agentarch_arg_mask: {pattern!r} is not a valid regex ({exc})') from None
+        try:
+            model_specs = split_model_specs(v['model'])
+        except ValueError as exc:
+            raise pytest.UsageError(f'--agentarch-model {v["model"]!r}: {exc}') from None
         settings = cls(
             arch_spec=v['arch'],
             model_spec=v['model'],
+            model_specs=model_specs,
             model_settings=v['model_settings'],
             model_settings_priority=v['model_settings_priority'],
             run=RunSettings(
@@ -438,10 +457,6 @@ class Settings:
         ]
         if problems:
             raise pytest.UsageError('\n'.join(problems))
-
-    def with_runs(self, runs: int) -> RunSettings:
-        """The run settings with another number of runs."""
-        return replace(self.run, runs=runs)
 
 
 SETTINGS = pytest.StashKey[Settings]()

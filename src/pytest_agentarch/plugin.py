@@ -51,9 +51,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         # architecture and asks for none must run as if the plugin were absent. Dataset files still complain.
         if registry.registered() or settings.arch_given:
             settings.selected = registry.select(settings.arch_spec)
-        settings.model = resolve_model(
-            settings.model_spec, settings=settings.model_settings, priority=settings.model_settings_priority
-        )
+        settings.models = {
+            spec: resolve_model(spec, settings=settings.model_settings, priority=settings.model_settings_priority)
+            for spec in settings.model_specs
+        }
     except (registry.RegistryError, ModelSpecError) as exc:
         raise pytest.UsageError(str(exc)) from None
 

@@ -85,6 +85,12 @@ class RunRecord:
     """Evaluators that raised: they fail the run."""
     metrics: dict[str, float] = field(default_factory=dict[str, float])
     """Metrics the run reported through `pydantic_evals.dataset.increment_eval_metric`."""
+    attempts: int = 0
+    """Model request attempts the session's model layer sent (retried ones included); 0 when it counted none."""
+    retries: int = 0
+    """Attempts retried after an infrastructure failure (HTTP 429/5xx, connection, provider timeout)."""
+    waited: float = 0.0
+    """Seconds the run waited on the session's request limits and on retry back-off (part of `duration`)."""
 
     @property
     def errored(self) -> bool:

@@ -24,8 +24,10 @@ from .stats import ArchitectureStats, CaseStats, Level, Totals, aggregate, case_
 
 __all__ = ('ArchitectureReport', 'ItemResult', 'MissingItem', 'Report', 'build_report', 'write_json')
 
-SCHEMA_VERSION = 2
-"""2: determinism at three levels, errors as variants, infrastructure failures, scores, labels, totals."""
+SCHEMA_VERSION = 3
+"""2: determinism at three levels, errors as variants, infrastructure failures, scores, labels, totals.
+3: several models per session (`models`, `model` on architectures, cases and misses), retries and waiting in totals,
+runs not started (`not_run`), what stopped the session (`stopped_by`), the recording a replay read (`replay_of`)."""
 
 
 @dataclass(kw_only=True)
@@ -38,6 +40,8 @@ class ItemResult:
     case: str
     dataset: str | None
     records: list[RunRecord]
+    model: str | None = None
+    """The model the item ran on, in a session with several models (else None)."""
     expected_steps: list[list[str]] | None = None
     misses: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     peak_memory: int | None = None
@@ -48,6 +52,7 @@ class ItemResult:
         return {
             'nodeid': self.nodeid,
             'architecture': self.architecture,
+            'model': self.model,
             'description': self.description,
             'case': self.case,
             'dataset': self.dataset,
@@ -135,7 +140,8 @@ class Report(BaseModel):
     """A pytest-agentarch session report."""
 
     schema_version: int = SCHEMA_VERSION
-    model: str = Field(description='the --agentarch-model spec')
+    model: str = Field(description='the --agentarch-model spec as given')
+    models: list[str] = Field(default_factory=list[str], description='the models of the session, in order')
     seed: int
     runs_per_case: int
     level: Level = Field(default='steps', description='the trajectory level of the headline determinism and variants')
@@ -149,22 +155,26 @@ def build_report(
     items: Iterable[ItemResult],
     *,
     model: str,
+    models: list[str] | None = None,
     seed: int,
     runs: int,
     missing: dict[str, str],
     level: Level = 'steps',
 ) -> Report:
-    """Aggregate item results into the report, in a stable order (architecture, then case name).
+    """Aggregate item results into the report, in a stable order (architecture, model in the order given, then case
+    name). An architecture on two models is two rows: runs of different models are never pooled.
 
     `level` is the trajectory level of the headline determinism and of the variants listed."""
-    by_arch: dict[str, list[ItemResult]] = defaultdict(list)
+    order = {m: i for i, m in enumerate(models or [])}
+    by_arch: dict[tuple[str, str | None], list[ItemResult]] = defaultdict(list)
     for item in items:
-        by_arch[item.architecture].append(item)
+        by_arch[item.architecture, item.model].append(item)
     archs: list[ArchitectureReport] = []
     all_misses: list[Miss] = []
-    for name in sorted(by_arch):
+    for key in sorted(by_arch, key=lambda k: (k[0], order.get(k[1] or '', len(order)), k[1] or '')):
+        name, model_label = key
         cases: list[CaseReport] = []
-        for item in sorted(by_arch[name], key=lambda i: (i.case, i.nodeid)):
+        for item in sorted(by_arch[key], key=lambda i: (i.case, i.nodeid)):
             stats = case_stats(
                 item.records,
                 architecture=name,
@@ -172,6 +182,7 @@ def build_report(
                 dataset=item.dataset,
                 expected_steps=item.expected_steps,
                 level=level,
+                model=model_label,
             )
             misses = [Miss.model_validate(m) for m in item.misses]
             all_misses.extend(misses)
@@ -187,14 +198,15 @@ def build_report(
             )
         summary = aggregate(
             cases,
-            description=by_arch[name][0].description,
-            latencies=[r.duration for i in by_arch[name] for r in i.records if not r.infrastructure],
+            description=by_arch[key][0].description,
+            latencies=[r.duration for i in by_arch[key] for r in i.records if not r.infrastructure],
         )
         peaks = [c.peak_memory for c in cases if c.peak_memory is not None]
         summary.peak_memory = max(peaks) if peaks else None
         archs.append(ArchitectureReport(summary=summary, cases=cases))
     return Report(
         model=model,
+        models=list(models) if models else [model],
         seed=seed,
         runs_per_case=runs,
         level=level,

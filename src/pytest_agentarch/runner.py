@@ -26,7 +26,7 @@ from pydantic_evals.online import run_evaluators
 from pydantic_evals.otel import SpanTree, SpanTreeRecordingError
 
 from . import _evals, capture
-from .context import RunInfo, run_scope
+from .context import RunCounters, RunInfo, run_scope
 from .errors import classify
 from .evaluators import expected_steps_of
 from .records import Assertion, ModelRequestRecord, RunRecord, ToolCallRecord
@@ -50,6 +50,10 @@ class RunSettings:
     """Argument keys masked in level-2 trajectories (fullmatch on the dotted key path)."""
     output_fields: Sequence[str] = ()
     """Output fields compared for output agreement; empty compares the whole output."""
+    model: str = ''
+    """Label of the model the runs use (the model spec), for the run's identity (`RunInfo.model`)."""
+    dataset: str | None = None
+    """Dataset of the cases run with these settings, for the run's identity (`RunInfo.dataset`)."""
 
 
 @dataclass(kw_only=True)
@@ -162,7 +166,14 @@ def _real_spans(enabled: bool) -> Iterator[SpanTree | SpanTreeRecordingError | N
 
 async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int, settings: RunSettings) -> RunRecord:
     """One run: execute the architecture inside a capture scope, then judge and record it."""
-    info = RunInfo(session_seed=settings.seed, case=case.name, architecture=arch.name, index=index)
+    info = RunInfo(
+        session_seed=settings.seed,
+        case=case.name,
+        architecture=arch.name,
+        index=index,
+        model=settings.model,
+        dataset=settings.dataset,
+    )
     capture.install()
     evaluator_spans = needs_real_spans(case.evaluators)
     if evaluator_spans:
@@ -173,8 +184,9 @@ async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int,
     # Only an expiry of this scope is the run's timeout; a TimeoutError the architecture raised is its own.
     deadline = asyncio.timeout(settings.timeout)
     t0 = time.perf_counter()
+    counters = RunCounters()
     with (
-        run_scope(info),
+        run_scope(info, counters),
         _evals.reported() as reported,
         _real_spans(run.spans) as real_tree,
         capture.task_structure(),
@@ -189,7 +201,9 @@ async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int,
             error = exc
     duration = time.perf_counter() - t0
     captured = run.result()
-    record = RunRecord(index=index, duration=duration)
+    record = RunRecord(
+        index=index, duration=duration, attempts=counters.attempts, retries=counters.retries, waited=counters.waited
+    )
     if error is None and run.observed == 0:
         error = CaptureError(
             'nothing was captured: no agent run, model request or tool call happened inside the run. '

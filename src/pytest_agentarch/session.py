@@ -69,6 +69,7 @@ class Collector:
         self.report = build_report(
             [r for rs in self.results.values() for r in rs],
             model=settings.model_spec,
+            models=settings.model_specs,
             seed=settings.run.seed,
             runs=settings.run.runs,
             missing=missing,

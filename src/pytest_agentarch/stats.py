@@ -349,6 +349,10 @@ class Totals(BaseModel):
     output_tokens: int
     cost: float | None = Field(description='USD summed over the priced runs; null when no run was priced')
     unpriced_runs: int = Field(description='runs whose cost is unknown (not in `cost`)')
+    retries: int = Field(default=0, description='model requests retried after an infrastructure failure')
+    waited: float = Field(
+        default=0.0, description="seconds runs spent waiting on the session's request limits and on retry back-off"
+    )
 
     @classmethod
     def of(cls, records: Sequence[RunRecord]) -> Totals:
@@ -361,6 +365,8 @@ class Totals(BaseModel):
             output_tokens=sum(r.output_tokens for r in records),
             cost=sum(costs) if costs else None,
             unpriced_runs=len(records) - len(costs),
+            retries=sum(r.retries for r in records),
+            waited=math.fsum(r.waited for r in records),
         )
 
     @classmethod
@@ -375,6 +381,8 @@ class Totals(BaseModel):
             output_tokens=sum(p.output_tokens for p in parts),
             cost=sum(costs) if costs else None,
             unpriced_runs=sum(p.unpriced_runs for p in parts),
+            retries=sum(p.retries for p in parts),
+            waited=math.fsum(p.waited for p in parts),
         )
 
 
@@ -404,6 +412,7 @@ class CaseStats(BaseModel):
     """Statistics of one (architecture, case): N runs of the same inputs."""
 
     architecture: str
+    model: str | None = Field(default=None, description='the model, in a session with several (else null)')
     case: str
     dataset: str | None = None
     runs: int = Field(description='every run, infrastructure failures included')
@@ -494,6 +503,7 @@ def case_stats(
     expected_steps: list[list[str]] | None = None,
     max_failures: int = 10,
     level: Level = 'steps',
+    model: str | None = None,
 ) -> CaseStats:
     """Statistics of the runs of one case by one architecture; `level` picks the headline determinism."""
     records = sorted(records, key=lambda r: r.index)
@@ -521,6 +531,7 @@ def case_stats(
     metric_names = sorted({k for r in counted for k in r.metrics})
     return CaseStats(
         architecture=architecture,
+        model=model,
         case=case,
         dataset=dataset,
         runs=len(records),
@@ -551,9 +562,11 @@ def case_stats(
 
 
 class ArchitectureStats(BaseModel):
-    """One architecture over all its cases: pooled values with cluster-adjusted intervals, pass^k averaged."""
+    """One architecture (on one model) over all its cases: pooled values with cluster-adjusted intervals, pass^k
+    averaged. Cases of different models are never pooled."""
 
     architecture: str
+    model: str | None = Field(default=None, description='the model, in a session with several (else null)')
     description: str = ''
     cases: int
     runs: int
@@ -617,6 +630,8 @@ def aggregate(
     """Pool the cases of one architecture. `latencies` are its counted runs' wall times (for exact percentiles)."""
     if not cases:
         raise ValueError('aggregate needs at least one case')
+    if len({(c.architecture, c.model) for c in cases}) > 1:
+        raise ValueError('aggregate pools the cases of one architecture on one model only')
     levels = {c.level for c in cases}
     if len(levels) > 1:
         raise ValueError(f'cases of one architecture must share a determinism level, got {sorted(levels)}')
@@ -632,6 +647,7 @@ def aggregate(
     by_level = {lv: _clustered([c.determinism_by_level[lv] for c in cases]) for lv in LEVELS}
     return ArchitectureStats(
         architecture=cases[0].architecture,
+        model=cases[0].model,
         description=description,
         cases=len(cases),
         runs=sum(c.runs for c in cases),

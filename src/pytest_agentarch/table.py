@@ -49,6 +49,11 @@ def _grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return [line(header), '  '.join('-' * w for w in widths), *(line(r) for r in rows)]
 
 
+def _who(architecture: str, model: str | None) -> str:
+    """A row's name: the architecture, and its model in a session with several."""
+    return f'{architecture}@{model}' if model else architecture
+
+
 def _spend(total: Totals) -> str:
     cost = _usd(total.cost)
     return cost + (f' (+{total.unpriced_runs} unpriced)' if total.unpriced_runs and total.cost is not None else '')
@@ -86,7 +91,7 @@ def render_summary(report: Report) -> list[str]:
         hat = _num(s.pass_hat_k[-1] if s.pass_hat_k else None, '{:.2f}')
         rows.append(
             [
-                s.architecture,
+                _who(s.architecture, s.model),
                 str(s.cases),
                 str(s.runs),
                 str(s.errors),
@@ -132,7 +137,7 @@ def render_cases(report: Report) -> list[str]:
             top = c.variants[0].trajectory if c.variants else '-'
             rows.append(
                 [
-                    c.architecture,
+                    _who(c.architecture, c.model),
                     c.case,
                     str(c.runs),
                     str(c.errors),
@@ -167,7 +172,7 @@ def _scores_and_labels(report: Report, verbose: bool) -> list[str]:
     for a in report.architectures:
         s = a.summary
         if s.scores or s.labels:
-            lines.append(f'  {s.architecture}: {_judged(s.scores, s.labels)}')
+            lines.append(f'  {_who(s.architecture, s.model)}: {_judged(s.scores, s.labels)}')
         if verbose:
             lines.extend(f'    {c.case}: {_judged(c.scores, c.labels)}' for c in a.cases if c.scores or c.labels)
     return lines
@@ -176,7 +181,7 @@ def _scores_and_labels(report: Report, verbose: bool) -> list[str]:
 def _miss_row(m: Miss) -> str:
     value = 'n/a' if m.value is None else f'{m.value:.3f}'
     basis = {'value': '', 'wilson-low': ' wilson-low', 't-low': ' t-low'}[m.judged_on]
-    row = f'  {m.architecture}  {m.case}  {m.metric}{basis} {value}  n={m.n}  < {m.threshold:g}'
+    row = f'  {_who(m.architecture, m.model)}  {m.case}  {m.metric}{basis} {value}  n={m.n}  < {m.threshold:g}'
     return f'{row}  ({m.detail})' if m.detail else row
 
 
@@ -185,7 +190,8 @@ def render_session(report: Report, *, verbose: bool) -> list[str]:
     `verbose` the case table, then scores and labels, reported metrics, gate misses, interrupted and missing items."""
     level = report.level
     lines = [
-        f'model {report.model}, seed {report.seed}, {report.runs_per_case} run(s) per case; '
+        f'{"models" if len(report.models) > 1 else "model"} {", ".join(report.models) or report.model}, '
+        f'seed {report.seed}, {report.runs_per_case} run(s) per case; '
         f'determinism({level}) = share of runs with the most common trajectory at level {level} '
         '(a run that raised is its own variant; infrastructure failures are left out)'
     ]
@@ -196,11 +202,20 @@ def render_session(report: Report, *, verbose: bool) -> list[str]:
             f'session spend: {t.runs} runs, {t.requests} requests, {t.input_tokens} tokens in, '
             f'{t.output_tokens} tokens out, {_spend(t)}'
         )
+        if t.waited or t.retries:
+            lines.append(
+                'waiting on request limits and retry back-off: '
+                + ', '.join(
+                    f'{_who(a.summary.architecture, a.summary.model)} {a.summary.total.waited:.1f}s '
+                    f'({a.summary.total.retries} retries)'
+                    for a in report.architectures
+                )
+            )
     if verbose and report.architectures:
         lines.append('')
         lines.extend(render_cases(report))
     lines.extend(_scores_and_labels(report, verbose))
-    reported = [(a.summary.architecture, a.summary.metrics) for a in report.architectures]
+    reported = [(_who(a.summary.architecture, a.summary.model), a.summary.metrics) for a in report.architectures]
     if any(metrics for _, metrics in reported):
         lines.append('')
         lines.append('metrics the architectures reported (mean per counted run):')
