@@ -156,7 +156,18 @@ class DatasetItem(pytest.Item):
         spec = self.model_label or settings.model_specs[0]
         model = settings.models[spec]
         run = replace(settings.run, model=spec, dataset=self.dataset_name)
+        if run.stop is not None and (reason := run.stop()) is not None:
+            # Not one run of this item starts: say so on the report, not as a failure of the architecture.
+            self.stash[ITEM_RESULTS] = [self.result([], peak=None, not_run=run.runs, stopped_by=reason)]
+            pytest.skip(f'not run: {reason}')
         records = asyncio.run(run_case(self.arch, model, self.case, run, finished=self.finished))
+        if len(records) < run.runs:
+            assert run.stop is not None
+            reason = run.stop() or 'the session was stopped'
+            self.stash[ITEM_RESULTS] = [
+                self.result(records, peak=None, not_run=run.runs - len(records), stopped_by=reason)
+            ]
+            pytest.skip(f'{run.runs - len(records)} of {run.runs} runs not run: {reason}')
         peak = self._probe_memory(model, run) if self.traced else None
         thresholds = settings.thresholds_for(self.arch.name, self.model_label)
         self.stats = case_stats(
@@ -189,7 +200,15 @@ class DatasetItem(pytest.Item):
             asyncio.run(run_once(self.arch, model, self.case, 0, run))
         return peak_of()
 
-    def result(self, records: list[RunRecord], *, peak: int | None, interrupted: bool = False) -> ItemResult:
+    def result(
+        self,
+        records: list[RunRecord],
+        *,
+        peak: int | None,
+        interrupted: bool = False,
+        not_run: int = 0,
+        stopped_by: str | None = None,
+    ) -> ItemResult:
         """This item's runs as the plain data the controller aggregates."""
         return ItemResult(
             nodeid=self.nodeid,
@@ -203,6 +222,8 @@ class DatasetItem(pytest.Item):
             misses=[m.model_dump() for m in self.misses],
             peak_memory=peak,
             interrupted=interrupted,
+            not_run=not_run,
+            stopped_by=stopped_by,
         )
 
     def repr_failure(

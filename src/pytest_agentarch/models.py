@@ -16,7 +16,14 @@ from pydantic_ai.models import Model, ModelRequestParameters, StreamedResponse, 
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
-__all__ = ('ModelSpecError', 'SessionSettingsModel', 'parse_model_settings', 'resolve_model', 'split_model_specs')
+__all__ = (
+    'ModelSpecError',
+    'SessionSettingsModel',
+    'base_model',
+    'parse_model_settings',
+    'resolve_model',
+    'split_model_specs',
+)
 
 SettingsPriority = Literal['session', 'architecture']
 
@@ -149,11 +156,12 @@ class SessionSettingsModel(WrapperModel):
 
 def resolve_model(spec: str, *, settings: ModelSettings | None = None, priority: SettingsPriority = 'session') -> Model:
     """The model for `--agentarch-model SPEC`, with `--agentarch-model-settings` applied when given."""
-    model = _base_model(spec)
+    model = base_model(spec)
     return SessionSettingsModel(model, settings, priority=priority) if settings else model
 
 
-def _base_model(spec: str) -> Model:
+def base_model(spec: str) -> Model:
+    """The model a spec names, nothing wrapped around it: `sim[:options]` or a pydantic-ai model string."""
     spec = spec.strip()
     if spec == 'sim' or spec.startswith('sim:'):
         from .sim import SimulatedModel

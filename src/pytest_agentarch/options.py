@@ -23,7 +23,7 @@ from .gates import LEVELS, Thresholds, infeasible, parse_overrides, parse_score_
 from .models import SettingsPriority, parse_model_settings, split_model_specs
 from .runner import RunSettings
 
-__all__ = ('OPTIONS', 'SETTINGS', 'Option', 'Settings', 'add_options')
+__all__ = ('OPTIONS', 'SETTINGS', 'Limits', 'Option', 'Settings', 'add_options')
 
 
 # ------------------------------------------------------------------------------------------------ value parsers
@@ -47,6 +47,28 @@ def whole_number(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f'expected a whole number, got {text!r}') from None
+
+
+def non_negative_int(text: str) -> int:
+    """A whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a whole number >= 0, got {text!r}') from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'must be at least 0, got {value}')
+    return value
+
+
+def positive_number(text: str) -> float:
+    """A positive, finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a positive number, got {text!r}') from None
+    if not 0 < value < float('inf'):
+        raise argparse.ArgumentTypeError(f'must be a positive number, got {text!r}')
+    return value
 
 
 def positive_seconds(text: str) -> float:
@@ -172,6 +194,70 @@ OPTIONS: tuple[Option, ...] = (
         default='session',
         metavar='session|architecture',
         help="on a key both set: the session's setting wins ('session', default) or the architecture's agents' one",
+    ),
+    Option(
+        dest='max_requests',
+        flag='--agentarch-max-requests',
+        ini='agentarch_max_requests',
+        parse=positive_int,
+        metavar='N',
+        help='model requests in flight at once across the whole session, xdist workers included (default: no cap)',
+    ),
+    Option(
+        dest='rpm',
+        flag='--agentarch-rpm',
+        ini='agentarch_rpm',
+        parse=positive_number,
+        metavar='N',
+        help='model requests per minute for the whole session, spaced evenly (default: no limit)',
+    ),
+    Option(
+        dest='tpm',
+        flag='--agentarch-tpm',
+        ini='agentarch_tpm',
+        parse=positive_number,
+        metavar='N',
+        help='tokens (in + out) per minute for the whole session (default: no limit)',
+    ),
+    Option(
+        dest='retries',
+        flag='--agentarch-retries',
+        ini='agentarch_retries',
+        parse=non_negative_int,
+        default=3,
+        metavar='N',
+        help='retries of a model request that failed on infrastructure (HTTP 429 honouring Retry-After, 5xx, '
+        'connection, provider timeout), with exponential back-off and jitter (default 3; 0 turns them off)',
+    ),
+    Option(
+        dest='budget_tokens',
+        flag='--agentarch-budget-tokens',
+        ini='agentarch_budget_tokens',
+        parse=positive_int,
+        metavar='N',
+        help='stop starting runs once the session has used N tokens (in + out); the report marks the rest not run',
+    ),
+    Option(
+        dest='budget_usd',
+        flag='--agentarch-budget-usd',
+        ini='agentarch_budget_usd',
+        parse=positive_number,
+        metavar='X',
+        help='stop starting runs once the session has spent X US dollars (priced with genai-prices)',
+    ),
+    Option(
+        dest='record',
+        flag='--agentarch-record',
+        ini='agentarch_record',
+        metavar='DIR',
+        help='store every model request and response of the session in DIR (JSON lines, one file per item)',
+    ),
+    Option(
+        dest='replay',
+        flag='--agentarch-replay',
+        ini='agentarch_replay',
+        metavar='DIR',
+        help='answer every model request from the recording in DIR: no model, no network',
     ),
     Option(
         dest='seed',
@@ -356,6 +442,29 @@ def resolve(config: pytest.Config) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ settings
 
 
+@dataclass(kw_only=True, frozen=True)
+class Limits:
+    """What the session's model requests may do: how many at once, how fast, how often retried, how much spent."""
+
+    max_requests: int | None = None
+    """Model requests in flight at once across the session."""
+    rpm: float | None = None
+    """Model requests per minute across the session."""
+    tpm: float | None = None
+    """Tokens (in + out) per minute across the session."""
+    retries: int = 3
+    """Retries of a request that failed on infrastructure."""
+    budget_tokens: int | None = None
+    """No run starts once the session has used this many tokens."""
+    budget_usd: float | None = None
+    """No run starts once the session has spent this many US dollars."""
+
+    @property
+    def shared(self) -> bool:
+        """Whether any limit needs state shared by every process of the session."""
+        return any(v is not None for v in (self.max_requests, self.rpm, self.tpm, self.budget_tokens, self.budget_usd))
+
+
 @dataclass(kw_only=True)
 class Settings:
     """The session's resolved configuration."""
@@ -373,6 +482,12 @@ class Settings:
     thresholds: Thresholds
     overrides: Mapping[str, Thresholds]
     """Per-architecture thresholds (`agentarch_arch_thresholds`)."""
+    limits: Limits
+    """Request limits, retries and budgets of the session's model requests."""
+    record_dir: Path | None
+    """`--agentarch-record`: where every model exchange is stored."""
+    replay_dir: Path | None
+    """`--agentarch-replay`: the recording that answers every model request."""
     json_path: Path | None
     memory: str
     """'first-case', 'all' or 'off'."""
@@ -439,12 +554,27 @@ class Settings:
             ),
             thresholds=thresholds,
             overrides=overrides,
+            limits=Limits(
+                max_requests=v['max_requests'],
+                rpm=v['rpm'],
+                tpm=v['tpm'],
+                retries=v['retries'],
+                budget_tokens=v['budget_tokens'],
+                budget_usd=v['budget_usd'],
+            ),
+            record_dir=Path(v['record']) if v['record'] else None,
+            replay_dir=Path(v['replay']) if v['replay'] else None,
             json_path=Path(v['json']) if v['json'] else None,
             memory=v['memory'],
             datasets=list(v['datasets']),
             arch_given=config.getoption('arch') is not None,
         )
         settings.check_gates()
+        if settings.record_dir is not None and settings.replay_dir is not None:
+            raise pytest.UsageError(
+                '--agentarch-record and --agentarch-replay exclude each other: replay answers from a recording, '
+                'record makes one; pass one of them'
+            )
         return settings
 
     def check_gates(self) -> None:

@@ -7,12 +7,17 @@
 | `fixture` | the `arch` fixture and which tests it parametrizes |
 | `session` | results on reports across xdist, the controller's report, JSON and terminal summary |
 | `memory` | the heap probe and the collector setting while items run |
+| `stack` | the model-request layer: settings, record/replay, retries, limits and budgets shared by the session |
+| `limits` | the state those limits share across processes (a session directory) |
 """
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Generator
+from dataclasses import replace
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -21,10 +26,19 @@ from . import registry
 from .capture import uninstall
 from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
 from .fixture import arch, parametrize_arch, uses_arch
+from .limits import SessionStore
 from .memory import tune_gc, untune_gc
-from .models import ModelSpecError, resolve_model
+from .models import ModelSpecError
 from .options import SETTINGS, Settings, add_options
-from .session import COLLECTOR, WIRE_KEY, Collector, is_controller
+from .session import COLLECTOR, STOPPED_BY, WIRE_KEY, Collector, is_controller
+from .stack import SessionServices, build_model, check_priced
+
+STORE = pytest.StashKey[SessionStore]()
+"""The directory the session's limits share (only when a limit or budget is set)."""
+SERVICES = pytest.StashKey[SessionServices]()
+"""This process's view of the session's limits."""
+STORE_KEY = 'agentarch_store'
+"""The key of the store's path in an xdist worker's `workerinput`."""
 
 __all__ = ('arch',)  # the fixture must be visible in this plugin module for pytest to find it
 
@@ -34,12 +48,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[SETTINGS] = Settings.from_config(config)
+    settings = config.stash[SETTINGS] = Settings.from_config(config)
+    if settings.limits.shared:
+        shared = getattr(config, 'workerinput', {}).get(STORE_KEY)
+        config.stash[STORE] = SessionStore.attach(shared) if shared else SessionStore.create()
     if is_controller(config):
         collector = config.stash[COLLECTOR] = Collector(config)
         config.pluginmanager.register(_ControllerHooks(collector), 'agentarch-controller')
+        _catch_sigterm(config)
     if config.pluginmanager.hasplugin('xdist'):
         config.pluginmanager.register(_XdistHooks(config), 'agentarch-xdist')
+
+
+def _catch_sigterm(config: pytest.Config) -> None:
+    """End a session that CI cancels (SIGTERM) the way Ctrl-C does: finished runs kept, the report written.
+
+    Only where nothing else handles SIGTERM already; the previous handler comes back at the end of the session."""
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def terminated(signum: int, frame: FrameType | None) -> None:
+        config.stash[STOPPED_BY] = 'SIGTERM: the session was terminated'
+        raise KeyboardInterrupt('SIGTERM')
+
+    try:
+        signal.signal(signal.SIGTERM, terminated)
+    except ValueError:  # not the main thread: leave signals alone
+        return
+    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -51,10 +87,32 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         # architecture and asks for none must run as if the plugin were absent. Dataset files still complain.
         if registry.registered() or settings.arch_given:
             settings.selected = registry.select(settings.arch_spec)
+        limits = settings.limits
+        if limits.budget_usd is not None:
+            for spec in settings.model_specs:
+                check_priced(spec)
+        services = session.config.stash[SERVICES] = SessionServices.open(
+            session.config.stash.get(STORE, None),
+            max_requests=limits.max_requests,
+            rpm=limits.rpm,
+            tpm=limits.tpm,
+            budget_tokens=limits.budget_tokens,
+            budget_usd=limits.budget_usd,
+        )
         settings.models = {
-            spec: resolve_model(spec, settings=settings.model_settings, priority=settings.model_settings_priority)
+            spec: build_model(
+                spec,
+                services=services,
+                retries=limits.retries,
+                settings=settings.model_settings,
+                priority=settings.model_settings_priority,
+                record=settings.record_dir,
+                replay=settings.replay_dir,
+            )
             for spec in settings.model_specs
         }
+        if services.ledger is not None:
+            settings.run = replace(settings.run, stop=services.ledger.exhausted)
     except (registry.RegistryError, ModelSpecError) as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -118,6 +176,18 @@ def pytest_report_from_serializable(data: dict[str, Any]) -> Generator[None, Any
     return report
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    result = yield
+    # A budget that stopped the session fails it, as pytest-cov's threshold does: bumped here, the exit status counts it.
+    services = session.config.stash.get(SERVICES, None)
+    if is_controller(session.config) and services is not None and services.ledger is not None:
+        if (reason := services.ledger.exhausted()) is not None:
+            session.config.stash[STOPPED_BY] = reason
+            session.testsfailed += 1
+    return result
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     untune_gc()
@@ -125,6 +195,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     collector = session.config.stash.get(COLLECTOR, None)
     if collector is not None:
         collector.build()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    store = config.stash.get(STORE, None)
+    if store is not None and is_controller(config):
+        store.remove()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -148,6 +224,12 @@ class _XdistHooks:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        store = self.config.stash.get(STORE, None)
+        if store is not None:
+            node.workerinput[STORE_KEY] = str(store.path)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:

@@ -47,6 +47,10 @@ class ItemResult:
     peak_memory: int | None = None
     interrupted: bool = False
     """The session was interrupted while this item ran: `records` holds the runs that had finished."""
+    not_run: int = 0
+    """Runs never started because the session was stopped (`stopped_by`)."""
+    stopped_by: str | None = None
+    """Why runs of this item were not started (a budget reached), one line."""
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -61,6 +65,8 @@ class ItemResult:
             'misses': self.misses,
             'peak_memory': self.peak_memory,
             'interrupted': self.interrupted,
+            'not_run': self.not_run,
+            'stopped_by': self.stopped_by,
         }
 
     @classmethod
@@ -120,6 +126,7 @@ class CaseReport(CaseStats):
     )
     gate_misses: list[Miss] = Field(default_factory=list[Miss])
     interrupted: bool = Field(default=False, description='the session was interrupted while the item ran: partial runs')
+    not_run: int = Field(default=0, description='runs never started because the session was stopped (a budget)')
 
 
 class ArchitectureReport(BaseModel):
@@ -149,6 +156,13 @@ class Report(BaseModel):
     total: Totals = Field(description="the session's spend: every run, errors and infrastructure failures included")
     gate_misses: list[Miss]
     missing: list[MissingItem] = Field(description='items that never reported (crashed worker, interrupt)')
+    not_run: int = Field(default=0, description='runs never started because the session was stopped (a budget)')
+    stopped_by: str | None = Field(
+        default=None, description='what stopped the session before every run started (a budget, SIGTERM), one line'
+    )
+    replay_of: str | None = Field(
+        default=None, description='the recording every model response was read from (--agentarch-replay), if any'
+    )
 
 
 def build_report(
@@ -160,6 +174,8 @@ def build_report(
     runs: int,
     missing: dict[str, str],
     level: Level = 'steps',
+    stopped_by: str | None = None,
+    replay_of: str | None = None,
 ) -> Report:
     """Aggregate item results into the report, in a stable order (architecture, model in the order given, then case
     name). An architecture on two models is two rows: runs of different models are never pooled.
@@ -167,7 +183,8 @@ def build_report(
     `level` is the trajectory level of the headline determinism and of the variants listed."""
     order = {m: i for i, m in enumerate(models or [])}
     by_arch: dict[tuple[str, str | None], list[ItemResult]] = defaultdict(list)
-    for item in items:
+    all_items = list(items)
+    for item in all_items:
         by_arch[item.architecture, item.model].append(item)
     archs: list[ArchitectureReport] = []
     all_misses: list[Miss] = []
@@ -194,6 +211,7 @@ def build_report(
                     peak_memory=item.peak_memory,
                     gate_misses=misses,
                     interrupted=item.interrupted,
+                    not_run=item.not_run,
                 )
             )
         summary = aggregate(
@@ -214,6 +232,9 @@ def build_report(
         total=Totals.sum(a.summary.total for a in archs),
         gate_misses=all_misses,
         missing=[MissingItem(nodeid=k, reason=v) for k, v in sorted(missing.items())],
+        not_run=sum(c.not_run for a in archs for c in a.cases),
+        stopped_by=stopped_by or next((i.stopped_by for i in all_items if i.stopped_by), None),
+        replay_of=replay_of,
     )
 
 

@@ -13,7 +13,7 @@ import functools
 import inspect
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +54,8 @@ class RunSettings:
     """Label of the model the runs use (the model spec), for the run's identity (`RunInfo.model`)."""
     dataset: str | None = None
     """Dataset of the cases run with these settings, for the run's identity (`RunInfo.dataset`)."""
+    stop: Callable[[], str | None] | None = None
+    """Asked before each run starts: a reason (a budget reached) means the run is not started."""
 
 
 @dataclass(kw_only=True)
@@ -269,7 +271,8 @@ class CaptureError(Exception):
 async def run_case(
     arch: Architecture, model: Model, case: CaseSpec, settings: RunSettings, *, finished: list[RunRecord] | None = None
 ) -> list[RunRecord]:
-    """All `settings.runs` runs of `case`, at most `settings.concurrency` at once, ordered by index.
+    """The runs of `case`, at most `settings.concurrency` at once, ordered by index: all `settings.runs` of them,
+    unless `settings.stop` gives a reason not to start one (the runs already in flight finish; the rest are left out).
 
     Each record is also appended to `finished` as soon as its run is judged, so a caller interrupted halfway still
     holds the runs that completed.
@@ -277,10 +280,12 @@ async def run_case(
     semaphore = asyncio.Semaphore(max(1, settings.concurrency))
     sink = finished if finished is not None else []
 
-    async def guarded(index: int) -> RunRecord:
+    async def guarded(index: int) -> RunRecord | None:
         async with semaphore:
+            if settings.stop is not None and settings.stop() is not None:
+                return None
             record = await run_once(arch, model, case, index, settings)
         sink.append(record)
         return record
 
-    return list(await asyncio.gather(*(guarded(i) for i in range(settings.runs))))
+    return [r for r in await asyncio.gather(*(guarded(i) for i in range(settings.runs))) if r is not None]

@@ -17,10 +17,14 @@ from .options import SETTINGS
 from .report import ItemResult, Report, build_report, write_json
 from .table import render_session
 
-__all__ = ('COLLECTOR', 'WIRE_KEY', 'Collector', 'is_controller')
+__all__ = ('COLLECTOR', 'STOPPED_BY', 'WIRE_KEY', 'Collector', 'is_controller')
 
 WIRE_KEY = 'agentarch'
 """The attribute (and serialized key) of a TestReport that carries an item's results."""
+
+
+STOPPED_BY = pytest.StashKey[str]()
+"""Why the session stopped before every run started (a budget, SIGTERM), when it did."""
 
 
 def is_controller(config: pytest.Config) -> bool:
@@ -74,6 +78,8 @@ class Collector:
             runs=settings.run.runs,
             missing=missing,
             level=settings.thresholds.level,
+            stopped_by=self.config.stash.get(STOPPED_BY, None),
+            replay_of=str(settings.replay_dir) if settings.replay_dir is not None else None,
         )
         if settings.json_path is not None:
             write_json(self.report, settings.json_path)
@@ -90,6 +96,9 @@ class Collector:
         json_path = self.config.stash[SETTINGS].json_path
         if json_path is not None:
             tr.write_line(f'report written to {json_path}')
+        if self.report.stopped_by:
+            not_run = f'; {self.report.not_run} runs not run' if self.report.not_run else ''
+            tr.write_line(f'agentarch: session stopped by {self.report.stopped_by}{not_run}', red=True, bold=True)
 
 
 COLLECTOR = pytest.StashKey[Collector]()

@@ -194,6 +194,7 @@ def render_session(report: Report, *, verbose: bool) -> list[str]:
         f'seed {report.seed}, {report.runs_per_case} run(s) per case; '
         f'determinism({level}) = share of runs with the most common trajectory at level {level} '
         '(a run that raised is its own variant; infrastructure failures are left out)'
+        + (f'; every model response replayed from {report.replay_of}' if report.replay_of else '')
     ]
     if report.architectures:
         lines.extend(render_summary(report))
@@ -226,6 +227,11 @@ def render_session(report: Report, *, verbose: bool) -> list[str]:
         lines.append('')
         lines.append(f'gate misses ({len(report.gate_misses)}):')
         lines.extend(_miss_row(m) for m in report.gate_misses)
+    stopped = [c for a in report.architectures for c in a.cases if c.not_run]
+    if stopped:
+        lines.append('')
+        lines.append(f'runs not run ({report.not_run}), the session stopped by {report.stopped_by}:')
+        lines.extend(f'  {c.nodeid}: {c.not_run} of {report.runs_per_case} runs not run' for c in stopped)
     interrupted = [c for a in report.architectures for c in a.cases if c.interrupted]
     if interrupted:
         lines.append('')

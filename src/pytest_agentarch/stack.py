@@ -1,0 +1,200 @@
+"""The session's model-request layer: every request of an architecture's agents passes through it.
+
+From the outside in, a session model is
+
+| layer | what it does | built on |
+| --- | --- | --- |
+| `SessionSettingsModel` | the session's model settings on every request | pydantic-ai `WrapperModel` |
+| `RecordingModel` | stores each exchange (`--agentarch-record`) | `ModelMessagesTypeAdapter` |
+| `RetryingModel` | retries infrastructure failures, honours `Retry-After`, counts attempts | `WrapperModel` |
+| `MeteredModel` | requests/tokens per minute, budget spend, time waited | `limits.RateLimiter`, `BudgetLedger` |
+| `ConcurrencyLimitedModel` | requests in flight across the session | pydantic-ai's, with `limits.FileConcurrencyLimiter` |
+| the model | `sim`, or a pydantic-ai model (provider, HTTP client) | `infer_model` |
+
+`--agentarch-replay` replaces the three inner layers and the model with a `ReplayModel`: no limit, retry or network.
+Everything sits at the model-request layer, never around a run or a tool: waiting delays a request, it never changes
+what the model is asked or answers, so the limits cannot change a trajectory. The limits hold for the whole session:
+their state lives in a `SessionStore` directory every process of the session opens (xdist workers get its path).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic_ai.messages import ModelMessage, ModelResponse
+from pydantic_ai.models import Model, ModelRequestParameters, StreamedResponse
+from pydantic_ai.models.concurrency import ConcurrencyLimitedModel
+from pydantic_ai.models.wrapper import WrapperModel
+from pydantic_ai.settings import ModelSettings
+
+from .context import current_counters
+from .limits import BudgetLedger, FileConcurrencyLimiter, RateLimiter, SessionStore
+from .models import ModelSpecError, SessionSettingsModel, SettingsPriority, base_model
+from .recording import RecordingModel, ReplayModel
+from .retrying import RetryingModel
+
+__all__ = ('MeteredModel', 'SessionServices', 'build_model', 'price_of')
+
+
+def price_of(response: ModelResponse) -> float | None:
+    """The response's cost in USD from genai-prices, or None when its model is not priced."""
+    try:
+        return float(response.cost().total_price)
+    except (LookupError, ValueError, AssertionError):
+        return None
+
+
+def _tokens(response: ModelResponse) -> int:
+    return response.usage.input_tokens + response.usage.output_tokens
+
+
+def _add_wait(seconds: float) -> None:
+    if (counters := current_counters()) is not None:
+        counters.waited += seconds
+
+
+class _CountingLimiter(FileConcurrencyLimiter):
+    """The session-wide cap on requests in flight, adding the time a request waited for a slot to its run."""
+
+    async def acquire(self, source: str) -> None:
+        t0 = time.monotonic()
+        await super().acquire(source)
+        _add_wait(time.monotonic() - t0)
+
+
+class MeteredModel(WrapperModel):
+    """Waits for the session's requests- and tokens-per-minute limits before a request, charges tokens and spend
+    after it, and adds the time waited to the run's counters."""
+
+    def __init__(self, wrapped: Model, *, rate: RateLimiter | None, ledger: BudgetLedger | None) -> None:
+        super().__init__(wrapped)
+        self.rate = rate
+        self.ledger = ledger
+
+    async def _before(self) -> None:
+        if self.rate is not None:
+            _add_wait(await self.rate.before_request())
+
+    def _after(self, response: ModelResponse) -> None:
+        if self.rate is not None:
+            self.rate.after_response(_tokens(response))
+        if self.ledger is not None:
+            self.ledger.charge(_tokens(response), price_of(response))
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> ModelResponse:
+        await self._before()
+        response = await self.wrapped.request(messages, model_settings, model_request_parameters)
+        self._after(response)
+        return response
+
+    @asynccontextmanager
+    async def request_stream(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+        run_context: Any = None,
+    ) -> AsyncIterator[StreamedResponse]:
+        await self._before()
+        async with self.wrapped.request_stream(
+            messages, model_settings, model_request_parameters, run_context
+        ) as stream:
+            yield stream
+        self._after(stream.get())
+
+
+@dataclass(kw_only=True)
+class SessionServices:
+    """The shared state one process of the session builds its models over (None where no limit asks for it)."""
+
+    store: SessionStore | None = None
+    limiter: FileConcurrencyLimiter | None = None
+    rate: RateLimiter | None = None
+    ledger: BudgetLedger | None = None
+
+    @classmethod
+    def open(
+        cls,
+        store: SessionStore | None,
+        *,
+        max_requests: int | None,
+        rpm: float | None,
+        tpm: float | None,
+        budget_tokens: int | None,
+        budget_usd: float | None,
+    ) -> SessionServices:
+        """The limits over `store` (a process of the session that has none needs none)."""
+        if store is None:
+            return cls()
+
+        def part(name: str) -> Path:
+            path = store.path / name
+            path.mkdir(exist_ok=True)
+            return path
+
+        return cls(
+            store=store,
+            limiter=_CountingLimiter(part('in-flight'), max_requests) if max_requests else None,
+            rate=RateLimiter(part('rate'), rpm=rpm, tpm=tpm) if rpm or tpm else None,
+            ledger=(
+                BudgetLedger(part('budget'), max_tokens=budget_tokens, max_usd=budget_usd)
+                if budget_tokens or budget_usd
+                else None
+            ),
+        )
+
+
+def build_model(
+    spec: str,
+    *,
+    services: SessionServices,
+    retries: int,
+    settings: ModelSettings | None = None,
+    priority: SettingsPriority = 'session',
+    record: Path | None = None,
+    replay: Path | None = None,
+) -> Model:
+    """The session model for one `--agentarch-model` spec, every layer in place (see the module docstring)."""
+    model: Model
+    if replay is not None:
+        model = ReplayModel(replay, model_label=spec)
+    else:
+        model = base_model(spec)
+        if services.limiter is not None:
+            model = ConcurrencyLimitedModel(model, services.limiter)
+        if services.rate is not None or services.ledger is not None:
+            model = MeteredModel(model, rate=services.rate, ledger=services.ledger)
+        if retries:
+            model = RetryingModel(model, retries=retries)
+        if record is not None:
+            model = RecordingModel(model, record)
+    return SessionSettingsModel(model, settings, priority=priority) if settings else model
+
+
+def check_priced(spec: str) -> None:
+    """A USD budget needs prices: raise ModelSpecError when genai-prices cannot price `spec`'s model."""
+    from genai_prices import Usage, calc_price
+
+    provider, _, name = spec.partition(':')
+    if not name:
+        raise ModelSpecError(
+            f'--agentarch-budget-usd: {spec!r} has no price (genai-prices knows no such model); '
+            'use --agentarch-budget-tokens instead'
+        )
+    try:
+        calc_price(Usage(input_tokens=1000, output_tokens=1000), name, provider_id=provider.split('-')[0])
+    except LookupError:
+        raise ModelSpecError(
+            f'--agentarch-budget-usd: genai-prices has no price for {spec!r}, so spend cannot be counted; '
+            'use --agentarch-budget-tokens instead'
+        ) from None

@@ -1,0 +1,258 @@
+"""A whole session against a real provider path: pydantic-ai's `openai-chat` model talking HTTP to a scripted
+OpenAI-compatible server on 127.0.0.1. Retries, limits shared by xdist workers, budgets, SIGTERM, record and replay,
+and secrets, each judged on what the server saw and what the report says, with counts worked out by hand."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import textwrap
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openai_server import Received, Reply, ScriptedOpenAIServer, conversation, failure, rate_limited, text, tool_calls
+
+from conftest import XDIST
+
+pytest_plugins = ['openai_server']
+
+ARCHITECTURE = """
+    from pydantic_ai import Agent
+
+    from pytest_agentarch import architecture
+
+
+    def alpha(q: str) -> str:
+        return f'alpha:{q}'
+
+
+    def beta(q: str) -> str:
+        return f'beta:{q}'
+
+
+    @architecture('tooling')
+    async def tooling(inputs, model):
+        result = await Agent(model, tools=[alpha, beta]).run(str(inputs))
+        return result.output
+"""
+
+CASES = """
+    name: demo
+    cases:
+      - name: first
+        inputs: first
+        expected_output: ok
+        evaluators:
+          - EqualsExpected
+      - name: second
+        inputs: second
+        expected_output: ok
+        evaluators:
+          - EqualsExpected
+"""
+
+# Each case follows its own plan, whatever order concurrent runs' requests arrive in. Usage per response: 10 tokens
+# in, 5 out (the server's default), so a run of `first` uses 3 x 15 = 45 tokens and a run of `second` 2 x 15 = 30.
+PLANS: dict[str, list[Reply]] = {
+    'first': [tool_calls(('alpha', {'q': 'a'}), ('beta', {'q': 'b'})), tool_calls(('alpha', {'q': 'c'})), text('ok')],
+    'second': [tool_calls(('beta', {'q': 'b'})), text('ok')],
+}
+MODEL = 'openai-chat:scripted'
+SECRET = 'sk-test-SECRET0123456789abcdefghijklmnop'
+
+
+def by_prompt(request: Received) -> Reply:
+    return conversation(PLANS[request.prompt])(request)
+
+
+@pytest.fixture
+def session(
+    project: Callable[..., pytest.Pytester], openai_server: ScriptedOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[pytest.Pytester]:
+    """A project whose architecture's agents reach the scripted server through pydantic-ai's openai provider."""
+    openai_server.script = by_prompt
+    for name, value in openai_server.env(api_key=SECRET).items():
+        monkeypatch.setenv(name, value)
+    yield project(ARCHITECTURE, cases=CASES)
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(
+        '-p', 'no:cacheprovider', '--agentarch-model', MODEL, '--agentarch-memory=off', *args, timeout=300
+    )
+
+
+def cases_of(pytester: pytest.Pytester, name: str = 'report.json') -> dict[str, dict[str, Any]]:
+    report = json.loads(pytester.path.joinpath(name).read_text())
+    return {c['case']: c for a in report['architectures'] for c in a['cases']}
+
+
+def on(server: ScriptedOpenAIServer, prompt: str) -> list[Received]:
+    return [r for r in server.requests if r.prompt == prompt]
+
+
+@pytest.mark.parametrize('xdist', XDIST)
+def test_infrastructure_failures_are_retried_then_counted_apart(
+    session: pytest.Pytester, openai_server: ScriptedOpenAIServer, xdist: list[str]
+) -> None:
+    rate_limited_once: list[Received] = []
+
+    def script(request: Received) -> Reply:
+        if request.prompt == 'second':
+            return failure(500, 'scripted outage')  # every attempt: the runs fail on infrastructure
+        if request.turn == 0 and not rate_limited_once:
+            rate_limited_once.append(request)
+            return rate_limited(retry_after=1)  # the first request of the session: one retry after 1 s
+        return by_prompt(request)
+
+    openai_server.script = script
+    result = run(session, '--runs=3', '--agentarch-retries=1', '--agentarch-json=report.json', *xdist)
+    cases = cases_of(session)
+    first, second = cases['first'], cases['second']
+    # first: 3 runs x 3 requests, plus the one 429 retried: 10 requests; all runs pass, one trajectory.
+    assert len(on(openai_server, 'first')) == 10
+    assert (first['runs'], first['errors'], first['infra']) == (3, 0, 0)
+    assert first['total']['retries'] == 1 and first['total']['waited'] >= 1.0
+    assert first['determinism']['successes'] == first['determinism']['n'] == 3
+    # second: each run's first request is tried twice (1 retry), then the run fails on infrastructure: 6 requests,
+    # no run counted in determinism or pass rate, and the SDK's own retries never added hidden attempts.
+    assert len(on(openai_server, 'second')) == 6
+    assert (second['runs'], second['errors'], second['infra']) == (3, 0, 3)
+    assert second['determinism']['n'] == 0 and second['pass_rate']['n'] == 0
+    assert {r['error_kind'] for r in second['run_results']} == {'infrastructure'}
+    assert second['total']['retries'] == 3
+    result.assert_outcomes(passed=1, failed=1)
+
+
+@pytest.mark.parametrize('xdist', XDIST)
+def test_requests_per_minute_hold_for_the_whole_session(
+    session: pytest.Pytester, openai_server: ScriptedOpenAIServer, xdist: list[str]
+) -> None:
+    result = run(session, '--runs=3', '--agentarch-rpm=240', *xdist)
+    result.assert_outcomes(passed=2)
+    # 240 per minute: one request every 0.25 s for the session, two workers together; 3 x 3 + 3 x 2 = 15 requests.
+    # Limited per worker instead, the two workers' requests would arrive in pairs.
+    arrivals = sorted(r.arrival for r in openai_server.requests)
+    assert len(arrivals) == 15
+    for k, t in enumerate(arrivals):
+        assert t - arrivals[0] >= k * 0.25 - 0.05, (k, t - arrivals[0])
+
+
+@pytest.mark.parametrize('xdist', XDIST)
+def test_requests_in_flight_are_capped_for_the_whole_session(
+    session: pytest.Pytester, openai_server: ScriptedOpenAIServer, xdist: list[str]
+) -> None:
+    openai_server.script = lambda request: dataclasses.replace(by_prompt(request), delay=0.3)
+    result = run(session, '--runs=2', '--agentarch-max-requests=1', *xdist)
+    result.assert_outcomes(passed=2)
+    # One request at a time, each answered 0.3 s after it arrives: arrivals at least 0.3 s apart, 2 x 3 + 2 x 2.
+    arrivals = sorted(r.arrival for r in openai_server.requests)
+    assert len(arrivals) == 10
+    assert min(b - a for a, b in zip(arrivals, arrivals[1:], strict=False)) >= 0.3 - 0.02
+
+
+def test_a_token_budget_stops_the_session_and_marks_the_rest_not_run(
+    session: pytest.Pytester, openai_server: ScriptedOpenAIServer
+) -> None:
+    # One run at a time, 45 tokens per run of `first`: after 3 runs 135 >= 100 tokens, so runs 3-5 of `first` and
+    # all 6 runs of `second` never start.
+    result = run(
+        session, '--runs=6', '--agentarch-concurrency=1', '--agentarch-budget-tokens=100', '--agentarch-json=r.json'
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(['*agentarch: session stopped by token budget of 100 reached*; 9 runs not run*'])
+    report = json.loads(session.path.joinpath('r.json').read_text())
+    assert report['not_run'] == 9
+    assert report['stopped_by'].startswith('token budget of 100 reached')
+    cases = cases_of(session, 'r.json')
+    assert (cases['first']['runs'], cases['first']['not_run']) == (3, 3)
+    assert (cases['second']['runs'], cases['second']['not_run']) == (0, 6)
+    assert len(openai_server.requests) == 9
+    assert report['total']['input_tokens'] + report['total']['output_tokens'] == 135
+
+
+def test_a_usd_budget_needs_a_priced_model(session: pytest.Pytester) -> None:
+    result = run(session, '--agentarch-budget-usd=1')
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--agentarch-budget-usd: genai-prices has no price for 'openai-chat:scripted'*"])
+
+
+def test_sigterm_stops_the_session_with_the_report_written(
+    session: pytest.Pytester, openai_server: ScriptedOpenAIServer
+) -> None:
+    # `first` answers at once; `second` never does within the test: the session is terminated while it waits.
+    openai_server.script = lambda r: by_prompt(r) if r.prompt == 'first' else Reply(text='ok', delay=60)
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join(sys.path)}
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'pytest', '-p', 'no:cacheprovider', '-n', '0', '--runs=2', '--agentarch-model', MODEL,
+         '--agentarch-memory=off', '--agentarch-json=report.json'],
+        cwd=session.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not on(openai_server, 'second') and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert on(openai_server, 'second'), 'the session never reached the second case'
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, out
+    assert 'agentarch: session stopped by SIGTERM' in out, out
+    report = json.loads(session.path.joinpath('report.json').read_text())
+    assert report['stopped_by'].startswith('SIGTERM')
+    cases = cases_of(session)
+    assert cases['first']['runs'] == 2 and cases['first']['pass_rate']['successes'] == 2
+    assert [m['nodeid'] for m in report['missing']] == ['cases.yaml::second[tooling]']
+
+
+def comparable(report: dict[str, Any]) -> list[Any]:
+    """What must not change between a session and its replay: per case, every run's verdict, variant and output."""
+    return [
+        (c['case'], [(r['index'], r['passed'], r['variant'], r['output_key'], r['requests']) for r in c['run_results']])
+        for a in report['architectures']
+        for c in a['cases']
+    ]
+
+
+@pytest.mark.parametrize('xdist', XDIST)
+def test_record_then_replay_gives_the_same_report_without_the_model(
+    session: pytest.Pytester, openai_server: ScriptedOpenAIServer, xdist: list[str]
+) -> None:
+    recorded = run(session, '--runs=3', '--agentarch-seed=1', '--agentarch-record=rec', '--agentarch-json=a.json', *xdist)
+    recorded.assert_outcomes(passed=2)
+    seen = len(openai_server.requests)
+    assert seen == 15
+    openai_server.script = lambda r: failure(500, 'the model must not be asked during a replay')
+    replayed = run(session, '--runs=3', '--agentarch-seed=2', '--agentarch-replay=rec', '--agentarch-json=b.json', *xdist)
+    replayed.assert_outcomes(passed=2)
+    assert len(openai_server.requests) == seen
+    a, b = (json.loads(session.path.joinpath(n).read_text()) for n in ('a.json', 'b.json'))
+    assert comparable(a) == comparable(b)
+    assert b['replay_of'] == 'rec' and a['replay_of'] is None
+    replayed.stdout.fnmatch_lines(['*every model response replayed from rec*'])
+    # The secret API key reached the server, and nothing the session wrote.
+    assert all(r.headers.get('authorization') == f'Bearer {SECRET}' for r in openai_server.requests)
+    written = [p for p in session.path.rglob('*') if p.is_file()]
+    assert any(p.suffix == '.jsonl' for p in written)
+    for p in written:
+        assert SECRET not in p.read_text(errors='replace'), p
+    for text_out in (recorded.outlines, recorded.errlines, replayed.outlines, replayed.errlines):
+        assert SECRET not in '\n'.join(text_out)
+
+
+def test_a_replay_of_a_changed_request_names_the_run(session: pytest.Pytester) -> None:
+    run(session, '--runs=1', '--agentarch-record=rec').assert_outcomes(passed=2)
+    session.makefile('.yaml', cases=textwrap.dedent(CASES).replace('inputs: second', 'inputs: second, changed'))
+    result = run(session, '--runs=1', '--agentarch-replay=rec', '--min-pass-rate=0')
+    result.stdout.fnmatch_lines(['*ReplayMissError*second*'])
+
+
+def test_record_and_replay_exclude_each_other(session: pytest.Pytester, tmp_path: Path) -> None:
+    result = run(session, '--agentarch-record=a', '--agentarch-replay=b')
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(['*--agentarch-record and --agentarch-replay exclude each other*'])
