@@ -28,6 +28,7 @@ from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
 from .fixture import arch, parametrize_arch, uses_arch
 from .limits import SessionStore
 from .memory import tune_gc, untune_gc
+from .recording import RecordingError
 from .models import ModelSpecError
 from .options import SETTINGS, Settings, add_options
 from .session import COLLECTOR, STOPPED_BY, WIRE_KEY, Collector, is_controller
@@ -75,7 +76,10 @@ def _catch_sigterm(config: pytest.Config) -> None:
         signal.signal(signal.SIGTERM, terminated)
     except ValueError:  # not the main thread: leave signals alone
         return
-    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    config.add_cleanup(restore)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -113,7 +117,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         }
         if services.ledger is not None:
             settings.run = replace(settings.run, stop=services.ledger.exhausted)
-    except (registry.RegistryError, ModelSpecError) as exc:
+    except (registry.RegistryError, ModelSpecError, RecordingError) as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
@@ -179,12 +183,13 @@ def pytest_report_from_serializable(data: dict[str, Any]) -> Generator[None, Any
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
     result = yield
-    # A budget that stopped the session fails it, as pytest-cov's threshold does: bumped here, the exit status counts it.
+    # A budget that stopped the session fails it, as pytest-cov's threshold does: bumped here, the exit status
+    # counts it.
     services = session.config.stash.get(SERVICES, None)
-    if is_controller(session.config) and services is not None and services.ledger is not None:
-        if (reason := services.ledger.exhausted()) is not None:
-            session.config.stash[STOPPED_BY] = reason
-            session.testsfailed += 1
+    ledger = services.ledger if services is not None and is_controller(session.config) else None
+    if ledger is not None and (reason := ledger.exhausted()) is not None:
+        session.config.stash[STOPPED_BY] = reason
+        session.testsfailed += 1
     return result
 
 

@@ -8,7 +8,7 @@ From the outside in, a session model is
 | `RecordingModel` | stores each exchange (`--agentarch-record`) | `ModelMessagesTypeAdapter` |
 | `RetryingModel` | retries infrastructure failures, honours `Retry-After`, counts attempts | `WrapperModel` |
 | `MeteredModel` | requests/tokens per minute, budget spend, time waited | `limits.RateLimiter`, `BudgetLedger` |
-| `ConcurrencyLimitedModel` | requests in flight across the session | pydantic-ai's, with `limits.FileConcurrencyLimiter` |
+| `ConcurrencyLimitedModel` | requests in flight across the session | pydantic-ai's + `FileConcurrencyLimiter` |
 | the model | `sim`, or a pydantic-ai model (provider, HTTP client) | `infer_model` |
 
 `--agentarch-replay` replaces the three inner layers and the model with a `ReplayModel`: no limit, retry or network.
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic_ai.concurrency import AbstractConcurrencyLimiter
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models import Model, ModelRequestParameters, StreamedResponse
 from pydantic_ai.models.concurrency import ConcurrencyLimitedModel
@@ -33,7 +34,7 @@ from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
 from .context import current_counters
-from .limits import BudgetLedger, FileConcurrencyLimiter, RateLimiter, SessionStore
+from .limits import BudgetLedger, RateLimiter, SessionLimits, SessionStore
 from .models import ModelSpecError, SessionSettingsModel, SettingsPriority, base_model
 from .recording import RecordingModel, ReplayModel
 from .retrying import RetryingModel
@@ -58,13 +59,19 @@ def _add_wait(seconds: float) -> None:
         counters.waited += seconds
 
 
-class _CountingLimiter(FileConcurrencyLimiter):
+class _CountingLimiter(AbstractConcurrencyLimiter):
     """The session-wide cap on requests in flight, adding the time a request waited for a slot to its run."""
+
+    def __init__(self, inner: AbstractConcurrencyLimiter) -> None:
+        self.inner = inner
 
     async def acquire(self, source: str) -> None:
         t0 = time.monotonic()
-        await super().acquire(source)
+        await self.inner.acquire(source)
         _add_wait(time.monotonic() - t0)
+
+    def release(self) -> None:
+        self.inner.release()
 
 
 class MeteredModel(WrapperModel):
@@ -115,10 +122,10 @@ class MeteredModel(WrapperModel):
 
 @dataclass(kw_only=True)
 class SessionServices:
-    """The shared state one process of the session builds its models over (None where no limit asks for it)."""
+    """What one process of the session builds its models over: the limits shared through the session's store
+    (None where no limit asks for them)."""
 
-    store: SessionStore | None = None
-    limiter: FileConcurrencyLimiter | None = None
+    limiter: AbstractConcurrencyLimiter | None = None
     rate: RateLimiter | None = None
     ledger: BudgetLedger | None = None
 
@@ -133,24 +140,16 @@ class SessionServices:
         budget_tokens: int | None,
         budget_usd: float | None,
     ) -> SessionServices:
-        """The limits over `store` (a process of the session that has none needs none)."""
+        """The limits over `store` (a session without a store has no limit)."""
         if store is None:
             return cls()
-
-        def part(name: str) -> Path:
-            path = store.path / name
-            path.mkdir(exist_ok=True)
-            return path
-
+        limits = SessionLimits.open(
+            store, max_requests=max_requests, rpm=rpm, tpm=tpm, max_tokens=budget_tokens, max_usd=budget_usd
+        )
         return cls(
-            store=store,
-            limiter=_CountingLimiter(part('in-flight'), max_requests) if max_requests else None,
-            rate=RateLimiter(part('rate'), rpm=rpm, tpm=tpm) if rpm or tpm else None,
-            ledger=(
-                BudgetLedger(part('budget'), max_tokens=budget_tokens, max_usd=budget_usd)
-                if budget_tokens or budget_usd
-                else None
-            ),
+            limiter=_CountingLimiter(limits.limiter) if limits.limiter is not None else None,
+            rate=limits.rate_limiter,
+            ledger=limits.ledger,
         )
 
 
