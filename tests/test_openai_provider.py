@@ -3,11 +3,19 @@ and no unclosed socket or transport of the provider's HTTP client, with warnings
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from openai_server import Received, Reply, ScriptedOpenAIServer, conversation, text, tool_calls
+from pydantic_ai import Agent
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.providers.openai import OpenAIProvider
 
 from conftest import XDIST
 
@@ -126,3 +134,39 @@ def test_a_session_against_an_openai_compatible_server_ends_cleanly(
     assert len(requests) == RUNS * 3 + 3 + RUNS * 2 + 2 * 2
     assert {r.headers.get('authorization') for r in requests} == {'Bearer test-key'}
     assert openai_server.errors == []
+
+
+SCRIPT = """
+from openai_server import conversation, text, tool_calls
+
+script = conversation([tool_calls(('lookup', {'key': 'a'})), text('from another process')])
+"""
+
+
+def test_the_server_runs_as_a_process_of_its_own(tmp_path: Path) -> None:
+    tmp_path.joinpath('script.py').write_text(SCRIPT)
+    port_file = tmp_path / 'port'
+    server = Path(__file__).with_name('openai_server.py')
+    args = [sys.executable, str(server), '--port-file', str(port_file), '--script', str(tmp_path / 'script.py')]
+    with subprocess.Popen(args) as process:
+        try:
+            deadline = time.monotonic() + 30
+            while not port_file.exists():
+                assert process.poll() is None, 'the server exited'
+                assert time.monotonic() < deadline, 'the server never wrote its port'
+                time.sleep(0.05)
+            base_url = f'http://127.0.0.1:{port_file.read_text()}/v1'
+
+            async def ask() -> str:
+                model = OpenAIChatModel('m', provider=OpenAIProvider(base_url=base_url, api_key='test-key'))
+
+                def lookup(key: str) -> str:
+                    return key.upper()
+
+                async with model:
+                    return (await Agent(model, tools=[lookup]).run('hi')).output
+
+            assert asyncio.run(ask()) == 'from another process'
+        finally:
+            process.terminate()
+    assert process.returncode == 0
