@@ -195,7 +195,9 @@ async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int,
         capture.capture_run(run),
     ):
         try:
-            async with deadline:
+            # Entered here too (run_case already holds it; entering nests) so that a run started on its own event
+            # loop, like the memory probe's, also closes the client it opened: see run_case.
+            async with model, deadline:
                 output = await arch.func(case.inputs, model)
         except TimeoutError as exc:
             error = TimeoutError(f'run exceeded --agentarch-timeout={settings.timeout}s') if deadline.expired() else exc
@@ -288,4 +290,10 @@ async def run_case(
         sink.append(record)
         return record
 
-    return [r for r in await asyncio.gather(*(guarded(i) for i in range(settings.runs))) if r is not None]
+    # Each item runs its case in an event loop of its own (`asyncio.run`), and a provider's HTTP connections belong
+    # to the loop that opened them. Unentered, pydantic-ai's provider replaces its client when a run starts on a new
+    # loop and leaves the old one unclosed (its loop is gone), so its sockets leak into ResourceWarnings. Entered,
+    # the provider opens its client on this loop, shares it among the case's runs, and closes it when they end.
+    # Models without a provider (sim, FunctionModel) make this a no-op; a WrapperModel passes it to what it wraps.
+    async with model:
+        return [r for r in await asyncio.gather(*(guarded(i) for i in range(settings.runs))) if r is not None]
