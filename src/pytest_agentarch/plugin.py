@@ -28,9 +28,9 @@ from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
 from .fixture import arch, parametrize_arch, uses_arch
 from .limits import SessionStore
 from .memory import tune_gc, untune_gc
-from .recording import RecordingError
 from .models import ModelSpecError
 from .options import SETTINGS, Settings, add_options
+from .recording import RecordingError
 from .session import COLLECTOR, STOPPED_BY, WIRE_KEY, Collector, is_controller
 from .stack import SessionServices, build_model, check_priced
 
@@ -76,6 +76,7 @@ def _catch_sigterm(config: pytest.Config) -> None:
         signal.signal(signal.SIGTERM, terminated)
     except ValueError:  # not the main thread: leave signals alone
         return
+
     def restore() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
