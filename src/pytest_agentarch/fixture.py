@@ -76,7 +76,9 @@ class BoundArchitecture:
 
     async def run(self, inputs: Any) -> Any:
         """Run once with the session's model (not captured, not counted)."""
-        return await self.architecture.func(inputs, self.model)
+        # Entered so a provider's HTTP client opens on this event loop and is closed after (see runner.run_case).
+        async with self.model:
+            return await self.architecture.func(inputs, self.model)
 
     async def arepeat(
         self,
