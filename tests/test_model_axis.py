@@ -13,7 +13,7 @@ from pytest_agentarch.models import split_model_specs
 
 # The architecture reads which model its run uses from the run's identity and follows a plan per model, so the
 # statistics of each (architecture, model) row are known by hand: on `test` every run calls alpha (4 of 4 the same
-# trajectory); on `sim` even runs call alpha and odd runs beta (2 of 4). Its answer names the model object it got.
+# trajectory); on `sim` even runs call alpha and odd runs beta (2 of 4). Its answer names the model it got.
 ARCH = """
     import archkit
     import pytest_agentarch
@@ -23,7 +23,7 @@ ARCH = """
     async def solo(inputs, model):
         label = pytest_agentarch.current_run().model
         plan = (lambda i: [['alpha']]) if label == 'test' else (lambda i: [['alpha' if i % 2 == 0 else 'beta']])
-        return await archkit.run(plan, inputs, answer=lambda i: type(model).__name__)
+        return await archkit.run(plan, inputs, answer=lambda i: model.model_name)
 """
 
 
@@ -82,13 +82,13 @@ def test_each_model_is_its_own_row_item_and_gate(project: Callable[..., pytest.P
     on_test, on_sim = rows['solo', 'test'], rows['solo', 'sim']
     assert (on_test['summary']['determinism']['successes'], on_test['summary']['determinism']['n']) == (4, 4)
     assert (on_sim['summary']['determinism']['successes'], on_sim['summary']['determinism']['n']) == (2, 4)
-    assert {r['output_key'] for r in on_test['cases'][0]['run_results']} == {'TestModel'}
-    assert {r['output_key'] for r in on_sim['cases'][0]['run_results']} == {'SimulatedModel'}
+    assert {r['output_key'] for r in on_test['cases'][0]['run_results']} == {'test'}
+    assert {r['output_key'] for r in on_sim['cases'][0]['run_results']} == {'sim'}
     assert [(m['architecture'], m['model']) for m in report['gate_misses']] == [('solo', 'sim')]
 
 
 def test_one_model_keeps_the_plain_ids(project: Callable[..., pytest.Pytester]) -> None:
-    pytester = project(ARCH, cases=ONE_CASE.replace('expected_output: ok', 'expected_output: TestModel'))
+    pytester = project(ARCH, cases=ONE_CASE.replace('expected_output: ok', 'expected_output: test'))
     result = pytester.runpytest('--runs', '2', '--agentarch-json=report.json', '-v')
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(['*cases.yaml::first?solo? PASSED*'])

@@ -130,6 +130,7 @@ def test_infrastructure_failures_are_retried_then_counted_apart(
     assert {r['error_kind'] for r in second['run_results']} == {'infrastructure'}
     assert second['total']['retries'] == 3
     result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(['waiting on request limits and retry back-off: tooling *s (4 retries)'])
 
 
 @pytest.mark.parametrize('xdist', XDIST)
@@ -138,12 +139,35 @@ def test_requests_per_minute_hold_for_the_whole_session(
 ) -> None:
     result = run(session, '--runs=3', '--agentarch-rpm=240', *xdist)
     result.assert_outcomes(passed=2)
-    # 240 per minute: one request every 0.25 s for the session, two workers together; 3 x 3 + 3 x 2 = 15 requests.
-    # Limited per worker instead, the two workers' requests would arrive in pairs.
+    # 240 per minute: one request sent every 0.25 s for the session, two workers together; 3 x 3 + 3 x 2 = 15
+    # requests, so the last is sent at least 14 x 0.25 = 3.5 s after the first. The server sees arrivals, each later
+    # than its sending by a latency of its own (the first also opens the connection): allow 0.3 s of it. Limited per
+    # worker instead, the two workers' requests would arrive in pairs and the span would be about half.
     arrivals = sorted(r.arrival for r in openai_server.requests)
     assert len(arrivals) == 15
     for k, t in enumerate(arrivals):
-        assert t - arrivals[0] >= k * 0.25 - 0.05, (k, t - arrivals[0])
+        assert t - arrivals[0] >= k * 0.25 - 0.3, (k, t - arrivals[0])
+    assert arrivals[-1] - arrivals[0] >= 3.5 - 0.3
+
+
+@pytest.mark.parametrize('xdist', XDIST)
+def test_tokens_per_minute_hold_for_the_whole_session(
+    session: pytest.Pytester, openai_server: ScriptedOpenAIServer, xdist: list[str]
+) -> None:
+    result = run(session, '--runs=1', '--agentarch-tpm=1800', *xdist)
+    result.assert_outcomes(passed=2)
+    # 1,800 tokens a minute is 30 a second; each response uses 15 tokens, so each response puts the next request
+    # 0.5 s later, whichever worker sends it: 3 + 2 = 5 requests. Tokens are only known once a response is in, so
+    # requests sent at the same moment by the two workers both go before either is charged: with xdist only the
+    # span of the session is bounded (5 charges, at most 2 of them unpaid at once: at least 3 x 0.5 s). Arrivals
+    # trail sending by each request's own latency: allow 0.3 s of it.
+    arrivals = sorted(r.arrival for r in openai_server.requests)
+    assert len(arrivals) == 5
+    if xdist:
+        assert arrivals[-1] - arrivals[0] >= 3 * 0.5 - 0.3
+    else:
+        for k, t in enumerate(arrivals):
+            assert t - arrivals[0] >= k * 0.5 - 0.3, (k, t - arrivals[0])
 
 
 @pytest.mark.parametrize('xdist', XDIST)

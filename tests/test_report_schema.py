@@ -33,7 +33,7 @@ def test_schema_describes_the_nesting_users_read() -> None:
     for model in ('CaseReport', 'ArchitectureStats'):
         levels = defs[model]['properties']['determinism_by_level']
         assert levels['propertyNames']['enum'] == ['tools', 'steps', 'strict']
-        assert {'infra', 'scores', 'labels', 'total', 'level'} <= set(defs[model]['properties'])
+        assert {'infra', 'scores', 'labels', 'total', 'level', 'model'} <= set(defs[model]['properties'])
     assert defs['Miss']['properties']['judged_on']['enum'] == ['value', 'wilson-low', 't-low']
 
 
