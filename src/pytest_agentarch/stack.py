@@ -173,7 +173,8 @@ def build_model(
             model = ConcurrencyLimitedModel(model, services.limiter)
         if services.rate is not None or services.ledger is not None:
             model = MeteredModel(model, rate=services.rate, ledger=services.ledger)
-        if retries:
+        # The simulated model never fails on infrastructure: retrying it would only add a layer to every request.
+        if retries and model.system != 'sim':
             model = RetryingModel(model, retries=retries)
         if record is not None:
             model = RecordingModel(model, record)
