@@ -240,20 +240,27 @@ def test_a_usd_budget_needs_a_priced_model(session: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*--agentarch-budget-usd: genai-prices has no price for 'openai-chat:scripted'*"])
 
 
+@pytest.mark.parametrize('xdist', [['-n', '0'], ['-n', '2']], ids=['no-xdist', 'xdist-2'])
 def test_sigterm_stops_the_session_with_the_report_written(
-    session: pytest.Pytester, openai_server: ScriptedOpenAIServer
+    session: pytest.Pytester, openai_server: ScriptedOpenAIServer, xdist: list[str]
 ) -> None:
     # `first` answers at once; `second` never does within the test: the session is terminated while it waits.
     openai_server.script = lambda r: by_prompt(r) if r.prompt == 'first' else Reply(text='ok', delay=60)
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join(sys.path)}
     process = subprocess.Popen(
-        [sys.executable, '-m', 'pytest', '-p', 'no:cacheprovider', '-n', '0', '--runs=2', '--agentarch-model', MODEL,
+        [sys.executable, '-m', 'pytest', '-p', 'no:cacheprovider', *xdist, '--runs=2', '--agentarch-model', MODEL,
          '--agentarch-memory=off', '--agentarch-json=report.json'],
         cwd=session.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 120
-    while not on(openai_server, 'second') and time.monotonic() < deadline and process.poll() is None:
+    # Without xdist `second` starts once `first` is done; with two workers, wait for `first` to finish as well.
+    while (
+        time.monotonic() < deadline
+        and process.poll() is None
+        and not (on(openai_server, 'second') and len(on(openai_server, 'first')) == 2 * 3)
+    ):
         time.sleep(0.05)
+    time.sleep(0.5)  # `first`'s report reaches the controller
     assert on(openai_server, 'second'), 'the session never reached the second case'
     process.send_signal(signal.SIGTERM)
     out, _ = process.communicate(timeout=60)
