@@ -79,13 +79,16 @@ def test_an_agent_with_two_tools_and_structured_output_gets_real_tool_calls(serv
         model,
         tools=[get_price, get_stock],
         output_type=ToolOutput(Quote),
-        instructions='Answer with the tools: call get_price and get_stock, then give the final result.',
+        instructions=(
+            'You do not know any price or stock level. First call get_price and get_stock for the item; only then '
+            'call final_result, with the values they returned.'
+        ),
     )
 
     async def ask() -> tuple[Quote, list[str]]:
         async with model:
             result = await agent.run(
-                'What does a widget cost, and how many are in stock?', model_settings={'temperature': 0}
+                "Look up the price and the stock of the item 'widget'.", model_settings={'temperature': 0}
             )
         parts = [p for m in result.all_messages() for p in m.parts]
         calls = [p.tool_name for p in parts if isinstance(p, ToolCallPart)]

@@ -10,8 +10,10 @@ options after commas: `threads=2`, `ctx=8192`, `parallel=1`, `max_tokens=1024`, 
   port. The plugin starts one per spec in the controller and hands its address to xdist workers, so every process
   of the session shares one loaded model; it is stopped when the session ends, interrupted or failed.
 - Model: `local_model` is pydantic-ai's `OpenAIChatModel` against that server, with a generation cap (a small model
-  may otherwise generate until the context is full) and `LLAMACPP_PROFILE`, whose schema transformer leaves only
-  JSON schema constructs llama.cpp's grammar converter handles.
+  may otherwise generate until the context is full) and `LLAMACPP_PROFILE`. Chat completions, not the Responses
+  API (`openai:`): llama.cpp's Responses converter answers HTTP 400 "Cannot determine type of 'item'" to an
+  assistant message without `type`, which is how pydantic-ai sends back an earlier text answer. The profile's schema
+  transformer spells regex patterns so that llama.cpp's grammar converter enforces them instead of dropping them.
 - Chat templates: Qwen2.5-Coder's small models write a tool call as a fenced ```json block rather than in
   `<tool_call>` tags, so with the model's own template llama.cpp hands the call back as text. The shipped
   template (`chat_templates/`) uses those fences as its tool-call markers, and llama.cpp returns real tool calls.
@@ -20,6 +22,7 @@ options after commas: `threads=2`, `ctx=8192`, `parallel=1`, `max_tokens=1024`, 
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import gc
 import hashlib
@@ -410,10 +413,13 @@ _ATTACHED: dict[str, str] = {}
 
 
 def serve(spec: str) -> LlamaServer:
-    """This process's server for `spec`, started on first use. The caller (the plugin) stops it with `stop_all` or
-    its `stop`."""
+    """This process's server for `spec`, started on first use; `stop_all` stops it (the plugin calls it when the
+    session ends, and it is registered with `atexit` as well)."""
     if (server := _SERVERS.get(spec)) is not None and server.running:
         return server
+    if not _SERVERS:
+        # Outside the plugin nobody else stops it: release the native server before the interpreter tears down.
+        atexit.register(stop_all)
     server = _SERVERS[spec] = LlamaServer.start(LocalSpec.parse(spec))
     return server
 
