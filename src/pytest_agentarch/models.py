@@ -1,5 +1,6 @@
-"""Model selection: a pydantic-ai model string, or `sim[:options]` for the embedded simulated model, and the
-session's model settings applied to every request of that model."""
+"""Model selection: a pydantic-ai model string, `sim[:options]` for the embedded simulated model or
+`llamacpp:...` for a local llama.cpp server, and the session's model settings applied to every request of that
+model."""
 
 from __future__ import annotations
 
@@ -161,8 +162,13 @@ def resolve_model(spec: str, *, settings: ModelSettings | None = None, priority:
 
 
 def base_model(spec: str) -> Model:
-    """The model a spec names, nothing wrapped around it: `sim[:options]` or a pydantic-ai model string."""
+    """The model a spec names, nothing wrapped around it: `sim[:options]`, `llamacpp:WEIGHTS[,options]` (a local
+    llama.cpp server, `local.py`) or a pydantic-ai model string."""
     spec = spec.strip()
+    if spec.startswith('llamacpp:'):
+        from .local import local_model
+
+        return local_model(spec)  # LocalModelError is a ModelSpecError
     if spec == 'sim' or spec.startswith('sim:'):
         from .sim import SimulatedModel
 

@@ -9,6 +9,7 @@
 | `memory` | the heap probe and the collector setting while items run |
 | `stack` | the model-request layer: settings, record/replay, retries, limits and budgets shared by the session |
 | `limits` | the state those limits share across processes (a session directory) |
+| `local` | the `llamacpp:` backend: one llama.cpp server per spec for the whole session |
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from . import registry
+from . import local, registry
 from .capture import uninstall
 from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
 from .fixture import arch, parametrize_arch, uses_arch
@@ -40,6 +41,8 @@ SERVICES = pytest.StashKey[SessionServices]()
 """This process's view of the session's limits."""
 STORE_KEY = 'agentarch_store'
 """The key of the store's path in an xdist worker's `workerinput`."""
+LOCAL_KEY = 'agentarch_llamacpp'
+"""The key of the local llama.cpp servers' addresses (spec -> base URL) in an xdist worker's `workerinput`."""
 
 __all__ = ('arch',)  # the fixture must be visible in this plugin module for pytest to find it
 
@@ -53,6 +56,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.limits.shared:
         shared = getattr(config, 'workerinput', {}).get(STORE_KEY)
         config.stash[STORE] = SessionStore.attach(shared) if shared else SessionStore.create()
+    if served := getattr(config, 'workerinput', {}).get(LOCAL_KEY):
+        local.attach(served)
     if is_controller(config):
         collector = config.stash[COLLECTOR] = Collector(config)
         config.pluginmanager.register(_ControllerHooks(collector), 'agentarch-controller')
@@ -96,6 +101,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         if limits.budget_usd is not None:
             for spec in settings.model_specs:
                 check_priced(spec)
+        if is_controller(session.config) and settings.replay_dir is None:
+            _serve_local_models(session.config, settings.model_specs)
         services = session.config.stash[SERVICES] = SessionServices.open(
             session.config.stash.get(STORE, None),
             max_requests=limits.max_requests,
@@ -120,6 +127,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             settings.run = replace(settings.run, stop=services.ledger.exhausted)
     except (registry.RegistryError, ModelSpecError, RecordingError) as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def _serve_local_models(config: pytest.Config, specs: list[str]) -> None:
+    """Start one llama.cpp server per `llamacpp:` spec here, in the controller, before xdist starts its workers:
+    they get the addresses (`pytest_configure_node`), so the session loads each model once. Stopped when the
+    session ends, however it ends (cleanups run on Ctrl-C and on errors too)."""
+    if any(local.is_local(spec) for spec in specs):
+        config.add_cleanup(local.stop_all)
+        for spec in specs:
+            if local.is_local(spec):
+                local.serve(spec)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -236,6 +254,8 @@ class _XdistHooks:
         store = self.config.stash.get(STORE, None)
         if store is not None:
             node.workerinput[STORE_KEY] = str(store.path)
+        if served := local.served():
+            node.workerinput[LOCAL_KEY] = served
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
