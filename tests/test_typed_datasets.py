@@ -162,7 +162,8 @@ import conftest, teamkit
 from teamkit import Alert, Explained, Forecast, Inputs, TypedValues
 
 llm_as_a_judge.set_default_judge_model(teamkit.judge_model())
-dataset = Dataset[Inputs, Forecast | Alert, None].from_file('weather.yaml', custom_evaluator_types=[TypedValues, Explained])
+custom = [TypedValues, Explained]
+dataset = Dataset[Inputs, Forecast | Alert, None].from_file('weather.yaml', custom_evaluator_types=custom)
 seen = {c.name: [type(c.inputs['now']).__name__, type(c.expected_output).__name__] for c in dataset.cases}
 
 async def task(inputs: Inputs) -> Forecast | Alert:
@@ -358,7 +359,8 @@ UNREACHABLE_CONFTEST = """
             raise ModelHTTPError(400, 'judge', {'error': 'invalid request'})
         if any(f'ok{i}' in prompt for i in (0, 2)):
             raise ModelHTTPError(503, 'judge', {'error': 'overloaded'})
-        return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, {'reason': 'fine', 'pass': True, 'score': 1.0})])
+        verdict = {'reason': 'fine', 'pass': True, 'score': 1.0}
+        return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, verdict)])
 
 
     def pytest_configure(config):
@@ -407,7 +409,8 @@ def test_an_unreachable_judge_is_an_evaluator_infrastructure_error_not_a_failed_
     assert rejected['failures'][0]['failed_assertions'][0].startswith('LLMJudge raised ModelHTTPError: ')
     result.stdout.fnmatch_lines(
         [
-            'evaluator infrastructure errors (2 runs could not be judged; left out of pass rate and pass^k, not failed):',
+            'evaluator infrastructure errors (2 runs could not be judged; left out of pass rate and pass^k, '
+            'not failed):',
             '  judged.yaml::half_unreachable[[]one[]]: 2 run(s): LLMJudge could not reach its model: ModelHTTPError*',
         ]
     )
