@@ -152,6 +152,7 @@ async def investigate(request: AnalysisRequest, model: Model) -> AgentRunResult[
     'delegation',
     description='coordinator agent delegating to metadata, metrics and logs sub-agents (usage rolled up)',
     datasets=('k8s_anomaly',),
+    output_type=Any,  # the cases' expected outputs hold the diagnosis fields only, not a whole report
 )
 async def delegation(inputs: Any, model: Model) -> AnomalyReport:
     """The coordinator runs the investigation; its usage includes every specialist's."""

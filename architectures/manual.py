@@ -42,6 +42,7 @@ async def _run(call: PlannedCall) -> dict[str, Any]:
     'manual',
     description='code calls the tools (gathered concurrently); the LLM only merges and summarises',
     datasets=('k8s_anomaly',),
+    output_type=Any,  # the cases' expected outputs hold the diagnosis fields only, not a whole report
 )
 async def manual(inputs: Any, model: Model) -> AnomalyReport:
     """Explicit orchestration: metadata, both window analyses at once, LLM merge, node analysis, LLM summary."""

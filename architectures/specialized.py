@@ -106,6 +106,7 @@ class _Investigation:
     'specialized',
     description='one agent per tool, orchestrated by code; tool-less agents merge and summarise',
     datasets=('k8s_anomaly',),
+    output_type=Any,  # the cases' expected outputs hold the diagnosis fields only, not a whole report
 )
 async def specialized(inputs: Any, model: Model) -> AnomalyReport:
     """Specialists for metadata, CPU, memory and logs; code runs the workflow, the LLM merges and summarises."""

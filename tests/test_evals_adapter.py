@@ -73,3 +73,19 @@ def test_span_tree_scope_collects_real_spans_ended_inside_it_and_metrics_are_der
     assert _evals.derived_metrics(tree) == {'requests': 1, 'input_tokens': 7, 'output_tokens': 2, 'cost': 0.5}, (
         'pydantic_evals._task_run.extract_span_tree_metrics changed what it derives: update _evals.derived_metrics'
     )
+
+
+def test_set_judge_model_sets_the_default_judge_and_puts_the_previous_one_back() -> None:
+    from pydantic_ai.models.test import TestModel
+    from pydantic_evals.evaluators import llm_as_a_judge
+
+    before = llm_as_a_judge._default_model  # pyright: ignore[reportPrivateUsage]
+    judge = TestModel()
+    restore = _evals.set_judge_model(judge)
+    try:
+        assert llm_as_a_judge._resolve_judge_model(None) is judge, (  # pyright: ignore[reportPrivateUsage]
+            'set_default_judge_model no longer sets what LLMJudge uses by default: update _evals.set_judge_model'
+        )
+    finally:
+        restore()
+    assert llm_as_a_judge._default_model is before  # pyright: ignore[reportPrivateUsage]

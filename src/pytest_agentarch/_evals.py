@@ -2,23 +2,27 @@
 
 pydantic-evals has no public way to give a run the task-run scope that `increment_eval_metric` and
 `set_eval_attribute` write into (only `Dataset.evaluate` opens one), to collect the real spans of a run into a
-`SpanTree`, or to compute the metrics it derives from spans. Each use below names what it needs;
+`SpanTree`, to compute the metrics it derives from spans, or to read the default judge model (it can only be
+set, with `set_default_judge_model`; the session puts the previous one back when it ends). Each use below names
+what it needs;
 `tests/test_evals_adapter.py` exercises exactly that behaviour and fails with a clear message when an upgrade
 changes it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic_ai import models
 from pydantic_evals import _task_run  # pyright: ignore[reportPrivateUsage]
+from pydantic_evals.evaluators import llm_as_a_judge
 from pydantic_evals.otel import SpanTree, SpanTreeRecordingError
 from pydantic_evals.otel._context_subtree import context_subtree  # pyright: ignore[reportPrivateUsage]
 
-__all__ = ('Reported', 'derived_metrics', 'reported', 'span_tree_scope')
+__all__ = ('Reported', 'derived_metrics', 'reported', 'set_judge_model', 'span_tree_scope')
 
 
 @dataclass(kw_only=True)
@@ -59,3 +63,14 @@ def derived_metrics(tree: SpanTree) -> dict[str, int | float]:
     task_run = _task_run.TaskRun()
     _task_run.extract_span_tree_metrics(task_run, tree)
     return dict(task_run.metrics)
+
+
+def set_judge_model(model: models.Model) -> Callable[[], None]:
+    """Make `model` the default judge (`set_default_judge_model`); returns what puts the previous one back."""
+    previous = llm_as_a_judge._default_model  # pyright: ignore[reportPrivateUsage]
+    llm_as_a_judge.set_default_judge_model(model)
+
+    def restore() -> None:
+        llm_as_a_judge.set_default_judge_model(previous)
+
+    return restore

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from _pytest._code.code import TerminalRepr, TracebackStyle
+from pydantic import ValidationError
 from pydantic_ai.models import Model
 from pydantic_evals import Dataset
 from pydantic_evals.evaluators import Evaluator
@@ -71,6 +72,23 @@ def _describe(exc: BaseException) -> str:
     return str(exc)
 
 
+def _type_name(t: Any) -> str:
+    """A type as a reader knows it: `datetime`, `Report | Escalation`, `dict[str, int]`."""
+    if t is Any:
+        return 'untyped'
+    return t.__name__ if isinstance(t, type) and not getattr(t, '__args__', None) else repr(t).replace('typing.', '')
+
+
+def _problem(error: Any, dataset: Dataset[Any, Any, Any]) -> str:
+    """One pydantic error of a typed load, as `case 'name': field.path: message (input ...)`."""
+    loc = tuple(error.get('loc', ()))
+    where = '.'.join(map(str, loc)) or '(dataset)'
+    if len(loc) >= 2 and loc[0] == 'cases' and isinstance(loc[1], int) and loc[1] < len(dataset.cases):
+        field = '.'.join(map(str, loc[2:])) or '(case)'
+        where = f'case {dataset.cases[loc[1]].name!r}: {field}'
+    return f'{where}: {error.get("msg")} [{error.get("type")}] (input: {error.get("input")!r})'
+
+
 class DatasetLoadError(Exception):
     """A dataset file that does not parse or validate."""
 
@@ -84,8 +102,9 @@ class DatasetFile(pytest.File):
 
     def collect(self) -> Iterator[pytest.Item]:
         settings = self.config.stash[SETTINGS]
+        evaluator_types = user_evaluator_types()
         try:
-            dataset = Dataset[Any, Any, Any].from_file(self.path, custom_evaluator_types=user_evaluator_types())
+            dataset = Dataset[Any, Any, Any].from_file(self.path, custom_evaluator_types=evaluator_types)
         except Exception as exc:
             raise DatasetLoadError(
                 f'{self.path}: not a valid pydantic-evals dataset: {_describe(exc)}\n'
@@ -100,6 +119,9 @@ class DatasetFile(pytest.File):
         unnamed = [i for i, case in enumerate(dataset.cases) if not case.name]
         if unnamed:
             raise DatasetLoadError(f'{self.path}: case #{unnamed[0] + 1} has no `name`; give every case a unique name')
+        types = self._types(dataset.name, [a for a in settings.selected if a.serves(dataset.name)])
+        if types.typed:
+            dataset = self._load_typed(types, dataset, evaluator_types)
         for index, case in enumerate(dataset.cases):
             spec = CaseSpec.from_dataset(case, dataset)
             for arch in settings.selected:
@@ -116,6 +138,54 @@ class DatasetFile(pytest.File):
                         dataset_name=dataset.name,
                         traced=settings.memory == 'all' or (settings.memory == 'first-case' and index == 0),
                     )
+
+    def _types(self, dataset_name: str, serving: Sequence[registry.Architecture]) -> registry.DatasetTypes:
+        """The types the architectures serving the dataset declare; two that declare different ones are an error."""
+        chosen: dict[str, tuple[str, Any]] = {}
+        for arch in serving:
+            try:
+                declared = arch.dataset_types()
+            except registry.RegistryError as exc:
+                raise DatasetLoadError(f'{self.path}: {exc}') from None
+            for part in ('inputs', 'output', 'metadata'):
+                given = getattr(declared, part)
+                if given is Any:
+                    continue
+                first = chosen.setdefault(part, (arch.name, given))
+                if first[1] != given:
+                    raise DatasetLoadError(
+                        f'{self.path}: the architectures serving dataset {dataset_name!r} declare different {part} '
+                        f'types: {first[0]!r} declares {_type_name(first[1])}, {arch.name!r} declares '
+                        f'{_type_name(given)}. Give them the same type, or limit each to its own dataset with '
+                        '@architecture(datasets=...)'
+                    )
+        return registry.DatasetTypes(**{part: t for part, (_, t) in chosen.items()})
+
+    def _load_typed(
+        self,
+        types: registry.DatasetTypes,
+        untyped: Dataset[Any, Any, Any],
+        evaluator_types: Sequence[type[Evaluator[Any, Any, Any]]],
+    ) -> Dataset[Any, Any, Any]:
+        """The dataset loaded by pydantic-evals with the declared types, so that architectures and evaluators get
+        exactly the values `Dataset[InputsT, OutputT, MetadataT].from_file` gives; a case that does not validate is
+        a collection error naming the case and the field."""
+        typed_dataset: Any = Dataset
+        try:
+            loaded: Dataset[Any, Any, Any] = typed_dataset[types.inputs, types.output, types.metadata].from_file(
+                self.path, custom_evaluator_types=evaluator_types
+            )
+        except Exception as exc:
+            cause = exc if isinstance(exc, ValidationError) else exc.__cause__
+            if not isinstance(cause, ValidationError):
+                raise DatasetLoadError(f'{self.path}: {_describe(exc)}') from None
+            problems = [_problem(error, untyped) for error in cause.errors(include_url=False)]
+            raise DatasetLoadError(
+                f'{self.path}: {len(problems)} value(s) do not match the types the architectures declare '
+                f'({_type_name(types.inputs)} inputs, {_type_name(types.output)} output, '
+                f'{_type_name(types.metadata)} metadata):\n' + '\n'.join(f'  {p}' for p in problems)
+            ) from None
+        return loaded
 
     def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: TracebackStyle | None = None

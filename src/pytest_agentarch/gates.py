@@ -128,6 +128,11 @@ def check(stats: CaseStats, thresholds: Thresholds) -> list[Miss]:
     """Every threshold `stats` misses (empty when it passes)."""
     # A case whose every run failed on infrastructure has no rate to judge: it misses, and says why.
     no_runs = f'all {stats.infra} runs failed on infrastructure' if stats.infra and not stats.pass_rate.n else None
+    if not stats.pass_rate.n and stats.unjudged:
+        # Runs whose judge never answered have no verdict: a pass rate of no judged runs proves nothing either.
+        no_runs = f'{stats.unjudged} run(s) could not be judged (an evaluator could not reach its model)' + (
+            f', {stats.infra} failed on infrastructure' if stats.infra else ''
+        )
     # Without a threshold, every run must pass (plain pytest semantics): judged on counts, never on a bound.
     pass_rate = (1.0, False) if thresholds.min_pass_rate is None else (thresholds.min_pass_rate, thresholds.lower_bound)
     judged = [_judge(stats, 'pass_rate', stats.pass_rate, *pass_rate, no_runs)]

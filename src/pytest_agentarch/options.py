@@ -178,6 +178,14 @@ OPTIONS: tuple[Option, ...] = (
         'several, comma-separated, make the model an axis beside the architecture',
     ),
     Option(
+        dest='judge_model',
+        flag='--agentarch-judge-model',
+        ini='agentarch_judge_model',
+        metavar='SPEC',
+        help="the model LLMJudge and other model-using evaluators use by default: 'sim', 'test' or a pydantic-ai "
+        "model string (pydantic-evals' set_default_judge_model); its spend is counted apart from the runs'",
+    ),
+    Option(
         dest='model_settings',
         flag='--agentarch-model-settings',
         ini='agentarch_model_settings',
@@ -478,6 +486,8 @@ class Settings:
     model_settings: ModelSettings | None
     """`--agentarch-model-settings`, applied to every request of the session's model."""
     model_settings_priority: SettingsPriority
+    judge_spec: str | None
+    """`--agentarch-judge-model`: the default model of judging evaluators (None: pydantic-evals' own default)."""
     run: RunSettings
     thresholds: Thresholds
     overrides: Mapping[str, Thresholds]
@@ -544,6 +554,7 @@ class Settings:
             model_specs=model_specs,
             model_settings=v['model_settings'],
             model_settings_priority=v['model_settings_priority'],
+            judge_spec=v['judge_model'],
             run=RunSettings(
                 runs=v['runs'],
                 concurrency=v['concurrency'],

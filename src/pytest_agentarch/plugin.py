@@ -23,13 +23,13 @@ from typing import Any
 
 import pytest
 
-from . import local, registry
+from . import _evals, local, registry
 from .capture import uninstall
 from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
 from .fixture import arch, parametrize_arch, uses_arch
 from .limits import SessionStore
 from .memory import tune_gc, untune_gc
-from .models import ModelSpecError
+from .models import ModelSpecError, base_model
 from .options import SETTINGS, Settings, add_options
 from .recording import RecordingError
 from .session import COLLECTOR, STOPPED_BY, WIRE_KEY, Collector, is_controller
@@ -125,6 +125,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         }
         if services.ledger is not None:
             settings.run = replace(settings.run, stop=services.ledger.exhausted)
+        if settings.judge_spec is not None:
+            _set_judge(session.config, settings.judge_spec)
     except (registry.RegistryError, ModelSpecError, RecordingError) as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -138,6 +140,16 @@ def _serve_local_models(config: pytest.Config, specs: list[str]) -> None:
         for spec in specs:
             if local.is_local(spec):
                 local.serve(spec)
+
+
+def _set_judge(config: pytest.Config, spec: str) -> None:
+    """Make `spec` pydantic-evals' default judge model for the session; the previous one comes back at its end."""
+    try:
+        judge = base_model(spec)
+    except ModelSpecError as exc:
+        raise ModelSpecError(str(exc).replace('--agentarch-model ', '--agentarch-judge-model ', 1)) from None
+    config.add_cleanup(_evals.set_judge_model(judge))
+    config.stash[SETTINGS].run = replace(config.stash[SETTINGS].run, judge=judge)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

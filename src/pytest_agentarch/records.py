@@ -83,6 +83,15 @@ class RunRecord:
     assertions: list[Assertion] = field(default_factory=list[Assertion])
     evaluator_errors: list[str] = field(default_factory=list[str])
     """Evaluators that raised: they fail the run."""
+    evaluator_infra_errors: list[str] = field(default_factory=list[str])
+    """Evaluators whose model (a judge) could not be reached (`errors.classify`): not a failure of the run, which is
+    left out of pass rate and pass^k (`unjudged`) and still counts in determinism."""
+    judge_requests: int = 0
+    """Model requests the run's evaluators made (judges), apart from the run's own."""
+    judge_input_tokens: int = 0
+    judge_output_tokens: int = 0
+    judge_cost: float | None = None
+    """USD the run's evaluators spent; None when they made no request or one could not be priced."""
     metrics: dict[str, float] = field(default_factory=dict[str, float])
     """Metrics the run reported through `pydantic_evals.dataset.increment_eval_metric`."""
     attempts: int = 0
@@ -104,6 +113,12 @@ class RunRecord:
     def infrastructure(self) -> bool:
         """The run failed on infrastructure (rate limit, provider 5xx, connection): it counts in no rate."""
         return self.errored and self.error_kind == 'infrastructure'
+
+    @property
+    def unjudged(self) -> bool:
+        """The run's evaluators could not all reach their model: its verdict is unknown, so it counts in no pass
+        rate (it still counts in determinism, output agreement and usage)."""
+        return bool(self.evaluator_infra_errors) and not self.errored
 
     @property
     def passed(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import inspect
+import typing
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -21,6 +22,7 @@ __all__ = (
     'ENTRY_POINT_GROUP',
     'Architecture',
     'ArchitectureFunc',
+    'DatasetTypes',
     'RegistryError',
     'architecture',
     'registered',
@@ -37,6 +39,20 @@ class RegistryError(Exception):
     """A registration or selection the user must fix; the plugin reports it as a usage error."""
 
 
+@dataclass(frozen=True)
+class DatasetTypes:
+    """The types an architecture gives its dataset's inputs, expected output and metadata; `Any` is untyped."""
+
+    inputs: Any = Any
+    output: Any = Any
+    metadata: Any = Any
+
+    @property
+    def typed(self) -> bool:
+        """Whether any of the three is declared (then the dataset is loaded with these types)."""
+        return any(t is not Any for t in (self.inputs, self.output, self.metadata))
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Architecture:
     """One registered architecture."""
@@ -51,6 +67,38 @@ class Architecture:
     """Dataset names this architecture serves; empty means every dataset."""
     origin: str = field(default='')
     """`module:qualname` of the function, to tell a re-import from a clash."""
+    inputs_type: Any = None
+    """The dataset's inputs type as given to `@architecture`; None: the annotation of the function's `inputs`."""
+    output_type: Any = None
+    """The dataset's output type as given to `@architecture`; None: the function's return annotation."""
+    metadata_type: Any = None
+    """The dataset's metadata type as given to `@architecture`; None: untyped."""
+
+    def dataset_types(self) -> DatasetTypes:
+        """The inputs, output and metadata types of the datasets this architecture serves.
+
+        An explicit `inputs_type=` / `output_type=` / `metadata_type=` wins; otherwise the annotation of the
+        function's first parameter and its return annotation (string annotations resolved with
+        `typing.get_type_hints`); `Any` or no annotation is untyped. Raises RegistryError when an annotation cannot
+        be resolved.
+        """
+        inputs, output = self.inputs_type, self.output_type
+        if inputs is None or output is None:
+            try:
+                hints = typing.get_type_hints(self.func)
+                first = next(iter(inspect.signature(self.func).parameters), None)
+            except Exception as exc:
+                raise RegistryError(
+                    f'architecture {self.name!r} ({self.origin}): its type annotations cannot be resolved ({exc!r}); '
+                    'import the names they use at module level, or pass inputs_type=/output_type= to @architecture'
+                ) from None
+            if inputs is None:
+                inputs = hints.get(first, Any) if first is not None else Any
+            if output is None:
+                output = hints.get('return', Any)
+        return DatasetTypes(
+            inputs=inputs, output=output, metadata=Any if self.metadata_type is None else self.metadata_type
+        )
 
     def serves(self, dataset_name: str) -> bool:
         """Whether cases of `dataset_name` should run on this architecture."""
@@ -65,7 +113,13 @@ _CLASHES: list[str] = []
 
 
 def architecture(
-    name: str, *, description: str = '', datasets: Sequence[str] = ()
+    name: str,
+    *,
+    description: str = '',
+    datasets: Sequence[str] = (),
+    inputs_type: Any = None,
+    output_type: Any = None,
+    metadata_type: Any = None,
 ) -> Callable[[ArchitectureFunc], Architecture]:
     """Register an async function `(inputs, model) -> output` as the architecture `name`.
 
@@ -75,6 +129,11 @@ def architecture(
         ...
     ```
     `datasets` limits the architecture to cases of the named datasets; by default it serves all of them.
+
+    The annotation of `inputs` is the type of the dataset's inputs, and the return annotation the type of its
+    expected output: cases are validated (and coerced, e.g. ISO strings to `datetime`) against them at collection.
+    `inputs_type=`, `output_type=` and `metadata_type=` say it explicitly and win over the annotations; `Any` (or no
+    annotation) leaves the values as the file gives them.
     """
     if not isinstance(name, str) or not name.strip() or ',' in name or name != name.strip():
         raise RegistryError(f'architecture name {name!r} must be a non-empty string without commas or edge spaces')
@@ -92,6 +151,9 @@ def architecture(
             func=func,
             datasets=tuple(datasets),
             origin=f'{func.__module__}:{func.__qualname__}',
+            inputs_type=inputs_type,
+            output_type=output_type,
+            metadata_type=metadata_type,
         )
         _add(arch)
         return arch

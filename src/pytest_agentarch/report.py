@@ -24,10 +24,12 @@ from .stats import ArchitectureStats, CaseStats, Level, Totals, aggregate, case_
 
 __all__ = ('ArchitectureReport', 'ItemResult', 'MissingItem', 'Report', 'build_report', 'write_json')
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """2: determinism at three levels, errors as variants, infrastructure failures, scores, labels, totals.
 3: several models per session (`models`, `model` on architectures, cases and misses), retries and waiting in totals,
-runs not started (`not_run`), what stopped the session (`stopped_by`), the recording a replay read (`replay_of`)."""
+runs not started (`not_run`), what stopped the session (`stopped_by`), the recording a replay read (`replay_of`).
+4: evaluators' (judges') spend in totals, the judge model (`judge_model`), runs whose evaluators could not reach their
+model (`unjudged`, `evaluator_infra_errors`)."""
 
 
 @dataclass(kw_only=True)
@@ -90,6 +92,11 @@ class RunSummary(BaseModel):
     input_tokens: int
     output_tokens: int
     cost: float | None
+    unjudged: bool = Field(
+        default=False,
+        description='an evaluator could not reach its model: the run is in no pass rate, `passed` '
+        'reflects the other assertions only',
+    )
 
 
 def _summaries(records: list[RunRecord], variants: list[str], level: Level) -> list[RunSummary]:
@@ -107,6 +114,7 @@ def _summaries(records: list[RunRecord], variants: list[str], level: Level) -> l
             input_tokens=r.input_tokens,
             output_tokens=r.output_tokens,
             cost=r.cost,
+            unjudged=r.unjudged,
         )
         for r in sorted(records, key=lambda r: r.index)
     ]
@@ -163,6 +171,9 @@ class Report(BaseModel):
     replay_of: str | None = Field(
         default=None, description='the recording every model response was read from (--agentarch-replay), if any'
     )
+    judge_model: str | None = Field(
+        default=None, description='the model evaluators such as LLMJudge used by default (--agentarch-judge-model)'
+    )
 
 
 def build_report(
@@ -176,6 +187,7 @@ def build_report(
     level: Level = 'steps',
     stopped_by: str | None = None,
     replay_of: str | None = None,
+    judge_model: str | None = None,
 ) -> Report:
     """Aggregate item results into the report, in a stable order (architecture, model in the order given, then case
     name). An architecture on two models is two rows: runs of different models are never pooled.
@@ -235,6 +247,7 @@ def build_report(
         not_run=sum(c.not_run for a in archs for c in a.cases),
         stopped_by=stopped_by or next((i.stopped_by for i in all_items if i.stopped_by), None),
         replay_of=replay_of,
+        judge_model=judge_model,
     )
 
 

@@ -9,12 +9,13 @@ or collected from real spans when an evaluator needs more than agent, model-requ
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import inspect
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +34,15 @@ from .records import Assertion, ModelRequestRecord, RunRecord, ToolCallRecord
 from .registry import Architecture
 from .trajectory import Call, flat_steps, normalize_args, render, render_tools, shape, shape_with_args
 
-__all__ = ('CaptureError', 'CaseSpec', 'RunSettings', 'run_case', 'run_once')
+__all__ = (
+    'CaptureError',
+    'CaseSpec',
+    'EvaluatorInfrastructureError',
+    'RunSettings',
+    'Verdicts',
+    'run_case',
+    'run_once',
+)
 
 
 @dataclass(kw_only=True)
@@ -56,6 +65,8 @@ class RunSettings:
     """Dataset of the cases run with these settings, for the run's identity (`RunInfo.dataset`)."""
     stop: Callable[[], str | None] | None = None
     """Asked before each run starts: a reason (a budget reached) means the run is not started."""
+    judge: Model | None = None
+    """The session's judge model (`--agentarch-judge-model`), entered around a case's runs like the run's model."""
 
 
 @dataclass(kw_only=True)
@@ -145,11 +156,54 @@ def _metrics_of(requests: Sequence[ModelRequestRecord]) -> dict[str, int | float
     return metrics
 
 
-async def _judge(
-    evaluators: Sequence[Evaluator[Any, Any, Any]], ctx: EvaluatorContext[Any, Any, Any]
-) -> tuple[list[Assertion], list[str]]:
-    results, failures = await run_evaluators(evaluators, ctx)
-    return [_assertion(r) for r in results], [f'{f.name} raised {f.error_message}' for f in failures]
+class EvaluatorInfrastructureError(Exception):
+    """An evaluator failed because the model it calls (a judge) could not be reached: not the run's fault."""
+
+
+def _guarded(evaluator: Evaluator[Any, Any, Any]) -> Evaluator[Any, Any, Any]:
+    """A shallow copy of `evaluator` whose infrastructure failures (`errors.classify`) raise
+    `EvaluatorInfrastructureError`, so that they can be told from evaluator bugs in pydantic-evals' failures, which
+    keep only the exception's type name and text. The user's evaluator object is left as it was."""
+    original = evaluator.evaluate_async
+
+    async def evaluate_async(ctx: EvaluatorContext[Any, Any, Any]) -> Any:
+        try:
+            return await original(ctx)
+        except Exception as exc:
+            if classify(exc) == 'infrastructure':
+                raise EvaluatorInfrastructureError(f'{type(exc).__name__}: {exc}') from exc
+            raise
+
+    clone = copy.copy(evaluator)
+    try:
+        # An instance attribute shadows the method that `run_evaluator` looks up on the evaluator.
+        object.__setattr__(clone, 'evaluate_async', evaluate_async)
+    except (AttributeError, TypeError):  # an evaluator with __slots__: its failures all count as evaluator errors
+        return evaluator
+    return clone
+
+
+@dataclass(kw_only=True)
+class Verdicts:
+    """What a run's evaluators said."""
+
+    assertions: list[Assertion]
+    errors: list[str]
+    """Evaluators that raised (a bug, a bad value): they fail the run."""
+    infrastructure: list[str]
+    """Evaluators whose model could not be reached: the run is not judged on them (see `RunRecord.unjudged`)."""
+
+
+async def _judge(evaluators: Sequence[Evaluator[Any, Any, Any]], ctx: EvaluatorContext[Any, Any, Any]) -> Verdicts:
+    results, failures = await run_evaluators([_guarded(e) for e in evaluators], ctx)
+    verdicts = Verdicts(assertions=[_assertion(r) for r in results], errors=[], infrastructure=[])
+    for f in failures:
+        if f.error_type == EvaluatorInfrastructureError.__name__:
+            message = f.error_message.removeprefix(f'{EvaluatorInfrastructureError.__name__}: ')
+            verdicts.infrastructure.append(f'{f.name} could not reach its model: {message}')
+        else:
+            verdicts.errors.append(f'{f.name} raised {f.error_message}')
+    return verdicts
 
 
 def _assertion(r: EvaluationResult[Any]) -> Assertion:
@@ -262,7 +316,22 @@ async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int,
             attributes=reported.attributes,
             metrics=metrics,
         )
-        record.assertions, record.evaluator_errors = await _judge(case.evaluators, ctx)
+        # Evaluators run after the run's capture scope has closed, in a capture scope of their own: a judge's model
+        # requests never reach the run's trajectory, requests, tokens or cost, and are counted apart as its
+        # evaluation spend.
+        judging = capture.RunCapture(spans=capture.exporting())
+        with capture.capture_run(judging):
+            verdicts = await _judge(case.evaluators, ctx)
+        record.assertions = verdicts.assertions
+        record.evaluator_errors = verdicts.errors
+        record.evaluator_infra_errors = verdicts.infrastructure
+        judge_requests = judging.result().requests
+        if judge_requests:
+            judge_costs = [r.cost for r in judge_requests]
+            record.judge_requests = len(judge_requests)
+            record.judge_input_tokens = sum(r.input_tokens for r in judge_requests)
+            record.judge_output_tokens = sum(r.output_tokens for r in judge_requests)
+            record.judge_cost = sum(c for c in judge_costs if c is not None) if None not in judge_costs else None
     return record
 
 
@@ -295,5 +364,6 @@ async def run_case(
     # loop and leaves the old one unclosed (its loop is gone), so its sockets leak into ResourceWarnings. Entered,
     # the provider opens its client on this loop, shares it among the case's runs, and closes it when they end.
     # Models without a provider (sim, FunctionModel) make this a no-op; a WrapperModel passes it to what it wraps.
-    async with model:
+    judge: AbstractAsyncContextManager[Any] = settings.judge if settings.judge is not None else nullcontext()
+    async with model, judge:
         return [r for r in await asyncio.gather(*(guarded(i) for i in range(settings.runs))) if r is not None]

@@ -80,6 +80,7 @@ class Collector:
             level=settings.thresholds.level,
             stopped_by=self.config.stash.get(STOPPED_BY, None),
             replay_of=str(settings.replay_dir) if settings.replay_dir is not None else None,
+            judge_model=settings.judge_spec,
         )
         if settings.json_path is not None:
             write_json(self.report, settings.json_path)

@@ -9,7 +9,10 @@ How runs count:
   per-run usage means;
 - a run that failed on infrastructure (`error_kind` 'infrastructure': rate limits, provider 5xx, connection errors)
   says nothing about the architecture: it is counted and shown (`infra`), its spend is in the totals, and it is
-  left out of every other figure (as tau2-bench does).
+  left out of every other figure (as tau2-bench does);
+- a run whose evaluators could not reach their model (a judge's provider failed on infrastructure) has no verdict:
+  it is left out of the pass rate and pass^k (`unjudged`), and counts in everything else.
+Evaluators' own model requests (judges) are never part of a run's usage; `Totals` sums them apart as evaluation spend.
 """
 
 from __future__ import annotations
@@ -353,12 +356,23 @@ class Totals(BaseModel):
     waited: float = Field(
         default=0.0, description="seconds runs spent waiting on the session's request limits and on retry back-off"
     )
+    judge_requests: int = Field(default=0, description="evaluators' (judges') model requests, apart from the runs'")
+    judge_input_tokens: int = 0
+    judge_output_tokens: int = 0
+    judge_cost: float | None = Field(
+        default=None, description='USD the evaluators spent, summed over the priced runs; null when none was priced'
+    )
 
     @classmethod
     def of(cls, records: Sequence[RunRecord]) -> Totals:
         """Sums over `records`."""
         costs = [r.cost for r in records if r.cost is not None]
+        judge_costs = [r.judge_cost for r in records if r.judge_cost is not None]
         return cls(
+            judge_requests=sum(r.judge_requests for r in records),
+            judge_input_tokens=sum(r.judge_input_tokens for r in records),
+            judge_output_tokens=sum(r.judge_output_tokens for r in records),
+            judge_cost=math.fsum(judge_costs) if judge_costs else None,
             runs=len(records),
             requests=sum(r.requests for r in records),
             input_tokens=sum(r.input_tokens for r in records),
@@ -374,7 +388,12 @@ class Totals(BaseModel):
         """Sums of sums."""
         parts = list(parts)
         costs = [p.cost for p in parts if p.cost is not None]
+        judge_costs = [p.judge_cost for p in parts if p.judge_cost is not None]
         return cls(
+            judge_requests=sum(p.judge_requests for p in parts),
+            judge_input_tokens=sum(p.judge_input_tokens for p in parts),
+            judge_output_tokens=sum(p.judge_output_tokens for p in parts),
+            judge_cost=math.fsum(judge_costs) if judge_costs else None,
             runs=sum(p.runs for p in parts),
             requests=sum(p.requests for p in parts),
             input_tokens=sum(p.input_tokens for p in parts),
@@ -418,6 +437,12 @@ class CaseStats(BaseModel):
     runs: int = Field(description='every run, infrastructure failures included')
     errors: int = Field(description='runs that raised, timed out or captured nothing because of their behaviour')
     infra: int = Field(default=0, description='runs that failed on infrastructure: counted in no rate')
+    unjudged: int = Field(
+        default=0, description='runs whose evaluators could not reach their model (a judge): not in pass rate, pass^k'
+    )
+    evaluator_infra_errors: list[str] = Field(
+        default_factory=list[str], description='the distinct messages of those evaluator failures (up to 5)'
+    )
     error_types: dict[str, int] = Field(description='exception type -> runs, both kinds')
     level: Level = Field(default='steps', description='the level of `determinism` and `variants`')
     determinism: Rate = Field(
@@ -428,9 +453,9 @@ class CaseStats(BaseModel):
     output_agreement: Rate = Field(
         description='share of counted runs whose compared output fields (or error type) equal the mode'
     )
-    pass_rate: Rate = Field(description='runs that passed every assertion, over counted runs')
-    pass_hat_k: list[float] = Field(description='pass^k for k = 1..counted runs')
-    pass_at_k: list[float] = Field(description='pass@k for k = 1..counted runs')
+    pass_rate: Rate = Field(description='runs that passed every assertion, over counted runs that were judged')
+    pass_hat_k: list[float] = Field(description='pass^k for k = 1..judged runs')
+    pass_at_k: list[float] = Field(description='pass@k for k = 1..judged runs')
     scores: dict[str, Score] = Field(default_factory=dict[str, Score], description='numeric evaluator results')
     labels: dict[str, dict[str, int]] = Field(
         default_factory=dict[str, dict[str, int]],
@@ -509,7 +534,9 @@ def case_stats(
     records = sorted(records, key=lambda r: r.index)
     counted = [r for r in records if not r.infrastructure]
     n = len(counted)
-    passed = sum(r.passed for r in counted)
+    judged = [r for r in counted if not r.unjudged]
+    j = len(judged)
+    passed = sum(r.passed for r in judged)
     by_level = {lv: _mode([variant_key(r, lv) for r in counted])[0] for lv in LEVELS}
     _, counts = _mode([variant_key(r, level) for r in counted])
     agreement, _ = _mode([f'error: {r.error_type}' if r.errored else r.output_key or '' for r in counted])
@@ -537,15 +564,17 @@ def case_stats(
         runs=len(records),
         errors=sum(r.errored for r in counted),
         infra=len(records) - n,
+        unjudged=n - j,
+        evaluator_infra_errors=list(dict.fromkeys(e for r in counted for e in r.evaluator_infra_errors))[:5],
         error_types=dict(Counter(r.error_type for r in records if r.error_type)),
         level=level,
         determinism=by_level[level],
         determinism_by_level=by_level,
         variants=variants,
         output_agreement=agreement,
-        pass_rate=Rate.of(passed, n),
-        pass_hat_k=[pass_hat_k(n, passed, k) for k in range(1, n + 1)],
-        pass_at_k=[pass_at_k(n, passed, k) for k in range(1, n + 1)],
+        pass_rate=Rate.of(passed, j),
+        pass_hat_k=[pass_hat_k(j, passed, k) for k in range(1, j + 1)],
+        pass_at_k=[pass_at_k(j, passed, k) for k in range(1, j + 1)],
         scores=_scores(counted),
         labels=_labels(counted),
         requests=Distribution.of([r.requests for r in counted]),
@@ -572,6 +601,7 @@ class ArchitectureStats(BaseModel):
     runs: int
     errors: int = Field(description='runs that raised because of their behaviour')
     infra: int = Field(default=0, description='runs that failed on infrastructure')
+    unjudged: int = Field(default=0, description='runs whose evaluators could not reach their model')
     level: Level = Field(default='steps', description='the level of `determinism`')
     determinism: Rate = Field(description='pooled over cases at `level`: modal runs over counted runs')
     determinism_by_level: dict[Level, Rate]
@@ -638,10 +668,12 @@ def aggregate(
     level = cases[0].level
     # A case whose every run failed on infrastructure has no pass^k and no trajectories: it tells nothing.
     informative = [c for c in cases if c.pass_rate.n]
+    # Counted runs (not failed on infrastructure) are determinism's n; the pass rate's leaves out unjudged runs too.
+    observed = [c for c in cases if c.determinism.n]
     k = min((c.pass_rate.n for c in informative), default=0)
-    costs = [c.cost for c in cases if c.pass_rate.n]
+    costs = [c.cost for c in observed]
     cost_runs = sum(c.n for c in costs if c is not None)
-    counted = sum(c.pass_rate.n for c in cases)
+    counted = sum(c.determinism.n for c in cases)
     metric_names = sorted({m for c in cases for m in c.metrics})
     score_names = sorted({s for c in cases for s in c.scores})
     by_level = {lv: _clustered([c.determinism_by_level[lv] for c in cases]) for lv in LEVELS}
@@ -653,10 +685,11 @@ def aggregate(
         runs=sum(c.runs for c in cases),
         errors=sum(c.errors for c in cases),
         infra=sum(c.infra for c in cases),
+        unjudged=sum(c.unjudged for c in cases),
         level=level,
         determinism=by_level[level],
         determinism_by_level=by_level,
-        distinct_trajectories=(sum(len(c.variants) for c in informative) / len(informative) if informative else None),
+        distinct_trajectories=(sum(len(c.variants) for c in observed) / len(observed) if observed else None),
         output_agreement=_clustered([c.output_agreement for c in cases]),
         pass_rate=_clustered([c.pass_rate for c in cases]),
         k=k,
@@ -675,7 +708,7 @@ def aggregate(
         ),
         latency_p50=percentile(latencies, 50),
         latency_p95=percentile(latencies, 95),
-        metrics={m: sum(c.metrics.get(m, 0.0) * c.pass_rate.n for c in cases) / counted for m in metric_names}
+        metrics={m: sum(c.metrics.get(m, 0.0) * c.determinism.n for c in cases) / counted for m in metric_names}
         if counted
         else {},
         total=Totals.sum(c.total for c in cases),

@@ -54,6 +54,11 @@ def _who(architecture: str, model: str | None) -> str:
     return f'{architecture}@{model}' if model else architecture
 
 
+def _simulated(spec: str) -> bool:
+    """Whether a model spec names the embedded simulated model."""
+    return spec.strip() == 'sim' or spec.strip().startswith('sim:')
+
+
 def _spend(total: Totals) -> str:
     cost = _usd(total.cost)
     return cost + (f' (+{total.unpriced_runs} unpriced)' if total.unpriced_runs and total.cost is not None else '')
@@ -199,10 +204,21 @@ def render_session(report: Report, *, verbose: bool) -> list[str]:
     if report.architectures:
         lines.extend(render_summary(report))
         t = report.total
+        judging = (
+            f'; evaluation (judge {report.judge_model or "default"}): {t.judge_requests} requests, '
+            f'{t.judge_input_tokens} tokens in, {t.judge_output_tokens} tokens out, {_usd(t.judge_cost)}'
+            if t.judge_requests
+            else ''
+        )
         lines.append(
             f'session spend: {t.runs} runs, {t.requests} requests, {t.input_tokens} tokens in, '
-            f'{t.output_tokens} tokens out, {_spend(t)}'
+            f'{t.output_tokens} tokens out, {_spend(t)}{judging}'
         )
+        if report.judge_model is not None and _simulated(report.judge_model):
+            lines.append(
+                f'judge model {report.judge_model} is the simulated model: its verdicts are simulated, '
+                'not an LLM judgement'
+            )
         if t.waited or t.retries:
             lines.append(
                 'waiting on request limits and retry back-off: '
@@ -223,6 +239,14 @@ def render_session(report: Report, *, verbose: bool) -> list[str]:
         for name, metrics in reported:
             if metrics:
                 lines.append(f'  {name}: ' + ', '.join(f'{k} {v:.3g}' for k, v in metrics.items()))
+    unjudged = [c for a in report.architectures for c in a.cases if c.unjudged]
+    if unjudged:
+        lines.append('')
+        lines.append(
+            f'evaluator infrastructure errors ({sum(c.unjudged for c in unjudged)} runs could not be judged; '
+            'left out of pass rate and pass^k, not failed):'
+        )
+        lines.extend(f'  {c.nodeid}: {c.unjudged} run(s): {"; ".join(c.evaluator_infra_errors)}' for c in unjudged)
     if report.gate_misses:
         lines.append('')
         lines.append(f'gate misses ({len(report.gate_misses)}):')
