@@ -4,6 +4,7 @@ the schema transformer on every architecture's tools and outputs, and one server
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -208,8 +209,9 @@ def request_parameters(agent: Agent[Any, Any], deps: Any = None) -> ModelRequest
         seen.append(info)
         raise _Captured
 
+    # asyncio.run, not run_sync: run_sync leaves an event loop open, whose sockets later warn in another test.
     with pytest.raises(_Captured):
-        agent.run_sync('x', model=FunctionModel(capture), deps=deps)
+        asyncio.run(agent.run('x', model=FunctionModel(capture), deps=deps))
     (info,) = seen
     return ModelRequestParameters(
         function_tools=list(info.function_tools), output_tools=list(info.output_tools), allow_text_output=False
