@@ -18,7 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openai_server import Received, Reply, ScriptedOpenAIServer, conversation, failure, rate_limited, text, tool_calls
+from openai_server import (
+    Received,
+    Reply,
+    ScriptedOpenAIServer,
+    conversation,
+    failure,
+    final,
+    rate_limited,
+    text,
+    tool_calls,
+)
 
 from conftest import XDIST
 
@@ -324,3 +334,85 @@ def test_record_and_replay_exclude_each_other(session: pytest.Pytester, tmp_path
     result = run(session, '--agentarch-record=a', '--agentarch-replay=b')
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(['*--agentarch-record and --agentarch-replay exclude each other*'])
+
+
+JUDGED_CASES = """
+    name: judged
+    cases:
+      - name: first
+        inputs: first
+        evaluators:
+          - LLMJudge: the answer is ok
+      - name: second
+        inputs: second
+        evaluators:
+          - LLMJudge: the answer is ok
+"""
+JUDGE = 'openai-chat:judge'
+
+
+def judged_script() -> Callable[[Received], Reply]:
+    """The runs follow their plans; the judge (`model: judge`) grades every output as passing, after one 429."""
+    limited = itertools.count()
+
+    def script(request: Received) -> Reply:
+        if request.body.get('model') != 'judge':
+            return by_prompt(request)
+        if next(limited) == 0:
+            return rate_limited(retry_after=0.1)
+        return final({'reason': 'it says ok', 'pass': True, 'score': 1.0}, input_tokens=20, output_tokens=4)
+
+    return script
+
+
+@pytest.mark.parametrize('xdist', XDIST)
+def test_judge_requests_are_retried_recorded_and_replayed_apart_from_the_runs(
+    session: pytest.Pytester, openai_server: ScriptedOpenAIServer, xdist: list[str]
+) -> None:
+    session.makefile('.yaml', cases=textwrap.dedent(JUDGED_CASES))
+    openai_server.script = judged_script()
+    args = ('--runs=3', '--agentarch-judge-model', JUDGE)
+    recorded = run(session, *args, '--agentarch-record=rec', '--agentarch-json=a.json', *xdist)
+    recorded.assert_outcomes(passed=2)
+    judge_seen = [r for r in openai_server.requests if r.body.get('model') == 'judge']
+    # 6 runs, each judged once; the first judge request met a 429 and was sent again: 7 at the server.
+    assert len(judge_seen) == 7
+    assert len(openai_server.requests) - len(judge_seen) == 15
+    # Filed apart: one file per judged item under _judge/, one exchange per run after the header line.
+    judged_files = sorted((session.path / 'rec' / '_judge').rglob('*.jsonl'))
+    assert [p.stem for p in judged_files] == ['first', 'second']
+    assert [len(p.read_text().splitlines()) for p in judged_files] == [4, 4]
+    run_files = [p for p in (session.path / 'rec').rglob('*.jsonl') if '_judge' not in p.parts]
+    assert sum(len(p.read_text().splitlines()) - 1 for p in run_files) == 15
+
+    openai_server.script = lambda r: failure(500, 'no model may be asked during a replay')
+    replayed = run(session, *args, '--agentarch-replay=rec', '--agentarch-json=b.json', *xdist)
+    replayed.assert_outcomes(passed=2)
+    assert len(openai_server.requests) == 22
+    a, b = (json.loads(session.path.joinpath(n).read_text()) for n in ('a.json', 'b.json'))
+    assert comparable(a) == comparable(b)
+    # Judge spend is the evaluation's, never the runs': 6 judge requests of 20 tokens in and 4 out, both times.
+    for report in (a, b):
+        assert (report['total']['judge_requests'], report['total']['judge_input_tokens']) == (6, 120)
+        assert report['total']['judge_output_tokens'] == 24
+        assert report['total']['requests'] == 15
+
+
+def test_a_replay_never_calls_a_judge_it_was_not_given(
+    session: pytest.Pytester, openai_server: ScriptedOpenAIServer
+) -> None:
+    session.makefile('.yaml', cases=textwrap.dedent(JUDGED_CASES))
+    openai_server.script = judged_script()
+    run(session, '--runs=1', '--agentarch-judge-model', JUDGE, '--agentarch-record=rec').assert_outcomes(passed=2)
+    seen = len(openai_server.requests)
+
+    # Without the judge model, the judge is not pydantic-evals' default (which would go to the network): every
+    # judging evaluator fails with what to do.
+    result = run(session, '--runs=1', '--agentarch-replay=rec')
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(['*LLMJudge raised RecordingError*replay with the same --agentarch-judge-model*'])
+    # A judge the recording does not hold is a usage error naming what it holds.
+    result = run(session, '--runs=1', '--agentarch-replay=rec', '--agentarch-judge-model', 'openai-chat:other')
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(['*--agentarch-judge-model openai-chat:other: *holds no recording for judge model*'])
+    assert len(openai_server.requests) == seen

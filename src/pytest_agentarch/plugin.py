@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Any
 
 import pytest
+from pydantic_ai.models import Model
 
 from . import _evals, local, registry
 from .capture import uninstall
@@ -29,11 +30,11 @@ from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
 from .fixture import arch, parametrize_arch, uses_arch
 from .limits import SessionStore
 from .memory import tune_gc, untune_gc
-from .models import ModelSpecError, base_model
+from .models import ModelSpecError
 from .options import SETTINGS, Settings, add_options
 from .recording import RecordingError
 from .session import COLLECTOR, STOPPED_BY, WIRE_KEY, Collector, is_controller
-from .stack import SessionServices, build_model, check_priced
+from .stack import SessionServices, build_judge, build_model, check_priced, no_live_judge
 
 STORE = pytest.StashKey[SessionStore]()
 """The directory the session's limits share (only when a limit or budget is set)."""
@@ -126,7 +127,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         if services.ledger is not None:
             settings.run = replace(settings.run, stop=services.ledger.exhausted)
         if settings.judge_spec is not None:
-            _set_judge(session.config, settings.judge_spec)
+            _set_judge(
+                session.config,
+                build_judge(
+                    settings.judge_spec,
+                    services=services,
+                    retries=limits.retries,
+                    record=settings.record_dir,
+                    replay=settings.replay_dir,
+                ),
+            )
+        elif settings.replay_dir is not None:
+            # A replay sends nothing to a model: pydantic-evals' own default judge would.
+            _set_judge(session.config, no_live_judge())
     except (registry.RegistryError, ModelSpecError, RecordingError) as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -142,12 +155,8 @@ def _serve_local_models(config: pytest.Config, specs: list[str]) -> None:
                 local.serve(spec)
 
 
-def _set_judge(config: pytest.Config, spec: str) -> None:
-    """Make `spec` pydantic-evals' default judge model for the session; the previous one comes back at its end."""
-    try:
-        judge = base_model(spec)
-    except ModelSpecError as exc:
-        raise ModelSpecError(str(exc).replace('--agentarch-model ', '--agentarch-judge-model ', 1)) from None
+def _set_judge(config: pytest.Config, judge: Model) -> None:
+    """Make `judge` pydantic-evals' default judge model for the session; the previous one comes back at its end."""
     config.add_cleanup(_evals.set_judge_model(judge))
     config.stash[SETTINGS].run = replace(config.stash[SETTINGS].run, judge=judge)
 

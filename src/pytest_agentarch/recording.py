@@ -10,6 +10,7 @@ Layout and format (version 1, `FORMAT_VERSION`)
         DIR/<model>/<dataset>/<architecture>/<case>.jsonl
         DIR/<model>/_no-dataset/<architecture>/<case>.jsonl     # a Python test's repetitions (dataset None)
         DIR/<model>/_outside-runs/<pytest node id>.jsonl        # requests made outside any run (see below)
+        DIR/_judge/<judge model>/<dataset>/<architecture>/<case>.jsonl   # the judging evaluators' requests
 
     Each name is used as it is when it is a plain lowercase file name (`[a-z0-9][a-z0-9._-]*`, 80 characters at
     most); any other name is cleaned to file-name-safe characters and gets `~` and 8 hex digits of its hash, so two
@@ -17,7 +18,9 @@ Layout and format (version 1, `FORMAT_VERSION`)
     on case-insensitive file systems too). Directory names starting with `_` are this format's own. The first line
     of a file is a header: `version`, `format`, what the file holds (`model`, `dataset`, `architecture`, `case`,
     `test`) and the recorded model (`model_name`, `system`, `base_url`, and the JSON-safe part of its `profile`,
-    which decides how pydantic-ai prepares messages and output modes, so that a replay prepares them the same way).
+    which decides how pydantic-ai prepares messages and output modes, so that a replay prepares them the same way),
+    and `role`: `run` for the runs' own requests, `judge` for those of the evaluators that judged them (a judge's
+    requests are keyed by the run they judged, like the run's own).
     Every later line is one exchange: the key (`model`, `dataset`, `architecture`, `case`, `index`, `test`),
     `hash`, `occurrence`, `stream`, `request` (the messages sent, in `ModelMessagesTypeAdapter` JSON form),
     `parameters` (what was hashed of the request parameters), `settings`, `response_model` and `response` (in
@@ -78,7 +81,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic_ai import RunContext
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
@@ -99,6 +102,10 @@ FORMAT_VERSION = 1
 _FORMAT = 'pytest-agentarch recording'
 _NO_DATASET = '_no-dataset'
 _OUTSIDE_RUNS = '_outside-runs'
+_JUDGE = '_judge'
+
+Role = Literal['run', 'judge']
+"""Whose requests a recording holds: the runs' own (`run`) or the judging evaluators' (`judge`)."""
 REDACTED = '[redacted]'
 """What `redact` puts in place of a credential."""
 
@@ -409,9 +416,11 @@ class _Key:
     """Run index among the case's repetitions; None outside runs."""
     test: str | None
     """pytest node id, for a request outside any run; None inside one."""
+    role: Role = 'run'
+    """Whose request: the run's own or a judging evaluator's (filed apart, under `_judge/`)."""
 
     @classmethod
-    def of(cls, model: str, run: RunInfo | None) -> _Key:
+    def of(cls, model: str, run: RunInfo | None, role: Role = 'run') -> _Key:
         if run is not None:
             return cls(
                 model=model,
@@ -420,6 +429,7 @@ class _Key:
                 case=run.case,
                 index=run.index,
                 test=None,
+                role=role,
             )
         test = _current_test()
         if test is None:
@@ -428,10 +438,10 @@ class _Key:
                 'replayed: there is no run or test to file it under. Send it from inside a run '
                 '(pytest_agentarch.context.run_scope) or a test.'
             )
-        return cls(model=model, dataset=None, architecture=None, case=None, index=None, test=test)
+        return cls(model=model, dataset=None, architecture=None, case=None, index=None, test=test, role=role)
 
     def path(self, directory: Path) -> Path:
-        root = directory / _slug(self.model)
+        root = (directory / _JUDGE if self.role == 'judge' else directory) / _slug(self.model)
         if self.test is not None:
             return root / _OUTSIDE_RUNS / f'{_slug(self.test)}.jsonl'
         assert self.architecture is not None and self.case is not None
@@ -446,15 +456,18 @@ class _Key:
             'architecture': self.architecture,
             'case': self.case,
             'test': self.test,
+            'role': self.role,
         }
 
     def describe(self) -> str:
+        whose = 'judge model' if self.role == 'judge' else 'model'
         if self.test is not None:
-            return f'model {self.model!r}, outside any run, in test {self.test!r}'
+            return f'{whose} {self.model!r}, outside any run, in test {self.test!r}'
         dataset = '' if self.dataset is None else f'dataset {self.dataset!r}, '
+        judged = 'judging ' if self.role == 'judge' else ''
         return (
-            f'architecture {self.architecture!r}, case {self.case!r}, run index {self.index}, '
-            f'{dataset}model {self.model!r}'
+            f'{judged}architecture {self.architecture!r}, case {self.case!r}, run index {self.index}, '
+            f'{dataset}{whose} {self.model!r}'
         )
 
 
@@ -498,8 +511,9 @@ def _prepare(
     params: ModelRequestParameters,
     *,
     stream: bool,
+    role: Role,
 ) -> _Request:
-    key = _Key.of(label, current_run())
+    key = _Key.of(label, current_run(), role)
     dumped = _dump_messages(messages)
     parameters = _normalized_parameters(params)
     return _Request(
@@ -526,16 +540,21 @@ class RecordingModel(WrapperModel):
     `RecordingModel` per session.
 
     The model label is the run's `RunInfo.model`; `model_label` is used when the run has none and for requests
-    made outside any run. A request that cannot be filed raises `RecordingError` before the wrapped model is
-    called, so nothing unrecorded is paid for.
+    made outside any run. A judge (`role='judge'`) is filed under `_judge/<model_label>/`, always with its own
+    `model_label`, never the run's model. A request that cannot be filed raises `RecordingError` before the
+    wrapped model is called, so nothing unrecorded is paid for.
     """
 
-    def __init__(self, wrapped: Model, directory: Path, *, model_label: str | None = None) -> None:
+    def __init__(self, wrapped: Model, directory: Path, *, model_label: str | None = None, role: Role = 'run') -> None:
         super().__init__(wrapped)
         self.directory = Path(directory)
         """Where recordings are written."""
         self.model_label = model_label
-        """Label used when the run's `RunInfo.model` is empty, and outside runs."""
+        """Label used when the run's `RunInfo.model` is empty, and outside runs; always, for a judge."""
+        self.role: Role = role
+        """Whose requests this model records."""
+        if role == 'judge' and not model_label:
+            raise RecordingError('a judge model is recorded under its own label: pass model_label')
         if self.directory.exists() and not self.directory.is_dir():
             raise RecordingError(f'cannot record into {self.directory}: it is a file, not a directory')
         self._lock = threading.Lock()
@@ -545,7 +564,7 @@ class RecordingModel(WrapperModel):
 
     def _label(self) -> str:
         run = current_run()
-        label = (run.model if run is not None else '') or self.model_label
+        label = (run.model if run is not None and self.role == 'run' else '') or self.model_label
         if not label:
             raise RecordingError(
                 'cannot record a model request without a model label: the run has no RunInfo.model and the '
@@ -612,7 +631,9 @@ class RecordingModel(WrapperModel):
         model_request_parameters: ModelRequestParameters,
     ) -> ModelResponse:
         """The wrapped model's response, recorded."""
-        pending = _prepare(self._label(), messages, model_settings, model_request_parameters, stream=False)
+        pending = _prepare(
+            self._label(), messages, model_settings, model_request_parameters, stream=False, role=self.role
+        )
         response = await self.wrapped.request(messages, model_settings, model_request_parameters)
         self._record(pending, response)
         return response
@@ -627,7 +648,9 @@ class RecordingModel(WrapperModel):
     ) -> AsyncIterator[StreamedResponse]:
         """The wrapped model's stream; its final response (`StreamedResponse.get()`) is recorded when the block
         exits without an error (a stream left before its end is recorded as far as it got)."""
-        pending = _prepare(self._label(), messages, model_settings, model_request_parameters, stream=True)
+        pending = _prepare(
+            self._label(), messages, model_settings, model_request_parameters, stream=True, role=self.role
+        )
         async with self.wrapped.request_stream(
             messages, model_settings, model_request_parameters, run_context
         ) as stream:
@@ -681,7 +704,8 @@ class _RecordedFile:
             header = _check_header(json.loads(lines[0]), path)
         except ValueError:
             raise RecordingError(f'{path} is not a pytest-agentarch recording (its first line is not JSON)') from None
-        held = {k: header.get(k) for k in key.item()}
+        # A header without `role` predates judge recordings: it holds a run's requests.
+        held = {k: header.get(k, 'run' if k == 'role' else None) for k in key.item()}
         if held != key.item():
             raise RecordingError(f'{path} holds {held}, not {key.item()}: the recording directory was altered')
         recorded = cls(path=path, header=header)
@@ -741,33 +765,41 @@ class ReplayModel(Model):
     `system`, `base_url` and profile are the recorded model's. A request with no recorded answer raises
     `ReplayMissError`. Streamed requests are answered with the recorded response as a stream of whole parts.
 
+    A judge (`role='judge'`) replays the exchanges a judging `RecordingModel` filed under `_judge/`.
+
     A missing `directory`, or one with no recording for `model_label`, raises `RecordingError` here; a file of an
     unknown version raises it when first used. Each file is read and indexed once, on first use, thread-safe.
     """
 
-    def __init__(self, directory: Path, *, model_label: str) -> None:
+    def __init__(self, directory: Path, *, model_label: str, role: Role = 'run') -> None:
         super().__init__()
         self.directory = Path(directory)
         """Where the recording is."""
         self.model_label = model_label
         """Label of the recorded model whose exchanges this model replays."""
+        self.role: Role = role
+        """Whose requests this model replays."""
         if not self.directory.is_dir():
             raise RecordingError(f'no recording to replay: {self.directory} is not a directory')
-        self._root = self.directory / _slug(model_label)
+        base = self.directory / _JUDGE if role == 'judge' else self.directory
+        self._root = base / _slug(model_label)
         if not self._root.is_dir():
+            whose = 'judge model' if role == 'judge' else 'model'
             raise RecordingError(
-                f'{self.directory} holds no recording for model {model_label!r} '
-                f'(it has: {", ".join(map(repr, self._recorded_labels())) or "none"}); '
-                'replay with the model label the session was recorded with'
+                f'{self.directory} holds no recording for {whose} {model_label!r} '
+                f'(it has: {", ".join(map(repr, self._recorded_labels(base))) or "none"}); '
+                f'replay with the {whose} label the session was recorded with'
             )
         self._lock = threading.Lock()
         self._files: dict[Path, _RecordedFile | None] = {}
         self._sent: dict[tuple[_Key, str], int] = {}
         self._info: dict[str, Any] | None = None
 
-    def _recorded_labels(self) -> list[str]:
+    def _recorded_labels(self, base: Path) -> list[str]:
         labels: list[str] = []
-        for sub in sorted(p for p in self.directory.iterdir() if p.is_dir()):
+        for sub in (
+            sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith('_')) if base.is_dir() else ()
+        ):
             first = _first_jsonl(sub)
             if first is not None:
                 with first.open('rb') as f:
@@ -821,7 +853,7 @@ class ReplayModel(Model):
     def _lookup(
         self, messages: list[ModelMessage], params: ModelRequestParameters
     ) -> tuple[_Key, _RecordedFile | None, dict[str, Any] | None, list[dict[str, Any]], dict[str, Any], int]:
-        key = _Key.of(self.model_label, current_run())
+        key = _Key.of(self.model_label, current_run(), self.role)
         normalized = _normalized_messages(_dump_messages(messages))
         parameters = _normalized_parameters(params)
         digest = _digest(normalized, parameters)

@@ -318,9 +318,10 @@ async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int,
         )
         # Evaluators run after the run's capture scope has closed, in a capture scope of their own: a judge's model
         # requests never reach the run's trajectory, requests, tokens or cost, and are counted apart as its
-        # evaluation spend.
+        # evaluation spend. The run's identity is current again (without its counters) so that a judge's requests
+        # are recorded and replayed under the run they judged.
         judging = capture.RunCapture(spans=capture.exporting())
-        with capture.capture_run(judging):
+        with run_scope(info), capture.capture_run(judging):
             verdicts = await _judge(case.evaluators, ctx)
         record.assertions = verdicts.assertions
         record.evaluator_errors = verdicts.errors

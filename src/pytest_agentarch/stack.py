@@ -12,6 +12,8 @@ From the outside in, a session model is
 | the model | `sim`, or a pydantic-ai model (provider, HTTP client) | `infer_model` |
 
 `--agentarch-replay` replaces the three inner layers and the model with a `ReplayModel`: no limit, retry or network.
+The judge of `--agentarch-judge-model` gets the same layers but the settings one (`build_judge`): judging shares the
+session's limits and budget, and its requests are recorded and replayed apart from the runs' own.
 Everything sits at the model-request layer, never around a run or a tool: waiting delays a request, it never changes
 what the model is asked or answers, so the limits cannot change a trajectory. The limits hold for the whole session:
 their state lives in a `SessionStore` directory every process of the session opens (xdist workers get its path).
@@ -30,16 +32,17 @@ from pydantic_ai.concurrency import AbstractConcurrencyLimiter
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models import Model, ModelRequestParameters, StreamedResponse
 from pydantic_ai.models.concurrency import ConcurrencyLimitedModel
+from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
 from .context import current_counters
 from .limits import BudgetLedger, RateLimiter, SessionLimits, SessionStore
 from .models import ModelSpecError, SessionSettingsModel, SettingsPriority, base_model
-from .recording import RecordingModel, ReplayModel
+from .recording import RecordingError, RecordingModel, ReplayModel, Role
 from .retrying import RetryingModel
 
-__all__ = ('MeteredModel', 'SessionServices', 'build_model', 'price_of')
+__all__ = ('MeteredModel', 'SessionServices', 'build_judge', 'build_model', 'no_live_judge', 'price_of')
 
 
 def price_of(response: ModelResponse) -> float | None:
@@ -162,11 +165,16 @@ def build_model(
     priority: SettingsPriority = 'session',
     record: Path | None = None,
     replay: Path | None = None,
+    role: Role = 'run',
 ) -> Model:
-    """The session model for one `--agentarch-model` spec, every layer in place (see the module docstring)."""
+    """The session model for one `--agentarch-model` spec, every layer in place (see the module docstring).
+
+    `role='judge'` builds the judge of `--agentarch-judge-model`: the same layers, so its requests share the
+    session's limits and budget and are retried, recorded and replayed, filed apart from the runs' own.
+    """
     model: Model
     if replay is not None:
-        model = ReplayModel(replay, model_label=spec)
+        model = ReplayModel(replay, model_label=spec, role=role)
     else:
         model = base_model(spec)
         if services.limiter is not None:
@@ -177,8 +185,40 @@ def build_model(
         if retries and model.system != 'sim':
             model = RetryingModel(model, retries=retries)
         if record is not None:
-            model = RecordingModel(model, record)
+            model = RecordingModel(model, record, model_label=spec if role == 'judge' else None, role=role)
     return SessionSettingsModel(model, settings, priority=priority) if settings else model
+
+
+def build_judge(
+    spec: str, *, services: SessionServices, retries: int, record: Path | None = None, replay: Path | None = None
+) -> Model:
+    """The judge model of `--agentarch-judge-model`: `build_model` with `role='judge'`, and without the session's
+    model settings (a judging evaluator passes its own)."""
+    try:
+        return build_model(spec, services=services, retries=retries, record=record, replay=replay, role='judge')
+    except ModelSpecError as exc:
+        raise ModelSpecError(str(exc).replace('--agentarch-model ', '--agentarch-judge-model ', 1)) from None
+    except RecordingError as exc:
+        if replay is None:
+            raise
+        raise RecordingError(
+            f'--agentarch-judge-model {spec}: {exc}. A replayed session replays its judge too: give the judge model '
+            'the session was recorded with, or leave --agentarch-judge-model out if it had none'
+        ) from None
+
+
+def _refuse_live_judge(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    raise RecordingError(
+        "a judging evaluator called pydantic-evals' default judge model during --agentarch-replay, which sends "
+        'nothing to any model. Record with --agentarch-judge-model SPEC and replay with the same '
+        '--agentarch-judge-model SPEC: the judge is then replayed from the recording.'
+    )
+
+
+def no_live_judge() -> Model:
+    """The default judge of a replayed session without `--agentarch-judge-model`: every request raises
+    `RecordingError` saying how to replay a judge, so a replay never reaches pydantic-evals' default model."""
+    return FunctionModel(_refuse_live_judge, model_name='no-live-judge-in-replay')
 
 
 def check_priced(spec: str) -> None:
