@@ -555,3 +555,50 @@ def test_explicit_types_win_and_any_leaves_values_as_the_file_gives_them(
     pytester = project(conftest, raw='name: raw\n' + case, other='name: other\n' + case)
     result = pytester.runpytest()
     result.assert_outcomes(passed=2)
+
+
+REPEATS = """
+    import pytest
+    from pydantic_evals.evaluators import EqualsExpected
+
+    OSLO = {'question': 'weather in Oslo?', 'now': '2023-10-28T09:30:00Z', 'location': {'city': 'Oslo', 'lat': 59.9}}
+
+
+    def test_inputs_and_expected_output_are_typed_like_a_case(arch):
+        # forecaster calls inputs['now'].strftime and compares a Forecast: with the raw dicts every run would raise
+        # or fail EqualsExpected.
+        stats = arch.repeat(
+            OSLO,
+            runs=2,
+            evaluators=[EqualsExpected()],
+            expected_output={'kind': 'forecast', 'city': 'Oslo', 'day': '2023-10-28'},
+        )
+        assert (stats.runs, stats.errors, stats.pass_rate.successes) == (2, 0, 2)
+
+
+    def test_inputs_that_do_not_validate_are_named_before_any_run(arch):
+        with pytest.raises(ValueError) as info:
+            arch.repeat({**OSLO, 'now': 'next tuesday'})
+        message = str(info.value)
+        assert message.startswith(
+            'forecaster: the inputs given do not validate against the inputs type the architecture declares (Inputs):'
+        ), message
+        assert 'now\\n  Input should be a valid datetime' in message, message
+
+
+    def test_an_expected_output_that_does_not_validate_is_named(arch):
+        with pytest.raises(ValueError) as info:
+            arch.repeat(OSLO, expected_output={'kind': 'alert', 'level': 3})
+        message = str(info.value)
+        assert message.startswith('forecaster: the output given does not validate against the output type'), message
+        assert 'Alert.city\\n  Field required' in message, message
+"""
+
+
+def test_arch_repeat_validates_inputs_and_expected_output_like_a_dataset_case(
+    project: Callable[..., pytest.Pytester],
+) -> None:
+    pytester = project(CONFTEST)
+    pytester.makepyfile(teamkit=TEAMKIT, test_repeats=REPEATS)
+    result = pytester.runpytest('-p', 'no:randomly', '--runs=1')
+    result.assert_outcomes(passed=3)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 from pydantic_ai.models import Model
 from pydantic_evals.evaluators import Evaluator
 
@@ -74,8 +75,22 @@ class BoundArchitecture:
         """The architecture's one-line description."""
         return self.architecture.description
 
+    def _validated(self, kind: str, declared: Any, value: Any) -> Any:
+        """`value` validated and coerced to the type the architecture declares (as a dataset case's would be)."""
+        if declared is Any:
+            return value
+        try:
+            return TypeAdapter(declared).validate_python(value)
+        except ValidationError as exc:
+            raise ValueError(
+                f'{self.name}: the {kind} given {"do" if kind == "inputs" else "does"} not validate against the '
+                f'{kind} type the architecture declares ({getattr(declared, "__name__", repr(declared))}):\n{exc}'
+            ) from None
+
     async def run(self, inputs: Any) -> Any:
-        """Run once with the session's model (not captured, not counted)."""
+        """Run once with the session's model (not captured, not counted); `inputs` are validated and coerced to
+        the architecture's inputs type first, as a dataset case's are."""
+        inputs = self._validated('inputs', self.architecture.dataset_types().inputs, inputs)
         # Entered so a provider's HTTP client opens on this event loop and is closed after (see runner.run_case).
         async with self.model:
             return await self.architecture.func(inputs, self.model)
@@ -92,11 +107,17 @@ class BoundArchitecture:
         """Run `inputs` `runs` times (default `--runs`) concurrently; return their statistics.
 
         The runs are captured and judged like dataset cases, and appear in the terminal summary and JSON report.
+        Like a dataset case's, `inputs` and `expected_output` are validated and coerced to the types the
+        architecture declares (`@architecture(inputs_type=..., output_type=...)` or its annotations); values that
+        do not match raise ValueError with pydantic's message before any run.
         """
+        types = self.architecture.dataset_types()
         spec = CaseSpec(
             name=case or self._node.name,
-            inputs=inputs,
-            expected_output=expected_output,
+            inputs=self._validated('inputs', types.inputs, inputs),
+            expected_output=None
+            if expected_output is None
+            else self._validated('output', types.output, expected_output),
             evaluators=list(evaluators),
             expected_steps=expected_steps_of(evaluators),
         )
