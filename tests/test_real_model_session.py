@@ -416,3 +416,25 @@ def test_a_replay_never_calls_a_judge_it_was_not_given(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(['*--agentarch-judge-model openai-chat:other: *holds no recording for judge model*'])
     assert len(openai_server.requests) == seen
+
+
+def test_the_judges_spend_counts_toward_the_budget(
+    session: pytest.Pytester, openai_server: ScriptedOpenAIServer
+) -> None:
+    session.makefile('.yaml', cases=textwrap.dedent(JUDGED_CASES))
+    openai_server.script = judged_script()
+    # One run at a time; a run of `first` spends 45 tokens and its judging 24 more. After run 0: 69 < 100, so run 1
+    # starts; after run 1: 138 >= 100. Without the judge's share, run 2 would start too (90 < 100).
+    result = run(
+        session,
+        '--runs=6',
+        '--agentarch-concurrency=1',
+        '--agentarch-budget-tokens=100',
+        '--agentarch-judge-model',
+        JUDGE,
+        '--agentarch-json=r.json',
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    cases = cases_of(session, 'r.json')
+    assert (cases['first']['runs'], cases['first']['not_run']) == (2, 4)
+    assert json.loads(session.path.joinpath('r.json').read_text())['not_run'] == 10
