@@ -438,3 +438,30 @@ def test_the_judges_spend_counts_toward_the_budget(
     cases = cases_of(session, 'r.json')
     assert (cases['first']['runs'], cases['first']['not_run']) == (2, 4)
     assert json.loads(session.path.joinpath('r.json').read_text())['not_run'] == 10
+
+
+def test_a_budget_stopped_recording_is_resumed_sending_only_what_it_lacks(
+    session: pytest.Pytester, openai_server: ScriptedOpenAIServer
+) -> None:
+    # As in the token budget test: 3 runs of `first` (9 requests) are recorded, then the session stops.
+    stopped = run(
+        session, '--runs=6', '--agentarch-concurrency=1', '--agentarch-budget-tokens=100', '--agentarch-record=rec'
+    )
+    assert stopped.ret == pytest.ExitCode.TESTS_FAILED
+    assert len(openai_server.requests) == 9
+    resumed = run(session, '--runs=6', '--agentarch-record=rec', '--agentarch-resume', '--agentarch-json=r.json')
+    resumed.assert_outcomes(passed=2)
+    # Only the missing runs reach the model: runs 3-5 of `first` (3 x 3) and all 6 of `second` (6 x 2).
+    assert len(openai_server.requests) == 9 + 9 + 12
+    cases = cases_of(session, 'r.json')
+    assert (cases['first']['runs'], cases['second']['runs']) == (6, 6)
+    # The recording is now whole: a replay answers every request.
+    openai_server.script = lambda r: failure(500, 'no model may be asked during a replay')
+    run(session, '--runs=6', '--agentarch-replay=rec').assert_outcomes(passed=2)
+    assert len(openai_server.requests) == 30
+
+
+def test_resume_needs_a_recording_directory(session: pytest.Pytester) -> None:
+    result = run(session, '--agentarch-resume')
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(['*--agentarch-resume continues a recording: pass it with --agentarch-record DIR*'])

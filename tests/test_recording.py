@@ -24,6 +24,7 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models import ModelRequestParameters
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
+from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.usage import RequestUsage
 from pydantic_evals.evaluators import EqualsExpected
 
@@ -595,3 +596,45 @@ def test_replayed_runner_records_equal_the_recorded_ones(tmp_path: Path) -> None
         ('gpt-4o', 40, 2),
     ]
     assert recorded[0].cost is not None and recorded[0].cost > 0 and recorded[0].passed
+
+
+class CountingModel(WrapperModel):
+    """The wrapped model, counting the requests that reach it."""
+
+    def __init__(self, wrapped: Any) -> None:
+        super().__init__(wrapped)
+        self.asked = 0
+
+    async def request(self, *args: Any, **kwargs: Any) -> ModelResponse:
+        self.asked += 1
+        return await self.wrapped.request(*args, **kwargs)
+
+
+def test_resume_keeps_what_is_recorded_and_sends_only_the_rest(tmp_path: Path) -> None:
+    asyncio.run(fanout_runs(RecordingModel(fanout_model(), tmp_path), range(3)))
+    path = only_file(tmp_path)
+    header, *exchanges = path.read_text(encoding='utf-8').splitlines(keepends=True)
+    # A session stopped during run 2: two of its five exchanges were written, and a third was cut short.
+    kept = [line for line in exchanges if json.loads(line)['index'] < 2] + [
+        line for line in exchanges if json.loads(line)['index'] == 2
+    ][:2]
+    path.write_text(header + ''.join(kept) + '{"model": "scripted", "ind', encoding='utf-8')
+
+    model = CountingModel(fanout_model())
+    resumed = asyncio.run(fanout_runs(RecordingModel(model, tmp_path, resume=True), range(4)))
+    assert resumed == [expected_fanout(i) for i in range(4)]
+    # Runs 0 and 1 come from the file; run 2 sends its 3 missing requests, run 3 all 5.
+    assert model.asked == 3 + 5
+    assert Counter(e['index'] for e in lines(path)[1:]) == {0: 5, 1: 5, 2: 5, 3: 5}
+    # The completed recording replays every run without the model.
+    replayed = asyncio.run(fanout_runs(ReplayModel(tmp_path, model_label='scripted'), range(4)))
+    assert replayed == [expected_fanout(i) for i in range(4)]
+
+
+def test_resume_on_an_empty_directory_records_everything(tmp_path: Path) -> None:
+    model = CountingModel(fanout_model())
+    assert asyncio.run(fanout_runs(RecordingModel(model, tmp_path, resume=True), range(2))) == [
+        expected_fanout(i) for i in range(2)
+    ]
+    assert model.asked == 10
+    assert len(lines(only_file(tmp_path))) == 1 + 10

@@ -261,6 +261,15 @@ OPTIONS: tuple[Option, ...] = (
         help='store every model request and response of the session in DIR (JSON lines, one file per item)',
     ),
     Option(
+        dest='resume',
+        flag='--agentarch-resume',
+        ini='agentarch_resume',
+        kind='flag',
+        default=False,
+        help='with --agentarch-record: keep what DIR holds; requests it answers are replayed from it, the others '
+        'are sent and added (resumes an interrupted or budget-stopped recording)',
+    ),
+    Option(
         dest='replay',
         flag='--agentarch-replay',
         ini='agentarch_replay',
@@ -496,6 +505,8 @@ class Settings:
     """Request limits, retries and budgets of the session's model requests."""
     record_dir: Path | None
     """`--agentarch-record`: where every model exchange is stored."""
+    resume: bool
+    """`--agentarch-resume`: recording keeps what `record_dir` holds and adds what it lacks."""
     replay_dir: Path | None
     """`--agentarch-replay`: the recording that answers every model request."""
     json_path: Path | None
@@ -574,6 +585,7 @@ class Settings:
                 budget_usd=v['budget_usd'],
             ),
             record_dir=Path(v['record']) if v['record'] else None,
+            resume=v['resume'],
             replay_dir=Path(v['replay']) if v['replay'] else None,
             json_path=Path(v['json']) if v['json'] else None,
             memory=v['memory'],
@@ -585,6 +597,11 @@ class Settings:
             raise pytest.UsageError(
                 '--agentarch-record and --agentarch-replay exclude each other: replay answers from a recording, '
                 'record makes one; pass one of them'
+            )
+        if settings.resume and settings.record_dir is None:
+            raise pytest.UsageError(
+                '--agentarch-resume continues a recording: pass it with --agentarch-record DIR (to answer every '
+                'request from a recording, use --agentarch-replay DIR)'
             )
         return settings
 

@@ -121,6 +121,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 priority=settings.model_settings_priority,
                 record=settings.record_dir,
                 replay=settings.replay_dir,
+                resume=settings.resume,
             )
             for spec in settings.model_specs
         }
@@ -135,6 +136,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                     retries=limits.retries,
                     record=settings.record_dir,
                     replay=settings.replay_dir,
+                    resume=settings.resume,
                 ),
             )
         elif settings.replay_dir is not None:

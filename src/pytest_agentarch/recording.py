@@ -26,7 +26,11 @@ Layout and format (version 1, `FORMAT_VERSION`)
     `parameters` (what was hashed of the request parameters), `settings`, `response_model` and `response` (in
     `ModelMessagesTypeAdapter` JSON form). A session that records an item starts its file afresh (the first write
     of a `RecordingModel` to a file truncates it), so a file never mixes two sessions; use one `RecordingModel`
-    per session.
+    per session. With `resume=True` (`--agentarch-resume`) it keeps the file instead: a request the file answers
+    (same key, hash and occurrence) is answered from it without reaching the model, and the others are sent and
+    appended after it, with occurrences following the kept ones; a last line cut short is dropped first. A
+    recording stopped by a budget, an interrupt or a crash is so completed over several sessions, request by
+    request, and a replay of it is the same as one of a recording made at once.
 
 Key
     An exchange is found again by the model label, dataset, architecture, case and run index of the run that sent
@@ -537,7 +541,8 @@ class RecordingModel(WrapperModel):
     when the stream's block exits without an error) the exchange is appended to its item's file under
     `directory`. Runs executing concurrently in one process (asyncio tasks or threads) are safe: each line is
     written whole under a lock. The first write to a file by this object truncates it, so create one
-    `RecordingModel` per session.
+    `RecordingModel` per session; with `resume=True` it keeps the file and answers what it holds (see the module
+    docstring).
 
     The model label is the run's `RunInfo.model`; `model_label` is used when the run has none and for requests
     made outside any run. A judge (`role='judge'`) is filed under `_judge/<model_label>/`, always with its own
@@ -545,7 +550,15 @@ class RecordingModel(WrapperModel):
     wrapped model is called, so nothing unrecorded is paid for.
     """
 
-    def __init__(self, wrapped: Model, directory: Path, *, model_label: str | None = None, role: Role = 'run') -> None:
+    def __init__(
+        self,
+        wrapped: Model,
+        directory: Path,
+        *,
+        model_label: str | None = None,
+        role: Role = 'run',
+        resume: bool = False,
+    ) -> None:
         super().__init__(wrapped)
         self.directory = Path(directory)
         """Where recordings are written."""
@@ -553,8 +566,13 @@ class RecordingModel(WrapperModel):
         """Label used when the run's `RunInfo.model` is empty, and outside runs; always, for a judge."""
         self.role: Role = role
         """Whose requests this model records."""
+        self.resume = resume
+        """Keep what `directory` already holds: a request it has an answer for is answered from it (nothing is
+        sent), the others are sent and appended. Resumes a recording that was interrupted or stopped by a budget."""
         if role == 'judge' and not model_label:
             raise RecordingError('a judge model is recorded under its own label: pass model_label')
+        self._kept: dict[Path, _RecordedFile | None] = {}
+        self._sent: dict[tuple[_Key, str], int] = {}
         if self.directory.exists() and not self.directory.is_dir():
             raise RecordingError(f'cannot record into {self.directory}: it is a file, not a directory')
         self._lock = threading.Lock()
@@ -589,12 +607,47 @@ class RecordingModel(WrapperModel):
             **self._model_header,
         }
 
+    def _kept_file(self, key: _Key) -> _RecordedFile | None:
+        """The item's file as an earlier session left it (resume mode; call with the lock held), made appendable:
+        a last line cut short by a stopped session is dropped from the file."""
+        path = key.path(self.directory)
+        if path not in self._kept:
+            kept = None
+            if path.is_file():
+                data = path.read_bytes()
+                end = data.rfind(b'\n') + 1
+                if end < len(data):
+                    with path.open('r+b') as f:
+                        f.truncate(end)
+                if end == 0:
+                    path.unlink()  # not even a whole header: nothing to keep
+                else:
+                    kept = _RecordedFile.load(path, key)
+                    self._started[path] = key.item()
+            self._kept[path] = kept
+        return self._kept[path]
+
+    def _kept_answer(self, request: _Request) -> ModelResponse | None:
+        """In resume mode, the answer the recording already holds for this request (None: send it)."""
+        with self._lock:
+            slot = (request.key, request.digest)
+            occurrence = self._sent.get(slot, 0)
+            self._sent[slot] = occurrence + 1
+            kept = self._kept_file(request.key)
+        entry = kept.entries.get((request.key.index, request.digest, occurrence)) if kept is not None else None
+        if kept is None or entry is None:
+            return None
+        return _response_of(kept.read(entry), kept.path)
+
     def _record(self, request: _Request, response: ModelResponse) -> None:
         dumped = _dump_messages([response])[0]
         path = request.key.path(self.directory)
         item = request.key.item()
         with self._lock:
             slot = (request.key, request.digest)
+            if slot not in self._recorded and self.resume and (kept := self._kept_file(request.key)) is not None:
+                # After the identical requests of this run the recording already holds.
+                self._recorded[slot] = sum(1 for i, d, _ in kept.entries if (i, d) == (request.key.index, slot[1]))
             occurrence = self._recorded.get(slot, 0)
             exchange = {
                 **item,
@@ -634,6 +687,8 @@ class RecordingModel(WrapperModel):
         pending = _prepare(
             self._label(), messages, model_settings, model_request_parameters, stream=False, role=self.role
         )
+        if self.resume and (kept := self._kept_answer(pending)) is not None:
+            return kept
         response = await self.wrapped.request(messages, model_settings, model_request_parameters)
         self._record(pending, response)
         return response
@@ -651,6 +706,9 @@ class RecordingModel(WrapperModel):
         pending = _prepare(
             self._label(), messages, model_settings, model_request_parameters, stream=True, role=self.role
         )
+        if self.resume and (kept := self._kept_answer(pending)) is not None:
+            yield CompletedStreamedResponse(kept, model_request_parameters=model_request_parameters, replay_events=True)
+            return
         async with self.wrapped.request_stream(
             messages, model_settings, model_request_parameters, run_context
         ) as stream:
@@ -732,6 +790,14 @@ class _RecordedFile:
         with self.path.open('rb') as f:
             f.seek(entry.offset)
             return typing.cast(dict[str, Any], json.loads(f.read(entry.length)))
+
+
+def _response_of(exchange: dict[str, Any], path: Path) -> ModelResponse:
+    """The model response a recorded exchange holds."""
+    (response,) = ModelMessagesTypeAdapter.validate_json(json.dumps([exchange['response']]))
+    if not isinstance(response, ModelResponse):
+        raise RecordingError(f'{path}: a recorded response is not a model response')
+    return response
 
 
 def _first_jsonl(root: Path) -> Path | None:
@@ -869,10 +935,7 @@ class ReplayModel(Model):
         key, recorded, exchange, normalized, parameters, occurrence = self._lookup(messages, params)
         if exchange is None:
             raise ReplayMissError(self._miss(key, recorded, normalized, parameters, occurrence))
-        (response,) = ModelMessagesTypeAdapter.validate_json(json.dumps([exchange['response']]))
-        if not isinstance(response, ModelResponse):
-            raise RecordingError(f'{key.path(self.directory)}: a recorded response is not a model response')
-        return response
+        return _response_of(exchange, key.path(self.directory))
 
     def _miss(
         self,

@@ -166,6 +166,7 @@ def build_model(
     record: Path | None = None,
     replay: Path | None = None,
     role: Role = 'run',
+    resume: bool = False,
 ) -> Model:
     """The session model for one `--agentarch-model` spec, every layer in place (see the module docstring).
 
@@ -185,17 +186,27 @@ def build_model(
         if retries and model.system != 'sim':
             model = RetryingModel(model, retries=retries)
         if record is not None:
-            model = RecordingModel(model, record, model_label=spec if role == 'judge' else None, role=role)
+            model = RecordingModel(
+                model, record, model_label=spec if role == 'judge' else None, role=role, resume=resume
+            )
     return SessionSettingsModel(model, settings, priority=priority) if settings else model
 
 
 def build_judge(
-    spec: str, *, services: SessionServices, retries: int, record: Path | None = None, replay: Path | None = None
+    spec: str,
+    *,
+    services: SessionServices,
+    retries: int,
+    record: Path | None = None,
+    replay: Path | None = None,
+    resume: bool = False,
 ) -> Model:
     """The judge model of `--agentarch-judge-model`: `build_model` with `role='judge'`, and without the session's
     model settings (a judging evaluator passes its own)."""
     try:
-        return build_model(spec, services=services, retries=retries, record=record, replay=replay, role='judge')
+        return build_model(
+            spec, services=services, retries=retries, record=record, replay=replay, role='judge', resume=resume
+        )
     except ModelSpecError as exc:
         raise ModelSpecError(str(exc).replace('--agentarch-model ', '--agentarch-judge-model ', 1)) from None
     except RecordingError as exc:
