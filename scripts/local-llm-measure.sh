@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Measure the K8s suite on the local LLM (Qwen2.5-Coder 1.5B on llama.cpp) and record every exchange under
+# recordings/k8s-qwen2.5-coder-1.5b/: all six architectures on two cases (a pod with an anomaly, a healthy node),
+# 5 runs per cell at temperature 0.7 and 3 at temperature 0, generation capped at 700 tokens.
+# Hours of CPU time: it is resumable. Stop it at any point (Ctrl-C, kill); run it again and it goes on where it
+# stopped, sending only the requests the recording lacks (--agentarch-resume). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/python -m pip install --quiet -c constraints.txt -e '.[local]'
+.venv/bin/python -m pytest_agentarch.local fetch qwen2.5-coder-1.5b
+out=recordings/k8s-qwen2.5-coder-1.5b
+for setting in 0.7:5 0:3; do
+    temperature=${setting%:*}
+    runs=${setting#*:}
+    .venv/bin/pytest evals/k8s_anomaly.yaml -k 'cpu_saturation_checkout or healthy_node' --arch all \
+        --runs "$runs" -n 0 --agentarch-concurrency 1 --agentarch-memory off \
+        --agentarch-model llamacpp:qwen2.5-coder-1.5b \
+        --agentarch-model-settings "temperature=$temperature,max_tokens=700" \
+        --agentarch-record "$out/t$temperature" --agentarch-resume \
+        --agentarch-json "$out/t$temperature.report.json" -v "$@" || [ $? -eq 1 ]  # 1: some runs failed their evaluators, which is a finding
+done
