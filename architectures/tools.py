@@ -235,13 +235,13 @@ def _name(entity_type: EntityType, name: str) -> str:
     return name.strip().removeprefix(f'{entity_type}/')
 
 
-def _known(backend: TelemetryBackend, entity_type: EntityType, name: str) -> tuple[list[str], list[str]]:
-    names = backend.entity_names(entity_type)
+async def _known(backend: TelemetryBackend, entity_type: EntityType, name: str) -> tuple[list[str], list[str]]:
+    names = await backend.entity_names(entity_type)
     return names, difflib.get_close_matches(name, names, n=3, cutoff=0.6)
 
 
-def _check_coverage(request: _Request, start: datetime, end: datetime, which: str) -> None:
-    coverage = request.backend.coverage(request.entity_type, request.name)
+async def _check_coverage(request: _Request, start: datetime, end: datetime, which: str) -> None:
+    coverage = await request.backend.coverage(request.entity_type, request.name)
     if coverage is None:
         raise ModelRetry(f'{request.entity} has no telemetry at all; analyse another entity.')
     first, last = coverage
@@ -252,7 +252,7 @@ def _check_coverage(request: _Request, start: datetime, end: datetime, which: st
         )
 
 
-def _request(
+async def _request(
     entity_type: str,
     name: str,
     start: str,
@@ -277,8 +277,8 @@ def _request(
     request = _Request(
         entity_type=kind, name=_name(kind, name), start=begin, end=finish, baseline=baseline, backend=backend
     )
-    if must_exist and request.name not in backend.entity_names(kind):
-        names, close = _known(backend, kind, request.name)
+    if must_exist and request.name not in await backend.entity_names(kind):
+        names, close = await _known(backend, kind, request.name)
         hint = f' Did you mean {", ".join(repr(n) for n in close)}?' if close else ''
         raise ModelRetry(
             f'unknown {request.kind} {request.name!r}.{hint} Known {request.kind}s: {", ".join(names)}. '
@@ -287,9 +287,9 @@ def _request(
     return request
 
 
-def _values(request: _Request, metric: Metric, start: datetime, end: datetime, which: str) -> list[Sample]:
-    _check_coverage(request, start, end, which)
-    samples = request.backend.series(request.entity_type, request.name, metric, start, end)
+async def _values(request: _Request, metric: Metric, start: datetime, end: datetime, which: str) -> list[Sample]:
+    await _check_coverage(request, start, end, which)
+    samples = await request.backend.series(request.entity_type, request.name, metric, start, end)
     if not samples:
         raise ModelRetry(f'{request.entity} has no {metric} samples between {_iso(start)} and {_iso(end)}.')
     return samples
@@ -378,8 +378,8 @@ async def get_entity_metadata(entity_type: str, name: str, start: str, end: str)
         start: Window start, ISO 8601 UTC, e.g. '2026-03-14T10:00:00Z'.
         end: Window end (after start), ISO 8601 UTC; the state shown is the one observed last before it.
     """
-    request = _request(entity_type, name, start, end, must_exist=False)
-    names, close = _known(request.backend, request.entity_type, request.name)
+    request = await _request(entity_type, name, start, end, must_exist=False)
+    names, close = await _known(request.backend, request.entity_type, request.name)
     if request.name not in names:
         hint = f' Closest names: {", ".join(close)}.' if close else ''
         return {
@@ -398,12 +398,12 @@ async def get_entity_metadata(entity_type: str, name: str, start: str, end: str)
                 [f'check the {request.kind} name; it may have been deleted or misspelled'],
             ),
         }
-    _check_coverage(request, request.start, request.end, 'requested')
-    obj = request.backend.get_object(request.entity_type, request.name, request.end)
+    await _check_coverage(request, request.start, request.end, 'requested')
+    obj = await request.backend.get_object(request.entity_type, request.name, request.end)
     assert obj is not None
     if request.entity_type == 'k8s:pod':
         return _pod_metadata(request, obj)
-    return _node_metadata(request, obj)
+    return await _node_metadata(request, obj)
 
 
 def _container_summary(spec: Json, status: Json) -> Json:
@@ -535,7 +535,7 @@ def _pod_metadata(request: _Request, pod: Json) -> Json:
     return result
 
 
-def _node_metadata(request: _Request, node: Json) -> Json:
+async def _node_metadata(request: _Request, node: Json) -> Json:
     status = node['status']
     conditions = {
         c['type']: {'status': c['status'], 'reason': c.get('reason'), 'since': c.get('lastTransitionTime')}
@@ -544,13 +544,13 @@ def _node_metadata(request: _Request, node: Json) -> Json:
     taints = [f'{t["key"]}:{t["effect"]}' for t in node['spec'].get('taints', [])]
     capacity, allocatable = status['capacity'], status['allocatable']
     disk_capacity = parse_bytes(capacity['ephemeral-storage'])
-    disk = request.backend.series(
+    disk = await request.backend.series(
         request.entity_type, request.name, 'ephemeral_storage_used_bytes', request.start, request.end
     )
     pods = [
         pod
-        for pod in request.backend.pods_on_node(request.name)
-        if (obj := request.backend.get_object('k8s:pod', pod, request.end)) is not None
+        for pod in await request.backend.pods_on_node(request.name)
+        if (obj := await request.backend.get_object('k8s:pod', pod, request.end)) is not None
         and obj['status']['phase'] in ('Running', 'Pending')
     ]
     result: Json = {
@@ -634,8 +634,8 @@ async def analyze_cpu_metrics(
         baseline_start: Start of a normal period to compare against (give both baseline times or neither).
         baseline_end: End of the baseline period.
     """
-    request = _request(entity_type, name, start, end, baseline_start, baseline_end)
-    samples = _values(request, 'cpu_cores', request.start, request.end, 'requested')
+    request = await _request(entity_type, name, start, end, baseline_start, baseline_end)
+    samples = await _values(request, 'cpu_cores', request.start, request.end, 'requested')
     values = [v for _, v in samples]
     result: Json = {
         'entity': request.entity,
@@ -645,13 +645,13 @@ async def analyze_cpu_metrics(
     }
     baseline_samples = None
     if request.baseline:
-        baseline_samples = _values(request, 'cpu_cores', *request.baseline, 'baseline')
+        baseline_samples = await _values(request, 'cpu_cores', *request.baseline, 'baseline')
         result['baseline'] = _baseline_block(request, samples, baseline_samples, 0.001, 4)
     assessor = _Assessor()
     if request.entity_type == 'k8s:pod':
-        _assess_pod_cpu(request, result, values, assessor)
+        await _assess_pod_cpu(request, result, values, assessor)
     else:
-        _assess_node_cpu(request, result, values, assessor)
+        await _assess_node_cpu(request, result, values, assessor)
     result.setdefault('baseline', None)
     result['assessment'] = assessor.result(['no CPU action needed'])
     return result
@@ -662,9 +662,9 @@ def _shift_confirms(result: Json) -> bool:
     return baseline is not None and baseline['shift'] >= SHIFT_SIGNIFICANT
 
 
-def _node_utilisation(backend: TelemetryBackend, node: str, start: datetime, end: datetime) -> Json | None:
-    obj = backend.get_object('k8s:node', node, end)
-    samples = backend.series('k8s:node', node, 'cpu_cores', start, end)
+async def _node_utilisation(backend: TelemetryBackend, node: str, start: datetime, end: datetime) -> Json | None:
+    obj = await backend.get_object('k8s:node', node, end)
+    samples = await backend.series('k8s:node', node, 'cpu_cores', start, end)
     if obj is None or not samples:
         return None
     allocatable = parse_cpu(obj['status']['allocatable']['cpu'])
@@ -677,20 +677,20 @@ def _node_utilisation(backend: TelemetryBackend, node: str, start: datetime, end
     }
 
 
-def _assess_pod_cpu(request: _Request, result: Json, values: list[float], assessor: _Assessor) -> None:
-    pod = request.backend.get_object(request.entity_type, request.name, request.end)
+async def _assess_pod_cpu(request: _Request, result: Json, values: list[float], assessor: _Assessor) -> None:
+    pod = await request.backend.get_object(request.entity_type, request.name, request.end)
     assert pod is not None
     request_cores = _pod_resources(pod, 'requests', 'cpu', parse_cpu)
     limit = _pod_resources(pod, 'limits', 'cpu', parse_cpu)
     p95 = quantile(values, 0.95)
     throttled = [
         v
-        for _, v in request.backend.series(
+        for _, v in await request.backend.series(
             request.entity_type, request.name, 'cpu_throttled_ratio', request.start, request.end
         )
     ]
     node_name = pod['spec'].get('nodeName')
-    node = _node_utilisation(request.backend, node_name, request.start, request.end) if node_name else None
+    node = await _node_utilisation(request.backend, node_name, request.start, request.end) if node_name else None
     result.update(
         {
             'requests_cores': request_cores,
@@ -704,7 +704,7 @@ def _assess_pod_cpu(request: _Request, result: Json, values: list[float], assess
     if request.baseline and throttled:
         reference = [
             v
-            for _, v in request.backend.series(
+            for _, v in await request.backend.series(
                 request.entity_type, request.name, 'cpu_throttled_ratio', *request.baseline
             )
         ]
@@ -782,13 +782,13 @@ def _assess_pod_cpu(request: _Request, result: Json, values: list[float], assess
         )
 
 
-def _top_pods(request: _Request, metric: Metric, total: float) -> list[Json]:
+async def _top_pods(request: _Request, metric: Metric, total: float) -> list[Json]:
     rows = []
-    for pod in request.backend.pods_on_node(request.name):
-        samples = request.backend.series('k8s:pod', pod, metric, request.start, request.end)
+    for pod in await request.backend.pods_on_node(request.name):
+        samples = await request.backend.series('k8s:pod', pod, metric, request.start, request.end)
         if not samples:
             continue
-        obj = request.backend.get_object('k8s:pod', pod, request.end)
+        obj = await request.backend.get_object('k8s:pod', pod, request.end)
         assert obj is not None
         section = 'cpu' if metric == 'cpu_cores' else 'memory'
         parse = parse_cpu if metric == 'cpu_cores' else parse_bytes
@@ -807,12 +807,12 @@ def _top_pods(request: _Request, metric: Metric, total: float) -> list[Json]:
     return rows[:5]
 
 
-def _assess_node_cpu(request: _Request, result: Json, values: list[float], assessor: _Assessor) -> None:
-    node = request.backend.get_object(request.entity_type, request.name, request.end)
+async def _assess_node_cpu(request: _Request, result: Json, values: list[float], assessor: _Assessor) -> None:
+    node = await request.backend.get_object(request.entity_type, request.name, request.end)
     assert node is not None
     allocatable = parse_cpu(node['status']['allocatable']['cpu'])
     utilisation = [v / allocatable for v in values]
-    top = _top_pods(request, 'cpu_cores', median(values))
+    top = await _top_pods(request, 'cpu_cores', median(values))
     result.update(
         {
             'allocatable_cores': allocatable,
@@ -875,10 +875,10 @@ async def analyze_memory_metrics(
         baseline_start: Start of a normal period to compare against (give both baseline times or neither).
         baseline_end: End of the baseline period.
     """
-    request = _request(entity_type, name, start, end, baseline_start, baseline_end)
-    samples = _values(request, 'memory_bytes', request.start, request.end, 'requested')
+    request = await _request(entity_type, name, start, end, baseline_start, baseline_end)
+    samples = await _values(request, 'memory_bytes', request.start, request.end, 'requested')
     values = [v for _, v in samples]
-    obj = request.backend.get_object(request.entity_type, request.name, request.end)
+    obj = await request.backend.get_object(request.entity_type, request.name, request.end)
     assert obj is not None
     if request.entity_type == 'k8s:pod':
         limit = _pod_resources(obj, 'limits', 'memory', parse_bytes)
@@ -908,7 +908,7 @@ async def analyze_memory_metrics(
         'time_to_limit_minutes': _r(time_to_limit, 1) if time_to_limit is not None else None,
     }
     if request.baseline:
-        baseline_samples = _values(request, 'memory_bytes', *request.baseline, 'baseline')
+        baseline_samples = await _values(request, 'memory_bytes', *request.baseline, 'baseline')
         result['baseline'] = _baseline_block(request, samples, baseline_samples, float(_MIB), 0)
     else:
         result['baseline'] = None
@@ -916,7 +916,7 @@ async def analyze_memory_metrics(
     if request.entity_type == 'k8s:pod':
         _assess_pod_memory(result, values, limit, stop - first, slope, r_squared, time_to_limit, assessor)
     else:
-        result['top_pods'] = _top_pods(request, 'memory_bytes', median(values))
+        result['top_pods'] = await _top_pods(request, 'memory_bytes', median(values))
         _assess_node_memory(result, values, limit, assessor)
     result['assessment'] = assessor.result(['no memory action needed'])
     return result
@@ -1050,12 +1050,12 @@ async def analyze_logs(
         baseline_start: Start of a normal period to compare against (give both baseline times or neither).
         baseline_end: End of the baseline period.
     """
-    request = _request(entity_type, name, start, end, baseline_start, baseline_end)
-    _check_coverage(request, request.start, request.end, 'requested')
+    request = await _request(entity_type, name, start, end, baseline_start, baseline_end)
+    await _check_coverage(request, request.start, request.end, 'requested')
     if request.baseline:
-        _check_coverage(request, *request.baseline, 'baseline')
-    events = request.backend.events(request.entity_type, request.name, request.start, request.end)
-    lines = request.backend.logs(request.entity_type, request.name, request.start, request.end)
+        await _check_coverage(request, *request.baseline, 'baseline')
+    events = await request.backend.events(request.entity_type, request.name, request.start, request.end)
+    lines = await request.backend.logs(request.entity_type, request.name, request.start, request.end)
     minutes = (request.end - request.start) / timedelta(minutes=1)
     templates = _templates(lines)
     errors = [line for line in lines if line['level'] in _ERROR_LEVELS]
@@ -1100,9 +1100,9 @@ async def analyze_logs(
     }
     assessor = _Assessor()
     if request.entity_type == 'k8s:pod':
-        result['restarts'] = _restarts(request)
+        result['restarts'] = await _restarts(request)
     if request.baseline:
-        result['baseline'] = _log_baseline(request, templates, errors)
+        result['baseline'] = await _log_baseline(request, templates, errors)
     _assess_logs(request, result, events, assessor)
     result['assessment'] = assessor.result(['no action needed from events and logs'])
     return result
@@ -1128,9 +1128,9 @@ def _templates(lines: list[Json]) -> list[Json]:
     return sorted(counts.values(), key=lambda entry: (-entry['count'], entry['first_seen'], entry['template']))
 
 
-def _restarts(request: _Request) -> Json:
-    at_end = request.backend.get_object(request.entity_type, request.name, request.end)
-    at_start = request.backend.get_object(request.entity_type, request.name, request.start)
+async def _restarts(request: _Request) -> Json:
+    at_end = await request.backend.get_object(request.entity_type, request.name, request.end)
+    at_start = await request.backend.get_object(request.entity_type, request.name, request.start)
     assert at_end is not None and at_start is not None
 
     def count(pod: Json) -> int:
@@ -1164,10 +1164,10 @@ def _errors_per_minute(errors: list[Json], start: datetime, end: datetime) -> li
     return counts
 
 
-def _log_baseline(request: _Request, templates: list[Json], window_errors: list[Json]) -> Json:
+async def _log_baseline(request: _Request, templates: list[Json], window_errors: list[Json]) -> Json:
     assert request.baseline is not None
     start, end = request.baseline
-    lines = request.backend.logs(request.entity_type, request.name, start, end)
+    lines = await request.backend.logs(request.entity_type, request.name, start, end)
     errors = [line for line in lines if line['level'] in _ERROR_LEVELS]
     # Error counts per minute are mostly zero, so the sigma is floored at one line per minute.
     shift = robust_shift(
@@ -1176,7 +1176,7 @@ def _log_baseline(request: _Request, templates: list[Json], window_errors: list[
     baseline_minutes = (end - start) / timedelta(minutes=1)
     known = {(entry['level'], entry['template']) for entry in _templates(lines)}
     new = [entry for entry in templates if (entry['level'], entry['template']) not in known]
-    events = request.backend.events(request.entity_type, request.name, start, end)
+    events = await request.backend.events(request.entity_type, request.name, start, end)
     return {
         'start': _iso(start),
         'end': _iso(end),

@@ -371,7 +371,7 @@ def test_data_files_are_modest_and_name_their_scenario() -> None:
         assert s.entity in document['series']
         for snapshot in document['pods']:
             node = snapshot['object']['spec']['nodeName']
-            assert node in get_backend().entity_names('k8s:node')
+            assert node in asyncio.run(get_backend().entity_names('k8s:node'))
 
 
 def test_generator_reproduces_the_committed_data_byte_for_byte(tmp_path: Path) -> None:

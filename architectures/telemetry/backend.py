@@ -1,14 +1,16 @@
 """Where the tools get cluster state and telemetry: a small backend interface and the fixture implementation.
 
-`FixtureBackend` serves the committed scenario files in `data/`; a backend for a live cluster (Kubernetes API,
-Prometheus, Loki...) only has to implement `TelemetryBackend`. Tools find the backend through `get_backend()`;
-tests and experiments swap it with `use_backend(...)`.
+`FixtureBackend` serves the committed scenario files in `data/`; `PrometheusBackend` (`prometheus.py`) reads the
+CPU and memory series from a Prometheus server instead. A backend for more of a live cluster (Kubernetes API,
+Loki...) only has to implement `TelemetryBackend`. Tools find the backend through `get_backend()`; tests and
+experiments swap it with `use_backend(...)`.
 """
 
 from __future__ import annotations
 
 import bisect
 import json
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -16,13 +18,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from architectures.telemetry.scenarios import EntityType
 
 __all__ = (
     'DEFAULT_DATA_DIR',
     'ENTITY_TYPES',
+    'PROMETHEUS_URL_VARIABLE',
     'FixtureBackend',
     'Metric',
     'Sample',
@@ -52,37 +55,38 @@ Json = dict[str, Any]
 
 class TelemetryBackend(Protocol):
     """Read-only access to a cluster's objects and telemetry. Times are aware UTC datetimes; windows are
-    half-open, `[start, end)`. Returned objects must not be mutated by callers."""
+    half-open, `[start, end)`. Returned objects must not be mutated by callers. Every method is a coroutine: a
+    backend may answer over the network (`PrometheusBackend`) without holding up the event loop the agents run on."""
 
-    def entity_names(self, entity_type: EntityType) -> list[str]:
+    async def entity_names(self, entity_type: EntityType) -> list[str]:
         """Every known entity of this type, sorted."""
         ...
 
-    def coverage(self, entity_type: EntityType, name: str) -> tuple[datetime, datetime] | None:
+    async def coverage(self, entity_type: EntityType, name: str) -> tuple[datetime, datetime] | None:
         """The time range `[first, last + step)` for which the entity has telemetry, or None if it has none."""
         ...
 
-    def get_object(self, entity_type: EntityType, name: str, at: datetime) -> Json | None:
+    async def get_object(self, entity_type: EntityType, name: str, at: datetime) -> Json | None:
         """The v1 Pod/Node as last observed at or before `at` (the first observation if `at` precedes it);
         None for an unknown entity."""
         ...
 
-    def pods_on_node(self, node: str) -> list[str]:
+    async def pods_on_node(self, node: str) -> list[str]:
         """Names of the pods ever scheduled on `node`, sorted."""
         ...
 
-    def series(
+    async def series(
         self, entity_type: EntityType, name: str, metric: Metric, start: datetime, end: datetime
     ) -> list[Sample]:
         """Samples of `metric` in `[start, end)`, oldest first; empty when there are none."""
         ...
 
-    def events(self, entity_type: EntityType, name: str, start: datetime, end: datetime) -> list[Json]:
+    async def events(self, entity_type: EntityType, name: str, start: datetime, end: datetime) -> list[Json]:
         """v1 Events about the entity whose occurrences overlap `[start, end)`; for a node, also the events its
         kubelet reported about its pods (evictions, probe failures)."""
         ...
 
-    def logs(self, entity_type: EntityType, name: str, start: datetime, end: datetime) -> list[Json]:
+    async def logs(self, entity_type: EntityType, name: str, start: datetime, end: datetime) -> list[Json]:
         """Log lines (`timestamp`, `level`, `message`) in `[start, end)`: container logs for a pod, kubelet
         logs for a node."""
         ...
@@ -185,16 +189,25 @@ class FixtureBackend:
             times = [parse_time(line['timestamp']) for line in lines]
             self._logs[(entity_type, name)] = (times, lines)
 
-    def entity_names(self, entity_type: EntityType) -> list[str]:
+    def all_series(self) -> Iterator[tuple[EntityType, str, datetime, timedelta, dict[str, list[float]]]]:
+        """Every entity's series: `(entity_type, name, start, step, values by metric)`, in name order."""
+        for (entity_type, name), series in sorted(self._series.items()):
+            yield cast(EntityType, entity_type), name, series.start, series.step, series.values
+
+    def first_object(self, entity_type: EntityType, name: str) -> Json:
+        """The entity's first observed object (KeyError for an unknown entity)."""
+        return self._objects[(entity_type, name)][0][1]
+
+    async def entity_names(self, entity_type: EntityType) -> list[str]:
         """Every known entity of this type, sorted."""
         return sorted(name for kind, name in self._objects if kind == entity_type)
 
-    def coverage(self, entity_type: EntityType, name: str) -> tuple[datetime, datetime] | None:
+    async def coverage(self, entity_type: EntityType, name: str) -> tuple[datetime, datetime] | None:
         """The range `[first, last + step)` of the entity's series, or None if it has none."""
         series = self._series.get((entity_type, name))
         return (series.start, series.end) if series else None
 
-    def get_object(self, entity_type: EntityType, name: str, at: datetime) -> Json | None:
+    async def get_object(self, entity_type: EntityType, name: str, at: datetime) -> Json | None:
         """The object as last observed at or before `at` (the first observation if `at` precedes it)."""
         snapshots = self._objects.get((entity_type, name))
         if not snapshots:
@@ -202,7 +215,7 @@ class FixtureBackend:
         index = bisect.bisect_right([moment for moment, _ in snapshots], at) - 1
         return snapshots[max(index, 0)][1]
 
-    def pods_on_node(self, node: str) -> list[str]:
+    async def pods_on_node(self, node: str) -> list[str]:
         """Names of the pods ever scheduled on `node`, sorted."""
         return sorted(
             name
@@ -210,14 +223,14 @@ class FixtureBackend:
             if kind == 'k8s:pod' and any(obj['spec'].get('nodeName') == node for _, obj in snapshots)
         )
 
-    def series(
+    async def series(
         self, entity_type: EntityType, name: str, metric: Metric, start: datetime, end: datetime
     ) -> list[Sample]:
         """Samples of `metric` in `[start, end)`."""
         series = self._series.get((entity_type, name))
         return series.window(metric, start, end) if series else []
 
-    def events(self, entity_type: EntityType, name: str, start: datetime, end: datetime) -> list[Json]:
+    async def events(self, entity_type: EntityType, name: str, start: datetime, end: datetime) -> list[Json]:
         """Events about the entity overlapping `[start, end)`; a node also gets its kubelet's pod events."""
         kind = 'Pod' if entity_type == 'k8s:pod' else 'Node'
         selected = []
@@ -231,7 +244,7 @@ class FixtureBackend:
                 selected.append(event)
         return selected
 
-    def logs(self, entity_type: EntityType, name: str, start: datetime, end: datetime) -> list[Json]:
+    async def logs(self, entity_type: EntityType, name: str, start: datetime, end: datetime) -> list[Json]:
         """Log lines in `[start, end)`."""
         times, lines = self._logs.get((entity_type, name), ([], []))
         return lines[bisect.bisect_left(times, start) : bisect.bisect_left(times, end)]
@@ -241,12 +254,23 @@ _lock = threading.Lock()
 _backend: TelemetryBackend | None = None
 
 
+PROMETHEUS_URL_VARIABLE = 'K8S_PROMETHEUS_URL'
+"""Set to a Prometheus server's URL, it makes the tools read CPU and memory series from it (`PrometheusBackend`)."""
+
+
 def get_backend() -> TelemetryBackend:
-    """The process-wide backend the tools use; a `FixtureBackend` over the committed data unless replaced."""
+    """The process-wide backend the tools use unless replaced (`use_backend`): a `PrometheusBackend` when the
+    environment variable `K8S_PROMETHEUS_URL` names a server, else a `FixtureBackend` over the committed data."""
     global _backend
     with _lock:
         if _backend is None:
-            _backend = FixtureBackend()
+            url = os.environ.get(PROMETHEUS_URL_VARIABLE, '').strip()
+            if url:
+                from architectures.telemetry.prometheus import PrometheusBackend
+
+                _backend = PrometheusBackend(url)
+            else:
+                _backend = FixtureBackend()
         return _backend
 
 
