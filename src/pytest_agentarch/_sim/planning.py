@@ -381,13 +381,3 @@ def _order(
         if (temperature <= 0 and p >= 0.45) or (temperature > 0 and rng.random() < p):
             chosen.append(o)
     return chosen
-    for o in rest:
-        if not o.complete:
-            continue
-        closeness = max(0.0, min(1.0, (o.score / first.score - 0.5) / 0.5)) if first.score else 0.0
-        if o.tool is first.tool or (o.tool.name in together and first.tool.name in together):
-            closeness = 1.0
-        p = parallel * closeness
-        if (temperature <= 0 and p >= 0.45) or (temperature > 0 and rng.random() < p):
-            chosen.append(o)
-    return chosen
