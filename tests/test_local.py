@@ -467,3 +467,24 @@ def test_a_failed_session_stops_the_server(
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert [line.split()[0] for line in log.read_text().splitlines()] == ['start', 'stop']
+
+
+def test_collecting_only_starts_no_server(
+    project: Callable[..., pytest.Pytester], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytester = project(LOCAL_ARCHITECTURE, cases=LOCAL_CASES)
+    pytester.makepyfile(xllamacpp=FAKE_XLLAMACPP)
+    (pytester.path / 'm.gguf').write_bytes(b'GGUF')
+    log = tmp_path / 'llama.log'
+    monkeypatch.setenv('FAKE_LLAMA_LOG', str(log))
+    monkeypatch.setenv('FAKE_LLAMA_TESTS', str(Path(__file__).parent))
+    monkeypatch.setenv('PYTHONPATH', str(pytester.path))
+    args = ('-p', 'no:cacheprovider', '--collect-only', '-q', '--agentarch-model')
+    result = pytester.runpytest_subprocess(*args, 'llamacpp:m.gguf,threads=1', timeout=120)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(['cases.yaml::first[[]local[]]', 'cases.yaml::second[[]local[]]'])
+    assert not log.exists()
+    # The spec is still checked.
+    result = pytester.runpytest_subprocess(*args, 'llamacpp:m.gguf,threads=none', timeout=120)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(['*threads*'])

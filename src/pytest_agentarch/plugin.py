@@ -102,7 +102,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         if limits.budget_usd is not None:
             for spec in settings.model_specs:
                 check_priced(spec)
-        if is_controller(session.config) and settings.replay_dir is None:
+        # A session that only collects runs nothing: it checks a llamacpp: spec but starts no server for it.
+        collect_only = bool(session.config.option.collectonly)
+        unused = [s for s in settings.model_specs if collect_only and local.is_local(s)]
+        for spec in unused:
+            local.LocalSpec.parse(spec)
+        if is_controller(session.config) and settings.replay_dir is None and not collect_only:
             _serve_local_models(session.config, settings.model_specs)
         services = session.config.stash[SERVICES] = SessionServices.open(
             session.config.stash.get(STORE, None),
@@ -124,6 +129,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 resume=settings.resume,
             )
             for spec in settings.model_specs
+            if spec not in unused
         }
         if services.ledger is not None:
             settings.run = replace(settings.run, stop=services.ledger.exhausted)
