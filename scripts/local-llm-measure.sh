@@ -10,13 +10,17 @@ bash scripts/setup.sh
 .venv/bin/python -m pip install --quiet -c constraints.txt -e '.[local]'
 .venv/bin/python -m pytest_agentarch.local fetch qwen2.5-coder-1.5b
 out=recordings/k8s-qwen2.5-coder-1.5b
+# Cheapest architectures first (fewest requests per run), so that whole cells exist early in a long measurement.
 for setting in 0.7:5 0:3; do
     temperature=${setting%:*}
     runs=${setting#*:}
-    .venv/bin/pytest evals/k8s_anomaly.yaml -k 'cpu_saturation_checkout or healthy_node' --arch all \
-        --runs "$runs" -n 0 --agentarch-concurrency 1 --agentarch-memory off \
-        --agentarch-model llamacpp:qwen2.5-coder-1.5b \
-        --agentarch-model-settings "temperature=$temperature,max_tokens=700" \
-        --agentarch-record "$out/t$temperature" --agentarch-resume \
-        --agentarch-json "$out/t$temperature.report.json" -v "$@" || [ $? -eq 1 ]  # 1: some runs failed their evaluators, which is a finding
+    for arch in manual workflow hybrid single specialized delegation; do
+        .venv/bin/pytest evals/k8s_anomaly.yaml -k 'cpu_saturation_checkout or (healthy_node and not ambiguous)' \
+            --arch "$arch" --runs "$runs" -n 0 --agentarch-concurrency 1 --agentarch-memory off \
+            --agentarch-model llamacpp:qwen2.5-coder-1.5b \
+            --agentarch-model-settings "temperature=$temperature,max_tokens=700" \
+            --agentarch-record "$out/t$temperature" --agentarch-resume \
+            --agentarch-json "$out/t$temperature-$arch.report.json" -v "$@" \
+            || [ $? -eq 1 ]  # 1: some runs failed their evaluators, which is a finding
+    done
 done
