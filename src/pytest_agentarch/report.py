@@ -140,7 +140,7 @@ class CaseReport(CaseStats):
     not_run: int = Field(default=0, description='runs never started because the session was stopped (a budget)')
     tree: list[TreeNode] = Field(
         default_factory=list[TreeNode],
-        description='the prefix tree of the counted runs\' step sequences (docs/reports.md), first steps at the root',
+        description="the prefix tree of the counted runs' step sequences (docs/reports.md), first steps at the root",
     )
     divergence: Divergence | None = Field(
         default=None, description='the first step at which the counted runs differ; null when they all agree'
