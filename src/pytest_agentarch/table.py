@@ -167,11 +167,11 @@ def _seen(context: ModelContext | None) -> str:
     if context is None:
         return 'no model context kept'
     parts = [f'request #{context.request}']
-    if context.prompt:
-        parts.append(f'prompt {context.prompt!r}')
     if context.tool_results:
-        parts.append('tool results ' + '; '.join(context.tool_results))
-    return clip(', '.join(parts).replace('\n', ' '), 200)
+        parts.append('tool results ' + '; '.join(clip(r, 90) for r in context.tool_results))
+    if context.prompt:
+        parts.append('prompt ' + repr(clip(' '.join(context.prompt.split()), 80, tail=True)))
+    return clip(', '.join(parts), 240)
 
 
 def render_divergence(report: Report) -> list[str]:
