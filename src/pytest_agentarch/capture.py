@@ -4,8 +4,9 @@ pydantic-ai has one public hook that reaches every agent without its author's co
 capability that `Agent.instrument_all()` injects into every run. It wraps agent runs, model requests and tool
 executions, and reports them through the OpenTelemetry tracer API. Capture gives it a tracer of its own
 (`CaptureTracerProvider`): each span it is asked for becomes a node of the current run's tree, with the asyncio
-task structure it started in, and only model-request spans say they are recording (so pydantic-ai fills in usage,
-cost and model name, and skips serializing tool results and whole message histories). Real OpenTelemetry spans are
+task structure it started in, and only model-request and tool spans say they are recording (so pydantic-ai fills in
+usage, cost, model name, the request's input and tool results, of which capture keeps truncated tails, and skips
+serializing agent runs' whole message histories). Real OpenTelemetry spans are
 built only in runs that need them (`RunCapture(spans=True)`): a user's own tracer provider exporting them, or an
 evaluator that queries the span tree for something capture does not synthesize. The tracer then starts a real
 span for every node and records the node beside it.
@@ -31,7 +32,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -42,9 +43,9 @@ from opentelemetry.trace import INVALID_SPAN_CONTEXT, Link, Span, SpanContext, S
 from opentelemetry.util.types import Attributes, AttributeValue
 from pydantic_ai import Agent
 from pydantic_ai.models.instrumented import InstrumentationSettings
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
-from .records import ModelRequestRecord
+from .records import CONTEXT_CHARS, RESULT_CHARS, ModelRequestRecord, RequestContext, clip
 from .trajectory import Call
 
 __all__ = (
@@ -165,6 +166,7 @@ class _Node:
         'attributes',
         'batch',
         'children',
+        'context',
         'end_ns',
         'failed',
         'frame',
@@ -173,6 +175,7 @@ class _Node:
         'order',
         'parent',
         'requests',
+        'result',
         'span_id',
         'start_ns',
         'top',
@@ -195,6 +198,10 @@ class _Node:
         self.failed = False
         self.requests = 0
         self.batch: int | None = None
+        self.result: str | None = None
+        """A tool's result as JSON, truncated (`RESULT_CHARS`)."""
+        self.context: RequestContext | None = None
+        """A model request's new input, truncated (`request_context`)."""
         if kind == 'tool' and self.anchor is not None and self.anchor.kind == 'agent':
             # Tools of one model response all start after it and before the agent's next request.
             self.batch = self.anchor.requests
@@ -260,6 +267,7 @@ class RunCapture:
                         order=node.order,
                         path=node.path(),
                         failed=node.failed,
+                        result=node.result,
                     )
                     out.append(call)
                     build(node.children, call.children)
@@ -278,7 +286,10 @@ class RunCapture:
                     build(node.children, out)
 
         build(self.roots, capture.calls)
-        capture.requests = [_request_record(n.attributes, (n.end_ns - n.start_ns) / 1e9) for n in chats]
+        capture.requests = [
+            replace(_request_record(n.attributes, (n.end_ns - n.start_ns) / 1e9), order=n.order, context=n.context)
+            for n in chats
+        ]
         return capture
 
     def span_tree(self) -> Any:
@@ -346,6 +357,52 @@ def _request_record(attrs: Mapping[str, Any], duration: float) -> ModelRequestRe
     )
 
 
+_MAX_RESULTS = 8
+"""Tool results kept per request context (the first ones of the new input)."""
+
+
+def request_context(messages: str, instructions: Any = None) -> RequestContext | None:
+    """What a model request newly showed the model, truncated: the tail of its instructions, of the latest user prompt
+    and the tool results since the model's last response, from pydantic-ai's `gen_ai.input.messages` JSON.
+
+    Only the messages after the last assistant message are parsed when they can be found, so the cost stays that of
+    the new input however long the history grows. None when the JSON is not what pydantic-ai writes.
+    """
+    # Inside JSON strings every quote is escaped, so this text can only match a message object itself.
+    start = messages.rfind('{"role":"assistant"')
+    try:
+        tail: Any = from_json('[' + messages[start:] if start > 0 else messages)
+        text: Any = from_json(instructions) if isinstance(instructions, str) else []
+    except ValueError:
+        return None
+    if not isinstance(tail, list):
+        return None
+    prompt = ''
+    results: list[str] = []
+    for message in tail[1:] if start > 0 else tail:
+        if not isinstance(message, dict) or message.get('role') == 'assistant':
+            continue
+        for part in message.get('parts') or ():
+            if not isinstance(part, dict):
+                continue
+            if part.get('type') == 'text' and isinstance(part.get('content'), str):
+                prompt = part['content']
+            elif part.get('type') == 'tool_call_response' and len(results) < _MAX_RESULTS:
+                result = part.get('result')
+                shown = result if isinstance(result, str) else to_json(result, fallback=repr).decode()
+                results.append(clip(f'{part.get("name")}: {shown}', RESULT_CHARS))
+    joined = (
+        ' '.join(p['content'] for p in text if isinstance(p, dict) and isinstance(p.get('content'), str))
+        if isinstance(text, list)
+        else ''
+    )
+    return RequestContext(
+        instructions=clip(joined, CONTEXT_CHARS, tail=True),
+        prompt=clip(prompt, CONTEXT_CHARS, tail=True),
+        tool_results=results,
+    )
+
+
 def _kind(name: str, attributes: Mapping[str, Any]) -> Kind:
     operation = attributes.get('gen_ai.operation.name')
     if operation == 'chat':
@@ -395,16 +452,29 @@ class _CaptureSpan(Span):
         return self._real.get_span_context() if self._real is not None else INVALID_SPAN_CONTEXT
 
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
-        kept = self._node.attributes
+        node = self._node
+        kept = node.attributes
         for key, value in attributes.items():
             if key not in _CONTENT_ATTRIBUTES:
                 kept[key] = value
+        messages = attributes.get('gen_ai.input.messages')
+        if node.kind == 'chat' and isinstance(messages, str):
+            context = request_context(messages, attributes.get('gen_ai.system_instructions'))
+            anchor = node.anchor
+            if context is not None and anchor is not None:
+                # A request after tool calls shows no prompt of its own: the agent's prompt is still what it answers.
+                if not context.prompt and anchor.context is not None:
+                    context = replace(context, prompt=anchor.context.prompt)
+                anchor.context = context
+            node.context = context
         if self._real is not None:
             self._real.set_attributes(attributes)
 
     def set_attribute(self, key: str, value: AttributeValue) -> None:
         if key not in _CONTENT_ATTRIBUTES:
             self._node.attributes[key] = value
+        elif key == 'gen_ai.tool.call.result' and self._node.kind == 'tool':
+            self._node.result = clip(str(value), RESULT_CHARS)
         if self._real is not None:
             self._real.set_attribute(key, value)
 
@@ -422,9 +492,10 @@ class _CaptureSpan(Span):
             self._real.update_name(name)
 
     def is_recording(self) -> bool:
-        # Recording is what makes pydantic-ai compute a span's attributes. Only model requests carry what capture
-        # needs after the start (usage, cost, response model); tool results and message histories are skipped.
-        return self._node.kind == 'chat' or (self._real is not None and self._real.is_recording())
+        # Recording is what makes pydantic-ai compute a span's attributes. Model requests carry what capture needs
+        # after the start (usage, cost, response model, the input a truncated context is kept of) and tools their
+        # result (kept truncated); agent runs' whole message histories are skipped.
+        return self._node.kind in ('chat', 'tool') or (self._real is not None and self._real.is_recording())
 
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
         code = status.status_code if isinstance(status, Status) else status

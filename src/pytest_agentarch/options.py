@@ -391,6 +391,13 @@ OPTIONS: tuple[Option, ...] = (
         default=(),
         help="regexes of argument key paths masked in 'strict' trajectories",
     ),
+    Option(
+        dest='html',
+        flag='--agentarch-html',
+        ini='agentarch_html',
+        metavar='PATH',
+        help='write the report as one self-contained HTML file: charts, trajectory trees, where runs diverge',
+    ),
 )
 
 
@@ -519,6 +526,8 @@ class Settings:
     """The architectures this session runs (filled at session start)."""
     models: dict[str, Model] = field(default_factory=dict[str, Model])
     """The session's models by spec, in the order given (filled at session start)."""
+    html_path: Path | None = None
+    """`--agentarch-html`: where the HTML report goes."""
 
     @property
     def several_models(self) -> bool:
@@ -591,6 +600,7 @@ class Settings:
             memory=v['memory'],
             datasets=list(v['datasets']),
             arch_given=config.getoption('arch') is not None,
+            html_path=Path(v['html']) if v['html'] else None,
         )
         settings.check_gates()
         if settings.record_dir is not None and settings.replay_dir is not None:

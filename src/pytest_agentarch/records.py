@@ -9,7 +9,28 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-__all__ = ('Assertion', 'ModelRequestRecord', 'RunRecord', 'ToolCallRecord')
+__all__ = (
+    'CONTEXT_CHARS',
+    'RESULT_CHARS',
+    'Assertion',
+    'ModelRequestRecord',
+    'RequestContext',
+    'RunRecord',
+    'ToolCallRecord',
+    'clip',
+)
+
+RESULT_CHARS = 200
+"""Characters kept of a tool result (a record crosses the xdist wire: it stays small)."""
+CONTEXT_CHARS = 240
+"""Characters kept of a model request's instructions and of its prompt (their tails)."""
+
+
+def clip(text: str, limit: int, *, tail: bool = False) -> str:
+    """`text` cut to `limit` characters, an ellipsis marking the cut: its head, or its tail with `tail`."""
+    if len(text) <= limit:
+        return text
+    return '\u2026' + text[len(text) - limit + 1 :] if tail else text[: limit - 1] + '\u2026'
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -20,6 +41,23 @@ class ToolCallRecord:
     args: str
     """Normalized JSON arguments."""
     failed: bool = False
+    result: str | None = None
+    """The result as JSON (or the retry prompt the model saw), truncated to `RESULT_CHARS`; None when the
+    instrumentation kept no content."""
+    order: int = 0
+    """Where the call started among the run's events (comparable with `ModelRequestRecord.order`)."""
+
+
+@dataclass(kw_only=True, frozen=True)
+class RequestContext:
+    """What a model request newly showed the model, truncated: enough to see why runs took different turns."""
+
+    instructions: str = ''
+    """The tail of the request's instructions (`CONTEXT_CHARS`)."""
+    prompt: str = ''
+    """The tail of the latest user prompt the agent answers (`CONTEXT_CHARS`)."""
+    tool_results: list[str] = field(default_factory=list[str])
+    """`name: result` of each tool result since the model's last response, truncated to `RESULT_CHARS`."""
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -34,6 +72,10 @@ class ModelRequestRecord:
     """USD, when pydantic-ai could price the model (genai-prices)."""
     duration: float
     """Seconds."""
+    order: int = 0
+    """Where the request started among the run's events (comparable with `ToolCallRecord.order`)."""
+    context: RequestContext | None = None
+    """What the request newly showed the model; None when the instrumentation kept no content."""
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -100,6 +142,9 @@ class RunRecord:
     """Attempts retried after an infrastructure failure (HTTP 429/5xx, connection, provider timeout)."""
     waited: float = 0.0
     """Seconds the run waited on the session's request limits and on retry back-off (part of `duration`)."""
+    flow: list[list[int]] = field(default_factory=list[list[int]])
+    """Every tool call's flattened unordered step (`trajectory.flat_call_steps`, no tool left out), as positions in
+    `tool_calls`: where runs of a case diverge is read from it."""
 
     @property
     def errored(self) -> bool:
@@ -144,5 +189,8 @@ class RunRecord:
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs['tool_calls'] = [ToolCallRecord(**c) for c in data.get('tool_calls', [])]
         kwargs['assertions'] = [Assertion(**a) for a in data.get('assertions', [])]
-        kwargs['model_requests'] = [ModelRequestRecord(**m) for m in data.get('model_requests', [])]
+        kwargs['model_requests'] = [
+            ModelRequestRecord(**{**m, 'context': RequestContext(**m['context']) if m.get('context') else None})
+            for m in data.get('model_requests', [])
+        ]
         return cls(**kwargs)

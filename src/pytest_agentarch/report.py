@@ -18,18 +18,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from .divergence import Divergence, ExampleRun, TreeNode, divergence, examples, tree
 from .gates import Miss
 from .records import RunRecord
 from .stats import ArchitectureStats, CaseStats, Level, Totals, aggregate, case_stats, variant_key
 
 __all__ = ('ArchitectureReport', 'ItemResult', 'MissingItem', 'Report', 'build_report', 'write_json')
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """2: determinism at three levels, errors as variants, infrastructure failures, scores, labels, totals.
 3: several models per session (`models`, `model` on architectures, cases and misses), retries and waiting in totals,
 runs not started (`not_run`), what stopped the session (`stopped_by`), the recording a replay read (`replay_of`).
 4: evaluators' (judges') spend in totals, the judge model (`judge_model`), runs whose evaluators could not reach their
-model (`unjudged`, `evaluator_infra_errors`)."""
+model (`unjudged`, `evaluator_infra_errors`).
+5: where runs diverge, per case: the tree of their step sequences (`tree`), the first step at which they differ with
+the branches and the model's context on each (`divergence`), and one example run per variant (`examples`)."""
 
 
 @dataclass(kw_only=True)
@@ -135,6 +138,16 @@ class CaseReport(CaseStats):
     gate_misses: list[Miss] = Field(default_factory=list[Miss])
     interrupted: bool = Field(default=False, description='the session was interrupted while the item ran: partial runs')
     not_run: int = Field(default=0, description='runs never started because the session was stopped (a budget)')
+    tree: list[TreeNode] = Field(
+        default_factory=list[TreeNode],
+        description="the prefix tree of the counted runs' step sequences (docs/reports.md), first steps at the root",
+    )
+    divergence: Divergence | None = Field(
+        default=None, description='the first step at which the counted runs differ; null when they all agree'
+    )
+    examples: list[ExampleRun] = Field(
+        default_factory=list[ExampleRun], description='one run per variant, in the order of `variants`'
+    )
 
 
 class ArchitectureReport(BaseModel):
@@ -224,6 +237,9 @@ def build_report(
                     gate_misses=misses,
                     interrupted=item.interrupted,
                     not_run=item.not_run,
+                    tree=tree(item.records, level, stats.variants),
+                    divergence=divergence(item.records, level),
+                    examples=examples(item.records, stats.variants),
                 )
             )
         summary = aggregate(

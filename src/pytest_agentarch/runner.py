@@ -32,7 +32,7 @@ from .errors import classify
 from .evaluators import expected_steps_of
 from .records import Assertion, ModelRequestRecord, RunRecord, ToolCallRecord
 from .registry import Architecture
-from .trajectory import Call, flat_steps, normalize_args, render, render_tools, shape, shape_with_args
+from .trajectory import Call, flat_call_steps, flat_steps, normalize_args, render, render_tools, shape, shape_with_args
 
 __all__ = (
     'CaptureError',
@@ -104,12 +104,29 @@ def _output_key(output: Any, fields: Sequence[str]) -> str:
     return to_json(data, fallback=repr).decode() if not isinstance(data, str) else data
 
 
-def _flatten_calls(calls: Sequence[Call], mask: Sequence[re.Pattern[str]]) -> list[ToolCallRecord]:
+def _flatten_calls(
+    calls: Sequence[Call], mask: Sequence[re.Pattern[str]], index: dict[int, int] | None = None
+) -> list[ToolCallRecord]:
+    """Tool calls in start order; `index` receives each call's position in the list (by `id`)."""
     out: list[ToolCallRecord] = []
-    for c in sorted(calls, key=lambda c: c.order if c.order is not None else c.start):
-        if c.kind == 'tool':
-            out.append(ToolCallRecord(name=c.name, args=normalize_args(c.args, mask=mask), failed=c.failed))
-        out.extend(_flatten_calls(c.children, mask))
+    positions = {} if index is None else index
+
+    def walk(level: Sequence[Call]) -> None:
+        for c in sorted(level, key=lambda c: c.order if c.order is not None else c.start):
+            if c.kind == 'tool':
+                positions[id(c)] = len(out)
+                out.append(
+                    ToolCallRecord(
+                        name=c.name,
+                        args=normalize_args(c.args, mask=mask),
+                        failed=c.failed,
+                        result=c.result,
+                        order=c.order if c.order is not None else c.start,
+                    )
+                )
+            walk(c.children)
+
+    walk(calls)
     return out
 
 
@@ -279,7 +296,9 @@ async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int,
     record.trajectory_args = render(shape_with_args(captured.calls, mask=settings.arg_mask))
     keep = {n for step in case.expected_steps for n in step} if case.expected_steps else None
     record.steps = flat_steps(captured.calls, keep=keep)
-    record.tool_calls = _flatten_calls(captured.calls, settings.arg_mask)
+    positions: dict[int, int] = {}
+    record.tool_calls = _flatten_calls(captured.calls, settings.arg_mask, positions)
+    record.flow = [sorted(positions[id(c)] for c in step) for step in flat_call_steps(captured.calls)]
     # What the run reported itself; pydantic-evals' span-derived metrics are in the record's own fields.
     record.metrics = {k: float(v) for k, v in reported.metrics.items()}
     if error is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from .html import write_html
 from .options import SETTINGS
 from .report import ItemResult, Report, build_report, write_json
 from .table import render_session
@@ -84,6 +85,8 @@ class Collector:
         )
         if settings.json_path is not None:
             write_json(self.report, settings.json_path)
+        if settings.html_path is not None:
+            write_html(self.report, settings.html_path)
         return self.report
 
     def summary(self, terminalreporter: Any) -> None:
@@ -97,6 +100,9 @@ class Collector:
         json_path = self.config.stash[SETTINGS].json_path
         if json_path is not None:
             tr.write_line(f'report written to {json_path}')
+        html_path = self.config.stash[SETTINGS].html_path
+        if html_path is not None:
+            tr.write_line(f'HTML report written to {html_path}')
         if self.report.stopped_by:
             not_run = f'; {self.report.not_run} runs not run' if self.report.not_run else ''
             tr.write_line(f'agentarch: session stopped by {self.report.stopped_by}{not_run}', red=True, bold=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from .divergence import ModelContext
 from .gates import Miss
+from .records import clip
 from .report import Report
 from .stats import LEVELS, CaseStats, Rate, Score, Totals
 
-__all__ = ('render_cases', 'render_failure', 'render_session', 'render_summary')
+__all__ = ('render_cases', 'render_divergence', 'render_failure', 'render_session', 'render_summary')
 
 
 def _rate(rate: Rate) -> str:
@@ -160,6 +162,37 @@ def render_cases(report: Report) -> list[str]:
     return _grid(header, rows)
 
 
+def _seen(context: ModelContext | None) -> str:
+    """What the model had just been shown, on one line."""
+    if context is None:
+        return 'no model context kept'
+    parts = [f'request #{context.request}']
+    if context.tool_results:
+        parts.append('tool results ' + '; '.join(clip(r, 90) for r in context.tool_results))
+    if context.prompt:
+        parts.append('prompt ' + repr(clip(' '.join(context.prompt.split()), 80, tail=True)))
+    return clip(', '.join(parts), 240)
+
+
+def render_divergence(report: Report) -> list[str]:
+    """For each case whose runs diverge: the first step at which they differ, the runs per branch with an example
+    run, and what the model had just been shown in that run when it chose the branch."""
+    found = [c for a in report.architectures for c in a.cases if c.divergence is not None]
+    if not found:
+        return []
+    lines = ['', f'where runs diverge (level {report.level}):']
+    for c in found:
+        d = c.divergence
+        assert d is not None
+        after = ' > '.join(d.after) if d.after else '(the start)'
+        branches = ', '.join(
+            f'{b.count}x {"(run ended)" if b.step is None else b.step} (run {b.example_run})' for b in d.branches
+        )
+        lines.append(f'  {_who(c.architecture, c.model)}  {c.case}: step {d.step} after {clip(after, 80)}: {branches}')
+        lines.extend(f'    run {b.example_run} saw: {_seen(b.context)}' for b in d.branches)
+    return lines
+
+
 def _judged(scores: Mapping[str, Score], labels: Mapping[str, Mapping[str, int]]) -> str:
     parts = [f'{name} {score}' for name, score in scores.items()]
     parts += [f'{name}: ' + ', '.join(f'{label} {n}' for label, n in counts.items()) for name, counts in labels.items()]
@@ -231,6 +264,7 @@ def render_session(report: Report, *, verbose: bool) -> list[str]:
     if verbose and report.architectures:
         lines.append('')
         lines.extend(render_cases(report))
+        lines.extend(render_divergence(report))
     lines.extend(_scores_and_labels(report, verbose))
     reported = [(_who(a.summary.architecture, a.summary.model), a.summary.metrics) for a in report.architectures]
     if any(metrics for _, metrics in reported):

@@ -24,6 +24,7 @@ from typing import Any, Literal
 __all__ = (
     'Call',
     'Form',
+    'flat_call_steps',
     'flat_steps',
     'normalize_args',
     'render',
@@ -67,6 +68,8 @@ class Call:
     """The call raised or asked the model to retry."""
     children: list[Call] = field(default_factory=list['Call'])
     """Calls made inside this one."""
+    result: str | None = None
+    """A tool's result as JSON, truncated; informative only, never part of a canonical form."""
 
 
 @dataclass
@@ -189,26 +192,31 @@ def flat_steps(calls: Sequence[Call], *, keep: Iterable[str] | None = None) -> l
     step that each hold a sequence are aligned position by position (the i-th steps run side by side), so
     `gather(agent[x, y], agent[z])` gives `[[x, z], [y]]`. Each step's names are sorted.
     """
+    return [sorted(c.name for c in step) for step in flat_call_steps(calls, keep=keep)]
+
+
+def flat_call_steps(calls: Sequence[Call], *, keep: Iterable[str] | None = None) -> list[list[Call]]:
+    """The tool calls of `flat_steps`, step by step (within a step in no particular order)."""
     kept = None if keep is None else set(keep)
 
-    def member(m: Member) -> list[list[str]]:
+    def member(m: Member) -> list[list[Call]]:
         if isinstance(m, _Lane):
             return seq(m.calls, m.depth)
         inner = seq(m.children, 0)
         if m.kind == 'tool' and (kept is None or m.name in kept):
-            return [[m.name], *inner]
+            return [[m], *inner]
         return inner
 
-    def seq(calls: Sequence[Call], depth: int) -> list[list[str]]:
-        out: list[list[str]] = []
+    def seq(calls: Sequence[Call], depth: int) -> list[list[Call]]:
+        out: list[list[Call]] = []
         for step in _steps(calls, depth):
-            merged: list[list[str]] = []
+            merged: list[list[Call]] = []
             for m in step:
-                for i, names in enumerate(member(m)):
+                for i, found in enumerate(member(m)):
                     if i == len(merged):
                         merged.append([])
-                    merged[i].extend(names)
-            out.extend(sorted(m) for m in merged if m)
+                    merged[i].extend(found)
+            out.extend(m for m in merged if m)
         return out
 
     return seq(calls, 0)
