@@ -28,12 +28,16 @@ from .capture import uninstall
 from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
 from .fixture import arch, parametrize_arch, uses_arch
 from .limits import SessionStore
+from .markdown import junit_properties
 from .memory import tune_gc, untune_gc
+from .metadata import case_fingerprint
 from .models import ModelSpecError, base_model
 from .options import SETTINGS, Settings, add_options
 from .recording import RecordingError
+from .report import ItemResult
 from .session import COLLECTOR, STOPPED_BY, WIRE_KEY, Collector, is_controller
 from .stack import SessionServices, build_model, check_priced
+from .stats import case_stats
 
 STORE = pytest.StashKey[SessionStore]()
 """The directory the session's limits share (only when a limit or budget is set)."""
@@ -181,6 +185,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         # pytest makes no report for an interrupted item: hand the finished runs to the collector directly.
         collector = item.config.stash.get(COLLECTOR, None)
         if collector is not None and isinstance(item, DatasetItem) and (partial := item.interrupted_result()):
+            _fingerprint(item, [partial])
             collector.add(partial)
         raise
 
@@ -189,8 +194,32 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
     if call.when == 'call' and (results := item.stash.get(ITEM_RESULTS, None)):
+        _fingerprint(item, results)
         setattr(report, WIRE_KEY, [r.to_wire() for r in results])
+        # JUnit properties: the call report and (junitxml reads them there) the teardown report, which copies them
+        # from the item; both travel under xdist.
+        settings = item.config.stash[SETTINGS]
+        for index, result in enumerate(results):
+            stats = case_stats(
+                result.records,
+                architecture=result.architecture,
+                case=result.case,
+                level=settings.thresholds_for(result.architecture, result.model).level,
+                model=result.model,
+            )
+            prefix = 'agentarch' if len(results) == 1 else f'agentarch[{index}]'
+            properties = junit_properties(stats, prefix)
+            item.user_properties.extend(properties)
+            report.user_properties.extend(properties)
     return report
+
+
+def _fingerprint(item: pytest.Item, results: list[ItemResult]) -> None:
+    """Mark a dataset item's results with its case's fingerprint (inputs, expected output, evaluators)."""
+    if isinstance(item, DatasetItem):
+        fingerprint = case_fingerprint(item.case.inputs, item.case.expected_output, item.case.evaluators)
+        for result in results:
+            result.fingerprint = fingerprint
 
 
 @pytest.hookimpl(wrapper=True)
@@ -231,6 +260,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     collector = session.config.stash.get(COLLECTOR, None)
     if collector is not None:
         collector.build()
+        # The comparison with the baseline needs the whole report, so it is judged here, after the run loop:
+        # pytest returns the exit status as it stands once this hook has run.
+        if (
+            collector.regressions()
+            and session.config.stash[SETTINGS].fail_on_regression
+            and session.exitstatus == pytest.ExitCode.OK
+        ):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
