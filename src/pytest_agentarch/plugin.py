@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from . import _evals, local, registry
+from . import _evals, local, progress, registry
 from .capture import uninstall
 from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
 from .fixture import arch, parametrize_arch, uses_arch
@@ -65,6 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if is_controller(config):
         collector = config.stash[COLLECTOR] = Collector(config)
         config.pluginmanager.register(_ControllerHooks(collector), 'agentarch-controller')
+        config.pluginmanager.register(_ProgressHooks(collector), 'agentarch-progress')
         _catch_sigterm(config)
     if config.pluginmanager.hasplugin('xdist'):
         config.pluginmanager.register(_XdistHooks(config), 'agentarch-xdist')
@@ -313,3 +314,88 @@ class _XdistHooks:
             collector.expect(
                 i for i in ids if '::' in i and is_dataset_file(self.config, self.config.rootpath / i.split('::')[0])
             )
+
+
+class _ProgressHooks:
+    """Runs done / total and an ETA on an interactive terminal (controller only: under xdist it sees every item's
+    report arrive). Drawn after pytest writes for an item, erased before pytest writes anything else."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+        self.line: progress.ProgressLine | None = None
+        self.state: progress.Progress | None = None
+        self.decided = False
+
+    def _active(self) -> bool:
+        if not self.decided:
+            config = self.collector.config
+            reporter = config.pluginmanager.get_plugin('terminalreporter')
+            if progress.interactive(reporter, config.get_verbosity()):
+                self.line = progress.ProgressLine(config.get_terminal_writer())
+            self.decided = True
+        return self.line is not None
+
+    def _draw(self) -> None:
+        if not self._active() or not self.collector.expected:
+            return
+        assert self.line is not None
+        if self.state is None:
+            runs = self.collector.config.stash[SETTINGS].run.runs
+            self.state = progress.Progress(len(self.collector.expected) * runs, progress.now())
+        self.line.draw(self.state.text(progress.now()))
+
+    def _erase(self) -> None:
+        if self.line is not None:
+            self.line.erase()
+
+    # Wrappers: the text is erased before every other implementation (the terminal reporter's) writes, and drawn
+    # again after them.
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logstart(self) -> Generator[None, None, None]:
+        self._erase()
+        try:
+            return (yield)
+        finally:
+            self._draw()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logfinish(self) -> Generator[None, None, None]:
+        self._erase()
+        try:
+            return (yield)
+        finally:
+            self._draw()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, None, None]:
+        self._erase()
+        if self.state is not None and report.nodeid in self.collector.expected:
+            for data in getattr(report, WIRE_KEY, None) or []:
+                self.state.advance(len(data['records']) + data['not_run'])
+        try:
+            return (yield)
+        finally:
+            self._draw()
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtestloop(self) -> Generator[None, object, object]:
+        # Innermost: the text goes before the terminal reporter's own wrapper writes the final percentage.
+        try:
+            return (yield)
+        finally:
+            self._erase()
+            self.line = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_warning_recorded(self) -> None:
+        self._erase()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self) -> None:
+        self._erase()
+        self.line = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_keyboard_interrupt(self) -> None:
+        self._erase()
+        self.line = None
