@@ -19,8 +19,10 @@ from pydantic_ai.models import Model
 from pydantic_ai.settings import ModelSettings
 
 from . import registry
+from .compare import BaselineError
 from .gates import LEVELS, Thresholds, infeasible, parse_overrides, parse_score_threshold, unit_interval
 from .models import SettingsPriority, parse_model_settings, split_model_specs
+from .report import Baseline
 from .runner import RunSettings
 
 __all__ = ('OPTIONS', 'SETTINGS', 'Limits', 'Option', 'Settings', 'add_options')
@@ -115,6 +117,14 @@ def model_settings(text: str) -> ModelSettings:
     try:
         return parse_model_settings(text)
     except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def baseline_report(text: str) -> Baseline:
+    """A JSON report written by --agentarch-json, read now so that a bad file stops the session before any run."""
+    try:
+        return Baseline.read(Path(text))
+    except BaselineError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -364,6 +374,29 @@ OPTIONS: tuple[Option, ...] = (
         "the same case for every architecture), of 'all' items, or 'off'",
     ),
     Option(
+        dest='baseline',
+        flag='--agentarch-baseline',
+        ini='agentarch_baseline',
+        parse=baseline_report,
+        metavar='OLD.json',
+        help='compare determinism and pass rate of every item with this earlier JSON report (exact tests, Holm)',
+    ),
+    Option(
+        dest='fail_on_regression',
+        flag='--fail-on-regression',
+        ini='agentarch_fail_on_regression',
+        kind='flag',
+        default=False,
+        help='fail the session when an item is significantly worse than in --agentarch-baseline',
+    ),
+    Option(
+        dest='markdown',
+        flag='--agentarch-md',
+        ini='agentarch_md',
+        metavar='PATH',
+        help='write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when it is set)',
+    ),
+    Option(
         dest='arch_thresholds',
         ini='agentarch_arch_thresholds',
         kind='lines',
@@ -528,6 +561,14 @@ class Settings:
     """The session's models by spec, in the order given (filled at session start)."""
     html_path: Path | None = None
     """`--agentarch-html`: where the HTML report goes."""
+    baseline: Baseline | None = None
+    """`--agentarch-baseline`: the earlier report the session is compared with."""
+    fail_on_regression: bool = False
+    """`--fail-on-regression`: a significant drop against the baseline fails the session."""
+    markdown_path: Path | None = None
+    """`--agentarch-md`: where the Markdown summary goes."""
+    options: dict[str, Any] = field(default_factory=dict[str, Any])
+    """Every option's resolved value, for the report's metadata."""
 
     @property
     def several_models(self) -> bool:
@@ -601,8 +642,17 @@ class Settings:
             datasets=list(v['datasets']),
             arch_given=config.getoption('arch') is not None,
             html_path=Path(v['html']) if v['html'] else None,
+            baseline=v['baseline'],
+            fail_on_regression=v['fail_on_regression'],
+            markdown_path=Path(v['markdown']) if v['markdown'] else None,
+            options={k: (val.path if isinstance(val, Baseline) else val) for k, val in v.items()},
         )
         settings.check_gates()
+        if settings.fail_on_regression and settings.baseline is None:
+            raise pytest.UsageError(
+                '--fail-on-regression needs a report to compare with: add --agentarch-baseline OLD.json '
+                '(a report an earlier session wrote with --agentarch-json)'
+            )
         if settings.record_dir is not None and settings.replay_dir is not None:
             raise pytest.UsageError(
                 '--agentarch-record and --agentarch-replay exclude each other: replay answers from a recording, '

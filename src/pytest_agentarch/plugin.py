@@ -24,17 +24,21 @@ from typing import Any
 import pytest
 from pydantic_ai.models import Model
 
-from . import _evals, local, registry
+from . import _evals, local, progress, registry
 from .capture import uninstall
 from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
 from .fixture import arch, parametrize_arch, uses_arch
 from .limits import SessionStore
+from .markdown import junit_properties
 from .memory import tune_gc, untune_gc
+from .metadata import case_fingerprint
 from .models import ModelSpecError
 from .options import SETTINGS, Settings, add_options
 from .recording import RecordingError
+from .report import ItemResult
 from .session import COLLECTOR, STOPPED_BY, WIRE_KEY, Collector, is_controller
 from .stack import SessionServices, build_judge, build_model, check_priced, no_live_judge
+from .stats import case_stats
 
 STORE = pytest.StashKey[SessionStore]()
 """The directory the session's limits share (only when a limit or budget is set)."""
@@ -62,6 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if is_controller(config):
         collector = config.stash[COLLECTOR] = Collector(config)
         config.pluginmanager.register(_ControllerHooks(collector), 'agentarch-controller')
+        config.pluginmanager.register(_ProgressHooks(collector), 'agentarch-progress')
         _catch_sigterm(config)
     if config.pluginmanager.hasplugin('xdist'):
         config.pluginmanager.register(_XdistHooks(config), 'agentarch-xdist')
@@ -198,6 +203,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         # pytest makes no report for an interrupted item: hand the finished runs to the collector directly.
         collector = item.config.stash.get(COLLECTOR, None)
         if collector is not None and isinstance(item, DatasetItem) and (partial := item.interrupted_result()):
+            _fingerprint(item, [partial])
             collector.add(partial)
         raise
 
@@ -206,8 +212,32 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
     if call.when == 'call' and (results := item.stash.get(ITEM_RESULTS, None)):
+        _fingerprint(item, results)
         setattr(report, WIRE_KEY, [r.to_wire() for r in results])
+        # JUnit properties: the call report and (junitxml reads them there) the teardown report, which copies them
+        # from the item; both travel under xdist.
+        settings = item.config.stash[SETTINGS]
+        for index, result in enumerate(results):
+            stats = case_stats(
+                result.records,
+                architecture=result.architecture,
+                case=result.case,
+                level=settings.thresholds_for(result.architecture, result.model).level,
+                model=result.model,
+            )
+            prefix = 'agentarch' if len(results) == 1 else f'agentarch[{index}]'
+            properties = junit_properties(stats, prefix)
+            item.user_properties.extend(properties)
+            report.user_properties.extend(properties)
     return report
+
+
+def _fingerprint(item: pytest.Item, results: list[ItemResult]) -> None:
+    """Mark a dataset item's results with its case's fingerprint (inputs, expected output, evaluators)."""
+    if isinstance(item, DatasetItem):
+        fingerprint = case_fingerprint(item.case.inputs, item.case.expected_output, item.case.evaluators)
+        for result in results:
+            result.fingerprint = fingerprint
 
 
 @pytest.hookimpl(wrapper=True)
@@ -248,6 +278,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     collector = session.config.stash.get(COLLECTOR, None)
     if collector is not None:
         collector.build()
+        # The comparison with the baseline needs the whole report, so it is judged here, after the run loop:
+        # pytest returns the exit status as it stands once this hook has run.
+        if (
+            collector.regressions()
+            and session.config.stash[SETTINGS].fail_on_regression
+            and session.exitstatus == pytest.ExitCode.OK
+        ):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -293,3 +331,88 @@ class _XdistHooks:
             collector.expect(
                 i for i in ids if '::' in i and is_dataset_file(self.config, self.config.rootpath / i.split('::')[0])
             )
+
+
+class _ProgressHooks:
+    """Runs done / total and an ETA on an interactive terminal (controller only: under xdist it sees every item's
+    report arrive). Drawn after pytest writes for an item, erased before pytest writes anything else."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+        self.line: progress.ProgressLine | None = None
+        self.state: progress.Progress | None = None
+        self.decided = False
+
+    def _active(self) -> bool:
+        if not self.decided:
+            config = self.collector.config
+            reporter = config.pluginmanager.get_plugin('terminalreporter')
+            if progress.interactive(reporter, config.get_verbosity()):
+                self.line = progress.ProgressLine(config.get_terminal_writer())
+            self.decided = True
+        return self.line is not None
+
+    def _draw(self) -> None:
+        if not self._active() or not self.collector.expected:
+            return
+        assert self.line is not None
+        if self.state is None:
+            runs = self.collector.config.stash[SETTINGS].run.runs
+            self.state = progress.Progress(len(self.collector.expected) * runs, progress.now())
+        self.line.draw(self.state.text(progress.now()))
+
+    def _erase(self) -> None:
+        if self.line is not None:
+            self.line.erase()
+
+    # Wrappers: the text is erased before every other implementation (the terminal reporter's) writes, and drawn
+    # again after them.
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logstart(self) -> Generator[None, None, None]:
+        self._erase()
+        try:
+            return (yield)
+        finally:
+            self._draw()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logfinish(self) -> Generator[None, None, None]:
+        self._erase()
+        try:
+            return (yield)
+        finally:
+            self._draw()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, None, None]:
+        self._erase()
+        if self.state is not None and report.nodeid in self.collector.expected:
+            for data in getattr(report, WIRE_KEY, None) or []:
+                self.state.advance(len(data['records']) + data['not_run'])
+        try:
+            return (yield)
+        finally:
+            self._draw()
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtestloop(self) -> Generator[None, object, object]:
+        # Innermost: the text goes before the terminal reporter's own wrapper writes the final percentage.
+        try:
+            return (yield)
+        finally:
+            self._erase()
+            self.line = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_warning_recorded(self) -> None:
+        self._erase()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self) -> None:
+        self._erase()
+        self.line = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_keyboard_interrupt(self) -> None:
+        self._erase()
+        self.line = None

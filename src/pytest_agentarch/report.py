@@ -18,12 +18,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from .compare import (
+    BaselineComparison,
+    BaselineError,
+    Observed,
+    PairComparison,
+    compare_pairs,
+    compare_to_baseline,
+    observed_in_report,
+)
 from .divergence import Divergence, ExampleRun, TreeNode, divergence, examples, tree
 from .gates import Miss
+from .metadata import ReportMetadata
 from .records import RunRecord
-from .stats import ArchitectureStats, CaseStats, Level, Totals, aggregate, case_stats, variant_key
+from .stats import LEVELS, ArchitectureStats, CaseStats, Level, Totals, aggregate, case_stats, variant_key
 
-__all__ = ('ArchitectureReport', 'ItemResult', 'MissingItem', 'Report', 'build_report', 'write_json')
+__all__ = ('ArchitectureReport', 'Baseline', 'ItemResult', 'MissingItem', 'Report', 'build_report', 'write_json')
 
 SCHEMA_VERSION = 5
 """2: determinism at three levels, errors as variants, infrastructure failures, scores, labels, totals.
@@ -31,8 +41,11 @@ SCHEMA_VERSION = 5
 runs not started (`not_run`), what stopped the session (`stopped_by`), the recording a replay read (`replay_of`).
 4: evaluators' (judges') spend in totals, the judge model (`judge_model`), runs whose evaluators could not reach their
 model (`unjudged`, `evaluator_infra_errors`).
-5: where runs diverge, per case: the tree of their step sequences (`tree`), the first step at which they differ with
-the branches and the model's context on each (`divergence`), and one example run per variant (`examples`)."""
+5: where the report came from (`metadata`: versions, git commit, start and duration, options and thresholds), a
+fingerprint per case, pairwise comparisons of architectures (`comparisons`), the comparison with a baseline report
+(`baseline`); and where runs diverge, per case: the tree of their step sequences (`tree`), the first step at which
+they differ with the branches and the model's context on each (`divergence`), and one example run per variant
+(`examples`)."""
 
 
 @dataclass(kw_only=True)
@@ -56,6 +69,8 @@ class ItemResult:
     """Runs never started because the session was stopped (`stopped_by`)."""
     stopped_by: str | None = None
     """Why runs of this item were not started (a budget reached), one line."""
+    fingerprint: str | None = None
+    """The case's fingerprint (`metadata.case_fingerprint`); None for runs that are not a dataset case."""
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -72,6 +87,7 @@ class ItemResult:
             'interrupted': self.interrupted,
             'not_run': self.not_run,
             'stopped_by': self.stopped_by,
+            'fingerprint': self.fingerprint,
         }
 
     @classmethod
@@ -148,6 +164,11 @@ class CaseReport(CaseStats):
     examples: list[ExampleRun] = Field(
         default_factory=list[ExampleRun], description='one run per variant, in the order of `variants`'
     )
+    fingerprint: str | None = Field(
+        default=None,
+        description="hash of the case's inputs, expected output and evaluators: reports whose fingerprints of a case "
+        'differ ran different versions of it; null for runs that are not a dataset case',
+    )
 
 
 class ArchitectureReport(BaseModel):
@@ -187,6 +208,15 @@ class Report(BaseModel):
     judge_model: str | None = Field(
         default=None, description='the model evaluators such as LLMJudge used by default (--agentarch-judge-model)'
     )
+    metadata: ReportMetadata | None = Field(default=None, description='where the report came from')
+    comparisons: list[PairComparison] = Field(
+        default_factory=list[PairComparison],
+        description='every pair of architectures (on the same model) over the cases both ran: which is more '
+        'deterministic at `level`, paired by case (docs/statistics.md)',
+    )
+    baseline: BaselineComparison | None = Field(
+        default=None, description='the comparison with a baseline report (--agentarch-baseline), if one was given'
+    )
 
 
 def build_report(
@@ -201,11 +231,14 @@ def build_report(
     stopped_by: str | None = None,
     replay_of: str | None = None,
     judge_model: str | None = None,
+    metadata: ReportMetadata | None = None,
+    baseline: Baseline | None = None,
 ) -> Report:
     """Aggregate item results into the report, in a stable order (architecture, model in the order given, then case
     name). An architecture on two models is two rows: runs of different models are never pooled.
 
-    `level` is the trajectory level of the headline determinism and of the variants listed."""
+    `level` is the trajectory level of the headline determinism and of the variants listed. Architectures are
+    compared pairwise, and with `baseline` when one is given, at that level."""
     order = {m: i for i, m in enumerate(models or [])}
     by_arch: dict[tuple[str, str | None], list[ItemResult]] = defaultdict(list)
     all_items = list(items)
@@ -240,6 +273,7 @@ def build_report(
                     tree=tree(item.records, level, stats.variants),
                     divergence=divergence(item.records, level),
                     examples=examples(item.records, stats.variants),
+                    fingerprint=item.fingerprint,
                 )
             )
         summary = aggregate(
@@ -250,6 +284,7 @@ def build_report(
         peaks = [c.peak_memory for c in cases if c.peak_memory is not None]
         summary.peak_memory = max(peaks) if peaks else None
         archs.append(ArchitectureReport(summary=summary, cases=cases))
+    observed = observe(archs, level)
     return Report(
         model=model,
         models=list(models) if models else [model],
@@ -264,7 +299,66 @@ def build_report(
         stopped_by=stopped_by or next((i.stopped_by for i in all_items if i.stopped_by), None),
         replay_of=replay_of,
         judge_model=judge_model,
+        metadata=metadata,
+        comparisons=compare_pairs(observed, level=level),
+        baseline=baseline.compare(observed, level) if baseline is not None else None,
     )
+
+
+def observe(architectures: Iterable[ArchitectureReport], level: Level) -> list[Observed]:
+    """What comparisons need of each case of the report, determinism at `level`."""
+    return [
+        Observed(
+            architecture=c.architecture,
+            model=c.model,
+            dataset=c.dataset,
+            case=c.case,
+            determinism=(c.determinism_by_level[level].successes, c.determinism_by_level[level].n),
+            pass_rate=(c.pass_rate.successes, c.pass_rate.n),
+            fingerprint=c.fingerprint,
+            top=c.variants[0].trajectory if c.variants and c.level == level else None,
+        )
+        for a in architectures
+        for c in a.cases
+    ]
+
+
+@dataclass(kw_only=True)
+class Baseline:
+    """A previous report to compare the session with (`--agentarch-baseline`), as read from its JSON."""
+
+    path: str
+    data: dict[str, Any]
+
+    @classmethod
+    def read(cls, path: Path) -> Baseline:
+        """Read and check a JSON report; raises BaselineError (a ValueError) saying what is wrong."""
+        try:
+            data = json.loads(path.read_text(encoding='utf-8'))
+        except OSError as exc:
+            raise BaselineError(f'cannot read {path}: {exc.strerror or exc}') from None
+        except ValueError as exc:
+            raise BaselineError(f'{path} is not JSON: {exc}') from None
+        if not isinstance(data, dict):
+            raise BaselineError(f'{path} is not a pytest-agentarch JSON report (--agentarch-json writes one)')
+        try:
+            for level in LEVELS:
+                observed_in_report(data, level)
+        except BaselineError as exc:
+            raise BaselineError(f'{path}: {exc} (--agentarch-json writes a report to compare with)') from None
+        return cls(path=str(path), data=data)
+
+    def compare(self, current: list[Observed], level: Level) -> BaselineComparison:
+        """This session's items against the baseline's, determinism at `level`."""
+        meta = self.data.get('metadata') or {}
+        return compare_to_baseline(
+            current,
+            observed_in_report(self.data, level),
+            path=self.path,
+            level=level,
+            baseline_model=self.data.get('model'),
+            baseline_commit=meta.get('git_commit') if isinstance(meta, dict) else None,
+        )
 
 
 def write_json(report: Report, path: Path) -> None:

@@ -8,15 +8,22 @@ controller (the process without `workerinput`: the xdist controller, or the only
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterable
+from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .gates import Thresholds
 from .html import write_html
+from .markdown import append_markdown, render_markdown
+from .metadata import session_metadata
 from .options import SETTINGS
 from .report import ItemResult, Report, build_report, write_json
-from .table import render_session
+from .table import render_comparisons, render_session
 
 __all__ = ('COLLECTOR', 'STOPPED_BY', 'WIRE_KEY', 'Collector', 'is_controller')
 
@@ -43,6 +50,8 @@ class Collector:
         """Node ids of the agentarch items collected (by this process or by the xdist workers)."""
         self.crashed: dict[str, str] = {}
         self.report: Report | None = None
+        self.started = time.time()
+        self.clock = time.monotonic()
 
     def expect(self, nodeids: Iterable[str]) -> None:
         """Items that must report; those that never do are listed as missing."""
@@ -82,12 +91,39 @@ class Collector:
             stopped_by=self.config.stash.get(STOPPED_BY, None),
             replay_of=str(settings.replay_dir) if settings.replay_dir is not None else None,
             judge_model=settings.judge_spec,
+            metadata=session_metadata(
+                started=self.started,
+                duration=time.monotonic() - self.clock,
+                rootdir=self.config.rootpath,
+                options=settings.options,
+                thresholds={
+                    **_thresholds(settings.thresholds),
+                    'overrides': {k: _thresholds(v) for k, v in settings.overrides.items()},
+                },
+            ),
+            baseline=settings.baseline,
         )
         if settings.json_path is not None:
             write_json(self.report, settings.json_path)
         if settings.html_path is not None:
             write_html(self.report, settings.html_path)
+        if settings.markdown_path is not None or os.environ.get('GITHUB_STEP_SUMMARY'):
+            text = render_markdown(self.report)
+            if settings.markdown_path is not None:
+                append_markdown(text, settings.markdown_path, append=False)
+            if summary := os.environ.get('GITHUB_STEP_SUMMARY'):
+                append_markdown(text, Path(summary), append=True)
         return self.report
+
+    def regressions(self) -> list[str]:
+        """One line per significant drop against the baseline (empty without a baseline)."""
+        if self.report is None or self.report.baseline is None:
+            return []
+        return [
+            f'{item} {metric}: {c.old_successes}/{c.old_n} -> {c.new_successes}/{c.new_n} '
+            f'({c.change:+.1%}, p={c.p_value:.3g}, Holm-adjusted {c.p_adjusted:.3g})'
+            for item, metric, c in self.report.baseline.regressions()
+        ]
 
     def summary(self, terminalreporter: Any) -> None:
         """The terminal section."""
@@ -97,15 +133,39 @@ class Collector:
         tr.section('agentarch: architecture comparison')
         for line in render_session(self.report, verbose=self.config.getoption('verbose') > 0):
             tr.write_line(line)
-        json_path = self.config.stash[SETTINGS].json_path
+        verbose = self.config.getoption('verbose') > 0
+        for line in render_comparisons(self.report, verbose=verbose):
+            tr.write_line(line)
+        settings = self.config.stash[SETTINGS]
+        regressions = self.regressions()
+        if regressions:
+            failing = settings.fail_on_regression
+            tr.write_line(
+                f'agentarch: {len(regressions)} significant regression(s) against the baseline'
+                + ('' if failing else ' (not failing the session: --fail-on-regression is off)'),
+                red=failing,
+                bold=failing,
+            )
+            for line in regressions:
+                tr.write_line(f'  regression: {line}', red=failing)
+        json_path = settings.json_path
         if json_path is not None:
             tr.write_line(f'report written to {json_path}')
         html_path = self.config.stash[SETTINGS].html_path
         if html_path is not None:
             tr.write_line(f'HTML report written to {html_path}')
+        if settings.markdown_path is not None:
+            tr.write_line(f'Markdown summary written to {settings.markdown_path}')
         if self.report.stopped_by:
             not_run = f'; {self.report.not_run} runs not run' if self.report.not_run else ''
             tr.write_line(f'agentarch: session stopped by {self.report.stopped_by}{not_run}', red=True, bold=True)
+
+
+def _thresholds(thresholds: Thresholds) -> dict[str, Any]:
+    # Not dataclasses.asdict: it deep-copies fields, and `min_scores` is a read-only mapping proxy.
+    return {f.name: getattr(thresholds, f.name) for f in fields(thresholds)} | {
+        'min_scores': dict(thresholds.min_scores)
+    }
 
 
 COLLECTOR = pytest.StashKey[Collector]()

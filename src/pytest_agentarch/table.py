@@ -10,7 +10,14 @@ from .records import clip
 from .report import Report
 from .stats import LEVELS, CaseStats, Rate, Score, Totals
 
-__all__ = ('render_cases', 'render_divergence', 'render_failure', 'render_session', 'render_summary')
+__all__ = (
+    'render_cases',
+    'render_comparisons',
+    'render_divergence',
+    'render_failure',
+    'render_session',
+    'render_summary',
+)
 
 
 def _rate(rate: Rate) -> str:
@@ -333,3 +340,51 @@ def render_failure(stats: CaseStats, misses: Sequence[Miss], expected_calls: str
         lines.append(f'trajectory variants ({stats.level}):')
         lines.extend(f'  {v.count:>4}x  {v.trajectory}' for v in stats.variants[:5])
     return '\n'.join(lines)
+
+
+def render_comparisons(report: Report, *, verbose: bool) -> list[str]:
+    """With `verbose`, which architecture is more deterministic than which (paired by case); with a baseline, what
+    was compared and what is on one side only (the regressions themselves are listed by the caller)."""
+    lines: list[str] = []
+    if verbose and report.comparisons:
+        lines += ['', f'pairwise determinism({report.level}), paired by case (exact test stratified by case, Holm):']
+        for p in report.comparisons:
+            model = f' on {p.model}' if p.model else ''
+            lines.append(
+                f'  {p.sentence()}{model}: {p.first_determinism:.1%} vs {p.second_determinism:.1%}, difference '
+                f'{p.difference:+.1%} [{p.low:+.1%}, {p.high:+.1%}], better on {p.first_better}/{p.second_better} '
+                f'of {p.cases} cases, p={p.p_adjusted:.3g}'
+            )
+    cmp = report.baseline
+    if cmp is None:
+        return lines
+    commit = f', commit {cmp.baseline_commit[:12]}' if cmp.baseline_commit else ''
+    tests = sum(c.p_value is not None for i in cmp.items for c in (i.determinism, i.pass_rate))
+    lines += [
+        '',
+        f'baseline {cmp.path}{commit}: {len(cmp.items)} items compared at level {cmp.level}, '
+        f'{len(cmp.regressions())} significant drop(s), {len(cmp.improvements())} significant rise(s) '
+        f"(Fisher's exact test, Holm over {tests} "
+        f'tests, alpha {cmp.alpha:g})',
+    ]
+    if cmp.fingerprints == 'changed':
+        changed = [str(i.item) for i in cmp.items if i.case_changed]
+        lines.append(
+            f'  different dataset version: {len(changed)} case(s) changed since the baseline: '
+            + ', '.join(changed[:10])
+            + (' ...' if len(changed) > 10 else '')
+        )
+    elif cmp.fingerprints == 'unknown':
+        lines.append('  the baseline has no case fingerprints: whether its cases are the same cannot be checked')
+    if cmp.baseline_model is not None and cmp.baseline_model != report.model:
+        lines.append(f'  the baseline ran on model {cmp.baseline_model}, this session on {report.model}')
+    for label, keys in (('only in the baseline', cmp.only_in_baseline), ('only in this session', cmp.only_in_session)):
+        if keys:
+            lines.append(f'  {label} ({len(keys)}): ' + ', '.join(str(k) for k in keys))
+    for label, names in (
+        ('architectures only in the baseline', cmp.architectures_only_in_baseline),
+        ('architectures only in this session', cmp.architectures_only_in_session),
+    ):
+        if names:
+            lines.append(f'  {label}: ' + ', '.join(names))
+    return lines

@@ -1,0 +1,217 @@
+"""The report as Markdown (`--agentarch-md`, `$GITHUB_STEP_SUMMARY`) and each item's figures as JUnit properties.
+
+Names of architectures, cases and models come from users' code and datasets: every cell is escaped, so a name
+cannot break a table or inject HTML into a page that renders the Markdown.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from pathlib import Path
+
+from .compare import BaselineComparison, ProportionChange
+from .report import Report
+from .stats import CaseStats, Rate
+
+__all__ = ('append_markdown', 'junit_properties', 'render_markdown')
+
+
+def _cell(value: object) -> str:
+    """Text safe in a Markdown table cell: HTML escaped, pipes escaped, one line."""
+    text = html.escape(str(value), quote=False)
+    return ' '.join(text.replace('\\', '\\\\').replace('|', '\\|').replace('`', '\\`').split())
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    return [
+        '| ' + ' | '.join(_cell(h) for h in header) + ' |',
+        '|' + '|'.join(' --- ' if i == 0 else ' ---: ' for i in range(len(header))) + '|',
+        *('| ' + ' | '.join(_cell(c) for c in row) + ' |' for row in rows),
+    ]
+
+
+def _rate(rate: Rate) -> str:
+    if rate.value is None:
+        return 'n/a (n=0)'
+    return f'{rate.value:.1%} [{rate.low:.0%}-{rate.high:.0%}] n={rate.n}'
+
+
+def _num(value: float | None, fmt: str = '{:.0f}') -> str:
+    return '-' if value is None else fmt.format(value)
+
+
+def _who(architecture: str, model: str | None) -> str:
+    return f'{architecture}@{model}' if model else architecture
+
+
+def _change(c: ProportionChange) -> str:
+    if c.change is None:
+        return 'n/a'
+    old = c.old_successes / c.old_n
+    new = c.new_successes / c.new_n
+    return f'{old:.0%} → {new:.0%} ({c.change:+.0%}, p={c.p_value:.3g}, adj. {c.p_adjusted:.3g})'
+
+
+def _baseline(cmp: BaselineComparison) -> list[str]:
+    lines = ['', '### Against the baseline', '']
+    commit = f' (commit {cmp.baseline_commit[:12]})' if cmp.baseline_commit else ''
+    lines.append(
+        f'Baseline `{_cell(cmp.path)}`{commit}: {len(cmp.items)} items in both; {cmp.method}, '
+        f'significant at {cmp.alpha:g}; determinism at level {cmp.level}.'
+    )
+    if cmp.fingerprints == 'changed':
+        changed = [str(i.item) for i in cmp.items if i.case_changed]
+        lines += ['', f'**Different dataset version**: {len(changed)} case(s) changed since the baseline: ']
+        lines[-1] += ', '.join(_cell(c) for c in changed[:20]) + (' …' if len(changed) > 20 else '')
+    elif cmp.fingerprints == 'unknown':
+        lines += ['', 'The baseline has no case fingerprints: whether its cases are the same cannot be checked.']
+    regressions = cmp.regressions()
+    improvements = cmp.improvements()
+    lines.append('')
+    if regressions or improvements:
+        rows = [
+            [str(item), metric, kind, _change(change)]
+            for kind, found in (('regression', regressions), ('improvement', improvements))
+            for item, metric, change in found
+        ]
+        lines += _table(['item', 'metric', 'change', 'old → new (p, Holm-adjusted)'], rows)
+    else:
+        lines.append('No significant change.')
+    for label, keys in (
+        ('Only in the baseline', [str(k) for k in cmp.only_in_baseline]),
+        ('Only in this session', [str(k) for k in cmp.only_in_session]),
+    ):
+        if keys:
+            lines += ['', f'{label} ({len(keys)}): ' + ', '.join(_cell(k) for k in keys)]
+    for label, names in (
+        ('Architectures only in the baseline', cmp.architectures_only_in_baseline),
+        ('Architectures only in this session', cmp.architectures_only_in_session),
+    ):
+        if names:
+            lines += ['', f'{label}: ' + ', '.join(_cell(n) for n in names)]
+    return lines
+
+
+def render_markdown(report: Report) -> str:
+    """The session as Markdown: what ran, one row per architecture, the pairwise comparisons, the baseline
+    comparison, gate misses and missing items."""
+    models = ', '.join(report.models) or report.model
+    lines = [
+        '## agentarch: architecture comparison',
+        '',
+        f'Model {_cell(models)}, seed {report.seed}, {report.runs_per_case} run(s) per case; determinism at level '
+        f'`{report.level}`; 95% intervals (cluster-adjusted over cases).',
+    ]
+    if report.metadata is not None:
+        m = report.metadata
+        commit = f', commit `{m.git_commit[:12]}`' if m.git_commit else ''
+        lines.append(
+            f'pytest-agentarch {m.plugin_version}, pydantic-ai {m.pydantic_ai_version}, {m.python}; started '
+            f'{m.started_at}, {m.duration:.1f} s{commit}.'
+        )
+    lines.append('')
+    rows = []
+    for a in report.architectures:
+        s = a.summary
+        rows.append(
+            [
+                _who(s.architecture, s.model),
+                s.cases,
+                s.runs,
+                s.errors,
+                _rate(s.determinism),
+                _rate(s.pass_rate),
+                _num(s.pass_hat_k[-1] if s.pass_hat_k else None, '{:.2f}'),
+                _num(s.input_tokens),
+                _num(s.output_tokens),
+                '-' if s.cost is None else f'${s.cost:.5f}',
+                _num(s.latency_p50, '{:.2f}s'),
+                _num(s.latency_p95, '{:.2f}s'),
+            ]
+        )
+    lines += _table(
+        [
+            'architecture',
+            'cases',
+            'runs',
+            'err',
+            f'determinism ({report.level})',
+            'pass rate',
+            'pass^k',
+            'tok in',
+            'tok out',
+            'cost/run',
+            'p50',
+            'p95',
+        ],
+        rows,
+    )
+    if report.comparisons:
+        lines += ['', '### Which is more deterministic', '']
+        lines.append(
+            'Paired by case: exact test stratified by case, Holm over the pairs; tied = the 95% interval of the '
+            'difference within ±5 points.'
+        )
+        lines.append('')
+        lines += _table(
+            ['verdict', 'difference [95%]', 'cases better', 'p (adj.)'],
+            [
+                [
+                    p.sentence() + (f' on {p.model}' if p.model else ''),
+                    f'{p.difference:+.1%} [{p.low:+.1%}, {p.high:+.1%}]',
+                    f'{p.first_better} / {p.second_better} of {p.cases}',
+                    f'{p.p_adjusted:.3g}',
+                ]
+                for p in report.comparisons
+            ],
+        )
+    if report.baseline is not None:
+        lines += _baseline(report.baseline)
+    if report.gate_misses:
+        lines += ['', f'### Gate misses ({len(report.gate_misses)})', '']
+        lines += _table(
+            ['architecture', 'case', 'metric', 'value', 'n', 'threshold'],
+            [
+                [_who(m.architecture, m.model), m.case, m.metric, _num(m.value, '{:.3f}'), m.n, f'{m.threshold:g}']
+                for m in report.gate_misses
+            ],
+        )
+    if report.missing:
+        lines += ['', f'### Missing results ({len(report.missing)})', '']
+        lines += [f'- {_cell(m.nodeid)}: {_cell(m.reason)}' for m in report.missing]
+    if report.stopped_by:
+        lines += ['', f'**Session stopped** by {_cell(report.stopped_by)}; {report.not_run} runs not run.']
+    return '\n'.join(lines) + '\n'
+
+
+def append_markdown(text: str, path: Path, *, append: bool) -> None:
+    """Write (or, for `$GITHUB_STEP_SUMMARY`, which other steps share, append) the Markdown to `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open('a' if append else 'w', encoding='utf-8') as f:
+        f.write(text)
+
+
+def junit_properties(stats: CaseStats, prefix: str = 'agentarch') -> list[tuple[str, object]]:
+    """An item's figures as JUnit `<property>` name/value pairs (pytest's `user_properties`); a figure without a
+    value (no counted runs, an unpriced model) is `n/a`."""
+
+    def num(value: float | None, fmt: str) -> str:
+        return 'n/a' if value is None else fmt.format(value)
+
+    props: list[tuple[str, object]] = [
+        ('agentarch.determinism', num(stats.determinism.value, '{:.4f}')),
+        ('agentarch.determinism_level', stats.level),
+        ('agentarch.determinism_low', f'{stats.determinism.low:.4f}'),
+        ('agentarch.determinism_high', f'{stats.determinism.high:.4f}'),
+        ('agentarch.pass_rate', num(stats.pass_rate.value, '{:.4f}')),
+        ('agentarch.pass_rate_low', f'{stats.pass_rate.low:.4f}'),
+        ('agentarch.pass_rate_high', f'{stats.pass_rate.high:.4f}'),
+        ('agentarch.n', stats.determinism.n),
+        ('agentarch.runs', stats.runs),
+        ('agentarch.variants', len(stats.variants)),
+        ('agentarch.input_tokens', num(stats.input_tokens.mean, '{:.1f}')),
+        ('agentarch.output_tokens', num(stats.output_tokens.mean, '{:.1f}')),
+        ('agentarch.cost', num(stats.cost.mean if stats.cost is not None else None, '{:.6f}')),
+    ]
+    return [(prefix + name.removeprefix('agentarch'), value) for name, value in props]

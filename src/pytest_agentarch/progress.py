@@ -1,0 +1,103 @@
+"""Progress of a long session: runs done out of the runs the collected items will make, and an estimate of the time
+left, drawn only on an interactive terminal.
+
+The text sits at the end of the line pytest is writing (after its dots, or after the test id with `-v`) and is
+erased before pytest writes anything else, so pytest's own output is never changed: what remains on the screen and in
+a terminal's scrollback is exactly what pytest wrote. It is drawn with `write_raw`, which leaves pytest's idea of
+the current line's width alone, and only when it fits on that line (a wrapped line could not be erased).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+__all__ = ('Progress', 'ProgressLine', 'interactive', 'span')
+
+
+def span(seconds: float) -> str:
+    """A duration for people: `45s`, `3m05s`, `2h07m`."""
+    whole = max(0, round(seconds))
+    if whole < 60:
+        return f'{whole}s'
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f'{minutes}m{secs:02d}s'
+    hours, minutes = divmod(minutes, 60)
+    return f'{hours}h{minutes:02d}m'
+
+
+class Progress:
+    """Runs done out of `total`, and the time left at the pace so far."""
+
+    def __init__(self, total: int, started: float) -> None:
+        self.total = total
+        self.started = started
+        self.done = 0
+
+    def advance(self, runs: int) -> None:
+        """`runs` more runs finished (or were given up: not run)."""
+        self.done += runs
+
+    def eta(self, now: float) -> float | None:
+        """Seconds left at the pace so far; None before the first run finished or when the total is unknown."""
+        if self.done <= 0 or self.total <= 0:
+            return None
+        return max(0.0, (now - self.started) / self.done * (self.total - self.done))
+
+    def text(self, now: float) -> str:
+        """`agentarch 120/2400 runs (5%), ETA 1m20s`."""
+        share = f' ({self.done / self.total:.0%})' if self.total else ''
+        eta = self.eta(now)
+        left = ', ETA -' if eta is None else f', ETA {span(eta)}' if self.done < self.total else ''
+        return f'agentarch {self.done}/{self.total} runs{share}{left}'
+
+
+class _Writer(Protocol):
+    @property
+    def width_of_current_line(self) -> int: ...
+
+    @property
+    def fullwidth(self) -> int: ...
+
+    def write_raw(self, msg: str, *, flush: bool = False) -> None: ...
+
+
+class ProgressLine:
+    """Draws a text at the end of the terminal's current line and erases it again (ANSI: cursor back, erase to the
+    end of the line)."""
+
+    def __init__(self, writer: _Writer) -> None:
+        self.writer = writer
+        self.shown = 0
+        """Width of the text on the screen now (0: none)."""
+
+    def draw(self, text: str) -> None:
+        """Show `text` after what pytest wrote on the current line, if it fits there."""
+        self.erase()
+        text = '  ' + text
+        if self.writer.width_of_current_line + len(text) >= self.writer.fullwidth:
+            return
+        self.writer.write_raw(text, flush=True)
+        self.shown = len(text)
+
+    def erase(self) -> None:
+        """Remove the text, leaving the cursor where pytest left it."""
+        if self.shown:
+            self.writer.write_raw(f'\x1b[{self.shown}D\x1b[K', flush=True)
+            self.shown = 0
+
+
+def interactive(terminalreporter: Any, verbosity: int, environ: Callable[[str], str | None] = os.environ.get) -> bool:
+    """Whether progress is wanted: an interactive terminal with markup, not `-q`, not a CI log (pytest's own test
+    of `CI` and `BUILD_NUMBER`)."""
+    if terminalreporter is None or verbosity < 0 or environ('CI') or environ('BUILD_NUMBER'):
+        return False
+    return bool(terminalreporter.isatty()) and bool(terminalreporter.hasmarkup)
+
+
+def now() -> float:
+    """The clock progress is measured with."""
+    return time.monotonic()
