@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from pydantic_ai.models import Model
 
-from . import _evals, local, progress, registry
+from . import _evals, capture, local, progress, registry, tracing
 from .capture import uninstall
 from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
 from .fixture import arch, parametrize_arch, uses_arch
@@ -153,7 +153,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         elif settings.replay_dir is not None:
             # A replay sends nothing to a model: pydantic-evals' own default judge would.
             _set_judge(session.config, no_live_judge())
-    except (registry.RegistryError, ModelSpecError, RecordingError) as exc:
+        # Spans go where the environment says (tracing.destination), configured in every process that runs items;
+        # a tracer provider someone configured already is left as it is.
+        if settings.selected and not collect_only and tracing.destination() and not capture.exporting():
+            session.config.add_cleanup(tracing.configure())
+    except (registry.RegistryError, ModelSpecError, RecordingError, tracing.TracingError) as exc:
         raise pytest.UsageError(str(exc)) from None
 
 

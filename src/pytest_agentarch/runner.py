@@ -26,7 +26,7 @@ from pydantic_evals.evaluators import EvaluationResult, Evaluator, EvaluatorCont
 from pydantic_evals.online import run_evaluators
 from pydantic_evals.otel import SpanTree, SpanTreeRecordingError
 
-from . import _evals, capture
+from . import _evals, capture, tracing
 from .context import RunCounters, RunInfo, run_scope
 from .errors import classify
 from .evaluators import expected_steps_of
@@ -258,8 +258,12 @@ async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int,
     deadline = asyncio.timeout(settings.timeout)
     t0 = time.perf_counter()
     counters = RunCounters()
+    # Where spans are exported, the run's spans hang under a root naming the run; opened before pydantic-evals'
+    # span-tree scope, so the tree evaluators query holds the run's own spans only.
+    root = tracing.run_span(info) if capture.exporting() else nullcontext()
     with (
         run_scope(info, counters),
+        root,
         _evals.reported() as reported,
         _real_spans(run.spans) as real_tree,
         capture.task_structure(),
