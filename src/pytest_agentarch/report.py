@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from .gates import Miss
 from .records import RunRecord
+from .sequential import SequentialItem, SequentialTotals
 from .stats import ArchitectureStats, CaseStats, Level, Totals, aggregate, case_stats, variant_key
 
 __all__ = ('ArchitectureReport', 'ItemResult', 'MissingItem', 'Report', 'build_report', 'write_json')
@@ -53,6 +54,8 @@ class ItemResult:
     """Runs never started because the session was stopped (`stopped_by`)."""
     stopped_by: str | None = None
     """Why runs of this item were not started (a budget reached), one line."""
+    sequential: dict[str, Any] | None = None
+    """`SequentialItem` as plain data, when the item ran under `--agentarch-sequential`."""
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -69,6 +72,7 @@ class ItemResult:
             'interrupted': self.interrupted,
             'not_run': self.not_run,
             'stopped_by': self.stopped_by,
+            'sequential': self.sequential,
         }
 
     @classmethod
@@ -135,6 +139,9 @@ class CaseReport(CaseStats):
     gate_misses: list[Miss] = Field(default_factory=list[Miss])
     interrupted: bool = Field(default=False, description='the session was interrupted while the item ran: partial runs')
     not_run: int = Field(default=0, description='runs never started because the session was stopped (a budget)')
+    sequential: SequentialItem | None = Field(
+        default=None, description='runs used and gate decisions under --agentarch-sequential (null otherwise)'
+    )
 
 
 class ArchitectureReport(BaseModel):
@@ -142,6 +149,9 @@ class ArchitectureReport(BaseModel):
 
     summary: ArchitectureStats
     cases: list[CaseReport]
+    sequential: SequentialTotals | None = Field(
+        default=None, description='its sequential items summed: runs and tokens used and saved, decisions'
+    )
 
 
 class MissingItem(BaseModel):
@@ -173,6 +183,9 @@ class Report(BaseModel):
     )
     judge_model: str | None = Field(
         default=None, description='the model evaluators such as LLMJudge used by default (--agentarch-judge-model)'
+    )
+    sequential: SequentialTotals | None = Field(
+        default=None, description="the session's sequential items summed (--agentarch-sequential; null otherwise)"
     )
 
 
@@ -224,6 +237,7 @@ def build_report(
                     gate_misses=misses,
                     interrupted=item.interrupted,
                     not_run=item.not_run,
+                    sequential=SequentialItem.model_validate(item.sequential) if item.sequential else None,
                 )
             )
         summary = aggregate(
@@ -233,7 +247,12 @@ def build_report(
         )
         peaks = [c.peak_memory for c in cases if c.peak_memory is not None]
         summary.peak_memory = max(peaks) if peaks else None
-        archs.append(ArchitectureReport(summary=summary, cases=cases))
+        sequential = [c.sequential for c in cases if c.sequential is not None]
+        archs.append(
+            ArchitectureReport(
+                summary=summary, cases=cases, sequential=SequentialTotals.of(sequential) if sequential else None
+            )
+        )
     return Report(
         model=model,
         models=list(models) if models else [model],
@@ -248,6 +267,9 @@ def build_report(
         stopped_by=stopped_by or next((i.stopped_by for i in all_items if i.stopped_by), None),
         replay_of=replay_of,
         judge_model=judge_model,
+        sequential=SequentialTotals.of(every)
+        if (every := [c.sequential for a in archs for c in a.cases if c.sequential])
+        else None,
     )
 
 
