@@ -25,12 +25,13 @@ from .stats import ArchitectureStats, CaseStats, Level, Totals, aggregate, case_
 
 __all__ = ('ArchitectureReport', 'ItemResult', 'MissingItem', 'Report', 'build_report', 'write_json')
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """2: determinism at three levels, errors as variants, infrastructure failures, scores, labels, totals.
 3: several models per session (`models`, `model` on architectures, cases and misses), retries and waiting in totals,
 runs not started (`not_run`), what stopped the session (`stopped_by`), the recording a replay read (`replay_of`).
 4: evaluators' (judges') spend in totals, the judge model (`judge_model`), runs whose evaluators could not reach their
-model (`unjudged`, `evaluator_infra_errors`)."""
+model (`unjudged`, `evaluator_infra_errors`).
+5: sequential gates (`sequential` on cases, architectures and the report; misses `judged_on` 'sequential')."""
 
 
 @dataclass(kw_only=True)
