@@ -13,7 +13,7 @@ runs (run i is the same run in both sessions) to check that the sequential sessi
 the rule says. With --fixed-report and --sequential-report it analyses two reports made earlier instead of running.
 
 Usage:
-  python benchmarks/sequential.py simulate [--sessions 20000] [--max-runs 116]
+  python benchmarks/sequential.py simulate [--sessions 2000] [--max-runs 116]
   python benchmarks/sequential.py main-job [--runs 116] [--workers 2]
   python benchmarks/sequential.py main-job --fixed-report F.json --sequential-report S.json [--walls 1200,700]
 """
@@ -276,7 +276,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest='command', required=True)
     sim = sub.add_parser('simulate')
-    sim.add_argument('--sessions', type=int, default=20000)
+    sim.add_argument('--sessions', type=int, default=2000)
     sim.add_argument('--max-runs', type=int, default=116)
     sim.add_argument('--batch', type=int, default=5)
     sim.add_argument('--alpha', type=float, default=0.05)

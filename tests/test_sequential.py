@@ -6,7 +6,12 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
+import shlex
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +33,9 @@ from pytest_agentarch.sequential import (
     plan,
 )
 from pytest_agentarch.stats import wilson
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / 'README.md').read_text(encoding='utf-8')
 
 # ------------------------------------------------------------------------------------------------ the tests by hand
 
@@ -195,7 +203,7 @@ def test_determinism_decisions_are_wrong_at_most_alpha_of_the_time(name: str) ->
     weights, wrong = DETERMINISM[name]
     outcome = _sessions(weights, lambda keys: decide_determinism(keys, 0.9), sessions=400, seed=7)
     # 400 simulated items: at most 20 wrong decisions (5%). The mixture is conservative (about 1% wrong here, see
-    # benchmarks/sequential.py for 20,000 items), so sampling noise leaves room; an invalid rule fails (below).
+    # benchmarks/sequential.py for 2,000 items a row), so sampling noise leaves room; an invalid rule fails (below).
     assert outcome[wrong] <= 20, outcome
 
 
@@ -398,3 +406,30 @@ def test_the_planner_prints_and_runs_nothing(project: Callable[..., pytest.Pytes
         ]
     )
     assert 'passed' not in result.stdout.str() and 'agentarch: architecture comparison' not in result.stdout.str()
+
+
+def test_the_readme_sequential_ci_gate_spends_less(tmp_path: Path) -> None:
+    """The README's sequential CI example, run as written at the repository root on the two deterministic
+    architectures: every item is decided met after 35 runs (pass rate 0.9 met after 33, determinism after 34,
+    checked after batches of 5), 1,400 runs where a fixed --runs 80 makes 3,200."""
+    section = README.split('### Sequential gates', 1)[1]
+    (block,) = [b for b in re.findall(r'```bash\n(.*?)```', section, re.S) if '--agentarch-sequential' in b]
+    command = '\n'.join(line for line in block.splitlines() if not line.startswith('#'))
+    args = shlex.split(command.replace('\\\n', ' '))
+    assert args[0] == 'pytest', block
+    args = args[1:]
+    args[args.index('--agentarch-json') + 1] = str(tmp_path / 'report.json')
+    result = subprocess.run(
+        [sys.executable, '-m', 'pytest', *args, '-p', 'no:cacheprovider', '-q'],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / 'report.json').read_text())
+    assert [a['summary']['architecture'] for a in report['architectures']] == ['manual', 'workflow']
+    used = {c['sequential']['runs_used'] for a in report['architectures'] for c in a['cases']}
+    assert used == {35}
+    totals = report['sequential']
+    assert (totals['items'], totals['met'], totals['runs_used'], totals['runs_max']) == (40, 40, 1400, 3200)
