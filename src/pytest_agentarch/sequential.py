@@ -219,7 +219,7 @@ class SequentialTotals(BaseModel):
     decided: int = Field(description='items whose every gate was decided')
     undecided: int = Field(description='items judged by the ordinary rule at the maximum')
     met: int = Field(description='items whose every gate was decided met')
-    missed: int = Field(description='items with a gate decided missed')
+    missed: int = Field(description='decided items with a gate decided missed (met + missed = decided)')
     runs_used: int
     runs_max: int = Field(description='runs a fixed design of --runs per item would have made')
     runs_saved: int
@@ -235,7 +235,7 @@ class SequentialTotals(BaseModel):
             decided=sum(i.decided for i in items),
             undecided=sum(not i.decided for i in items),
             met=sum(i.decided and all(g.decision == 'met' for g in i.gates) for i in items),
-            missed=sum(any(g.decision == 'missed' for g in i.gates) for i in items),
+            missed=sum(i.decided and any(g.decision == 'missed' for g in i.gates) for i in items),
             runs_used=sum(i.runs_used for i in items),
             runs_max=sum(i.max_runs for i in items),
             runs_saved=sum(i.runs_saved for i in items),
