@@ -22,12 +22,13 @@ from pydantic_evals.evaluators import Evaluator
 
 from . import registry
 from .evaluators import TrajectorySteps
-from .gates import Miss, check
+from .gates import Miss, Thresholds, check, decide, gated, sequential_misses
 from .memory import interpreter_gc, traced_heap
-from .options import SETTINGS
+from .options import SETTINGS, Settings
 from .records import RunRecord
 from .report import ItemResult
 from .runner import CaseSpec, RunSettings, run_case, run_once
+from .sequential import GateDecision, SequentialItem
 from .stats import CaseStats, case_stats
 from .table import render_failure
 from .trajectory import render_steps
@@ -220,6 +221,8 @@ class DatasetItem(pytest.Item):
         self.misses: list[Miss] = []
         self.finished: list[RunRecord] = []
         """Records of the runs judged so far (kept when the session is interrupted halfway)."""
+        self.sequential: SequentialItem | None = None
+        """How the item ran under `--agentarch-sequential`: runs used, and each gate's decision."""
 
     def runtest(self) -> None:
         settings = self.config.stash[SETTINGS]
@@ -230,8 +233,14 @@ class DatasetItem(pytest.Item):
             # Not one run of this item starts: say so on the report, not as a failure of the architecture.
             self.stash[ITEM_RESULTS] = [self.result([], peak=None, not_run=run.runs, stopped_by=reason)]
             pytest.skip(f'not run: {reason}')
-        records = asyncio.run(run_case(self.arch, model, self.case, run, finished=self.finished))
-        if len(records) < run.runs:
+        thresholds = settings.thresholds_for(self.arch.name, self.model_label)
+        decisions: list[GateDecision] = []
+        if settings.sequential and gated(thresholds):
+            records, decisions, stopped = asyncio.run(self._sequential(model, run, thresholds, settings.alpha))
+        else:
+            records = asyncio.run(run_case(self.arch, model, self.case, run, finished=self.finished))
+            stopped = len(records) < run.runs
+        if stopped:
             assert run.stop is not None
             reason = run.stop() or 'the session was stopped'
             self.stash[ITEM_RESULTS] = [
@@ -239,7 +248,6 @@ class DatasetItem(pytest.Item):
             ]
             pytest.skip(f'{run.runs - len(records)} of {run.runs} runs not run: {reason}')
         peak = self._probe_memory(model, run) if self.traced else None
-        thresholds = settings.thresholds_for(self.arch.name, self.model_label)
         self.stats = case_stats(
             records,
             architecture=self.arch.name,
@@ -250,9 +258,41 @@ class DatasetItem(pytest.Item):
             model=self.model_label,
         )
         self.misses = check(self.stats, thresholds)
+        if settings.sequential and gated(thresholds):
+            self.misses = sequential_misses(self.stats, self.misses, decisions)
+            self.sequential = _sequential_item(records, decisions, thresholds, run.runs, settings)
         self.stash[ITEM_RESULTS] = [self.result(records, peak=peak)]
         if self.misses:
             raise GateFailure('\n'.join(str(m) for m in self.misses))
+
+    async def _sequential(
+        self, model: Model, run: RunSettings, thresholds: Thresholds, alpha: float
+    ) -> tuple[list[RunRecord], list[GateDecision], bool]:
+        """Batches of runs until every rate gate is decided or `run.runs` is reached: (records, decisions, stopped).
+
+        Decisions are taken after each whole batch on runs 0..k-1, so where the item stops depends on the runs'
+        results alone, never on scheduling. A gate keeps the first decision it reaches (its stopping time); `stopped`
+        says a batch lost runs to a budget or an interrupt."""
+        batch = self.config.stash[SETTINGS].batch
+        records: list[RunRecord] = []
+        latched: dict[str, GateDecision] = {}
+        current: list[GateDecision] = []
+        start = 0
+        while start < run.runs:
+            size = min(batch, run.runs - start)
+            got = await run_case(self.arch, model, self.case, run, finished=self.finished, start=start, count=size)
+            records.extend(got)
+            start += size
+            if len(got) < size:
+                return records, current, True
+            now = decide(records, thresholds, alpha)
+            for d in now:
+                if d.decision != 'undecided':
+                    latched.setdefault(d.metric, d)
+            current = [latched.get(d.metric, d) for d in now]
+            if not thresholds.min_scores and all(d.decision != 'undecided' for d in current):
+                break
+        return records, current, False
 
     def interrupted_result(self) -> ItemResult | None:
         """The runs that finished before an interrupt, as a result marked interrupted (None if none finished)."""
@@ -294,6 +334,7 @@ class DatasetItem(pytest.Item):
             interrupted=interrupted,
             not_run=not_run,
             stopped_by=stopped_by,
+            sequential=self.sequential.model_dump() if self.sequential is not None else None,
         )
 
     def repr_failure(
@@ -305,6 +346,28 @@ class DatasetItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, self.name
+
+
+def _sequential_item(
+    records: list[RunRecord],
+    decisions: list[GateDecision],
+    thresholds: Thresholds,
+    max_runs: int,
+    settings: Settings,
+) -> SequentialItem:
+    """The sequential part of an item's result; tokens saved are the runs not made at this item's mean per run."""
+    tokens = sum(r.input_tokens + r.output_tokens for r in records)
+    saved_runs = max_runs - len(records)
+    return SequentialItem(
+        alpha=settings.alpha,
+        batch=settings.batch,
+        max_runs=max_runs,
+        runs_used=len(records),
+        decided=not thresholds.min_scores and all(d.decision != 'undecided' for d in decisions),
+        gates=decisions,
+        tokens_used=tokens,
+        tokens_saved=round(saved_runs * tokens / len(records)) if records else 0,
+    )
 
 
 def expected_calls(evaluators: Sequence[Evaluator[Any, Any, Any]]) -> str | None:

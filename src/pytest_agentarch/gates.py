@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from .stats import LEVELS, Z95, CaseStats, Level, Rate, level_of
+from .records import RunRecord
+from .sequential import GateDecision, agreement_with_predicted_mode, decide_determinism, decide_rate, log_e_value
+from .stats import LEVELS, Z95, CaseStats, Level, Rate, level_of, variant_key
 
 __all__ = (
     'LEVELS',
     'Miss',
     'Thresholds',
     'check',
+    'decide',
+    'gated',
     'infeasible',
     'parse_overrides',
     'parse_score_threshold',
     'runs_needed',
+    'sequential_misses',
     'unit_interval',
 )
 
@@ -61,14 +66,20 @@ class Miss(BaseModel, frozen=True):
     value: float | None = Field(description='the judged figure; null when there is none (no runs, no such score)')
     n: int
     threshold: float
-    judged_on: Literal['value', 'wilson-low', 't-low'] = Field(
-        description='the point estimate, the Wilson 95% lower bound (rates) or the t 95% lower bound (scores)'
+    judged_on: Literal['value', 'wilson-low', 't-low', 'sequential'] = Field(
+        description='the point estimate, the Wilson 95% lower bound (rates), the t 95% lower bound (scores), or '
+        '`sequential`: decided missed by the anytime-valid sequential test (`--agentarch-sequential`)'
     )
     detail: str | None = Field(default=None, description='why there is no value, when there is none')
 
     def __str__(self) -> str:
         shown = 'n/a' if self.value is None else f'{self.value:.3f}'
-        basis = {'value': '', 'wilson-low': ' (Wilson 95% lower bound)', 't-low': ' (t 95% lower bound)'}
+        basis = {
+            'value': '',
+            'wilson-low': ' (Wilson 95% lower bound)',
+            't-low': ' (t 95% lower bound)',
+            'sequential': ' (decided missed by the sequential test)',
+        }
         who = f'{self.architecture}@{self.model}' if self.model else self.architecture
         text = (
             f'{who} {self.case}: {self.metric} {shown}{basis[self.judged_on]} n={self.n} < threshold {self.threshold:g}'
@@ -151,6 +162,89 @@ def check(stats: CaseStats, thresholds: Thresholds) -> list[Miss]:
     for name, minimum in sorted(thresholds.min_scores.items()):
         judged.append(_judge_score(stats, name, minimum, thresholds.lower_bound))
     return [miss for miss in judged if miss is not None]
+
+
+def _rate_gates(thresholds: Thresholds) -> list[tuple[str, float]]:
+    """The rate gates of `thresholds` a sequential test can decide, as (metric, threshold). A pass-rate threshold of
+    None (every run must pass) is the threshold 1: missed at the first failed run, never met before the maximum."""
+    gates: list[tuple[str, float]] = []
+    pass_rate = 1.0 if thresholds.min_pass_rate is None else thresholds.min_pass_rate
+    if pass_rate > 0:
+        gates.append(('pass_rate', pass_rate))
+    if thresholds.min_determinism:
+        gates.append((f'determinism:{thresholds.level}', thresholds.min_determinism))
+    return gates
+
+
+def gated(thresholds: Thresholds) -> bool:
+    """Whether an item has a gate to decide: a threshold above 0, or every run must pass. A threshold of 0 is met by
+    any rate, so an item with only such gates is a measurement: it runs every --runs."""
+    return bool(_rate_gates(thresholds)) or bool(thresholds.min_scores)
+
+
+def decide(records: Sequence[RunRecord], thresholds: Thresholds, alpha: float) -> list[GateDecision]:
+    """The sequential decision of each rate gate of `thresholds` on `records` (the runs of one item, indexes 0..k-1).
+
+    Runs count as they count for the ordinary gates: infrastructure failures are left out of both, unjudged runs out
+    of the pass rate, and a run that raised is its own trajectory variant. Score gates are not decided sequentially
+    (an item with one runs to the maximum)."""
+    ordered = sorted(records, key=lambda r: r.index)
+    counted = [r for r in ordered if not r.infrastructure]
+    judged = [r for r in counted if not r.unjudged]
+    out: list[GateDecision] = []
+    for metric, threshold in _rate_gates(thresholds):
+        if metric == 'pass_rate':
+            successes = sum(r.passed for r in judged)
+            n = len(judged)
+            decision = decide_rate(successes, n, threshold, alpha)
+            met_trials, met_successes, top = n, successes, successes
+        else:
+            keys = [variant_key(r, thresholds.level) for r in counted]
+            n = len(keys)
+            decision = decide_determinism(keys, threshold, alpha)
+            met_trials, met_successes = max(0, n - 1), agreement_with_predicted_mode(keys)
+            top = max((keys.count(k) for k in set(keys)), default=0)
+        e_met = log_e_value(met_successes, met_trials, threshold, 'met')
+        e_missed = log_e_value(top, n, threshold, 'missed')
+        # Show the side that decided; while undecided, the side closer to deciding.
+        by_missed = decision == 'missed' or (decision == 'undecided' and e_missed > e_met)
+        out.append(
+            GateDecision(
+                metric=metric,
+                threshold=threshold,
+                decision=decision,
+                at_run=len(ordered) if decision != 'undecided' else None,
+                successes=top if by_missed else met_successes,
+                trials=n if by_missed else met_trials,
+                e_value=math.exp(min(e_missed if by_missed else e_met, 700.0)),
+            )
+        )
+    return out
+
+
+def sequential_misses(stats: CaseStats, misses: list[Miss], decisions: Sequence[GateDecision]) -> list[Miss]:
+    """The item's misses once its sequential decisions are in: a gate decided met has no miss and one decided missed
+    is a miss judged `sequential`, whatever the ordinary rule says of the final runs; undecided gates and score gates
+    keep the ordinary rule's verdict."""
+    decided = {d.metric: d for d in decisions if d.decision != 'undecided'}
+    kept = [m for m in misses if m.metric not in decided]
+    for d in decided.values():
+        if d.decision == 'missed':
+            kept.append(
+                Miss(
+                    architecture=stats.architecture,
+                    model=stats.model,
+                    case=stats.case,
+                    metric=d.metric,
+                    value=d.successes / d.trials if d.trials else None,
+                    n=d.trials,
+                    threshold=d.threshold,
+                    judged_on='sequential',
+                    detail=None if d.trials else 'no counted runs',
+                )
+            )
+    order = {'pass_rate': 0}
+    return sorted(kept, key=lambda m: order.get(m.metric, 1 if m.metric.startswith('determinism') else 2))
 
 
 def runs_needed(threshold: float, z: float = Z95) -> int | None:

@@ -25,7 +25,7 @@ from .models import SettingsPriority, parse_model_settings, split_model_specs
 from .report import Baseline
 from .runner import RunSettings
 
-__all__ = ('OPTIONS', 'SETTINGS', 'Limits', 'Option', 'Settings', 'add_options')
+__all__ = ('OPTIONS', 'SETTINGS', 'Limits', 'Option', 'Settings', 'add_options', 'planned_gates')
 
 
 # ------------------------------------------------------------------------------------------------ value parsers
@@ -126,6 +126,17 @@ def baseline_report(text: str) -> Baseline:
         return Baseline.read(Path(text))
     except BaselineError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def error_rate(text: str) -> float:
+    """A probability strictly between 0 and 1 (an error rate such as 0.05)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected an error rate between 0 and 1, e.g. 0.05, got {text!r}') from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f'must be strictly between 0 and 1 (e.g. 0.05), got {text!r}')
+    return value
 
 
 def text(value: str) -> str:
@@ -431,6 +442,42 @@ OPTIONS: tuple[Option, ...] = (
         metavar='PATH',
         help='write the report as one self-contained HTML file: charts, trajectory trees, where runs diverge',
     ),
+    Option(
+        dest='sequential',
+        flag='--agentarch-sequential',
+        ini='agentarch_sequential',
+        kind='flag',
+        default=False,
+        help='run each gated item in batches, up to --runs, and stop once every rate gate on it is decided met or '
+        'missed by an anytime-valid sequential test (error rate --agentarch-alpha)',
+    ),
+    Option(
+        dest='alpha',
+        flag='--agentarch-alpha',
+        ini='agentarch_alpha',
+        parse=error_rate,
+        default=0.05,
+        metavar='A',
+        help='the chance of a wrong sequential decision, whenever the runs stop (default 0.05)',
+    ),
+    Option(
+        dest='batch',
+        flag='--agentarch-batch',
+        ini='agentarch_batch',
+        parse=positive_int,
+        default=5,
+        metavar='N',
+        help='runs per batch of a sequential item; gates are decided after each whole batch (default 5)',
+    ),
+    Option(
+        dest='plan',
+        flag='--agentarch-plan',
+        ini='agentarch_plan',
+        kind='flag',
+        default=False,
+        help='print, for the gates in force, the runs a fixed-N design and the sequential design need at a range '
+        'of true rates, and exit without running anything',
+    ),
 )
 
 
@@ -569,6 +616,14 @@ class Settings:
     """`--agentarch-md`: where the Markdown summary goes."""
     options: dict[str, Any] = field(default_factory=dict[str, Any])
     """Every option's resolved value, for the report's metadata."""
+    sequential: bool = False
+    """`--agentarch-sequential`: gated items run in batches and stop once their rate gates are decided."""
+    alpha: float = 0.05
+    """`--agentarch-alpha`: the error rate of a sequential decision."""
+    batch: int = 5
+    """`--agentarch-batch`: runs per batch of a sequential item."""
+    plan: bool = False
+    """`--agentarch-plan`: print the planner's table and run nothing."""
 
     @property
     def several_models(self) -> bool:
@@ -646,6 +701,10 @@ class Settings:
             fail_on_regression=v['fail_on_regression'],
             markdown_path=Path(v['markdown']) if v['markdown'] else None,
             options={k: (val.path if isinstance(val, Baseline) else val) for k, val in v.items()},
+            sequential=v['sequential'],
+            alpha=v['alpha'],
+            batch=v['batch'],
+            plan=v['plan'],
         )
         settings.check_gates()
         if settings.fail_on_regression and settings.baseline is None:
@@ -675,6 +734,22 @@ class Settings:
         ]
         if problems:
             raise pytest.UsageError('\n'.join(problems))
+
+
+def planned_gates(settings: Settings) -> list[tuple[str, str, float]]:
+    """The rate gates in force, as (who they apply to, metric, threshold), each distinct gate once: the session's, then
+    each `agentarch_arch_thresholds` line's that differs. A threshold of 0 is no gate; a pass rate of None (every run
+    must pass) is the threshold 1."""
+    found: dict[tuple[str, float], list[str]] = {}
+    for who, thresholds in [('session', settings.thresholds), *settings.overrides.items()]:
+        pass_rate = 1.0 if thresholds.min_pass_rate is None else thresholds.min_pass_rate
+        gates = [('pass_rate', pass_rate)]
+        if thresholds.min_determinism is not None:
+            gates.append((f'determinism:{thresholds.level}', thresholds.min_determinism))
+        for metric, threshold in gates:
+            if threshold > 0:
+                found.setdefault((metric, threshold), []).append(who)
+    return [(', '.join(who), metric, threshold) for (metric, threshold), who in found.items()]
 
 
 SETTINGS = pytest.StashKey[Settings]()

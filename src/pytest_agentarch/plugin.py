@@ -33,12 +33,13 @@ from .markdown import junit_properties
 from .memory import tune_gc, untune_gc
 from .metadata import case_fingerprint
 from .models import ModelSpecError
-from .options import SETTINGS, Settings, add_options
+from .options import SETTINGS, Settings, add_options, planned_gates
 from .recording import RecordingError
 from .report import ItemResult
 from .session import COLLECTOR, STOPPED_BY, WIRE_KEY, Collector, is_controller
 from .stack import SessionServices, build_judge, build_model, check_priced, no_live_judge
 from .stats import case_stats
+from .table import render_plan
 
 STORE = pytest.StashKey[SessionStore]()
 """The directory the session's limits share (only when a limit or budget is set)."""
@@ -54,6 +55,21 @@ __all__ = ('arch',)  # the fixture must be visible in this plugin module for pyt
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    # --agentarch-plan prints and exits before the session starts, as --collect-only stops before runs: nothing is
+    # collected, no model is built, no run is made.
+    if not config.getoption('plan') and not config.getini('agentarch_plan'):
+        return None
+    settings = Settings.from_config(config)
+    print(
+        '\n'.join(
+            render_plan(planned_gates(settings), runs=settings.run.runs, batch=settings.batch, alpha=settings.alpha)
+        )
+    )
+    return 0
 
 
 def pytest_configure(config: pytest.Config) -> None:

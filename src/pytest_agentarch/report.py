@@ -31,6 +31,7 @@ from .divergence import Divergence, ExampleRun, TreeNode, divergence, examples, 
 from .gates import Miss
 from .metadata import ReportMetadata
 from .records import RunRecord
+from .sequential import SequentialItem, SequentialTotals
 from .stats import LEVELS, ArchitectureStats, CaseStats, Level, Totals, aggregate, case_stats, variant_key
 
 __all__ = ('ArchitectureReport', 'Baseline', 'ItemResult', 'MissingItem', 'Report', 'build_report', 'write_json')
@@ -45,7 +46,8 @@ model (`unjudged`, `evaluator_infra_errors`).
 fingerprint per case, pairwise comparisons of architectures (`comparisons`), the comparison with a baseline report
 (`baseline`); and where runs diverge, per case: the tree of their step sequences (`tree`), the first step at which
 they differ with the branches and the model's context on each (`divergence`), and one example run per variant
-(`examples`)."""
+(`examples`).;
+sequential gates (`sequential` on cases, architectures and the report; misses `judged_on` 'sequential')."""
 
 
 @dataclass(kw_only=True)
@@ -71,6 +73,8 @@ class ItemResult:
     """Why runs of this item were not started (a budget reached), one line."""
     fingerprint: str | None = None
     """The case's fingerprint (`metadata.case_fingerprint`); None for runs that are not a dataset case."""
+    sequential: dict[str, Any] | None = None
+    """`SequentialItem` as plain data, when the item ran under `--agentarch-sequential`."""
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -88,6 +92,7 @@ class ItemResult:
             'not_run': self.not_run,
             'stopped_by': self.stopped_by,
             'fingerprint': self.fingerprint,
+            'sequential': self.sequential,
         }
 
     @classmethod
@@ -169,6 +174,9 @@ class CaseReport(CaseStats):
         description="hash of the case's inputs, expected output and evaluators: reports whose fingerprints of a case "
         'differ ran different versions of it; null for runs that are not a dataset case',
     )
+    sequential: SequentialItem | None = Field(
+        default=None, description='runs used and gate decisions under --agentarch-sequential (null otherwise)'
+    )
 
 
 class ArchitectureReport(BaseModel):
@@ -176,6 +184,9 @@ class ArchitectureReport(BaseModel):
 
     summary: ArchitectureStats
     cases: list[CaseReport]
+    sequential: SequentialTotals | None = Field(
+        default=None, description='its sequential items summed: runs and tokens used and saved, decisions'
+    )
 
 
 class MissingItem(BaseModel):
@@ -216,6 +227,9 @@ class Report(BaseModel):
     )
     baseline: BaselineComparison | None = Field(
         default=None, description='the comparison with a baseline report (--agentarch-baseline), if one was given'
+    )
+    sequential: SequentialTotals | None = Field(
+        default=None, description="the session's sequential items summed (--agentarch-sequential; null otherwise)"
     )
 
 
@@ -274,6 +288,7 @@ def build_report(
                     divergence=divergence(item.records, level),
                     examples=examples(item.records, stats.variants),
                     fingerprint=item.fingerprint,
+                    sequential=SequentialItem.model_validate(item.sequential) if item.sequential else None,
                 )
             )
         summary = aggregate(
@@ -283,7 +298,12 @@ def build_report(
         )
         peaks = [c.peak_memory for c in cases if c.peak_memory is not None]
         summary.peak_memory = max(peaks) if peaks else None
-        archs.append(ArchitectureReport(summary=summary, cases=cases))
+        sequential = [c.sequential for c in cases if c.sequential is not None]
+        archs.append(
+            ArchitectureReport(
+                summary=summary, cases=cases, sequential=SequentialTotals.of(sequential) if sequential else None
+            )
+        )
     observed = observe(archs, level)
     return Report(
         model=model,
@@ -302,6 +322,9 @@ def build_report(
         metadata=metadata,
         comparisons=compare_pairs(observed, level=level),
         baseline=baseline.compare(observed, level) if baseline is not None else None,
+        sequential=SequentialTotals.of(every)
+        if (every := [c.sequential for a in archs for c in a.cases if c.sequential])
+        else None,
     )
 
 

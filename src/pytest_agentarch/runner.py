@@ -364,13 +364,21 @@ class CaptureError(Exception):
 
 
 async def run_case(
-    arch: Architecture, model: Model, case: CaseSpec, settings: RunSettings, *, finished: list[RunRecord] | None = None
+    arch: Architecture,
+    model: Model,
+    case: CaseSpec,
+    settings: RunSettings,
+    *,
+    finished: list[RunRecord] | None = None,
+    start: int = 0,
+    count: int | None = None,
 ) -> list[RunRecord]:
     """The runs of `case`, at most `settings.concurrency` at once, ordered by index: all `settings.runs` of them,
     unless `settings.stop` gives a reason not to start one (the runs already in flight finish; the rest are left out).
 
-    Each record is also appended to `finished` as soon as its run is judged, so a caller interrupted halfway still
-    holds the runs that completed.
+    `start` and `count` run a batch instead: the indexes start..start+count-1 (a run's randomness depends on its index,
+    so batches of a sequential item take the runs one call with every index would). Each record is also appended to
+    `finished` as soon as its run is judged, so a caller interrupted halfway still holds the runs that completed.
     """
     semaphore = asyncio.Semaphore(max(1, settings.concurrency))
     sink = finished if finished is not None else []
@@ -390,4 +398,5 @@ async def run_case(
     # Models without a provider (sim, FunctionModel) make this a no-op; a WrapperModel passes it to what it wraps.
     judge: AbstractAsyncContextManager[Any] = settings.judge if settings.judge is not None else nullcontext()
     async with model, judge:
-        return [r for r in await asyncio.gather(*(guarded(i) for i in range(settings.runs))) if r is not None]
+        indexes = range(start, start + (settings.runs if count is None else count))
+        return [r for r in await asyncio.gather(*(guarded(i) for i in indexes)) if r is not None]

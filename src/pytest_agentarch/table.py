@@ -8,6 +8,7 @@ from .divergence import ModelContext
 from .gates import Miss
 from .records import clip
 from .report import Report
+from .sequential import GateDecision, SequentialTotals, fewest_runs_to_meet, fixed_n_exact, fixed_n_normal, plan
 from .stats import LEVELS, CaseStats, Rate, Score, Totals
 
 __all__ = (
@@ -15,6 +16,8 @@ __all__ = (
     'render_comparisons',
     'render_divergence',
     'render_failure',
+    'render_plan',
+    'render_sequential',
     'render_session',
     'render_summary',
 )
@@ -225,7 +228,7 @@ def _scores_and_labels(report: Report, verbose: bool) -> list[str]:
 
 def _miss_row(m: Miss) -> str:
     value = 'n/a' if m.value is None else f'{m.value:.3f}'
-    basis = {'value': '', 'wilson-low': ' wilson-low', 't-low': ' t-low'}[m.judged_on]
+    basis = {'value': '', 'wilson-low': ' wilson-low', 't-low': ' t-low', 'sequential': ' sequential'}[m.judged_on]
     row = f'  {_who(m.architecture, m.model)}  {m.case}  {m.metric}{basis} {value}  n={m.n}  < {m.threshold:g}'
     return f'{row}  ({m.detail})' if m.detail else row
 
@@ -272,6 +275,7 @@ def render_session(report: Report, *, verbose: bool) -> list[str]:
         lines.append('')
         lines.extend(render_cases(report))
         lines.extend(render_divergence(report))
+    lines.extend(render_sequential(report, verbose=verbose))
     lines.extend(_scores_and_labels(report, verbose))
     reported = [(_who(a.summary.architecture, a.summary.model), a.summary.metrics) for a in report.architectures]
     if any(metrics for _, metrics in reported):
@@ -306,6 +310,113 @@ def render_session(report: Report, *, verbose: bool) -> list[str]:
         lines.append('')
         lines.append(f'missing results ({len(report.missing)} items):')
         lines.extend(f'  {miss.nodeid}: {miss.reason}' for miss in report.missing)
+    return lines
+
+
+def _saved(totals: SequentialTotals) -> str:
+    share = totals.runs_saved / totals.runs_max if totals.runs_max else 0.0
+    return (
+        f'runs {totals.runs_used} of {totals.runs_max} (saved {totals.runs_saved}, {share:.1%}), tokens '
+        f'{totals.tokens_used} (saved ~{totals.tokens_saved})'
+    )
+
+
+def _gate(d: GateDecision) -> str:
+    if d.decision == 'undecided':
+        return f'{d.metric} undecided (e={d.e_value:.3g}, {d.successes}/{d.trials})'
+    return f'{d.metric} {d.decision} at run {d.at_run} (e={d.e_value:.3g}, {d.successes}/{d.trials})'
+
+
+def render_sequential(report: Report, *, verbose: bool) -> list[str]:
+    """The sequential gates' lines: the session's decisions, runs and tokens saved, one line per architecture, and
+    with `verbose` one per item (runs used, each gate's decision and the e-value that made it)."""
+    totals = report.sequential
+    first = next((c.sequential for a in report.architectures for c in a.cases if c.sequential), None)
+    if totals is None or first is None:
+        return []
+    lines = [
+        '',
+        f'sequential gates (alpha {first.alpha:g}, batches of {first.batch}, at most {report.runs_per_case} runs; a '
+        'gate is decided when its e-value reaches 1/alpha): '
+        f'{totals.items} items, {totals.decided} decided ({totals.met} met, {totals.missed} missed), '
+        f'{totals.undecided} undecided and judged by the ordinary rule; {_saved(totals)}',
+    ]
+    for a in report.architectures:
+        if a.sequential is not None:
+            s = a.sequential
+            lines.append(
+                f'  {_who(a.summary.architecture, a.summary.model)}: {s.decided} of {s.items} decided '
+                f'({s.met} met, {s.missed} missed); {_saved(s)}'
+            )
+    if verbose:
+        for a in report.architectures:
+            for c in a.cases:
+                if c.sequential is not None:
+                    q = c.sequential
+                    gates = '; '.join(_gate(d) for d in q.gates)
+                    lines.append(f'    {c.nodeid}: {q.runs_used} of {q.max_runs} runs: {gates}')
+    return lines
+
+
+def _plan_rates(threshold: float) -> list[float]:
+    """True rates the planner shows for a threshold: 1, and 0.05, 0.1 and 0.2 either side (inside [0, 1])."""
+    rates = {1.0, *(round(threshold + d, 4) for d in (0.2, 0.1, 0.05, -0.05, -0.1, -0.2))}
+    return sorted((r for r in rates if 0.0 <= r <= 1.0 and r != threshold), reverse=True)
+
+
+def render_plan(
+    gates: Sequence[tuple[str, str, float]], *, runs: int, batch: int, alpha: float, power: float = 0.8
+) -> list[str]:
+    """The planner's table: for each gate (who it applies to, metric, threshold), at a range of true rates, the runs
+    a fixed-N design needs (exact one-sided binomial test at level `alpha`, decided with probability `power`) and
+    what the sequential design does with at most `runs` runs in batches of `batch` (mean runs, chances of each
+    outcome), computed exactly, before any run."""
+    lines = [
+        f'agentarch plan: sequential gates at alpha {alpha:g}, batches of {batch}, at most {runs} runs per item '
+        f'(--runs); fixed-N = the fewest runs for an exact one-sided binomial test at level {alpha:g} to decide the '
+        f'item with probability {power:g}'
+    ]
+    for who, metric, threshold in gates:
+        determinism = metric.startswith('determinism')
+        lines.append('')
+        if threshold >= 1:
+            lines.append(
+                f'{metric} >= {threshold:g} ({who}): every run must count; the sequential test decides missed at the '
+                'first run that does not and never decides met before the maximum'
+            )
+            continue
+        lines.append(f'{metric} >= {threshold:g} ({who}):')
+        header = ['true rate', 'fixed-N runs', 'sequential mean runs', 'met', 'missed', f'undecided at {runs}']
+        rows = []
+        for rate in _plan_rates(threshold):
+            fixed = fixed_n_exact(threshold, rate, alpha, power)
+            p = plan(threshold, rate, max_runs=runs, batch=batch, alpha=alpha, determinism=determinism)
+            rows.append(
+                [
+                    f'{rate:.2f}',
+                    '-' if fixed is None else str(fixed),
+                    f'{p.expected_runs:.1f}',
+                    f'{p.met:.1%}',
+                    f'{p.missed:.1%}',
+                    f'{p.undecided:.1%}',
+                ]
+            )
+        lines.extend('  ' + line for line in _grid(header, rows))
+        fewest = fewest_runs_to_meet(threshold, alpha, determinism=determinism)
+        below = round(threshold - 0.1, 4)
+        tell = ''
+        if below > 0:
+            exact, normal = (
+                fixed_n_exact(threshold, below, alpha, power),
+                fixed_n_normal(threshold, below, alpha, power),
+            )
+            tell = (
+                f'; to tell {threshold:g} from {below:g} a fixed-N design needs {exact} runs '
+                f'(normal approximation {normal})'
+            )
+        lines.append(f'  a stream that never fails is decided met after {fewest} runs{tell}')
+    if not gates:
+        lines.append('no rate gate is in force (--min-determinism, --min-pass-rate, agentarch_arch_thresholds)')
     return lines
 
 

@@ -1,0 +1,435 @@
+"""Sequential gates: the mixture tests' numbers by hand, their error rates exactly and by simulation, the planner's
+sample sizes by hand, and a session that stops each item where the arithmetic says, with and without xdist."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import XDIST
+from pytest_agentarch.gates import Thresholds, decide, gated
+from pytest_agentarch.records import Assertion, RunRecord
+from pytest_agentarch.sequential import (
+    SequentialItem,
+    SequentialTotals,
+    agreement_with_predicted_mode,
+    alternatives,
+    decide_determinism,
+    decide_rate,
+    e_value,
+    fewest_runs_to_meet,
+    fixed_n_exact,
+    fixed_n_normal,
+    plan,
+)
+from pytest_agentarch.stats import wilson
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / 'README.md').read_text(encoding='utf-8')
+
+# ------------------------------------------------------------------------------------------------ the tests by hand
+
+
+def test_the_mixtures_put_half_their_weight_on_the_extreme() -> None:
+    met = alternatives(0.9, 'met')
+    assert met[0] == (1.0, 0.5)
+    # 0.9 + 0.1 j / 10 for j = 1..9, 1/18 each
+    assert [round(q, 10) for q, _ in met[1:]] == [round(0.9 + 0.01 * j, 10) for j in range(1, 10)]
+    assert all(w == pytest.approx(1 / 18) for _, w in met[1:])
+    missed = alternatives(0.5, 'missed')
+    assert missed[0] == (0.0, 0.5)
+    assert [round(q, 10) for q, _ in missed[1:]] == [round(0.05 * j, 10) for j in range(1, 10)]
+    assert math.fsum(w for _, w in missed) == pytest.approx(1.0)
+
+
+def test_e_values_of_one_run_at_one_half() -> None:
+    # met, one success at t = 0.5: 0.5 * (1/0.5) + (1/18) * sum_j (0.5 + 0.05 j)/0.5 = 1 + (1/18)(9 + 0.1 * 45) = 1.75
+    assert e_value(1, 1, 0.5, 'met') == pytest.approx(1.75)
+    # missed, one failure: 0.5 * (1 - 0)/0.5 + (1/18) * sum_j (1 - 0.05 j)/0.5 = 1 + (1/18)(18 - 4.5) = 1.75
+    assert e_value(0, 1, 0.5, 'missed') == pytest.approx(1.75)
+    # met, one failure: q = 1 cannot fail (weight lost); (1/18) * sum_j (0.5 - 0.05 j)/0.5 = (1/18)(9 - 4.5) = 0.25
+    assert e_value(0, 1, 0.5, 'met') == pytest.approx(0.25)
+    assert e_value(0, 0, 0.5, 'met') == 1.0
+
+
+def test_fewest_runs_to_decide_met() -> None:
+    # All successes at t = 0.9: e(n) = 0.5 (1/0.9)^n + (1/18) sum_j (1 + j/90)^n.
+    # n = 33: 0.5 * 32.36 = 16.18, and the nine terms 1.44 + 2.07 + 2.95 + 4.20 + 5.95 + 8.41 + 11.84 + 16.62 + 23.23
+    # = 76.71, / 18 = 4.26: e = 20.44 >= 20. n = 32: 14.56 + 71.21 / 18 = 18.52 < 20.
+    assert fewest_runs_to_meet(0.9) == 33
+    assert e_value(33, 33, 0.9, 'met') == pytest.approx(20.44, abs=0.01)
+    assert e_value(32, 32, 0.9, 'met') == pytest.approx(18.52, abs=0.01)
+    # t = 0.8: n = 16: 0.5 * 1.25^16 = 17.76, plus (1.025^16 + ... + 1.225^16) / 18 = 84.78 / 18 = 4.71: 22.47 >= 20;
+    # n = 15: 14.21 + 72.28 / 18 = 18.23 < 20.
+    assert fewest_runs_to_meet(0.8) == 16
+    # Determinism: run 0 only seeds the mode, so one run more.
+    assert fewest_runs_to_meet(0.9, determinism=True) == 34
+    # No finite stream shows a rate of at least 1.
+    assert fewest_runs_to_meet(1.0) is None
+
+
+def test_decide_rate_at_the_edges() -> None:
+    # A threshold of 1 (every run must pass): missed at the first failure, never met.
+    assert decide_rate(0, 1, 1.0) == 'missed'
+    assert decide_rate(500, 500, 1.0) == 'undecided'
+    assert decide_rate(0, 0, 0.0) == 'met'
+    assert decide_rate(32, 32, 0.9) == 'undecided'
+    assert decide_rate(33, 33, 0.9) == 'met'
+    # One failure after 33 successes: the q = 1 half is gone, the rest is far from 20.
+    assert decide_rate(33, 34, 0.9) == 'undecided'
+
+
+def test_agreement_with_the_predicted_mode() -> None:
+    # x x y x: run 1 agrees with x (mode of {x}); run 2 (y) does not; run 3 agrees with x (mode of {x, x, y}): 2.
+    assert agreement_with_predicted_mode(['x', 'x', 'y', 'x']) == 2
+    # a b b a b: the mode before each run is a, a (tie a1 b1: the earliest), b, a (tie a2 b2: the earliest), so no
+    # run agrees with it.
+    assert agreement_with_predicted_mode(['a', 'b', 'b', 'a', 'b']) == 0
+    assert agreement_with_predicted_mode([]) == 0
+
+
+def test_determinism_met_needs_one_run_more_and_missed_uses_the_modal_count() -> None:
+    assert decide_determinism(['t'] * 33, 0.9) == 'undecided'  # 32 agreements
+    assert decide_determinism(['t'] * 34, 0.9) == 'met'  # 33 agreements
+    # Two trajectories taking turns: modal count 5 of 10. Missed e = (1/18) sum_j (0.1 j)^5 (10 - 0.9 j)^5
+    # = (1/18) sum_j (j - 0.09 j^2)^5 = (0.62 + 11.9 + 50.4 + 110.0 + 157.3 + 160.5 + 116.0 + 56.4 + 14.6) / 18 = 37.6
+    keys = ['a', 'b'] * 5
+    assert e_value(5, 10, 0.9, 'missed') == pytest.approx(37.6, abs=0.1)
+    assert decide_determinism(keys, 0.9) == 'missed'
+    assert decide_determinism(keys[:8], 0.9) == 'undecided'
+
+
+# ------------------------------------------------------------------------------------------------ the planner by hand
+
+
+def test_fixed_n_by_the_normal_approximation() -> None:
+    # 0.9 against 0.8 at alpha 0.05, power 0.8: z = 1.6449 and 0.8416; sqrt(0.9 * 0.1) = 0.3, sqrt(0.8 * 0.2) = 0.4;
+    # ((1.6449 * 0.3 + 0.8416 * 0.4) / 0.1)^2 = (0.49346 + 0.33665)^2 / 0.01 = 8.3011^2 = 68.91 -> 69.
+    assert fixed_n_normal(0.9, 0.8) == 69
+    # 0.8 against 0.7: ((1.6449 * 0.4 + 0.8416 * 0.45826) / 0.1)^2 = (0.65796 + 0.38567)^2 / 0.01 = 108.9 -> 109.
+    assert fixed_n_normal(0.8, 0.7) == 109
+    with pytest.raises(ValueError, match='cannot be told'):
+        fixed_n_normal(0.9, 0.9)
+
+
+def test_fixed_n_exact() -> None:
+    # A perfect item at 0.9: the test rejects p <= 0.9 only when all N pass, which needs 0.9^N <= 0.05:
+    # 0.9^28 = 0.0523, 0.9^29 = 0.0471 -> 29 (and a perfect item passes every run: power 1).
+    assert fixed_n_exact(0.9, 1.0) == 29
+    # An item that always fails at 0.5: 0.5^4 = 0.0625, 0.5^5 = 0.03125 -> 5.
+    assert fixed_n_exact(0.5, 0.0) == 5
+    # Exact binomial needs more than the normal approximation near 0.9 (its tails are skewed): 78 against 69.
+    assert fixed_n_exact(0.9, 0.8) == 78
+    assert fixed_n_exact(0.9, 0.9) is None
+
+
+def test_plan_of_a_perfect_stream() -> None:
+    # Decided met after 33 runs; checked after batches of 5, so at 35; with batches of 1, at 33.
+    perfect = plan(0.9, 1.0, max_runs=100, batch=5)
+    assert (perfect.expected_runs, perfect.met, perfect.undecided) == (35.0, 1.0, 0.0)
+    assert plan(0.9, 1.0, max_runs=100, batch=1).expected_runs == 33.0
+    # A maximum below 33 leaves it undecided at the maximum.
+    short = plan(0.9, 1.0, max_runs=20, batch=5)
+    assert (short.expected_runs, short.met, short.undecided) == (20.0, 0.0, 1.0)
+    # A stream that always fails at 0.9: missed e after n failures = 0.5 * 10^n + ..., >= 20 at n = 2 (0.5 * 100).
+    failing = plan(0.9, 0.0, max_runs=100, batch=1)
+    assert (failing.expected_runs, failing.missed) == (2.0, 1.0)
+
+
+# ------------------------------------------------------------------------------------------------ error rates
+
+
+@pytest.mark.parametrize('threshold', [0.5, 0.8, 0.9, 0.95])
+def test_the_chance_of_a_wrong_decision_on_a_bernoulli_stream_is_at_most_alpha(threshold: float) -> None:
+    """Exact (no simulation): at the threshold a missed decision is wrong; just below it, a met decision is."""
+    for rate, wrong in ((threshold, 'missed'), (threshold - 0.01, 'met'), (threshold + 0.03, 'missed')):
+        p = plan(threshold, rate, max_runs=300, batch=5)
+        assert getattr(p, wrong) <= 0.05, (threshold, rate, p)
+
+
+def _stream(rng: random.Random, weights: Sequence[tuple[str, float]], n: int) -> list[str]:
+    names = [k for k, _ in weights]
+    probs = [w for _, w in weights]
+    out = []
+    for _ in range(n):
+        key = rng.choices(names, probs)[0]
+        # '*' is a trajectory seen once: each such run is its own variant.
+        out.append(f'unique{rng.random()}' if key == '*' else key)
+    return out
+
+
+def _sessions(
+    weights: Sequence[tuple[str, float]], decide_at: Callable[[list[str]], str], *, sessions: int, seed: int
+) -> dict[str, int]:
+    """Decisions of `sessions` simulated items (batches of 5, at most 100 runs) with trajectory probabilities
+    `weights`."""
+    rng = random.Random(seed)
+    outcome = {'met': 0, 'missed': 0, 'undecided': 0}
+    for _ in range(sessions):
+        keys = _stream(rng, weights, 100)
+        decision = 'undecided'
+        for n in range(5, 101, 5):
+            decision = decide_at(keys[:n])
+            if decision != 'undecided':
+                break
+        outcome[decision] += 1
+    return outcome
+
+
+DETERMINISM = {
+    # the mode exactly at the threshold: missed is wrong
+    'mode at 0.9, one other': ([('a', 0.9), ('b', 0.1)], 'missed'),
+    'mode at 0.9, all others unique': ([('a', 0.9), ('*', 0.1)], 'missed'),
+    # just below: met is wrong; a large second trajectory makes the predicted mode switch early on
+    'mode at 0.88, others unique': ([('a', 0.88), ('*', 0.12)], 'met'),
+    'mode at 0.85, one other': ([('a', 0.85), ('b', 0.15)], 'met'),
+    'two near halves': ([('a', 0.5), ('b', 0.45), ('*', 0.05)], 'met'),
+    'mode at 0.95': ([('a', 0.95), ('b', 0.03), ('*', 0.02)], 'missed'),
+}
+
+
+@pytest.mark.parametrize('name', list(DETERMINISM))
+def test_determinism_decisions_are_wrong_at_most_alpha_of_the_time(name: str) -> None:
+    weights, wrong = DETERMINISM[name]
+    outcome = _sessions(weights, lambda keys: decide_determinism(keys, 0.9), sessions=400, seed=7)
+    # 400 simulated items: at most 20 wrong decisions (5%). The mixture is conservative (about 1% wrong here, see
+    # benchmarks/sequential.py for 2,000 items a row), so sampling noise leaves room; an invalid rule fails (below).
+    assert outcome[wrong] <= 20, outcome
+
+
+def test_checking_a_fixed_n_interval_after_every_batch_is_not_valid() -> None:
+    """The simulation can fail: the same streams decided by peeking at the Wilson 95% interval after every batch
+    (met when its lower bound reaches the threshold, missed when its upper bound falls below) go wrong far more often
+    than alpha, which is what the anytime-valid test is for."""
+
+    def peeking(keys: list[str]) -> str:
+        n, top = len(keys), max(keys.count(k) for k in set(keys))
+        low, high = wilson(top, n)
+        return 'met' if low >= 0.9 else 'missed' if high < 0.9 else 'undecided'
+
+    peeked = _sessions([('a', 0.9), ('b', 0.1)], peeking, sessions=400, seed=7)
+    ours = _sessions([('a', 0.9), ('b', 0.1)], lambda keys: decide_determinism(keys, 0.9), sessions=400, seed=7)
+    assert peeked['missed'] > 40, peeked
+    assert ours['missed'] <= 20, ours
+
+
+# ------------------------------------------------------------------------------------------------ gates on records
+
+
+def _records(passes: Sequence[bool], keys: Sequence[str]) -> list[RunRecord]:
+    return [
+        RunRecord(
+            index=i,
+            duration=0.0,
+            trajectory=k,
+            trajectory_tools=k,
+            trajectory_args=k,
+            assertions=[Assertion(name='ok', value=p)],
+        )
+        for i, (p, k) in enumerate(zip(passes, keys, strict=True))
+    ]
+
+
+def test_gates_decide_from_records_in_index_order() -> None:
+    thresholds = Thresholds(min_pass_rate=0.8, min_determinism=0.9)
+    records = _records([True] * 34, ['t'] * 34)
+    shuffled = list(reversed(records))
+    decisions = decide(shuffled, thresholds, 0.05)
+    assert [(d.metric, d.decision, d.at_run) for d in decisions] == [
+        ('pass_rate', 'met', 34),
+        ('determinism:steps', 'met', 34),
+    ]
+    # The deciding side's counts: 34 of 34 passed; 33 of 33 runs after the first agreed with the mode.
+    assert [(d.successes, d.trials) for d in decisions] == [(34, 34), (33, 33)]
+    assert decisions[1].e_value >= 20
+
+
+def test_infrastructure_failures_are_left_out_of_the_streams() -> None:
+    records = _records([True] * 16, ['t'] * 16)
+    records.append(RunRecord(index=16, duration=0.0, error_type='ModelHTTPError', error_kind='infrastructure'))
+    (d,) = decide(records, Thresholds(min_pass_rate=0.8), 0.05)
+    assert (d.decision, d.successes, d.trials) == ('met', 16, 16)
+
+
+def test_which_items_are_gated() -> None:
+    assert gated(Thresholds())  # every run must pass
+    assert not gated(Thresholds(min_pass_rate=0.0))  # a measurement: any rate is at least 0
+    assert gated(Thresholds(min_pass_rate=0.0, min_determinism=0.9))
+    assert gated(Thresholds(min_pass_rate=0.0, min_scores={'accuracy': 0.5}))
+
+
+def test_totals_sum_items() -> None:
+    def item(runs: int, decision: str) -> SequentialItem:
+        return SequentialItem.model_validate(
+            {
+                'alpha': 0.05,
+                'batch': 5,
+                'max_runs': 100,
+                'runs_used': runs,
+                'decided': decision != 'undecided',
+                'gates': [
+                    {
+                        'metric': 'pass_rate',
+                        'threshold': 0.8,
+                        'decision': decision,
+                        'at_run': runs if decision != 'undecided' else None,
+                        'successes': 0,
+                        'trials': runs,
+                        'e_value': 1.0,
+                    }
+                ],
+                'tokens_used': runs * 10,
+                'tokens_saved': (100 - runs) * 10,
+            }
+        )
+
+    totals = SequentialTotals.of([item(20, 'met'), item(40, 'missed'), item(100, 'undecided')])
+    assert (totals.items, totals.decided, totals.undecided, totals.met, totals.missed) == (3, 2, 1, 1, 1)
+    # 160 of 300 runs used, 140 saved; tokens 1600 used, 1400 saved
+    assert (totals.runs_used, totals.runs_max, totals.runs_saved) == (160, 300, 140)
+    assert (totals.tokens_used, totals.tokens_saved) == (1600, 1400)
+
+
+# ------------------------------------------------------------------------------------------------ sessions
+
+# `steady` takes alpha > beta in every run; `turns` takes alpha > beta in even runs and beta > alpha in odd ones. Both
+# answer 'ok', which the case expects. With --min-pass-rate 0.8 --min-determinism 0.9 in batches of 5:
+# steady: pass rate met after 16 runs (checked at 20), determinism met after 34 (checked at 35): stops at 35;
+# turns: determinism missed at 10 (5 of 10 modal, e = 37.6), pass rate met at 20: stops at 20, and fails.
+ARCHS = """
+    import archkit
+    from pytest_agentarch import architecture
+
+    @architecture('steady')
+    async def steady(inputs, model):
+        return await archkit.run(lambda i: [['alpha'], ['beta']], inputs)
+
+    @architecture('turns')
+    async def turns(inputs, model):
+        return await archkit.run(lambda i: [['alpha'], ['beta']] if i % 2 == 0 else [['beta'], ['alpha']], inputs)
+"""
+
+CASES = """
+    name: demo
+    cases:
+      - name: first
+        inputs: hello
+        expected_output: ok
+        evaluators:
+          - EqualsExpected
+"""
+
+GATES = ['--runs', '60', '--agentarch-sequential', '--min-pass-rate', '0.8', '--min-determinism', '0.9']
+
+
+@pytest.mark.parametrize('xdist', XDIST)
+def test_a_session_stops_each_item_where_its_gates_are_decided(
+    project: Callable[..., pytest.Pytester], xdist: list[str]
+) -> None:
+    pytester = project(ARCHS, cases=CASES)
+    result = pytester.runpytest(*GATES, '--agentarch-json', 'report.json', '-v', *xdist)
+    result.assert_outcomes(passed=1, failed=1)
+    report: dict[str, Any] = json.loads((pytester.path / 'report.json').read_text())
+    items = {c['architecture']: c for a in report['architectures'] for c in a['cases']}
+    steady, turns = items['steady']['sequential'], items['turns']['sequential']
+    assert (steady['runs_used'], turns['runs_used']) == (35, 20)
+    assert [r['index'] for r in items['steady']['run_results']] == list(range(35))
+    assert [(g['metric'], g['decision'], g['at_run']) for g in steady['gates']] == [
+        ('pass_rate', 'met', 20),
+        ('determinism:steps', 'met', 35),
+    ]
+    assert [(g['metric'], g['decision'], g['at_run']) for g in turns['gates']] == [
+        ('pass_rate', 'met', 20),
+        ('determinism:steps', 'missed', 10),
+    ]
+    (miss,) = items['turns']['gate_misses']
+    # Decided at 10 runs with 5 of them on the modal trajectory.
+    assert (miss['metric'], miss['judged_on'], miss['value'], miss['n']) == ('determinism:steps', 'sequential', 0.5, 10)
+    # Each run made 3 model requests of 100 + 10 tokens (archkit's usage): 330 tokens a run.
+    # Saved: steady 25 runs x 330 = 8250, turns 40 x 330 = 13200.
+    assert (steady['tokens_used'], steady['tokens_saved']) == (35 * 330, 25 * 330)
+    assert report['sequential']['runs_saved'] == 25 + 40
+    assert report['sequential']['undecided'] == 0
+    result.stdout.fnmatch_lines(
+        [
+            '*sequential gates (alpha 0.05, batches of 5, at most 60 runs*: 2 items, 2 decided (1 met, 1 missed), '
+            '0 undecided*runs 55 of 120 (saved 65, 54.2%)*',
+            '*first[[]steady[]]: 35 of 60 runs: pass_rate met at run 20 (e=*, 20/20); determinism:steps met at run 35*',
+            '*determinism:steps sequential 0.500  n=10  < 0.9*',
+        ]
+    )
+
+
+def test_an_undecided_item_is_judged_by_the_ordinary_rule_and_counted(project: Callable[..., pytest.Pytester]) -> None:
+    pytester = project(ARCHS, cases=CASES)
+    # At most 30 runs: steady's determinism needs 34, so it is undecided and passes on the point estimate (100%).
+    result = pytester.runpytest('--runs', '30', '--agentarch-sequential', '--min-determinism', '0.9', '-k', 'steady')
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(['*1 items, 0 decided (0 met, 0 missed), 1 undecided and judged by the ordinary rule*'])
+
+
+def test_alpha_must_be_an_error_rate(project: Callable[..., pytest.Pytester]) -> None:
+    pytester = project(ARCHS, cases=CASES)
+    result = pytester.runpytest('--agentarch-sequential', '--agentarch-alpha', '1.5')
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(['*--agentarch-alpha: must be strictly between 0 and 1 (e.g. 0.05), got *1.5*'])
+
+
+def test_the_planner_prints_and_runs_nothing(project: Callable[..., pytest.Pytester]) -> None:
+    pytester = project(ARCHS, cases=CASES)
+    result = pytester.runpytest(
+        '--agentarch-plan', '--runs', '100', '--min-determinism', '0.9', '--min-pass-rate', '0.8'
+    )
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [
+            'agentarch plan: sequential gates at alpha 0.05, batches of 5, at most 100 runs per item*',
+            'pass_rate >= 0.8 (session):',
+            # a perfect item at 0.8: fixed-N 0.8^14 = 0.044 <= 0.05 (0.8^13 = 0.055): 14 runs; sequential met at 16,
+            # checked at 20
+            '  1.00 * 14 * 20.0 * 100.0% * 0.0% * 0.0%',
+            '*decided met after 16 runs; to tell 0.8 from 0.7 a fixed-N design needs 116 runs '
+            '(normal approximation 109)',
+            'determinism:steps >= 0.9 (session):',
+            '  1.00 * 29 * 35.0 * 100.0% * 0.0% * 0.0%',
+            '*decided met after 34 runs; to tell 0.9 from 0.8 a fixed-N design needs 78 runs (normal approximation 69)',
+        ]
+    )
+    assert 'passed' not in result.stdout.str() and 'agentarch: architecture comparison' not in result.stdout.str()
+
+
+def test_the_readme_sequential_ci_gate_spends_less(tmp_path: Path) -> None:
+    """The README's sequential CI example, run as written at the repository root on the two deterministic
+    architectures: every item is decided met after 35 runs (pass rate 0.9 met after 33, determinism after 34,
+    checked after batches of 5), 1,400 runs where a fixed --runs 80 makes 3,200."""
+    section = README.split('### Sequential gates', 1)[1]
+    (block,) = [b for b in re.findall(r'```bash\n(.*?)```', section, re.S) if '--agentarch-sequential' in b]
+    command = '\n'.join(line for line in block.splitlines() if not line.startswith('#'))
+    args = shlex.split(command.replace('\\\n', ' '))
+    assert args[0] == 'pytest', block
+    args = args[1:]
+    args[args.index('--agentarch-json') + 1] = str(tmp_path / 'report.json')
+    result = subprocess.run(
+        [sys.executable, '-m', 'pytest', *args, '-p', 'no:cacheprovider', '-q'],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / 'report.json').read_text())
+    assert [a['summary']['architecture'] for a in report['architectures']] == ['manual', 'workflow']
+    used = {c['sequential']['runs_used'] for a in report['architectures'] for c in a['cases']}
+    assert used == {35}
+    totals = report['sequential']
+    assert (totals['items'], totals['met'], totals['runs_used'], totals['runs_max']) == (40, 40, 1400, 3200)
