@@ -337,7 +337,17 @@ def test_a_session_stops_each_item_where_its_gates_are_decided(
     project: Callable[..., pytest.Pytester], xdist: list[str]
 ) -> None:
     pytester = project(ARCHS, cases=CASES)
-    result = pytester.runpytest(*GATES, '--agentarch-json', 'report.json', '-v', *xdist)
+    result = pytester.runpytest(
+        *GATES,
+        '--agentarch-json',
+        'report.json',
+        '--agentarch-md',
+        'summary.md',
+        '--agentarch-html',
+        'r.html',
+        '-v',
+        *xdist,
+    )
     result.assert_outcomes(passed=1, failed=1)
     report: dict[str, Any] = json.loads((pytester.path / 'report.json').read_text())
     items = {c['architecture']: c for a in report['architectures'] for c in a['cases']}
@@ -368,6 +378,13 @@ def test_a_session_stops_each_item_where_its_gates_are_decided(
             '*determinism:steps sequential 0.500  n=10  < 0.9*',
         ]
     )
+    # The Markdown and HTML reports carry the same figures: 55 of 120 runs used, 65 saved (54.2%), 21450 tokens.
+    markdown = (pytester.path / 'summary.md').read_text()
+    assert '| steady | 1 | 1 | 0 | 0 | 35 of 60 | 25 (41.7%) | 8250 |' in markdown, markdown
+    assert '| **session** | 2 | 1 | 1 | 0 | 55 of 120 | 65 (54.2%) | 21450 |' in markdown, markdown
+    html = (pytester.path / 'r.html').read_text()
+    assert '<td>session</td><td>2</td><td>1</td><td>1</td><td>0</td><td>55 of 120</td><td>65</td>' in html
+    assert 'determinism:steps missed at run 10 (e=' in html
 
 
 def test_an_undecided_item_is_judged_by_the_ordinary_rule_and_counted(project: Callable[..., pytest.Pytester]) -> None:

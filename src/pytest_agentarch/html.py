@@ -365,6 +365,39 @@ ul.tree{list-style:none;padding-left:18px;border-left:1px dashed #b5c2cf;margin:
 """
 
 
+def _sequential(report: Report) -> str:
+    """The sequential gates: per architecture and for the session, items decided and the runs and tokens saved;
+    per item, the runs used and each gate's decision (empty without --agentarch-sequential)."""
+    if report.sequential is None:
+        return ''
+    rows = [(_who(a), a.sequential) for a in report.architectures if a.sequential is not None]
+    rows.append(('session', report.sequential))
+    body = ''.join(
+        f'<tr><td>{_e(who)}</td><td>{t.items}</td><td>{t.met}</td><td>{t.missed}</td><td>{t.undecided}</td>'
+        f'<td>{t.runs_used} of {t.runs_max}</td><td>{t.runs_saved}</td><td>{t.tokens_saved}</td></tr>'
+        for who, t in rows
+    )
+    items = ''.join(
+        f'<li>{_e(c.nodeid)}: {c.sequential.runs_used} of {c.sequential.max_runs} runs; '
+        + '; '.join(
+            f'{_e(d.metric)} {_e(d.decision)}'
+            + (f' at run {d.at_run}' if d.at_run is not None else '')
+            + f' (e={d.e_value:.3g}, {d.successes}/{d.trials})'
+            for d in c.sequential.gates
+        )
+        + '</li>'
+        for a in report.architectures
+        for c in a.cases
+        if c.sequential is not None
+    )
+    return (
+        '<h2>Sequential gates</h2><table class="sequential"><thead><tr><th>architecture</th><th>items</th>'
+        '<th>met</th><th>missed</th><th>undecided</th><th>runs used</th><th>runs saved</th>'
+        f'<th>tokens saved (est.)</th></tr></thead><tbody>{body}</tbody></table>'
+        f'<details><summary>per item</summary><ul>{items}</ul></details>'
+    )
+
+
 def render_html(report: Report) -> str:
     """The whole report as one HTML document (UTF-8 text)."""
     models = ', '.join(report.models) or report.model
@@ -401,6 +434,7 @@ def render_html(report: Report) -> str:
         f'<h2>Summary</h2>{_summary_table(report)}'
         + (f'<h2>Gate misses ({len(report.gate_misses)})</h2><ul class="misses">{misses}</ul>' if misses else '')
         + (f'<h2>Missing results ({len(report.missing)})</h2><ul>{missing}</ul>' if missing else '')
+        + _sequential(report)
         + f'<h2>Charts</h2>{charts}'
         f'<h2>Cases</h2><p class="muted">{diverging} case(s) whose runs diverge are open; each tree merges the '
         'step sequences of the counted runs (calls made concurrently are one step in braces).</p>'

@@ -93,6 +93,37 @@ def _baseline(cmp: BaselineComparison) -> list[str]:
     return lines
 
 
+def _sequential(report: Report) -> list[str]:
+    """The sequential gates: per architecture and for the session, items decided and the runs and tokens saved."""
+    rows = [(_who(a.summary.architecture, a.summary.model), a.sequential) for a in report.architectures if a.sequential]
+    if report.sequential is not None:
+        rows.append(('**session**', report.sequential))
+    return [
+        '',
+        '### Sequential gates',
+        '',
+        'Each gated item stopped once every rate gate on it was decided met or missed by an anytime-valid test '
+        '(docs/statistics.md); undecided items were judged by the ordinary rule at the maximum.',
+        '',
+        *_table(
+            ['architecture', 'items', 'met', 'missed', 'undecided', 'runs used', 'runs saved', 'tokens saved (est.)'],
+            [
+                [
+                    who,
+                    t.items,
+                    t.met,
+                    t.missed,
+                    t.undecided,
+                    f'{t.runs_used} of {t.runs_max}',
+                    f'{t.runs_saved} ({t.runs_saved / t.runs_max:.1%})' if t.runs_max else '0',
+                    t.tokens_saved,
+                ]
+                for who, t in rows
+            ],
+        ),
+    ]
+
+
 def render_markdown(report: Report) -> str:
     """The session as Markdown: what ran, one row per architecture, the pairwise comparisons, the baseline
     comparison, gate misses and missing items."""
@@ -168,6 +199,8 @@ def render_markdown(report: Report) -> str:
         )
     if report.baseline is not None:
         lines += _baseline(report.baseline)
+    if report.sequential is not None:
+        lines += _sequential(report)
     if report.gate_misses:
         lines += ['', f'### Gate misses ({len(report.gate_misses)})', '']
         lines += _table(
