@@ -195,3 +195,38 @@ def test_broken_dataset_under_xdist_is_reported_and_the_good_ones_still_run(
     result.stdout.fnmatch_lines(
         ['*ERROR collecting broken.yaml*', "*broken.yaml: not a valid pydantic-evals dataset: Evaluator 'NoSuch*"]
     )
+
+
+def test_report_paths_that_cannot_be_written_are_usage_errors_before_any_run(
+    project: Callable[..., pytest.Pytester],
+) -> None:
+    pytester = project(ARCHS, cases=ONE_CASE)
+    (pytester.path / 'adir').mkdir()
+    (pytester.path / 'afile').write_text('x')
+    result = pytester.runpytest('--agentarch-html', 'adir')
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(['ERROR: --agentarch-html adir: it is a directory; choose a path the session can*'])
+    result = pytester.runpytest('--agentarch-json', 'afile/deeper/r.json')
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(['ERROR: --agentarch-json afile/deeper/r.json: *afile is a file, not a directory*'])
+    # Nothing was created by the check.
+    assert sorted(p.name for p in pytester.path.iterdir() if p.name.startswith('a')) == ['adir', 'afile', 'archkit.py']
+
+
+def test_an_output_that_fails_at_the_end_keeps_the_others(
+    project: Callable[..., pytest.Pytester], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester = project(ARCHS, cases=ONE_CASE)
+    (pytester.path / 'summary-dir').mkdir()
+    # $GITHUB_STEP_SUMMARY is only known to be bad when the session writes it: a directory cannot be appended to.
+    monkeypatch.setenv('GITHUB_STEP_SUMMARY', str(pytester.path / 'summary-dir'))
+    result = pytester.runpytest('--agentarch-json', 'r.json', '--agentarch-md', 'summary.md')
+    result.assert_outcomes(passed=2)
+    assert (pytester.path / 'r.json').is_file() and (pytester.path / 'summary.md').is_file()
+    result.stdout.fnmatch_lines(
+        [
+            'report written to r.json',
+            'Markdown summary written to summary.md',
+            'agentarch: $GITHUB_STEP_SUMMARY could not be written to *summary-dir: *Is a directory*',
+        ]
+    )

@@ -8,6 +8,7 @@ argparse error (exit 4, naming the option); a bad ini value is a usage error nam
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -126,6 +127,21 @@ def baseline_report(text: str) -> Baseline:
         return Baseline.read(Path(text))
     except BaselineError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why a report could not be written to `path` at the end of the session, checked before any run (nothing is
+    created here), or None."""
+    if path.is_dir():
+        return 'it is a directory'
+    ancestor = path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f'{ancestor} is a file, not a directory'
+    if not os.access(ancestor, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return 'permission denied'
+    return None
 
 
 def error_rate(text: str) -> float:
@@ -717,6 +733,13 @@ class Settings:
                 '--agentarch-record and --agentarch-replay exclude each other: replay answers from a recording, '
                 'record makes one; pass one of them'
             )
+        for flag, path in (
+            ('--agentarch-json', settings.json_path),
+            ('--agentarch-html', settings.html_path),
+            ('--agentarch-md', settings.markdown_path),
+        ):
+            if path is not None and (problem := _unwritable(path)) is not None:
+                raise pytest.UsageError(f'{flag} {path}: {problem}; choose a path the session can write to')
         if settings.resume and settings.record_dir is None:
             raise pytest.UsageError(
                 '--agentarch-resume continues a recording: pass it with --agentarch-record DIR (to answer every '

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,8 @@ class Collector:
         self.report: Report | None = None
         self.started = time.time()
         self.clock = time.monotonic()
+        self.write_errors: list[str] = []
+        """Outputs (JSON, HTML, Markdown) that could not be written at the end of the session."""
 
     def expect(self, nodeids: Iterable[str]) -> None:
         """Items that must report; those that never do are listed as missing."""
@@ -103,17 +105,28 @@ class Collector:
             ),
             baseline=settings.baseline,
         )
-        if settings.json_path is not None:
-            write_json(self.report, settings.json_path)
-        if settings.html_path is not None:
-            write_html(self.report, settings.html_path)
+        report = self.report
+        writes: list[tuple[str, Path, Callable[[], None]]] = []
+        if (json_path := settings.json_path) is not None:
+            writes.append(('JSON report', json_path, lambda: write_json(report, json_path)))
+        if (html_path := settings.html_path) is not None:
+            writes.append(('HTML report', html_path, lambda: write_html(report, html_path)))
         if settings.markdown_path is not None or os.environ.get('GITHUB_STEP_SUMMARY'):
-            text = render_markdown(self.report)
+            text = render_markdown(report)
             if settings.markdown_path is not None:
-                append_markdown(text, settings.markdown_path, append=False)
+                md = settings.markdown_path
+                writes.append(('Markdown summary', md, lambda: append_markdown(text, md, append=False)))
             if summary := os.environ.get('GITHUB_STEP_SUMMARY'):
-                append_markdown(text, Path(summary), append=True)
-        return self.report
+                step = Path(summary)
+                writes.append(('$GITHUB_STEP_SUMMARY', step, lambda: append_markdown(text, step, append=True)))
+        # One output that cannot be written (a full disk, a path removed during the session) keeps none of the others
+        # from being written; the summary names it.
+        for what, path, write in writes:
+            try:
+                write()
+            except OSError as exc:
+                self.write_errors.append(f'{what} could not be written to {path}: {exc}')
+        return report
 
     def regressions(self) -> list[str]:
         """One line per significant drop against the baseline (empty without a baseline)."""
@@ -148,14 +161,15 @@ class Collector:
             )
             for line in regressions:
                 tr.write_line(f'  regression: {line}', red=failing)
-        json_path = settings.json_path
-        if json_path is not None:
-            tr.write_line(f'report written to {json_path}')
-        html_path = self.config.stash[SETTINGS].html_path
-        if html_path is not None:
-            tr.write_line(f'HTML report written to {html_path}')
-        if settings.markdown_path is not None:
+        failed = ' '.join(self.write_errors)
+        if settings.json_path is not None and str(settings.json_path) not in failed:
+            tr.write_line(f'report written to {settings.json_path}')
+        if settings.html_path is not None and str(settings.html_path) not in failed:
+            tr.write_line(f'HTML report written to {settings.html_path}')
+        if settings.markdown_path is not None and str(settings.markdown_path) not in failed:
             tr.write_line(f'Markdown summary written to {settings.markdown_path}')
+        for problem in self.write_errors:
+            tr.write_line(f'agentarch: {problem}', red=True, bold=True)
         if self.report.stopped_by:
             not_run = f'; {self.report.not_run} runs not run' if self.report.not_run else ''
             tr.write_line(f'agentarch: session stopped by {self.report.stopped_by}{not_run}', red=True, bold=True)
