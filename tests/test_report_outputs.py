@@ -162,6 +162,7 @@ def test_markdown_junit_and_metadata(
         '--agentarch-md=out/summary.md',
         '--junitxml=junit.xml',
         '--agentarch-json=report.json',
+        '--agentarch-html=report.html',
         '-v',
         *xdist,
     )
@@ -215,6 +216,14 @@ def test_markdown_junit_and_metadata(
     assert meta['started_at'].endswith('+00:00') and meta['duration'] > 0
     fingerprints = {c['case']: c['fingerprint'] for a in report['architectures'] for c in a['cases']}
     assert fingerprints['first'].startswith('sha256:') and fingerprints['first'] != fingerprints['second']
+
+    # The HTML report carries the same comparison and where the report came from.
+    html = pytester.path.joinpath('report.html').read_text()
+    assert (
+        '<tr><td>gone vs steady: not enough runs to tell</td><td>+0.0% [-25.9%, +25.9%]</td>'
+        '<td>0 / 0 of 2</td><td>1</td></tr>'
+    ) in html
+    assert 'pydantic-ai 2.62.0, pydantic-evals 2.62.0, ' in html and f'commit {head.strip()[:12]}' in html
 
 
 def test_outside_a_git_checkout_the_commit_is_null(project: Callable[..., pytest.Pytester]) -> None:

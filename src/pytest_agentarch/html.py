@@ -365,6 +365,37 @@ ul.tree{list-style:none;padding-left:18px;border-left:1px dashed #b5c2cf;margin:
 """
 
 
+def _metadata(report: Report) -> str:
+    """Where the report came from: versions, start, duration, git commit (empty for a report without metadata)."""
+    m = report.metadata
+    if m is None:
+        return ''
+    commit = f', commit {m.git_commit[:12]}' if m.git_commit else ''
+    return (
+        f'<p class="meta">pytest-agentarch {_e(m.plugin_version)}, pydantic-ai {_e(m.pydantic_ai_version)}, '
+        f'pydantic-evals {_e(m.pydantic_evals_version)}, {_e(m.python)}; started {_e(m.started_at)}, '
+        f'{m.duration:.1f} s{_e(commit)}</p>'
+    )
+
+
+def _comparisons(report: Report) -> str:
+    """Which architecture is more deterministic on the same cases (paired by case, Holm over the pairs)."""
+    if not report.comparisons:
+        return ''
+    rows = ''.join(
+        f'<tr><td>{_e(p.sentence() + (f" on {p.model}" if p.model else ""))}</td>'
+        f'<td>{p.difference:+.1%} [{p.low:+.1%}, {p.high:+.1%}]</td>'
+        f'<td>{p.first_better} / {p.second_better} of {p.cases}</td><td>{p.p_adjusted:.3g}</td></tr>'
+        for p in report.comparisons
+    )
+    return (
+        '<h2>Which is more deterministic</h2><p class="muted">Paired by case: exact test stratified by case, Holm '
+        'over the pairs; tied = the 95% interval of the difference within \u00b15 points (docs/statistics.md).</p>'
+        '<table class="comparisons"><thead><tr><th>verdict</th><th>difference [95%]</th><th>cases better</th>'
+        f'<th>p (adj.)</th></tr></thead><tbody>{rows}</tbody></table>'
+    )
+
+
 def _sequential(report: Report) -> str:
     """The sequential gates: per architecture and for the session, items decided and the runs and tokens saved;
     per item, the runs used and each gate's decision (empty without --agentarch-sequential)."""
@@ -431,7 +462,9 @@ def render_html(report: Report) -> str:
         f'<title>pytest-agentarch report</title><style>{_CSS}</style></head><body>'
         f'<h1>pytest-agentarch: architecture comparison</h1><p class="meta">{_e(meta)}</p>'
         f'<p class="meta">session spend: {_e(spend)}</p>'
-        f'<h2>Summary</h2>{_summary_table(report)}'
+        + _metadata(report)
+        + f'<h2>Summary</h2>{_summary_table(report)}'
+        + _comparisons(report)
         + (f'<h2>Gate misses ({len(report.gate_misses)})</h2><ul class="misses">{misses}</ul>' if misses else '')
         + (f'<h2>Missing results ({len(report.missing)})</h2><ul>{missing}</ul>' if missing else '')
         + _sequential(report)
