@@ -412,9 +412,10 @@ LOCAL_CASES = """
 """
 
 
-def test_one_server_serves_every_worker_and_stops_at_the_end(
+def fake_llama_project(
     project: Callable[..., pytest.Pytester], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+) -> tuple[pytest.Pytester, Path]:
+    """A project on a `llamacpp:m.gguf` model served by the fake xllamacpp, and the log its server writes."""
     pytester = project(LOCAL_ARCHITECTURE, cases=LOCAL_CASES)
     pytester.makepyfile(xllamacpp=FAKE_XLLAMACPP)
     (pytester.path / 'm.gguf').write_bytes(b'GGUF')
@@ -422,6 +423,13 @@ def test_one_server_serves_every_worker_and_stops_at_the_end(
     monkeypatch.setenv('FAKE_LLAMA_LOG', str(log))
     monkeypatch.setenv('FAKE_LLAMA_TESTS', str(Path(__file__).parent))
     monkeypatch.setenv('PYTHONPATH', str(pytester.path))
+    return pytester, log
+
+
+def test_one_server_serves_every_worker_and_stops_at_the_end(
+    project: Callable[..., pytest.Pytester], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytester, log = fake_llama_project(project, monkeypatch, tmp_path)
     result = pytester.runpytest_subprocess(
         '-p',
         'no:cacheprovider',
@@ -454,13 +462,7 @@ def test_one_server_serves_every_worker_and_stops_at_the_end(
 def test_a_failed_session_stops_the_server(
     project: Callable[..., pytest.Pytester], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    pytester = project(LOCAL_ARCHITECTURE, cases=LOCAL_CASES)
-    pytester.makepyfile(xllamacpp=FAKE_XLLAMACPP)
-    (pytester.path / 'm.gguf').write_bytes(b'GGUF')
-    log = tmp_path / 'llama.log'
-    monkeypatch.setenv('FAKE_LLAMA_LOG', str(log))
-    monkeypatch.setenv('FAKE_LLAMA_TESTS', str(Path(__file__).parent))
-    monkeypatch.setenv('PYTHONPATH', str(pytester.path))
+    pytester, log = fake_llama_project(project, monkeypatch, tmp_path)
     # A second model that cannot be built makes session start fail after the server started.
     result = pytester.runpytest_subprocess(
         '-p', 'no:cacheprovider', '--agentarch-model', 'llamacpp:m.gguf,sim:nosuch=1', timeout=120
@@ -472,13 +474,7 @@ def test_a_failed_session_stops_the_server(
 def test_collecting_only_starts_no_server(
     project: Callable[..., pytest.Pytester], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    pytester = project(LOCAL_ARCHITECTURE, cases=LOCAL_CASES)
-    pytester.makepyfile(xllamacpp=FAKE_XLLAMACPP)
-    (pytester.path / 'm.gguf').write_bytes(b'GGUF')
-    log = tmp_path / 'llama.log'
-    monkeypatch.setenv('FAKE_LLAMA_LOG', str(log))
-    monkeypatch.setenv('FAKE_LLAMA_TESTS', str(Path(__file__).parent))
-    monkeypatch.setenv('PYTHONPATH', str(pytester.path))
+    pytester, log = fake_llama_project(project, monkeypatch, tmp_path)
     args = ('-p', 'no:cacheprovider', '--collect-only', '-q', '--agentarch-model')
     result = pytester.runpytest_subprocess(*args, 'llamacpp:m.gguf,threads=1', timeout=120)
     assert result.ret == pytest.ExitCode.OK

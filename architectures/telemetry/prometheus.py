@@ -230,47 +230,40 @@ def openmetrics(cluster: FixtureBackend | None = None) -> str:
                 container=spec['containers'][0]['name'],
                 node=spec.get('nodeName', ''),
             )
-            if 'cpu_cores' in values:
-                add('container_cpu_usage_seconds_total', 'counter', labels, _counter(start, step, values['cpu_cores']))
-            if 'memory_bytes' in values:
-                add(
-                    'container_memory_working_set_bytes',
-                    'gauge',
-                    labels,
-                    ((at, v) for at, _, v in _scrapes(start, step, values['memory_bytes'])),
-                )
+        else:
+            labels = _labels(id='/', node=name)  # the node's root cgroup
+        # cAdvisor's CPU counter and working set, for a pod's container or a node's root cgroup alike.
+        if 'cpu_cores' in values:
+            add('container_cpu_usage_seconds_total', 'counter', labels, _counter(start, step, values['cpu_cores']))
+        if 'memory_bytes' in values:
+            add(
+                'container_memory_working_set_bytes',
+                'gauge',
+                labels,
+                ((at, v) for at, _, v in _scrapes(start, step, values['memory_bytes'])),
+            )
+        if entity_type == 'k8s:pod':
             if 'cpu_throttled_ratio' in values:
                 periods = [float(_CFS_PERIODS_PER_SECOND)] * len(values['cpu_throttled_ratio'])
                 throttled = [r * _CFS_PERIODS_PER_SECOND for r in values['cpu_throttled_ratio']]
                 add('container_cpu_cfs_periods_total', 'counter', labels, _counter(start, step, periods))
                 add('container_cpu_cfs_throttled_periods_total', 'counter', labels, _counter(start, step, throttled))
-        else:
-            root = _labels(id='/', node=name)
-            if 'cpu_cores' in values:
-                add('container_cpu_usage_seconds_total', 'counter', root, _counter(start, step, values['cpu_cores']))
-            if 'memory_bytes' in values:
-                add(
-                    'container_memory_working_set_bytes',
-                    'gauge',
-                    root,
-                    ((at, v) for at, _, v in _scrapes(start, step, values['memory_bytes'])),
-                )
-            if 'ephemeral_storage_used_bytes' in values:
-                disk = _labels(node=name, mountpoint='/', device='/dev/nvme0n1p1')
-                used = values['ephemeral_storage_used_bytes']
-                size = float(parse_bytes(obj['status']['capacity']['ephemeral-storage']))
-                add(
-                    'node_filesystem_size_bytes',
-                    'gauge',
-                    disk,
-                    ((at, size) for at, _, _ in _scrapes(start, step, used)),
-                )
-                add(
-                    'node_filesystem_avail_bytes',
-                    'gauge',
-                    disk,
-                    ((at, size - v) for at, _, v in _scrapes(start, step, used)),
-                )
+        elif 'ephemeral_storage_used_bytes' in values:
+            disk = _labels(node=name, mountpoint='/', device='/dev/nvme0n1p1')
+            used = values['ephemeral_storage_used_bytes']
+            size = float(parse_bytes(obj['status']['capacity']['ephemeral-storage']))
+            add(
+                'node_filesystem_size_bytes',
+                'gauge',
+                disk,
+                ((at, size) for at, _, _ in _scrapes(start, step, used)),
+            )
+            add(
+                'node_filesystem_avail_bytes',
+                'gauge',
+                disk,
+                ((at, size - v) for at, _, v in _scrapes(start, step, used)),
+            )
     lines = [line for (name, kind), series in sorted(families.items()) for line in _family(name, kind, series)]
     return '\n'.join([*lines, '# EOF']) + '\n'
 
