@@ -1,0 +1,617 @@
+"""The rule-based assessments: each tool's statistics turned into a verdict (the fields of `AnomalyReport`).
+
+Every rule reads statistics a tool has already measured (mostly from its `result`) and adds findings to an
+`Assessor`, which keeps the strongest. Thresholds are in `thresholds.py`; the confidences are calibrated as the
+package docstring lists, so that the contract's merging rule picks the tool most directly tied to a failure mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from architectures.report import SEVERITY_RANK, Category, Severity
+from architectures.statistics import median, quantile
+from architectures.tools.arguments import Json, Request
+from architectures.tools.measurement import MIB, NETWORK_ERROR, gib, mib, within
+from architectures.tools.thresholds import (
+    CONFIDENCE_HEALTHY,
+    CPU_SATURATED_FRACTION,
+    CPU_SHIFT_LIMIT_FRACTION,
+    CRASH_MIN_RESTARTS,
+    DOMINANT_POD_SHARE,
+    LEAK_HORIZON_MINUTES,
+    LEAK_MIN_GROWTH_FRACTION,
+    LEAK_MIN_R2,
+    LEAK_MIN_SAMPLES,
+    MEMORY_AT_LIMIT,
+    MEMORY_NEAR_LIMIT,
+    MEMORY_SHIFT_LIMIT_FRACTION,
+    NETWORK_MIN_LINES,
+    NETWORK_MIN_SHARE,
+    NETWORK_NEW_RATIO,
+    NODE_CPU_BUSY,
+    NODE_MEMORY_PRESSURE,
+    NOISY_BELOW_LIMIT_FRACTION,
+    PROBE_MIN_FAILURES,
+    SHIFT_LARGE,
+    SHIFT_SIGNIFICANT,
+    THROTTLING_HEAVY,
+)
+
+__all__ = (
+    'Assessor',
+    'Finding',
+    'assess_logs',
+    'assess_node_cpu',
+    'assess_node_memory',
+    'assess_node_metadata',
+    'assess_pod_cpu',
+    'assess_pod_memory',
+    'assess_pod_metadata',
+    'assessment',
+    'not_found_assessment',
+)
+
+
+@dataclass(kw_only=True)
+class Finding:
+    """One verdict a rule reached."""
+
+    category: Category
+    severity: Severity
+    confidence: float
+    evidence: list[str]
+    actions: list[str]
+
+
+@dataclass(kw_only=True)
+class Assessor:
+    """Collects a tool's findings and keeps the strongest (confidence, then severity) as its assessment."""
+
+    context: list[str] = field(default_factory=list)
+    """Statistics worth quoting whatever the verdict."""
+    findings: list[Finding] = field(default_factory=list)
+
+    def add(
+        self, category: Category, severity: Severity, confidence: float, evidence: list[str], actions: list[str]
+    ) -> None:
+        self.findings.append(
+            Finding(category=category, severity=severity, confidence=confidence, evidence=evidence, actions=actions)
+        )
+
+    def result(self, healthy_actions: list[str]) -> Json:
+        if not self.findings:
+            return assessment(False, 'none', 'none', CONFIDENCE_HEALTHY, self.context, healthy_actions)
+        best = max(self.findings, key=lambda f: (f.confidence, SEVERITY_RANK[f.severity]))
+        others = [
+            f'also consistent with {f.category} (confidence {f.confidence:.2f})'
+            for f in self.findings
+            if f is not best and f.category != best.category
+        ]
+        return assessment(
+            True, best.severity, best.category, best.confidence, best.evidence + self.context + others, best.actions
+        )
+
+
+def assessment(
+    anomaly: bool, severity: Severity, category: Category, confidence: float, evidence: list[str], actions: list[str]
+) -> Json:
+    """An `assessment` block: the fields of `AnomalyReport` except `entity`."""
+    return {
+        'anomaly_detected': anomaly,
+        'severity': severity,
+        'category': category,
+        'confidence': round(confidence, 2),
+        'evidence': evidence,
+        'recommended_actions': actions,
+    }
+
+
+def not_found_assessment(kind: str, name: str, names: list[str], hint: str) -> Json:
+    """The verdict on an entity that does not exist: `entity_not_found`, certain."""
+    return assessment(
+        False,
+        'none',
+        'entity_not_found',
+        1.0,
+        [
+            f'no {kind} named {name!r} exists.{hint}',
+            f'known {kind}s: {", ".join(names)}',
+        ],
+        [f'check the {kind} name; it may have been deleted or misspelled'],
+    )
+
+
+def assess_pod_metadata(result: Json, start: datetime, end: datetime) -> Json:
+    """Recent OOM kills, a crash loop, repeated SIGKILLs and evictions, from the pod object summarised in `result`."""
+    containers = result['containers']
+    assessor = Assessor(
+        context=[
+            f'phase {result["phase"]} on node {result["node_name"]}, {result["restart_count"]} restarts, '
+            f'QoS {result["qos_class"]}'
+        ]
+    )
+    for container in containers:
+        last = container['last_termination']
+        recent = last is not None and within(last['finished_at'], start, end)
+        restarts = container['restart_count']
+        if recent and last['reason'] == 'OOMKilled':
+            assessor.add(
+                'memory_leak',
+                'critical',
+                0.7,
+                [
+                    f'container {container["name"]} was OOMKilled at {last["finished_at"]} (exit 137) after '
+                    f'reaching its memory limit of {mib(container["limits"]["memory_bytes"] or 0)}'
+                ],
+                [
+                    'run analyze_memory_metrics to tell a leak (steady growth) from an undersized limit',
+                    'capture a heap profile before the next OOM kill',
+                ],
+            )
+        if (
+            container['state_reason'] == 'CrashLoopBackOff'
+            and restarts >= CRASH_MIN_RESTARTS
+            and (last is not None and last['exit_code'] not in (0, 137, 143))
+        ):
+            assessor.add(
+                'crash_loop',
+                'critical',
+                0.85,
+                [
+                    f'container {container["name"]} is in CrashLoopBackOff after {restarts} restarts; last '
+                    f'exit code {last["exit_code"]} ({last["reason"]}) is the application failing',
+                    f'image {container["image"]}',
+                ],
+                [
+                    'read the container logs of the failed start (analyze_logs)',
+                    'roll back to the previous image or fix the configuration it rejects',
+                ],
+            )
+        elif recent and restarts >= CRASH_MIN_RESTARTS and last['exit_code'] == 137 and last['reason'] != 'OOMKilled':
+            assessor.add(
+                'crash_loop',
+                'medium',
+                0.5,
+                [
+                    f'container {container["name"]} restarted {restarts} times, last killed with exit code 137 '
+                    '(SIGKILL, not OOM): typically a failing liveness probe'
+                ],
+                ['check probe failures with analyze_logs and CPU with analyze_cpu_metrics'],
+            )
+    if result['reason'] == 'Evicted':
+        category: Category = (
+            'disk_pressure' if 'ephemeral-storage' in (result['message'] or '') else ('node_memory_pressure')
+        )
+        assessor.add(
+            category,
+            'high',
+            0.7,
+            [f'pod was evicted: {result["message"]}'],
+            [f'analyse node {result["node_name"]} (entity_type k8s:node)'],
+        )
+    return assessor.result(
+        [f'nothing wrong in the pod object; analyse metrics and logs, and node {result["node_name"]}']
+    )
+
+
+def assess_node_metadata(result: Json) -> Json:
+    """DiskPressure and MemoryPressure conditions, from the node object summarised in `result`."""
+    conditions, taints, pods = result['conditions'], result['taints'], result['running_pods']
+    ready = conditions.get('Ready', {}).get('status')
+    assessor = Assessor(context=[f'Ready={ready}, taints: {", ".join(taints) or "none"}, {len(pods)} running pods'])
+    disk_pressure = conditions.get('DiskPressure', {})
+    if disk_pressure.get('status') == 'True':
+        used = result['ephemeral_storage_used_fraction']
+        assessor.add(
+            'disk_pressure',
+            'high',
+            0.9,
+            [
+                f'condition DiskPressure=True ({disk_pressure["reason"]}) since {disk_pressure["since"]}',
+                f'ephemeral storage {used:.0%} used' if used is not None else 'ephemeral storage usage unknown',
+            ]
+            + [f'taint {t}' for t in taints if 'disk-pressure' in t],
+            [
+                'find pods writing to emptyDir or container layers (analyze_logs shows evictions)',
+                'remove unused images, add ephemeral-storage limits, or enlarge the node disk',
+            ],
+        )
+    memory_pressure = conditions.get('MemoryPressure', {})
+    if memory_pressure.get('status') == 'True':
+        assessor.add(
+            'node_memory_pressure',
+            'high',
+            0.85,
+            [f'condition MemoryPressure=True ({memory_pressure["reason"]}) since {memory_pressure["since"]}']
+            + [f'taint {t}' for t in taints if 'memory-pressure' in t],
+            [
+                'find the pods using the most memory (analyze_memory_metrics on the node)',
+                'set memory limits on unbounded pods, or drain and resize the node',
+            ],
+        )
+    return assessor.result(['node conditions are healthy; analyse its metrics and logs'])
+
+
+def shift_confirms(result: Json) -> bool:
+    baseline = result.get('baseline')
+    return baseline is not None and baseline['shift'] >= SHIFT_SIGNIFICANT
+
+
+def assess_pod_cpu(
+    result: Json,
+    *,
+    p95: float,
+    limit: float | None,
+    throttling: float,
+    node_name: str | None,
+    assessor: Assessor,
+) -> None:
+    """Saturation at the limit, a noisy neighbour (throttled below the limit on a busy node), CFS bursts, or a
+    large shift towards the limit."""
+    node = result['node']
+    node_busy = node is not None and node['utilization_p95'] >= NODE_CPU_BUSY
+    confirmed = shift_confirms(result) or (result.get('baseline') or {}).get('throttled_shift', 0) >= SHIFT_SIGNIFICANT
+    assessor.context.append(
+        f'CPU p95 {p95:.3f} cores'
+        + (f' = {p95 / limit:.0%} of the {limit:g}-core limit' if limit else ' (no CPU limit)')
+        + f', throttled {throttling:.0%} of periods'
+        + (f', node {node_name} at {node["utilization_p95"]:.0%} (p95)' if node else '')
+    )
+    if result.get('baseline'):
+        baseline = result['baseline']
+        assessor.context.append(
+            f'median moved {baseline["shift"]:+.1f} robust sigmas from the baseline '
+            f'{baseline["median"]:.3f} cores (change at {baseline["change_time"]})'
+        )
+    if limit and p95 >= CPU_SATURATED_FRACTION * limit:
+        assessor.add(
+            'cpu_saturation',
+            'high',
+            0.9 if confirmed else 0.85,
+            [
+                f'p95 CPU {p95:.3f} cores is {p95 / limit:.0%} of the {limit:g}-core limit',
+                f'CFS throttling in {throttling:.0%} of periods',
+            ],
+            ['raise the CPU limit or scale out (more replicas / HPA)', 'profile the hot path that drove the increase'],
+        )
+    elif throttling >= THROTTLING_HEAVY and node_busy and (limit is None or p95 < NOISY_BELOW_LIMIT_FRACTION * limit):
+        assert node is not None
+        assessor.add(
+            'noisy_neighbor',
+            'medium',
+            0.9 if confirmed else 0.85,
+            [
+                f'throttled in {throttling:.0%} of periods while using only '
+                + (f'{p95 / limit:.0%} of its limit (p95)' if limit else f'{p95:.3f} cores'),
+                f'its node {node_name} is saturated: CPU utilisation p95 {node["utilization_p95"]:.0%}',
+            ],
+            [
+                f'find the pod monopolising node {node_name} (analyze_cpu_metrics on the node)',
+                'set CPU limits on that pod, or move it / this workload with affinity or taints',
+            ],
+        )
+    elif throttling >= THROTTLING_HEAVY:
+        assessor.add(
+            'cpu_saturation',
+            'low',
+            0.5,
+            [
+                f'throttled in {throttling:.0%} of periods below its limit on a node that is not busy: '
+                'short bursts exceed the CFS quota'
+            ],
+            ['raise the CPU limit moderately or remove it'],
+        )
+    elif (
+        limit
+        and result.get('baseline')
+        and result['baseline']['shift'] >= SHIFT_LARGE
+        and p95 >= CPU_SHIFT_LIMIT_FRACTION * limit
+    ):
+        assessor.add(
+            'cpu_saturation',
+            'medium',
+            0.6,
+            [
+                f'CPU rose {result["baseline"]["shift"]:.1f} robust sigmas above the baseline and reaches '
+                f'{p95 / limit:.0%} of the limit'
+            ],
+            ['watch for saturation; consider scaling out'],
+        )
+
+
+def assess_node_cpu(result: Json, utilisation: list[float], allocatable: float, assessor: Assessor) -> None:
+    """Node saturation, by one dominant pod (a noisy neighbour) or by many."""
+    top = result['top_pods']
+    p95 = quantile(utilisation, 0.95)
+    assessor.context.append(f'node CPU utilisation p95 {p95:.0%} of {allocatable:g} allocatable cores')
+    if p95 < NODE_CPU_BUSY:
+        return
+    dominant = next((row for row in top if (row['share_of_node'] or 0) >= DOMINANT_POD_SHARE), None)
+    if dominant:
+        limit = 'no CPU limit' if dominant['limit'] is None else f'a {dominant["limit"]:g}-core limit'
+        assessor.add(
+            'noisy_neighbor',
+            'medium',
+            0.8,
+            [
+                f'node CPU saturated (p95 {p95:.0%})',
+                f'pod {dominant["namespace"]}/{dominant["pod"]} uses {dominant["share_of_node"]:.0%} of the '
+                f'node ({dominant["median"]:.2f} cores) with {limit}',
+            ],
+            [
+                f'set a CPU limit on {dominant["pod"]} or move it to a dedicated node pool',
+                'check the other pods on this node for throttling and latency',
+            ],
+        )
+    else:
+        assessor.add(
+            'cpu_saturation',
+            'high',
+            0.8 if shift_confirms(result) else 0.75,
+            [f'node CPU saturated (p95 {p95:.0%}) with no single dominant pod'],
+            ['add nodes (cluster autoscaler) or rebalance pods'],
+        )
+
+
+def assess_pod_memory(
+    result: Json,
+    values: list[float],
+    limit: float | None,
+    segment_minutes: int,
+    slope: float,
+    r_squared: float,
+    time_to_limit: float | None,
+    assessor: Assessor,
+) -> None:
+    peak = max(values)
+    restarts = result['restarts_detected']
+    assessor.context.append(
+        f'memory median {mib(median(values))}, peak {mib(peak)}'
+        + (f' = {peak / limit:.0%} of the {mib(limit)} limit' if limit else ' (no memory limit)')
+        + f'; growth {slope / MIB:+.2f}MiB/min (r^2 {r_squared:.2f}) over {segment_minutes} min'
+        + (f'; {restarts} restart(s) seen as drops' if restarts else '')
+    )
+    baseline = result['baseline']
+    if baseline:
+        assessor.context.append(
+            f'median moved {baseline["shift"]:+.1f} robust sigmas from the baseline '
+            f'{mib(baseline["median"])} (change at {baseline["change_time"]})'
+        )
+    if not limit:
+        return
+    growing = (
+        segment_minutes >= LEAK_MIN_SAMPLES
+        and slope > 0
+        and r_squared >= LEAK_MIN_R2
+        and slope * (segment_minutes - 1) >= LEAK_MIN_GROWTH_FRACTION * limit
+    )
+    urgent = (
+        peak >= MEMORY_NEAR_LIMIT * limit
+        or restarts > 0
+        or (time_to_limit is not None and time_to_limit <= LEAK_HORIZON_MINUTES)
+    )
+    if growing and urgent:
+        reached = peak >= MEMORY_AT_LIMIT * limit or restarts > 0
+        confirmed = baseline is not None and baseline['shift'] >= SHIFT_SIGNIFICANT
+        evidence = [
+            f'memory grows linearly at {slope / MIB:.1f}MiB/min (r^2 {r_squared:.2f}) for {segment_minutes} min',
+            f'peak {peak / limit:.0%} of the {mib(limit)} limit',
+        ]
+        if restarts:
+            evidence.append(f'{restarts} drop(s) to a fresh process: the container was restarted (OOM kill)')
+        if time_to_limit is not None:
+            evidence.append(f'at this rate the limit is reached again in {time_to_limit:.0f} min')
+        assessor.add(
+            'memory_leak',
+            'critical' if reached else 'high',
+            0.9 if confirmed else 0.85,
+            evidence,
+            [
+                'capture a heap profile and find what retains memory (caches, listeners, buffers)',
+                'roll back the change that started the growth; raise the limit only as a stopgap',
+            ],
+        )
+    elif peak >= MEMORY_NEAR_LIMIT * limit:
+        assessor.add(
+            'memory_leak',
+            'medium',
+            0.55,
+            [f'peak memory {peak / limit:.0%} of the limit without steady growth'],
+            ['raise the memory limit or reduce the working set before an OOM kill'],
+        )
+    elif baseline and baseline['shift'] >= SHIFT_LARGE and peak >= MEMORY_SHIFT_LIMIT_FRACTION * limit:
+        assessor.add(
+            'memory_leak',
+            'medium',
+            0.6,
+            [
+                f'memory rose {baseline["shift"]:.1f} robust sigmas above the baseline to '
+                f'{peak / limit:.0%} of the limit'
+            ],
+            ['watch memory growth; profile if it keeps rising'],
+        )
+
+
+def assess_node_memory(result: Json, values: list[float], allocatable: float, assessor: Assessor) -> None:
+    p95 = quantile(values, 0.95) / allocatable
+    assessor.context.append(f'node memory p95 {p95:.0%} of {gib(allocatable)} allocatable')
+    baseline = result['baseline']
+    if baseline:
+        assessor.context.append(
+            f'median moved {baseline["shift"]:+.1f} robust sigmas from the baseline '
+            f'{gib(baseline["median"])} (change at {baseline["change_time"]})'
+        )
+    if p95 < NODE_MEMORY_PRESSURE:
+        return
+    top = result['top_pods'][0] if result['top_pods'] else None
+    evidence = [f'node memory working set p95 {p95:.0%} of allocatable (pressure threshold {NODE_MEMORY_PRESSURE:.0%})']
+    actions = ['set memory limits on unbounded pods and drain or resize the node']
+    if top:
+        limit = 'no memory limit' if top['limit'] is None else f'a {mib(top["limit"])} limit'
+        evidence.append(
+            f'largest pod {top["namespace"]}/{top["pod"]} uses {gib(top["median"])} '
+            f'({top["share_of_node"]:.0%} of the node) with {limit}'
+        )
+        actions.insert(0, f'cap or reschedule {top["pod"]}')
+    confirmed = baseline is not None and baseline['shift'] >= SHIFT_SIGNIFICANT
+    assessor.add('node_memory_pressure', 'high', 0.9 if confirmed else 0.85, evidence, actions)
+
+
+def events_matching(events: list[Json], reasons: set[str], text: str | None = None) -> int:
+    return sum(e['count'] for e in events if e['reason'] in reasons and (text is None or text in e['message']))
+
+
+def assess_logs(request: Request, result: Json, events: list[Json], assessor: Assessor) -> None:
+    logs, baseline = result['logs'], result['baseline']
+    top = result['error_templates'][0] if result['error_templates'] else None
+    assessor.context.append(
+        f'{result["events"]["total"]} events ({result["events"]["by_type"].get("Warning", 0)} warnings), '
+        f'{logs["total"]} log lines, {logs["error_lines"]} errors'
+        + (f' (first at {logs["first_error_time"]})' if logs['first_error_time'] else '')
+    )
+    if top:
+        assessor.context.append(f'most frequent {top["level"]} template ({top["count"]}x): {top["template"]}')
+    evicted_memory = events_matching(events, {'Evicted'}, 'low on resource: memory')
+    evicted_disk = events_matching(events, {'Evicted'}, 'low on resource: ephemeral-storage')
+    if request.entity_type == 'k8s:node':
+        assess_node_logs(events, evicted_memory, evicted_disk, assessor)
+        return
+    restarts = result['restarts']
+    last = restarts['last_termination']
+    recent = last is not None and within(last['finished_at'], request.start, request.end)
+    if recent and last['reason'] == 'OOMKilled':
+        assessor.add(
+            'memory_leak',
+            'critical',
+            0.7,
+            [
+                f'container OOMKilled at {last["finished_at"]} (exit 137); {restarts["restarts_in_window"]} '
+                'restart(s) in the window'
+            ],
+            ['run analyze_memory_metrics to tell a leak from an undersized limit'],
+        )
+    if evicted_memory or evicted_disk:
+        category: Category = 'disk_pressure' if evicted_disk else 'node_memory_pressure'
+        assessor.add(
+            category,
+            'high',
+            0.7,
+            ['the pod was evicted by its node for lack of ' + ('ephemeral storage' if evicted_disk else 'memory')],
+            ['analyse the node (entity_type k8s:node)'],
+        )
+    liveness = events_matching(events, {'Unhealthy'}, 'Liveness probe failed')
+    timeouts = sum(
+        e['count']
+        for e in events
+        if e['reason'] == 'Unhealthy'
+        and 'Liveness' in e['message']
+        and ('deadline exceeded' in e['message'] or 'timeout' in e['message'].lower())
+    )
+    probe_kills = events_matching(events, {'Killing'}, 'failed liveness probe')
+    back_off = events_matching(events, {'BackOff'})
+    in_window = restarts['restarts_in_window']
+    oom = recent and last['reason'] == 'OOMKilled'
+    if in_window >= CRASH_MIN_RESTARTS and probe_kills * 2 < in_window and not oom:
+        new = baseline is not None and bool(baseline['new_templates'])
+        evidence = [
+            f'{in_window} restarts in the window ({back_off} back-off events), waiting reason '
+            f'{restarts["waiting_reason"]}'
+        ]
+        if last:
+            evidence.append(f'last exit code {last["exit_code"]} ({last["reason"]}): the process exits on its own')
+        if top:
+            evidence.append(f'recurring {top["level"]}: {top["example"]}')
+        assessor.add(
+            'crash_loop',
+            'critical',
+            0.9 if new else 0.85,
+            evidence,
+            [
+                'fix the error the container exits with, or roll back to the last working image/config',
+                'compare the pod spec with the previous revision',
+            ],
+        )
+    if liveness >= PROBE_MIN_FAILURES and probe_kills and timeouts * 2 >= liveness:
+        assessor.add(
+            'cpu_saturation',
+            'high',
+            0.6,
+            [
+                f'{liveness} liveness probe failures by timeout led to {probe_kills} kills '
+                f'({back_off} back-off events)',
+                'probes that time out (rather than fail) point to a starved container',
+            ],
+            ['confirm CPU saturation with analyze_cpu_metrics', 'raise the probe timeout or the CPU limit'],
+        )
+    network_lines = logs['network_error_lines']
+    if network_lines >= NETWORK_MIN_LINES and network_lines >= NETWORK_MIN_SHARE * logs['error_lines']:
+        new = baseline is not None and (
+            baseline['network_error_rate_per_min'] <= NETWORK_NEW_RATIO * logs['network_error_rate_per_min']
+        )
+        network_templates = [t for t in result['error_templates'] if NETWORK_ERROR.search(t['template'])]
+        assessor.add(
+            'network_errors',
+            'medium',
+            0.85 if new else 0.8,
+            [
+                f'{network_lines} of {logs["error_lines"]} error lines are network failures '
+                f'(first error at {logs["first_error_time"]})'
+            ]
+            + [f'{t["count"]}x {t["template"]}' for t in network_templates[:3]],
+            [
+                'check DNS (CoreDNS pods and latency) and the reachability of the failing endpoints',
+                'check NetworkPolicies and the health of the upstream services',
+            ],
+        )
+
+
+def assess_node_logs(events: list[Json], evicted_memory: int, evicted_disk: int, assessor: Assessor) -> None:
+    memory_signals = (
+        events_matching(events, {'EvictionThresholdMet'}, 'memory')
+        + events_matching(events, {'NodeHasInsufficientMemory', 'SystemOOM'})
+        + evicted_memory
+    )
+    disk_signals = (
+        events_matching(events, {'FreeDiskSpaceFailed', 'ImageGCFailed', 'NodeHasDiskPressure'})
+        + sum(
+            e['count']
+            for e in events
+            if e['reason'] == 'EvictionThresholdMet'
+            and any(word in e['message'] for word in ('ephemeral-storage', 'nodefs', 'imagefs'))
+        )
+        + evicted_disk
+    )
+    cgroup_ooms = events_matching(events, {'OOMKilling'}, 'Memory cgroup out of memory')
+    if cgroup_ooms:
+        # A cgroup OOM is one container hitting its own limit, not the node running out: context, not a finding.
+        assessor.context.append(f'{cgroup_ooms} container OOM kill(s) at their own memory limit on this node')
+    if memory_signals:
+        assessor.add(
+            'node_memory_pressure',
+            'high',
+            0.8,
+            [
+                f'{memory_signals} memory-pressure events (eviction thresholds met, insufficient memory)',
+                f'{evicted_memory} pod(s) evicted for memory',
+            ],
+            [
+                'find the pods using the most memory (analyze_memory_metrics on the node)',
+                'set memory limits on unbounded pods',
+            ],
+        )
+    if disk_signals:
+        assessor.add(
+            'disk_pressure',
+            'high',
+            0.85,
+            [
+                f'{disk_signals} disk-pressure events (image GC failures, ephemeral-storage evictions)',
+                f'{evicted_disk} pod(s) evicted for ephemeral storage',
+            ],
+            [
+                'find pods writing to emptyDir/container layers; add ephemeral-storage limits',
+                'prune images or enlarge the node disk',
+            ],
+        )
