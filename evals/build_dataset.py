@@ -1,7 +1,7 @@
 """Build `evals/k8s_anomaly.yaml` (and its JSON schema) from the scenario catalogue.
 
 Run from the repository root: `python evals/build_dataset.py`. The expected answers come from
-`architectures/telemetry/scenarios.py` and the expected trajectory from `architectures.common.expected_steps`, so
+`architectures/telemetry/scenarios/` and the expected trajectory from `architectures.common.expected_steps`, so
 the dataset cannot drift from the data or from the workflow the architectures implement.
 
 Cases:

@@ -3,6 +3,8 @@
 `evals/k8s_anomaly.yaml` is built from this table and `generate.py` writes the telemetry for it, so the expected
 answers and the data cannot drift apart. Every scenario has a 60-minute baseline window immediately followed by
 a 30-minute incident window, at one-minute resolution; windows are half-open, `[start, end)`.
+
+How a scenario's data is made lives beside this table, one module per scenario (`<id with underscores>.py`).
 """
 
 from __future__ import annotations
