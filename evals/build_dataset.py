@@ -5,7 +5,7 @@ Run from the repository root: `python evals/build_dataset.py`. The expected answ
 the dataset cannot drift from the data or from the workflow the architectures implement.
 
 Cases:
-- one per scenario, with a clear request naming the entity and what to do;
+- one per scenario, with a clear request naming the entity and what to do (the confounded scenarios last);
 - ambiguous requests about the same entities (a bare name, "tell me about", "is anything wrong with");
 - requests that suggest all is well about an anomalous entity, where an architecture with a union output type
   (`single`) is tempted to answer with the wrong type (`NoAnomaly`).
@@ -24,7 +24,12 @@ from pydantic_evals import Case, Dataset  # noqa: E402
 from pydantic_evals.evaluators import Contains, Evaluator, MaxModelRequests, MaxToolCalls  # noqa: E402
 
 from architectures.common import expected_steps  # noqa: E402
-from architectures.telemetry.scenarios import SCENARIOS, Scenario, scenario_by_id  # noqa: E402
+from architectures.telemetry.scenarios import (  # noqa: E402
+    CONFOUNDED_SCENARIOS,
+    CORE_SCENARIOS,
+    Scenario,
+    scenario_by_id,
+)
 from pytest_agentarch import TrajectorySteps  # noqa: E402
 
 OUT = ROOT / 'evals' / 'k8s_anomaly.yaml'
@@ -104,11 +109,13 @@ def _case(name: str, scenario: Scenario, prompt: str) -> Case[dict[str, str], di
 
 
 def build() -> Dataset[dict[str, str], dict[str, Any], dict[str, str]]:
-    """The dataset, cases in catalogue order, then the ambiguous and the all-is-well requests."""
-    cases = [_case(s.id.replace('-', '_'), s, _clear_prompt(s)) for s in SCENARIOS]
+    """The dataset: the core scenarios, the ambiguous and the all-is-well requests, then the confounded scenarios
+    (appended, so the cases of the first suite keep their order)."""
+    cases = [_case(s.id.replace('-', '_'), s, _clear_prompt(s)) for s in CORE_SCENARIOS]
     for name, scenario_id, template in (*AMBIGUOUS, *ALL_IS_WELL):
         scenario = scenario_by_id(scenario_id)
         cases.append(_case(name, scenario, template.format(name=scenario.name, entity=scenario.entity)))
+    cases.extend(_case(s.id.replace('-', '_'), s, _clear_prompt(s)) for s in CONFOUNDED_SCENARIOS)
     names = [c.name for c in cases]
     assert len(names) == len(set(names)), 'case names must be unique'
     evaluators: list[Evaluator[dict[str, str], dict[str, Any], dict[str, str]]] = [

@@ -125,7 +125,8 @@ def parse_bytes(quantity: str) -> int:
 class _Series:
     start: datetime
     step: timedelta
-    values: dict[str, list[float]]
+    values: dict[str, list[float | None]]
+    """By metric; None marks a step with no sample (a scrape gap)."""
 
     def window(self, metric: str, start: datetime, end: datetime) -> list[Sample]:
         values = self.values.get(metric)
@@ -133,7 +134,11 @@ class _Series:
             return []
         first = max(0, _ceil_div(start - self.start, self.step))
         stop = min(len(values), _ceil_div(end - self.start, self.step))
-        return [(self.start + index * self.step, values[index]) for index in range(first, stop)]
+        return [
+            (self.start + index * self.step, value)
+            for index in range(first, stop)
+            if (value := values[index]) is not None
+        ]
 
     @property
     def end(self) -> datetime:
@@ -189,8 +194,9 @@ class FixtureBackend:
             times = [parse_time(line['timestamp']) for line in lines]
             self._logs[(entity_type, name)] = (times, lines)
 
-    def all_series(self) -> Iterator[tuple[EntityType, str, datetime, timedelta, dict[str, list[float]]]]:
-        """Every entity's series: `(entity_type, name, start, step, values by metric)`, in name order."""
+    def all_series(self) -> Iterator[tuple[EntityType, str, datetime, timedelta, dict[str, list[float | None]]]]:
+        """Every entity's series: `(entity_type, name, start, step, values by metric)`, in name order; None marks a
+        step with no sample (a scrape gap)."""
         for (entity_type, name), series in sorted(self._series.items()):
             yield cast(EntityType, entity_type), name, series.start, series.step, series.values
 

@@ -185,17 +185,20 @@ def _labels(**labels: str) -> str:
     return '{' + ','.join(f'{k}="{_label(v)}"' for k, v in labels.items()) + '}'
 
 
-def _scrapes(start: datetime, step: timedelta, values: list[float]) -> Iterator[tuple[float, int, float]]:
+def _scrapes(start: datetime, step: timedelta, values: list[float | None]) -> Iterator[tuple[float, int, float]]:
     """`(scrape time, step index, value)`: each step's value scraped `_SAMPLES_PER_STEP` times, at the ends of the
-    equal parts of the step (so the step starting at t is read over `(t, t + step]`)."""
+    equal parts of the step (so the step starting at t is read over `(t, t + step]`); a step without a value (a
+    scrape gap) has no scrapes."""
     interval = step.total_seconds() / _SAMPLES_PER_STEP
     for index, value in enumerate(values):
+        if value is None:
+            continue
         for k in range(1, _SAMPLES_PER_STEP + 1):
             yield start.timestamp() + index * step.total_seconds() + k * interval, index, value
 
 
-def _counter(start: datetime, step: timedelta, per_second: list[float]) -> Iterator[tuple[float, float]]:
-    """A counter growing at `per_second[i]` during step i, from 0 at `start`."""
+def _counter(start: datetime, step: timedelta, per_second: list[float | None]) -> Iterator[tuple[float, float]]:
+    """A counter growing at `per_second[i]` during step i, from 0 at `start`; unscraped during a gap."""
     interval = step.total_seconds() / _SAMPLES_PER_STEP
     yield start.timestamp(), 0.0
     total = 0.0
@@ -244,8 +247,9 @@ def openmetrics(cluster: FixtureBackend | None = None) -> str:
             )
         if entity_type == 'k8s:pod':
             if 'cpu_throttled_ratio' in values:
-                periods = [float(_CFS_PERIODS_PER_SECOND)] * len(values['cpu_throttled_ratio'])
-                throttled = [r * _CFS_PERIODS_PER_SECOND for r in values['cpu_throttled_ratio']]
+                ratios = values['cpu_throttled_ratio']
+                periods = [None if r is None else float(_CFS_PERIODS_PER_SECOND) for r in ratios]
+                throttled = [None if r is None else r * _CFS_PERIODS_PER_SECOND for r in ratios]
                 add('container_cpu_cfs_periods_total', 'counter', labels, _counter(start, step, periods))
                 add('container_cpu_cfs_throttled_periods_total', 'counter', labels, _counter(start, step, throttled))
         elif 'ephemeral_storage_used_bytes' in values:

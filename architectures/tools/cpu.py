@@ -9,6 +9,7 @@ from architectures.telemetry.backend import parse_cpu
 from architectures.tools.arguments import Json, Request, fetch_series, parse_request
 from architectures.tools.measurement import (
     baseline_block,
+    missing_samples,
     node_utilisation,
     pod_resources,
     rounded,
@@ -16,7 +17,7 @@ from architectures.tools.measurement import (
     top_pods,
     window_block,
 )
-from architectures.tools.rules import Assessor, assess_node_cpu, assess_pod_cpu
+from architectures.tools.rules import Assessor, assess_node_cpu, assess_pod_cpu, note_missing_samples
 
 __all__ = ('analyze_cpu_metrics',)
 
@@ -45,18 +46,26 @@ async def analyze_cpu_metrics(
     """
     request = await parse_request(entity_type, name, start, end, baseline_start, baseline_end)
     samples = await fetch_series(request, 'cpu_cores', request.start, request.end, 'requested')
+    missing = await missing_samples(request, samples, request.start, request.end)
     values = [v for _, v in samples]
     result: Json = {
         'entity': request.entity,
-        'window': window_block(request, samples),
+        'window': window_block(request, samples, missing),
         'unit': 'cores',
         'usage': summary(values),
     }
     baseline_samples = None
+    baseline_missing = 0
     if request.baseline:
         baseline_samples = await fetch_series(request, 'cpu_cores', *request.baseline, 'baseline')
         result['baseline'] = baseline_block(request, samples, baseline_samples, 0.001, 4)
+        baseline_missing = await missing_samples(request, baseline_samples, *request.baseline)
+        if baseline_missing:
+            result['baseline']['missing_samples'] = baseline_missing
     assessor = Assessor()
+    note_missing_samples(assessor, 'requested', missing, len(samples))
+    if baseline_missing:
+        note_missing_samples(assessor, 'baseline', baseline_missing, len(baseline_samples or ()))
     if request.entity_type == 'k8s:pod':
         await _pod_cpu(request, result, values, assessor)
     else:

@@ -6,9 +6,10 @@ the tools report.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from architectures.statistics import change_index, log_template, mad, median, quantile, robust_shift
 from architectures.telemetry.backend import Metric, Sample, TelemetryBackend, parse_bytes, parse_cpu, parse_time
@@ -22,6 +23,7 @@ __all__ = (
     'baseline_block',
     'gib',
     'mib',
+    'missing_samples',
     'node_utilisation',
     'pod_resources',
     'rounded',
@@ -58,11 +60,27 @@ def summary(values: Sequence[float], digits: int = 4) -> Json:
     }
 
 
-def window_block(request: Request, samples: Sequence[Sample] | None = None) -> Json:
+def window_block(request: Request, samples: Sequence[Sample] | None = None, missing: int = 0) -> Json:
     block: Json = {'start': iso(request.start), 'end': iso(request.end)}
     if samples is not None:
         block['samples'] = len(samples)
+    if missing:
+        block['missing_samples'] = missing
     return block
+
+
+async def missing_samples(request: Request, samples: Sequence[Sample], start: datetime, end: datetime) -> int:
+    """Minutes of `[start, end)` within the entity's coverage that have no sample: a gap in the metrics.
+
+    Samples are one a minute (docs/k8s-contract.md); minutes outside the coverage (before a pod existed) are not
+    missing, they never had data.
+    """
+    coverage = await request.backend.coverage(request.entity_type, request.name)
+    if coverage is None:
+        return 0
+    first, last = max(start, coverage[0]), min(end, coverage[1])
+    expected = max(0, math.ceil((last - first) / timedelta(minutes=1)))
+    return max(0, expected - len(samples))
 
 
 def baseline_block(

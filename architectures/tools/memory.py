@@ -10,13 +10,14 @@ from architectures.tools.arguments import Json, fetch_series, iso, parse_request
 from architectures.tools.measurement import (
     MIB,
     baseline_block,
+    missing_samples,
     pod_resources,
     rounded,
     summary,
     top_pods,
     window_block,
 )
-from architectures.tools.rules import Assessor, assess_node_memory, assess_pod_memory
+from architectures.tools.rules import Assessor, assess_node_memory, assess_pod_memory, note_missing_samples
 
 __all__ = ('analyze_memory_metrics',)
 
@@ -46,6 +47,7 @@ async def analyze_memory_metrics(
     """
     request = await parse_request(entity_type, name, start, end, baseline_start, baseline_end)
     samples = await fetch_series(request, 'memory_bytes', request.start, request.end, 'requested')
+    missing = await missing_samples(request, samples, request.start, request.end)
     values = [v for _, v in samples]
     obj = await request.backend.get_object(request.entity_type, request.name, request.end)
     assert obj is not None
@@ -61,7 +63,7 @@ async def analyze_memory_metrics(
     time_to_limit = (limit - values[-1]) / slope if limit and slope > 0 and values[-1] < limit else None
     result: Json = {
         'entity': request.entity,
-        'window': window_block(request, samples),
+        'window': window_block(request, samples, missing),
         'unit': 'bytes',
         'usage': {key: int(value) for key, value in summary(values).items()},
         f'{reference_name}_bytes': int(limit) if limit else None,
@@ -76,12 +78,20 @@ async def analyze_memory_metrics(
         },
         'time_to_limit_minutes': rounded(time_to_limit, 1) if time_to_limit is not None else None,
     }
+    baseline_samples = None
+    baseline_missing = 0
     if request.baseline:
         baseline_samples = await fetch_series(request, 'memory_bytes', *request.baseline, 'baseline')
         result['baseline'] = baseline_block(request, samples, baseline_samples, float(MIB), 0)
+        baseline_missing = await missing_samples(request, baseline_samples, *request.baseline)
+        if baseline_missing:
+            result['baseline']['missing_samples'] = baseline_missing
     else:
         result['baseline'] = None
     assessor = Assessor()
+    note_missing_samples(assessor, 'requested', missing, len(samples))
+    if baseline_missing:
+        note_missing_samples(assessor, 'baseline', baseline_missing, len(baseline_samples or ()))
     if request.entity_type == 'k8s:pod':
         assess_pod_memory(result, values, limit, stop - first, slope, r_squared, time_to_limit, assessor)
     else:

@@ -16,6 +16,7 @@ from architectures.tools.arguments import Json, Request
 from architectures.tools.measurement import MIB, NETWORK_ERROR, gib, mib, within
 from architectures.tools.thresholds import (
     CONFIDENCE_HEALTHY,
+    CONFIDENCE_PARTIAL,
     CPU_SATURATED_FRACTION,
     CPU_SHIFT_LIMIT_FRACTION,
     CRASH_MIN_RESTARTS,
@@ -33,6 +34,7 @@ from architectures.tools.thresholds import (
     NODE_CPU_BUSY,
     NODE_MEMORY_PRESSURE,
     NOISY_BELOW_LIMIT_FRACTION,
+    PARTIAL_DATA_SHARE,
     PROBE_MIN_FAILURES,
     SHIFT_LARGE,
     SHIFT_SIGNIFICANT,
@@ -51,6 +53,7 @@ __all__ = (
     'assess_pod_metadata',
     'assessment',
     'not_found_assessment',
+    'note_missing_samples',
 )
 
 
@@ -72,6 +75,8 @@ class Assessor:
     context: list[str] = field(default_factory=list)
     """Statistics worth quoting whatever the verdict."""
     findings: list[Finding] = field(default_factory=list)
+    partial: bool = False
+    """Whether the data was too incomplete for a confident healthy verdict."""
 
     def add(
         self, category: Category, severity: Severity, confidence: float, evidence: list[str], actions: list[str]
@@ -82,7 +87,8 @@ class Assessor:
 
     def result(self, healthy_actions: list[str]) -> Json:
         if not self.findings:
-            return assessment(False, 'none', 'none', CONFIDENCE_HEALTHY, self.context, healthy_actions)
+            confidence = CONFIDENCE_PARTIAL if self.partial else CONFIDENCE_HEALTHY
+            return assessment(False, 'none', 'none', confidence, self.context, healthy_actions)
         best = max(self.findings, key=lambda f: (f.confidence, SEVERITY_RANK[f.severity]))
         others = [
             f'also consistent with {f.category} (confidence {f.confidence:.2f})'
@@ -92,6 +98,19 @@ class Assessor:
         return assessment(
             True, best.severity, best.category, best.confidence, best.evidence + self.context + others, best.actions
         )
+
+
+def note_missing_samples(assessor: Assessor, which: str, missing: int, samples: int) -> None:
+    """Say that a window's metrics have a gap; a large gap makes a healthy verdict a partial-data one."""
+    if not missing:
+        return
+    expected = missing + samples
+    assessor.context.append(
+        f'{missing} of the {expected} minutes of the {which} window have no sample (a gap in the metrics): '
+        f'the statistics use the {samples} present and may miss what happened in the gap'
+    )
+    if missing > PARTIAL_DATA_SHARE * expected:
+        assessor.partial = True
 
 
 def assessment(
@@ -473,6 +492,12 @@ def assess_logs(request: Request, result: Json, events: list[Json], assessor: As
     )
     if top:
         assessor.context.append(f'most frequent {top["level"]} template ({top["count"]}x): {top["template"]}')
+    if not logs['total']:
+        assessor.context.append(
+            'no log lines at all in the window: the logs of this entity are missing (not collected), so they '
+            'neither show nor rule out a problem'
+        )
+        assessor.partial = True
     evicted_memory = events_matching(events, {'Evicted'}, 'low on resource: memory')
     evicted_disk = events_matching(events, {'Evicted'}, 'low on resource: ephemeral-storage')
     if request.entity_type == 'k8s:node':

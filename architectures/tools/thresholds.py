@@ -52,3 +52,7 @@ TOP_TEMPLATES = 8
 
 CONFIDENCE_HEALTHY = 0.8
 """The confidence of a healthy verdict."""
+CONFIDENCE_PARTIAL = 0.6
+"""The confidence of a healthy verdict drawn from partial data (see `PARTIAL_DATA_SHARE`, or no log lines at all)."""
+PARTIAL_DATA_SHARE = 0.25
+"""A window missing more than this share of its samples gives only a partial-data healthy verdict."""

@@ -15,7 +15,16 @@ from typing import Literal
 
 from architectures.report import Category, Severity
 
-__all__ = ('BASELINE_MINUTES', 'INCIDENT_MINUTES', 'SCENARIOS', 'EntityType', 'Scenario', 'scenario_by_id')
+__all__ = (
+    'BASELINE_MINUTES',
+    'CONFOUNDED_SCENARIOS',
+    'CORE_SCENARIOS',
+    'INCIDENT_MINUTES',
+    'SCENARIOS',
+    'EntityType',
+    'Scenario',
+    'scenario_by_id',
+)
 
 EntityType = Literal['k8s:pod', 'k8s:node']
 """The entity types the tools understand."""
@@ -77,7 +86,7 @@ class Scenario:
         return _iso(self.incident_start_dt + timedelta(minutes=INCIDENT_MINUTES))
 
 
-SCENARIOS: tuple[Scenario, ...] = (
+CORE_SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         id='cpu-saturation-checkout',
         entity_type='k8s:pod',
@@ -216,6 +225,121 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
     ),
 )
+"""One clear failure mode each (or none), far from every threshold: the first suite."""
+
+CONFOUNDED_SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        id='two-faults-orders',
+        entity_type='k8s:pod',
+        name='orders-api-5f6b7c8d9-t4v2k',
+        incident_start='2026-03-24T09:00:00Z',
+        expected_anomaly=True,
+        expected_category='memory_leak',
+        expected_severity='high',
+        description=(
+            'Two faults at once. A config reload at the incident start disables the expiry job of the orders '
+            "API's idempotency store: memory grows about 10 MiB a minute from 300 MiB towards its 768 MiB limit. "
+            'From two minutes later, cluster DNS timeouts make its stock reservations fail. The verdict is the '
+            'leak, high (no OOM kill yet, so not critical): it takes the pod down within the next half hour, '
+            'while the DNS errors (medium) degrade requests; a good report mentions both.'
+        ),
+    ),
+    Scenario(
+        id='red-herring-payments',
+        entity_type='k8s:pod',
+        name='payments-api-6c7d8e9f0-h3j5m',
+        incident_start='2026-03-25T15:00:00Z',
+        expected_anomaly=False,
+        expected_category='none',
+        expected_severity='none',
+        description=(
+            'A red herring: a healthy payments API (steady CPU and memory, no restarts) whose logs hold a '
+            'recovered panic (one request answered 500) and four "connection refused" errors within half a minute '
+            'while Redis failed over (one fewer than the five the network rule needs), with two readiness-probe '
+            'failures at that moment. Alarming lines, no anomaly: nothing persists and the pod serves normally.'
+        ),
+    ),
+    Scenario(
+        id='node-disk-harms-pod',
+        entity_type='k8s:pod',
+        name='image-resizer-7b8c9d6f5-w2q8z',
+        incident_start='2026-03-26T07:00:00Z',
+        expected_anomaly=True,
+        expected_category='disk_pressure',
+        expected_severity='high',
+        description=(
+            'A pod harmed by its node: an image resizer whose CPU, memory and pod object are normal (Guaranteed '
+            'QoS, no restarts) on a node whose disk fills from 62% to 92%, with DiskPressure from minute 6 of the '
+            'incident, failed image garbage collection and a best-effort pod evicted. The resizer only logs '
+            'warnings that its cache writes fail (no space left on device). Every analysis of the pod itself is '
+            'healthy, so only its node shows the cause: disk_pressure, high, as the node reports it. In hybrid this '
+            "is the adaptive node stage (the pod's merged report is not an anomaly)."
+        ),
+    ),
+    Scenario(
+        id='rolling-crash-consumers',
+        entity_type='k8s:pod',
+        name='order-events-consumer-84d5f6c7b-c8t2w',
+        incident_start='2026-03-27T12:00:00Z',
+        expected_anomaly=True,
+        expected_category='crash_loop',
+        expected_severity='critical',
+        description=(
+            'Replicas failing one after another: a poison message (a string where a number is expected) in '
+            'partition 3 of order-events crashes each consumer replica that takes the partition over, replica '
+            '2xk9p at minute 2 of the incident, 7mq4r at minute 11, c8t2w (this entity) at minute 26.8. Each exits '
+            'with code 2 on every start, re-reading the same offset, and sits in CrashLoopBackOff. c8t2w has '
+            'exactly 3 restarts in the window, the fewest the crash-loop rules accept: crash_loop, critical.'
+        ),
+    ),
+    Scenario(
+        id='scrape-gap-recommendations',
+        entity_type='k8s:pod',
+        name='recommendations-api-7c6b5a4d3-p9r2t',
+        incident_start='2026-03-28T20:00:00Z',
+        expected_anomaly=False,
+        expected_category='none',
+        expected_severity='none',
+        description=(
+            'Partial data: a steady recommendations API whose metrics have a 13-minute gap in the incident window '
+            "(the monitoring lost its target; the node's own series are complete) and whose logs are not collected "
+            'at all. What data there is is normal, so the verdict is no anomaly; the tools must say the data is '
+            'partial (missing samples, no log lines) and lower their confidence instead of failing.'
+        ),
+    ),
+    Scenario(
+        id='cpu-near-limit-pricing',
+        entity_type='k8s:pod',
+        name='pricing-engine-6f8d7c9b5-k4m7s',
+        incident_start='2026-03-29T11:00:00Z',
+        expected_anomaly=True,
+        expected_category='cpu_saturation',
+        expected_severity='high',
+        description=(
+            'Near a threshold, on its anomalous side: a pricing engine whose CPU rises about 2.3 robust sigmas at '
+            'the incident start (below the 3-sigma confirmation) to a p95 at 92% of its 2-core limit (the rule '
+            'cuts at 90%), throttled in about 4% of periods. cpu_saturation, high, with the unconfirmed confidence.'
+        ),
+    ),
+    Scenario(
+        id='cpu-busy-below-limit-geo',
+        entity_type='k8s:pod',
+        name='geo-service-5d7c6b8f9-r6n3v',
+        incident_start='2026-03-30T16:00:00Z',
+        expected_anomaly=False,
+        expected_category='none',
+        expected_severity='none',
+        description=(
+            'Near the thresholds, on the healthy side: a geo service whose CPU rises about 2.7 robust sigmas '
+            '(below 3) to a p95 at 75% of its 1-core limit (below 90%), throttled in about 6% of periods, with no '
+            'errors: busier, not anomalous.'
+        ),
+    ),
+)
+"""The harder suite: two faults at once, a red herring, a pod harmed by its node, replicas failing one after
+another, partial data, and values close to the rules' thresholds."""
+
+SCENARIOS: tuple[Scenario, ...] = CORE_SCENARIOS + CONFOUNDED_SCENARIOS
 """All shipped scenarios, in dataset order."""
 
 

@@ -1,0 +1,97 @@
+"""Scenario `red-herring-payments`: how its data is made (its verdict: `__init__.py`)."""
+
+from __future__ import annotations
+
+from architectures.telemetry.builder import INCIDENT, MIB, MINUTES, Builder
+from architectures.telemetry.faults import companion, healthy_node, observe, request_line, service_pod
+
+__all__ = ('SEED', 'build')
+
+SEED = 1313
+"""Seed of the scenario's random generator."""
+
+
+def build(b: Builder) -> None:
+    """Write the scenario into `b`: a healthy pod whose logs hold a recovered panic and a short burst of refused
+    connections (four, one fewer than the network rule needs) during a Redis failover."""
+    pod, ns, node, node_ip, pod_ip = (
+        b.scenario.name,
+        'payments',
+        'ip-10-0-10-58.eu-west-1.compute.internal',
+        '10.0.10.58',
+        '10.244.12.9',
+    )
+    spec = service_pod(
+        b,
+        name=pod,
+        namespace=ns,
+        app='payments-api',
+        node=node,
+        node_ip=node_ip,
+        pod_ip=pod_ip,
+        version='v7.0.3',
+        requests={'cpu': '500m', 'memory': '512Mi'},
+        limits={'cpu': '1', 'memory': '1Gi'},
+        container='payments-api',
+    )
+    observe(b, spec)
+    b.pod_series(pod, node, b.flat(MINUTES, 0.28, 0.05), b.flat(MINUTES, 350 * MIB, 0.01), b.flat(MINUTES, 0.01, 0.4))
+    entity = f'k8s:pod/{pod}'
+    b.request_logs(entity, 0, MINUTES, 2.5, lambda minute: request_line(b, 'POST', '/api/v1/payments', 60))
+    b.log(
+        entity,
+        INCIDENT + 7.2,
+        'ERROR',
+        'panic recovered in POST /api/v1/refunds: runtime error: index out of range [3] with length 3; '
+        'request answered 500, worker continues',
+    )
+    for offset in range(4):
+        b.log(
+            entity,
+            INCIDENT + 15.1 + 0.07 * offset,
+            'ERROR',
+            f'redis GET idempotency:{b.hexid(12)} failed: dial tcp 10.100.40.9:6379: connect: connection refused',
+        )
+    b.log(entity, INCIDENT + 15.5, 'INFO', 'redis: reconnected to new master 10.100.40.12:6379 after failover')
+    b.event(
+        kind='Pod',
+        name=pod,
+        namespace=ns,
+        type_='Warning',
+        reason='Unhealthy',
+        host=node,
+        message=f'Readiness probe failed: Get "http://{pod_ip}:8080/ready": context deadline exceeded',
+        first=INCIDENT + 15.2,
+        last=INCIDENT + 15.3,
+        count=2,
+        field_path='spec.containers{payments-api}',
+    )
+    companion(
+        b,
+        name='fluent-bit-s8w2m',
+        namespace='logging',
+        app='fluent-bit',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.12.2',
+        cpu=0.08,
+        memory_mib=90,
+    )
+    companion(
+        b,
+        name='ledger-sync-7b9c8d6f5-q5t8x',
+        namespace='payments',
+        app='ledger-sync',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.12.21',
+        cpu=0.4,
+        memory_mib=650,
+    )
+    healthy_node(
+        b,
+        name=node,
+        ip=node_ip,
+        zone='eu-west-1c',
+        pods=[f'{ns}/{pod}', 'logging/fluent-bit-s8w2m', 'payments/ledger-sync-7b9c8d6f5-q5t8x'],
+    )

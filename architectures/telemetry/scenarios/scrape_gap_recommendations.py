@@ -1,0 +1,72 @@
+"""Scenario `scrape-gap-recommendations`: how its data is made (its verdict: `__init__.py`)."""
+
+from __future__ import annotations
+
+from architectures.telemetry.builder import MIB, MINUTES, Builder
+from architectures.telemetry.faults import companion, healthy_node, observe, scrape_gap, service_pod
+
+__all__ = ('GAP', 'SEED', 'build')
+
+SEED = 1616
+"""Seed of the scenario's random generator."""
+
+GAP = (70, 83)
+"""Minutes `[first, stop)` with no sample of the pod's metrics."""
+
+
+def build(b: Builder) -> None:
+    """Write the scenario into `b`: a steady pod whose metrics have a 13-minute gap in the incident window (the
+    monitoring lost its target; the node's own series are complete) and whose logs are not collected at all."""
+    pod, ns, node, node_ip, pod_ip = (
+        b.scenario.name,
+        'shop',
+        'ip-10-0-13-44.eu-west-1.compute.internal',
+        '10.0.13.44',
+        '10.244.15.20',
+    )
+    spec = service_pod(
+        b,
+        name=pod,
+        namespace=ns,
+        app='recommendations-api',
+        node=node,
+        node_ip=node_ip,
+        pod_ip=pod_ip,
+        version='v3.0.8',
+        requests={'cpu': '250m', 'memory': '256Mi'},
+        limits={'cpu': '1', 'memory': '512Mi'},
+        container='recommendations',
+    )
+    observe(b, spec)
+    b.pod_series(pod, node, b.flat(MINUTES, 0.22, 0.05), b.flat(MINUTES, 280 * MIB, 0.01), b.flat(MINUTES, 0.008, 0.4))
+    companion(
+        b,
+        name='fluent-bit-t4c7h',
+        namespace='logging',
+        app='fluent-bit',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.15.2',
+        cpu=0.08,
+        memory_mib=90,
+    )
+    companion(
+        b,
+        name='ads-ranker-6b8c7d9f5-g6h2w',
+        namespace='shop',
+        app='ads-ranker',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.15.26',
+        cpu=0.5,
+        memory_mib=800,
+    )
+    healthy_node(
+        b,
+        name=node,
+        ip=node_ip,
+        zone='eu-west-1c',
+        pods=[f'{ns}/{pod}', 'logging/fluent-bit-t4c7h', 'shop/ads-ranker-6b8c7d9f5-g6h2w'],
+    )
+    # After the node's series, which add the pod's usage: the node exporter kept answering.
+    scrape_gap(b, f'k8s:pod/{pod}', *GAP)

@@ -1,0 +1,96 @@
+"""Scenario `two-faults-orders`: how its data is made (its verdict: `__init__.py`)."""
+
+from __future__ import annotations
+
+from architectures.telemetry.builder import INCIDENT, MIB, MINUTES, Builder
+from architectures.telemetry.faults import (
+    companion,
+    dns_failure_line,
+    healthy_node,
+    level_shift,
+    linear_growth,
+    observe,
+    request_line,
+    service_pod,
+)
+
+__all__ = ('SEED', 'build')
+
+SEED = 1212
+"""Seed of the scenario's random generator."""
+
+
+def build(b: Builder) -> None:
+    """Write the scenario into `b`: a memory leak and DNS failures in the same pod, from the same minutes."""
+    pod, ns, node, node_ip, pod_ip = (
+        b.scenario.name,
+        'shop',
+        'ip-10-0-10-21.eu-west-1.compute.internal',
+        '10.0.10.21',
+        '10.244.11.14',
+    )
+    spec = service_pod(
+        b,
+        name=pod,
+        namespace=ns,
+        app='orders-api',
+        node=node,
+        node_ip=node_ip,
+        pod_ip=pod_ip,
+        version='v4.2.0',
+        requests={'cpu': '500m', 'memory': '512Mi'},
+        limits={'cpu': '1', 'memory': '768Mi'},
+        container='orders-api',
+    )
+    observe(b, spec)
+    b.pod_series(
+        pod,
+        node,
+        level_shift(b, 0.3, 0.33, 0.06),
+        linear_growth(b, 300 * MIB, 10 * MIB, 0.006),
+        b.flat(MINUTES, 0.01, 0.4),
+    )
+    entity = f'k8s:pod/{pod}'
+
+    def line(minute: float) -> tuple[str, str]:
+        if minute >= INCIDENT + 2 and b.rng.random() < 0.3:
+            order = f'ord_{b.hexid(8)}'
+            return dns_failure_line(
+                b, pod_ip, f'reserve stock for order_id={order} failed', 'inventory-api.shop.svc.cluster.local'
+            )
+        if minute >= INCIDENT and b.rng.random() < 0.1:
+            keys = int(40_000 + 26_000 * (minute - INCIDENT))
+            return 'WARN', f'idempotency store holds {keys} keys; expiry job not scheduled since config reload'
+        return request_line(b, 'POST', '/api/v1/orders', 45)
+
+    b.request_logs(entity, 0, MINUTES, 2.5, line)
+    b.log(entity, INCIDENT + 0.03, 'INFO', 'config reloaded rev=5120: idempotency.expiry_cron=""')
+    companion(
+        b,
+        name='fluent-bit-k3r8d',
+        namespace='logging',
+        app='fluent-bit',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.11.2',
+        cpu=0.08,
+        memory_mib=90,
+    )
+    companion(
+        b,
+        name='payments-gateway-6d8f7c9b5-v2n4q',
+        namespace='shop',
+        app='payments-gateway',
+        node=node,
+        node_ip=node_ip,
+        pod_ip='10.244.11.30',
+        cpu=0.35,
+        memory_mib=500,
+    )
+    healthy_node(
+        b,
+        name=node,
+        ip=node_ip,
+        zone='eu-west-1b',
+        pods=[f'{ns}/{pod}', 'logging/fluent-bit-k3r8d', 'shop/payments-gateway-6d8f7c9b5-v2n4q'],
+    )
