@@ -231,10 +231,11 @@ def findings(label: str, result: Mapping[str, Any]) -> dict[str, Any]:
 
     Flat, so that every finding is one JSON object holding the report's fields, which is how a reader (a model or
     `merge_by_rule`) compares assessments; the `entity` key is left out because findings about the node must not
-    rename the entity the report is about.
+    rename the entity the report is about. A result without an assessment (the tools run with
+    `K8S_TOOL_ASSESSMENT=off`) gives its statistics instead, for the reader to judge.
     """
     assessment = result.get('assessment')
-    body = dict(assessment) if isinstance(assessment, Mapping) else {}
+    body = dict(assessment) if isinstance(assessment, Mapping) else dict(result)
     body.pop('entity', None)
     return {'source': label, **body}
 

@@ -103,6 +103,28 @@ def test_deterministic_architectures_follow_the_short_workflows(scenario_id: str
         assert record.steps == expected_steps(scenario.entity_type, exists=exists), name
 
 
+def _node_agent_requests(record: RunRecord) -> int:
+    """Requests of hybrid's adaptive node stage (its agent's instructions end with this sentence)."""
+    return sum(
+        1
+        for request in record.model_requests
+        if request.context is not None and 'Call the tools you judge relevant' in request.context.instructions
+    )
+
+
+def test_hybrid_finds_a_node_caused_fault_in_its_adaptive_stage() -> None:
+    harmed = _record(_arch('hybrid').func, _inputs(scenario_by_id('node-disk-harms-pod')), SIM)
+    # The pod's own analyses are healthy, so the merged report is no anomaly and the node stage is adaptive: its
+    # agent calls the node's tools, and the disk pressure it finds becomes the pod's diagnosis.
+    assert _node_agent_requests(harmed) >= 2
+    node = 'ip-10-0-11-63.eu-west-1.compute.internal'
+    assert any(c.name == 'get_entity_metadata' and node in c.args for c in harmed.tool_calls)
+    assert (harmed.output['category'], harmed.output['severity']) == ('disk_pressure', 'high')
+    assert harmed.output['entity'] == 'k8s:pod/image-resizer-7b8c9d6f5-w2q8z'
+    confident = _record(_arch('hybrid').func, _inputs(scenario_by_id('cpu-saturation-checkout')), SIM)
+    assert _node_agent_requests(confident) == 0  # a confident pod report makes the node stage deterministic
+
+
 def _merge_fails(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     """Raises on the merge prompt; answers the summary with the merged report the prompt carries."""
     prompt = next(

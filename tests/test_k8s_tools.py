@@ -15,6 +15,7 @@ import pytest
 from pydantic_ai import ModelRetry
 
 from architectures import tools
+from architectures.common import findings
 from architectures.report import AnomalyReport
 from architectures.statistics import (
     change_index,
@@ -29,6 +30,7 @@ from architectures.statistics import (
 from architectures.telemetry import SCENARIOS, FixtureBackend, Scenario, get_backend, scenario_by_id, use_backend
 from architectures.telemetry.backend import DEFAULT_DATA_DIR, parse_bytes, parse_cpu
 from architectures.telemetry.generate import generate
+from architectures.tools.rules import ASSESSMENT_VARIABLE
 from architectures.tools.thresholds import CRASH_MIN_RESTARTS, NETWORK_MIN_LINES
 
 Json = dict[str, Any]
@@ -403,6 +405,46 @@ def test_two_faults_at_once_are_both_reported_and_the_leak_wins() -> None:
         ('network_errors', 'medium', 0.85),
     ]
     assert merge(verdicts)['category'] == 'memory_leak'
+
+
+# --- without the rule-based assessment -----------------------------------------------------------------------------
+def test_assessments_off_leave_the_statistics_and_nothing_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = scenario_by_id('cpu-saturation-checkout')
+    statistics_keys = [
+        'entity',
+        'window',
+        'unit',
+        'usage',
+        'baseline',
+        'requests_cores',
+        'limits_cores',
+        'p95_over_request',
+        'p95_over_limit',
+        'throttled_ratio',
+        'node',
+    ]
+    on = analyze_cpu_metrics(s.entity_type, s.name, *incident(s), *baseline(s))
+    assert list(on) == [*statistics_keys, 'assessment']
+    monkeypatch.setenv(ASSESSMENT_VARIABLE, 'off')
+    off = analyze_cpu_metrics(s.entity_type, s.name, *incident(s), *baseline(s))
+    assert list(off) == statistics_keys
+    assert off == {key: value for key, value in on.items() if key != 'assessment'}
+    for tool in ALL_TOOLS:
+        assert 'assessment' not in tool(s.entity_type, s.name, *incident(s)), tool.__name__
+    missing = get_entity_metadata('k8s:pod', 'checkout-7f9c4d-q8w3z', *incident(s))
+    assert list(missing) == ['entity', 'exists', 'known_entities']
+    # What the merge and summary steps then read: the statistics themselves, under the finding's source.
+    finding = findings('cpu', off)
+    assert list(finding) == ['source', *statistics_keys[1:]]
+    assert finding['p95_over_limit'] == on['p95_over_limit']
+
+
+def test_an_unknown_assessment_setting_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ASSESSMENT_VARIABLE, 'no')
+    with pytest.raises(ValueError, match=r"K8S_TOOL_ASSESSMENT='no' is not valid: use \"on\" .* or \"off\""):
+        analyze_logs(S1.entity_type, S1.name, *incident(S1))
+    monkeypatch.setenv(ASSESSMENT_VARIABLE, ' ON ')
+    assert 'assessment' in analyze_logs(S1.entity_type, S1.name, *incident(S1))
 
 
 # --- arguments ----------------------------------------------------------------------------------------------------

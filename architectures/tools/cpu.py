@@ -17,7 +17,7 @@ from architectures.tools.measurement import (
     top_pods,
     window_block,
 )
-from architectures.tools.rules import Assessor, assess_node_cpu, assess_pod_cpu, note_missing_samples
+from architectures.tools.rules import Assessor, assess_node_cpu, assess_pod_cpu, attach_assessment, note_missing_samples
 
 __all__ = ('analyze_cpu_metrics',)
 
@@ -71,8 +71,7 @@ async def analyze_cpu_metrics(
     else:
         await _node_cpu(request, result, values, assessor)
     result.setdefault('baseline', None)
-    result['assessment'] = assessor.result(['no CPU action needed'])
-    return result
+    return attach_assessment(result, assessor.result(['no CPU action needed']))
 
 
 async def _pod_cpu(request: Request, result: Json, values: list[float], assessor: Assessor) -> None:

@@ -11,7 +11,7 @@ from architectures.statistics import robust_shift
 from architectures.telemetry.backend import parse_time
 from architectures.tools.arguments import Json, Request, check_coverage, iso, parse_request
 from architectures.tools.measurement import ERROR_LEVELS, NETWORK_ERROR, rounded, template_counts, window_block
-from architectures.tools.rules import Assessor, assess_logs
+from architectures.tools.rules import Assessor, assess_logs, attach_assessment
 from architectures.tools.thresholds import TOP_TEMPLATES
 
 __all__ = ('analyze_logs',)
@@ -94,8 +94,7 @@ async def analyze_logs(
     if request.baseline:
         result['baseline'] = await _log_baseline(request, templates, errors)
     assess_logs(request, result, events, assessor)
-    result['assessment'] = assessor.result(['no action needed from events and logs'])
-    return result
+    return attach_assessment(result, assessor.result(['no action needed from events and logs']))
 
 
 async def _restarts(request: Request) -> Json:

@@ -17,7 +17,13 @@ from architectures.tools.measurement import (
     top_pods,
     window_block,
 )
-from architectures.tools.rules import Assessor, assess_node_memory, assess_pod_memory, note_missing_samples
+from architectures.tools.rules import (
+    Assessor,
+    assess_node_memory,
+    assess_pod_memory,
+    attach_assessment,
+    note_missing_samples,
+)
 
 __all__ = ('analyze_memory_metrics',)
 
@@ -97,5 +103,4 @@ async def analyze_memory_metrics(
     else:
         result['top_pods'] = await top_pods(request, 'memory_bytes', median(values))
         assess_node_memory(result, values, limit, assessor)
-    result['assessment'] = assessor.result(['no memory action needed'])
-    return result
+    return attach_assessment(result, assessor.result(['no memory action needed']))

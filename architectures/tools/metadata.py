@@ -7,7 +7,7 @@ from typing import Any
 from architectures.telemetry.backend import parse_bytes, parse_cpu
 from architectures.tools.arguments import Json, Request, check_coverage, iso, known_names, parse_request
 from architectures.tools.measurement import rounded
-from architectures.tools.rules import assess_node_metadata, assess_pod_metadata, not_found_assessment
+from architectures.tools.rules import assess_node_metadata, assess_pod_metadata, attach_assessment, not_found_assessment
 
 __all__ = ('get_entity_metadata',)
 
@@ -31,12 +31,8 @@ async def get_entity_metadata(entity_type: str, name: str, start: str, end: str)
     names, close = await known_names(request.backend, request.entity_type, request.name)
     if request.name not in names:
         hint = f' Closest names: {", ".join(close)}.' if close else ''
-        return {
-            'entity': request.entity,
-            'exists': False,
-            'known_entities': names,
-            'assessment': not_found_assessment(request.kind, request.name, names, hint),
-        }
+        missing = {'entity': request.entity, 'exists': False, 'known_entities': names}
+        return attach_assessment(missing, not_found_assessment(request.kind, request.name, names, hint))
     await check_coverage(request, request.start, request.end, 'requested')
     obj = await request.backend.get_object(request.entity_type, request.name, request.end)
     assert obj is not None
@@ -103,8 +99,7 @@ def _pod_metadata(request: Request, pod: Json) -> Json:
         'last_termination_reason': terminations[0]['reason'] if terminations else None,
         'containers': containers,
     }
-    result['assessment'] = assess_pod_metadata(result, request.start, request.end)
-    return result
+    return attach_assessment(result, assess_pod_metadata(result, request.start, request.end))
 
 
 async def _node_metadata(request: Request, node: Json) -> Json:
@@ -147,5 +142,4 @@ async def _node_metadata(request: Request, node: Json) -> Json:
         'ephemeral_storage_used_fraction': rounded(disk[-1][1] / disk_capacity, 3) if disk else None,
         'running_pods': pods,
     }
-    result['assessment'] = assess_node_metadata(result)
-    return result
+    return attach_assessment(result, assess_node_metadata(result))

@@ -7,6 +7,7 @@ package docstring lists, so that the contract's merging rule picks the tool most
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -42,6 +43,7 @@ from architectures.tools.thresholds import (
 )
 
 __all__ = (
+    'ASSESSMENT_VARIABLE',
     'Assessor',
     'Finding',
     'assess_logs',
@@ -52,9 +54,35 @@ __all__ = (
     'assess_pod_memory',
     'assess_pod_metadata',
     'assessment',
+    'assessments_enabled',
+    'attach_assessment',
     'not_found_assessment',
     'note_missing_samples',
 )
+
+
+ASSESSMENT_VARIABLE = 'K8S_TOOL_ASSESSMENT'
+"""Set to `off`, it makes the tools return their statistics without the rule-based `assessment` (default `on`)."""
+
+
+def assessments_enabled() -> bool:
+    """Whether tools end their results with an `assessment`, from `K8S_TOOL_ASSESSMENT` (read at every call)."""
+    value = os.environ.get(ASSESSMENT_VARIABLE, '').strip().lower()
+    if value in ('', 'on'):
+        return True
+    if value == 'off':
+        return False
+    raise ValueError(
+        f'{ASSESSMENT_VARIABLE}={value!r} is not valid: use "on" (the default: every tool result ends with its '
+        'rule-based assessment) or "off" (statistics only, no verdict).'
+    )
+
+
+def attach_assessment(result: Json, verdict: Json) -> Json:
+    """`result` ending with `verdict` as its `assessment`, unless assessments are off; returns `result`."""
+    if assessments_enabled():
+        result['assessment'] = verdict
+    return result
 
 
 @dataclass(kw_only=True)
