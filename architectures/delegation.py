@@ -17,6 +17,7 @@ from pydantic_ai import Agent, AgentRunResult, ModelRetry, RunContext, Tool
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
+from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest
 from architectures.common import MERGING_RULE, AnalysisRequest
 from architectures.report import AnomalyReport
 from architectures.tools import (
@@ -55,11 +56,25 @@ _METRICS = _specialist('metrics_specialist', 'CPU and memory metrics', [analyze_
 _LOGS = _specialist('logs_specialist', 'logs', [analyze_logs])
 
 
+def _subjects(request: AnalysisRequest | BatchRequest) -> list[str]:
+    """The entities under investigation: the case's entity, or every entity of a batch."""
+    return request.entities if isinstance(request, BatchRequest) else [request.entity]
+
+
+def _budget(request: AnalysisRequest | BatchRequest) -> UsageLimits:
+    """The tree's limits: `_LIMITS` per entity under investigation (every sub-agent checks them against the
+    coordinator's usage)."""
+    scale = len(_subjects(request))
+    if scale == 1:
+        return _LIMITS
+    return UsageLimits(request_limit=60 * scale, tool_calls_limit=40 * scale)
+
+
 def _target(ctx: RunContext[AnalysisRequest], entity: str) -> AnalysisRequest:
     if not _ENTITY.match(entity.strip()):
         raise ModelRetry(
             f'entity {entity!r} is not an entity reference: write "k8s:pod/<name>" or "k8s:node/<name>", '
-            f'e.g. {ctx.deps.entity!r}'
+            f'e.g. {_subjects(ctx.deps)[0]!r}'
         )
     return ctx.deps.for_entity(entity.strip())
 
@@ -78,10 +93,10 @@ async def _windows(
         'incident window against the baseline': f'{target.windows_text()} Analyse the incident window '
         'against the baseline window.'
     }
-    if target.entity == ctx.deps.entity:
+    if target.entity in _subjects(ctx.deps):
         prompts['baseline window on its own'] = target.baseline_alone_text()
     results = await asyncio.gather(
-        *(agent.run(p, model=ctx.model, usage=ctx.usage, usage_limits=_LIMITS) for p in prompts.values())
+        *(agent.run(p, model=ctx.model, usage=ctx.usage, usage_limits=_budget(ctx.deps)) for p in prompts.values())
     )
     return [_flat(f'{agent.name}: {label}', r.output) for label, r in zip(prompts, results, strict=True)]
 
@@ -93,7 +108,9 @@ async def ask_metadata_specialist(ctx: RunContext[AnalysisRequest], entity: str)
         entity: The entity, as "k8s:pod/<name>" or "k8s:node/<name>".
     """
     target = _target(ctx, entity)
-    result = await _METADATA.run(target.incident_text(), model=ctx.model, usage=ctx.usage, usage_limits=_LIMITS)
+    result = await _METADATA.run(
+        target.incident_text(), model=ctx.model, usage=ctx.usage, usage_limits=_budget(ctx.deps)
+    )
     answer = _flat('metadata_specialist', result.output)
     for message in result.new_messages():
         for part in message.parts:
@@ -124,14 +141,16 @@ async def ask_logs_specialist(ctx: RunContext[AnalysisRequest], entity: str) -> 
     return await _windows(ctx, _LOGS, entity)
 
 
+_COORDINATOR_TOOLS = [
+    Tool(f, max_retries=2, docstring_format='google')
+    for f in (ask_metadata_specialist, ask_metrics_specialist, ask_logs_specialist)
+]
+
 _COORDINATOR = Agent(
     name='coordinator',
     deps_type=AnalysisRequest,
     output_type=AnomalyReport,
-    tools=[
-        Tool(f, max_retries=2, docstring_format='google')
-        for f in (ask_metadata_specialist, ask_metrics_specialist, ask_logs_specialist)
-    ],
+    tools=_COORDINATOR_TOOLS,
     instructions=(
         'You coordinate a Kubernetes anomaly investigation by delegating to specialists. First call '
         'ask_metadata_specialist for the entity; if it does not exist, answer with category entity_not_found. '
@@ -143,6 +162,24 @@ _COORDINATOR = Agent(
 )
 
 
+_BATCH_COORDINATOR = Agent(
+    name='batch_coordinator',
+    deps_type=BatchRequest,
+    output_type=BatchReport,
+    tools=_COORDINATOR_TOOLS,
+    instructions=(
+        'You coordinate a Kubernetes anomaly investigation of several entities by delegating to specialists. For '
+        'each entity named in the prompt: first call ask_metadata_specialist for the entity; if it does not exist, '
+        'its report has category entity_not_found. Then call ask_metrics_specialist and ask_logs_specialist for the '
+        'entity, both at once. When the entity is a pod, then call ask_metadata_specialist, ask_metrics_specialist '
+        'and ask_logs_specialist, all at once, for the node named in the metadata answer (entity '
+        '"k8s:node/<node>"). Finally answer with a BatchReport holding one AnomalyReport per entity, in the order '
+        f"the prompt names them, each drawn from that entity's own answers and its node's. {MERGING_RULE}"
+    ),
+)
+"""The coordinator of batch cases: the same specialists, every entity, one report each."""
+
+
 async def investigate(request: AnalysisRequest, model: Model) -> AgentRunResult[AnomalyReport]:
     """The coordinator's whole run; its `usage` includes the usage of every specialist it delegated to."""
     return await _COORDINATOR.run(request.task_text(), model=model, deps=request, usage_limits=_LIMITS)
@@ -151,9 +188,14 @@ async def investigate(request: AnalysisRequest, model: Model) -> AgentRunResult[
 @architecture(
     'delegation',
     description='coordinator agent delegating to metadata, metrics and logs sub-agents (usage rolled up)',
-    datasets=('k8s_anomaly',),
+    datasets=('k8s_anomaly', BATCH_DATASET),
     output_type=Any,  # the cases' expected outputs hold the diagnosis fields only, not a whole report
 )
-async def delegation(inputs: Any, model: Model) -> AnomalyReport:
-    """The coordinator runs the investigation; its usage includes every specialist's."""
+async def delegation(inputs: Any, model: Model) -> AnomalyReport | BatchReport:
+    """The coordinator runs the investigation; its usage includes every specialist's. A batch case goes to one
+    coordinator naming every entity, with the budget scaled by their number."""
+    batch = BatchRequest.of(inputs)
+    if batch is not None:
+        prompt = batch.task_text()
+        return (await _BATCH_COORDINATOR.run(prompt, model=model, deps=batch, usage_limits=_budget(batch))).output
     return (await investigate(AnalysisRequest.parse(inputs), model)).output

@@ -26,6 +26,7 @@ from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 from pydantic_graph import BaseNode, End, GraphBuilder, GraphRunContext
 
+from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, each_entity
 from architectures.common import (
     LLM_STEP_LIMITS,
     AnalysisRequest,
@@ -179,11 +180,18 @@ _GRAPH = _build()
 @architecture(
     'hybrid',
     description='pydantic-graph: deterministic tool nodes, an adaptive agent node chosen by a per-stage rule',
-    datasets=('k8s_anomaly',),
+    datasets=('k8s_anomaly', BATCH_DATASET),
     output_type=Any,  # the cases' expected outputs hold the diagnosis fields only, not a whole report
 )
-async def hybrid(inputs: Any, model: Model) -> AnomalyReport:
-    """Run the graph from `LookUp` with a fresh state."""
-    state = _State(request=AnalysisRequest.parse(inputs), model=model)
+async def hybrid(inputs: Any, model: Model) -> AnomalyReport | BatchReport:
+    """Run the graph from `LookUp` with a fresh state; a batch case runs one graph per entity, concurrently."""
+    batch = BatchRequest.of(inputs)
+    if batch is not None:
+        return await each_entity(batch, lambda request: _investigate(request, model))
+    return await _investigate(AnalysisRequest.parse(inputs), model)
+
+
+async def _investigate(request: AnalysisRequest, model: Model) -> AnomalyReport:
+    state = _State(request=request, model=model)
     output: AnomalyReport = await _GRAPH.run(state=state, inputs=LookUp())
     return output

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic_ai.models import Model
 
+from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, each_entity
 from architectures.common import (
     LLM_STEP_LIMITS,
     AnalysisRequest,
@@ -41,12 +42,19 @@ async def _run(call: PlannedCall) -> dict[str, Any]:
 @architecture(
     'manual',
     description='code calls the tools (gathered concurrently); the LLM only merges and summarises',
-    datasets=('k8s_anomaly',),
+    datasets=('k8s_anomaly', BATCH_DATASET),
     output_type=Any,  # the cases' expected outputs hold the diagnosis fields only, not a whole report
 )
-async def manual(inputs: Any, model: Model) -> AnomalyReport:
-    """Explicit orchestration: metadata, both window analyses at once, LLM merge, node analysis, LLM summary."""
-    request = AnalysisRequest.parse(inputs)
+async def manual(inputs: Any, model: Model) -> AnomalyReport | BatchReport:
+    """Explicit orchestration: metadata, both window analyses at once, LLM merge, node analysis, LLM summary; a
+    batch case runs it for every entity concurrently."""
+    batch = BatchRequest.of(inputs)
+    if batch is not None:
+        return await each_entity(batch, lambda request: _investigate(request, model))
+    return await _investigate(AnalysisRequest.parse(inputs), model)
+
+
+async def _investigate(request: AnalysisRequest, model: Model) -> AnomalyReport:
     meta_call = metadata_call(request)
     metadata = await _run(meta_call)
     meta_finding = findings(meta_call.label, metadata)

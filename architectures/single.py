@@ -15,6 +15,7 @@ from pydantic_ai import Agent, Tool
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
+from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest
 from architectures.common import MERGING_RULE, AnalysisRequest
 from architectures.report import AnomalyReport
 from architectures.tools import ALL_TOOLS
@@ -67,14 +68,40 @@ _AGENT = Agent(
 )
 
 
+_BATCH_AGENT = Agent(
+    name='single_batch',
+    output_type=BatchReport,
+    tools=[Tool(tool, max_retries=2, docstring_format='google') for tool in ALL_TOOLS],
+    instructions=(
+        'You investigate anomalies of several Kubernetes pods and nodes. For each entity named in the prompt, work '
+        'in this order. First call get_entity_metadata for the entity over the incident window; if it does not '
+        'exist, its report has category entity_not_found. Then call analyze_cpu_metrics, analyze_memory_metrics and '
+        'analyze_logs twice each, all at once: for the baseline window on its own, and for the incident window with '
+        'baseline_start and baseline_end set to the baseline window. Then, when the entity is a pod, analyse the '
+        'node it runs on (entity_type k8s:node, the node name from the metadata): get_entity_metadata, '
+        'analyze_cpu_metrics, analyze_memory_metrics and analyze_logs over the incident window against the baseline, '
+        'all at once. Finally answer with a BatchReport holding one AnomalyReport per entity, in the order the prompt '
+        "names them, each drawn from that entity's own results and its node's. "
+        f'{MERGING_RULE}'
+    ),
+)
+"""The agent of batch cases: the same tools and workflow, applied to every entity, one report each."""
+
+
 @architecture(
     'single',
     description='one agent with every tool; the model decides the sequence',
-    datasets=('k8s_anomaly',),
+    datasets=('k8s_anomaly', BATCH_DATASET),
     output_type=Any,  # the cases' expected outputs hold the diagnosis fields only, not a whole report
 )
-async def single(inputs: Any, model: Model) -> AnomalyReport:
-    """One agent, all four tools, a union output converted to `AnomalyReport`."""
+async def single(inputs: Any, model: Model) -> AnomalyReport | BatchReport:
+    """One agent, all four tools, a union output converted to `AnomalyReport`; a batch case goes to one agent that
+    answers with the whole `BatchReport`."""
+    batch = BatchRequest.of(inputs)
+    if batch is not None:
+        scale = len(batch.entities)
+        limits = UsageLimits(request_limit=20 * scale, tool_calls_limit=30 * scale)
+        return (await _BATCH_AGENT.run(batch.task_text(), model=model, usage_limits=limits)).output
     request = AnalysisRequest.parse(inputs)
     result = await _AGENT.run(request.task_text(), model=model, usage_limits=_LIMITS)
     output = result.output

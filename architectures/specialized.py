@@ -15,6 +15,7 @@ from pydantic_ai.messages import ModelRequest, ToolReturnPart
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage, UsageLimits
 
+from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, each_entity
 from architectures.common import (
     AnalysisRequest,
     exists,
@@ -105,12 +106,19 @@ class _Investigation:
 @architecture(
     'specialized',
     description='one agent per tool, orchestrated by code; tool-less agents merge and summarise',
-    datasets=('k8s_anomaly',),
+    datasets=('k8s_anomaly', BATCH_DATASET),
     output_type=Any,  # the cases' expected outputs hold the diagnosis fields only, not a whole report
 )
-async def specialized(inputs: Any, model: Model) -> AnomalyReport:
-    """Specialists for metadata, CPU, memory and logs; code runs the workflow, the LLM merges and summarises."""
-    request = AnalysisRequest.parse(inputs)
+async def specialized(inputs: Any, model: Model) -> AnomalyReport | BatchReport:
+    """Specialists for metadata, CPU, memory and logs; code runs the workflow, the LLM merges and summarises; a
+    batch case runs it for every entity concurrently, each with its own budget."""
+    batch = BatchRequest.of(inputs)
+    if batch is not None:
+        return await each_entity(batch, lambda request: _investigate(request, model))
+    return await _investigate(AnalysisRequest.parse(inputs), model)
+
+
+async def _investigate(request: AnalysisRequest, model: Model) -> AnomalyReport:
     run = _Investigation(model)
     meta_report, metadata = await run.metadata(request)
     meta_finding = _finding(f'metadata of {request.entity}', meta_report)

@@ -24,6 +24,7 @@ from pydantic_ai import Agent
 from pydantic_ai.models import Model
 from pydantic_evals.dataset import increment_eval_metric
 
+from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest
 from architectures.common import (
     LLM_STEP_LIMITS,
     AnalysisRequest,
@@ -157,9 +158,13 @@ async def investigate_batch(requests: Sequence[Any], model: Model) -> list[Anoma
 @architecture(
     'workflow',
     description='enhanced workflow: pooled agents, per-invocation cache, batch analysis, rule-based fallback',
-    datasets=('k8s_anomaly',),
+    datasets=('k8s_anomaly', BATCH_DATASET),
     output_type=Any,  # the cases' expected outputs hold the diagnosis fields only, not a whole report
 )
-async def workflow(inputs: Any, model: Model) -> AnomalyReport:
-    """The workflow run as a batch of one, with caching and a rule-based fallback for each LLM step."""
+async def workflow(inputs: Any, model: Model) -> AnomalyReport | BatchReport:
+    """The workflow run as a batch of one, with caching and a rule-based fallback for each LLM step; a batch case
+    is one `investigate_batch` over its entities, sharing the cache."""
+    batch = BatchRequest.of(inputs)
+    if batch is not None:
+        return BatchReport(reports=await investigate_batch(batch.requests(), model))
     return (await investigate_batch([inputs], model))[0]

@@ -1,6 +1,7 @@
 """Build `evals/k8s_anomaly.yaml` (and its JSON schema) from the scenario catalogue.
 
-Run from the repository root: `python evals/build_dataset.py`. The expected answers come from
+Run from the repository root: `python evals/build_dataset.py`; it also writes `evals/k8s_anomaly_batch.yaml`, the
+batch cases (several entities per case, `architectures/batch.py`). The expected answers come from
 `architectures/telemetry/scenarios/` and the expected trajectory from `architectures.common.expected_steps`, so
 the dataset cannot drift from the data or from the workflow the architectures implement.
 
@@ -23,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from pydantic_evals import Case, Dataset  # noqa: E402
 from pydantic_evals.evaluators import Contains, Evaluator, MaxModelRequests, MaxToolCalls  # noqa: E402
 
+from architectures.batch import BATCH_DATASET, EntityVerdicts  # noqa: E402
 from architectures.common import expected_steps  # noqa: E402
 from architectures.telemetry.scenarios import (  # noqa: E402
     CONFOUNDED_SCENARIOS,
@@ -33,6 +35,7 @@ from architectures.telemetry.scenarios import (  # noqa: E402
 from pytest_agentarch import TrajectorySteps  # noqa: E402
 
 OUT = ROOT / 'evals' / 'k8s_anomaly.yaml'
+BATCH_OUT = ROOT / 'evals' / 'k8s_anomaly_batch.yaml'
 
 AMBIGUOUS: tuple[tuple[str, str, str], ...] = (
     # (case name, scenario id, prompt with {name} / {entity})
@@ -129,6 +132,79 @@ def build() -> Dataset[dict[str, str], dict[str, Any], dict[str, str]]:
     )
 
 
+BATCHES: tuple[tuple[str, str, tuple[tuple[str, bool, str, str], ...], str], ...] = (
+    (
+        'batch_rolling_crash_consumers',
+        'rolling-crash-consumers',
+        (
+            ('k8s:pod/order-events-consumer-84d5f6c7b-2xk9p', True, 'crash_loop', 'critical'),
+            ('k8s:pod/order-events-consumer-84d5f6c7b-7mq4r', True, 'crash_loop', 'critical'),
+            ('k8s:pod/order-events-consumer-84d5f6c7b-c8t2w', True, 'crash_loop', 'critical'),
+            ('k8s:node/ip-10-0-12-7.eu-west-1.compute.internal', False, 'none', 'none'),
+        ),
+        'The three consumer replicas of rolling-crash-consumers, each in a crash loop on the same poison message '
+        '(9, 7 and 3 restarts in the window), and the node they share, which is healthy: the crash is in the '
+        "application, not the node. The replicas share the node, so a batch that caches reuses the node's "
+        'analyses from the second replica on.',
+    ),
+    (
+        'batch_node_disk_harms_pod',
+        'node-disk-harms-pod',
+        (
+            ('k8s:pod/image-resizer-7b8c9d6f5-w2q8z', True, 'disk_pressure', 'high'),
+            ('k8s:node/ip-10-0-11-63.eu-west-1.compute.internal', True, 'disk_pressure', 'high'),
+        ),
+        'The pod of node-disk-harms-pod and its node: the node is under disk pressure (its own verdict), and the '
+        'pod, healthy on its own, is harmed by it (disk_pressure, high, from its node stage).',
+    ),
+)
+"""(case name, scenario id, (entity, anomaly, category, severity) in the order the case names them, description)."""
+
+
+def build_batch() -> Dataset[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """The batch dataset: one case per batch, judged entity by entity (`EntityVerdicts`).
+
+    Its trajectories are not judged against `expected_steps` (that is the workflow of one entity; a batch
+    interleaves several, and `workflow` skips the calls its cache answers).
+    """
+    cases = []
+    for name, scenario_id, verdicts, description in BATCHES:
+        scenario = scenario_by_id(scenario_id)
+        inputs: dict[str, Any] = {
+            'entities': [entity for entity, *_ in verdicts],
+            'prompt': 'Detect anomalies of each entity below in the incident window compared with its baseline, and '
+            'report the category, severity and evidence of each.',
+            'baseline_start': scenario.baseline_start,
+            'baseline_end': scenario.baseline_end,
+            'incident_start': scenario.incident_start,
+            'incident_end': scenario.incident_end,
+        }
+        reports = [
+            {'entity': entity, 'anomaly_detected': anomaly, 'severity': severity, 'category': category}
+            for entity, anomaly, category, severity in verdicts
+        ]
+        cases.append(
+            Case(
+                name=name,
+                inputs=inputs,
+                expected_output={'reports': reports},
+                metadata={'scenario': scenario_id, 'description': description},
+                evaluators=(EntityVerdicts(evaluation_name='diagnosis'),),
+            )
+        )
+    most = max(len(verdicts) for _, _, verdicts, _ in BATCHES)
+    evaluators: list[Evaluator[dict[str, Any], dict[str, Any], dict[str, str]]] = [
+        # The single-entity dataset's runaway limits, once per entity.
+        MaxToolCalls(max_calls=40 * most),
+        MaxModelRequests(max_requests=80 * most),
+    ]
+    return Dataset[dict[str, Any], dict[str, Any], dict[str, str]](
+        name=BATCH_DATASET, cases=cases, evaluators=evaluators
+    )
+
+
 if __name__ == '__main__':
     build().to_file(OUT, custom_evaluator_types=[TrajectorySteps])
     print(f'wrote {OUT.relative_to(ROOT)} and its schema')
+    build_batch().to_file(BATCH_OUT, custom_evaluator_types=[EntityVerdicts])
+    print(f'wrote {BATCH_OUT.relative_to(ROOT)} and its schema')

@@ -7,14 +7,17 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, ToolCallPart, UserPromptPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_evals import Dataset
 
 import architectures
+from architectures.batch import BatchRequest, EntityVerdicts
 from architectures.common import AnalysisRequest, expected_steps, node_entity
 from architectures.delegation import investigate
 from architectures.report import AnomalyReport
@@ -123,6 +126,114 @@ def test_hybrid_finds_a_node_caused_fault_in_its_adaptive_stage() -> None:
     assert harmed.output['entity'] == 'k8s:pod/image-resizer-7b8c9d6f5-w2q8z'
     confident = _record(_arch('hybrid').func, _inputs(scenario_by_id('cpu-saturation-checkout')), SIM)
     assert _node_agent_requests(confident) == 0  # a confident pod report makes the node stage deterministic
+
+
+ROLLING_BATCH = {
+    'entities': [
+        'k8s:pod/order-events-consumer-84d5f6c7b-2xk9p',
+        'k8s:pod/order-events-consumer-84d5f6c7b-7mq4r',
+        'k8s:pod/order-events-consumer-84d5f6c7b-c8t2w',
+        'k8s:node/ip-10-0-12-7.eu-west-1.compute.internal',
+    ],
+    'prompt': 'Detect anomalies of each entity below in the incident window.',
+    'baseline_start': '2026-03-27T11:00:00Z',
+    'baseline_end': '2026-03-27T12:00:00Z',
+    'incident_start': '2026-03-27T12:00:00Z',
+    'incident_end': '2026-03-27T12:30:00Z',
+}
+
+
+@pytest.mark.parametrize('name', ['manual', 'hybrid', 'specialized', 'workflow'])
+def test_orchestrated_architectures_answer_a_batch_entity_by_entity(name: str) -> None:
+    record = _record(_arch(name).func, ROLLING_BATCH, SIM)
+    assert record.error_type is None, record.error_message
+    got = [(r['entity'], r['category'], r['severity']) for r in record.output['reports']]
+    assert got == [
+        ('k8s:pod/order-events-consumer-84d5f6c7b-2xk9p', 'crash_loop', 'critical'),
+        ('k8s:pod/order-events-consumer-84d5f6c7b-7mq4r', 'crash_loop', 'critical'),
+        ('k8s:pod/order-events-consumer-84d5f6c7b-c8t2w', 'crash_loop', 'critical'),
+        ('k8s:node/ip-10-0-12-7.eu-west-1.compute.internal', 'none', 'none'),
+    ]
+    # The batch's worst verdict, derived for output agreement.
+    assert (record.output['anomaly_detected'], record.output['category'], record.output['severity']) == (
+        True,
+        'crash_loop',
+        'critical',
+    )
+
+
+def test_workflow_batch_reuses_the_shared_node_through_its_cache() -> None:
+    record = _record(_arch('workflow').func, ROLLING_BATCH, SIM)
+    # Worked by hand. Each replica looks up 11 tool calls (metadata, 6 window analyses, 4 node calls) and 2 LLM
+    # answers: 13 x 3 = 39; the node looks up 7 tool calls (metadata, 6 window analyses) and 2 answers: 9. Hits:
+    # the 4 node calls of the second and third replicas (8), then the node's own metadata and its 3 incident
+    # analyses, which the first replica's node stage already ran (4): 12 of 48.
+    assert (record.metrics['cache_hits'], record.metrics['cache_lookups']) == (12, 48)
+    # So 48 - 12 - 8 LLM answers = 28 tool calls ran, against 40 for the same batch without the cache (manual).
+    assert len(record.tool_calls) == 28
+    assert len(_record(_arch('manual').func, ROLLING_BATCH, SIM).tool_calls) == 40
+
+
+@pytest.mark.parametrize('name', ['single', 'delegation'])
+def test_agentic_architectures_get_one_prompt_naming_every_entity(name: str) -> None:
+    prompts: list[str] = []
+
+    def answer(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        prompts.extend(
+            p.content
+            for m in messages
+            if isinstance(m, ModelRequest)
+            for p in m.parts
+            if isinstance(p, UserPromptPart) and isinstance(p.content, str)
+        )
+        reports = [
+            {
+                'entity': entity,
+                'anomaly_detected': False,
+                'severity': 'none',
+                'category': 'none',
+                'evidence': ['checked'],
+                'recommended_actions': [],
+                'confidence': 0.5,
+            }
+            for entity in ROLLING_BATCH['entities']
+        ]
+        return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, {'reports': reports})])
+
+    record = _record(_arch(name).func, ROLLING_BATCH, FunctionModel(answer))
+    assert record.error_type is None, record.error_message
+    assert prompts == [
+        'Detect anomalies of each entity below in the incident window.\n\nEntities: '
+        'k8s:pod/order-events-consumer-84d5f6c7b-2xk9p, k8s:pod/order-events-consumer-84d5f6c7b-7mq4r, '
+        'k8s:pod/order-events-consumer-84d5f6c7b-c8t2w, k8s:node/ip-10-0-12-7.eu-west-1.compute.internal. '
+        'Baseline window 2026-03-27T11:00:00Z to 2026-03-27T12:00:00Z. '
+        'Incident window 2026-03-27T12:00:00Z to 2026-03-27T12:30:00Z.'
+    ]
+    assert [r['entity'] for r in record.output['reports']] == ROLLING_BATCH['entities']
+    assert record.output['anomaly_detected'] is False
+
+
+def test_entity_verdicts_hold_one_assertion_per_expected_entity() -> None:
+    def report(entity: str, category: str, severity: str) -> dict[str, Any]:
+        return {'entity': entity, 'anomaly_detected': category != 'none', 'category': category, 'severity': severity}
+
+    expected = {'reports': [report('k8s:pod/a', 'crash_loop', 'critical'), report('k8s:node/n', 'none', 'none')]}
+    output = {'reports': [report('k8s:node/n', 'none', 'none'), report('k8s:pod/a', 'crash_loop', 'high')]}
+    ctx = SimpleNamespace(output=output, expected_output=expected)
+    # Matched by entity, not position: the node agrees, the pod's severity does not.
+    assert EntityVerdicts().evaluate(ctx) == {'k8s:pod/a': False, 'k8s:node/n': True}  # type: ignore[arg-type]
+    ctx = SimpleNamespace(output={'reports': []}, expected_output=expected)
+    assert EntityVerdicts().evaluate(ctx) == {'k8s:pod/a': False, 'k8s:node/n': False}  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match='needs an expected output with a non-empty "reports" list'):
+        EntityVerdicts().evaluate(SimpleNamespace(output=output, expected_output={}))  # type: ignore[arg-type]
+
+
+def test_a_batch_names_at_least_two_entities_and_single_cases_are_not_batches() -> None:
+    assert BatchRequest.of(_inputs(scenario_by_id('healthy-pod'))) is None
+    with pytest.raises(ValidationError, match='at least 2 items'):
+        BatchRequest.of({**ROLLING_BATCH, 'entities': ROLLING_BATCH['entities'][:1]})
+    with pytest.raises(ValidationError, match='should match pattern'):
+        BatchRequest.of({**ROLLING_BATCH, 'entities': ['checkout', 'k8s:pod/a']})
 
 
 def _merge_fails(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
