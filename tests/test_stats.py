@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import operator
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_agentarch.gates import Miss
-from pytest_agentarch.records import Assertion, RunRecord, ToolCallRecord
+from pytest_agentarch.records import Assertion, ModelRequestRecord, RequestContext, RunRecord, ToolCallRecord
 from pytest_agentarch.report import ItemResult, build_report
 from pytest_agentarch.stats import (
     Rate,
@@ -470,6 +471,64 @@ def test_run_records_survive_the_json_wire() -> None:
     assert RunRecord.from_wire(wire) == original
     assert RunRecord.from_wire({**wire, 'added_by_a_newer_version': 1}) == original
     assert original.infrastructure and original.errored and not original.passed
+
+
+def test_the_wire_form_of_a_run_is_plain_data_and_shares_nothing_with_it() -> None:
+    original = RunRecord(
+        index=2,
+        duration=0.5,
+        trajectory='a > b',
+        steps=[['a'], ['b']],
+        flow=[[0], [1]],
+        tool_calls=[ToolCallRecord(name='a', args='{"q":1}', result='"A"', order=3)],
+        model_requests=[
+            ModelRequestRecord(
+                model='m',
+                input_tokens=10,
+                output_tokens=2,
+                cost=0.25,
+                duration=0.01,
+                order=1,
+                context=RequestContext(instructions='be brief', prompt='hi', tool_results=['a: "A"']),
+            ),
+            ModelRequestRecord(model='m', input_tokens=4, output_tokens=1, cost=None, duration=0.02, order=5),
+        ],
+        output={'answer': ['ok', {'n': 1}]},
+        assertions=[Assertion(name='EqualsExpected', value=True)],
+        evaluator_errors=['X raised boom'],
+        metrics={'tokens': 3.0},
+    )
+    wire = original.to_wire()
+    assert wire['tool_calls'] == [{'name': 'a', 'args': '{"q":1}', 'failed': False, 'result': '"A"', 'order': 3}]
+    assert wire['model_requests'] == [
+        {
+            'model': 'm',
+            'input_tokens': 10,
+            'output_tokens': 2,
+            'cost': 0.25,
+            'duration': 0.01,
+            'order': 1,
+            'context': {'instructions': 'be brief', 'prompt': 'hi', 'tool_results': ['a: "A"']},
+        },
+        {'model': 'm', 'input_tokens': 4, 'output_tokens': 1, 'cost': None, 'duration': 0.02, 'order': 5, 'context': None},
+    ]
+    assert wire['assertions'] == [{'name': 'EqualsExpected', 'value': True, 'reason': None}]
+    assert (wire['steps'], wire['flow'], wire['output']) == ([['a'], ['b']], [[0], [1]], {'answer': ['ok', {'n': 1}]})
+    # Every field is there, as `dataclasses.asdict` would give it (a field added later that holds records fails here).
+    assert wire == dataclasses.asdict(original)
+    assert json.loads(json.dumps(wire)) == wire
+    # The wire form is a copy: changing it leaves the record as it was.
+    wire['steps'][0].append('x')
+    wire['flow'][0].append(9)
+    wire['output']['answer'][1]['n'] = 2
+    wire['model_requests'][0]['context']['tool_results'].append('b')
+    wire['metrics']['tokens'] = 4.0
+    wire['evaluator_errors'].clear()
+    assert original.steps == [['a'], ['b']] and original.flow == [[0], [1]]
+    assert original.output == {'answer': ['ok', {'n': 1}]} and original.metrics == {'tokens': 3.0}
+    context = original.model_requests[0].context
+    assert context is not None and context.tool_results == ['a: "A"']
+    assert original.evaluator_errors == ['X raised boom']
 
 
 # --- what the terminal shows ----------------------------------------------------------------------------------
