@@ -510,7 +510,15 @@ def test_the_wire_form_of_a_run_is_plain_data_and_shares_nothing_with_it() -> No
             'order': 1,
             'context': {'instructions': 'be brief', 'prompt': 'hi', 'tool_results': ['a: "A"']},
         },
-        {'model': 'm', 'input_tokens': 4, 'output_tokens': 1, 'cost': None, 'duration': 0.02, 'order': 5, 'context': None},
+        {
+            'model': 'm',
+            'input_tokens': 4,
+            'output_tokens': 1,
+            'cost': None,
+            'duration': 0.02,
+            'order': 5,
+            'context': None,
+        },
     ]
     assert wire['assertions'] == [{'name': 'EqualsExpected', 'value': True, 'reason': None}]
     assert (wire['steps'], wire['flow'], wire['output']) == ([['a'], ['b']], [[0], [1]], {'answer': ['ok', {'n': 1}]})

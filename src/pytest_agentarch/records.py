@@ -95,9 +95,9 @@ def _context_wire(context: RequestContext) -> dict[str, Any]:
 def _json_copy(value: Any) -> Any:
     """A copy of JSON-like data (dicts and lists rebuilt, leaves shared: they are immutable)."""
     if isinstance(value, dict):
-        return {k: _json_copy(v) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
+        return {k: _json_copy(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_copy(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
+        return [_json_copy(v) for v in value]
     return value
 
 
