@@ -28,8 +28,9 @@ async def get_entity_metadata(entity_type: str, name: str, start: str, end: str)
         end: Window end (after start), ISO 8601 UTC; the state shown is the one observed last before it.
     """
     request = await parse_request(entity_type, name, start, end, must_exist=False)
-    names, close = await known_names(request.backend, request.entity_type, request.name)
-    if request.name not in names:
+    if request.name not in await request.backend.entity_names(request.entity_type):
+        # Close matches only for a name that is not known: difflib's ratios are most of this tool's own cost.
+        names, close = await known_names(request.backend, request.entity_type, request.name)
         hint = f' Closest names: {", ".join(close)}.' if close else ''
         missing = {'entity': request.entity, 'exists': False, 'known_entities': names}
         return attach_assessment(missing, not_found_assessment(request.kind, request.name, names, hint))
