@@ -21,7 +21,7 @@ _NAME_WORDS = frozenset({'name', 'id', 'identifier'})
 _KIND_PRIOR = {'entity': 1.5, 'quoted': 1.2, 'ident': 1.0, 'proper': 0.8}
 _REPEAT = re.compile(
     r'\b(twice|two times|three times|for each window|for every window|for both windows|each window|both windows|'
-    r'per window|separately)\b'
+    r'per window|separately|on its own|by itself|alone)\b'
 )
 """The text asks for a tool to run once per window, not once in all."""
 _ONCE = re.compile(r'(?<!at )\bonce\b')
@@ -40,14 +40,20 @@ def _quoted(description: str) -> list[str]:
 
 @lru_cache(maxsize=1024)
 def _repeat_for(text: str, tool_names: frozenset[str]) -> frozenset[str]:
-    """The tools the text asks to call once per window: those named where it says so ('call X twice'), or all
-    tools when it says so without naming one; 'once' in the same sentence cancels it."""
+    """The tools the text asks to call once per window: those named where it says so ('call X twice'), else those
+    whose own name words the sentence uses ('look at CPU and logs for each window' -> `analyze_cpu`, `read_logs`),
+    else all tools; 'once' in the same sentence cancels it."""
     chosen: set[str] = set()
+    name_stems = {t: set(stems(t)) for t in tool_names}
+    shared = set.intersection(*name_stems.values()) if name_stems else set()
     for sentence in re.split(r'(?<=[.!?])\s+', text):
         lowered = sentence.lower()
         if not _REPEAT.search(lowered) or _ONCE.search(lowered):
             continue
         named = {t for t in tool_names if find_word(lowered, t.lower()) != -1}
+        if not named:
+            said = set(stems(sentence))
+            named = {t for t, own in name_stems.items() if (own - shared) & said}
         chosen |= named or tool_names
     return frozenset(chosen)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-_WORD = re.compile(r'[A-Za-z][a-z]*|[A-Z]+(?![a-z])|\d+')
+_WORD = re.compile(r'[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+')
 _TOKEN = re.compile(r'\w+|[^\w\s]')
 _TIME = re.compile(r'\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?')
 _ENTITY_REF = re.compile(r'\b([A-Za-z][\w.-]*:[A-Za-z][\w.-]*)/([A-Za-z0-9][\w.-]*[A-Za-z0-9]|[A-Za-z0-9])')
