@@ -41,7 +41,7 @@ def _quoted(description: str) -> list[str]:
 @lru_cache(maxsize=1024)
 def _repeat_for(text: str, tool_names: frozenset[str]) -> frozenset[str]:
     """The tools the text asks to call once per window: those named where it says so ('call X twice'), else those
-    whose own name words the sentence uses ('look at CPU and logs for each window' -> `analyze_cpu`, `read_logs`),
+    whose own name words the sentence uses ('read the gauges and the log for each window' -> `read_gauges`, `read_log`),
     else all tools; 'once' in the same sentence cancels it."""
     chosen: set[str] = set()
     name_stems = {t: set(stems(t)) for t in tool_names}
@@ -167,7 +167,7 @@ class Filler:
 
         First the set the text asks for; then, when the text asks for one call per window, the same set over each
         other window it names; then follow-ups: the set with its subject replaced by one a tool result names under
-        a key that matches a parameter (`node_name` -> `name`) and whose other words the text uses ('node').
+        a key that matches a parameter (`host_name` -> `name`) and whose other words the text uses ('host').
         """
         main = self.fill(schema)
         found = [Candidate(filled=main, tier=0)]
@@ -242,7 +242,7 @@ class Filler:
         key_words = words(key)
         parts = entity_parts(value)
         if parts is not None:
-            # A whole reference (`node: 'type/name'`): it replaces the subject wherever the subject went.
+            # A whole reference (`host: 'type/name'`): it replaces the subject wherever the subject went.
             if not stem_set(key) <= self.text_stems:
                 return None
             args = dict(main)
@@ -267,7 +267,7 @@ class Filler:
         if not ok or fitted == main[target]:
             return None
         args = {**main, target: fitted}
-        # The type of the new subject is the enum option that names the key's qualifier ('node' -> 'k8s:node').
+        # The type of the new subject is the enum option that names the key's qualifier ('host' -> 'svc:host').
         for name, sub in props.items():
             if name == target or not set(words(name)) & _TYPE_WORDS:
                 continue
