@@ -18,7 +18,7 @@ _TIMEISH = frozenset({'time', 'timestamp', 'date', 'datetime', 'window', 'iso', 
 _GENERIC = frozenset(stems(' '.join(_TIMEISH | _START | _END)))
 _TYPE_WORDS = frozenset({'type', 'kind', 'category'})
 _NAME_WORDS = frozenset({'name', 'id', 'identifier'})
-_KIND_PRIOR = {'entity': 1.5, 'quoted': 1.2, 'ident': 1.0, 'proper': 0.8}
+_KIND_PRIOR = {'entity': 1.5, 'quoted': 1.2, 'path': 1.1, 'ident': 1.0, 'proper': 0.8}
 _REPEAT = re.compile(
     r'\b(twice|two times|three times|for each window|for every window|for both windows|each window|both windows|'
     r'per window|separately|on its own|by itself|alone)\b'
@@ -26,6 +26,7 @@ _REPEAT = re.compile(
 """The text asks for a tool to run once per window, not once in all."""
 _ONCE = re.compile(r'(?<!at )\bonce\b')
 _PAIR = re.compile(r'\b([A-Za-z_]\w*)\s*=\s*(?:\'([^\'\n]*)\'|"([^"\n]*)")')
+_EXAMPLE_IN = re.compile(r'\b(?:e\.g\.|for example|for instance|such as)', re.IGNORECASE)
 _EXAMPLE = re.compile(r'(for example|for instance|e\.g\.|such as|like)\W*$')
 _ORDER = re.compile(
     r'\bmust (?:be|come|lie) (after|later than|greater than|above|more than|before|earlier than|less than|below)\b'
@@ -118,9 +119,13 @@ class Filler:
         claimed_labels: frozenset[str],
         names: frozenset[str],
         tool_names: frozenset[str] = frozenset(),
+        parameter_labels: frozenset[str] = frozenset(),
     ) -> None:
         self.conversation = conversation
         self.claimed = claimed_labels
+        self.parameter_labels = parameter_labels
+        """Label stems of every parameter of the agent's tools: a value labelled for one of them ('my order A-1')
+        is not passed to a parameter it does not label (a tracking number, a reason)."""
         found, self.ranges = mentions(conversation.masked)
         # Tool and parameter names are mentioned to be called or set, not passed; the prompt outranks the instructions.
         self.found = tuple(m for m in found if m.value not in names)
@@ -351,6 +356,13 @@ class Filler:
         value = self._from_text(
             name, description, sub, root, self.conversation.masked, (self.found, self.ranges), avoid, has_type_param
         )
+        if value is not None and kind == 'string' and not self._labelled(name, description, value):
+            # A value the text gives without saying it is this one ('the paper "X"' for `url`) gives way to a
+            # result that holds this very key.
+            for obj in reversed(self.conversation.objects):
+                held = obj.get(name)
+                if isinstance(held, str) and held and held not in avoid:
+                    return held
         if value is not None:
             corrected = self.corrections.get((name, str(value)))
             if corrected is None:
@@ -372,6 +384,18 @@ class Filler:
         if kind == 'object' and sub.get('properties'):
             return self.fill(sub).args or None
         return None
+
+    def _says(self, option: str) -> bool:
+        return find_word(self.conversation.masked.lower(), option.lower()) != -1
+
+    def _labelled(self, name: str, description: str, value: Any) -> bool:
+        """The text labels `value` for this parameter (its words come just before it), or it is a typed reference
+        or a time, which say what they are themselves."""
+        label = label_stems(f'{name} {description}')
+        for m in self.found:
+            if value in (m.value, m.parts[0], m.parts[1]) and (m.kind in ('entity', 'time') or label & m.context):
+                return True
+        return not any(value in (m.value, m.parts[0], m.parts[1]) for m in self.found)
 
     def _from_text(
         self,
@@ -487,6 +511,11 @@ class Filler:
     ) -> str | None:
         name_words = set(words(name))
         label = label_stems(f'{name} {description}')
+        # Options a description lists in quotes ("'today' or 'tomorrow'", not an example): the one the text says.
+        options = _quoted(description) if not _EXAMPLE_IN.search(description) else []
+        said = [o for o in options if o not in avoid and self._says(o)] if len(options) >= 2 else []
+        if said and not (name_words & _TYPE_WORDS):
+            return said[0]
         wants_type = bool(name_words & _TYPE_WORDS)
         wants_name = bool(name_words & _NAME_WORDS) or (has_type_param and not wants_type)
         best: tuple[float, int, str] | None = None
@@ -500,6 +529,8 @@ class Filler:
             else:
                 value = m.value
             if value in avoid:
+                continue
+            if m.kind != 'entity' and not (label & m.context) and (m.context & (self.parameter_labels - label)):
                 continue
             score = _KIND_PRIOR[m.kind] + 2.0 * len(label & m.context) + 0.5 * (m.position >= prompt_start)
             if best is None or (score, -index) > best[:2]:

@@ -16,7 +16,7 @@ from pydantic_ai.tools import ToolDefinition
 
 from .arguments import Filled, Filler, canonical, time_label, time_role
 from .reading import Call, Conversation
-from .text import count_tokens, find_word, stems, words
+from .text import count_tokens, find_word, label_stems, stems, words
 
 _OFFER = re.compile(r'did you mean|\buse\b|\btry\b|instead|should be|must be|expected')
 _SEQUENCE_WORDS = re.compile(r'\b(then|after|afterwards|next|before|first|finally|followed)\b', re.IGNORECASE)
@@ -169,7 +169,13 @@ def plan(
     claimed = frozenset().union(*(p.time_labels for p in profiles)) if profiles else frozenset[str]()
     # Tool and parameter names are mentioned to be called or set ('set entity_type to ...'), never passed as values.
     names = {t.name for t in tools} | {n for t in tools for n in (t.parameters_json_schema.get('properties') or {})}
-    filler = Filler(conversation, claimed, frozenset(names), frozenset(t.name for t in tools))
+    parameter_labels = frozenset(
+        s
+        for t in tools
+        for n, p in (t.parameters_json_schema.get('properties') or {}).items()
+        for s in label_stems(f'{n} {p.get("description", "") if isinstance(p, dict) else ""}')
+    )
+    filler = Filler(conversation, claimed, frozenset(names), frozenset(t.name for t in tools), parameter_labels)
     if not tools or _told_to_stop(conversation):
         return [], filler
     text = conversation.masked
@@ -222,6 +228,10 @@ def plan(
                 Option(tool=tool, filled=filled, score=value, explicit=positions[i], fixing=False, tier=candidate.tier)
             )
 
+    if any(o.complete for o in options) or conversation.calls:
+        # Never invent a required argument while something else can be done first (or was done): a tool whose
+        # arguments a result may still provide waits for it, and does not set the bar below.
+        options = [o for o in options if o.complete or o.fixing]
     # The bar is set by the best tool still worth calling: a tool already used (its own sets tried) must not push
     # the tools for the rest of the task below the cut.
     # Follow-ups wait for what the text asked for, so only the tools of the first open tier set the bar.
