@@ -4,6 +4,7 @@ and delegation's usage roll-up. Driven by the simulated model at temperature 0 a
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -329,3 +330,35 @@ def test_a_case_gives_the_same_runs_whatever_ran_before_it_in_the_process() -> N
     for arch, case in [('single', 'healthy_pod'), ('delegation', 'crash_loop_ledger'), ('hybrid', 'healthy_pod')]:
         runs(arch, case)
     assert runs('delegation', 'ambiguous_investigate_frontend') == first
+
+
+TEMPERATURES = (0.0, 0.1, 0.4, 0.7, 1.2)
+
+
+def _determinism(name: str, case: str, temperature: float, runs: int) -> float:
+    dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectorySteps])
+    inputs = next(c.inputs for c in dataset.cases if c.name == case)
+    spec = CaseSpec(name=case, inputs=inputs)
+    records = asyncio.run(run_case(_arch(name), SimulatedModel(temperature=temperature), spec, RunSettings(runs=runs)))
+    return case_stats(records, architecture=name, case=case).determinism.value
+
+
+def test_determinism_falls_continuously_as_temperature_rises() -> None:
+    """Every choice of `sim` is a softmax (or a logistic yes/no) whose spread grows from 0 with the temperature.
+
+    `single` on a pod decides twice (the six window analyses, then the node's four calls) whether calls asked for
+    together go in one response, `delegation` decides it in each specialist. That choice is yes with probability
+    1 / (1 + exp(-0.45 / (0.2 T))): 1 - 2e-10 at T=0.1, 0.996 at 0.4, 0.961 at 0.7, 0.867 at 1.2, so a run of
+    `single` keeps the greedy trajectory with probability at most 1.0, 0.993, 0.924, 0.752. Determinism must
+    therefore be 1.0 at 0, strictly higher at 0.1 than at 0.7, and never rise with the temperature beyond the
+    noise of 20 runs (allowed: 2 runs). `specialized` and `manual` fix their calls in code: 100% throughout.
+    """
+    install()
+    for name, case in (('single', 'cpu_saturation_checkout'), ('delegation', 'node_memory_pressure')):
+        rates = [_determinism(name, case, t, 20) for t in TEMPERATURES]
+        assert rates[0] == 1.0, (name, rates)
+        assert rates[1] > rates[3], (name, rates)
+        assert all(later <= earlier + 0.1 for earlier, later in itertools.pairwise(rates)), (name, rates)
+    for name in ('specialized', 'manual'):
+        rates = [_determinism(name, 'node_memory_pressure', t, 3) for t in TEMPERATURES]
+        assert rates == [1.0] * len(TEMPERATURES), (name, rates)

@@ -58,6 +58,9 @@ def _command(json_path: Path, extra: list[str], selection: str) -> list[str]:
         '-q',
         '--agentarch-json',
         str(json_path),
+        # Well above 0 so that 6 runs of every item differ (sim's choices spread continuously with temperature).
+        '--agentarch-model-settings',
+        'temperature=1.2',
         *extra,
     ]
 

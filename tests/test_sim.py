@@ -241,11 +241,29 @@ def test_agent_without_tools_answers_at_once() -> None:
     assert len(trajectory(result.all_messages())) == 1
 
 
-def test_merging_rule_prefers_flagged_then_most_confident() -> None:
-    result = run(many_tool_agent(), VAGUE, SimulatedModel(temperature=0, parallel=1))
+def test_the_ranking_rule_the_instructions_state_picks_the_finding() -> None:
+    """'healthy false and the highest confidence wins': of the five checks, memory (false, 0.7) and logs (false,
+    0.72) are unhealthy, and logs is the more confident."""
+    agent = many_tool_agent()
+    rule = ' Of all checks, the one with healthy false and the highest confidence wins.'
+    with agent.override(instructions='You help operators keep a web shop running.' + rule):
+        result = run(agent, VAGUE, SimulatedModel(temperature=0, parallel=1))
     called = {name for step in trajectory(result.all_messages()) for name, _ in step}
     assert {'check_memory', 'check_logs'} <= called
     assert result.output.healthy is False and result.output.problem == 'logs looks bad'
+
+
+def test_with_no_rule_stated_the_latest_finding_wins() -> None:
+    """No built-in idea of which boolean value is bad: the last check returned is copied."""
+    result = run(many_tool_agent(), VAGUE, SimulatedModel(temperature=0, parallel=1))
+    last = [
+        p.content
+        for m in result.all_messages()
+        for p in m.parts
+        if getattr(p, 'part_kind', '') == 'tool-return' and p.tool_name.startswith('check_')
+    ]
+    assert len(last) >= 2, 'fewer than two checks: nothing to choose between'
+    assert (result.output.healthy, result.output.problem) == (last[-1]['healthy'], last[-1]['problem'])
 
 
 # --- determinism and variability -----------------------------------------------------------------------------------

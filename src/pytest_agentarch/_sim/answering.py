@@ -17,22 +17,16 @@ from .reading import Conversation
 from .text import find_word, stems, words
 
 _CONFIDENCE = re.compile(r'confidence|score|probability|certainty|likelihood', re.IGNORECASE)
-_RANKED_ENUM = re.compile(r'severity|level|priority|risk|impact|urgency', re.IGNORECASE)
-_ALL_CLEAR = re.compile(
-    r'^(?!.*\bnot?\b).*\b(healthy|ok|success|successful|valid|available|exists?|passed|alive|ready|found)\b'
-)
-"""Booleans whose true value means 'nothing to see': for them the object saying false is the one that matters."""
+"""Numbers that say how sure an answer is: without evidence the model answers them low."""
 _LIST_CAP = 8
-_ALL_WELL = re.compile(
-    r'\b(healthy|fine|normal|normally|as expected|nothing (?:is )?wrong|no (?:anomal\w*|problems?|issues?)|'
-    r'all good|ok|okay)\b'
-)
-"""A prompt that says all is well before anything was looked at."""
-_LURE = 0.3
-"""Per unit of temperature: how often such a prompt lures the model into an output type that cannot carry the
-evidence."""
+_RANKING = re.compile(r'\b(wins?|winner|winning|prefer\w*|ties?|tied|pick\w*|choose|chosen|select\w*|first|best)\b')
+"""A sentence that says which of several findings to go by."""
+_HIGH = frozenset({'highest', 'higher', 'largest', 'larger', 'greatest', 'greater', 'most', 'maximum', 'max', 'top'})
+_LOW = frozenset({'lowest', 'lower', 'smallest', 'smaller', 'least', 'minimum', 'min', 'fewest'})
+_LATER = frozenset({'later', 'latest', 'last', 'newest', 'newer', 'recent'})
+_EARLIER = frozenset({'earlier', 'earliest', 'oldest', 'older'})
 _CLOSE = 0.05
-"""Candidates whose confidence is within this of the best may be sampled at temperature > 0."""
+"""Candidates whose first stated number is within this of the best may be sampled at temperature > 0."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,47 +59,123 @@ def _find(objects: list[dict[str, Any]], key: str) -> list[tuple[int, Any]]:
     return out
 
 
-def _rank(objects: list[dict[str, Any]], props: dict[str, js.Schema], root: js.Schema) -> list[tuple[Any, ...]]:
-    """The merging rule as a sort key per object: flagged (bool true), confidence, severity, position."""
-    flags = [n for n, p in props.items() if js.kind(js.resolve(p, root)) == 'boolean']
-    confidences = [
-        n for n, p in props.items() if js.kind(js.resolve(p, root)) in ('number', 'integer') and _CONFIDENCE.search(n)
-    ]
-    ranked = [n for n, p in props.items() if js.resolve(p, root).get('enum') and _RANKED_ENUM.search(n)]
-    if not ranked:
-        ranked = [n for n, p in props.items() if js.resolve(p, root).get('enum')]
+@dataclass(frozen=True, kw_only=True)
+class Criterion:
+    """One clause of a ranking rule the instructions state: which field, and what wins."""
+
+    field: str
+    kind: str
+    """'boolean' (`wanted` wins), 'number' or 'enum' (`high`: the larger value, or the later enum option, wins)."""
+    wanted: bool = True
+    high: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rule:
+    """How to rank the findings: the stated criteria in the order stated, then position."""
+
+    criteria: tuple[Criterion, ...]
+    later: bool = True
+    """Ties go to the later finding (the default, and what 'then the later one' states)."""
+
+
+def stated_rule(instructions: str, props: dict[str, js.Schema], root: js.Schema) -> Rule:
+    """The ranking rule the instructions state about the output's fields, read generically.
+
+    In every sentence that speaks of winning, preferring, choosing or ties, each output field named (as written,
+    `alarm_raised`, or in words, 'alarm raised') becomes a criterion, in the order named: a boolean with
+    the `true`/`false` written right after it, a number or an enum with the comparative or superlative written
+    next to it ('the highest confidence', 'higher priority'; an enum ranks by the order of its options). 'then
+    the later/earlier one' sets the last tie-break. With nothing stated, the latest finding wins: which
+    value of a boolean is the alarm, or whether a higher number is better, is the agent's to say, not the model's
+    to guess.
+    """
+    criteria: list[Criterion] = []
+    later = True
+    names = {n: js.resolve(p, root) for n, p in props.items()}
+    for sentence in re.split(r'(?<=[.!?])\s+', instructions):
+        lowered = sentence.lower()
+        if not _RANKING.search(lowered):
+            continue
+        said = list(words(lowered))
+        hits: list[tuple[int, str]] = []
+        for name in names:
+            own = list(words(name))
+            at = next((k for k in range(len(said) - len(own) + 1) if own and said[k : k + len(own)] == own), None)
+            if at is not None:
+                hits.append((at, name))
+        for at, name in sorted(hits):
+            if any(c.field == name for c in criteria):
+                continue
+            sub = names[name]
+            size = len(words(name))
+            after = said[at + size : at + size + 3]
+            near = set(said[max(0, at - 3) : at]) | set(after[:2])
+            if js.kind(sub) == 'boolean':
+                value = next((w for w in after if w in ('true', 'false')), None)
+                if value is not None:
+                    criteria.append(Criterion(field=name, kind='boolean', wanted=value == 'true'))
+            elif js.kind(sub) in ('number', 'integer') or sub.get('enum'):
+                kind = 'enum' if sub.get('enum') else 'number'
+                if near & _HIGH:
+                    criteria.append(Criterion(field=name, kind=kind, high=True))
+                elif near & _LOW:
+                    criteria.append(Criterion(field=name, kind=kind, high=False))
+        if set(said) & _EARLIER and not set(said) & _LATER:
+            later = False
+    return Rule(criteria=tuple(criteria), later=later)
+
+
+def _rank(
+    objects: list[dict[str, Any]], props: dict[str, js.Schema], root: js.Schema, rule: Rule
+) -> list[tuple[Any, ...]]:
+    """A sort key per object (larger is better): the rule's criteria, then position."""
     keys: list[tuple[Any, ...]] = []
     for i, obj in enumerate(objects):
-        flag = any(obj.get(n) is (not _ALL_CLEAR.search(' '.join(words(n)))) for n in flags)
-        conf = next((float(obj[n]) for n in confidences if isinstance(obj.get(n), (int, float))), 0.0)
-        severity: list[int] = []
-        for n in ranked:
-            enum = js.resolve(props[n], root).get('enum') or []
-            severity.append(enum.index(obj[n]) if obj.get(n) in enum else -1)
-        keys.append((flag, conf, tuple(severity), i))
+        key: list[Any] = []
+        for c in rule.criteria:
+            value = obj.get(c.field)
+            if c.kind == 'boolean':
+                key.append(value is c.wanted)
+            elif c.kind == 'number':
+                number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+                key.append(-math.inf if number is None else (number if c.high else -number))
+            else:
+                enum = js.resolve(props[c.field], root).get('enum') or []
+                index = enum.index(value) if value in enum else None
+                key.append(-math.inf if index is None else (index if c.high else -index))
+        key.append(i if rule.later else -i)
+        keys.append(tuple(key))
     return keys
 
 
-def _alarm(name: str) -> bool:
-    """The value of a boolean field named `name` that raises the alarm (false for 'healthy', 'exists', ...)."""
-    return not _ALL_CLEAR.search(' '.join(words(name)))
-
-
 def rank(
-    objects: list[dict[str, Any]], props: dict[str, js.Schema], root: js.Schema, rng: random.Random, temperature: float
+    objects: list[dict[str, Any]],
+    props: dict[str, js.Schema],
+    root: js.Schema,
+    rng: random.Random,
+    temperature: float,
+    instructions: str = '',
 ) -> list[dict[str, Any]]:
-    """The objects sharing at least two keys with `props`, best first by the merging rule (sampled among close ones)."""
+    """The objects sharing at least two keys with `props`, best first by the rule the instructions state (or the
+    fallback); above temperature 0 the winner is sampled among those its first stated number barely beats."""
     names = set(props)
     relevant = [o for o in objects if len(names & set(o)) >= min(2, len(names))]
     if not relevant:
         return []
-    keys = _rank(relevant, props, root)
+    rule = stated_rule(instructions, props, root)
+    keys = _rank(relevant, props, root, rule)
     order = sorted(range(len(relevant)), key=lambda i: keys[i], reverse=True)
-    if temperature > 0 and len(order) > 1:
+    number = next((k for k, c in enumerate(rule.criteria) if c.kind == 'number'), None)
+    if temperature > 0 and len(order) > 1 and number is not None:
         top = keys[order[0]]
-        close = [i for i in order if keys[i][0] == top[0] and top[1] - keys[i][1] <= _CLOSE]
+
+        def gap(i: int) -> float:
+            return float(top[number] - keys[i][number])
+
+        close = [i for i in order if keys[i][:number] == top[:number] and gap(i) <= _CLOSE]
         if len(close) > 1:
-            weights = [math.exp((keys[i][1] - top[1]) / (_CLOSE * temperature)) for i in close]
+            weights = [math.exp(-gap(i) / (_CLOSE * temperature)) for i in close]
             winner = close[rng.choices(range(len(close)), weights=weights)[0]]
             order.remove(winner)
             order.insert(0, winner)
@@ -132,7 +202,7 @@ def build(
         return js.fallback(resolved, root, conversation.text) or {}, 0.0
     names = set(props)
     if ranked is None:
-        ranked = rank(conversation.objects, props, root, rng, temperature)
+        ranked = rank(conversation.objects, props, root, rng, temperature, conversation.instructions)
     else:
         ranked = [o for o in ranked if len(names & set(o)) >= min(2, len(names))]
     winner = ranked[0] if ranked else None
@@ -252,15 +322,16 @@ def _choose_output(
 
     With several types (a union), the evidence is ranked once over all their fields; a type that cannot hold the
     winner's values (no field for its raised alarm or for an informative enum value, or an enum that excludes it)
-    is penalised, so at temperature 0 clear evidence always picks the type that can express it. Above 0, a prompt
-    that insists all is well may still lure the model into such a type, as it lures real models.
+    is penalised, so clear evidence always picks the type that can express it.
     """
     union: dict[str, js.Schema] = {}
     for tool in output_tools:
         root = tool.parameters_json_schema
         for name, sub in (js.resolve(root, root).get('properties') or {}).items():
             union.setdefault(name, js.resolve(sub, root))
-    ranked = rank(conversation.objects, union, {}, rng, temperature) if len(output_tools) > 1 else None
+    ranked = None
+    if len(output_tools) > 1:
+        ranked = rank(conversation.objects, union, {}, rng, temperature, conversation.instructions)
     winner = ranked[0] if ranked else None
     prompt_stems = set(stems(conversation.text))
     scored: list[tuple[float, int, ToolDefinition, dict[str, Any], int]] = []
@@ -277,10 +348,6 @@ def _choose_output(
         name_fit = len(prompt_stems & set(stems(f'{tool.name} {tool.description or ""}'))) * 0.01
         scored.append((fit + name_fit - 2.0 * misfit, -index, tool, args, misfit))
     best = max(scored, key=lambda s: s[:2])
-    if temperature > 0 and best[4] == 0 and _ALL_WELL.search(conversation.prompt.lower()):
-        lured = _lure(best, scored, conversation)
-        if lured is not None and rng.random() < min(0.5, _LURE * temperature):
-            best = lured
     return Answer(tool=best[2].name, args=best[3], text=None)
 
 
@@ -296,25 +363,11 @@ def _misfit(winner: dict[str, Any], schema: js.Schema, union: dict[str, js.Schem
             ok, _ = js.coerce(value, props[key], schema)
             count += not ok
         elif js.kind(general) == 'boolean':
-            count += value is _alarm(key)
+            # False is what a model answers without evidence: only a true value needs a field to be said.
+            count += value is True
         elif general.get('enum'):
             count += value in general['enum'] and value != general['enum'][0]
     return count
-
-
-def _lure(
-    best: tuple[float, int, ToolDefinition, dict[str, Any], int],
-    scored: list[tuple[float, int, ToolDefinition, dict[str, Any], int]],
-    conversation: Conversation,
-) -> tuple[float, int, ToolDefinition, dict[str, Any], int] | None:
-    """The type a reassuring prompt speaks of more than of the right one (its description echoes the prompt)."""
-    prompt = set(stems(conversation.prompt))
-
-    def echo(entry: tuple[float, int, ToolDefinition, dict[str, Any], int]) -> int:
-        return len(prompt & set(stems(f'{entry[2].name} {entry[2].description or ""}')))
-
-    others = [s for s in scored if s is not best and echo(s) > echo(best)]
-    return max(others, key=echo) if others else None
 
 
 def _build_value(

@@ -18,14 +18,15 @@ _TIMEISH = frozenset({'time', 'timestamp', 'date', 'datetime', 'window', 'iso', 
 _GENERIC = frozenset(stems(' '.join(_TIMEISH | _START | _END)))
 _TYPE_WORDS = frozenset({'type', 'kind', 'category'})
 _NAME_WORDS = frozenset({'name', 'id', 'identifier'})
-_KIND_PRIOR = {'entity': 1.5, 'quoted': 1.2, 'ident': 1.0, 'proper': 0.8}
+_KIND_PRIOR = {'entity': 1.5, 'quoted': 1.2, 'path': 1.1, 'ident': 1.0, 'proper': 0.8}
 _REPEAT = re.compile(
     r'\b(twice|two times|three times|for each window|for every window|for both windows|each window|both windows|'
-    r'per window|separately)\b'
+    r'per window|separately|on its own|by itself|alone)\b'
 )
 """The text asks for a tool to run once per window, not once in all."""
 _ONCE = re.compile(r'(?<!at )\bonce\b')
 _PAIR = re.compile(r'\b([A-Za-z_]\w*)\s*=\s*(?:\'([^\'\n]*)\'|"([^"\n]*)")')
+_EXAMPLE_IN = re.compile(r'\b(?:e\.g\.|for example|for instance|such as)', re.IGNORECASE)
 _EXAMPLE = re.compile(r'(for example|for instance|e\.g\.|such as|like)\W*$')
 _ORDER = re.compile(
     r'\bmust (?:be|come|lie) (after|later than|greater than|above|more than|before|earlier than|less than|below)\b'
@@ -40,14 +41,20 @@ def _quoted(description: str) -> list[str]:
 
 @lru_cache(maxsize=1024)
 def _repeat_for(text: str, tool_names: frozenset[str]) -> frozenset[str]:
-    """The tools the text asks to call once per window: those named where it says so ('call X twice'), or all
-    tools when it says so without naming one; 'once' in the same sentence cancels it."""
+    """The tools the text asks to call once per window: those named where it says so ('call X twice'), else those
+    whose own name words the sentence uses ('read the gauges and the log for each window' -> `read_gauges`, `read_log`),
+    else all tools; 'once' in the same sentence cancels it."""
     chosen: set[str] = set()
+    name_stems = {t: set(stems(t)) for t in tool_names}
+    shared = set.intersection(*name_stems.values()) if name_stems else set()
     for sentence in re.split(r'(?<=[.!?])\s+', text):
         lowered = sentence.lower()
         if not _REPEAT.search(lowered) or _ONCE.search(lowered):
             continue
         named = {t for t in tool_names if find_word(lowered, t.lower()) != -1}
+        if not named:
+            said = set(stems(sentence))
+            named = {t for t, own in name_stems.items() if (own - shared) & said}
         chosen |= named or tool_names
     return frozenset(chosen)
 
@@ -112,9 +119,13 @@ class Filler:
         claimed_labels: frozenset[str],
         names: frozenset[str],
         tool_names: frozenset[str] = frozenset(),
+        parameter_labels: frozenset[str] = frozenset(),
     ) -> None:
         self.conversation = conversation
         self.claimed = claimed_labels
+        self.parameter_labels = parameter_labels
+        """Label stems of every parameter of the agent's tools: a value labelled for one of them ('my order A-1')
+        is not passed to a parameter it does not label (a tracking number, a reason)."""
         found, self.ranges = mentions(conversation.masked)
         # Tool and parameter names are mentioned to be called or set, not passed; the prompt outranks the instructions.
         self.found = tuple(m for m in found if m.value not in names)
@@ -161,7 +172,7 @@ class Filler:
 
         First the set the text asks for; then, when the text asks for one call per window, the same set over each
         other window it names; then follow-ups: the set with its subject replaced by one a tool result names under
-        a key that matches a parameter (`node_name` -> `name`) and whose other words the text uses ('node').
+        a key that matches a parameter (`host_name` -> `name`) and whose other words the text uses ('host').
         """
         main = self.fill(schema)
         found = [Candidate(filled=main, tier=0)]
@@ -236,7 +247,7 @@ class Filler:
         key_words = words(key)
         parts = entity_parts(value)
         if parts is not None:
-            # A whole reference (`node: 'type/name'`): it replaces the subject wherever the subject went.
+            # A whole reference (`host: 'type/name'`): it replaces the subject wherever the subject went.
             if not stem_set(key) <= self.text_stems:
                 return None
             args = dict(main)
@@ -261,7 +272,7 @@ class Filler:
         if not ok or fitted == main[target]:
             return None
         args = {**main, target: fitted}
-        # The type of the new subject is the enum option that names the key's qualifier ('node' -> 'k8s:node').
+        # The type of the new subject is the enum option that names the key's qualifier ('host' -> 'svc:host').
         for name, sub in props.items():
             if name == target or not set(words(name)) & _TYPE_WORDS:
                 continue
@@ -345,6 +356,13 @@ class Filler:
         value = self._from_text(
             name, description, sub, root, self.conversation.masked, (self.found, self.ranges), avoid, has_type_param
         )
+        if value is not None and kind == 'string' and not self._labelled(name, description, value):
+            # A value the text gives without saying it is this one ('the paper "X"' for `url`) gives way to a
+            # result that holds this very key.
+            for obj in reversed(self.conversation.objects):
+                held = obj.get(name)
+                if isinstance(held, str) and held and held not in avoid:
+                    return held
         if value is not None:
             corrected = self.corrections.get((name, str(value)))
             if corrected is None:
@@ -366,6 +384,18 @@ class Filler:
         if kind == 'object' and sub.get('properties'):
             return self.fill(sub).args or None
         return None
+
+    def _says(self, option: str) -> bool:
+        return find_word(self.conversation.masked.lower(), option.lower()) != -1
+
+    def _labelled(self, name: str, description: str, value: Any) -> bool:
+        """The text labels `value` for this parameter (its words come just before it), or it is a typed reference
+        or a time, which say what they are themselves."""
+        label = label_stems(f'{name} {description}')
+        for m in self.found:
+            if value in (m.value, m.parts[0], m.parts[1]) and (m.kind in ('entity', 'time') or label & m.context):
+                return True
+        return not any(value in (m.value, m.parts[0], m.parts[1]) for m in self.found)
 
     def _from_text(
         self,
@@ -481,6 +511,11 @@ class Filler:
     ) -> str | None:
         name_words = set(words(name))
         label = label_stems(f'{name} {description}')
+        # Options a description lists in quotes ("'today' or 'tomorrow'", not an example): the one the text says.
+        options = _quoted(description) if not _EXAMPLE_IN.search(description) else []
+        said = [o for o in options if o not in avoid and self._says(o)] if len(options) >= 2 else []
+        if said and not (name_words & _TYPE_WORDS):
+            return said[0]
         wants_type = bool(name_words & _TYPE_WORDS)
         wants_name = bool(name_words & _NAME_WORDS) or (has_type_param and not wants_type)
         best: tuple[float, int, str] | None = None
@@ -494,6 +529,8 @@ class Filler:
             else:
                 value = m.value
             if value in avoid:
+                continue
+            if m.kind != 'entity' and not (label & m.context) and (m.context & (self.parameter_labels - label)):
                 continue
             score = _KIND_PRIOR[m.kind] + 2.0 * len(label & m.context) + 0.5 * (m.position >= prompt_start)
             if best is None or (score, -index) > best[:2]:

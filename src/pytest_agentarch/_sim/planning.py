@@ -16,7 +16,7 @@ from pydantic_ai.tools import ToolDefinition
 
 from .arguments import Filled, Filler, canonical, time_label, time_role
 from .reading import Call, Conversation
-from .text import count_tokens, find_word, stems, words
+from .text import count_tokens, find_word, label_stems, stems, words
 
 _OFFER = re.compile(r'did you mean|\buse\b|\btry\b|instead|should be|must be|expected')
 _SEQUENCE_WORDS = re.compile(r'\b(then|after|afterwards|next|before|first|finally|followed)\b', re.IGNORECASE)
@@ -32,9 +32,19 @@ _MAX_CALLS_PER_TOOL = 3
 """For a tool with one argument set; each further set the text asks for adds one call."""
 _FOLLOWS_TOGETHER = 1.8
 """How much more willing to emit calls in one response when the text asks for them together (0.9 at parallel=0.5)."""
+_JOIN = 0.45
+"""A call joins the response when its willingness (above) reaches this: the greedy threshold of that choice."""
+_SPREAD = 0.2
+"""Yes/no choices are logistic in margin / (_SPREAD x temperature): at 0.7 a margin of 0.45 gives 96% yes."""
+_FIRST_SPREAD = 0.25
+"""The first call is a softmax over utilities / (_FIRST_SPREAD x temperature x best score)."""
+_PLACE = 0.05
+"""Each place in the greedy order of preference costs this fraction of the best score in the softmax: no two
+options are ever exactly tied, so a temperature near 0 stays near the greedy choice, as a real model's logits do."""
 _TOGETHER = re.compile(r'\b(at once|in parallel|together|simultaneously|at the same time|concurrently)\b')
 _EXISTENCE = frozenset({'exists', 'exist', 'found', 'present'})
-_STOP_IF_MISSING = re.compile(r'\bif\b[^.;:]{0,80}\b(exist\w*|found|present|missing|absent)\b')
+_CARES_IF_MISSING = re.compile(r'\b(exist\w*|not found|present|missing|absent)\b')
+"""The text cares whether its subject exists ('check it exists', 'if it does not exist, ...')."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,7 +169,13 @@ def plan(
     claimed = frozenset().union(*(p.time_labels for p in profiles)) if profiles else frozenset[str]()
     # Tool and parameter names are mentioned to be called or set ('set entity_type to ...'), never passed as values.
     names = {t.name for t in tools} | {n for t in tools for n in (t.parameters_json_schema.get('properties') or {})}
-    filler = Filler(conversation, claimed, frozenset(names), frozenset(t.name for t in tools))
+    parameter_labels = frozenset(
+        s
+        for t in tools
+        for n, p in (t.parameters_json_schema.get('properties') or {}).items()
+        for s in label_stems(f'{n} {p.get("description", "") if isinstance(p, dict) else ""}')
+    )
+    filler = Filler(conversation, claimed, frozenset(names), frozenset(t.name for t in tools), parameter_labels)
     if not tools or _told_to_stop(conversation):
         return [], filler
     text = conversation.masked
@@ -212,12 +228,21 @@ def plan(
                 Option(tool=tool, filled=filled, score=value, explicit=positions[i], fixing=False, tier=candidate.tier)
             )
 
-    relevant = [o for o in options if o.score >= _RELEVANT * best or o.fixing]
-    marginal = [o for o in options if o not in relevant]
-    if temperature > 0:
-        for o in marginal:
-            if rng.random() < min(0.9, temperature * o.score / best):
-                relevant.append(o)
+    if any(o.complete for o in options) or conversation.calls:
+        # Never invent a required argument while something else can be done first (or was done): a tool whose
+        # arguments a result may still provide waits for it, and does not set the bar below.
+        options = [o for o in options if o.complete or o.fixing]
+    # The bar is set by the best tool still worth calling: a tool already used (its own sets tried) must not push
+    # the tools for the rest of the task below the cut.
+    # Follow-ups wait for what the text asked for, so only the tools of the first open tier set the bar.
+    first_tier = min((0 if o.fixing else o.tier for o in options), default=0)
+    open_tools = {o.tool.name for o in options if o.fixing or o.tier == first_tier}
+    bar = max((scores[i] for i, t in enumerate(tools) if t.name in open_tools), default=best)
+    relevant = [o for o in options if o.score >= _RELEVANT * bar or o.fixing]
+    for o in [o for o in options if o not in relevant]:
+        # Marginal tools: a yes/no choice whose margin is how far the tool falls short of the relevance cut.
+        if decide(rng, o.score / bar - _RELEVANT, temperature):
+            relevant.append(o)
     if not relevant:
         return [], filler
     # Follow-ups (a subject found in a result) wait until what the text asked for is done.
@@ -260,8 +285,9 @@ def _fix(tool: ToolDefinition, call: Call, history: list[Call], filler: Filler) 
 
 
 def _told_to_stop(conversation: Conversation) -> bool:
-    """The text says to answer at once if something is missing, and a result says it is (`exists: false`)."""
-    if not _STOP_IF_MISSING.search(conversation.masked.lower()):
+    """The text cares whether its subject exists, and a result says it does not (`exists: false`): a careful model
+    stops calling tools about something that is not there."""
+    if not _CARES_IF_MISSING.search(conversation.masked.lower()):
         return False
     for call in conversation.calls:
         results = call.result if isinstance(call.result, list) else [call.result]
@@ -339,6 +365,19 @@ def _together(text: str, tools: frozenset[str]) -> frozenset[str]:
     return frozenset(chosen)
 
 
+def decide(rng: random.Random, margin: float, temperature: float) -> bool:
+    """A yes/no choice: yes with probability 1 / (1 + exp(-margin / (_SPREAD x temperature))).
+
+    At temperature 0 it is greedy (yes when the margin is not negative) and draws nothing; above 0 it always draws once,
+    so the per-request generator is consumed in the same order whatever the outcome.
+    """
+    if temperature <= 0:
+        return margin >= 0
+    x = margin / (_SPREAD * temperature)
+    probability = 1.0 / (1.0 + math.exp(-x)) if x > -700 else 0.0
+    return rng.random() < probability
+
+
 def _order(
     options: list[Option],
     rng: random.Random,
@@ -348,20 +387,18 @@ def _order(
     together: frozenset[str] = frozenset(),
 ) -> list[Option]:
     options = sorted(options, key=lambda o: (not o.fixing, -o.score, o.explicit if o.explicit is not None else 1 << 30))
-    if temperature <= 0:
-        first = options[0]
-        rest = options[1:]
-    else:
-        scale = temperature * 0.25 * best
-        top = max(o.score for o in options)
-        weights = [math.exp((o.score - top) / scale) for o in options]
+    pick = 0
+    if temperature > 0:
+        # Softmax over the scores, each place in the greedy order costing a little more (see _PLACE).
+        utilities = [o.score - _PLACE * best * place for place, o in enumerate(options)]
+        scale = temperature * _FIRST_SPREAD * best
+        weights = [math.exp((u - utilities[0]) / scale) for u in utilities]
         pick = rng.choices(range(len(options)), weights=weights)[0]
-        first = options[pick]
-        rest = options[:pick] + options[pick + 1 :]
-        rng.shuffle(rest)
-        rest.sort(key=lambda o: -round(o.score / best, 1))
+    first = options[pick]
+    rest = options[:pick] + options[pick + 1 :]
     chosen = [first]
-    if not first.complete:
+    if not first.complete or parallel <= 0:
+        # parallel=0 switches parallel calls off, like a provider's `parallel_tool_calls=False`.
         return chosen
     # Calls the text asks for together (or the same tool over several argument sets) follow one decision.
     group = [
@@ -369,15 +406,12 @@ def _order(
         for o in rest
         if o.complete and (o.tool is first.tool or (o.tool.name in together and first.tool.name in together))
     ]
-    if group:
-        p = min(1.0, parallel * _FOLLOWS_TOGETHER)
-        if (temperature <= 0 and p >= 0.45) or (temperature > 0 and rng.random() < p):
-            chosen.extend(group)
+    if group and decide(rng, min(1.0, parallel * _FOLLOWS_TOGETHER) - _JOIN, temperature):
+        chosen.extend(group)
     for o in rest:
         if not o.complete or o in group:
             continue
         closeness = max(0.0, min(1.0, (o.score / first.score - 0.5) / 0.5)) if first.score else 0.0
-        p = parallel * closeness
-        if (temperature <= 0 and p >= 0.45) or (temperature > 0 and rng.random() < p):
+        if decide(rng, parallel * closeness - _JOIN, temperature):
             chosen.append(o)
     return chosen

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-_WORD = re.compile(r'[A-Za-z][a-z]*|[A-Z]+(?![a-z])|\d+')
+_WORD = re.compile(r'[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+')
 _TOKEN = re.compile(r'\w+|[^\w\s]')
 _TIME = re.compile(r'\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?')
 _ENTITY_REF = re.compile(r'\b([A-Za-z][\w.-]*:[A-Za-z][\w.-]*)/([A-Za-z0-9][\w.-]*[A-Za-z0-9]|[A-Za-z0-9])')
@@ -17,6 +17,8 @@ _QUOTED = re.compile(
 )
 _IDENT = re.compile(r'(?<![\w:/.-])([A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)+)(?![\w/-])')
 _PROPER = re.compile(r'(?<![.!?]\s)(?<!^)(?<!\n)\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)\b')
+_PATH = re.compile(r'(?<![\w/:.])(/[\w.-]+(?:/[\w.-]+)+)')
+"""A file-system path ('/etc/app/config.yaml')."""
 _NUMBER = re.compile(r'(?<![\w.:-])(-?\d+(?:\.\d+)?)(?![\w:-])')
 _ABBREVIATION = re.compile(r'\b(?:[A-Za-z]\.){2,}|\b(?:etc|vs|approx|cf|incl|resp)\.', re.IGNORECASE)
 """'e.g.', 'i.e.', 'etc.': words of examples and asides, never what a label is about."""
@@ -82,7 +84,7 @@ class Mention:
     """A value found in a text, with the words just before it (its label)."""
 
     kind: str
-    """'time', 'entity', 'quoted', 'ident', 'proper' or 'number'."""
+    """'time', 'entity', 'quoted', 'path', 'ident', 'proper' or 'number'."""
     value: str
     """The value as written."""
     position: int
@@ -171,6 +173,12 @@ def mentions(text: str) -> tuple[tuple[Mention, ...], tuple[TimeRange, ...]]:
         if free(m.span()) and value.strip():
             taken.append(m.span())
             found.append(Mention(kind='quoted', value=value, position=m.start(), context=_context(text, m.start(), 0)))
+    for m in _PATH.finditer(text):
+        if free(m.span()):
+            taken.append(m.span())
+            found.append(
+                Mention(kind='path', value=m.group(1), position=m.start(), context=_context(text, m.start(), 0))
+            )
     for m in _IDENT.finditer(text):
         if free(m.span()):
             taken.append(m.span())
@@ -184,9 +192,10 @@ def mentions(text: str) -> tuple[tuple[Mention, ...], tuple[TimeRange, ...]]:
             )
     for m in _NUMBER.finditer(text):
         if free(m.span()):
-            found.append(
-                Mention(kind='number', value=m.group(1), position=m.start(), context=_context(text, m.start(), 0))
-            )
+            # The word right after a number is its unit ('30 minutes', '5 units'): part of what it is about.
+            unit = label_stems(' '.join(text[m.end() : m.end() + 40].split()[:1]))
+            context = _context(text, m.start(), 0) | unit
+            found.append(Mention(kind='number', value=m.group(1), position=m.start(), context=context))
     found.sort(key=lambda mention: mention.position)
 
     ranges: list[TimeRange] = []
