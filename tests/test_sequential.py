@@ -428,7 +428,7 @@ def test_the_planner_prints_and_runs_nothing(project: Callable[..., pytest.Pytes
 def test_the_readme_sequential_ci_gate_spends_less(tmp_path: Path) -> None:
     """The README's sequential CI example, run as written at the repository root on the two deterministic
     architectures: every item is decided met after 35 runs (pass rate 0.9 met after 33, determinism after 34,
-    checked after batches of 5), 1,400 runs where a fixed --runs 80 makes 3,200."""
+    checked after batches of 5), 2,030 runs (29 items x 35) where a fixed --runs 80 makes 4,640 (29 x 2 x 80)."""
     section = README.split('### Sequential gates', 1)[1]
     (block,) = [b for b in re.findall(r'```bash\n(.*?)```', section, re.S) if '--agentarch-sequential' in b]
     command = '\n'.join(line for line in block.splitlines() if not line.startswith('#'))
@@ -449,4 +449,4 @@ def test_the_readme_sequential_ci_gate_spends_less(tmp_path: Path) -> None:
     used = {c['sequential']['runs_used'] for a in report['architectures'] for c in a['cases']}
     assert used == {35}
     totals = report['sequential']
-    assert (totals['items'], totals['met'], totals['runs_used'], totals['runs_max']) == (40, 40, 1400, 3200)
+    assert (totals['items'], totals['met'], totals['runs_used'], totals['runs_max']) == (58, 58, 2030, 4640)
