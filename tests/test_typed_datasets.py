@@ -433,8 +433,12 @@ def test_judge_model_option_uses_sim_and_says_its_verdicts_are_simulated(
     before = llm_as_a_judge._default_model  # pyright: ignore[reportPrivateUsage]
     pytester = project(SHAPES_CONFTEST, simjudged=SIM_JUDGE)
     result = pytester.runpytest('--agentarch-judge-model', 'sim', '--agentarch-json', 'r.json')
-    # The simulated judge finds the rubric's word 'ok' in the output 'ok'.
-    result.assert_outcomes(passed=1)
+    # sim's verdict is no judgement (it reads the judge prompt's own examples), so either outcome is fine; what
+    # matters is that the run was judged by the session's judge and that its verdict decided the item.
+    outcomes = result.parseoutcomes()
+    assert outcomes.get('passed', 0) + outcomes.get('failed', 0) == 1, outcomes
+    if outcomes.get('failed'):
+        result.stdout.fnmatch_lines(['*assertion failed: LLMJudge: *'])
     result.stdout.fnmatch_lines(
         [
             '*; evaluation (judge sim): 1 requests*',
