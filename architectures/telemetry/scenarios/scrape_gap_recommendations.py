@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from architectures.telemetry.builder import MIB, MINUTES, Builder
-from architectures.telemetry.faults import companion, healthy_node, observe, scrape_gap, service_pod
+from architectures.telemetry.builder import Builder
+from architectures.telemetry.faults import Companion, observe, quiet_node, scrape_gap, service_pod, steady_usage
 
 __all__ = ('GAP', 'SEED', 'build')
 
@@ -38,35 +38,17 @@ def build(b: Builder) -> None:
         container='recommendations',
     )
     observe(b, spec)
-    b.pod_series(pod, node, b.flat(MINUTES, 0.22, 0.05), b.flat(MINUTES, 280 * MIB, 0.01), b.flat(MINUTES, 0.008, 0.4))
-    companion(
-        b,
-        name='fluent-bit-t4c7h',
-        namespace='logging',
-        app='fluent-bit',
-        node=node,
-        node_ip=node_ip,
-        pod_ip='10.244.15.2',
-        cpu=0.08,
-        memory_mib=90,
-    )
-    companion(
-        b,
-        name='ads-ranker-6b8c7d9f5-g6h2w',
-        namespace='shop',
-        app='ads-ranker',
-        node=node,
-        node_ip=node_ip,
-        pod_ip='10.244.15.26',
-        cpu=0.5,
-        memory_mib=800,
-    )
-    healthy_node(
+    steady_usage(b, pod, node, cpu=(0.22, 0.05), memory_mib=280, throttled=(0.008, 0.4))
+    quiet_node(
         b,
         name=node,
         ip=node_ip,
         zone='eu-west-1c',
-        pods=[f'{ns}/{pod}', 'logging/fluent-bit-t4c7h', 'shop/ads-ranker-6b8c7d9f5-g6h2w'],
+        tenants=[f'{ns}/{pod}'],
+        pods=[
+            Companion('fluent-bit-t4c7h', 'logging', 'fluent-bit', '10.244.15.2', 0.08, 90),
+            Companion('ads-ranker-6b8c7d9f5-g6h2w', 'shop', 'ads-ranker', '10.244.15.26', 0.5, 800),
+        ],
     )
     # After the node's series, which add the pod's usage: the node exporter kept answering.
     scrape_gap(b, f'k8s:pod/{pod}', *GAP)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from architectures.telemetry.builder import INCIDENT, MIB, MINUTES, Builder
 from architectures.telemetry.faults import (
-    companion,
+    Companion,
     dns_failure_line,
-    healthy_node,
     level_shift,
     linear_growth,
     observe,
+    quiet_node,
     request_line,
     service_pod,
 )
@@ -65,32 +65,14 @@ def build(b: Builder) -> None:
 
     b.request_logs(entity, 0, MINUTES, 2.5, line)
     b.log(entity, INCIDENT + 0.03, 'INFO', 'config reloaded rev=5120: idempotency.expiry_cron=""')
-    companion(
-        b,
-        name='fluent-bit-k3r8d',
-        namespace='logging',
-        app='fluent-bit',
-        node=node,
-        node_ip=node_ip,
-        pod_ip='10.244.11.2',
-        cpu=0.08,
-        memory_mib=90,
-    )
-    companion(
-        b,
-        name='payments-gateway-6d8f7c9b5-v2n4q',
-        namespace='shop',
-        app='payments-gateway',
-        node=node,
-        node_ip=node_ip,
-        pod_ip='10.244.11.30',
-        cpu=0.35,
-        memory_mib=500,
-    )
-    healthy_node(
+    quiet_node(
         b,
         name=node,
         ip=node_ip,
         zone='eu-west-1b',
-        pods=[f'{ns}/{pod}', 'logging/fluent-bit-k3r8d', 'shop/payments-gateway-6d8f7c9b5-v2n4q'],
+        tenants=[f'{ns}/{pod}'],
+        pods=[
+            Companion('fluent-bit-k3r8d', 'logging', 'fluent-bit', '10.244.11.2', 0.08, 90),
+            Companion('payments-gateway-6d8f7c9b5-v2n4q', 'shop', 'payments-gateway', '10.244.11.30', 0.35, 500),
+        ],
     )
