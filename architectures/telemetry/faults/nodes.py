@@ -244,6 +244,8 @@ def noisy_neighbour(
     """A batch Job without a CPU limit scheduled half a minute before the incident: it takes 5.8 cores, or all the
     node's `capacity` that `others` (the CPU of everything else on the node, per incident minute) leaves. Writes its
     objects, series and start events; returns its spec. `image` is `(image name, version)`."""
+    if len(others) != MINUTES - INCIDENT:
+        raise ValueError(f'others needs one value per incident minute ({MINUTES - INCIDENT}), got {len(others)}')
     cpu = [min(b.noisy(5.8, 0.03), capacity - other) for other in others]
     pod = service_pod(
         b,

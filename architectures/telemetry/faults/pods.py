@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from architectures.telemetry.builder import INCIDENT, MIB, MINUTES, Builder, Json, iso
 from architectures.telemetry.faults.cluster import node_event, pod_event, request_line
-from architectures.telemetry.faults.usage import level_shift
+from architectures.telemetry.faults.usage import check_starts, level_shift
 
 __all__ = (
     'container_started',
@@ -143,7 +143,7 @@ def crash_loop(
     b: Builder,
     pod: Json,
     *,
-    starts: list[float],
+    starts: Sequence[float],
     fresh: bool = False,
     back_off_first: float | None = None,
     back_off_count: int | None = None,
@@ -155,6 +155,7 @@ def crash_loop(
     otherwise it is the first crash of a running container. BackOff begins just after the first exit and is
     counted twice a minute unless `back_off_first` and `back_off_count` say otherwise.
     """
+    check_starts(starts)
     restarts = len(starts) - 1
     if fresh:
         container_started(b, pod, starts[1], last=starts[-1], count=restarts, reasons=('Pulled',))
@@ -175,11 +176,12 @@ def crash_loop(
 
 
 def crash_loop_state(
-    b: Builder, pod: Json, *, starts: list[float], exit_code: int, runs_for: float, back_off: str | None = None
+    b: Builder, pod: Json, *, starts: Sequence[float], exit_code: int, runs_for: float, back_off: str | None = None
 ) -> Json:
     """The `end_state` of a pod in CrashLoopBackOff after the `starts` of `crash_loop`: the restart count, and the
     last run, `runs_for` minutes from the last start, exiting with `exit_code`. `back_off` is the current delay
     when the kubelet's message states it (`'5m0s'`)."""
+    check_starts(starts)
     delay = f'back-off {back_off} ' if back_off else 'back-off '
     return {
         'restart_count': len(starts) - 1,

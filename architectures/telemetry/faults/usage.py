@@ -7,7 +7,8 @@ on that order). `scrape_gap` is the exception: it removes samples from a series 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from itertools import pairwise
 
 from architectures.telemetry.builder import GIB, INCIDENT, MIB, MINUTES, Builder
 
@@ -29,6 +30,17 @@ Level = tuple[float, float]
 """A noisy level: `(mean, relative standard deviation)`."""
 
 
+def check_starts(starts: Sequence[float]) -> None:
+    """`ValueError` unless `starts` (the minutes a crash-looping container starts) has a first start and at least one
+    restart, increasing, inside the data."""
+    if len(starts) < 2:
+        raise ValueError(f'a crash loop needs a first start and at least one restart, got starts={list(starts)}')
+    if any(later <= earlier for earlier, later in pairwise(starts)):
+        raise ValueError(f'crash-loop starts must increase, got {list(starts)}')
+    if starts[0] < 0 or starts[-1] >= MINUTES:
+        raise ValueError(f'crash-loop starts must lie in the data, minutes [0, {MINUTES}), got {list(starts)}')
+
+
 def level_shift(b: Builder, baseline: float, incident: float, rel_sd: float) -> list[float]:
     """A noisy level that moves from `baseline` to `incident` at the incident start (a step change)."""
     return [b.noisy(baseline if minute < INCIDENT else incident, rel_sd) for minute in range(MINUTES)]
@@ -40,6 +52,8 @@ def step_changes(b: Builder, *metrics: tuple[Level, Level]) -> list[list[float]]
     Draws minute by minute, every metric of a minute (in argument order) before the next minute; a metric that
     does not change gives the same `Level` twice.
     """
+    if not metrics:
+        raise ValueError('step_changes needs at least one metric')
     series: list[list[float]] = [[] for _ in metrics]
     for minute in range(MINUTES):
         for values, (baseline, incident) in zip(series, metrics, strict=True):
@@ -110,7 +124,7 @@ def memory_leak_until_oom(
 
 
 def crash_loop_usage(
-    b: Builder, *, starts: list[float], cpu: Level, memory_mib: float, start_cpu: float, start_memory_mib: float
+    b: Builder, *, starts: Sequence[float], cpu: Level, memory_mib: float, start_cpu: float, start_memory_mib: float
 ) -> tuple[list[float], list[float]]:
     """A container that runs normally until its first crash, then only lives for moments at each restart.
 
@@ -118,6 +132,7 @@ def crash_loop_usage(
     start-up usage (`start_cpu`, `start_memory_mib`). Otherwise almost nothing (2 millicores, 3 MiB: the pod's
     pause container and the kubelet's accounting). Returns `(cpu, memory)`, drawn CPU then memory each minute.
     """
+    check_starts(starts)
     first = int(starts[0])
     start_minutes = {int(start) for start in starts}
     usage: list[float] = []
@@ -176,6 +191,10 @@ def disk_fill(b: Builder, fraction: Callable[[int], float]) -> list[float]:
 
 def scrape_gap(b: Builder, entity: str, first: int, stop: int) -> None:
     """No samples of any of the entity's metrics in minutes `[first, stop)`: the monitoring lost its target."""
+    if entity not in b.series:
+        raise ValueError(f'no series of {entity!r} to remove samples from; known: {", ".join(sorted(b.series))}')
+    if not 0 <= first < stop <= MINUTES:
+        raise ValueError(f'a scrape gap needs 0 <= first < stop <= {MINUTES}, got [{first}, {stop})')
     block = b.series[entity]
     for key, values in block.items():
         if isinstance(values, list):
