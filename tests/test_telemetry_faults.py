@@ -16,6 +16,7 @@ from architectures.telemetry import scenario_by_id
 from architectures.telemetry.builder import GIB, INCIDENT, MIB, MINUTES, Builder
 from architectures.telemetry.faults import (
     Companion,
+    Host,
     cpu_rise,
     cpu_saturation,
     crash_loop,
@@ -41,6 +42,7 @@ from architectures.telemetry.faults import (
 )
 
 Json = dict[str, Any]
+HOST = Host('node-a', '10.0.0.1', 'eu-west-1a')
 
 
 class NoiseFree(random.Random):
@@ -80,15 +82,13 @@ def pod(b: Builder, **overrides: Any) -> Json:
         name='api-5d8b7c9f4-m4q7p',
         namespace='shop',
         app='api',
-        node='node-a',
-        node_ip='10.0.0.1',
         pod_ip='10.244.0.5',
         version='v1.0.0',
         requests={'cpu': '500m', 'memory': '512Mi'},
         limits={'cpu': '1', 'memory': '1Gi'},
         container='api',
     )
-    return service_pod(b, **{**spec, **overrides})
+    return service_pod(b, HOST, **{**spec, **overrides})
 
 
 def reasons(b: Builder) -> list[tuple[str, float, int]]:
@@ -285,9 +285,7 @@ def test_a_network_failure_is_a_timeout_a_refusal_or_an_unknown_host(draw: float
 # --- node trouble ---------------------------------------------------------------------------------------------
 def test_a_pressured_node_ends_with_its_condition_and_taint() -> None:
     b = builder()
-    pressured_node(
-        b, name='n', ip='10.0.0.9', zone='z', instance_type='m5.xlarge', memory_gib=16, resource='memory', at=71
-    )
+    pressured_node(b, HOST, instance_type='m5.xlarge', memory_gib=16, resource='memory', at=71)
     first, last = (snapshot['object'] for snapshot in b.nodes)
     assert 'taints' not in first['spec']
     assert last['spec']['taints'][0]['key'] == 'node.kubernetes.io/memory-pressure'
@@ -334,11 +332,10 @@ def test_a_noisy_neighbour_takes_what_the_node_leaves_up_to_its_appetite() -> No
     others = [1.0] * 15 + [3.0] * 15
     hog = noisy_neighbour(
         b,
+        HOST,
         name='batch-1-x',
         namespace='search',
         app='batch',
-        node='n',
-        node_ip='10.0.0.9',
         pod_ip='10.244.0.40',
         image=('reindexer', 'v1'),
         others=others,
@@ -351,7 +348,7 @@ def test_a_noisy_neighbour_takes_what_the_node_leaves_up_to_its_appetite() -> No
     assert hog['owner'] == ('Job', 'batch-1')
     assert reasons(b) == [('Scheduled', 59.5, 1), ('Started', 59.7, 1)]
     with pytest.raises(ValueError, match='one value per incident minute'):
-        noisy_neighbour(b, **{**hog_arguments(), 'others': [1.0] * 29})
+        noisy_neighbour(b, HOST, **{**hog_arguments(), 'others': [1.0] * 29})
 
 
 def hog_arguments() -> Json:
@@ -359,8 +356,6 @@ def hog_arguments() -> Json:
         name='batch-2-y',
         namespace='search',
         app='batch',
-        node='n',
-        node_ip='10.0.0.9',
         pod_ip='10.244.0.41',
         image=('reindexer', 'v1'),
         others=[1.0] * 30,
@@ -370,21 +365,21 @@ def hog_arguments() -> Json:
 
 def test_a_quiet_node_lists_tenants_then_companions_and_adds_their_usage() -> None:
     b = builder()
-    b.pod_series('api', 'n', [0.5] * MINUTES, [100 * MIB] * MINUTES)
+    b.pod_series('api', 'node-a', [0.5] * MINUTES, [100 * MIB] * MINUTES)
     quiet_node(
         b,
-        name='n',
-        ip='10.0.0.9',
-        zone='z',
+        HOST,
         tenants=['shop/api'],
         pods=[Companion('fluent-bit-x', 'logging', 'fluent-bit', '10.244.0.2', 0.1, 50)],
     )
     assert [s['object']['metadata']['name'] for s in b.pods] == ['fluent-bit-x', 'fluent-bit-x']
-    node = b.series['k8s:node/n']
+    node = b.series['k8s:node/node-a']
     # System 0.22 cores + the tenant's 0.5 + the companion's 0.1; 1.3 GiB + 100 MiB + 50 MiB.
     assert node['cpu_cores'][0] == pytest.approx(0.82)
     assert node['memory_bytes'][0] == int(1.3 * GIB + 150 * MIB)
     pods_in_chatter = {
-        line['message'].split('pod="')[1].rstrip('"') for line in b.logs['k8s:node/n'] if 'SyncLoop' in line['message']
+        line['message'].split('pod="')[1].rstrip('"')
+        for line in b.logs['k8s:node/node-a']
+        if 'SyncLoop' in line['message']
     }
     assert pods_in_chatter == {'shop/api', 'logging/fluent-bit-x'}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from architectures.telemetry.faults.cluster import (
     Companion,
+    Host,
     client_ip,
     companion,
     companions,
@@ -64,6 +65,7 @@ from architectures.telemetry.faults.usage import (
 
 __all__ = (
     'Companion',
+    'Host',
     'Level',
     'Resource',
     'batch_progress',

@@ -10,6 +10,7 @@ from architectures.telemetry.builder import GIB, MIB, MINUTES, REGISTRY, Builder
 
 __all__ = (
     'Companion',
+    'Host',
     'client_ip',
     'companion',
     'companions',
@@ -25,14 +26,21 @@ __all__ = (
 )
 
 
+class Host(NamedTuple):
+    """The node a scenario's pods run on."""
+
+    name: str
+    ip: str
+    zone: str
+
+
 def service_pod(
     b: Builder,
+    host: Host,
     *,
     name: str,
     namespace: str,
     app: str,
-    node: str,
-    node_ip: str,
     pod_ip: str,
     version: str,
     requests: dict[str, str],
@@ -43,7 +51,8 @@ def service_pod(
     owner_kind: str = 'ReplicaSet',
     probe: bool = True,
 ) -> Json:
-    """A workload's pod: the keyword arguments `Builder.pod` builds it from (`observe` writes its snapshots).
+    """A workload's pod on `host`: the keyword arguments `Builder.pod` builds it from (`observe` writes its
+    snapshots).
 
     The image is `<registry>/<namespace>/<image_name or app>:<version>`; the owner is the `owner_kind` (a
     Deployment's ReplicaSet unless told otherwise) named like the pod without its last `-` part. Draws the pod's
@@ -53,8 +62,8 @@ def service_pod(
         name=name,
         namespace=namespace,
         app=app,
-        node=node,
-        node_ip=node_ip,
+        node=host.name,
+        node_ip=host.ip,
         pod_ip=pod_ip,
         image=f'{REGISTRY}/{namespace}/{image_name or app}:{version}',
         owner=(owner_kind, name.rsplit('-', 1)[0]),
@@ -190,98 +199,73 @@ class Companion(NamedTuple):
     """Mean working set, MiB."""
 
 
-def companion(
-    b: Builder,
-    *,
-    name: str,
-    namespace: str,
-    app: str,
-    node: str,
-    node_ip: str,
-    pod_ip: str,
-    cpu: float,
-    memory_mib: float,
-) -> None:
+def companion(b: Builder, host: Host, pod: Companion) -> None:
     """A quiet pod sharing the node, so node usage and top-pod rankings look like a real node."""
     uid = b.uid()
     obj = b.pod(
-        name=name,
-        namespace=namespace,
-        app=app,
-        node=node,
-        node_ip=node_ip,
-        pod_ip=pod_ip,
-        image=f'{REGISTRY}/{namespace}/{app}:v1.{b.rng.randint(2, 9)}.{b.rng.randint(0, 9)}',
-        owner=('ReplicaSet', name.rsplit('-', 1)[0]),
+        name=pod.name,
+        namespace=pod.namespace,
+        app=pod.app,
+        node=host.name,
+        node_ip=host.ip,
+        pod_ip=pod.pod_ip,
+        image=f'{REGISTRY}/{pod.namespace}/{pod.app}:v1.{b.rng.randint(2, 9)}.{b.rng.randint(0, 9)}',
+        owner=('ReplicaSet', pod.name.rsplit('-', 1)[0]),
         created_minute=-60 * 24 * 3,
         uid=uid,
-        requests={'cpu': f'{int(cpu * 1000 * 1.2)}m', 'memory': f'{int(memory_mib * 1.2)}Mi'},
-        limits={'cpu': f'{int(cpu * 1000 * 3)}m', 'memory': f'{int(memory_mib * 2)}Mi'},
+        requests={'cpu': f'{int(pod.cpu * 1000 * 1.2)}m', 'memory': f'{int(pod.memory_mib * 1.2)}Mi'},
+        limits={'cpu': f'{int(pod.cpu * 1000 * 3)}m', 'memory': f'{int(pod.memory_mib * 2)}Mi'},
     )
     b.snapshot('Pod', 0, obj)
     b.snapshot('Pod', MINUTES - 1, obj)
     b.pod_series(
-        name, node, b.flat(MINUTES, cpu, 0.07), b.flat(MINUTES, memory_mib * MIB, 0.01), b.flat(MINUTES, 0.005, 0.5)
+        pod.name,
+        host.name,
+        b.flat(MINUTES, pod.cpu, 0.07),
+        b.flat(MINUTES, pod.memory_mib * MIB, 0.01),
+        b.flat(MINUTES, 0.005, 0.5),
     )
 
 
-def companions(b: Builder, *, node: str, node_ip: str, pods: Sequence[Companion]) -> list[str]:
-    """Each of `pods` as a `companion` on `node`, in order; returns their `namespace/name` references."""
+def companions(b: Builder, host: Host, pods: Sequence[Companion]) -> list[str]:
+    """Each of `pods` as a `companion` on `host`, in order; returns their `namespace/name` references."""
     for pod in pods:
-        companion(
-            b,
-            name=pod.name,
-            namespace=pod.namespace,
-            app=pod.app,
-            node=node,
-            node_ip=node_ip,
-            pod_ip=pod.pod_ip,
-            cpu=pod.cpu,
-            memory_mib=pod.memory_mib,
-        )
+        companion(b, host, pod)
     return [f'{pod.namespace}/{pod.name}' for pod in pods]
 
 
 def healthy_node(
     b: Builder,
+    host: Host,
     *,
-    name: str,
-    ip: str,
-    zone: str,
     pods: list[str],
     cpu: int = 4,
     memory_gib: int = 16,
     instance_type: str = 'm5.xlarge',
     disk_fraction: float = 0.41,
 ) -> None:
-    """Snapshots, series and kubelet chatter of an unremarkable node; call after its pods' series exist."""
-    obj = b.node(name=name, ip=ip, zone=zone, instance_type=instance_type, cpu=cpu, memory_gib=memory_gib, disk_gib=100)
-    b.snapshot('Node', 0, obj)
-    b.snapshot(
-        'Node',
-        MINUTES - 1,
-        b.node(
-            name=name,
-            ip=ip,
-            zone=zone,
-            instance_type=instance_type,
-            cpu=cpu,
-            memory_gib=memory_gib,
-            disk_gib=100,
-            minute=MINUTES - 1,
-        ),
+    """Snapshots, series and kubelet chatter of an unremarkable node running `pods` (`namespace/name`); call after
+    its pods' series exist."""
+    spec: Json = dict(
+        name=host.name,
+        ip=host.ip,
+        zone=host.zone,
+        instance_type=instance_type,
+        cpu=cpu,
+        memory_gib=memory_gib,
+        disk_gib=100,
     )
+    b.snapshot('Node', 0, b.node(**spec))
+    b.snapshot('Node', MINUTES - 1, b.node(**spec, minute=MINUTES - 1))
     disk = [100 * GIB * disk_fraction + 2 * MIB * minute for minute in range(MINUTES)]
-    b.node_series(name, 0.22 * cpu / 4, 1.3 * GIB, disk, float(cpu))
-    b.kubelet_routine(name, pods)
+    b.node_series(host.name, 0.22 * cpu / 4, 1.3 * GIB, disk, float(cpu))
+    b.kubelet_routine(host.name, pods)
 
 
 def quiet_node(
     b: Builder,
+    host: Host,
     *,
-    name: str,
-    ip: str,
-    zone: str,
     tenants: list[str],
     pods: Sequence[Companion],
     cpu: int = 4,
@@ -291,12 +275,10 @@ def quiet_node(
 ) -> None:
     """The scenario's `tenants` (`namespace/name` of pods already written) on a `healthy_node` with the
     `companions` `pods` beside them."""
-    neighbours = companions(b, node=name, node_ip=ip, pods=pods)
+    neighbours = companions(b, host, pods)
     healthy_node(
         b,
-        name=name,
-        ip=ip,
-        zone=zone,
+        host,
         pods=tenants + neighbours,
         cpu=cpu,
         memory_gib=memory_gib,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Literal
 
 from architectures.telemetry.builder import GIB, INCIDENT, MIB, MINUTES, REGISTRY, Builder, Json, iso
-from architectures.telemetry.faults.cluster import node_event, pod_event, service_pod
+from architectures.telemetry.faults.cluster import Host, node_event, pod_event, service_pod
 from architectures.telemetry.faults.pods import scheduled
 
 __all__ = (
@@ -49,10 +49,8 @@ _TAINTS: dict[Resource, str] = {
 
 def pressured_node(
     b: Builder,
+    host: Host,
     *,
-    name: str,
-    ip: str,
-    zone: str,
     instance_type: str,
     memory_gib: int,
     resource: Resource,
@@ -61,7 +59,13 @@ def pressured_node(
     """Snapshots of a 4-core node that is healthy at the start and, at the end, reports the `resource` pressure
     condition since minute `at` and carries its NoSchedule taint."""
     spec: Json = dict(
-        name=name, ip=ip, zone=zone, instance_type=instance_type, cpu=4, memory_gib=memory_gib, disk_gib=100
+        name=host.name,
+        ip=host.ip,
+        zone=host.zone,
+        instance_type=instance_type,
+        cpu=4,
+        memory_gib=memory_gib,
+        disk_gib=100,
     )
     condition, reason, message, _ = _CONDITIONS[resource]
     b.snapshot('Node', 0, b.node(**spec))
@@ -195,9 +199,7 @@ def evicted_state(b: Builder, *, message: str, done: float) -> Json:
     }
 
 
-def best_effort_eviction(
-    b: Builder, *, name: str, namespace: str, node: str, node_ip: str, at: int, memory_mib: float
-) -> None:
+def best_effort_eviction(b: Builder, host: Host, *, name: str, namespace: str, at: int, memory_mib: float) -> None:
     """A best-effort pod (no requests, no limits) using about `memory_mib`, evicted at minute `at` when its node
     runs out of memory: its objects, its series until then, and the eviction."""
     container = name.split('-')[0]
@@ -206,8 +208,8 @@ def best_effort_eviction(
         name=name,
         namespace=namespace,
         app=container,
-        node=node,
-        node_ip=node_ip,
+        node=host.name,
+        node_ip=host.ip,
         pod_ip=f'10.244.4.{b.rng.randint(30, 60)}',
         image=f'{REGISTRY}/{namespace}/{name.rsplit("-", 2)[0]}:v0.9.{b.rng.randint(0, 9)}',
         owner=('ReplicaSet', name.rsplit('-', 1)[0]),
@@ -224,18 +226,17 @@ def best_effort_eviction(
         f'{memory_mib * 1024 + b.rng.randint(0, 900)}Ki, request is 0, has larger consumption of memory.'
     )
     b.snapshot('Pod', MINUTES - 1, b.pod(**pod, **evicted_state(b, message=message, done=at + 0.3)))
-    b.pod_series(name, node, b.flat(at, 0.05, 0.1), b.flat(at, memory_mib * MIB, 0.01))
+    b.pod_series(name, host.name, b.flat(at, 0.05, 0.1), b.flat(at, memory_mib * MIB, 0.01))
     eviction(b, {**pod, 'container': container}, at=at + 0.1, message=message, stopped=at + 0.15, done=at + 0.3)
 
 
 def noisy_neighbour(
     b: Builder,
+    host: Host,
     *,
     name: str,
     namespace: str,
     app: str,
-    node: str,
-    node_ip: str,
     pod_ip: str,
     image: tuple[str, str],
     others: list[float],
@@ -249,11 +250,10 @@ def noisy_neighbour(
     cpu = [min(b.noisy(5.8, 0.03), capacity - other) for other in others]
     pod = service_pod(
         b,
+        host,
         name=name,
         namespace=namespace,
         app=app,
-        node=node,
-        node_ip=node_ip,
         pod_ip=pod_ip,
         image_name=image[0],
         version=image[1],
@@ -267,7 +267,7 @@ def noisy_neighbour(
     minutes = MINUTES - INCIDENT
     b.snapshot('Pod', INCIDENT, b.pod(**pod))
     b.snapshot('Pod', MINUTES - 1, b.pod(**pod))
-    b.pod_series(name, node, cpu, b.flat(minutes, 2.6 * GIB, 0.02), [0.0] * minutes, start=INCIDENT)
+    b.pod_series(name, host.name, cpu, b.flat(minutes, 2.6 * GIB, 0.02), [0.0] * minutes, start=INCIDENT)
     scheduled(b, pod, INCIDENT - 0.5)
     pod_event(b, pod, 'Started', f'Started container {pod["container"]}', INCIDENT - 0.3, container=False)
     return pod

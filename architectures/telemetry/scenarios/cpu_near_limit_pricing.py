@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from architectures.telemetry.builder import Builder
-from architectures.telemetry.faults import Companion, cpu_rise, observe, quiet_node, service_pod
+from architectures.telemetry.faults import Companion, Host, cpu_rise, observe, quiet_node, service_pod
 
 __all__ = ('SEED', 'build')
 
@@ -14,14 +14,14 @@ SEED = 1717
 def build(b: Builder) -> None:
     """Write the scenario into `b`: a pricing engine whose CPU rises about 2.3 robust sigmas, to a p95 at 92%
     of its 2-core limit."""
-    pod, ns, node, node_ip = b.scenario.name, 'shop', 'ip-10-0-14-9.eu-west-1.compute.internal', '10.0.14.9'
+    pod, ns = b.scenario.name, 'shop'
+    host = Host('ip-10-0-14-9.eu-west-1.compute.internal', '10.0.14.9', 'eu-west-1a')
     spec = service_pod(
         b,
+        host,
         name=pod,
         namespace=ns,
         app='pricing-engine',
-        node=node,
-        node_ip=node_ip,
         pod_ip='10.244.16.31',
         version='v1.14.2',
         requests={'cpu': '1', 'memory': '1Gi'},
@@ -32,9 +32,7 @@ def build(b: Builder) -> None:
     cpu_rise(b, spec, cpu=(1.45, 1.63, 0.06), throttled=(0.02, 0.04), memory_mib=900)
     quiet_node(
         b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1a',
+        host,
         tenants=[f'{ns}/{pod}'],
         pods=[Companion('fleet-sync-7d6c5b8f9-j8r3n', ns, 'fleet-sync', '10.244.16.40', 0.3, 400)],
     )

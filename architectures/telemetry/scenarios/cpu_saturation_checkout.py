@@ -5,6 +5,7 @@ from __future__ import annotations
 from architectures.telemetry.builder import INCIDENT, MINUTES, Builder
 from architectures.telemetry.faults import (
     Companion,
+    Host,
     cpu_saturation,
     liveness_kills,
     observe,
@@ -25,15 +26,15 @@ SEED = 101
 def build(b: Builder) -> None:
     """Write the scenario into `b`: a flash sale pins the checkout pod at its 1-core limit; too busy to answer its
     liveness probe, it is killed and restarted four times, and its requests slow down and time out."""
-    pod, ns, node, node_ip = b.scenario.name, 'shop', 'ip-10-0-1-17.eu-west-1.compute.internal', '10.0.1.17'
+    pod, ns = b.scenario.name, 'shop'
+    host = Host('ip-10-0-1-17.eu-west-1.compute.internal', '10.0.1.17', 'eu-west-1a')
     kills = [71, 76, 81, 86]
     spec = service_pod(
         b,
+        host,
         name=pod,
         namespace=ns,
         app='checkout',
-        node=node,
-        node_ip=node_ip,
         pod_ip='10.244.1.23',
         version='v3.8.2',
         requests={'cpu': '500m', 'memory': '256Mi'},
@@ -41,7 +42,7 @@ def build(b: Builder) -> None:
         container='checkout',
         created_minute=-60 * 26,
     )
-    b.pod_series(pod, node, *cpu_saturation(b, kills=kills, cpu=0.42, memory_mib=300))
+    b.pod_series(pod, host.name, *cpu_saturation(b, kills=kills, cpu=0.42, memory_mib=300))
     observe(
         b,
         spec,
@@ -84,9 +85,7 @@ def build(b: Builder) -> None:
     )
     quiet_node(
         b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1a',
+        host,
         tenants=[f'{ns}/{pod}'],
         pods=[
             Companion('fluent-bit-7xk2p', 'logging', 'fluent-bit', '10.244.1.4', 0.08, 90),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from architectures.telemetry.builder import INCIDENT, MINUTES, Builder, Json
 from architectures.telemetry.faults import (
     Companion,
+    Host,
     crash_loop,
     crash_loop_state,
     crash_loop_usage,
@@ -23,18 +24,17 @@ SEED = 303
 def build(b: Builder) -> None:
     """Write the scenario into `b`: a StatefulSet rollout at the incident start replaces the ledger pod by one whose
     image expects a renamed configuration key; it exits with code 1 on every start and loops in CrashLoopBackOff."""
-    pod, ns, node, node_ip = b.scenario.name, 'payments', 'ip-10-0-2-8.eu-west-1.compute.internal', '10.0.2.8'
+    pod, ns = b.scenario.name, 'payments'
+    host = Host('ip-10-0-2-8.eu-west-1.compute.internal', '10.0.2.8', 'eu-west-1c')
     starts = [60.3, 60.6, 61.0, 61.7, 63.0, 65.7, 71.0, 76.1, 81.2, 86.3]
     cpu, memory = crash_loop_usage(
         b, starts=starts, cpu=(0.31, 0.07), memory_mib=610, start_cpu=0.22, start_memory_mib=48
     )
-    b.pod_series(pod, node, cpu, memory, b.flat(MINUTES, 0.003, 0.5))
+    b.pod_series(pod, host.name, cpu, memory, b.flat(MINUTES, 0.003, 0.5))
     revision: Json = dict(
         name=pod,
         namespace=ns,
         app='payments-ledger',
-        node=node,
-        node_ip=node_ip,
         pod_ip='10.244.3.12',
         image_name='ledger',
         owner_kind='StatefulSet',
@@ -42,9 +42,9 @@ def build(b: Builder) -> None:
         limits={'cpu': '1', 'memory': '1Gi'},
         container='ledger',
     )
-    old = service_pod(b, **revision, version='v2.3.7', created_minute=-60 * 24 * 6)
+    old = service_pod(b, host, **revision, version='v2.3.7', created_minute=-60 * 24 * 6)
     b.snapshot('Pod', 0, b.pod(**old))
-    new = service_pod(b, **revision, version='v2.4.0', created_minute=INCIDENT + 0.1)
+    new = service_pod(b, host, **revision, version='v2.4.0', created_minute=INCIDENT + 0.1)
     b.snapshot(
         'Pod',
         MINUTES - 1,
@@ -79,9 +79,7 @@ def build(b: Builder) -> None:
     )
     quiet_node(
         b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1c',
+        host,
         tenants=[f'{ns}/{pod}'],
         pods=[
             Companion('fluent-bit-h4w8s', 'logging', 'fluent-bit', '10.244.3.2', 0.07, 88),

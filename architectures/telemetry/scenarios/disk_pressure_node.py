@@ -5,6 +5,7 @@ from __future__ import annotations
 from architectures.telemetry.builder import GIB, INCIDENT, MIB, MINUTES, Builder
 from architectures.telemetry.faults import (
     Companion,
+    Host,
     companions,
     disk_fill,
     evicted_state,
@@ -37,14 +38,13 @@ def build(b: Builder) -> None:
     """Write the scenario into `b`: a transcoder writing scratch files to an emptyDir fills its node's disk past
     the eviction threshold; image garbage collection cannot free enough, the node reports DiskPressure, is tainted
     and evicts the transcoder."""
-    node, node_ip = b.scenario.name, '10.0.5.77'
+    host = Host(b.scenario.name, '10.0.5.77', 'eu-west-1c')
     pressure_at, evicted_at = 74, 77
     disk = disk_fill(b, lambda minute: _disk_fraction(minute, evicted_at))
     tenants = companions(
         b,
-        node=node,
-        node_ip=node_ip,
-        pods=[
+        host,
+        [
             Companion('thumbnailer-6c7d8b9f5-k2j6p', 'media', 'thumbnailer', '10.244.6.19', 0.5, 800),
             Companion('fluent-bit-d3r6x', 'logging', 'fluent-bit', '10.244.6.2', 0.09, 95),
         ],
@@ -56,11 +56,10 @@ def build(b: Builder) -> None:
     )
     transcoder = service_pod(
         b,
+        host,
         name='media-transcoder-5f6b8c9d7-t4v2n',
         namespace='media',
         app='media-transcoder',
-        node=node,
-        node_ip=node_ip,
         pod_ip='10.244.6.33',
         image_name='transcoder',
         version='v1.14.2',
@@ -72,25 +71,23 @@ def build(b: Builder) -> None:
     observe(b, transcoder, evicted_state(b, message=message, done=evicted_at + 0.4))
     b.pod_series(
         transcoder['name'],
-        node,
+        host.name,
         b.flat(evicted_at, 1.1, 0.06),
         b.flat(evicted_at, 900 * MIB, 0.02),
         b.flat(evicted_at, 0.05, 0.3),
     )
     pressured_node(
         b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1c',
+        host,
         instance_type='c5.xlarge',
         memory_gib=8,
         resource='ephemeral-storage',
         at=pressure_at,
     )
-    b.node_series(node, 0.25, 1.1 * GIB, disk, 4.0)
+    b.node_series(host.name, 0.25, 1.1 * GIB, disk, 4.0)
     pressure(
         b,
-        node=node,
+        node=host.name,
         resource='ephemeral-storage',
         at=pressure_at,
         reclaims=5,
@@ -99,7 +96,7 @@ def build(b: Builder) -> None:
     )
     image_gc_failures(
         b,
-        node=node,
+        node=host.name,
         first=INCIDENT + 9,
         last=MINUTES - 3,
         count=4,
@@ -109,8 +106,8 @@ def build(b: Builder) -> None:
         every=5,
     )
     eviction(b, transcoder, at=evicted_at + 0.1, message=message, stopped=evicted_at + 0.2, done=evicted_at + 0.4)
-    b.kubelet_routine(node, [f'media/{transcoder["name"]}', *tenants])
-    reclaim_lines(b, node=node, resource='ephemeral-storage', at=pressure_at, every=2, offset=0.11)
+    b.kubelet_routine(host.name, [f'media/{transcoder["name"]}', *tenants])
+    reclaim_lines(b, node=host.name, resource='ephemeral-storage', at=pressure_at, every=2, offset=0.11)
     for minute in range(0, evicted_at, 2):
         b.log(
             f'k8s:pod/{transcoder["name"]}',

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from architectures.telemetry.builder import INCIDENT, Builder
-from architectures.telemetry.faults import Companion, node_event, quiet_node
+from architectures.telemetry.faults import Companion, Host, node_event, quiet_node
 
 __all__ = ('SEED', 'build')
 
@@ -14,12 +14,10 @@ SEED = 909
 def build(b: Builder) -> None:
     """Write the scenario into `b`: a worker node at moderate utilisation running four quiet pods; its only event
     is the node controller registering it again."""
-    node = b.scenario.name
+    host = Host(b.scenario.name, '10.0.8.90', 'eu-west-1c')
     quiet_node(
         b,
-        name=node,
-        ip='10.0.8.90',
-        zone='eu-west-1c',
+        host,
         cpu=8,
         memory_gib=32,
         instance_type='m5.2xlarge',
@@ -34,9 +32,9 @@ def build(b: Builder) -> None:
     )
     node_event(
         b,
-        node,
+        host.name,
         'RegisteredNode',
-        f'Node {node} event: Registered Node {node} in Controller',
+        f'Node {host.name} event: Registered Node {host.name} in Controller',
         INCIDENT + 7,
         component='node-controller',
     )

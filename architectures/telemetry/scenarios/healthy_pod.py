@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from architectures.telemetry.builder import INCIDENT, MINUTES, Builder
-from architectures.telemetry.faults import Companion, observe, quiet_node, request_line, service_pod, steady_usage
+from architectures.telemetry.faults import Companion, Host, observe, quiet_node, request_line, service_pod, steady_usage
 
 __all__ = ('SEED', 'build')
 
@@ -14,15 +14,15 @@ SEED = 808
 def build(b: Builder) -> None:
     """Write the scenario into `b`: an inventory API serving steady traffic, with a few cache warnings and one
     retried upstream error, as any healthy service has."""
-    pod, ns, node, node_ip = b.scenario.name, 'shop', 'ip-10-0-7-12.eu-west-1.compute.internal', '10.0.7.12'
-    steady_usage(b, pod, node, cpu=(0.35, 0.05), memory_mib=410, throttled=(0.01, 0.4))
+    pod, ns = b.scenario.name, 'shop'
+    host = Host('ip-10-0-7-12.eu-west-1.compute.internal', '10.0.7.12', 'eu-west-1b')
+    steady_usage(b, pod, host.name, cpu=(0.35, 0.05), memory_mib=410, throttled=(0.01, 0.4))
     spec = service_pod(
         b,
+        host,
         name=pod,
         namespace=ns,
         app='inventory-api',
-        node=node,
-        node_ip=node_ip,
         pod_ip='10.244.8.17',
         version='v2.9.1',
         requests={'cpu': '500m', 'memory': '512Mi'},
@@ -41,9 +41,7 @@ def build(b: Builder) -> None:
     b.log(entity, INCIDENT + 12.4, 'ERROR', 'upstream returned 503 for sku=SKU-10233, retrying in 200ms')
     quiet_node(
         b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1b',
+        host,
         tenants=[f'{ns}/{pod}'],
         pods=[
             Companion('fluent-bit-j7p3z', 'logging', 'fluent-bit', '10.244.8.2', 0.08, 90),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from architectures.telemetry.builder import INCIDENT, MINUTES, Builder
 from architectures.telemetry.faults import (
     Companion,
+    Host,
     observe,
     quiet_node,
     request_line,
@@ -21,16 +22,16 @@ SEED = 1111
 def build(b: Builder) -> None:
     """Write the scenario into `b`: evening traffic doubles the frontend's requests and CPU from the incident start,
     far below its 2-core limit and without errors."""
-    pod, ns, node, node_ip = b.scenario.name, 'shop', 'ip-10-0-9-15.eu-west-1.compute.internal', '10.0.9.15'
+    pod, ns = b.scenario.name, 'shop'
+    host = Host('ip-10-0-9-15.eu-west-1.compute.internal', '10.0.9.15', 'eu-west-1a')
     cpu, memory = traffic_peak(b, cpu=0.32, memory_mib=380)
-    b.pod_series(pod, node, cpu, memory, b.flat(MINUTES, 0.006, 0.5))
+    b.pod_series(pod, host.name, cpu, memory, b.flat(MINUTES, 0.006, 0.5))
     spec = service_pod(
         b,
+        host,
         name=pod,
         namespace=ns,
         app='web-frontend',
-        node=node,
-        node_ip=node_ip,
         pod_ip='10.244.10.8',
         version='v12.4.0',
         requests={'cpu': '500m', 'memory': '512Mi'},
@@ -46,9 +47,7 @@ def build(b: Builder) -> None:
         b.request_logs(entity, start, stop, per_minute, lambda minute: request_line(b, 'GET', b.rng.choice(pages), 35))
     quiet_node(
         b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1a',
+        host,
         tenants=[f'{ns}/{pod}'],
         pods=[
             Companion('fluent-bit-v6h3t', 'logging', 'fluent-bit', '10.244.10.2', 0.08, 90),

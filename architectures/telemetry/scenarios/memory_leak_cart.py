@@ -5,6 +5,7 @@ from __future__ import annotations
 from architectures.telemetry.builder import INCIDENT, MINUTES, Builder
 from architectures.telemetry.faults import (
     Companion,
+    Host,
     memory_leak_until_oom,
     observe,
     oom_kill,
@@ -24,15 +25,15 @@ def build(b: Builder) -> None:
     """Write the scenario into `b`: a feature flag turned on at the incident start makes the cart cache sessions
     without eviction; its memory grows 9.4 MiB a minute to the 512Mi limit, it is OOM-killed at minute 86 and
     grows again."""
-    pod, ns, node, node_ip = b.scenario.name, 'shop', 'ip-10-0-1-52.eu-west-1.compute.internal', '10.0.1.52'
+    pod, ns = b.scenario.name, 'shop'
+    host = Host('ip-10-0-1-52.eu-west-1.compute.internal', '10.0.1.52', 'eu-west-1b')
     oom, created = 86, -60 * 50
     spec = service_pod(
         b,
+        host,
         name=pod,
         namespace=ns,
         app='cart',
-        node=node,
-        node_ip=node_ip,
         pod_ip='10.244.2.40',
         version='v5.2.0',
         requests={'cpu': '250m', 'memory': '256Mi'},
@@ -41,7 +42,7 @@ def build(b: Builder) -> None:
         created_minute=created,
     )
     cpu, memory = memory_leak_until_oom(b, oom=oom, limit_mib=512, cpu=0.18, memory_mib=270, leak_mib=9.4)
-    b.pod_series(pod, node, cpu, memory, b.flat(MINUTES, 0.004, 0.5))
+    b.pod_series(pod, host.name, cpu, memory, b.flat(MINUTES, 0.004, 0.5))
     observe(
         b,
         spec,
@@ -74,9 +75,7 @@ def build(b: Builder) -> None:
     b.log(entity, oom + 0.25, 'INFO', 'starting cart-service v5.2.0 port=8080 feature_flags=session_cache_v2')
     quiet_node(
         b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1b',
+        host,
         tenants=[f'{ns}/{pod}'],
         pods=[
             Companion('fluent-bit-m9c4d', 'logging', 'fluent-bit', '10.244.2.3', 0.07, 85),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from architectures.telemetry.builder import INCIDENT, MINUTES, Builder
 from architectures.telemetry.faults import (
     Companion,
+    Host,
     network_failure,
     observe,
     quiet_node,
@@ -22,16 +23,16 @@ def build(b: Builder) -> None:
     """Write the scenario into `b`: from two minutes into the incident, the overloaded cluster DNS makes more than
     half of the notification worker's sends fail (lookup timeouts, refused connections, unknown hosts) and a fifth
     of them retry, while its CPU and memory stay normal."""
-    pod, ns, node, node_ip = b.scenario.name, 'messaging', 'ip-10-0-6-33.eu-west-1.compute.internal', '10.0.6.33'
+    pod, ns = b.scenario.name, 'messaging'
+    host = Host('ip-10-0-6-33.eu-west-1.compute.internal', '10.0.6.33', 'eu-west-1a')
     pod_ip = '10.244.7.21'
-    steady_usage(b, pod, node, cpu=(0.12, 0.07), memory_mib=190, throttled=(0.004, 0.5))
+    steady_usage(b, pod, host.name, cpu=(0.12, 0.07), memory_mib=190, throttled=(0.004, 0.5))
     spec = service_pod(
         b,
+        host,
         name=pod,
         namespace=ns,
         app='notification-worker',
-        node=node,
-        node_ip=node_ip,
         pod_ip=pod_ip,
         version='v3.1.4',
         requests={'cpu': '200m', 'memory': '256Mi'},
@@ -68,9 +69,7 @@ def build(b: Builder) -> None:
     b.request_logs(f'k8s:pod/{pod}', 0, MINUTES, 2.5, line)
     quiet_node(
         b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1a',
+        host,
         tenants=[f'{ns}/{pod}'],
         pods=[
             Companion('fluent-bit-w5b9c', 'logging', 'fluent-bit', '10.244.7.2', 0.08, 92),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from architectures.telemetry.builder import GIB, INCIDENT, MINUTES, Builder
 from architectures.telemetry.faults import (
     Companion,
+    Host,
     companions,
     disk_fill,
     eviction,
@@ -27,21 +28,15 @@ SEED = 1414
 def build(b: Builder) -> None:
     """Write the scenario into `b`: a pod whose CPU, memory and object are normal on a node under disk pressure;
     its only trace of the trouble is warnings that its cache writes fail."""
-    pod, ns, node, node_ip, pod_ip = (
-        b.scenario.name,
-        'media',
-        'ip-10-0-11-63.eu-west-1.compute.internal',
-        '10.0.11.63',
-        '10.244.13.17',
-    )
+    pod, ns, pod_ip = b.scenario.name, 'media', '10.244.13.17'
+    host = Host('ip-10-0-11-63.eu-west-1.compute.internal', '10.0.11.63', 'eu-west-1a')
     pressure_at = 66
     spec = service_pod(
         b,
+        host,
         name=pod,
         namespace=ns,
         app='image-resizer',
-        node=node,
-        node_ip=node_ip,
         pod_ip=pod_ip,
         version='v2.3.1',
         requests={'cpu': '1', 'memory': '1Gi'},
@@ -49,7 +44,7 @@ def build(b: Builder) -> None:
         container='resizer',
     )
     observe(b, spec)
-    steady_usage(b, pod, node, cpu=(0.4, 0.05), memory_mib=600, throttled=(0.01, 0.4))
+    steady_usage(b, pod, host.name, cpu=(0.4, 0.05), memory_mib=600, throttled=(0.01, 0.4))
 
     def line(minute: float) -> tuple[str, str]:
         if minute >= pressure_at + 1 and b.rng.random() < 0.2:
@@ -62,9 +57,8 @@ def build(b: Builder) -> None:
     b.request_logs(f'k8s:pod/{pod}', 0, MINUTES, 2.5, line)
     neighbours = companions(
         b,
-        node=node,
-        node_ip=node_ip,
-        pods=[
+        host,
+        [
             Companion('fluent-bit-b6n4x', 'logging', 'fluent-bit', '10.244.13.2', 0.08, 90),
             Companion('video-previews-5c9d8b7f6-m3k8j', ns, 'video-previews', '10.244.13.25', 0.6, 900),
         ],
@@ -73,29 +67,27 @@ def build(b: Builder) -> None:
     disk = disk_fill(b, lambda minute: 0.62 if minute < INCIDENT else min(0.92, 0.62 + 0.05 * (minute - INCIDENT)))
     pressured_node(
         b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1a',
+        host,
         instance_type='c5.xlarge',
         memory_gib=8,
         resource='ephemeral-storage',
         at=pressure_at,
     )
-    b.node_series(node, 0.25, 1.1 * GIB, disk, 4.0)
-    b.kubelet_routine(node, [f'{ns}/{pod}', *neighbours])
+    b.node_series(host.name, 0.25, 1.1 * GIB, disk, 4.0)
+    b.kubelet_routine(host.name, [f'{ns}/{pod}', *neighbours])
     pressure(
         b,
-        node=node,
+        node=host.name,
         resource='ephemeral-storage',
         at=pressure_at,
         reclaims=4,
         reclaim_from=pressure_at + 0.1,
         reclaim_until=MINUTES - 1.5,
     )
-    reclaim_lines(b, node=node, resource='ephemeral-storage', at=pressure_at, every=3, offset=0.11)
+    reclaim_lines(b, node=host.name, resource='ephemeral-storage', at=pressure_at, every=3, offset=0.11)
     image_gc_failures(
         b,
-        node=node,
+        node=host.name,
         first=pressure_at + 2,
         last=MINUTES - 4,
         count=3,
@@ -103,7 +95,7 @@ def build(b: Builder) -> None:
         freed=1288490188,
         every=6,
     )
-    archiver = {'name': 'log-archiver-6f7d8c9b5-z2x4c', 'namespace': ns, 'node': node}
+    archiver = {'name': 'log-archiver-6f7d8c9b5-z2x4c', 'namespace': ns, 'node': host.name}
     eviction(
         b,
         archiver,

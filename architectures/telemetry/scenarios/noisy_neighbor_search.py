@@ -5,6 +5,7 @@ from __future__ import annotations
 from architectures.telemetry.builder import INCIDENT, MIB, MINUTES, Builder
 from architectures.telemetry.faults import (
     Companion,
+    Host,
     batch_progress,
     companions,
     healthy_node,
@@ -23,21 +24,21 @@ SEED = 505
 def build(b: Builder) -> None:
     """Write the scenario into `b`: a reindexing Job without a CPU limit lands on the search API's 8-core node and
     takes all it leaves; the search API stays below its own limit but is throttled and slow."""
-    pod, ns, node, node_ip = b.scenario.name, 'search', 'ip-10-0-4-19.eu-west-1.compute.internal', '10.0.4.19'
+    pod, ns = b.scenario.name, 'search'
+    host = Host('ip-10-0-4-19.eu-west-1.compute.internal', '10.0.4.19', 'eu-west-1b')
     cpu, throttled, memory = step_changes(
         b,
         ((0.9, 0.05), (1.2, 0.06)),
         ((0.03, 0.3), (0.38, 0.12)),
         ((1150 * MIB, 0.01), (1150 * MIB, 0.01)),
     )
-    b.pod_series(pod, node, cpu, memory, throttled)
+    b.pod_series(pod, host.name, cpu, memory, throttled)
     spec = service_pod(
         b,
+        host,
         name=pod,
         namespace=ns,
         app='search-api',
-        node=node,
-        node_ip=node_ip,
         pod_ip='10.244.5.14',
         version='v7.0.3',
         requests={'cpu': '1', 'memory': '1Gi'},
@@ -50,16 +51,15 @@ def build(b: Builder) -> None:
         Companion('metrics-agent-r8t5v', 'monitoring', 'metrics-agent', '10.244.5.3', 0.15, 200),
         Companion('geo-api-8d6c5b7f9-v3h8m', 'search', 'geo-api', '10.244.5.22', 1.4, 2100),
     ]
-    tenants = companions(b, node=node, node_ip=node_ip, pods=neighbours)
+    tenants = companions(b, host, neighbours)
     # Everything else on the node in each incident minute: its system share, the search API and the companions.
     others = [sum((neighbour.cpu for neighbour in neighbours), 0.3 + c) for c in cpu[INCIDENT:]]
     hog = noisy_neighbour(
         b,
+        host,
         name='batch-reindex-29563860-vx9lm',
         namespace='search',
         app='batch-reindex',
-        node=node,
-        node_ip=node_ip,
         pod_ip='10.244.5.40',
         image=('reindexer', 'v2.2.1'),
         others=others,
@@ -67,9 +67,7 @@ def build(b: Builder) -> None:
     )
     healthy_node(
         b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1b',
+        host,
         cpu=8,
         memory_gib=32,
         instance_type='m5.2xlarge',

@@ -5,6 +5,7 @@ from __future__ import annotations
 from architectures.telemetry.builder import INCIDENT, MINUTES, Builder
 from architectures.telemetry.faults import (
     Companion,
+    Host,
     observe,
     quiet_node,
     readiness_failures,
@@ -22,20 +23,14 @@ SEED = 1313
 def build(b: Builder) -> None:
     """Write the scenario into `b`: a healthy pod whose logs hold a recovered panic and a short burst of refused
     connections (four, one fewer than the network rule needs) during a Redis failover."""
-    pod, ns, node, node_ip, pod_ip = (
-        b.scenario.name,
-        'payments',
-        'ip-10-0-10-58.eu-west-1.compute.internal',
-        '10.0.10.58',
-        '10.244.12.9',
-    )
+    pod, ns, pod_ip = b.scenario.name, 'payments', '10.244.12.9'
+    host = Host('ip-10-0-10-58.eu-west-1.compute.internal', '10.0.10.58', 'eu-west-1c')
     spec = service_pod(
         b,
+        host,
         name=pod,
         namespace=ns,
         app='payments-api',
-        node=node,
-        node_ip=node_ip,
         pod_ip=pod_ip,
         version='v7.0.3',
         requests={'cpu': '500m', 'memory': '512Mi'},
@@ -43,7 +38,7 @@ def build(b: Builder) -> None:
         container='payments-api',
     )
     observe(b, spec)
-    steady_usage(b, pod, node, cpu=(0.28, 0.05), memory_mib=350, throttled=(0.01, 0.4))
+    steady_usage(b, pod, host.name, cpu=(0.28, 0.05), memory_mib=350, throttled=(0.01, 0.4))
     entity = f'k8s:pod/{pod}'
     b.request_logs(entity, 0, MINUTES, 2.5, lambda minute: request_line(b, 'POST', '/api/v1/payments', 60))
     b.log(
@@ -64,9 +59,7 @@ def build(b: Builder) -> None:
     readiness_failures(b, spec, first=INCIDENT + 15.2, last=INCIDENT + 15.3, count=2)
     quiet_node(
         b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1c',
+        host,
         tenants=[f'{ns}/{pod}'],
         pods=[
             Companion('fluent-bit-s8w2m', 'logging', 'fluent-bit', '10.244.12.2', 0.08, 90),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from architectures.telemetry.builder import MINUTES, Builder
 from architectures.telemetry.faults import (
     Companion,
+    Host,
     crash_loop,
     crash_loop_state,
     crash_loop_usage,
@@ -35,7 +36,7 @@ REPLICAS: tuple[tuple[str, str, list[float]], ...] = (
 def build(b: Builder) -> None:
     """Write the scenario into `b`: a poison message crashes each consumer replica that takes over its partition,
     one after another; each then loops, re-reading the same offset on every start."""
-    ns, node, node_ip = 'events', 'ip-10-0-12-7.eu-west-1.compute.internal', '10.0.12.7'
+    ns, host = 'events', Host('ip-10-0-12-7.eu-west-1.compute.internal', '10.0.12.7', 'eu-west-1b')
     offset = 184467
 
     def crash_lines(minute: float) -> list[tuple[float, str, str]]:
@@ -55,11 +56,10 @@ def build(b: Builder) -> None:
         first = int(starts[0])
         spec = service_pod(
             b,
+            host,
             name=pod,
             namespace=ns,
             app='order-events-consumer',
-            node=node,
-            node_ip=node_ip,
             pod_ip=pod_ip,
             version='v2.7.1',
             requests={'cpu': '250m', 'memory': '256Mi'},
@@ -73,7 +73,7 @@ def build(b: Builder) -> None:
         cpu, memory = crash_loop_usage(
             b, starts=starts, cpu=(0.35, 0.06), memory_mib=420, start_cpu=0.15, start_memory_mib=40
         )
-        b.pod_series(pod, node, cpu, memory, b.flat(MINUTES, 0.004, 0.5))
+        b.pod_series(pod, host.name, cpu, memory, b.flat(MINUTES, 0.004, 0.5))
         entity = f'k8s:pod/{pod}'
         b.request_logs(
             entity,
@@ -89,9 +89,7 @@ def build(b: Builder) -> None:
         b.log(entity, first - 0.02, 'INFO', 'rebalance: partition 3 assigned to this member')
     quiet_node(
         b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1b',
+        host,
         tenants=[f'{ns}/{pod}' for pod, _, _ in REPLICAS],
         pods=[Companion('fluent-bit-p7v3q', 'logging', 'fluent-bit', '10.244.14.2', 0.08, 90)],
     )

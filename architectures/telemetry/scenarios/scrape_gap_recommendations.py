@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from architectures.telemetry.builder import Builder
-from architectures.telemetry.faults import Companion, observe, quiet_node, scrape_gap, service_pod, steady_usage
+from architectures.telemetry.faults import Companion, Host, observe, quiet_node, scrape_gap, service_pod, steady_usage
 
 __all__ = ('GAP', 'SEED', 'build')
 
@@ -17,20 +17,14 @@ GAP = (70, 83)
 def build(b: Builder) -> None:
     """Write the scenario into `b`: a steady pod whose metrics have a 13-minute gap in the incident window (the
     monitoring lost its target; the node's own series are complete) and whose logs are not collected at all."""
-    pod, ns, node, node_ip, pod_ip = (
-        b.scenario.name,
-        'shop',
-        'ip-10-0-13-44.eu-west-1.compute.internal',
-        '10.0.13.44',
-        '10.244.15.20',
-    )
+    pod, ns, pod_ip = b.scenario.name, 'shop', '10.244.15.20'
+    host = Host('ip-10-0-13-44.eu-west-1.compute.internal', '10.0.13.44', 'eu-west-1c')
     spec = service_pod(
         b,
+        host,
         name=pod,
         namespace=ns,
         app='recommendations-api',
-        node=node,
-        node_ip=node_ip,
         pod_ip=pod_ip,
         version='v3.0.8',
         requests={'cpu': '250m', 'memory': '256Mi'},
@@ -38,12 +32,10 @@ def build(b: Builder) -> None:
         container='recommendations',
     )
     observe(b, spec)
-    steady_usage(b, pod, node, cpu=(0.22, 0.05), memory_mib=280, throttled=(0.008, 0.4))
+    steady_usage(b, pod, host.name, cpu=(0.22, 0.05), memory_mib=280, throttled=(0.008, 0.4))
     quiet_node(
         b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1c',
+        host,
         tenants=[f'{ns}/{pod}'],
         pods=[
             Companion('fluent-bit-t4c7h', 'logging', 'fluent-bit', '10.244.15.2', 0.08, 90),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from architectures.telemetry.builder import INCIDENT, MIB, MINUTES, Builder
 from architectures.telemetry.faults import (
     Companion,
+    Host,
     dns_failure_line,
     level_shift,
     linear_growth,
@@ -22,20 +23,14 @@ SEED = 1212
 
 def build(b: Builder) -> None:
     """Write the scenario into `b`: a memory leak and DNS failures in the same pod, from the same minutes."""
-    pod, ns, node, node_ip, pod_ip = (
-        b.scenario.name,
-        'shop',
-        'ip-10-0-10-21.eu-west-1.compute.internal',
-        '10.0.10.21',
-        '10.244.11.14',
-    )
+    pod, ns, pod_ip = b.scenario.name, 'shop', '10.244.11.14'
+    host = Host('ip-10-0-10-21.eu-west-1.compute.internal', '10.0.10.21', 'eu-west-1b')
     spec = service_pod(
         b,
+        host,
         name=pod,
         namespace=ns,
         app='orders-api',
-        node=node,
-        node_ip=node_ip,
         pod_ip=pod_ip,
         version='v4.2.0',
         requests={'cpu': '500m', 'memory': '512Mi'},
@@ -45,7 +40,7 @@ def build(b: Builder) -> None:
     observe(b, spec)
     b.pod_series(
         pod,
-        node,
+        host.name,
         level_shift(b, 0.3, 0.33, 0.06),
         linear_growth(b, 300 * MIB, 10 * MIB, 0.006),
         b.flat(MINUTES, 0.01, 0.4),
@@ -67,9 +62,7 @@ def build(b: Builder) -> None:
     b.log(entity, INCIDENT + 0.03, 'INFO', 'config reloaded rev=5120: idempotency.expiry_cron=""')
     quiet_node(
         b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1b',
+        host,
         tenants=[f'{ns}/{pod}'],
         pods=[
             Companion('fluent-bit-k3r8d', 'logging', 'fluent-bit', '10.244.11.2', 0.08, 90),
