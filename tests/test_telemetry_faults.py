@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import random
 import statistics
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from architectures.telemetry import scenario_by_id
+from architectures.telemetry import faults, scenario_by_id
 from architectures.telemetry.builder import GIB, INCIDENT, MIB, MINUTES, Builder
 from architectures.telemetry.faults import (
     Companion,
@@ -43,6 +44,7 @@ from architectures.telemetry.faults import (
 
 Json = dict[str, Any]
 HOST = Host('node-a', '10.0.0.1', 'eu-west-1a')
+MODULES = ('cluster', 'usage', 'pods', 'nodes')
 
 
 class NoiseFree(random.Random):
@@ -383,3 +385,11 @@ def test_a_quiet_node_lists_tenants_then_companions_and_adds_their_usage() -> No
         if 'SyncLoop' in line['message']
     }
     assert pods_in_chatter == {'shop/api', 'logging/fluent-bit-x'}
+
+
+def test_the_contract_lists_every_injector() -> None:
+    contract = (Path(__file__).parents[1] / 'docs' / 'k8s-contract.md').read_text(encoding='utf-8')
+    types = {'Companion', 'Host', 'Level', 'Resource'}
+    missing = [name for name in faults.__all__ if name not in types and f'`{name}`' not in contract]
+    missing = [name for name in missing if not any(f'`{module}.{name}`' in contract for module in MODULES)]
+    assert not missing, f'docs/k8s-contract.md ("Fault injectors") does not mention {missing}'

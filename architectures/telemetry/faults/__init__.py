@@ -1,7 +1,16 @@
 """Reusable pieces of scenarios: the healthy cluster around a fault, and fault injectors.
 
 Each injector writes one kind of trouble into a `Builder` (telemetry, objects, events and logs that belong
-together), so a scenario module reads as the list of what happens in it.
+together), so a scenario module reads as the list of what happens in it:
+
+- `cluster`: the healthy surroundings (workload pods and their observations, steady usage, quiet companions and
+  nodes, request lines) and the events every injector writes through;
+- `usage`: shapes of usage series (steps, leaks, saturation, crash loops, peaks, a node filling up, scrape gaps);
+- `pods`: trouble of one pod (probe failures and kills, OOM kills, crash loops, rollouts, network failures);
+- `nodes`: trouble of a node (pressure, image garbage collection, evictions, a noisy neighbour).
+
+Injectors draw from the scenario's one random generator in a fixed order, on which the committed data files depend.
+docs/k8s-contract.md ("Fault injectors") lists which scenario uses which.
 """
 
 from __future__ import annotations
