@@ -42,6 +42,7 @@ def build(b: Builder) -> None:
         limits={'cpu': '1', 'memory': '1Gi'},
         container='ledger',
     )
+    # The old revision is observed at the start, the rollout's new pod (same name, new uid and image) at the end.
     old = service_pod(b, host, **revision, version='v2.3.7', created_minute=-60 * 24 * 6)
     b.snapshot('Pod', 0, b.pod(**old))
     new = service_pod(b, host, **revision, version='v2.4.0', created_minute=INCIDENT + 0.1)
