@@ -178,7 +178,10 @@ def eviction(
     done: float | None = None,
 ) -> None:
     """The kubelet evicts the pod at minute `at` (`message` says for which resource); with `stopped`, its
-    container is stopped then; with `done`, the kubelet logs ranking the pod at `at` and evicting it at `done`."""
+    container is stopped then; with `done`, the kubelet logs ranking the pod at `at` and evicting it at `done`.
+
+    `pod` needs only `name`, `namespace` and `node` (and `container` with `stopped`): a pod the data holds no other
+    trace of can be evicted too."""
     pod_event(b, pod, 'Evicted', message, at, warning=True, container=False)
     if stopped is not None:
         pod_event(b, pod, 'Killing', f'Stopping container {pod["container"]}', stopped, container=False)
