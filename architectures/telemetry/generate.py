@@ -15,7 +15,7 @@ Each file holds Kubernetes-API-shaped objects and telemetry for one small slice 
 - `logs`: per entity, container log lines (pods) or kubelet journal lines (nodes): `timestamp`, `level`, `message`.
 
 How each scenario is made lives in its own module, `scenarios/<id with underscores>.py` (a `SEED` and a `build`
-function driving a `builder.Builder`), built from the shared pieces and fault injectors in `faults.py`.
+function driving a `builder.Builder`), built from the shared pieces and fault injectors in the `faults` package.
 
 Run `python -m architectures.telemetry.generate [--out DIR]` from the repository root.
 """

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from architectures.telemetry.builder import INCIDENT, MIB, MINUTES, REGISTRY, Builder, Json, iso
-from architectures.telemetry.faults import companion, healthy_node, request_line
+from architectures.telemetry.builder import INCIDENT, MINUTES, Builder
+from architectures.telemetry.faults import (
+    Companion,
+    Host,
+    memory_leak_until_oom,
+    observe,
+    oom_kill,
+    quiet_node,
+    request_line,
+    restarted,
+    service_pod,
+)
 
 __all__ = ('SEED', 'build')
 
@@ -12,91 +22,41 @@ SEED = 202
 
 
 def build(b: Builder) -> None:
-    """Write the scenario into `b`."""
-    pod, ns, node, node_ip, pod_ip = (
-        b.scenario.name,
-        'shop',
-        'ip-10-0-1-52.eu-west-1.compute.internal',
-        '10.0.1.52',
-        '10.244.2.40',
-    )
-    image = f'{REGISTRY}/shop/cart:v5.2.0'
-    uid = b.uid()
-    limit = 512 * MIB
-    oom = 86
-    cpu, memory = [], []
-    for minute in range(MINUTES):
-        if minute < INCIDENT:
-            cpu.append(b.noisy(0.18, 0.06))
-            memory.append(b.noisy(270 * MIB, 0.012))
-        elif minute < oom:
-            cpu.append(b.noisy(0.24 + 0.004 * (minute - INCIDENT), 0.06))
-            memory.append(min(limit * 0.995, b.noisy((272 + 9.4 * (minute - INCIDENT)) * MIB, 0.006)))
-        else:
-            cpu.append(b.noisy(0.2, 0.06))
-            memory.append(b.noisy((140 + 9.4 * (minute - oom)) * MIB, 0.006))
-    b.pod_series(pod, node, cpu, memory, b.flat(MINUTES, 0.004, 0.5))
-    common: Json = dict(
+    """Write the scenario into `b`: a feature flag turned on at the incident start makes the cart cache sessions
+    without eviction; its memory grows 9.4 MiB a minute to the 512Mi limit, it is OOM-killed at minute 86 and
+    grows again."""
+    pod, ns = b.scenario.name, 'shop'
+    host = Host('ip-10-0-1-52.eu-west-1.compute.internal', '10.0.1.52', 'eu-west-1b')
+    oom, created = 86, -60 * 50
+    spec = service_pod(
+        b,
+        host,
         name=pod,
         namespace=ns,
         app='cart',
-        node=node,
-        node_ip=node_ip,
-        pod_ip=pod_ip,
-        image=image,
-        owner=('ReplicaSet', 'cart-5d8b7c9f4'),
-        created_minute=-60 * 50,
-        uid=uid,
+        pod_ip='10.244.2.40',
+        version='v5.2.0',
         requests={'cpu': '250m', 'memory': '256Mi'},
         limits={'cpu': '1', 'memory': '512Mi'},
         container='cart',
+        created_minute=created,
     )
-    b.snapshot('Pod', 0, b.pod(**common))
-    b.snapshot(
-        'Pod',
-        MINUTES - 1,
-        b.pod(
-            **common,
-            restart_count=1,
-            state={'running': {'startedAt': iso(b.at(oom + 0.2))}},
-            last_terminated={
-                'exitCode': 137,
-                'reason': 'OOMKilled',
-                'startedAt': iso(b.at(-60 * 50)),
-                'finishedAt': iso(b.at(oom)),
-            },
+    cpu, memory = memory_leak_until_oom(b, oom=oom, limit_mib=512, cpu=0.18, memory_mib=270, leak_mib=9.4)
+    b.pod_series(pod, host.name, cpu, memory, b.flat(MINUTES, 0.004, 0.5))
+    observe(
+        b,
+        spec,
+        restarted(
+            b,
+            count=1,
+            running_since=oom + 0.2,
+            exit_code=137,
+            reason='OOMKilled',
+            previous_start=created,
+            previous_end=oom,
         ),
     )
-    for reason, message in (
-        ('Pulled', f'Container image "{image}" already present on machine'),
-        ('Created', 'Created container cart'),
-        ('Started', 'Started container cart'),
-    ):
-        b.event(
-            kind='Pod',
-            name=pod,
-            namespace=ns,
-            type_='Normal',
-            reason=reason,
-            host=node,
-            message=message,
-            first=oom + 0.1,
-            field_path='spec.containers{cart}',
-        )
-    b.event(
-        kind='Node',
-        name=node,
-        namespace='',
-        type_='Warning',
-        reason='OOMKilling',
-        host=node,
-        component='kernel-monitor',
-        message=f'Memory cgroup out of memory: Killed process {b.rng.randint(20000, 40000)} (cart-service) '
-        f'total-vm:1843212kB, anon-rss:523004kB, file-rss:11240kB, shmem-rss:0kB, UID:10001 '
-        f'pgtables:1420kB oom_score_adj:{b.rng.randint(900, 999)}',
-        first=oom,
-    )
-
+    oom_kill(b, spec, at=oom, process='cart-service')
     entity = f'k8s:pod/{pod}'
 
     def line(minute: float) -> tuple[str, str]:
@@ -113,33 +73,12 @@ def build(b: Builder) -> None:
     b.request_logs(entity, 0, MINUTES, 2.5, line)
     b.log(entity, INCIDENT + 0.02, 'INFO', 'feature flag session_cache_v2 enabled by config reload rev=4471')
     b.log(entity, oom + 0.25, 'INFO', 'starting cart-service v5.2.0 port=8080 feature_flags=session_cache_v2')
-
-    companion(
+    quiet_node(
         b,
-        name='fluent-bit-m9c4d',
-        namespace='logging',
-        app='fluent-bit',
-        node=node,
-        node_ip=node_ip,
-        pod_ip='10.244.2.3',
-        cpu=0.07,
-        memory_mib=85,
-    )
-    companion(
-        b,
-        name='pricing-api-5c8f7b6d9-q7k3x',
-        namespace='shop',
-        app='pricing-api',
-        node=node,
-        node_ip=node_ip,
-        pod_ip='10.244.2.18',
-        cpu=0.4,
-        memory_mib=900,
-    )
-    healthy_node(
-        b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1b',
-        pods=[f'{ns}/{pod}', 'logging/fluent-bit-m9c4d', 'shop/pricing-api-5c8f7b6d9-q7k3x'],
+        host,
+        tenants=[f'{ns}/{pod}'],
+        pods=[
+            Companion('fluent-bit-m9c4d', 'logging', 'fluent-bit', '10.244.2.3', 0.07, 85),
+            Companion('pricing-api-5c8f7b6d9-q7k3x', 'shop', 'pricing-api', '10.244.2.18', 0.4, 900),
+        ],
     )

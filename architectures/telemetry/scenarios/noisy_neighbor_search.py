@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from architectures.telemetry.builder import GIB, INCIDENT, MIB, MINUTES, REGISTRY, Builder, Json
-from architectures.telemetry.faults import companion, healthy_node
-from architectures.telemetry.scenarios import INCIDENT_MINUTES
+from architectures.telemetry.builder import INCIDENT, MIB, MINUTES, Builder
+from architectures.telemetry.faults import (
+    Companion,
+    Host,
+    batch_progress,
+    companions,
+    healthy_node,
+    noisy_neighbour,
+    observe,
+    service_pod,
+    step_changes,
+)
 
 __all__ = ('SEED', 'build')
 
@@ -13,120 +22,57 @@ SEED = 505
 
 
 def build(b: Builder) -> None:
-    """Write the scenario into `b`."""
-    pod, ns, node, node_ip, pod_ip = (
-        b.scenario.name,
-        'search',
-        'ip-10-0-4-19.eu-west-1.compute.internal',
-        '10.0.4.19',
-        '10.244.5.14',
+    """Write the scenario into `b`: a reindexing Job without a CPU limit lands on the search API's 8-core node and
+    takes all it leaves; the search API stays below its own limit but is throttled and slow."""
+    pod, ns = b.scenario.name, 'search'
+    host = Host('ip-10-0-4-19.eu-west-1.compute.internal', '10.0.4.19', 'eu-west-1b')
+    cpu, throttled, memory = step_changes(
+        b,
+        ((0.9, 0.05), (1.2, 0.06)),
+        ((0.03, 0.3), (0.38, 0.12)),
+        ((1150 * MIB, 0.01), (1150 * MIB, 0.01)),
     )
-    cpu, throttled, memory = [], [], []
-    for minute in range(MINUTES):
-        if minute < INCIDENT:
-            cpu.append(b.noisy(0.9, 0.05))
-            throttled.append(b.noisy(0.03, 0.3))
-        else:
-            cpu.append(b.noisy(1.2, 0.06))
-            throttled.append(b.noisy(0.38, 0.12))
-        memory.append(b.noisy(1150 * MIB, 0.01))
-    b.pod_series(pod, node, cpu, memory, throttled)
-    common: Json = dict(
+    b.pod_series(pod, host.name, cpu, memory, throttled)
+    spec = service_pod(
+        b,
+        host,
         name=pod,
         namespace=ns,
         app='search-api',
-        node=node,
-        node_ip=node_ip,
-        pod_ip=pod_ip,
-        image=f'{REGISTRY}/search/search-api:v7.0.3',
-        owner=('ReplicaSet', 'search-api-6c9f8b7d4'),
-        created_minute=-60 * 40,
-        uid=b.uid(),
+        pod_ip='10.244.5.14',
+        version='v7.0.3',
         requests={'cpu': '1', 'memory': '1Gi'},
         limits={'cpu': '2', 'memory': '2Gi'},
         container='search-api',
+        created_minute=-60 * 40,
     )
-    b.snapshot('Pod', 0, b.pod(**common))
-    b.snapshot('Pod', MINUTES - 1, b.pod(**common))
-    companion(
+    observe(b, spec)
+    neighbours = [
+        Companion('metrics-agent-r8t5v', 'monitoring', 'metrics-agent', '10.244.5.3', 0.15, 200),
+        Companion('geo-api-8d6c5b7f9-v3h8m', 'search', 'geo-api', '10.244.5.22', 1.4, 2100),
+    ]
+    tenants = companions(b, host, neighbours)
+    # Everything else on the node in each incident minute: its system share, the search API and the companions.
+    others = [sum((neighbour.cpu for neighbour in neighbours), 0.3 + c) for c in cpu[INCIDENT:]]
+    hog = noisy_neighbour(
         b,
-        name='metrics-agent-r8t5v',
-        namespace='monitoring',
-        app='metrics-agent',
-        node=node,
-        node_ip=node_ip,
-        pod_ip='10.244.5.3',
-        cpu=0.15,
-        memory_mib=200,
-    )
-    companion(
-        b,
-        name='geo-api-8d6c5b7f9-v3h8m',
-        namespace='search',
-        app='geo-api',
-        node=node,
-        node_ip=node_ip,
-        pod_ip='10.244.5.22',
-        cpu=1.4,
-        memory_mib=2100,
-    )
-    hog = 'batch-reindex-29563860-vx9lm'
-    # Whatever the node has left goes to the unlimited batch job: the node is pinned at capacity.
-    others = [0.3 + c + 0.15 + 1.4 for c in cpu[INCIDENT:]]
-    hog_cpu = [min(b.noisy(5.8, 0.03), 8.0 - other) for other in others]
-    hog_common: Json = dict(
-        name=hog,
+        host,
+        name='batch-reindex-29563860-vx9lm',
         namespace='search',
         app='batch-reindex',
-        node=node,
-        node_ip=node_ip,
         pod_ip='10.244.5.40',
-        image=f'{REGISTRY}/search/reindexer:v2.2.1',
-        owner=('Job', 'batch-reindex-29563860'),
-        created_minute=INCIDENT - 0.5,
-        uid=b.uid(),
-        requests={'cpu': '500m', 'memory': '1Gi'},
-        limits={},
-        container='reindexer',
-        probe=False,
-    )
-    b.snapshot('Pod', INCIDENT, b.pod(**hog_common))
-    b.snapshot('Pod', MINUTES - 1, b.pod(**hog_common))
-    b.pod_series(
-        hog, node, hog_cpu, b.flat(INCIDENT_MINUTES, 2.6 * GIB, 0.02), [0.0] * INCIDENT_MINUTES, start=INCIDENT
-    )
-    b.event(
-        kind='Pod',
-        name=hog,
-        namespace='search',
-        type_='Normal',
-        reason='Scheduled',
-        host=node,
-        component='default-scheduler',
-        message=f'Successfully assigned search/{hog} to {node}',
-        first=INCIDENT - 0.5,
-    )
-    b.event(
-        kind='Pod',
-        name=hog,
-        namespace='search',
-        type_='Normal',
-        reason='Started',
-        host=node,
-        message='Started container reindexer',
-        first=INCIDENT - 0.3,
+        image=('reindexer', 'v2.2.1'),
+        others=others,
+        capacity=8.0,
     )
     healthy_node(
         b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1b',
+        host,
         cpu=8,
         memory_gib=32,
         instance_type='m5.2xlarge',
-        pods=[f'{ns}/{pod}', 'monitoring/metrics-agent-r8t5v', 'search/geo-api-8d6c5b7f9-v3h8m'],
+        pods=[f'{ns}/{pod}', *tenants],
     )
-    entity = f'k8s:pod/{pod}'
 
     def line(minute: float) -> tuple[str, str]:
         query = b.rng.choice(['running shoes', 'usb-c cable', 'desk lamp', 'coffee grinder', 'rain jacket'])
@@ -138,11 +84,5 @@ def build(b: Builder) -> None:
         took = max(3, int(b.noisy(latency, 0.3)))
         return 'INFO', f'GET /search q="{query}" 200 {took}ms hits={b.rng.randint(0, 400)}'
 
-    b.request_logs(entity, 0, MINUTES, 3.0, line)
-    for batch, minute in enumerate(range(INCIDENT, MINUTES)):
-        b.log(
-            f'k8s:pod/{hog}',
-            minute + 0.5,
-            'INFO',
-            f'reindexed batch {batch + 1}/400 docs=5000 elapsed={b.rng.uniform(50, 59):.1f}s',
-        )
+    b.request_logs(f'k8s:pod/{pod}', 0, MINUTES, 3.0, line)
+    batch_progress(b, hog, batches=400, docs=5000)

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from architectures.telemetry.builder import INCIDENT, MIB, MINUTES, Builder
-from architectures.telemetry.faults import companion, healthy_node, observe, request_line, service_pod
+from architectures.telemetry.builder import INCIDENT, MINUTES, Builder
+from architectures.telemetry.faults import (
+    Companion,
+    Host,
+    observe,
+    quiet_node,
+    readiness_failures,
+    request_line,
+    service_pod,
+    steady_usage,
+)
 
 __all__ = ('SEED', 'build')
 
@@ -14,20 +23,14 @@ SEED = 1313
 def build(b: Builder) -> None:
     """Write the scenario into `b`: a healthy pod whose logs hold a recovered panic and a short burst of refused
     connections (four, one fewer than the network rule needs) during a Redis failover."""
-    pod, ns, node, node_ip, pod_ip = (
-        b.scenario.name,
-        'payments',
-        'ip-10-0-10-58.eu-west-1.compute.internal',
-        '10.0.10.58',
-        '10.244.12.9',
-    )
+    pod, ns, pod_ip = b.scenario.name, 'payments', '10.244.12.9'
+    host = Host('ip-10-0-10-58.eu-west-1.compute.internal', '10.0.10.58', 'eu-west-1c')
     spec = service_pod(
         b,
+        host,
         name=pod,
         namespace=ns,
         app='payments-api',
-        node=node,
-        node_ip=node_ip,
         pod_ip=pod_ip,
         version='v7.0.3',
         requests={'cpu': '500m', 'memory': '512Mi'},
@@ -35,7 +38,7 @@ def build(b: Builder) -> None:
         container='payments-api',
     )
     observe(b, spec)
-    b.pod_series(pod, node, b.flat(MINUTES, 0.28, 0.05), b.flat(MINUTES, 350 * MIB, 0.01), b.flat(MINUTES, 0.01, 0.4))
+    steady_usage(b, pod, host.name, cpu=(0.28, 0.05), memory_mib=350, throttled=(0.01, 0.4))
     entity = f'k8s:pod/{pod}'
     b.request_logs(entity, 0, MINUTES, 2.5, lambda minute: request_line(b, 'POST', '/api/v1/payments', 60))
     b.log(
@@ -53,45 +56,13 @@ def build(b: Builder) -> None:
             f'redis GET idempotency:{b.hexid(12)} failed: dial tcp 10.100.40.9:6379: connect: connection refused',
         )
     b.log(entity, INCIDENT + 15.5, 'INFO', 'redis: reconnected to new master 10.100.40.12:6379 after failover')
-    b.event(
-        kind='Pod',
-        name=pod,
-        namespace=ns,
-        type_='Warning',
-        reason='Unhealthy',
-        host=node,
-        message=f'Readiness probe failed: Get "http://{pod_ip}:8080/ready": context deadline exceeded',
-        first=INCIDENT + 15.2,
-        last=INCIDENT + 15.3,
-        count=2,
-        field_path='spec.containers{payments-api}',
-    )
-    companion(
+    readiness_failures(b, spec, first=INCIDENT + 15.2, last=INCIDENT + 15.3, count=2)
+    quiet_node(
         b,
-        name='fluent-bit-s8w2m',
-        namespace='logging',
-        app='fluent-bit',
-        node=node,
-        node_ip=node_ip,
-        pod_ip='10.244.12.2',
-        cpu=0.08,
-        memory_mib=90,
-    )
-    companion(
-        b,
-        name='ledger-sync-7b9c8d6f5-q5t8x',
-        namespace='payments',
-        app='ledger-sync',
-        node=node,
-        node_ip=node_ip,
-        pod_ip='10.244.12.21',
-        cpu=0.4,
-        memory_mib=650,
-    )
-    healthy_node(
-        b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1c',
-        pods=[f'{ns}/{pod}', 'logging/fluent-bit-s8w2m', 'payments/ledger-sync-7b9c8d6f5-q5t8x'],
+        host,
+        tenants=[f'{ns}/{pod}'],
+        pods=[
+            Companion('fluent-bit-s8w2m', 'logging', 'fluent-bit', '10.244.12.2', 0.08, 90),
+            Companion('ledger-sync-7b9c8d6f5-q5t8x', 'payments', 'ledger-sync', '10.244.12.21', 0.4, 650),
+        ],
     )

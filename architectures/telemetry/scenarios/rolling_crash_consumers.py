@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from architectures.telemetry.builder import MIB, MINUTES, Builder
-from architectures.telemetry.faults import companion, crash_loop, healthy_node, observe, service_pod
+from architectures.telemetry.builder import MINUTES, Builder
+from architectures.telemetry.faults import (
+    Companion,
+    Host,
+    crash_loop,
+    crash_loop_state,
+    crash_loop_usage,
+    observe,
+    quiet_node,
+    service_pod,
+    start_up_lines,
+)
 
 __all__ = ('REPLICAS', 'SEED', 'build')
 
@@ -26,30 +36,30 @@ REPLICAS: tuple[tuple[str, str, list[float]], ...] = (
 def build(b: Builder) -> None:
     """Write the scenario into `b`: a poison message crashes each consumer replica that takes over its partition,
     one after another; each then loops, re-reading the same offset on every start."""
-    ns, node, node_ip = 'events', 'ip-10-0-12-7.eu-west-1.compute.internal', '10.0.12.7'
+    ns, host = 'events', Host('ip-10-0-12-7.eu-west-1.compute.internal', '10.0.12.7', 'eu-west-1b')
     offset = 184467
 
-    def crash_lines(minute: float) -> list[tuple[str, str]]:
+    def crash_lines(minute: float) -> list[tuple[float, str, str]]:
         return [
-            ('INFO', 'starting order-events-consumer v2.7.1 group=order-events'),
-            ('INFO', f'assigned partitions [3]; resuming at committed offset {offset}'),
+            (0.01, 'INFO', 'starting order-events-consumer v2.7.1 group=order-events'),
+            (0.02, 'INFO', f'assigned partitions [3]; resuming at committed offset {offset}'),
             (
+                0.03,
                 'ERROR',
                 f'failed to decode message offset={offset} partition=3 topic=order-events: json: cannot unmarshal '
                 'string into Go struct field Order.total of type float64',
             ),
-            ('FATAL', 'panic: unrecoverable decode error; exiting with code 2'),
+            (0.04, 'FATAL', 'panic: unrecoverable decode error; exiting with code 2'),
         ]
 
     for pod, pod_ip, starts in REPLICAS:
         first = int(starts[0])
         spec = service_pod(
             b,
+            host,
             name=pod,
             namespace=ns,
             app='order-events-consumer',
-            node=node,
-            node_ip=node_ip,
             pod_ip=pod_ip,
             version='v2.7.1',
             requests={'cpu': '250m', 'memory': '256Mi'},
@@ -57,20 +67,13 @@ def build(b: Builder) -> None:
             container='consumer',
             created_minute=-60 * 24 * 4,
         )
-        observe(b, spec, crash_loop(b, pod=spec, host=node, starts=starts, exit_code=2, reason_lines=crash_lines))
-        restart_minutes = {int(start) for start in starts}
-        cpu, memory = [], []
-        for minute in range(MINUTES):
-            if minute < first:
-                cpu.append(b.noisy(0.35, 0.06))
-                memory.append(b.noisy(420 * MIB, 0.01))
-            elif minute in restart_minutes:
-                cpu.append(b.noisy(0.15, 0.1))
-                memory.append(b.noisy(40 * MIB, 0.05))
-            else:
-                cpu.append(b.noisy(0.002, 0.3))
-                memory.append(b.noisy(3 * MIB, 0.1))
-        b.pod_series(pod, node, cpu, memory, b.flat(MINUTES, 0.004, 0.5))
+        crash_loop(b, spec, starts=starts)
+        start_up_lines(b, spec, starts=starts, lines=crash_lines)
+        observe(b, spec, crash_loop_state(b, spec, starts=starts, exit_code=2, runs_for=0.05))
+        cpu, memory = crash_loop_usage(
+            b, starts=starts, cpu=(0.35, 0.06), memory_mib=420, start_cpu=0.15, start_memory_mib=40
+        )
+        b.pod_series(pod, host.name, cpu, memory, b.flat(MINUTES, 0.004, 0.5))
         entity = f'k8s:pod/{pod}'
         b.request_logs(
             entity,
@@ -84,21 +87,9 @@ def build(b: Builder) -> None:
             ),
         )
         b.log(entity, first - 0.02, 'INFO', 'rebalance: partition 3 assigned to this member')
-    companion(
+    quiet_node(
         b,
-        name='fluent-bit-p7v3q',
-        namespace='logging',
-        app='fluent-bit',
-        node=node,
-        node_ip=node_ip,
-        pod_ip='10.244.14.2',
-        cpu=0.08,
-        memory_mib=90,
-    )
-    healthy_node(
-        b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1b',
-        pods=[f'{ns}/{pod}' for pod, _, _ in REPLICAS] + ['logging/fluent-bit-p7v3q'],
+        host,
+        tenants=[f'{ns}/{pod}' for pod, _, _ in REPLICAS],
+        pods=[Companion('fluent-bit-p7v3q', 'logging', 'fluent-bit', '10.244.14.2', 0.08, 90)],
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from architectures.telemetry.builder import MIB, MINUTES, Builder
-from architectures.telemetry.faults import companion, healthy_node, observe, scrape_gap, service_pod
+from architectures.telemetry.builder import Builder
+from architectures.telemetry.faults import Companion, Host, observe, quiet_node, scrape_gap, service_pod, steady_usage
 
 __all__ = ('GAP', 'SEED', 'build')
 
@@ -17,20 +17,14 @@ GAP = (70, 83)
 def build(b: Builder) -> None:
     """Write the scenario into `b`: a steady pod whose metrics have a 13-minute gap in the incident window (the
     monitoring lost its target; the node's own series are complete) and whose logs are not collected at all."""
-    pod, ns, node, node_ip, pod_ip = (
-        b.scenario.name,
-        'shop',
-        'ip-10-0-13-44.eu-west-1.compute.internal',
-        '10.0.13.44',
-        '10.244.15.20',
-    )
+    pod, ns, pod_ip = b.scenario.name, 'shop', '10.244.15.20'
+    host = Host('ip-10-0-13-44.eu-west-1.compute.internal', '10.0.13.44', 'eu-west-1c')
     spec = service_pod(
         b,
+        host,
         name=pod,
         namespace=ns,
         app='recommendations-api',
-        node=node,
-        node_ip=node_ip,
         pod_ip=pod_ip,
         version='v3.0.8',
         requests={'cpu': '250m', 'memory': '256Mi'},
@@ -38,35 +32,15 @@ def build(b: Builder) -> None:
         container='recommendations',
     )
     observe(b, spec)
-    b.pod_series(pod, node, b.flat(MINUTES, 0.22, 0.05), b.flat(MINUTES, 280 * MIB, 0.01), b.flat(MINUTES, 0.008, 0.4))
-    companion(
+    steady_usage(b, pod, host.name, cpu=(0.22, 0.05), memory_mib=280, throttled=(0.008, 0.4))
+    quiet_node(
         b,
-        name='fluent-bit-t4c7h',
-        namespace='logging',
-        app='fluent-bit',
-        node=node,
-        node_ip=node_ip,
-        pod_ip='10.244.15.2',
-        cpu=0.08,
-        memory_mib=90,
-    )
-    companion(
-        b,
-        name='ads-ranker-6b8c7d9f5-g6h2w',
-        namespace='shop',
-        app='ads-ranker',
-        node=node,
-        node_ip=node_ip,
-        pod_ip='10.244.15.26',
-        cpu=0.5,
-        memory_mib=800,
-    )
-    healthy_node(
-        b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1c',
-        pods=[f'{ns}/{pod}', 'logging/fluent-bit-t4c7h', 'shop/ads-ranker-6b8c7d9f5-g6h2w'],
+        host,
+        tenants=[f'{ns}/{pod}'],
+        pods=[
+            Companion('fluent-bit-t4c7h', 'logging', 'fluent-bit', '10.244.15.2', 0.08, 90),
+            Companion('ads-ranker-6b8c7d9f5-g6h2w', 'shop', 'ads-ranker', '10.244.15.26', 0.5, 800),
+        ],
     )
     # After the node's series, which add the pod's usage: the node exporter kept answering.
     scrape_gap(b, f'k8s:pod/{pod}', *GAP)

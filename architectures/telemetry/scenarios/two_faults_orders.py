@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from architectures.telemetry.builder import INCIDENT, MIB, MINUTES, Builder
 from architectures.telemetry.faults import (
-    companion,
+    Companion,
+    Host,
     dns_failure_line,
-    healthy_node,
     level_shift,
     linear_growth,
     observe,
+    quiet_node,
     request_line,
     service_pod,
 )
@@ -22,20 +23,14 @@ SEED = 1212
 
 def build(b: Builder) -> None:
     """Write the scenario into `b`: a memory leak and DNS failures in the same pod, from the same minutes."""
-    pod, ns, node, node_ip, pod_ip = (
-        b.scenario.name,
-        'shop',
-        'ip-10-0-10-21.eu-west-1.compute.internal',
-        '10.0.10.21',
-        '10.244.11.14',
-    )
+    pod, ns, pod_ip = b.scenario.name, 'shop', '10.244.11.14'
+    host = Host('ip-10-0-10-21.eu-west-1.compute.internal', '10.0.10.21', 'eu-west-1b')
     spec = service_pod(
         b,
+        host,
         name=pod,
         namespace=ns,
         app='orders-api',
-        node=node,
-        node_ip=node_ip,
         pod_ip=pod_ip,
         version='v4.2.0',
         requests={'cpu': '500m', 'memory': '512Mi'},
@@ -45,7 +40,7 @@ def build(b: Builder) -> None:
     observe(b, spec)
     b.pod_series(
         pod,
-        node,
+        host.name,
         level_shift(b, 0.3, 0.33, 0.06),
         linear_growth(b, 300 * MIB, 10 * MIB, 0.006),
         b.flat(MINUTES, 0.01, 0.4),
@@ -65,32 +60,12 @@ def build(b: Builder) -> None:
 
     b.request_logs(entity, 0, MINUTES, 2.5, line)
     b.log(entity, INCIDENT + 0.03, 'INFO', 'config reloaded rev=5120: idempotency.expiry_cron=""')
-    companion(
+    quiet_node(
         b,
-        name='fluent-bit-k3r8d',
-        namespace='logging',
-        app='fluent-bit',
-        node=node,
-        node_ip=node_ip,
-        pod_ip='10.244.11.2',
-        cpu=0.08,
-        memory_mib=90,
-    )
-    companion(
-        b,
-        name='payments-gateway-6d8f7c9b5-v2n4q',
-        namespace='shop',
-        app='payments-gateway',
-        node=node,
-        node_ip=node_ip,
-        pod_ip='10.244.11.30',
-        cpu=0.35,
-        memory_mib=500,
-    )
-    healthy_node(
-        b,
-        name=node,
-        ip=node_ip,
-        zone='eu-west-1b',
-        pods=[f'{ns}/{pod}', 'logging/fluent-bit-k3r8d', 'shop/payments-gateway-6d8f7c9b5-v2n4q'],
+        host,
+        tenants=[f'{ns}/{pod}'],
+        pods=[
+            Companion('fluent-bit-k3r8d', 'logging', 'fluent-bit', '10.244.11.2', 0.08, 90),
+            Companion('payments-gateway-6d8f7c9b5-v2n4q', 'shop', 'payments-gateway', '10.244.11.30', 0.35, 500),
+        ],
     )
