@@ -37,8 +37,6 @@ class Entry:
     """Expected calls in order: tool name and the arguments it must have (others may be present too)."""
     check: Callable[[Any], bool]
     """The answer is right."""
-    missing: str = ''
-    """Why `sim` does not yet do what a competent model does here (the entry is then a strict xfail)."""
 
 
 # --- orders and tracking -------------------------------------------------------------------------------------------
@@ -393,10 +391,6 @@ CORPUS = [
     ),
     Entry(
         name='arithmetic',
-        missing=(
-            'numbers need a label word to fill a parameter, and a bare number returned by a tool is never an '
-            'argument: no chained operations'
-        ),
         build=calculator,
         prompt='What is 3 times 7, plus 2?',
         calls=[('multiply', {'a': 3, 'b': 7}), ('add', {'a': 21, 'b': 2})],
@@ -404,10 +398,6 @@ CORPUS = [
     ),
     Entry(
         name='calendar',
-        missing=(
-            "a time the text gives ('on 2026-12-03') beats the slot a result holds under the same key, and "
-            'cancel_meeting joins after the booking'
-        ),
         build=calendar,
         prompt='Please set up a 30 minute meeting called "Design review" on 2026-12-03.',
         calls=[
@@ -418,10 +408,6 @@ CORPUS = [
     ),
     Entry(
         name='files',
-        missing=(
-            "delete_file shares 'file' with the task and is emitted in the same response as read_file: no sense of "
-            'a destructive tool'
-        ),
         build=files,
         prompt='Which port does /etc/app/config.yaml set?',
         calls=[('read_file', {'path': '/etc/app/config.yaml'})],
@@ -449,10 +435,6 @@ CORPUS = [
     ),
     Entry(
         name='inventory',
-        missing=(
-            "'first check ..., then hold them' orders unnamed tools only when the text names them; reserve_items "
-            'scores higher and goes first, and reorder joins'
-        ),
         build=inventory,
         prompt='A customer wants 5 units of SKU-778. Can we hold them?',
         calls=[('check_stock', {'sku': 'SKU-778'}), ('reserve_items', {'sku': 'SKU-778', 'quantity': 5})],
@@ -460,10 +442,6 @@ CORPUS = [
     ),
     Entry(
         name='currency',
-        missing=(
-            'currency codes (USD, EUR) are not recognised as values, and base/quote have no label words to tell '
-            'them apart'
-        ),
         build=currency,
         prompt='How many EUR do I get for one USD today?',
         calls=[('exchange_rate', {'base': 'USD', 'quote': 'EUR'})],
@@ -482,11 +460,7 @@ def _calls(messages: list[Any]) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-@pytest.mark.parametrize(
-    'entry',
-    [pytest.param(e, marks=pytest.mark.xfail(strict=True, reason=e.missing)) if e.missing else e for e in CORPUS],
-    ids=[e.name for e in CORPUS],
-)
+@pytest.mark.parametrize('entry', CORPUS, ids=[e.name for e in CORPUS])
 def test_a_competent_model_on_an_agent_it_has_never_seen(entry: Entry) -> None:
     result = asyncio.run(entry.build().run(entry.prompt, model=SimulatedModel(temperature=0)))
     calls = _calls(result.all_messages())
