@@ -381,6 +381,153 @@ def currency() -> Agent[None, Any]:
     return agent
 
 
+# --- storage: a destructive tool asked for, and one forbidden ------------------------------------------------------
+
+
+class Removal(BaseModel):
+    path: str
+    deleted: bool
+
+
+class Usage(BaseModel):
+    path: str
+    bytes: int
+
+
+def storage(output_type: type[BaseModel]) -> Callable[[], Agent[None, Any]]:
+    def build() -> Agent[None, Any]:
+        agent = Agent(output_type=output_type, instructions="You keep a server's storage tidy for its admins.")
+
+        @agent.tool_plain
+        def read_file(path: str) -> dict[str, Any]:
+            """Read a text file and return its content.
+
+            Args:
+                path: Absolute path of the file.
+            """
+            return {'path': path, 'content': 'cached data'}
+
+        @agent.tool_plain
+        def delete_file(path: str) -> dict[str, Any]:
+            """Delete a file for good.
+
+            Args:
+                path: Absolute path of the file.
+            """
+            return {'path': path, 'deleted': True}
+
+        @agent.tool_plain
+        def disk_usage(path: str) -> dict[str, Any]:
+            """How much disk space a directory takes.
+
+            Args:
+                path: Absolute path of the directory.
+            """
+            return {'path': path, 'bytes': 123456}
+
+        return agent
+
+    return build
+
+
+# --- flights: which side of a route a value is on -------------------------------------------------------------------
+
+
+class Flight(BaseModel):
+    flight_id: str
+    origin: str
+    destination: str
+
+
+def flights() -> Agent[None, Any]:
+    agent = Agent(output_type=Flight, instructions='You help travellers find flights.')
+
+    @agent.tool_plain
+    def search_flights(origin: str, destination: str, date: str) -> dict[str, Any]:
+        """The cheapest direct flight between two cities on a day.
+
+        Args:
+            origin: City the flight leaves from.
+            destination: City the flight goes to.
+            date: The day, as YYYY-MM-DD.
+        """
+        return {'flight_id': 'SK4711', 'origin': origin, 'destination': destination, 'date': date}
+
+    @agent.tool_plain
+    def cancel_booking(flight_id: str) -> dict[str, Any]:
+        """Cancel a booked flight.
+
+        Args:
+            flight_id: The flight's id.
+        """
+        return {'flight_id': flight_id, 'cancelled': True}
+
+    return agent
+
+
+# --- arithmetic, another expression ---------------------------------------------------------------------------------
+
+
+def calculator_with_subtraction() -> Agent[None, Any]:
+    agent = calculator()
+
+    @agent.tool_plain
+    def subtract(a: float, b: float) -> float:
+        """Subtract b from a: a minus b.
+
+        Args:
+            a: The number to subtract from.
+            b: The number to subtract.
+        """
+        return a - b
+
+    return agent
+
+
+# --- releases: steps ordered by 'first' and 'after that' -------------------------------------------------------------
+
+
+class Release(BaseModel):
+    service: str
+    live: bool
+
+
+def releases() -> Agent[None, Any]:
+    agent = Agent(
+        output_type=Release,
+        instructions='You ship services for the team. Run the tests first; after that, put the service live.',
+    )
+
+    @agent.tool_plain
+    def run_tests(service: str) -> dict[str, Any]:
+        """Run a service's test suite and report the failures.
+
+        Args:
+            service: The service's name, e.g. 'billing-api'.
+        """
+        return {'service': service, 'failures': 0}
+
+    @agent.tool_plain
+    def deploy_service(service: str) -> dict[str, Any]:
+        """Put the latest build of a service live in production.
+
+        Args:
+            service: The service's name.
+        """
+        return {'service': service, 'live': True}
+
+    @agent.tool_plain
+    def roll_back(service: str) -> dict[str, Any]:
+        """Return a service to its previous release.
+
+        Args:
+            service: The service's name.
+        """
+        return {'service': service, 'live': True, 'rolled_back': True}
+
+    return agent
+
+
 CORPUS = [
     Entry(
         name='orders',
@@ -446,6 +593,41 @@ CORPUS = [
         prompt='How many EUR do I get for one USD today?',
         calls=[('exchange_rate', {'base': 'USD', 'quote': 'EUR'})],
         check=lambda out: out.rate == 0.92 and out.currency == 'EUR',
+    ),
+    Entry(
+        name='cleanup',
+        build=storage(Removal),
+        prompt='Please delete /tmp/cache.db, we no longer need it.',
+        calls=[('delete_file', {'path': '/tmp/cache.db'})],
+        check=lambda out: out == Removal(path='/tmp/cache.db', deleted=True),
+    ),
+    Entry(
+        name='disk-space',
+        build=storage(Usage),
+        prompt='How much space does /var/cache take? Do not delete anything.',
+        calls=[('disk_usage', {'path': '/var/cache'})],
+        check=lambda out: out == Usage(path='/var/cache', bytes=123456),
+    ),
+    Entry(
+        name='flights',
+        build=flights,
+        prompt='I need a flight to Rome from Oslo on 2026-12-20.',
+        calls=[('search_flights', {'origin': 'Oslo', 'destination': 'Rome', 'date': '2026-12-20'})],
+        check=lambda out: out == Flight(flight_id='SK4711', origin='Oslo', destination='Rome'),
+    ),
+    Entry(
+        name='arithmetic-in-written-order',
+        build=calculator_with_subtraction,
+        prompt='What is 10 minus 4, times 3?',
+        calls=[('subtract', {'a': 10, 'b': 4}), ('multiply', {'a': 6, 'b': 3})],
+        check=lambda out: out == 18,
+    ),
+    Entry(
+        name='release',
+        build=releases,
+        prompt='Deploy checkout-api to production.',
+        calls=[('run_tests', {'service': 'checkout-api'}), ('deploy_service', {'service': 'checkout-api'})],
+        check=lambda out: out == Release(service='checkout-api', live=True),
     ),
 ]
 

@@ -233,8 +233,9 @@ def _asks_to_destroy(instructions: str, prompt: str) -> bool:
 @lru_cache(maxsize=_CACHE_SIZE)
 def _steps(text: str) -> tuple[frozenset[str], ...]:
     """The steps the text puts in order with sequence words, as stems: 'first check the stock, then hold them'
-    gives two ('When someone wants items,' before 'first' is no step); 'Check it exists. Then look at ...' makes
-    the sentence before 'Then' the first step."""
+    gives two ('When someone wants items,' before 'first' is no step); in 'Run the tests first; after that, ...'
+    the words before 'first' are the first step; 'Check it exists. Then look at ...' makes the sentence before
+    'Then' the first step."""
     steps: list[str] = []
     previous = ''
     for sentence in re.split(r'(?<=[.!?])\s+', text):
@@ -243,14 +244,17 @@ def _steps(text: str) -> tuple[frozenset[str], ...]:
         if not marks:
             previous = sentence
             continue
-        head = lowered[: marks[0].start()]
-        if head.strip():
-            if not marks[0].group(1).startswith('first'):
-                steps.append(head)
-        elif previous and not marks[0].group(1).startswith('first'):
-            steps.append(previous)
         ends = [m.start() for m in marks[1:]] + [len(lowered)]
-        steps.extend(lowered[m.end() : end] for m, end in zip(marks, ends, strict=True))
+        parts = [lowered[m.end() : end] for m, end in zip(marks, ends, strict=True)]
+        head = lowered[: marks[0].start()]
+        if marks[0].group(1).startswith('first'):
+            if not stems(parts[0]):
+                parts[0] = head
+        elif stems(head):
+            parts.insert(0, head)
+        elif previous:
+            parts.insert(0, previous)
+        steps.extend(parts)
         previous = ''
     return tuple(s for s in (frozenset(stems(step)) for step in steps) if s)
 
