@@ -665,6 +665,12 @@ WORDINGS = (
     'Investigate the workload. Confirm that it exists; if it does not, say so. Examine CPU usage, memory usage and '
     'the logs for the baseline period alone and for the incident period against the baseline. For a pod, repeat the '
     'lookup and the incident-versus-baseline checks for its node.',
+    'You are the on-call SRE. First confirm the entity exists. Next, check its CPU, memory and logs over the baseline '
+    'window alone and over the incident window against the baseline. Finally, for a pod, look up its node and compare '
+    "the node's CPU, memory and logs in the incident window with the baseline.",
+    'Diagnose the entity you are given. Make sure it exists first; after that, go through its CPU, memory and logs for '
+    'the baseline window on its own and for the incident window compared with the baseline. When it is a pod, finally '
+    "look up the node it runs on and compare the node's CPU, memory and logs in the incident window with the baseline.",
 )
 """The single agent's workflow without a tool name; each ends with the suite's merging rule, as its own does."""
 
