@@ -54,9 +54,11 @@ _GAP_WORDS = 4
 _BOOLEAN_TAIL = re.compile(r'^\W{0,2}\s*(?:[:=]|\bis\b|\bwas\b)\s*(true|yes|enabled|1|false|no|disabled|0)\b')
 
 
-def quoted_options(description: str) -> list[str]:
-    """Values a description lists in quotes ("'a' or 'b'"): the options of a string parameter without an enum."""
-    return [m.group(1) or m.group(2) for m in re.finditer(r"'([^'\s]{1,60})'|\"([^\"\s]{1,60})\"", description)]
+@lru_cache(maxsize=1024)
+def quoted_options(description: str) -> tuple[str, ...]:
+    """Values a description lists in quotes ("'a' or 'b'"): the options of a string parameter without an enum
+    (cached: descriptions repeat on every request)."""
+    return tuple(m.group(1) or m.group(2) for m in re.finditer(r"'([^'\s]{1,60})'|\"([^\"\s]{1,60})\"", description))
 
 
 @lru_cache(maxsize=1024)
@@ -128,6 +130,7 @@ def _number(value: Any) -> float | None:
     return None
 
 
+@lru_cache(maxsize=1024)
 def _side(name: str, description: str) -> str:
     """'source' or 'target' for a parameter that is one side of a conversion, a transfer or a route, else ''."""
     said = set(words(f'{name} {description}'))
@@ -649,14 +652,15 @@ class Filler:
         name_words = set(words(name))
         label = label_stems(f'{name} {description}')
         # Options a description lists in quotes ("'today' or 'tomorrow'", not an example): the one the text says.
-        options = quoted_options(description) if not _EXAMPLE_IN.search(description) else []
+        options = quoted_options(description) if not _EXAMPLE_IN.search(description) else ()
         said = [o for o in options if o not in avoid and self._says(o)] if len(options) >= 2 else []
         if said and not (name_words & _TYPE_WORDS):
             return said[0]
         wants_type = bool(name_words & _TYPE_WORDS)
         wants_name = bool(name_words & _NAME_WORDS) or (has_type_param and not wants_type)
-        wants_code = any(is_code(q) for q in quoted_options(description)) or (
-            bool(label) and any(label <= known for known in self.code_labels)
+        wants_code = any(m.kind == 'code' for m in items) and (
+            any(is_code(q) for q in quoted_options(description))
+            or (bool(label) and any(label <= known for known in self.code_labels))
         )
         side = _side(name, description)
         best: tuple[float, int, str] | None = None
