@@ -37,8 +37,6 @@ class Entry:
     """Expected calls in order: tool name and the arguments it must have (others may be present too)."""
     check: Callable[[Any], bool]
     """The answer is right."""
-    missing: str = ''
-    """Why `sim` does not yet do what a competent model does here (the entry is then a strict xfail)."""
 
 
 # --- orders and tracking -------------------------------------------------------------------------------------------
@@ -383,6 +381,153 @@ def currency() -> Agent[None, Any]:
     return agent
 
 
+# --- storage: a destructive tool asked for, and one forbidden ------------------------------------------------------
+
+
+class Removal(BaseModel):
+    path: str
+    deleted: bool
+
+
+class Usage(BaseModel):
+    path: str
+    bytes: int
+
+
+def storage(output_type: type[BaseModel]) -> Callable[[], Agent[None, Any]]:
+    def build() -> Agent[None, Any]:
+        agent = Agent(output_type=output_type, instructions="You keep a server's storage tidy for its admins.")
+
+        @agent.tool_plain
+        def read_file(path: str) -> dict[str, Any]:
+            """Read a text file and return its content.
+
+            Args:
+                path: Absolute path of the file.
+            """
+            return {'path': path, 'content': 'cached data'}
+
+        @agent.tool_plain
+        def delete_file(path: str) -> dict[str, Any]:
+            """Delete a file for good.
+
+            Args:
+                path: Absolute path of the file.
+            """
+            return {'path': path, 'deleted': True}
+
+        @agent.tool_plain
+        def disk_usage(path: str) -> dict[str, Any]:
+            """How much disk space a directory takes.
+
+            Args:
+                path: Absolute path of the directory.
+            """
+            return {'path': path, 'bytes': 123456}
+
+        return agent
+
+    return build
+
+
+# --- flights: which side of a route a value is on -------------------------------------------------------------------
+
+
+class Flight(BaseModel):
+    flight_id: str
+    origin: str
+    destination: str
+
+
+def flights() -> Agent[None, Any]:
+    agent = Agent(output_type=Flight, instructions='You help travellers find flights.')
+
+    @agent.tool_plain
+    def search_flights(origin: str, destination: str, date: str) -> dict[str, Any]:
+        """The cheapest direct flight between two cities on a day.
+
+        Args:
+            origin: City the flight leaves from.
+            destination: City the flight goes to.
+            date: The day, as YYYY-MM-DD.
+        """
+        return {'flight_id': 'SK4711', 'origin': origin, 'destination': destination, 'date': date}
+
+    @agent.tool_plain
+    def cancel_booking(flight_id: str) -> dict[str, Any]:
+        """Cancel a booked flight.
+
+        Args:
+            flight_id: The flight's id.
+        """
+        return {'flight_id': flight_id, 'cancelled': True}
+
+    return agent
+
+
+# --- arithmetic, another expression ---------------------------------------------------------------------------------
+
+
+def calculator_with_subtraction() -> Agent[None, Any]:
+    agent = calculator()
+
+    @agent.tool_plain
+    def subtract(a: float, b: float) -> float:
+        """Subtract b from a: a minus b.
+
+        Args:
+            a: The number to subtract from.
+            b: The number to subtract.
+        """
+        return a - b
+
+    return agent
+
+
+# --- releases: steps ordered by 'first' and 'after that' -------------------------------------------------------------
+
+
+class Release(BaseModel):
+    service: str
+    live: bool
+
+
+def releases() -> Agent[None, Any]:
+    agent = Agent(
+        output_type=Release,
+        instructions='You ship services for the team. Run the tests first; after that, put the service live.',
+    )
+
+    @agent.tool_plain
+    def run_tests(service: str) -> dict[str, Any]:
+        """Run a service's test suite and report the failures.
+
+        Args:
+            service: The service's name, e.g. 'billing-api'.
+        """
+        return {'service': service, 'failures': 0}
+
+    @agent.tool_plain
+    def deploy_service(service: str) -> dict[str, Any]:
+        """Put the latest build of a service live in production.
+
+        Args:
+            service: The service's name.
+        """
+        return {'service': service, 'live': True}
+
+    @agent.tool_plain
+    def roll_back(service: str) -> dict[str, Any]:
+        """Return a service to its previous release.
+
+        Args:
+            service: The service's name.
+        """
+        return {'service': service, 'live': True, 'rolled_back': True}
+
+    return agent
+
+
 CORPUS = [
     Entry(
         name='orders',
@@ -393,10 +538,6 @@ CORPUS = [
     ),
     Entry(
         name='arithmetic',
-        missing=(
-            'numbers need a label word to fill a parameter, and a bare number returned by a tool is never an '
-            'argument: no chained operations'
-        ),
         build=calculator,
         prompt='What is 3 times 7, plus 2?',
         calls=[('multiply', {'a': 3, 'b': 7}), ('add', {'a': 21, 'b': 2})],
@@ -404,10 +545,6 @@ CORPUS = [
     ),
     Entry(
         name='calendar',
-        missing=(
-            "a time the text gives ('on 2026-12-03') beats the slot a result holds under the same key, and "
-            'cancel_meeting joins after the booking'
-        ),
         build=calendar,
         prompt='Please set up a 30 minute meeting called "Design review" on 2026-12-03.',
         calls=[
@@ -418,10 +555,6 @@ CORPUS = [
     ),
     Entry(
         name='files',
-        missing=(
-            "delete_file shares 'file' with the task and is emitted in the same response as read_file: no sense of "
-            'a destructive tool'
-        ),
         build=files,
         prompt='Which port does /etc/app/config.yaml set?',
         calls=[('read_file', {'path': '/etc/app/config.yaml'})],
@@ -449,10 +582,6 @@ CORPUS = [
     ),
     Entry(
         name='inventory',
-        missing=(
-            "'first check ..., then hold them' orders unnamed tools only when the text names them; reserve_items "
-            'scores higher and goes first, and reorder joins'
-        ),
         build=inventory,
         prompt='A customer wants 5 units of SKU-778. Can we hold them?',
         calls=[('check_stock', {'sku': 'SKU-778'}), ('reserve_items', {'sku': 'SKU-778', 'quantity': 5})],
@@ -460,14 +589,45 @@ CORPUS = [
     ),
     Entry(
         name='currency',
-        missing=(
-            'currency codes (USD, EUR) are not recognised as values, and base/quote have no label words to tell '
-            'them apart'
-        ),
         build=currency,
         prompt='How many EUR do I get for one USD today?',
         calls=[('exchange_rate', {'base': 'USD', 'quote': 'EUR'})],
         check=lambda out: out.rate == 0.92 and out.currency == 'EUR',
+    ),
+    Entry(
+        name='cleanup',
+        build=storage(Removal),
+        prompt='Please delete /tmp/cache.db, we no longer need it.',
+        calls=[('delete_file', {'path': '/tmp/cache.db'})],
+        check=lambda out: out == Removal(path='/tmp/cache.db', deleted=True),
+    ),
+    Entry(
+        name='disk-space',
+        build=storage(Usage),
+        prompt='How much space does /var/cache take? Do not delete anything.',
+        calls=[('disk_usage', {'path': '/var/cache'})],
+        check=lambda out: out == Usage(path='/var/cache', bytes=123456),
+    ),
+    Entry(
+        name='flights',
+        build=flights,
+        prompt='I need a flight to Rome from Oslo on 2026-12-20.',
+        calls=[('search_flights', {'origin': 'Oslo', 'destination': 'Rome', 'date': '2026-12-20'})],
+        check=lambda out: out == Flight(flight_id='SK4711', origin='Oslo', destination='Rome'),
+    ),
+    Entry(
+        name='arithmetic-in-written-order',
+        build=calculator_with_subtraction,
+        prompt='What is 10 minus 4, times 3?',
+        calls=[('subtract', {'a': 10, 'b': 4}), ('multiply', {'a': 6, 'b': 3})],
+        check=lambda out: out == 18,
+    ),
+    Entry(
+        name='release',
+        build=releases,
+        prompt='Deploy checkout-api to production.',
+        calls=[('run_tests', {'service': 'checkout-api'}), ('deploy_service', {'service': 'checkout-api'})],
+        check=lambda out: out == Release(service='checkout-api', live=True),
     ),
 ]
 
@@ -482,11 +642,7 @@ def _calls(messages: list[Any]) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-@pytest.mark.parametrize(
-    'entry',
-    [pytest.param(e, marks=pytest.mark.xfail(strict=True, reason=e.missing)) if e.missing else e for e in CORPUS],
-    ids=[e.name for e in CORPUS],
-)
+@pytest.mark.parametrize('entry', CORPUS, ids=[e.name for e in CORPUS])
 def test_a_competent_model_on_an_agent_it_has_never_seen(entry: Entry) -> None:
     result = asyncio.run(entry.build().run(entry.prompt, model=SimulatedModel(temperature=0)))
     calls = _calls(result.all_messages())
@@ -509,6 +665,12 @@ WORDINGS = (
     'Investigate the workload. Confirm that it exists; if it does not, say so. Examine CPU usage, memory usage and '
     'the logs for the baseline period alone and for the incident period against the baseline. For a pod, repeat the '
     'lookup and the incident-versus-baseline checks for its node.',
+    'You are the on-call SRE. First confirm the entity exists. Next, check its CPU, memory and logs over the baseline '
+    'window alone and over the incident window against the baseline. Finally, for a pod, look up its node and compare '
+    "the node's CPU, memory and logs in the incident window with the baseline.",
+    'Diagnose the entity you are given. Make sure it exists first; after that, go through its CPU, memory and logs for '
+    'the baseline window on its own and for the incident window compared with the baseline. When it is a pod, finally '
+    "look up the node it runs on and compare the node's CPU, memory and logs in the incident window with the baseline.",
 )
 """The single agent's workflow without a tool name; each ends with the suite's merging rule, as its own does."""
 

@@ -376,6 +376,14 @@ def _build_value(
     resolved = js.resolve(schema, schema)
     if js.kind(resolved) == 'object':
         return build(schema, conversation, filler, rng, temperature)
+    if js.kind(resolved) in ('number', 'integer', 'boolean'):
+        # A question with a one-value answer ('what is 3 times 7, plus 2?') is answered by the latest result that is
+        # such a value: the last step's result is the answer.
+        for call in reversed(conversation.calls):
+            if call.status == 'ok' and isinstance(call.result, (int, float, bool)):
+                ok, fitted = js.coerce(call.result, resolved, schema)
+                if ok:
+                    return fitted, 1.0
     wrapper = {
         'type': 'object',
         'properties': {'value': resolved},

@@ -10,7 +10,19 @@ from typing import Any
 
 from . import schema as js
 from .reading import Conversation
-from .text import Mention, TimeRange, entity_parts, find_word, is_time, label_stems, mentions, stem_set, stems, words
+from .text import (
+    Mention,
+    TimeRange,
+    entity_parts,
+    find_word,
+    is_code,
+    is_time,
+    label_stems,
+    mentions,
+    stem_set,
+    stems,
+    words,
+)
 
 _START = frozenset({'start', 'begin', 'from', 'since', 'after'})
 _END = frozenset({'end', 'until', 'stop', 'to', 'before'})
@@ -18,7 +30,7 @@ _TIMEISH = frozenset({'time', 'timestamp', 'date', 'datetime', 'window', 'iso', 
 _GENERIC = frozenset(stems(' '.join(_TIMEISH | _START | _END)))
 _TYPE_WORDS = frozenset({'type', 'kind', 'category'})
 _NAME_WORDS = frozenset({'name', 'id', 'identifier'})
-_KIND_PRIOR = {'entity': 1.5, 'quoted': 1.2, 'path': 1.1, 'ident': 1.0, 'proper': 0.8}
+_KIND_PRIOR = {'entity': 1.5, 'quoted': 1.2, 'code': 1.2, 'path': 1.1, 'ident': 1.0, 'proper': 0.8}
 _REPEAT = re.compile(
     r'\b(twice|two times|three times|for each window|for every window|for both windows|each window|both windows|'
     r'per window|separately|on its own|by itself|alone)\b'
@@ -31,12 +43,22 @@ _EXAMPLE = re.compile(r'(for example|for instance|e\.g\.|such as|like)\W*$')
 _ORDER = re.compile(
     r'\bmust (?:be|come|lie) (after|later than|greater than|above|more than|before|earlier than|less than|below)\b'
 )
+_SOURCE = frozenset({'from', 'source', 'origin', 'sender'})
+_TARGET = frozenset({'into', 'target', 'destination', 'recipient'})
+_DANGLING_TO = re.compile(r'\bto\b(?=\s*(?:[,.;:)]|$|e\.g\.))')
+"""'Currency code to convert to, e.g. ...': the parameter is the target side."""
+_CLOCK = re.compile(r'HH|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}')
+"""A description asking for a time of day ('YYYY-MM-DDTHH:MM:SS', or an example with one)."""
+_GAP_WORDS = 4
+"""Numbers at most this many words apart, in one sentence, are read as one expression ('3 times 7, plus 2')."""
 _BOOLEAN_TAIL = re.compile(r'^\W{0,2}\s*(?:[:=]|\bis\b|\bwas\b)\s*(true|yes|enabled|1|false|no|disabled|0)\b')
 
 
-def _quoted(description: str) -> list[str]:
-    """Values a description lists in quotes ("'a' or 'b'"): the options of a string parameter without an enum."""
-    return [m.group(1) or m.group(2) for m in re.finditer(r"'([^'\s]{1,60})'|\"([^\"\s]{1,60})\"", description)]
+@lru_cache(maxsize=1024)
+def quoted_options(description: str) -> tuple[str, ...]:
+    """Values a description lists in quotes ("'a' or 'b'"): the options of a string parameter without an enum
+    (cached: descriptions repeat on every request)."""
+    return tuple(m.group(1) or m.group(2) for m in re.finditer(r"'([^'\s]{1,60})'|\"([^\"\s]{1,60})\"", description))
 
 
 @lru_cache(maxsize=1024)
@@ -57,6 +79,66 @@ def _repeat_for(text: str, tool_names: frozenset[str]) -> frozenset[str]:
             named = {t for t, own in name_stems.items() if (own - shared) & said}
         chosen |= named or tool_names
     return frozenset(chosen)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Operator:
+    """A tool of exactly two required numbers, read as an operation written between them ('a plus b')."""
+
+    words: frozenset[str]
+    """Stems of its name and description: a word of the text between two numbers that names the operation."""
+    operands: tuple[str, str]
+    """Its two number parameters in the schema's order: the number before the word, then the one after it."""
+
+
+Chain = tuple[tuple[float, ...], tuple[frozenset[str], ...]]
+"""Numbers written one after the other, and the stems of the words between each two."""
+
+
+@lru_cache(maxsize=1024)
+def _chains(text: str) -> tuple[Chain, ...]:
+    """The runs of numbers the text writes a few words apart in one sentence ('3 times 7, plus 2')."""
+    found, _ = mentions(text)
+    chains: list[Chain] = []
+    values: list[float] = []
+    gaps: list[frozenset[str]] = []
+    end = 0
+    for m in found:
+        if m.kind != 'number':
+            continue
+        between = text[end : m.position]
+        if values and len(between.split()) <= _GAP_WORDS and not re.search(r'[.!?;\n]', between):
+            values.append(float(m.value))
+            gaps.append(frozenset(stems(between)))
+        else:
+            if gaps:
+                chains.append((tuple(values), tuple(gaps)))
+            values, gaps = [float(m.value)], []
+        end = m.position + len(m.value)
+    if gaps:
+        chains.append((tuple(values), tuple(gaps)))
+    return tuple(chains)
+
+
+def _number(value: Any) -> float | None:
+    """A tool result read as one number: a number, or an object holding exactly one."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, dict):
+        numbers = [v for v in value.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]  # pyright: ignore[reportUnknownVariableType]
+        return float(numbers[0]) if len(numbers) == 1 else None  # pyright: ignore[reportUnknownArgumentType]
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _side(name: str, description: str) -> str:
+    """'source' or 'target' for a parameter that is one side of a conversion, a transfer or a route, else ''."""
+    said = set(words(f'{name} {description}'))
+    if said & _SOURCE:
+        return 'source'
+    if said & _TARGET or _DANGLING_TO.search(description.lower()):
+        return 'target'
+    return ''
 
 
 def canonical(args: dict[str, Any]) -> str:
@@ -120,9 +202,16 @@ class Filler:
         names: frozenset[str],
         tool_names: frozenset[str] = frozenset(),
         parameter_labels: frozenset[str] = frozenset(),
+        *,
+        code_labels: frozenset[frozenset[str]] = frozenset(),
+        operators: dict[str, Operator] | None = None,
     ) -> None:
         self.conversation = conversation
         self.claimed = claimed_labels
+        self.code_labels = code_labels
+        """Labels of the parameters whose examples are codes ('USD'): a field labelled like one takes codes too."""
+        self.operators = operators or {}
+        """Tools read as an operation between two numbers ('a plus b'), by name."""
         self.parameter_labels = parameter_labels
         """Label stems of every parameter of the agent's tools: a value labelled for one of them ('my order A-1')
         is not passed to a parameter it does not label (a tracking number, a reason)."""
@@ -146,8 +235,16 @@ class Filler:
             elif call.status == 'retry':
                 rejected[call.name] = call.args
 
-    def fill(self, schema: js.Schema, *, retry_text: str = '', avoid: dict[str, set[str]] | None = None) -> Filled:
-        """Arguments for `schema`; values in `retry_text` come first, values in `avoid` are never reused."""
+    def fill(
+        self,
+        schema: js.Schema,
+        *,
+        retry_text: str = '',
+        avoid: dict[str, set[str]] | None = None,
+        tool: str = '',
+    ) -> Filled:
+        """Arguments for `schema` (of `tool`, when given); values in `retry_text` come first, values in `avoid` are
+        never reused."""
         root = schema
         resolved = js.resolve(schema, root)
         props: dict[str, js.Schema] = resolved.get('properties') or {}
@@ -157,9 +254,17 @@ class Filler:
         args: dict[str, Any] = {}
         grounded = 0
         has_type_param = any(set(words(n)) & _TYPE_WORDS for n in props)
+        operator = self.operators.get(tool)
+        operands = self._operands(tool) if operator is not None else None
         for name, sub in props.items():
             sub = js.resolve(sub, root)
-            value = self._value(name, sub, root, retry_text, retry_found, avoid.get(name, set()), has_type_param)
+            if operator is not None and operands is not None and name in operator.operands:
+                # An operation of the expression the text writes takes the numbers around its word, and nothing
+                # else: not a number an earlier call used, which would repeat a step of the expression.
+                ok, value = js.coerce(operands[name], sub, root) if name in operands else (False, None)
+                value = value if ok else None
+            else:
+                value = self._value(name, sub, root, retry_text, retry_found, avoid.get(name, set()), has_type_param)
             if value is not None:
                 args[name] = value
                 grounded += name in required
@@ -174,7 +279,7 @@ class Filler:
         other window it names; then follow-ups: the set with its subject replaced by one a tool result names under
         a key that matches a parameter (`host_name` -> `name`) and whose other words the text uses ('host').
         """
-        main = self.fill(schema)
+        main = self.fill(schema, tool=tool)
         found = [Candidate(filled=main, tier=0)]
         seen = {found[0].key}
         resolved = js.resolve(schema, schema)
@@ -189,6 +294,36 @@ class Filler:
                 seen.add(candidate.key)
                 found.append(candidate)
         return found
+
+    def _operands(self, tool: str) -> dict[str, float] | None:
+        """The numbers `tool` works on in the expression the text writes, taken left to right: the operation
+        written first is done first, and its result takes the place of its two numbers ('3 times 7, plus 2': 3 x 7,
+        then 21 + 2). {} while an operation written before it is still to do, or once its own is done; None when
+        no expression of the text uses the tool's words (its arguments are then filled as any others)."""
+        own = self.operators[tool]
+        chains = _chains(self.conversation.masked)
+        if not any(gap & own.words for _, gaps in chains for gap in gaps):
+            return None
+        done = [
+            (self.operators[c.name], c.args, result)
+            for c in self.conversation.calls
+            if c.status == 'ok' and c.name in self.operators and (result := _number(c.result)) is not None
+        ]
+        for chain_values, chain_gaps in chains:
+            values, gaps = list(chain_values), list(chain_gaps)
+            for operator, args, result in done:
+                a, b = args.get(operator.operands[0]), args.get(operator.operands[1])
+                for k, gap in enumerate(gaps):
+                    if gap & operator.words and values[k] == a and values[k + 1] == b:
+                        values[k : k + 2] = [result]
+                        del gaps[k]
+                        break
+            pending = next(
+                (k for k, gap in enumerate(gaps) if any(gap & o.words for o in self.operators.values())), None
+            )
+            if pending is not None and gaps[pending] & own.words:
+                return {own.operands[0]: values[pending], own.operands[1]: values[pending + 1]}
+        return {}
 
     def _window_sets(
         self, main: dict[str, Any], props: dict[str, js.Schema], required: set[str]
@@ -277,7 +412,7 @@ class Filler:
             if name == target or not set(words(name)) & _TYPE_WORDS:
                 continue
             resolved = js.resolve(sub, root)
-            options = resolved.get('enum') or _quoted(str(resolved.get('description', '')))
+            options = resolved.get('enum') or quoted_options(str(resolved.get('description', '')))
             if not options:
                 continue
             matching = [o for o in options if isinstance(o, str) and set(qualifier) <= set(words(o))]
@@ -424,7 +559,12 @@ class Filler:
         if kind == 'string':
             role = time_role(name) or ('time' if sub.get('format') in ('date-time', 'date') else None)
             if role is not None and any(m.kind == 'time' for m in items):
-                return self._time(role, time_label(name, description), items, ranges, avoid)
+                moment = self._time(role, time_label(name, description), items, ranges, avoid)
+                if moment is not None and len(moment) == 10 and _CLOCK.search(description):
+                    # The text gives the day, the parameter wants the time of day too: a careful model does not
+                    # invent the hour, it takes one a result gives (a free slot) under this key.
+                    return None
+                return moment
             prompt_start = self.prompt_start if text is self.conversation.masked else len(text) + 1
             return self._string(name, description, items, avoid, has_type_param, prompt_start)
         if kind in ('number', 'integer'):
@@ -512,15 +652,20 @@ class Filler:
         name_words = set(words(name))
         label = label_stems(f'{name} {description}')
         # Options a description lists in quotes ("'today' or 'tomorrow'", not an example): the one the text says.
-        options = _quoted(description) if not _EXAMPLE_IN.search(description) else []
+        options = quoted_options(description) if not _EXAMPLE_IN.search(description) else ()
         said = [o for o in options if o not in avoid and self._says(o)] if len(options) >= 2 else []
         if said and not (name_words & _TYPE_WORDS):
             return said[0]
         wants_type = bool(name_words & _TYPE_WORDS)
         wants_name = bool(name_words & _NAME_WORDS) or (has_type_param and not wants_type)
+        wants_code = any(m.kind == 'code' for m in items) and (
+            any(is_code(q) for q in quoted_options(description))
+            or (bool(label) and any(label <= known for known in self.code_labels))
+        )
+        side = _side(name, description)
         best: tuple[float, int, str] | None = None
         for index, m in enumerate(items):
-            if m.kind not in _KIND_PRIOR:
+            if m.kind not in _KIND_PRIOR or (m.kind == 'code' and not wants_code):
                 continue
             if m.kind == 'entity':
                 value = m.parts[0] if wants_type else m.parts[1] if wants_name else m.value
@@ -533,6 +678,12 @@ class Filler:
             if m.kind != 'entity' and not (label & m.context) and (m.context & (self.parameter_labels - label)):
                 continue
             score = _KIND_PRIOR[m.kind] + 2.0 * len(label & m.context) + 0.5 * (m.position >= prompt_start)
+            if side and m.direction:
+                # 'for one USD' is what is converted from, 'how many EUR' what it is converted to.
+                score += 1.5 if m.direction == side else -1.5
+            elif m.direction == 'target':
+                # Without a side of its own, a field takes what the question asks for ('how many EUR').
+                score += 0.25
             if best is None or (score, -index) > best[:2]:
                 best = (score, -index, value)
         return best[2] if best else None

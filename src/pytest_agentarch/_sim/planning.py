@@ -14,9 +14,10 @@ from typing import Any
 
 from pydantic_ai.tools import ToolDefinition
 
-from .arguments import Filled, Filler, canonical, time_label, time_role
+from . import schema as js
+from .arguments import Filled, Filler, Operator, canonical, quoted_options, time_label, time_role
 from .reading import Call, Conversation
-from .text import count_tokens, find_word, label_stems, stems, words
+from .text import count_tokens, find_word, is_code, label_stems, stem, stems, words
 
 _OFFER = re.compile(r'did you mean|\buse\b|\btry\b|instead|should be|must be|expected')
 _SEQUENCE_WORDS = re.compile(r'\b(then|after|afterwards|next|before|first|finally|followed)\b', re.IGNORECASE)
@@ -45,6 +46,21 @@ _TOGETHER = re.compile(r'\b(at once|in parallel|together|simultaneously|at the s
 _EXISTENCE = frozenset({'exists', 'exist', 'found', 'present'})
 _CARES_IF_MISSING = re.compile(r'\b(exist\w*|not found|present|missing|absent)\b')
 """The text cares whether its subject exists ('check it exists', 'if it does not exist, ...')."""
+_DESTRUCTIVE = frozenset(
+    {
+        'delete', 'remove', 'cancel', 'refund', 'drop', 'destroy', 'erase', 'purge', 'wipe', 'revoke', 'terminate',
+        'kill', 'uninstall', 'unsubscribe', 'truncate', 'discard', 'deactivate', 'disable', 'void', 'overwrite',
+    }
+)  # fmt: skip
+"""Actions that destroy or cannot be undone: a tool whose name or description starts with one waits until the task
+asks for such an action."""
+_DESTRUCTIVE_STEMS = frozenset(stem(w) for w in _DESTRUCTIVE)
+_NEGATION = frozenset({'never', 'not', 'no', 'don', 'dont', 'without', 'avoid', 'nor', 't'})
+"""Words that, just before a destructive word, forbid the action instead of asking for it ("don't" -> 'don', 't')."""
+_STEP_MARK = re.compile(r'\b(first(?:ly)?|then|next|afterwards|after that|finally|lastly|second(?:ly)?)\b')
+_CONDITION = frozenset({'if', 'unless', 'when', 'only', 'whenever'})
+_DETERMINERS = frozenset({'the', 'a', 'an', 'its', 'their', 'his', 'her', 'our', 'your', 'my', 'this', 'that'})
+"""'the first free slot' is a slot, not a step."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +73,12 @@ class ToolProfile:
     parameter_stems: frozenset[str]
     time_labels: frozenset[str]
     """Window words of its time parameters (e.g. {'basel'} for `baseline_start`)."""
+    destructive: bool
+    """Its name (or the verb its description starts with) is an action that destroys or cannot be undone."""
+    code_labels: frozenset[frozenset[str]]
+    """Label stems of its parameters whose examples are upper-case codes ('USD'): fields like them take codes."""
+    operator: Operator | None
+    """For a tool of two required numbers ('a plus b'): its words and the two parameters, in order."""
     tokens: int
     """Token count of the definition (name, description, schema JSON) for usage."""
 
@@ -90,15 +112,31 @@ def _profile(tool: ToolDefinition) -> ToolProfile:
     props: dict[str, Any] = tool.parameters_json_schema.get('properties') or {}
     parameter_text = ' '.join(f'{n} {p.get("description", "")}' for n, p in props.items() if isinstance(p, dict))
     labels: set[str] = set()
+    code_labels: set[frozenset[str]] = set()
     for n, p in props.items():
+        description = str(p.get('description', '')) if isinstance(p, dict) else ''
         if time_role(n) is not None:
-            labels |= time_label(n, str(p.get('description', '')) if isinstance(p, dict) else '')
+            labels |= time_label(n, description)
+        if any(is_code(q) for q in quoted_options(description)) and label_stems(f'{n} {description}'):
+            code_labels.add(label_stems(f'{n} {description}'))
+    required = [n for n in tool.parameters_json_schema.get('required') or () if isinstance(props.get(n), dict)]
+    numbers = [
+        n for n in required if js.kind(js.resolve(props[n], tool.parameters_json_schema)) in ('number', 'integer')
+    ]
+    name_stems = frozenset(stems(tool.name))
+    description_stems = frozenset(stems(tool.description or ''))
+    verbs = set(words(tool.name)[:1]) | set(words(tool.description or '')[:1])
     result = ToolProfile(
         name=tool.name,
-        name_stems=frozenset(stems(tool.name)),
-        description_stems=frozenset(stems(tool.description or '')),
+        name_stems=name_stems,
+        description_stems=description_stems,
         parameter_stems=frozenset(stems(parameter_text)),
         time_labels=frozenset(labels),
+        destructive=bool(verbs & _DESTRUCTIVE),
+        code_labels=frozenset(code_labels),
+        operator=Operator(words=name_stems | description_stems, operands=(numbers[0], numbers[1]))
+        if len(numbers) == 2 and len(required) == 2
+        else None,
         tokens=count_tokens(tool.name) + count_tokens(tool.description or '') + count_tokens(schema_json),
     )
     if len(_profiles) >= _CACHE_SIZE:
@@ -155,6 +193,124 @@ def _relevance(profiles: tuple[ToolProfile, ...], text_stems: frozenset[str]) ->
     return tuple(scores)
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
+def _frequencies(profiles: tuple[ToolProfile, ...]) -> dict[str, int]:
+    """How many of the tools each stem belongs to (read only: the cached dict is shared)."""
+    df: dict[str, int] = {}
+    for p in profiles:
+        for s in p.name_stems | p.description_stems | p.parameter_stems:
+            df[s] = df.get(s, 0) + 1
+    return df
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _distinctive(profiles: tuple[ToolProfile, ...], text_stems: frozenset[str]) -> tuple[bool, ...]:
+    """Whether each tool shares with the text a stem that not every tool has."""
+    n = len(profiles)
+    df = _frequencies(profiles)
+    return tuple(
+        any(df[s] < n for s in (p.name_stems | p.description_stems | p.parameter_stems) & text_stems) for p in profiles
+    )
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _asks_to_destroy(instructions: str, prompt: str) -> bool:
+    """The task asks for a destructive action: the prompt uses a word of one with no negation in the four words
+    before it ("don't delete"), or an instruction does in a sentence with neither a negation nor a condition
+    before it ("never refund unless the customer asks for a refund" asks nothing)."""
+    said = words(prompt)
+    for k, w in enumerate(said):
+        if stem(w) in _DESTRUCTIVE_STEMS and not set(said[max(0, k - 4) : k]) & _NEGATION:
+            return True
+    for sentence in re.split(r'(?<=[.!?])\s+', instructions):
+        said = words(sentence)
+        for k, w in enumerate(said):
+            if stem(w) in _DESTRUCTIVE_STEMS and not set(said[:k]) & (_NEGATION | _CONDITION):
+                return True
+    return False
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _steps(text: str) -> tuple[frozenset[str], ...]:
+    """The steps the text puts in order with sequence words, as stems: 'first check the stock, then hold them'
+    gives two ('When someone wants items,' before 'first' is no step); in 'Run the tests first; after that, ...'
+    the words before 'first' are the first step; 'Check it exists. Then look at ...' makes the sentence before
+    'Then' the first step."""
+    steps: list[str] = []
+    previous = ''
+    for sentence in re.split(r'(?<=[.!?])\s+', text):
+        lowered = sentence.lower()
+        marks = [m for m in _STEP_MARK.finditer(lowered) if not _after_determiner(lowered, m.start())]
+        if not marks:
+            previous = sentence
+            continue
+        ends = [m.start() for m in marks[1:]] + [len(lowered)]
+        parts = [lowered[m.end() : end] for m, end in zip(marks, ends, strict=True)]
+        head = lowered[: marks[0].start()]
+        if marks[0].group(1).startswith('first'):
+            if not stems(parts[0]):
+                parts[0] = head
+        elif stems(head):
+            parts.insert(0, head)
+        elif previous:
+            parts.insert(0, previous)
+        steps.extend(parts)
+        previous = ''
+    return tuple(s for s in (frozenset(stems(step)) for step in steps) if s)
+
+
+def _after_determiner(lowered: str, at: int) -> bool:
+    before = lowered[max(0, at - 12) : at].split()
+    return bool(before) and before[-1] in _DETERMINERS
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _tool_steps(profiles: tuple[ToolProfile, ...], text: str) -> tuple[int | None, ...]:
+    """The step of the text each tool serves (the step sharing most with it, by the words that tell the tools
+    apart), or None when the text orders no steps or no step speaks of the tool."""
+    steps = _steps(text)
+    if len(steps) < 2:
+        return tuple(None for _ in profiles)
+    n = len(profiles)
+    df = _frequencies(profiles)
+    found: list[int | None] = []
+    for p in profiles:
+        best: tuple[float, int] | None = None
+        for k, step in enumerate(steps):
+            terms = [2.0 * math.log(1 + n / df[s]) for s in p.name_stems & step if df[s] < n]
+            terms.extend(math.log(1 + n / df[s]) for s in (p.description_stems - p.name_stems) & step if df[s] < n)
+            terms.extend(
+                0.5 * math.log(1 + n / df[s])
+                for s in (p.parameter_stems - p.name_stems - p.description_stems) & step
+                if df[s] < n
+            )
+            score = math.fsum(terms)
+            if score > 0 and (best is None or score > best[0]):
+                best = (score, k)
+        found.append(best[1] if best else None)
+    return tuple(found)
+
+
+def _in_step_order(
+    options: list[Option], steps: tuple[int | None, ...], tools: list[ToolDefinition], conversation: Conversation
+) -> list[Option]:
+    """Hold back tools of a later step while a tool of an earlier one is still to be called ('first check the
+    stock, then hold the items'). Tools the text names have their own order; a tool already called goes on."""
+    if all(s is None for s in steps):
+        return options
+    step_of = {t.name: steps[i] for i, t in enumerate(tools)}
+    called = {c.name for c in conversation.calls if c.status == 'ok'}
+
+    def step(o: Option) -> int | None:
+        return None if o.fixing or o.explicit is not None or o.tool.name in called else step_of[o.tool.name]
+
+    waiting = [s for o in options if (s := step(o)) is not None]
+    if not waiting:
+        return options
+    first = min(waiting)
+    return [o for o in options if (s := step(o)) is None or s <= first]
+
+
 def _give_up(call: Call) -> bool:
     budget = call.max_retries if call.max_retries is not None else 1
     attempt = call.attempt if call.attempt is not None else 1
@@ -175,13 +331,26 @@ def plan(
         for n, p in (t.parameters_json_schema.get('properties') or {}).items()
         for s in label_stems(f'{n} {p.get("description", "") if isinstance(p, dict) else ""}')
     )
-    filler = Filler(conversation, claimed, frozenset(names), frozenset(t.name for t in tools), parameter_labels)
+    filler = Filler(
+        conversation,
+        claimed,
+        frozenset(names),
+        frozenset(t.name for t in tools),
+        parameter_labels,
+        code_labels=frozenset().union(*(p.code_labels for p in profiles)) if profiles else frozenset(),
+        operators={p.name: p.operator for p in profiles if p.operator is not None},
+    )
     if not tools or _told_to_stop(conversation):
         return [], filler
     text = conversation.masked
     lowered = text.lower()
-    scores = list(_relevance(tuple(profiles), filler.text_stems))
+    key = tuple(profiles)
+    scores = list(_relevance(key, filler.text_stems))
+    distinctive = _distinctive(key, filler.text_stems)
     positions = [_mention_position(lowered, t.name) for t in tools]
+    destroying = all(p.destructive for p in profiles) or _asks_to_destroy(
+        conversation.instructions.lower(), conversation.prompt.lower()
+    )
     named = [i for i, p in enumerate(positions) if p is not None]
     if named:
         top = max(scores)
@@ -191,12 +360,22 @@ def plan(
     for call in conversation.calls:
         by_tool.setdefault(call.name, []).append(call)
 
+    # Once the work is under way and the text tells the tools apart, a tool it does not point at is no step of it.
+    pointed = any(c.status == 'ok' for c in conversation.calls) and any(distinctive)
     options: list[Option] = []
     for i, tool in enumerate(tools):
         score = scores[i]
         if score < _FLOOR or score < _MARGINAL * best:
             continue
+        if profiles[i].destructive and not destroying and positions[i] is None:
+            # Deleting, cancelling, refunding...: not done unless the task asks for it, however well the tool's
+            # other words match (delete_file shares 'file' with "read the file").
+            continue
         history = by_tool.get(tool.name, [])
+        if pointed and not history and not distinctive[i] and positions[i] is None:
+            # It shares with the task only words every tool has (the product, its unit): the task does not ask for
+            # it, however fitting its arguments (reorder after "check the stock, then hold the items").
+            continue
         latest = [c for c in history if c.step == history[-1].step] if history else []
         retried = [c for c in latest if c.status == 'retry']
         if retried:
@@ -248,6 +427,7 @@ def plan(
     # Follow-ups (a subject found in a result) wait until what the text asked for is done.
     tier = min(o.tier for o in relevant)
     relevant = [o for o in relevant if o.tier == tier or o.fixing]
+    relevant = _in_step_order(relevant, _tool_steps(key, text), tools, conversation)
 
     done = {c.name for c in conversation.calls if c.status == 'ok'}
     fresh = [o for o in relevant if o.explicit is not None and o.tool.name not in done]

@@ -20,6 +20,12 @@ _PROPER = re.compile(r'(?<![.!?]\s)(?<!^)(?<!\n)\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)
 _PATH = re.compile(r'(?<![\w/:.])(/[\w.-]+(?:/[\w.-]+)+)')
 """A file-system path ('/etc/app/config.yaml')."""
 _NUMBER = re.compile(r'(?<![\w.:-])(-?\d+(?:\.\d+)?)(?![\w:-])')
+_CODE = re.compile(r'(?<![\w:/.-])([A-Z]{2,5}[0-9]?)(?![\w/-])')
+"""An upper-case code ('USD', 'EUR', 'LHR'): a value only for a parameter whose own examples look like one."""
+_TOWARDS = re.compile(r'\b(?:to|into|how many|how much)\s*$')
+_AWAY = re.compile(r'\b(?:from|for|per)(?:\s+(?:a|an|one|each|every|\d+(?:\.\d+)?))?\s*$')
+"""Words right before a value that make it the target ('to EUR', 'how many EUR') or the source ('from USD',
+'for one USD', 'per USD') of a conversion, a transfer or a route."""
 _ABBREVIATION = re.compile(r'\b(?:[A-Za-z]\.){2,}|\b(?:etc|vs|approx|cf|incl|resp)\.', re.IGNORECASE)
 """'e.g.', 'i.e.', 'etc.': words of examples and asides, never what a label is about."""
 _EXAMPLE = re.compile(r'\b(?:e\.g\.|for example|for instance|such as)\s*([\'"`])[^\'"`\n]*\1', re.IGNORECASE)
@@ -84,7 +90,7 @@ class Mention:
     """A value found in a text, with the words just before it (its label)."""
 
     kind: str
-    """'time', 'entity', 'quoted', 'path', 'ident', 'proper' or 'number'."""
+    """'time', 'entity', 'quoted', 'path', 'ident', 'code', 'proper' or 'number'."""
     value: str
     """The value as written."""
     position: int
@@ -93,6 +99,8 @@ class Mention:
     """Stems of the content words just before the value."""
     parts: tuple[str, str] = ('', '')
     """For an entity reference `type/name`: the type and the name."""
+    direction: str = ''
+    """'target' ('to X', 'how many X'), 'source' ('from X', 'for one X') or '' (neither)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,9 +142,33 @@ def label_stems(text: str) -> frozenset[str]:
     return frozenset(s for s in stems(cleaned) if len(s) > 1 and not s.isdigit())
 
 
+def is_code(value: Any) -> bool:
+    """Whether `value` is an upper-case code such as 'USD' or 'LHR'."""
+    return isinstance(value, str) and _CODE.fullmatch(value) is not None
+
+
+def _direction(text: str, start: int) -> str:
+    before = ' '.join(text[max(0, start - 30) : start].lower().split()[-3:])
+    if _TOWARDS.search(before):
+        return 'target'
+    if _AWAY.search(before):
+        return 'source'
+    return ''
+
+
 def _context(text: str, start: int, floor: int) -> frozenset[str]:
     before = text[max(floor, start - 120) : start]
     return label_stems(' '.join(before.split()[-_CONTEXT_WORDS:]))
+
+
+def _mention(text: str, kind: str, value: str, start: int) -> Mention:
+    return Mention(
+        kind=kind,
+        value=value,
+        position=start,
+        context=_context(text, start, 0),
+        direction=_direction(text, start),
+    )
 
 
 @lru_cache(maxsize=512)
@@ -172,24 +204,22 @@ def mentions(text: str) -> tuple[tuple[Mention, ...], tuple[TimeRange, ...]]:
         value = m.group(1) or m.group(2) or m.group(3)
         if free(m.span()) and value.strip():
             taken.append(m.span())
-            found.append(Mention(kind='quoted', value=value, position=m.start(), context=_context(text, m.start(), 0)))
+            found.append(_mention(text, 'quoted', value, m.start()))
     for m in _PATH.finditer(text):
         if free(m.span()):
             taken.append(m.span())
-            found.append(
-                Mention(kind='path', value=m.group(1), position=m.start(), context=_context(text, m.start(), 0))
-            )
+            found.append(_mention(text, 'path', m.group(1), m.start()))
     for m in _IDENT.finditer(text):
         if free(m.span()):
             taken.append(m.span())
-            found.append(
-                Mention(kind='ident', value=m.group(1), position=m.start(), context=_context(text, m.start(), 0))
-            )
+            found.append(_mention(text, 'ident', m.group(1), m.start()))
+    for m in _CODE.finditer(text):
+        if free(m.span()):
+            taken.append(m.span())
+            found.append(_mention(text, 'code', m.group(1), m.start()))
     for m in _PROPER.finditer(text):
         if free(m.span()) and m.group(1).lower() not in STOPWORDS:
-            found.append(
-                Mention(kind='proper', value=m.group(1), position=m.start(), context=_context(text, m.start(), 0))
-            )
+            found.append(_mention(text, 'proper', m.group(1), m.start()))
     for m in _NUMBER.finditer(text):
         if free(m.span()):
             # The word right after a number is its unit ('30 minutes', '5 units'): part of what it is about.
