@@ -1,0 +1,129 @@
+"""What the main job's runs cost with and without the plugin around them, on the K8s workload itself.
+
+`overhead.py` measures capture on a trivial agent. This measures it where the main job spends its time: every case of
+the K8s datasets (`evals/*.yaml`, typed as the architectures declare), every architecture, on `sim`, the same runs
+done two ways in one process, rounds interleaved:
+  (a) bare: each architecture's function called on the case's inputs with the same per-run model randomness
+      (`run_scope`), runs of a case gathered like the plugin gathers them, pydantic-ai's instrumentation off;
+  (b) the plugin's run path (`runner.run_case`): capture, trajectories, the case's evaluators, records.
+Only CPU time is compared (the runs are CPU-bound; this machine is shared): the median round of each, per run, and
+b/a. It then says what the main job's size implies: its runs' CPU at (a) and at (b), spread over the cores it is
+given, is a floor under the session's wall time that no capture can lower.
+
+Usage: python benchmarks/main_job.py [--runs 2] [--rounds 3] [--cores 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from pydantic_ai import Agent
+from pydantic_evals import Dataset
+
+ROOT = Path(__file__).parent.parent
+sys.path.insert(0, str(ROOT))
+
+import architectures  # noqa: E402,F401  (registers the six K8s architectures)
+from pytest_agentarch import capture, registry  # noqa: E402
+from pytest_agentarch.collection import user_evaluator_types  # noqa: E402
+from pytest_agentarch.context import RunInfo, run_scope  # noqa: E402
+from pytest_agentarch.models import resolve_model  # noqa: E402
+from pytest_agentarch.runner import CaseSpec, RunSettings, run_case  # noqa: E402
+
+MAIN_JOB_RUNS = 20
+"""`scripts/main.sh`: --runs 20."""
+
+
+def load_cases() -> list[tuple[str, CaseSpec, list[registry.Architecture]]]:
+    """(dataset name, case, architectures serving it) for every case of the repository's datasets."""
+    found = []
+    archs = list(registry.registered().values())
+    for path in sorted((ROOT / 'evals').glob('*.yaml')):
+        name = Dataset[Any, Any, Any].from_file(path, custom_evaluator_types=user_evaluator_types()).name
+        serving = [a for a in archs if a.serves(name)]
+        types = serving[0].dataset_types()
+        typed: Any = Dataset
+        dataset = typed[types.inputs, types.output, types.metadata].from_file(
+            path, custom_evaluator_types=user_evaluator_types()
+        )
+        found += [(name, CaseSpec.from_dataset(case, dataset), serving) for case in dataset.cases]
+    return found
+
+
+async def bare_run(model: Any, dataset: str, case: CaseSpec, arch: registry.Architecture, index: int) -> None:
+    """One run as the plugin makes it (same model, same per-run randomness), with nothing around it."""
+    info = RunInfo(session_seed=0, case=case.name, architecture=arch.name, index=index, model='sim', dataset=dataset)
+    with run_scope(info):
+        async with model:
+            await arch.func(case.inputs, model)
+
+
+async def bare(model: Any, cases: list[tuple[str, CaseSpec, list[registry.Architecture]]], runs: int) -> int:
+    done = 0
+    for dataset, case, archs in cases:
+        for arch in archs:
+            await asyncio.gather(*(bare_run(model, dataset, case, arch, i) for i in range(runs)))
+            done += runs
+    return done
+
+
+async def plugin(model: Any, cases: list[tuple[str, CaseSpec, list[registry.Architecture]]], runs: int) -> int:
+    done = 0
+    for dataset, case, archs in cases:
+        for arch in archs:
+            settings = RunSettings(runs=runs, model='sim', dataset=dataset)
+            records = await run_case(arch, model, case, settings)
+            errors = [r for r in records if r.error_type]
+            assert not errors, f'{case.name}[{arch.name}]: {errors[0].error_type}: {errors[0].error_message}'
+            done += len(records)
+    return done
+
+
+def cpu(run: Callable[[], Coroutine[Any, Any, int]]) -> tuple[float, int]:
+    """CPU seconds of one event loop running the coroutine, and the runs it made."""
+    c0 = time.process_time()
+    made = asyncio.run(run())
+    return time.process_time() - c0, made
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--runs', type=int, default=2, help='runs per (architecture, case) in each round')
+    parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--cores', type=int, default=2, help='cores the main job is spread over')
+    args = parser.parse_args()
+    cases = load_cases()
+    model = resolve_model('sim')
+    per_run: dict[str, list[float]] = {'a': [], 'b': []}
+    made = 0
+    for _ in range(args.rounds):
+        capture.uninstall()
+        Agent.instrument_all(False)
+        seconds, made = cpu(lambda: bare(model, cases, args.runs))
+        per_run['a'].append(seconds / made)
+        seconds, made_b = cpu(lambda: plugin(model, cases, args.runs))
+        assert made_b == made
+        per_run['b'].append(seconds / made)
+    a, b = (statistics.median(per_run[k]) for k in ('a', 'b'))
+    items = sum(len(archs) for _, _, archs in cases)
+    job = items * MAIN_JOB_RUNS
+    print(f'main job workload: {len(cases)} cases, {items} items, {made} runs per round, {args.rounds} rounds')
+    print(f'  (a) bare architectures   {a * 1000:7.1f} ms CPU per run')
+    print(f'  (b) plugin run path      {b * 1000:7.1f} ms CPU per run')
+    print(f'  b/a = {b / a:.2f}')
+    print(
+        f'the main job ({job} runs): runs alone {job * a:.0f} s CPU bare, {job * b:.0f} s through the plugin; '
+        f'on {args.cores} cores at best {job * a / args.cores:.0f} s and {job * b / args.cores:.0f} s of wall time '
+        '(pytest start-up and reports not included)'
+    )
+
+
+if __name__ == '__main__':
+    main()
