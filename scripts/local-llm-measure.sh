@@ -24,3 +24,5 @@ for setting in 0.7:5 0:3; do
             || [ $? -eq 1 ]  # 1: some runs failed their evaluators, which is a finding
     done
 done
+# Kept in the repository gzipped; a later sitting that resumes an item unpacks it first.
+.venv/bin/python -m pytest_agentarch.recording pack "$out"

@@ -4,7 +4,10 @@ network."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
+import subprocess
+import sys
 import threading
 from collections import Counter
 from datetime import UTC, datetime
@@ -36,7 +39,9 @@ from pytest_agentarch.recording import (
     RecordingModel,
     ReplayMissError,
     ReplayModel,
+    pack,
     redact,
+    unpack,
 )
 from pytest_agentarch.registry import Architecture
 from pytest_agentarch.runner import CaseSpec, RunSettings, run_case
@@ -638,3 +643,67 @@ def test_resume_on_an_empty_directory_records_everything(tmp_path: Path) -> None
     ]
     assert model.asked == 10
     assert len(lines(only_file(tmp_path))) == 1 + 10
+
+
+# ------------------------------------------------------------------------------------------------ packed files
+
+
+def test_packed_recordings_replay_and_resume_like_plain_ones(tmp_path: Path) -> None:
+    asyncio.run(fanout_runs(RecordingModel(fanout_model(), tmp_path), range(3)))
+    plain = only_file(tmp_path)
+    data = plain.read_bytes()
+    ((packed, plain_size, packed_size),) = pack(tmp_path)
+    assert packed == plain.with_name('pods.jsonl.gz') and not plain.exists()
+    # The same lines, compressed; packing again from the same lines gives the same bytes (no time stamp inside).
+    assert gzip.decompress(packed.read_bytes()) == data and (plain_size, packed_size) == (
+        len(data),
+        packed.stat().st_size,
+    )
+    first_packing = packed.read_bytes()
+    assert unpack(tmp_path) == [plain] and plain.read_bytes() == data and not packed.exists()
+    pack(tmp_path)
+    assert packed.read_bytes() == first_packing
+
+    replay = ReplayModel(tmp_path, model_label='scripted')
+    assert asyncio.run(fanout_runs(replay, range(3))) == [expected_fanout(i) for i in range(3)]
+    assert (replay.model_name, replay.system) == ('scripted-v1', 'function')
+
+    # Resuming unpacks the item and appends to it: only run 3 reaches the model.
+    model = CountingModel(fanout_model())
+    resumed = asyncio.run(fanout_runs(RecordingModel(model, tmp_path, resume=True), range(4)))
+    assert resumed == [expected_fanout(i) for i in range(4)] and model.asked == 5
+    assert not packed.exists() and Counter(e['index'] for e in lines(plain)[1:]) == {0: 5, 1: 5, 2: 5, 3: 5}
+
+    # A fresh recording of the item replaces a packed one instead of standing beside it.
+    pack(tmp_path)
+    asyncio.run(fanout_runs(RecordingModel(fanout_model(), tmp_path), range(1)))
+    assert not packed.exists() and Counter(e['index'] for e in lines(plain)[1:]) == {0: 5}
+
+
+def test_an_item_held_twice_or_a_broken_packed_file_is_a_clear_error(tmp_path: Path) -> None:
+    asyncio.run(one_agent(RecordingModel(one_agent_model(), tmp_path), 0))
+    plain = only_file(tmp_path)
+    data = plain.read_bytes()
+    pack(tmp_path)
+    plain.write_bytes(data)
+    with pytest.raises(RecordingError, match=r'crashloop\.jsonl and crashloop\.jsonl\.gz both hold this item'):
+        asyncio.run(one_agent(ReplayModel(tmp_path, model_label='scripted'), 0))
+    with pytest.raises(RecordingError, match='already packed'):
+        pack(tmp_path)
+    plain.unlink()
+    packed = plain.with_name('crashloop.jsonl.gz')
+    packed.write_bytes(packed.read_bytes()[:-20])
+    with pytest.raises(RecordingError, match=r'crashloop\.jsonl\.gz is not a whole gzip file'):
+        asyncio.run(one_agent(ReplayModel(tmp_path, model_label='scripted'), 0))
+
+
+def test_the_pack_command_reports_sizes_and_refuses_a_missing_directory(tmp_path: Path) -> None:
+    asyncio.run(one_agent(RecordingModel(one_agent_model(), tmp_path), 0))
+    size = only_file(tmp_path).stat().st_size
+    command = [sys.executable, '-m', 'pytest_agentarch.recording']
+    done = subprocess.run([*command, 'pack', str(tmp_path)], capture_output=True, text=True, check=False)
+    packed_size = next(tmp_path.rglob('*.jsonl.gz')).stat().st_size
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f'packed 1 file(s) under {tmp_path}: {size:,} bytes -> {packed_size:,}\n'
+    done = subprocess.run([*command, 'unpack', str(tmp_path / 'nope')], capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and 'nope is not a directory' in done.stderr

@@ -32,6 +32,15 @@ Layout and format (version 1, `FORMAT_VERSION`)
     recording stopped by a budget, an interrupt or a crash is so completed over several sessions, request by
     request, and a replay of it is the same as one of a recording made at once.
 
+Packed files
+    A recording is kept plain while it is written (a resumed session appends to it). To keep it small in a
+    repository, `python -m pytest_agentarch.recording pack DIR` replaces every `<case>.jsonl` under DIR by
+    `<case>.jsonl.gz`: the same bytes, gzip-compressed (level 9, no time stamp, so packing the same file twice gives
+    the same bytes; the exchanges of one run repeat each other's messages, so they compress about twentyfold).
+    `ReplayModel` reads either form; a resumed recording unpacks the item's file before appending to it, and a
+    fresh one replaces it. `unpack DIR` turns every packed file plain again. An item held both plain and packed is an
+    error: which one is the recording is not for this module to guess.
+
 Key
     An exchange is found again by the model label, dataset, architecture, case and run index of the run that sent
     it (`pytest_agentarch.context.current_run()`; `RecordingModel` takes the label from `RunInfo.model`,
@@ -72,13 +81,17 @@ Not recorded: requests that failed (no answer came back) and token counting ahea
 
 from __future__ import annotations
 
+import argparse
+import gzip
 import hashlib
 import json
 import math
 import os
 import re
+import sys
 import threading
 import typing
+import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -98,7 +111,16 @@ from pydantic_core import to_jsonable_python
 
 from .context import RunInfo, current_run
 
-__all__ = ('FORMAT_VERSION', 'RecordingError', 'RecordingModel', 'ReplayMissError', 'ReplayModel', 'redact')
+__all__ = (
+    'FORMAT_VERSION',
+    'RecordingError',
+    'RecordingModel',
+    'ReplayMissError',
+    'ReplayModel',
+    'pack',
+    'redact',
+    'unpack',
+)
 
 FORMAT_VERSION = 1
 """Version of the recording format this module writes and reads; a file of another version is refused."""
@@ -613,6 +635,8 @@ class RecordingModel(WrapperModel):
         path = key.path(self.directory)
         if path not in self._kept:
             kept = None
+            if _located(path) == _packed(path):
+                _unpack_file(_packed(path))  # appended to below: plain again
             if path.is_file():
                 data = path.read_bytes()
                 end = data.rfind(b'\n') + 1
@@ -665,6 +689,7 @@ class RecordingModel(WrapperModel):
             started = self._started.get(path)
             if started is None:
                 path.parent.mkdir(parents=True, exist_ok=True)
+                _packed(path).unlink(missing_ok=True)  # this session's recording of the item replaces it
                 with path.open('wb') as f:
                     f.write(_line(redact(self._header(request.key))) + data)
                     f.flush()
@@ -747,10 +772,12 @@ class _RecordedFile:
     """Exchanges by (run index, hash, occurrence)."""
     runs: dict[int | None, list[_Entry]] = field(default_factory=dict)
     """Exchanges of each run, in file order."""
+    data: bytes | None = None
+    """A packed file's lines, held in memory (a plain file is read where an exchange is, when it is needed)."""
 
     @classmethod
     def load(cls, path: Path, key: _Key) -> _RecordedFile:
-        data = path.read_bytes()
+        data = _read(path)
         lines = data.split(b'\n')
         if data.endswith(b'\n'):
             lines.pop()
@@ -766,7 +793,7 @@ class _RecordedFile:
         held = {k: header.get(k, 'run' if k == 'role' else None) for k in key.item()}
         if held != key.item():
             raise RecordingError(f'{path} holds {held}, not {key.item()}: the recording directory was altered')
-        recorded = cls(path=path, header=header)
+        recorded = cls(path=path, header=header, data=data if _is_packed(path) else None)
         offset = len(lines[0]) + 1
         for number, raw in enumerate(lines[1:], start=2):
             if raw.strip():
@@ -787,9 +814,13 @@ class _RecordedFile:
         return recorded
 
     def read(self, entry: _Entry) -> dict[str, Any]:
-        with self.path.open('rb') as f:
-            f.seek(entry.offset)
-            return typing.cast(dict[str, Any], json.loads(f.read(entry.length)))
+        if self.data is not None:
+            line = self.data[entry.offset : entry.offset + entry.length]
+        else:
+            with self.path.open('rb') as f:
+                f.seek(entry.offset)
+                line = f.read(entry.length)
+        return typing.cast(dict[str, Any], json.loads(line))
 
 
 def _response_of(exchange: dict[str, Any], path: Path) -> ModelResponse:
@@ -800,8 +831,91 @@ def _response_of(exchange: dict[str, Any], path: Path) -> ModelResponse:
     return response
 
 
+# --- packed files ---------------------------------------------------------------------------------------------------
+
+_PACKED_SUFFIX = '.gz'
+
+
+def _is_packed(path: Path) -> bool:
+    return path.name.endswith('.jsonl' + _PACKED_SUFFIX)
+
+
+def _packed(path: Path) -> Path:
+    """Where the packed form of the plain file `path` is."""
+    return path.with_name(path.name + _PACKED_SUFFIX)
+
+
+def _located(path: Path) -> Path | None:
+    """The file holding the item whose plain file is `path`: that file, its packed form, or None."""
+    packed = _packed(path)
+    if path.is_file() and packed.is_file():
+        raise RecordingError(f'{path} and {packed.name} both hold this item; delete the one that is not its recording')
+    return path if path.is_file() else packed if packed.is_file() else None
+
+
+def _read(path: Path) -> bytes:
+    """A recording file's lines, unpacked if it is packed."""
+    if not _is_packed(path):
+        return path.read_bytes()
+    try:
+        return gzip.decompress(path.read_bytes())
+    except (OSError, EOFError, zlib.error) as exc:
+        raise RecordingError(f'{path} is not a whole gzip file ({exc}): pack it again from its plain form') from None
+
+
+def _first_line(path: Path) -> bytes:
+    if not _is_packed(path):
+        with path.open('rb') as f:
+            return f.readline()
+    try:
+        with gzip.open(path, 'rb') as f:
+            return f.readline()
+    except (OSError, EOFError, zlib.error):
+        return b''
+
+
 def _first_jsonl(root: Path) -> Path | None:
-    return next(iter(sorted(root.rglob('*.jsonl'))), None)
+    return next(iter(sorted([*root.rglob('*.jsonl'), *root.rglob('*.jsonl' + _PACKED_SUFFIX)])), None)
+
+
+def pack(directory: Path) -> list[tuple[Path, int, int]]:
+    """Replace every plain recording file under `directory` by its packed form (`<case>.jsonl.gz`); returns
+    (packed file, plain size, packed size) for each. The packed bytes are checked to unpack to the plain ones
+    before the plain file is removed."""
+    done = []
+    for plain in sorted(Path(directory).rglob('*.jsonl')):
+        target = _packed(plain)
+        if target.exists():
+            raise RecordingError(f'{plain} is already packed as {target.name}; keep one of them')
+        data = plain.read_bytes()
+        packed = gzip.compress(data, compresslevel=9, mtime=0)
+        if gzip.decompress(packed) != data:  # pragma: no cover - a broken zlib
+            raise RecordingError(f'{plain}: its packed form does not unpack to it; nothing was changed')
+        partial = target.with_name(target.name + '.partial')
+        partial.write_bytes(packed)
+        os.replace(partial, target)
+        plain.unlink()
+        done.append((target, len(data), len(packed)))
+    return done
+
+
+def unpack(directory: Path) -> list[Path]:
+    """Replace every packed recording file under `directory` by its plain form; returns the plain files."""
+    done = []
+    for packed in sorted(Path(directory).rglob('*.jsonl' + _PACKED_SUFFIX)):
+        done.append(_unpack_file(packed))
+    return done
+
+
+def _unpack_file(packed: Path) -> Path:
+    plain = packed.with_name(packed.name.removesuffix(_PACKED_SUFFIX))
+    if plain.exists():
+        raise RecordingError(f'{packed} is also held plain as {plain.name}; keep one of them')
+    partial = plain.with_name(plain.name + '.partial')
+    partial.write_bytes(_read(packed))
+    os.replace(partial, plain)
+    packed.unlink()
+    return plain
 
 
 def _common_prefix(a: Sequence[Any], b: Sequence[Any]) -> int:
@@ -868,11 +982,10 @@ class ReplayModel(Model):
         ):
             first = _first_jsonl(sub)
             if first is not None:
-                with first.open('rb') as f:
-                    try:
-                        labels.append(str(json.loads(f.readline()).get('model')))
-                    except (ValueError, AttributeError):
-                        continue
+                try:
+                    labels.append(str(json.loads(_first_line(first)).get('model')))
+                except (ValueError, AttributeError):
+                    continue
         return labels
 
     def _model_info(self) -> dict[str, Any]:
@@ -881,11 +994,10 @@ class ReplayModel(Model):
                 info: dict[str, Any] = {}
                 first = _first_jsonl(self._root)
                 if first is not None:
-                    with first.open('rb') as f:
-                        try:
-                            header = json.loads(f.readline())
-                        except ValueError:
-                            header = None
+                    try:
+                        header = json.loads(_first_line(first))
+                    except ValueError:
+                        header = None
                     info = _check_header(header, first)
                 self._info = info
             return self._info
@@ -913,7 +1025,8 @@ class ReplayModel(Model):
         path = key.path(self.directory)
         with self._lock:
             if path not in self._files:
-                self._files[path] = _RecordedFile.load(path, key) if path.is_file() else None
+                located = _located(path)
+                self._files[path] = _RecordedFile.load(located, key) if located is not None else None
             return self._files[path]
 
     def _lookup(
@@ -1015,3 +1128,33 @@ class ReplayModel(Model):
         """The recorded response to this request, streamed one whole part at a time."""
         response = self._answer(messages, model_request_parameters)
         yield CompletedStreamedResponse(response, model_request_parameters=model_request_parameters, replay_events=True)
+
+
+# --- command line ---------------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m pytest_agentarch.recording pack|unpack DIR`: gzip every recording file under DIR, or undo it."""
+    parser = argparse.ArgumentParser(prog='python -m pytest_agentarch.recording', description=main.__doc__)
+    commands = parser.add_subparsers(dest='command', required=True)
+    for name, text in (('pack', 'replace each <case>.jsonl by <case>.jsonl.gz'), ('unpack', 'the reverse')):
+        commands.add_parser(name, help=text).add_argument('directory', type=Path)
+    args = parser.parse_args(argv)
+    if not args.directory.is_dir():
+        print(f'error: {args.directory} is not a directory', file=sys.stderr)
+        return 2
+    try:
+        if args.command == 'pack':
+            packed = pack(args.directory)
+            plain_bytes, packed_bytes = sum(p for _, p, _ in packed), sum(g for _, _, g in packed)
+            print(f'packed {len(packed)} file(s) under {args.directory}: {plain_bytes:,} bytes -> {packed_bytes:,}')
+        else:
+            print(f'unpacked {len(unpack(args.directory))} file(s) under {args.directory}')
+    except RecordingError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
