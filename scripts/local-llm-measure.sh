@@ -10,11 +10,31 @@ bash scripts/setup.sh
 .venv/bin/python -m pip install --quiet -c constraints.txt -e '.[local]'
 .venv/bin/python -m pytest_agentarch.local fetch qwen2.5-coder-1.5b
 out=recordings/k8s-qwen2.5-coder-1.5b
+# A cell whose report holds every run (none left out as an infrastructure failure, none not run) is complete: running
+# it again would only replay it, and overwrite its report's latencies with the replay's.
+complete() {
+    .venv/bin/python - "$1" "$2" <<'PY'
+import json
+import sys
+
+try:
+    report = json.load(open(sys.argv[1], encoding='utf-8'))
+except (OSError, ValueError):
+    sys.exit(1)
+summaries = [a['summary'] for a in report['architectures']]
+whole = len(summaries) == 1 and summaries[0]['runs'] == int(sys.argv[2]) and summaries[0]['infra'] == 0
+sys.exit(0 if whole and not report['not_run'] and not report['stopped_by'] else 1)
+PY
+}
 # Cheapest architectures first (fewest requests per run), so that whole cells exist early in a long measurement.
 for setting in 0.7:5 0:3; do
     temperature=${setting%:*}
     runs=${setting#*:}
     for arch in manual workflow hybrid single specialized delegation; do
+        if complete "$out/t$temperature-$arch.report.json" $((2 * runs)); then
+            echo "t$temperature $arch: complete, not run again"
+            continue
+        fi
         .venv/bin/pytest evals/k8s_anomaly.yaml -k 'cpu_saturation_checkout or (healthy_node and not ambiguous)' \
             --arch "$arch" --runs "$runs" -n 0 --agentarch-concurrency 1 --agentarch-memory off \
             --agentarch-model llamacpp:qwen2.5-coder-1.5b \
