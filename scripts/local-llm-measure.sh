@@ -19,13 +19,16 @@ import sys
 
 try:
     report = json.load(open(sys.argv[1], encoding='utf-8'))
-except (OSError, ValueError):
+    summaries = [a['summary'] for a in report['architectures']]
+    whole = len(summaries) == 1 and summaries[0]['runs'] == int(sys.argv[2]) and summaries[0]['infra'] == 0
+    sys.exit(0 if whole and not report['not_run'] and not report['stopped_by'] else 1)
+except (OSError, ValueError, KeyError, TypeError):  # no report, or not one this check can read: run the cell
     sys.exit(1)
-summaries = [a['summary'] for a in report['architectures']]
-whole = len(summaries) == 1 and summaries[0]['runs'] == int(sys.argv[2]) and summaries[0]['infra'] == 0
-sys.exit(0 if whole and not report['not_run'] and not report['stopped_by'] else 1)
 PY
 }
+# Kept in the repository gzipped, also when the measurement is stopped (Ctrl-C); a later sitting that resumes an
+# item unpacks it first.
+trap '.venv/bin/python -m pytest_agentarch.recording pack "$out"' EXIT
 # Cheapest architectures first (fewest requests per run), so that whole cells exist early in a long measurement.
 for setting in 0.7:5 0:3; do
     temperature=${setting%:*}
@@ -44,5 +47,3 @@ for setting in 0.7:5 0:3; do
             || [ $? -eq 1 ]  # 1: some runs failed their evaluators, which is a finding
     done
 done
-# Kept in the repository gzipped; a later sitting that resumes an item unpacks it first.
-.venv/bin/python -m pytest_agentarch.recording pack "$out"

@@ -683,18 +683,35 @@ def test_packed_recordings_replay_and_resume_like_plain_ones(tmp_path: Path) -> 
 def test_an_item_held_twice_or_a_broken_packed_file_is_a_clear_error(tmp_path: Path) -> None:
     asyncio.run(one_agent(RecordingModel(one_agent_model(), tmp_path), 0))
     plain = only_file(tmp_path)
+    packed = plain.with_name('crashloop.jsonl.gz')
     data = plain.read_bytes()
     pack(tmp_path)
+    # Packed only: the recorded model's label is still found for the error that names it.
+    with pytest.raises(RecordingError, match=r"no recording for model 'gpt' \(it has: 'scripted'\)"):
+        ReplayModel(tmp_path, model_label='gpt')
+
+    # Both forms, the same lines (a packing stopped before it removed the plain file): replay refuses to guess,
+    # pack keeps the packed file only.
     plain.write_bytes(data)
     with pytest.raises(RecordingError, match=r'crashloop\.jsonl and crashloop\.jsonl\.gz both hold this item'):
         asyncio.run(one_agent(ReplayModel(tmp_path, model_label='scripted'), 0))
-    with pytest.raises(RecordingError, match='already packed'):
-        pack(tmp_path)
+    assert pack(tmp_path) == [] and not plain.exists() and packed.exists()
+
+    # Both forms, different lines: neither command changes anything, another item's file included.
+    plain.write_bytes(data + data.splitlines(keepends=True)[-1])
+    asyncio.run(one_agent(RecordingModel(one_agent_model(), tmp_path / 'other'), 0))
+    other = only_file(tmp_path / 'other')
+    for command in (pack, unpack):
+        with pytest.raises(RecordingError, match='both hold this item, differently'):
+            command(tmp_path)
+        assert plain.exists() and packed.exists() and other.exists()
+
     plain.unlink()
-    packed = plain.with_name('crashloop.jsonl.gz')
     packed.write_bytes(packed.read_bytes()[:-20])
     with pytest.raises(RecordingError, match=r'crashloop\.jsonl\.gz is not a whole gzip file'):
         asyncio.run(one_agent(ReplayModel(tmp_path, model_label='scripted'), 0))
+    with pytest.raises(RecordingError, match='is not a whole gzip file'):
+        ReplayModel(tmp_path, model_label='gpt')  # the header of a broken file is not read as "no label"
 
 
 def test_the_pack_command_reports_sizes_and_refuses_a_missing_directory(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ def test_ranking_agreement_counts_pairs_ordered_alike() -> None:
     real = {'a': 1.0, 'b': 0.5, 'c': 0.5}
     # (a, b): a above b on both; (a, c): a above c on both; (b, c): tied on the real model, b above c on sim.
     assert calibration.ranking_agreement(real, {'a': 0.9, 'b': 0.6, 'c': 0.5}) == (2, 3)
-    # Every order reversed.
+    # (a, b) and (a, c) reversed; (b, c) tied on both, which agrees.
     assert calibration.ranking_agreement(real, {'a': 0.1, 'b': 0.6, 'c': 0.6}) == (1, 3)
     # Only architectures both rate are compared.
     assert calibration.ranking_agreement(real, {'a': 0.2, 'b': 0.1}) == (1, 1)

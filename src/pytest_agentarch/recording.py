@@ -38,8 +38,11 @@ Packed files
     `<case>.jsonl.gz`: the same bytes, gzip-compressed (level 9, no time stamp, so packing the same file twice gives
     the same bytes; the exchanges of one run repeat each other's messages, so they compress about twentyfold).
     `ReplayModel` reads either form; a resumed recording unpacks the item's file before appending to it, and a
-    fresh one replaces it. `unpack DIR` turns every packed file plain again. An item held both plain and packed is an
-    error: which one is the recording is not for this module to guess.
+    fresh one replaces it. `unpack DIR` turns every packed file plain again. Do not pack a directory a session is
+    recording into. An item held both plain and packed is an error for replay and resume, and for `pack` and
+    `unpack` when the two differ (they then change nothing): which one is the recording is not for this module to
+    guess. Held both ways with the same lines (a command stopped halfway), `pack` keeps the packed file and `unpack`
+    the plain one.
 
 Key
     An exchange is found again by the model label, dataset, architecture, case and run index of the run that sent
@@ -860,18 +863,16 @@ def _read(path: Path) -> bytes:
     try:
         return gzip.decompress(path.read_bytes())
     except (OSError, EOFError, zlib.error) as exc:
-        raise RecordingError(f'{path} is not a whole gzip file ({exc}): pack it again from its plain form') from None
+        raise RecordingError(
+            f'{path} is not a whole gzip file ({exc}): restore it from version control or a good copy'
+        ) from None
 
 
 def _first_line(path: Path) -> bytes:
     if not _is_packed(path):
         with path.open('rb') as f:
             return f.readline()
-    try:
-        with gzip.open(path, 'rb') as f:
-            return f.readline()
-    except (OSError, EOFError, zlib.error):
-        return b''
+    return _read(path).split(b'\n', 1)[0]
 
 
 def _first_jsonl(root: Path) -> Path | None:
@@ -881,12 +882,20 @@ def _first_jsonl(root: Path) -> Path | None:
 def pack(directory: Path) -> list[tuple[Path, int, int]]:
     """Replace every plain recording file under `directory` by its packed form (`<case>.jsonl.gz`); returns
     (packed file, plain size, packed size) for each. The packed bytes are checked to unpack to the plain ones
-    before the plain file is removed."""
+    before the plain file is removed. Not while a session records into `directory`: its next exchange would start
+    a plain file beside the packed one.
+
+    Nothing is changed when an item is held both ways with different contents; the same contents both ways (a
+    packing that stopped before removing the plain file) keep the packed file only."""
+    plains = sorted(Path(directory).rglob('*.jsonl'))
+    for plain in plains:
+        _check_single_form(plain, _packed(plain))
     done = []
-    for plain in sorted(Path(directory).rglob('*.jsonl')):
+    for plain in plains:
         target = _packed(plain)
         if target.exists():
-            raise RecordingError(f'{plain} is already packed as {target.name}; keep one of them')
+            plain.unlink()
+            continue
         data = plain.read_bytes()
         packed = gzip.compress(data, compresslevel=9, mtime=0)
         if gzip.decompress(packed) != data:  # pragma: no cover - a broken zlib
@@ -901,16 +910,28 @@ def pack(directory: Path) -> list[tuple[Path, int, int]]:
 
 def unpack(directory: Path) -> list[Path]:
     """Replace every packed recording file under `directory` by its plain form; returns the plain files."""
-    done = []
-    for packed in sorted(Path(directory).rglob('*.jsonl' + _PACKED_SUFFIX)):
-        done.append(_unpack_file(packed))
-    return done
+    packs = sorted(Path(directory).rglob('*.jsonl' + _PACKED_SUFFIX))
+    for packed in packs:
+        _check_single_form(_plain(packed), packed)
+    return [_unpack_file(packed) for packed in packs]
+
+
+def _plain(packed: Path) -> Path:
+    return packed.with_name(packed.name.removesuffix(_PACKED_SUFFIX))
+
+
+def _check_single_form(plain: Path, packed: Path) -> None:
+    """Refuse an item held both plain and packed with different contents."""
+    if plain.is_file() and packed.is_file() and _read(packed) != plain.read_bytes():
+        raise RecordingError(f'{plain} and {packed.name} both hold this item, differently; keep one of them')
 
 
 def _unpack_file(packed: Path) -> Path:
-    plain = packed.with_name(packed.name.removesuffix(_PACKED_SUFFIX))
+    plain = _plain(packed)
     if plain.exists():
-        raise RecordingError(f'{packed} is also held plain as {plain.name}; keep one of them')
+        _check_single_form(plain, packed)
+        packed.unlink()  # the same lines both ways: a stopped unpacking
+        return plain
     partial = plain.with_name(plain.name + '.partial')
     partial.write_bytes(_read(packed))
     os.replace(partial, plain)
