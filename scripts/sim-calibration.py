@@ -2,11 +2,12 @@
 beside the real model's figures.
 
 Usage: python scripts/sim-calibration.py REAL.report.json [REAL.report.json ...]
-           [--temperatures 0,0.1,0.4,0.7,1.2] [--parallel 0.25,0.5,1] [--runs N] [--level steps] [--keep DIR]
+           [--temperatures 0,0.1,0.4,0.7,1.2] [--parallel 0.25,0.5,1] [--slip 0] [--runs N] [--level steps]
+           [--keep DIR]
 
 The REAL reports are the real-model measurement's own JSON reports (`scripts/local-llm-measure.sh`, one per
 architecture). Their items (node ids), seed and runs per case say which cells to run: every option set of the grid is
-one pytest session on `sim` over exactly those items (`--agentarch-model sim:parallel=P`, the temperature as a
+one pytest session on `sim` over exactly those items (`--agentarch-model sim:parallel=P,slip=S`, the temperature as a
 session model setting, as the real measurement set it), with `--runs N` (default: the real runs per case; `sim` is
 cheap, so more runs give its rates tighter intervals).
 
@@ -102,7 +103,7 @@ def mean_abs_difference(real: dict[str, float], sim: dict[str, float]) -> float:
     return sum(abs(sim[n] - real[n]) for n in names) / len(names) if names else math.nan
 
 
-def run_sim(cells: Cells, temperature: float, parallel: float, runs: int, report: Path) -> None:
+def run_sim(cells: Cells, temperature: float, parallel: float, slip: float, runs: int, report: Path) -> None:
     """One pytest session on `sim` over the cells, its JSON report written to `report`."""
     command = [
         sys.executable,
@@ -116,7 +117,7 @@ def run_sim(cells: Cells, temperature: float, parallel: float, runs: int, report
         '--agentarch-seed',
         str(cells.seed),
         '--agentarch-model',
-        f'sim:parallel={parallel:g}',
+        f'sim:parallel={parallel:g},slip={slip:g}',
         '--agentarch-model-settings',
         f'temperature={temperature:g}',
         '--agentarch-json',
@@ -136,18 +137,20 @@ def run_sim(cells: Cells, temperature: float, parallel: float, runs: int, report
 class Row:
     temperature: float
     parallel: float
+    slip: float
     rates: Rates
     rank: tuple[int, int]
     det_diff: float
     pass_diff: float
 
 
-def compare(real: Rates, temperature: float, parallel: float, sim: Rates) -> Row:
+def compare(real: Rates, temperature: float, parallel: float, slip: float, sim: Rates) -> Row:
     real_det = {n: _rate(p) for n, p in real.determinism.items()}
     sim_det = {n: _rate(p) for n, p in sim.determinism.items()}
     return Row(
         temperature=temperature,
         parallel=parallel,
+        slip=slip,
         rates=sim,
         rank=ranking_agreement(real_det, sim_det),
         det_diff=mean_abs_difference(real_det, sim_det),
@@ -172,7 +175,7 @@ def markdown(cells: Cells, real: Rates, rows: list[Row], level: str) -> str:
     lines.append('| real | ' + ' | '.join(real_cells) + ' | - | - | - |')
     for row in rows:
         sim_cells = [f'{_share(row.rates.determinism[a])} / {_share(row.rates.passed[a])}' for a in cells.architectures]
-        name = f'sim T={row.temperature:g} parallel={row.parallel:g}'
+        name = f'sim T={row.temperature:g} parallel={row.parallel:g} slip={row.slip:g}'
         stats = [_share(row.rank), f'{row.det_diff:.2f}', f'{row.pass_diff:.2f}']
         lines.append('| ' + ' | '.join([name, *sim_cells, *stats]) + ' |')
     return f'determinism at level {level}, seed {cells.seed}\n\n' + '\n'.join(lines)
@@ -190,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('reports', nargs='+', type=Path, help="the real model's JSON reports")
     parser.add_argument('--temperatures', type=_floats, default=[0.0, 0.1, 0.4, 0.7, 1.2])
     parser.add_argument('--parallel', type=_floats, default=[0.25, 0.5, 1.0])
+    parser.add_argument('--slip', type=_floats, default=[0.0])
     parser.add_argument('--runs', type=int, default=None, help='runs per case on sim (default: the real runs)')
     parser.add_argument('--level', choices=('tools', 'steps', 'strict'), default='steps')
     parser.add_argument('--keep', type=Path, default=None, help="keep sim's JSON reports in this folder")
@@ -200,11 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
-        for temperature, parallel in itertools.product(args.temperatures, args.parallel):
-            report = folder / f'sim-t{temperature:g}-p{parallel:g}.report.json'
-            run_sim(cells, temperature, parallel, runs, report)
+        for temperature, parallel, slip in itertools.product(args.temperatures, args.parallel, args.slip):
+            report = folder / f'sim-t{temperature:g}-p{parallel:g}-s{slip:g}.report.json'
+            run_sim(cells, temperature, parallel, slip, runs, report)
             _, sim = load([report], args.level)
-            rows.append(compare(real, temperature, parallel, sim))
+            rows.append(compare(real, temperature, parallel, slip, sim))
     print(markdown(cells, real, best_first(rows), args.level))
     return 0
 

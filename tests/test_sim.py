@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pydantic_ai import Agent, ModelRetry
 from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models import Model
 
+from pytest_agentarch._sim.planning import slips
 from pytest_agentarch.context import RunInfo, run_scope
 from pytest_agentarch.models import SessionSettingsModel
 from pytest_agentarch.sim import SimulatedModel
@@ -109,14 +111,22 @@ VAGUE = 'Please check the service "shop-web" and tell me if something is wrong.'
 
 
 def test_from_spec_reads_options() -> None:
-    model = SimulatedModel.from_spec('sim:temperature=0,latency=0.05,seed=3,parallel=1,jitter=0.02')
-    assert (model.temperature, model.latency, model.seed, model.parallel, model.jitter) == (0.0, 0.05, 3, 1.0, 0.02)
+    model = SimulatedModel.from_spec('sim:temperature=0,latency=0.05,seed=3,parallel=1,jitter=0.02,slip=0.1')
+    assert (model.temperature, model.latency, model.seed, model.parallel, model.jitter, model.slip) == (
+        0.0,
+        0.05,
+        3,
+        1.0,
+        0.02,
+        0.1,
+    )
     default = SimulatedModel.from_spec('sim')
-    assert (default.temperature, default.latency, default.seed, default.parallel, default.jitter) == (
+    assert (default.temperature, default.latency, default.seed, default.parallel, default.jitter, default.slip) == (
         0.7,
         0.0,
         0,
         0.5,
+        0.0,
         0.0,
     )
     assert (default.model_name, default.system) == ('sim', 'sim')
@@ -133,6 +143,7 @@ def test_from_spec_reads_options() -> None:
         ('sim:seed=1.5', 'not a valid int'),
         ('sim:jitter=-0.01', 'out of range [0, 60]'),
         ('sim:jitter=soon', 'not a valid float'),
+        ('sim:slip=1.5', 'out of range [0, 1]'),
         ('gpt:temperature=0', 'not a simulated model spec'),
     ],
 )
@@ -143,7 +154,7 @@ def test_from_spec_rejects_bad_specs_and_lists_options(spec: str, message: str) 
         assert 'options: temperature (float in [0, 2]' in str(info.value) and 'parallel (float in [0, 1]' in str(
             info.value
         )
-        assert 'jitter (float in [0, 60]' in str(info.value)
+        assert 'jitter (float in [0, 60]' in str(info.value) and 'slip (float in [0, 1]' in str(info.value)
 
 
 def test_constructor_validates_jitter() -> None:
@@ -334,6 +345,7 @@ _CROSS_PROCESS = """
 import json, sys
 sys.path.insert(0, {tests!r})
 from test_sim import many_tool_agent, run, trajectory, VAGUE
+from pytest_agentarch._sim.planning import slips
 from pytest_agentarch.sim import SimulatedModel
 agent = many_tool_agent()
 print(json.dumps([trajectory(run(agent, VAGUE, SimulatedModel(temperature=1.0), i).all_messages()) for i in range(6)]))
@@ -362,6 +374,51 @@ def test_parallel_calls_happen_sometimes_and_follow_the_option() -> None:
     default = widths(0.5)
     assert any(w == 1 for w in default) and any(w >= 2 for w in default)
     assert sum(widths(1.0)) / len(widths(1.0)) > sum(default) / len(default)
+
+
+@pytest.mark.parametrize(
+    ('slip', 'temperature', 'expected'),
+    [
+        # The chance is 1 / (1 + ((1 - slip) / slip) ** (0.7 / temperature)), worked out by hand:
+        (0.2, 0.7, 0.2),  # the reference temperature: exactly slip
+        (0.2, 1.2, 0.3082),  # 1 / (1 + 4 ** (7 / 12))
+        (0.2, 0.35, 1 / 17),  # 1 / (1 + 4 ** 2)
+        (0.5, 0.1, 0.5),  # even odds at every temperature above 0
+    ],
+)
+def test_slips_follow_temperature_like_every_yes_no_choice(slip: float, temperature: float, expected: float) -> None:
+    rng = random.Random(11)
+    draws = 40_000
+    share = sum(slips(rng, slip, temperature) for _ in range(draws)) / draws
+    assert share == pytest.approx(expected, abs=0.01)
+
+
+def test_slips_draw_nothing_when_off_and_are_greedy_at_temperature_zero() -> None:
+    rng = random.Random(3)
+    state = rng.getstate()
+    assert not any(slips(rng, 0.0, 1.2) for _ in range(100))
+    assert rng.getstate() == state  # slip=0 leaves every other choice of the request as it was
+    assert not slips(rng, 0.49, 0.0) and slips(rng, 0.5, 0.0) and slips(rng, 1.0, 0.0)
+    assert rng.getstate() == state
+    assert all(slips(rng, 1.0, 0.7) for _ in range(100))
+
+
+def test_slip_makes_an_agent_answer_without_the_tool_it_was_told_to_call() -> None:
+    agent = weather_agent()
+    prompt = 'What is the weather like in Berlin today?'
+
+    def used_the_tool(model: SimulatedModel) -> list[bool]:
+        runs = [run(agent, prompt, model, i).all_messages() for i in range(60)]
+        return [any(name == 'get_weather' for step in trajectory(m) for name, _ in step) for m in runs]
+
+    assert all(used_the_tool(SimulatedModel(temperature=0.7)))
+    assert all(used_the_tool(SimulatedModel(temperature=0, slip=0.3)))  # greedy: a minority choice never wins
+    # Binomial(60, 0.5): 30 +- 3.9, so 15..45 holds with probability 1 - 1e-4.
+    assert 15 <= used_the_tool(SimulatedModel(temperature=0.7, slip=0.5)).count(False) <= 45
+    # An answer given without the tool still validates, built from what the prompt holds and fallbacks.
+    result = run(agent, prompt, SimulatedModel(slip=1.0), 0)
+    assert isinstance(result.output, Weather) and result.output.city == 'Berlin'
+    assert [name for step in trajectory(result.all_messages()) for name, _ in step] == ['final_result']
 
 
 # --- usage and latency ---------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from pydantic_ai.usage import RequestUsage
 
 from ._sim import schema as js
 from ._sim.answering import answer
-from ._sim.planning import plan, profile
+from ._sim.planning import plan, profile, slips
 from ._sim.reading import Conversation, read
 from ._sim.text import count_tokens
 from .context import current_run
@@ -37,6 +37,7 @@ _OPTIONS: dict[str, tuple[type, float, float, str]] = {
     'seed': (int, 0, 2**63 - 1, 'seed used when no run is current'),
     'parallel': (float, 0.0, 1.0, 'willingness to emit several independent calls in one response'),
     'jitter': (float, 0.0, 60.0, 'extra random seconds per request, in [0, jitter], to perturb scheduling'),
+    'slip': (float, 0.0, 1.0, 'chance at temperature 0.7 that a response which would call tools answers at once'),
 }
 
 
@@ -51,6 +52,7 @@ class SimulatedModel(Model):
         seed: int = 0,
         parallel: float = 0.5,
         jitter: float = 0.0,
+        slip: float = 0.0,
     ) -> None:
         """Create the model.
 
@@ -62,6 +64,9 @@ class SimulatedModel(Model):
             jitter: Each request also waits a uniformly random extra time in [0, jitter] seconds (0..60), drawn
                 from an OS-seeded generator that decides nothing else: it perturbs the scheduling of concurrent
                 runs and agents, which must never change what the model answers.
+            slip: How often a response that would call tools answers at once instead, without them (0..1), as a
+                small model sometimes does whatever its instructions say: the chance at temperature 0.7, following
+                temperature like every yes/no choice (none at 0 below 0.5). 0 (the default) draws nothing.
         """
         for option, value in (
             ('temperature', temperature),
@@ -69,6 +74,7 @@ class SimulatedModel(Model):
             ('seed', seed),
             ('parallel', parallel),
             ('jitter', jitter),
+            ('slip', slip),
         ):
             _check(option, value)
         self.temperature = float(temperature)
@@ -76,6 +82,7 @@ class SimulatedModel(Model):
         self.seed = int(seed)
         self.parallel = float(parallel)
         self.jitter = float(jitter)
+        self.slip = float(slip)
         # Deliberately not seeded from the run or the session: the delays must differ between sessions to shake
         # the scheduling, and this generator is never used for a choice of the model (those use `_seed_for`).
         self._jitter_rng = random.SystemRandom()
@@ -120,7 +127,7 @@ class SimulatedModel(Model):
     def __repr__(self) -> str:
         return (
             f'SimulatedModel(temperature={self.temperature}, latency={self.latency}, seed={self.seed}, '
-            f'parallel={self.parallel}, jitter={self.jitter})'
+            f'parallel={self.parallel}, jitter={self.jitter}, slip={self.slip})'
         )
 
     async def request(
@@ -152,6 +159,9 @@ class SimulatedModel(Model):
         rng = random.Random(self._seed_for(conversation, seed))
         tools = [t for t in params.function_tools if params.visibility_of(t.name) != 'withheld']
         options, filler = plan(tools, conversation, rng, temperature, self.parallel)
+        can_answer = bool(params.output_tools) or params.allow_text_output
+        if options and can_answer and slips(rng, self.slip, temperature):
+            options = []
         parts: list[ModelResponsePart]
         if options:
             parts = [ToolCallPart(o.tool.name, o.filled.args) for o in options]

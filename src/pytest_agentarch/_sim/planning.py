@@ -558,6 +558,20 @@ def decide(rng: random.Random, margin: float, temperature: float) -> bool:
     return rng.random() < probability
 
 
+_SLIP_REFERENCE = 0.7
+"""The temperature at which `slip` is the chance of answering at once."""
+
+
+def slips(rng: random.Random, slip: float, temperature: float) -> bool:
+    """Whether a response that would call tools answers at once instead: a yes/no choice like the others, whose margin
+    makes its chance exactly `slip` at temperature 0.7 (so 0.308 at 1.2 and 6e-5 at 0.1 for slip=0.2; at 0 it is the
+    greedy choice: yes only from slip=0.5)."""
+    if slip <= 0:
+        return False
+    margin = math.inf if slip >= 1 else _SPREAD * _SLIP_REFERENCE * math.log(slip / (1 - slip))
+    return decide(rng, margin, temperature)
+
+
 def _order(
     options: list[Option],
     rng: random.Random,
