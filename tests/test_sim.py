@@ -110,25 +110,15 @@ VAGUE = 'Please check the service "shop-web" and tell me if something is wrong.'
 # --- from_spec -----------------------------------------------------------------------------------------------------
 
 
+def _options(model: SimulatedModel) -> tuple[float, float, int, float, float, float]:
+    return (model.temperature, model.latency, model.seed, model.parallel, model.jitter, model.slip)
+
+
 def test_from_spec_reads_options() -> None:
     model = SimulatedModel.from_spec('sim:temperature=0,latency=0.05,seed=3,parallel=1,jitter=0.02,slip=0.1')
-    assert (model.temperature, model.latency, model.seed, model.parallel, model.jitter, model.slip) == (
-        0.0,
-        0.05,
-        3,
-        1.0,
-        0.02,
-        0.1,
-    )
+    assert _options(model) == (0.0, 0.05, 3, 1.0, 0.02, 0.1)
     default = SimulatedModel.from_spec('sim')
-    assert (default.temperature, default.latency, default.seed, default.parallel, default.jitter, default.slip) == (
-        0.7,
-        0.0,
-        0,
-        0.5,
-        0.0,
-        0.0,
-    )
+    assert _options(default) == (0.7, 0.0, 0, 0.5, 0.0, 0.0)
     assert (default.model_name, default.system) == ('sim', 'sim')
 
 
