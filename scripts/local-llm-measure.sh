@@ -33,7 +33,7 @@ trap '.venv/bin/python -m pytest_agentarch.recording pack "$out"' EXIT
 for setting in 0.7:5 0:3; do
     temperature=${setting%:*}
     runs=${setting#*:}
-    for arch in manual workflow hybrid single specialized delegation; do
+    for arch in manual workflow hybrid single delegation specialized; do
         if complete "$out/t$temperature-$arch.report.json" $((2 * runs)); then
             echo "t$temperature $arch: complete, not run again"
             continue
