@@ -9,6 +9,9 @@ The same agent (one tool call, then a structured output; FunctionModel; no laten
               `wrap_tool_execute`) that records what capture records: the nesting of runs, requests and tools,
               start and end times, tool names, arguments and truncated results, each request's usage, model, cost
               and newest input; each run inside the same task structure as `capture`, into a scope of its own;
+  hooks-sub   instrumented with the no-op tracer provider, but the agent carries the same hooks as a subclass of
+              pydantic-ai's `Instrumentation` capability: pydantic-ai then injects no instrumentation of its own
+              into that agent (asserted: an SDK provider receives no span from it), so the hooks are all it pays;
   sdk         instrumented, with an OpenTelemetry SDK tracer provider (spans are created and ended);
   sdk+scope   the same, each run inside a scope that collects the run's spans into a pydantic-evals span tree:
               what the plugin did for every run before capture had its own tracer.
@@ -31,10 +34,12 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NoOpTracerProvider
 from pydantic import BaseModel
 from pydantic_ai import Agent
-from pydantic_ai.capabilities import AbstractCapability
+from pydantic_ai.capabilities import AbstractCapability, Instrumentation
 from pydantic_ai.capabilities.abstract import WrapModelRequestHandler, WrapRunHandler, WrapToolExecuteHandler
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, ToolCallPart, ToolReturnPart, UserPromptPart
 from pydantic_ai.models import ModelRequestContext
@@ -177,14 +182,36 @@ agent = make_agent()
 hooked = make_agent([HookCapture()])
 
 
+class InstrumentationHooks(Instrumentation):
+    """`HookCapture` as an `Instrumentation` subclass: agents that carry it get no injected instrumentation."""
+
+    async def for_run(self, ctx: RunContext[Any]) -> Instrumentation:
+        return self
+
+    wrap_run = HookCapture.wrap_run  # type: ignore[assignment]
+    wrap_model_request = HookCapture.wrap_model_request  # type: ignore[assignment]
+    wrap_tool_execute = HookCapture.wrap_tool_execute  # type: ignore[assignment]
+
+    async def wrap_output_process(self, ctx: RunContext[Any], *, output_context: Any, output: Any, handler: Any) -> Any:
+        return await handler(output)
+
+    async def on_tool_validate_error(
+        self, ctx: RunContext[Any], *, call: ToolCallPart, tool_def: ToolDefinition, args: Any, error: Any
+    ) -> Any:
+        raise error
+
+
+hooked_sub = make_agent([InstrumentationHooks(settings=InstrumentationSettings(tracer_provider=NoOpTracerProvider()))])
+
+
 async def runs(n: int, *, scope: str) -> None:
     async def one() -> None:
-        if scope == 'hooks':
+        if scope in ('hooks', 'hooks-sub'):
             root = Node('run', 'run', {})
             with capture.task_structure():
                 token = _PARENT.set(root)
                 try:
-                    await hooked.run('hello')
+                    await (hooked if scope == 'hooks' else hooked_sub).run('hello')
                 finally:
                     _PARENT.reset(token)
             assert [c.kind for c in root.children[0].children] == ['chat', 'tool', 'chat'], root.children
@@ -207,6 +234,15 @@ def main() -> None:
     parser.add_argument('--rounds', type=int, default=5)
     args = parser.parse_args()
 
+    checked = TracerProvider()
+    exported = InMemorySpanExporter()
+    checked.add_span_processor(SimpleSpanProcessor(exported))
+    Agent.instrument_all(InstrumentationSettings(tracer_provider=checked))
+    asyncio.run(runs(2, scope='hooks-sub'))
+    assert not exported.get_finished_spans(), 'pydantic-ai injected its instrumentation beside the subclass'
+    asyncio.run(runs(2, scope=''))
+    assert exported.get_finished_spans(), 'the SDK provider received no span at all'
+
     sdk = TracerProvider()
     trace.set_tracer_provider(sdk)
     variants: dict[str, tuple[InstrumentationSettings | bool, str]] = {
@@ -221,6 +257,7 @@ def main() -> None:
             'capture',
         ),
         'hooks': (False, 'hooks'),
+        'hooks-sub': (InstrumentationSettings(tracer_provider=NoOpTracerProvider(), include_content=True), 'hooks-sub'),
         'sdk': (InstrumentationSettings(tracer_provider=sdk, include_content=True), ''),
         'sdk+scope': (InstrumentationSettings(tracer_provider=sdk, include_content=True), 'spans'),
     }
