@@ -27,12 +27,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import architectures  # noqa: E402, F401  (registers the six architectures)
-from pytest_agentarch.capture import install  # noqa: E402
-from pytest_agentarch.evaluators import TrajectorySteps  # noqa: E402
-from pytest_agentarch.memory import RUN_GC_THRESHOLD as _RUN_GC_THRESHOLD  # noqa: E402
-from pytest_agentarch.registry import registered  # noqa: E402
-from pytest_agentarch.runner import CaseSpec, RunSettings, run_case  # noqa: E402
-from pytest_agentarch.sim import SimulatedModel  # noqa: E402
+from pytest_agentarch.backends.sim import SimulatedModel  # noqa: E402
+from pytest_agentarch.run.capture import install  # noqa: E402
+from pytest_agentarch.run.evaluators import TrajectorySteps  # noqa: E402
+from pytest_agentarch.run.memory import RUN_GC_THRESHOLD as _RUN_GC_THRESHOLD  # noqa: E402
+from pytest_agentarch.run.registry import registered  # noqa: E402
+from pytest_agentarch.run.runner import CaseSpec, RunSettings, run_case  # noqa: E402
 
 
 def load_case(name: str) -> CaseSpec:

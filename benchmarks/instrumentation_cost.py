@@ -49,7 +49,8 @@ from pydantic_ai.run import AgentRunResult
 from pydantic_ai.tools import RunContext, ToolDefinition
 from pydantic_core import to_json
 
-from pytest_agentarch import _evals, capture
+from pytest_agentarch import _evals
+from pytest_agentarch.run import capture
 
 
 class Verdict(BaseModel):

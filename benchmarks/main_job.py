@@ -33,11 +33,11 @@ ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(ROOT))
 
 import architectures  # noqa: E402,F401  (registers the six K8s architectures)
-from pytest_agentarch import capture, memory, registry  # noqa: E402
-from pytest_agentarch.collection import user_evaluator_types  # noqa: E402
-from pytest_agentarch.context import RunInfo, run_scope  # noqa: E402
-from pytest_agentarch.models import resolve_model  # noqa: E402
-from pytest_agentarch.runner import CaseSpec, RunSettings, run_case  # noqa: E402
+from pytest_agentarch.plugin.collection import user_evaluator_types  # noqa: E402
+from pytest_agentarch.requests.specs import resolve_model  # noqa: E402
+from pytest_agentarch.run import capture, memory, registry  # noqa: E402
+from pytest_agentarch.run.context import RunInfo, run_scope  # noqa: E402
+from pytest_agentarch.run.runner import CaseSpec, RunSettings, run_case  # noqa: E402
 
 MAIN_JOB_RUNS = 20
 """`scripts/main.sh`: --runs 20."""

@@ -40,10 +40,10 @@ from pydantic_ai.models.instrumented import InstrumentationSettings
 from pydantic_evals import Case, Dataset
 from pydantic_evals.evaluators import EqualsExpected
 
-from pytest_agentarch import capture, memory
-from pytest_agentarch.registry import Architecture
-from pytest_agentarch.runner import CaseSpec, RunSettings, run_case
-from pytest_agentarch.stats import case_stats
+from pytest_agentarch.core.stats import case_stats
+from pytest_agentarch.run import capture, memory
+from pytest_agentarch.run.registry import Architecture
+from pytest_agentarch.run.runner import CaseSpec, RunSettings, run_case
 
 
 def make_agent(latency: float = 0.0) -> Agent[None, str]:

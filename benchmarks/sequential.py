@@ -32,10 +32,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_agentarch.gates import Thresholds, decide
-from pytest_agentarch.records import Assertion, RunRecord
-from pytest_agentarch.sequential import decide_determinism, decide_rate, fixed_n_exact
-from pytest_agentarch.stats import wilson
+from pytest_agentarch.core.gates import Thresholds, decide
+from pytest_agentarch.core.records import Assertion, RunRecord
+from pytest_agentarch.core.sequential import decide_determinism, decide_rate, fixed_n_exact
+from pytest_agentarch.core.stats import wilson
 
 ROOT = Path(__file__).resolve().parent.parent
 GATES = ['--min-determinism', '0.9', '--min-pass-rate', '0.8']

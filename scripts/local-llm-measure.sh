@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/python -m pip install --quiet -c constraints.txt -e '.[local]'
-.venv/bin/python -m pytest_agentarch.local fetch qwen2.5-coder-1.5b
+.venv/bin/agentarch local fetch qwen2.5-coder-1.5b
 out=recordings/k8s-qwen2.5-coder-1.5b
 # A cell whose report holds every run (none left out as an infrastructure failure, none not run) is complete: running
 # it again would only replay it, and overwrite its report's latencies with the replay's.
@@ -28,7 +28,7 @@ PY
 }
 # Kept in the repository gzipped, also when the measurement is stopped (Ctrl-C); a later sitting that resumes an
 # item unpacks it first.
-trap '.venv/bin/python -m pytest_agentarch.recording pack "$out"' EXIT
+trap '.venv/bin/agentarch recording pack "$out"' EXIT
 # Cheapest architectures first (fewest requests per run), so that whole cells exist early in a long measurement.
 for setting in 0.7:5 0:3; do
     temperature=${setting%:*}

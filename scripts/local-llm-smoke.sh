@@ -7,5 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/python -m pip install --quiet -c constraints.txt -e '.[local]'
-.venv/bin/python -m pytest_agentarch.local fetch qwen2.5-coder-1.5b
+.venv/bin/agentarch local fetch qwen2.5-coder-1.5b
 AGENTARCH_LOCAL_LLM=1 .venv/bin/pytest tests/test_local_llm.py -n 0 -s -rs "$@"

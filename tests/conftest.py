@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_agentarch import registry
+from pytest_agentarch.run import registry
 
 pytest_plugins = ['pytester']
 

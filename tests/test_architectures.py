@@ -25,12 +25,13 @@ from architectures.report import AnomalyReport
 from architectures.telemetry.scenarios import SCENARIOS, Scenario, scenario_by_id
 from architectures.tools import get_entity_metadata
 from architectures.workflow import investigate_batch
-from pytest_agentarch import TrajectorySteps, registry
-from pytest_agentarch.capture import install
-from pytest_agentarch.records import RunRecord
-from pytest_agentarch.runner import CaseSpec, RunSettings, run_case
-from pytest_agentarch.sim import SimulatedModel
-from pytest_agentarch.stats import case_stats
+from pytest_agentarch import TrajectorySteps
+from pytest_agentarch.backends.sim import SimulatedModel
+from pytest_agentarch.core.records import RunRecord
+from pytest_agentarch.core.stats import case_stats
+from pytest_agentarch.run import registry
+from pytest_agentarch.run.capture import install
+from pytest_agentarch.run.runner import CaseSpec, RunSettings, run_case
 
 NAMES = ('specialized', 'single', 'workflow', 'manual', 'hybrid', 'delegation')
 DETERMINISTIC = ('specialized', 'workflow', 'manual')

@@ -14,8 +14,8 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.models.instrumented import InstrumentationSettings
 from pydantic_ai.usage import RequestUsage
 
-from pytest_agentarch import capture
-from pytest_agentarch.trajectory import flat_steps, render, render_tools, shape
+from pytest_agentarch.core.trajectory import flat_steps, render, render_tools, shape
+from pytest_agentarch.run import capture
 
 
 def lookup(key: str) -> str:

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from pytest_agentarch.compare import (
+from pytest_agentarch.core.compare import (
     BaselineError,
     Observed,
     compare_pairs,

@@ -11,11 +11,11 @@ from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, Text
 from pydantic_ai.models import Model
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from pytest_agentarch.divergence import divergence, examples, path, tree
-from pytest_agentarch.records import ModelRequestRecord, RequestContext, RunRecord, ToolCallRecord
-from pytest_agentarch.registry import Architecture
-from pytest_agentarch.runner import CaseSpec, RunSettings, run_case
-from pytest_agentarch.stats import case_stats
+from pytest_agentarch.core.divergence import divergence, examples, path, tree
+from pytest_agentarch.core.records import ModelRequestRecord, RequestContext, RunRecord, ToolCallRecord
+from pytest_agentarch.core.stats import case_stats
+from pytest_agentarch.run.registry import Architecture
+from pytest_agentarch.run.runner import CaseSpec, RunSettings, run_case
 
 
 def call(name: str, order: int, args: str = '{}', result: str | None = None) -> ToolCallRecord:

@@ -11,7 +11,8 @@ from opentelemetry import trace
 from pydantic_evals.dataset import increment_eval_metric, set_eval_attribute
 from pydantic_evals.otel import SpanTree
 
-from pytest_agentarch import _evals, capture
+from pytest_agentarch import _evals
+from pytest_agentarch.run import capture
 
 
 def test_reported_collects_what_code_reports_with_the_public_functions() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from conftest import XDIST
-from pytest_agentarch.gates import (
+from pytest_agentarch.core.gates import (
     Thresholds,
     check,
     infeasible,
@@ -16,8 +16,8 @@ from pytest_agentarch.gates import (
     parse_score_threshold,
     runs_needed,
 )
-from pytest_agentarch.records import Assertion, RunRecord
-from pytest_agentarch.stats import CaseStats, Level, case_stats, wilson
+from pytest_agentarch.core.records import Assertion, RunRecord
+from pytest_agentarch.core.stats import CaseStats, Level, case_stats, wilson
 
 # Ten runs each. `steady` always calls alpha then beta and answers 'ok'. `wobbly` asks for beta and alpha in one
 # response in runs 0, 4 and 8 (determinism 7/10) and answers 'bad' in runs 8 and 9 (pass rate 8/10, Wilson 95%

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ONE_CASE
-from pytest_agentarch.html import render_html, write_html
-from pytest_agentarch.records import Assertion, ModelRequestRecord, RequestContext, RunRecord, ToolCallRecord
-from pytest_agentarch.report import ItemResult, Report, build_report, write_json
+from pytest_agentarch.core.records import Assertion, ModelRequestRecord, RequestContext, RunRecord, ToolCallRecord
+from pytest_agentarch.reports.html import render_html, write_html
+from pytest_agentarch.reports.report import ItemResult, Report, build_report, write_json
 
 SCRIPT = "<script>document.title='pwned'</script>"
 IMAGE = "\"><img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"
@@ -171,7 +171,7 @@ def test_command_line_renders_a_json_report_and_explains_bad_input(tmp_path: Pat
     report = hostile_report()
     write_json(report, tmp_path / 'report.json')
     out = tmp_path / 'out' / 'report.html'
-    command = [sys.executable, '-m', 'pytest_agentarch.html']
+    command = [sys.executable, '-m', 'pytest_agentarch', 'html']
     done = subprocess.run([*command, str(tmp_path / 'report.json'), '-o', str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert out.read_text(encoding='utf-8') == render_html(report)

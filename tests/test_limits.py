@@ -18,8 +18,8 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
 from pydantic_ai.models.concurrency import ConcurrencyLimitedModel
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from pytest_agentarch import limits
-from pytest_agentarch.limits import (
+from pytest_agentarch.requests import limits
+from pytest_agentarch.requests.limits import (
     BudgetLedger,
     FileConcurrencyLimiter,
     RateLimiter,
@@ -34,7 +34,7 @@ WORKER = r"""
 import asyncio, json, os, sys, time
 from pathlib import Path
 
-from pytest_agentarch.limits import BudgetLedger, FileConcurrencyLimiter, RateLimiter
+from pytest_agentarch.requests.limits import BudgetLedger, FileConcurrencyLimiter, RateLimiter
 
 job = json.loads(sys.argv[1])
 directory = Path(job['directory'])

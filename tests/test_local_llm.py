@@ -1,6 +1,6 @@
 """The local backend on the real model (Qwen2.5-Coder 1.5B on llama.cpp): slow, so it runs only when asked.
 
-It needs the pinned weights (`python -m pytest_agentarch.local fetch qwen2.5-coder-1.5b`), the `local` extra and
+It needs the pinned weights (`agentarch local fetch qwen2.5-coder-1.5b`), the `local` extra and
 `AGENTARCH_LOCAL_LLM=1`; `scripts/local-llm-smoke.sh` does all three. Timing is printed, never asserted.
 """
 
@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from pydantic_ai import Agent, ToolOutput
 from pydantic_ai.messages import ToolCallPart
 
-from pytest_agentarch import local
+from pytest_agentarch.backends import local
 
 SPEC = 'llamacpp:qwen2.5-coder-1.5b,threads=2'
 ROOT = Path(__file__).resolve().parent.parent

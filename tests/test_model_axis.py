@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from conftest import ONE_CASE, XDIST
-from pytest_agentarch.gates import Thresholds, parse_overrides
-from pytest_agentarch.models import split_model_specs
+from pytest_agentarch.core.gates import Thresholds, parse_overrides
+from pytest_agentarch.requests.specs import split_model_specs
 
 # The architecture reads which model its run uses from the run's identity and follows a plan per model, so the
 # statistics of each (architecture, model) row are known by hand: on `test` every run calls alpha (4 of 4 the same

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from conftest import ONE_CASE, XDIST
-from pytest_agentarch.report import Report
+from pytest_agentarch.reports.report import Report
 
 CAPTURE = """
     import asyncio

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from conftest import XDIST
-from pytest_agentarch.progress import Progress, ProgressLine, interactive, span
+from pytest_agentarch.reports.progress import Progress, ProgressLine, interactive, span
 
 ARCHS = """
     import archkit

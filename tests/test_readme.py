@@ -40,7 +40,7 @@ def test_the_readme_example_project_runs(pytester: pytest.Pytester) -> None:
 
 
 def test_every_option_and_ini_key_is_in_the_readme_table() -> None:
-    from pytest_agentarch.options import OPTIONS
+    from pytest_agentarch.plugin.options import OPTIONS
 
     table = README.split('## Options', 1)[1].split('\n## ', 1)[0]
     rows = [line for line in table.splitlines() if line.startswith('| ')]

@@ -31,9 +31,7 @@ from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.usage import RequestUsage
 from pydantic_evals.evaluators import EqualsExpected
 
-from pytest_agentarch.capture import install
-from pytest_agentarch.context import RunInfo, current_run, run_scope
-from pytest_agentarch.recording import (
+from pytest_agentarch.requests.recording import (
     FORMAT_VERSION,
     RecordingError,
     RecordingModel,
@@ -43,8 +41,10 @@ from pytest_agentarch.recording import (
     redact,
     unpack,
 )
-from pytest_agentarch.registry import Architecture
-from pytest_agentarch.runner import CaseSpec, RunSettings, run_case
+from pytest_agentarch.run.capture import install
+from pytest_agentarch.run.context import RunInfo, current_run, run_scope
+from pytest_agentarch.run.registry import Architecture
+from pytest_agentarch.run.runner import CaseSpec, RunSettings, run_case
 
 KEY = 'sk-test-0123456789abcdefghijklmnop'
 
@@ -717,7 +717,7 @@ def test_an_item_held_twice_or_a_broken_packed_file_is_a_clear_error(tmp_path: P
 def test_the_pack_command_reports_sizes_and_refuses_a_missing_directory(tmp_path: Path) -> None:
     asyncio.run(one_agent(RecordingModel(one_agent_model(), tmp_path), 0))
     size = only_file(tmp_path).stat().st_size
-    command = [sys.executable, '-m', 'pytest_agentarch.recording']
+    command = [sys.executable, '-m', 'pytest_agentarch', 'recording']
     done = subprocess.run([*command, 'pack', str(tmp_path)], capture_output=True, text=True, check=False)
     packed_size = next(tmp_path.rglob('*.jsonl.gz')).stat().st_size
     assert done.returncode == 0, done.stderr

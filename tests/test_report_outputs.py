@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from conftest import XDIST
-from pytest_agentarch.compare import compare_pairs
-from pytest_agentarch.markdown import render_markdown
-from pytest_agentarch.records import RunRecord
-from pytest_agentarch.report import ItemResult, Report, build_report
+from pytest_agentarch.core.compare import compare_pairs
+from pytest_agentarch.core.records import RunRecord
+from pytest_agentarch.reports.markdown import render_markdown
+from pytest_agentarch.reports.report import ItemResult, Report, build_report
 
 # 'steady' always calls alpha. 'wobbly' does too, unless WOBBLE is set: then on input 'hello' each run calls alpha
 # a different number of times (run i: i + 1 steps), so every run has its own trajectory: determinism 1/20.

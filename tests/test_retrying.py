@@ -20,11 +20,11 @@ from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider
 from pydantic_ai.settings import ModelSettings
 
-from pytest_agentarch.context import RunCounters, RunInfo, run_scope
-from pytest_agentarch.errors import classify
-from pytest_agentarch.registry import Architecture
-from pytest_agentarch.retrying import RetryingModel
-from pytest_agentarch.runner import CaseSpec, RunSettings, run_case
+from pytest_agentarch.requests.retries import RetryingModel
+from pytest_agentarch.run.context import RunCounters, RunInfo, run_scope
+from pytest_agentarch.run.errors import classify
+from pytest_agentarch.run.registry import Architecture
+from pytest_agentarch.run.runner import CaseSpec, RunSettings, run_case
 
 pytest_plugins = ['openai_server']
 

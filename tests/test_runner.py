@@ -22,12 +22,13 @@ from pydantic_evals.evaluators import (
     ToolCorrectness,
 )
 
-from pytest_agentarch import call_tool, capture
-from pytest_agentarch.capture import install
-from pytest_agentarch.records import RunRecord
-from pytest_agentarch.registry import Architecture
-from pytest_agentarch.report import ItemResult, build_report
-from pytest_agentarch.runner import CaseSpec, RunSettings, needs_real_spans, run_case
+from pytest_agentarch import call_tool
+from pytest_agentarch.core.records import RunRecord
+from pytest_agentarch.reports.report import ItemResult, build_report
+from pytest_agentarch.run import capture
+from pytest_agentarch.run.capture import install
+from pytest_agentarch.run.registry import Architecture
+from pytest_agentarch.run.runner import CaseSpec, RunSettings, needs_real_spans, run_case
 
 
 def lookup(key: str) -> str:

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from conftest import XDIST
-from pytest_agentarch.gates import Thresholds, decide, gated
-from pytest_agentarch.records import Assertion, RunRecord
-from pytest_agentarch.sequential import (
+from pytest_agentarch.core.gates import Thresholds, decide, gated
+from pytest_agentarch.core.records import Assertion, RunRecord
+from pytest_agentarch.core.sequential import (
     SequentialItem,
     SequentialTotals,
     agreement_with_predicted_mode,
@@ -32,7 +32,7 @@ from pytest_agentarch.sequential import (
     fixed_n_normal,
     plan,
 )
-from pytest_agentarch.stats import wilson
+from pytest_agentarch.core.stats import wilson
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / 'README.md').read_text(encoding='utf-8')

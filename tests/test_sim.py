@@ -17,10 +17,10 @@ from pydantic_ai import Agent, ModelRetry
 from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models import Model
 
-from pytest_agentarch._sim.planning import slips
-from pytest_agentarch.context import RunInfo, run_scope
-from pytest_agentarch.models import SessionSettingsModel
-from pytest_agentarch.sim import SimulatedModel
+from pytest_agentarch.backends._sim.planning import slips
+from pytest_agentarch.backends.sim import SimulatedModel
+from pytest_agentarch.requests.specs import SessionSettingsModel
+from pytest_agentarch.run.context import RunInfo, run_scope
 
 
 def trajectory(messages: list[Any]) -> list[list[tuple[str, str]]]:
@@ -335,8 +335,8 @@ _CROSS_PROCESS = """
 import json, sys
 sys.path.insert(0, {tests!r})
 from test_sim import many_tool_agent, run, trajectory, VAGUE
-from pytest_agentarch._sim.planning import slips
-from pytest_agentarch.sim import SimulatedModel
+from pytest_agentarch.backends._sim.planning import slips
+from pytest_agentarch.backends.sim import SimulatedModel
 agent = many_tool_agent()
 print(json.dumps([trajectory(run(agent, VAGUE, SimulatedModel(temperature=1.0), i).all_messages()) for i in range(6)]))
 """
@@ -730,8 +730,8 @@ def test_jitter_generator_is_not_seeded_by_the_session() -> None:
 _RELEVANCE = """
 import json
 from pydantic_ai.tools import ToolDefinition
-from pytest_agentarch._sim.planning import _relevance, profile
-from pytest_agentarch._sim.text import stem_set
+from pytest_agentarch.backends._sim.planning import _relevance, profile
+from pytest_agentarch.backends._sim.text import stem_set
 
 schema = {'type': 'object', 'properties': {'entity': {'type': 'string', 'description': 'entity reference'}}}
 common = 'Ask the specialist to analyse an entity over the incident window against the baseline, with evidence'
@@ -777,7 +777,7 @@ def test_objects_read_from_a_prompt_are_fresh_for_every_request() -> None:
     from pydantic_ai.messages import ModelRequest, UserPromptPart
     from pydantic_ai.models import ModelRequestParameters
 
-    from pytest_agentarch._sim.reading import read
+    from pytest_agentarch.backends._sim.reading import read
 
     messages = [ModelRequest(parts=[UserPromptPart('Findings:\n{"severity": "high", "evidence": ["restarts"]}')])]
     first = read(messages, ModelRequestParameters())

@@ -23,7 +23,7 @@ from architectures.report import AnomalyReport
 from architectures.single import NoAnomaly
 from architectures.telemetry.scenarios import SCENARIOS, Scenario
 from architectures.tools import ALL_TOOLS
-from pytest_agentarch.sim import SimulatedModel
+from pytest_agentarch.backends.sim import SimulatedModel
 
 
 @dataclass(frozen=True, kw_only=True)

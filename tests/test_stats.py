@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from pytest_agentarch.gates import Miss
-from pytest_agentarch.records import Assertion, ModelRequestRecord, RequestContext, RunRecord, ToolCallRecord
-from pytest_agentarch.report import ItemResult, build_report
-from pytest_agentarch.stats import (
+from pytest_agentarch.core.gates import Miss
+from pytest_agentarch.core.records import Assertion, ModelRequestRecord, RequestContext, RunRecord, ToolCallRecord
+from pytest_agentarch.core.stats import (
     Rate,
     Score,
     aggregate,
@@ -25,7 +24,8 @@ from pytest_agentarch.stats import (
     t_critical,
     wilson,
 )
-from pytest_agentarch.table import render_cases, render_failure, render_session, render_summary
+from pytest_agentarch.reports.report import ItemResult, build_report
+from pytest_agentarch.reports.table import render_cases, render_failure, render_session, render_summary
 
 
 def record(

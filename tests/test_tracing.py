@@ -15,7 +15,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from conftest import XDIST
-from pytest_agentarch import tracing
+from pytest_agentarch.run import tracing
 
 
 @dataclass(frozen=True)

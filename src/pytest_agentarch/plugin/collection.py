@@ -20,18 +20,18 @@ from pydantic_ai.models import Model
 from pydantic_evals import Dataset
 from pydantic_evals.evaluators import Evaluator
 
-from . import registry
-from .evaluators import TrajectorySteps
-from .gates import Miss, Thresholds, check, decide, gated, sequential_misses
-from .memory import interpreter_gc, traced_heap
+from ..core.gates import Miss, Thresholds, check, decide, gated, sequential_misses
+from ..core.records import RunRecord
+from ..core.sequential import GateDecision, SequentialItem
+from ..core.stats import CaseStats, case_stats
+from ..core.trajectory import render_steps
+from ..reports.report import ItemResult
+from ..reports.table import render_failure
+from ..run import registry
+from ..run.evaluators import TrajectorySteps
+from ..run.memory import interpreter_gc, traced_heap
+from ..run.runner import CaseSpec, RunSettings, run_case, run_once
 from .options import SETTINGS, Settings
-from .records import RunRecord
-from .report import ItemResult
-from .runner import CaseSpec, RunSettings, run_case, run_once
-from .sequential import GateDecision, SequentialItem
-from .stats import CaseStats, case_stats
-from .table import render_failure
-from .trajectory import render_steps
 
 __all__ = ('ITEM_RESULTS', 'DatasetFile', 'DatasetItem', 'DatasetLoadError', 'GateFailure', 'is_dataset_file')
 

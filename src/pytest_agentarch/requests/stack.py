@@ -36,11 +36,11 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
-from .context import current_counters
+from ..run.context import current_counters
 from .limits import BudgetLedger, RateLimiter, SessionLimits, SessionStore
-from .models import ModelSpecError, SessionSettingsModel, SettingsPriority, base_model
 from .recording import RecordingError, RecordingModel, ReplayModel, Role
-from .retrying import RetryingModel
+from .retries import RetryingModel
+from .specs import ModelSpecError, SessionSettingsModel, SettingsPriority, base_model
 
 __all__ = ('MeteredModel', 'SessionServices', 'build_judge', 'build_model', 'no_live_judge', 'price_of')
 

@@ -166,11 +166,11 @@ def base_model(spec: str) -> Model:
     llama.cpp server, `local.py`) or a pydantic-ai model string."""
     spec = spec.strip()
     if spec.startswith('llamacpp:'):
-        from .local import local_model
+        from ..backends.local import local_model
 
         return local_model(spec)  # LocalModelError is a ModelSpecError
     if spec == 'sim' or spec.startswith('sim:'):
-        from .sim import SimulatedModel
+        from ..backends.sim import SimulatedModel
 
         try:
             return SimulatedModel.from_spec(spec)

@@ -10,8 +10,8 @@ from typing import Any, Literal
 from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorContext
 from pydantic_evals.otel import SpanTreeRecordingError
 
+from ..core.trajectory import flat_steps, render_steps
 from .capture import from_span_tree
-from .trajectory import flat_steps, render_steps
 
 __all__ = ('TrajectorySteps', 'expected_steps_of')
 

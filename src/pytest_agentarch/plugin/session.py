@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from .gates import Thresholds
-from .html import write_html
-from .markdown import append_markdown, render_markdown
-from .metadata import session_metadata
+from ..core.gates import Thresholds
+from ..reports.html import write_html
+from ..reports.markdown import append_markdown, render_markdown
+from ..reports.metadata import session_metadata
+from ..reports.report import ItemResult, Report, build_report, write_json
+from ..reports.table import render_comparisons, render_session
 from .options import SETTINGS
-from .report import ItemResult, Report, build_report, write_json
-from .table import render_comparisons, render_session
 
 __all__ = ('COLLECTOR', 'STOPPED_BY', 'WIRE_KEY', 'Collector', 'is_controller')
 

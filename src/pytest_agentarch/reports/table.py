@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from .divergence import ModelContext
-from .gates import Miss
-from .records import clip
+from ..core.divergence import ModelContext
+from ..core.gates import Miss
+from ..core.records import clip
+from ..core.sequential import GateDecision, SequentialTotals, fewest_runs_to_meet, fixed_n_exact, fixed_n_normal, plan
+from ..core.stats import LEVELS, CaseStats, Rate, Score, Totals
 from .report import Report
-from .sequential import GateDecision, SequentialTotals, fewest_runs_to_meet, fixed_n_exact, fixed_n_normal, plan
-from .stats import LEVELS, CaseStats, Rate, Score, Totals
 
 __all__ = (
     'render_cases',

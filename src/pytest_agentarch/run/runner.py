@@ -26,13 +26,23 @@ from pydantic_evals.evaluators import EvaluationResult, Evaluator, EvaluatorCont
 from pydantic_evals.online import run_evaluators
 from pydantic_evals.otel import SpanTree, SpanTreeRecordingError
 
-from . import _evals, capture, tracing
+from .. import _evals
+from ..core.records import Assertion, ModelRequestRecord, RunRecord, ToolCallRecord
+from ..core.trajectory import (
+    Call,
+    flat_call_steps,
+    flat_steps,
+    normalize_args,
+    render,
+    render_tools,
+    shape,
+    shape_with_args,
+)
+from . import capture, tracing
 from .context import RunCounters, RunInfo, run_scope
 from .errors import classify
 from .evaluators import expected_steps_of
-from .records import Assertion, ModelRequestRecord, RunRecord, ToolCallRecord
 from .registry import Architecture
-from .trajectory import Call, flat_call_steps, flat_steps, normalize_args, render, render_tools, shape, shape_with_args
 
 __all__ = (
     'CaptureError',

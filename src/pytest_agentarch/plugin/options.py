@@ -19,12 +19,12 @@ import pytest
 from pydantic_ai.models import Model
 from pydantic_ai.settings import ModelSettings
 
-from . import registry
-from .compare import BaselineError
-from .gates import LEVELS, Thresholds, infeasible, parse_overrides, parse_score_threshold, unit_interval
-from .models import SettingsPriority, parse_model_settings, split_model_specs
-from .report import Baseline
-from .runner import RunSettings
+from ..core.compare import BaselineError
+from ..core.gates import LEVELS, Thresholds, infeasible, parse_overrides, parse_score_threshold, unit_interval
+from ..reports.report import Baseline
+from ..requests.specs import SettingsPriority, parse_model_settings, split_model_specs
+from ..run import registry
+from ..run.runner import RunSettings
 
 __all__ = ('OPTIONS', 'SETTINGS', 'Limits', 'Option', 'Settings', 'add_options', 'planned_gates')
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .compare import (
+from ..core.compare import (
     BaselineComparison,
     BaselineError,
     Observed,
@@ -27,12 +27,12 @@ from .compare import (
     compare_to_baseline,
     observed_in_report,
 )
-from .divergence import Divergence, ExampleRun, TreeNode, divergence, examples, tree
-from .gates import Miss
+from ..core.divergence import Divergence, ExampleRun, TreeNode, divergence, examples, tree
+from ..core.gates import Miss
+from ..core.records import RunRecord
+from ..core.sequential import SequentialItem, SequentialTotals
+from ..core.stats import LEVELS, ArchitectureStats, CaseStats, Level, Totals, aggregate, case_stats, variant_key
 from .metadata import ReportMetadata
-from .records import RunRecord
-from .sequential import SequentialItem, SequentialTotals
-from .stats import LEVELS, ArchitectureStats, CaseStats, Level, Totals, aggregate, case_stats, variant_key
 
 __all__ = ('ArchitectureReport', 'Baseline', 'ItemResult', 'MissingItem', 'Report', 'build_report', 'write_json')
 

@@ -34,7 +34,7 @@ Layout and format (version 1, `FORMAT_VERSION`)
 
 Packed files
     A recording is kept plain while it is written (a resumed session appends to it). To keep it small in a
-    repository, `python -m pytest_agentarch.recording pack DIR` replaces every `<case>.jsonl` under DIR by
+    repository, `agentarch recording pack DIR` replaces every `<case>.jsonl` under DIR by
     `<case>.jsonl.gz`: the same bytes, gzip-compressed (level 9, no time stamp, so packing the same file twice gives
     the same bytes; the exchanges of one run repeat each other's messages, so they compress about twentyfold).
     `ReplayModel` reads either form; a resumed recording unpacks the item's file before appending to it, and a
@@ -46,7 +46,7 @@ Packed files
 
 Key
     An exchange is found again by the model label, dataset, architecture, case and run index of the run that sent
-    it (`pytest_agentarch.context.current_run()`; `RecordingModel` takes the label from `RunInfo.model`,
+    it (`pytest_agentarch.run.context.current_run()`; `RecordingModel` takes the label from `RunInfo.model`,
     `ReplayModel` from its own `model_label`), the hash of the request, and its occurrence: how many identical
     requests (same hash) the same run had already recorded. Concurrent sub-agents of one run often send identical
     requests, in an order that depends on scheduling; a plain arrival ordinal of all requests would then hand a
@@ -84,14 +84,12 @@ Not recorded: requests that failed (no answer came back) and token counting ahea
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
 import json
 import math
 import os
 import re
-import sys
 import threading
 import typing
 import zlib
@@ -112,7 +110,7 @@ from pydantic_ai.settings import ModelSettings
 from pydantic_ai.tools import ToolDefinition
 from pydantic_core import to_jsonable_python
 
-from .context import RunInfo, current_run
+from ..run.context import RunInfo, current_run
 
 __all__ = (
     'FORMAT_VERSION',
@@ -465,7 +463,7 @@ class _Key:
             raise RecordingError(
                 'a model request outside any agentarch run and outside any pytest test cannot be recorded or '
                 'replayed: there is no run or test to file it under. Send it from inside a run '
-                '(pytest_agentarch.context.run_scope) or a test.'
+                '(pytest_agentarch.run.context.run_scope) or a test.'
             )
         return cls(model=model, dataset=None, architecture=None, case=None, index=None, test=test, role=role)
 
@@ -1149,33 +1147,3 @@ class ReplayModel(Model):
         """The recorded response to this request, streamed one whole part at a time."""
         response = self._answer(messages, model_request_parameters)
         yield CompletedStreamedResponse(response, model_request_parameters=model_request_parameters, replay_events=True)
-
-
-# --- command line ---------------------------------------------------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m pytest_agentarch.recording pack|unpack DIR`: gzip every recording file under DIR, or undo it."""
-    parser = argparse.ArgumentParser(prog='python -m pytest_agentarch.recording', description=main.__doc__)
-    commands = parser.add_subparsers(dest='command', required=True)
-    for name, text in (('pack', 'replace each <case>.jsonl by <case>.jsonl.gz'), ('unpack', 'the reverse')):
-        commands.add_parser(name, help=text).add_argument('directory', type=Path)
-    args = parser.parse_args(argv)
-    if not args.directory.is_dir():
-        print(f'error: {args.directory} is not a directory', file=sys.stderr)
-        return 2
-    try:
-        if args.command == 'pack':
-            packed = pack(args.directory)
-            plain_bytes, packed_bytes = sum(p for _, p, _ in packed), sum(g for _, _, g in packed)
-            print(f'packed {len(packed)} file(s) under {args.directory}: {plain_bytes:,} bytes -> {packed_bytes:,}')
-        else:
-            print(f'unpacked {len(unpack(args.directory))} file(s) under {args.directory}')
-    except RecordingError as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -45,8 +45,8 @@ from pydantic_ai import Agent
 from pydantic_ai.models.instrumented import InstrumentationSettings
 from pydantic_core import from_json, to_json
 
-from .records import CONTEXT_CHARS, RESULT_CHARS, ModelRequestRecord, RequestContext, clip
-from .trajectory import Call
+from ..core.records import CONTEXT_CHARS, RESULT_CHARS, ModelRequestRecord, RequestContext, clip
+from ..core.trajectory import Call
 
 __all__ = (
     'Capture',

@@ -29,8 +29,8 @@ from pydantic_ai.models import KnownModelName, Model, ModelRequestParameters, St
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
-from .context import current_counters
-from .errors import classify
+from ..run.context import current_counters
+from ..run.errors import classify
 
 __all__ = ('RetryingModel',)
 

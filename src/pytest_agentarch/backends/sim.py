@@ -3,7 +3,7 @@
 It reads the request (instructions, prompts, tool definitions, earlier calls and returns), scores the tools by
 relevance to the task, fills their arguments from values the conversation holds, and answers through the output
 tool with arguments that validate. At temperature 0 it is fully deterministic; above 0 it samples only among the
-choices the agent leaves open, seeded from the current run (see `pytest_agentarch.context`), so a session is
+choices the agent leaves open, seeded from the current run (see `pytest_agentarch.run.context`), so a session is
 reproducible. It is a heuristic stand-in for an LLM, documented in docs/sim.md.
 """
 
@@ -22,12 +22,12 @@ from pydantic_ai.models import Model, ModelRequestParameters, StreamedResponse
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RequestUsage
 
+from ..run.context import current_run
 from ._sim import schema as js
 from ._sim.answering import answer
 from ._sim.planning import plan, profile, slips
 from ._sim.reading import Conversation, read
 from ._sim.text import count_tokens
-from .context import current_run
 
 __all__ = ('SimulatedModel',)
 
@@ -59,7 +59,7 @@ class SimulatedModel(Model):
         Args:
             temperature: 0 is greedy and deterministic; higher values sample more among close choices (0..2).
             latency: Seconds each request waits without blocking the event loop (0..60).
-            seed: Seed for requests made outside a run (`pytest_agentarch.context.run_scope`).
+            seed: Seed for requests made outside a run (`pytest_agentarch.run.context.run_scope`).
             parallel: Willingness to emit several independent tool calls in one response (0..1).
             jitter: Each request also waits a uniformly random extra time in [0, jitter] seconds (0..60), drawn
                 from an OS-seeded generator that decides nothing else: it perturbs the scheduling of concurrent

@@ -1,5 +1,5 @@
 """The HTML report: one self-contained file rendered from a `Report` (in the session with `--agentarch-html PATH`, or
-afterwards from a JSON report with `python -m pytest_agentarch.html REPORT.json -o OUT.html`).
+afterwards from a JSON report with `agentarch html REPORT.json -o OUT.html`).
 
 No script, no external resource: charts are inline SVG drawn here, and a Content-Security-Policy forbids loading
 anything, so the file opens the same in an air-gapped CI artifact store. Every text that came from a model, a tool,
@@ -8,20 +8,16 @@ a dataset or the command line goes through `_e` (HTML-escaped, quotes included) 
 
 from __future__ import annotations
 
-import argparse
 import html
 import math
-import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from .divergence import Divergence, ExampleRun, ModelContext, TreeNode
+from ..core.divergence import Divergence, ExampleRun, ModelContext, TreeNode
+from ..core.stats import LEVELS, Rate, percentile
 from .report import ArchitectureReport, CaseReport, Report
-from .stats import LEVELS, Rate, percentile
 
-__all__ = ('main', 'render_html', 'write_html')
+__all__ = ('render_html', 'write_html')
 
 _COLOURS = {'tools': '#8fb8de', 'steps': '#2f6fad', 'strict': '#173a5e'}
 _WIDTH = 760
@@ -481,33 +477,3 @@ def write_html(report: Report, path: Path) -> None:
     tmp = path.with_name(f'.{path.name}.tmp')
     tmp.write_text(render_html(report), encoding='utf-8')
     tmp.replace(path)
-
-
-def main(argv: Iterable[str] | None = None) -> int:
-    """`python -m pytest_agentarch.html REPORT.json -o OUT.html`: the HTML report of a JSON report."""
-    parser = argparse.ArgumentParser(
-        prog='python -m pytest_agentarch.html', description='Render a pytest-agentarch JSON report as HTML.'
-    )
-    parser.add_argument('report', type=Path, help='a JSON report written by --agentarch-json')
-    parser.add_argument('-o', '--output', type=Path, required=True, help='the HTML file to write')
-    args = parser.parse_args(None if argv is None else list(argv))
-    try:
-        text = args.report.read_text(encoding='utf-8')
-    except OSError as exc:
-        parser.error(f'cannot read {args.report}: {exc.strerror or exc}')
-    try:
-        report = Report.model_validate_json(text)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = '.'.join(str(p) for p in first['loc']) or '(top level)'
-        parser.error(
-            f'{args.report} is not a pytest-agentarch JSON report of this version ({exc.error_count()} problem(s); '
-            f'first at {where}: {first["msg"]}); write it again with --agentarch-json'
-        )
-    write_html(report, args.output)
-    print(f'HTML report written to {args.output}')
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

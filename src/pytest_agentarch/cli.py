@@ -1,0 +1,125 @@
+"""`agentarch`: the project's command-line tool, one subcommand per job that is not a pytest session.
+
+`agentarch html REPORT.json -o OUT.html` renders a JSON report; `agentarch recording pack|unpack DIR` gzips a
+recording or undoes it; `agentarch local fetch NAME` fetches and verifies a local model's pinned weights;
+`agentarch plan [PYTEST ARGS]` prints the runs a session's gates need without running any. `python -m
+pytest_agentarch` is the same tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+PROG = 'agentarch'
+
+
+def _html(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from pydantic import ValidationError
+
+    from .reports.html import write_html
+    from .reports.report import Report
+
+    try:
+        text = args.report.read_text(encoding='utf-8')
+    except OSError as exc:
+        parser.error(f'cannot read {args.report}: {exc.strerror or exc}')
+    try:
+        report = Report.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = '.'.join(str(p) for p in first['loc']) or '(top level)'
+        parser.error(
+            f'{args.report} is not a pytest-agentarch JSON report of this version ({exc.error_count()} problem(s); '
+            f'first at {where}: {first["msg"]}); write it again with --agentarch-json'
+        )
+    write_html(report, args.output)
+    print(f'HTML report written to {args.output}')
+    return 0
+
+
+def _recording(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .requests.recording import RecordingError, pack, unpack
+
+    if not args.directory.is_dir():
+        print(f'error: {args.directory} is not a directory', file=sys.stderr)
+        return 2
+    try:
+        if args.action == 'pack':
+            packed = pack(args.directory)
+            plain_bytes, packed_bytes = sum(p for _, p, _ in packed), sum(g for _, _, g in packed)
+            print(f'packed {len(packed)} file(s) under {args.directory}: {plain_bytes:,} bytes -> {packed_bytes:,}')
+        else:
+            print(f'unpacked {len(unpack(args.directory))} file(s) under {args.directory}')
+    except RecordingError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    return 0
+
+
+def _local(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .backends.local import LocalModelError, fetch
+
+    try:
+        path = fetch(args.name, cache=args.cache_dir, log=lambda m: print(m, file=sys.stderr))
+    except LocalModelError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import pytest
+
+    return int(pytest.main(['--agentarch-plan', *args.pytest_args]))
+
+
+Command = Callable[[argparse.Namespace, argparse.ArgumentParser], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree; each subcommand's `--help` says what it does and what it takes."""
+    from .backends.local import WEIGHTS, cache_dir
+
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split('\n\n')[0])
+    commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
+
+    html = commands.add_parser('html', help='render a JSON report (--agentarch-json) as one HTML file')
+    html.add_argument('report', type=Path, help='a JSON report written by --agentarch-json')
+    html.add_argument('-o', '--output', type=Path, required=True, help='the HTML file to write')
+    html.set_defaults(run=_html)
+
+    recording = commands.add_parser('recording', help='pack or unpack a real-model recording')
+    recording.add_argument(
+        'action', choices=('pack', 'unpack'), help='pack: <case>.jsonl -> <case>.jsonl.gz; unpack: the reverse'
+    )
+    recording.add_argument('directory', type=Path, help='the recording directory (--agentarch-record DIR)')
+    recording.set_defaults(run=_recording)
+
+    local = commands.add_parser('local', help="the local LLM backend's weights")
+    local_commands = local.add_subparsers(dest='local_command', required=True, metavar='ACTION')
+    fetch = local_commands.add_parser('fetch', help='download, assemble and verify pinned weights; prints the path')
+    fetch.add_argument('name', choices=sorted(WEIGHTS))
+    fetch.add_argument('--cache-dir', type=Path, default=None, help=f'default: {cache_dir()}')
+    fetch.set_defaults(run=_local)
+
+    plan = commands.add_parser(
+        'plan',
+        help='the runs the gates need, without running (pytest --agentarch-plan)',
+        description='Everything after `plan` is passed to pytest with --agentarch-plan, e.g. '
+        '`agentarch plan --arch all --runs 20 --min-determinism 0.9`.',
+    )
+    plan.add_argument('pytest_args', nargs=argparse.REMAINDER, help='pytest options and paths')
+    plan.set_defaults(run=_plan)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; returns its exit status (2 for a usage error, as argparse does)."""
+    parser = build_parser()
+    args = parser.parse_args(None if argv is None else list(argv))
+    run: Command = args.run
+    return run(args, parser)
