@@ -6,12 +6,11 @@ from architectures.telemetry.backend import (
     Metric,
     Sample,
     TelemetryBackend,
-    get_backend,
     parse_bytes,
     parse_cpu,
     parse_time,
-    use_backend,
 )
+from architectures.telemetry.current import get_backend, use_backend
 from architectures.telemetry.scenarios import SCENARIOS, EntityType, Scenario, scenario_by_id
 
 __all__ = (

@@ -2,19 +2,16 @@
 
 `FixtureBackend` serves the committed scenario files in `data/`; `PrometheusBackend` (`prometheus.py`) reads the
 CPU and memory series from a Prometheus server instead. A backend for more of a live cluster (Kubernetes API,
-Loki...) only has to implement `TelemetryBackend`. Tools find the backend through `get_backend()`; tests and
-experiments swap it with `use_backend(...)`.
+Loki...) only has to implement `TelemetryBackend`. Tools find the backend through `current.get_backend()`; tests
+and experiments swap it with `current.use_backend(...)`.
 """
 
 from __future__ import annotations
 
 import bisect
 import json
-import os
 import re
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,16 +22,13 @@ from architectures.telemetry.scenarios import EntityType
 __all__ = (
     'DEFAULT_DATA_DIR',
     'ENTITY_TYPES',
-    'PROMETHEUS_URL_VARIABLE',
     'FixtureBackend',
     'Metric',
     'Sample',
     'TelemetryBackend',
-    'get_backend',
     'parse_bytes',
     'parse_cpu',
     'parse_time',
-    'use_backend',
 )
 
 DEFAULT_DATA_DIR = Path(__file__).parent / 'data'
@@ -254,40 +248,3 @@ class FixtureBackend:
         """Log lines in `[start, end)`."""
         times, lines = self._logs.get((entity_type, name), ([], []))
         return lines[bisect.bisect_left(times, start) : bisect.bisect_left(times, end)]
-
-
-_lock = threading.Lock()
-_backend: TelemetryBackend | None = None
-
-
-PROMETHEUS_URL_VARIABLE = 'K8S_PROMETHEUS_URL'
-"""Set to a Prometheus server's URL, it makes the tools read CPU and memory series from it (`PrometheusBackend`)."""
-
-
-def get_backend() -> TelemetryBackend:
-    """The process-wide backend the tools use unless replaced (`use_backend`): a `PrometheusBackend` when the
-    environment variable `K8S_PROMETHEUS_URL` names a server, else a `FixtureBackend` over the committed data."""
-    global _backend
-    with _lock:
-        if _backend is None:
-            url = os.environ.get(PROMETHEUS_URL_VARIABLE, '').strip()
-            if url:
-                from architectures.telemetry.prometheus import PrometheusBackend
-
-                _backend = PrometheusBackend(url)
-            else:
-                _backend = FixtureBackend()
-        return _backend
-
-
-@contextmanager
-def use_backend(backend: TelemetryBackend) -> Iterator[TelemetryBackend]:
-    """Make `backend` the one the tools use inside the `with` block (process-wide), then restore the previous."""
-    global _backend
-    with _lock:
-        previous, _backend = _backend, backend
-    try:
-        yield backend
-    finally:
-        with _lock:
-            _backend = previous

@@ -17,9 +17,9 @@ from architectures.telemetry.backend import (
     Metric,
     Sample,
     TelemetryBackend,
-    get_backend,
     parse_time,
 )
+from architectures.telemetry.current import get_backend
 from architectures.telemetry.scenarios import EntityType
 
 __all__ = ('TIME_EXAMPLE', 'Json', 'Request', 'check_coverage', 'fetch_series', 'iso', 'known_names', 'parse_request')
