@@ -13,7 +13,8 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from conftest import ONE_CASE, XDIST
-from pytest_agentarch.requests.specs import ModelSpecError, SessionSettingsModel, parse_model_settings, resolve_model
+from pytest_agentarch.requests.settings import SessionSettingsModel, parse_model_settings
+from pytest_agentarch.requests.specs import ModelSpecError, resolve_model
 
 
 def test_settings_parse_with_their_types() -> None:

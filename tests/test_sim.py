@@ -19,7 +19,7 @@ from pydantic_ai.models import Model
 
 from pytest_agentarch.backends._sim.planning import slips
 from pytest_agentarch.backends.sim import SimulatedModel
-from pytest_agentarch.requests.specs import SessionSettingsModel
+from pytest_agentarch.requests.settings import SessionSettingsModel
 from pytest_agentarch.run.context import RunInfo, run_scope
 
 

@@ -46,7 +46,7 @@ from pydantic_ai.models import Model
 from pydantic_ai.profiles import JsonSchemaTransformer
 from pydantic_ai.profiles.openai import OpenAIModelProfile
 
-from ..requests.specs import ModelSpecError
+from ..requests.errors import ModelSpecError
 
 __all__ = (
     'DEFAULT_MAX_TOKENS',

@@ -32,6 +32,7 @@ from ..run.evaluators import TrajectorySteps
 from ..run.memory import interpreter_gc, traced_heap
 from ..run.runner import CaseSpec, RunSettings, run_case, run_once
 from .options import SETTINGS, Settings
+from .runtime import RUNTIME
 
 __all__ = ('ITEM_RESULTS', 'DatasetFile', 'DatasetItem', 'DatasetLoadError', 'GateFailure', 'is_dataset_file')
 
@@ -111,21 +112,22 @@ class DatasetFile(pytest.File):
                 f'{self.path}: not a valid pydantic-evals dataset: {_describe(exc)}\n'
                 'Fix the file (see the JSON schema written next to it by Dataset.to_file) and run again.'
             ) from None
-        if not settings.selected:
+        runtime = self.config.stash[RUNTIME]
+        if not runtime.selected:
             try:
-                settings.selected = registry.select(settings.arch_spec)
+                runtime.selected = registry.select(settings.arch_spec)
             except registry.RegistryError as exc:
                 raise DatasetLoadError(f'{self.path}: {exc}') from None
         # pydantic-evals already rejects duplicate case names; unnamed cases it accepts, but they need a test id.
         unnamed = [i for i, case in enumerate(dataset.cases) if not case.name]
         if unnamed:
             raise DatasetLoadError(f'{self.path}: case #{unnamed[0] + 1} has no `name`; give every case a unique name')
-        types = self._types(dataset.name, [a for a in settings.selected if a.serves(dataset.name)])
+        types = self._types(dataset.name, [a for a in runtime.selected if a.serves(dataset.name)])
         if types.typed:
             dataset = self._load_typed(types, dataset, evaluator_types)
         for index, case in enumerate(dataset.cases):
             spec = CaseSpec.from_dataset(case, dataset)
-            for arch in settings.selected:
+            for arch in runtime.selected:
                 if not arch.serves(dataset.name):
                     continue
                 for model in settings.model_specs:
@@ -226,9 +228,10 @@ class DatasetItem(pytest.Item):
 
     def runtest(self) -> None:
         settings = self.config.stash[SETTINGS]
+        runtime = self.config.stash[RUNTIME]
         spec = self.model_label or settings.model_specs[0]
-        model = settings.models[spec]
-        run = replace(settings.run, model=spec, dataset=self.dataset_name)
+        model = runtime.models[spec]
+        run = replace(runtime.run, model=spec, dataset=self.dataset_name)
         if run.stop is not None and (reason := run.stop()) is not None:
             # Not one run of this item starts: say so on the report, not as a failure of the architecture.
             self.stash[ITEM_RESULTS] = [self.result([], peak=None, not_run=run.runs, stopped_by=reason)]

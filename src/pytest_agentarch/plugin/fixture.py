@@ -21,9 +21,10 @@ from ..core.stats import CaseStats, case_stats
 from ..reports.report import ItemResult
 from ..run import registry
 from ..run.evaluators import expected_steps_of
-from ..run.runner import CaseSpec, run_case
+from ..run.runner import CaseSpec, RunSettings, run_case
 from .collection import ITEM_RESULTS
 from .options import SETTINGS, Settings
+from .runtime import RUNTIME
 
 __all__ = ('ArchParam', 'BoundArchitecture', 'arch', 'parametrize_arch')
 
@@ -53,6 +54,7 @@ class BoundArchitecture:
         model: Model,
         settings: Settings,
         node: pytest.Item,
+        run: RunSettings,
         *,
         model_label: str | None = None,
         model_spec: str = '',
@@ -64,6 +66,7 @@ class BoundArchitecture:
         self._model_spec = model_spec
         self._settings = settings
         self._node = node
+        self._run = run
 
     @property
     def name(self) -> str:
@@ -121,7 +124,7 @@ class BoundArchitecture:
             evaluators=list(evaluators),
             expected_steps=expected_steps_of(evaluators),
         )
-        settings = replace(self._settings.run, model=self._model_spec)
+        settings = replace(self._run, model=self._model_spec)
         if runs is not None:
             if not isinstance(runs, int) or isinstance(runs, bool) or runs < 1:
                 raise ValueError(f'runs must be a whole number >= 1, got {runs!r}')
@@ -159,14 +162,16 @@ def arch(request: pytest.FixtureRequest) -> BoundArchitecture:
     """The architecture under test, bound to the session's model (parametrized over `--arch`, and over the models
     when `--agentarch-model` names several)."""
     settings = request.config.stash[SETTINGS]
+    runtime = request.config.stash[RUNTIME]
     node = request.node
     assert isinstance(node, pytest.Item)
     param: ArchParam = request.param
     return BoundArchitecture(
         param.architecture,
-        settings.models[param.model],
+        runtime.models[param.model],
         settings,
         node,
+        runtime.run,
         model_label=param.model if param.several_models else None,
         model_spec=param.model,
     )
@@ -190,7 +195,7 @@ def parametrize_arch(metafunc: pytest.Metafunc) -> None:
     settings = metafunc.config.stash[SETTINGS]
     params = [
         ArchParam(architecture=a, model=m, several_models=settings.several_models)
-        for a in settings.selected
+        for a in metafunc.config.stash[RUNTIME].selected
         for m in settings.model_specs
     ]
     metafunc.parametrize('arch', params, ids=[p.id for p in params], indirect=True)

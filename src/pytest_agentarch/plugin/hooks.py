@@ -6,10 +6,9 @@
 | `collection` | dataset files -> items; an item's runs, statistics and gates |
 | `fixture` | the `arch` fixture and which tests it parametrizes |
 | `session` | results on reports across xdist, the controller's report, JSON and terminal summary |
-| `memory` | the heap probe and the collector setting while items run |
-| `stack` | the model-request layer: settings, record/replay, retries, limits and budgets shared by the session |
-| `limits` | the state those limits share across processes (a session directory) |
-| `local` | the `llamacpp:` backend: one llama.cpp server per spec for the whole session |
+| `runtime` | what the session builds at its start: architectures, model stacks, judge, limits |
+| `requests.stack` | the model-request layer: settings, record/replay, retries, limits, budgets |
+| `backends.local` | the `llamacpp:` backend: one llama.cpp server per spec for the whole session |
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from types import FrameType
 from typing import Any
 
 import pytest
-from pydantic_ai.models import Model
 
 from .. import _evals
 from ..backends import local
@@ -32,22 +30,20 @@ from ..reports.markdown import junit_properties
 from ..reports.metadata import case_fingerprint
 from ..reports.report import ItemResult
 from ..reports.table import render_plan
-from ..requests.limits import SessionStore
+from ..requests.errors import ModelSpecError
+from ..requests.limits import SessionLimits, SessionStore
 from ..requests.recording import RecordingError
-from ..requests.specs import ModelSpecError
-from ..requests.stack import SessionServices, build_judge, build_model, check_priced, no_live_judge
+from ..requests.specs import check_priced
+from ..requests.stack import build_judge, build_model, no_live_judge
 from ..run import capture, registry, tracing
 from ..run.capture import uninstall
 from ..run.memory import tune_gc, untune_gc
 from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
 from .fixture import arch, parametrize_arch, uses_arch
 from .options import SETTINGS, Settings, add_options, planned_gates
+from .runtime import RUNTIME, Runtime
 from .session import COLLECTOR, STOPPED_BY, WIRE_KEY, Collector, is_controller
 
-STORE = pytest.StashKey[SessionStore]()
-"""The directory the session's limits share (only when a limit or budget is set)."""
-SERVICES = pytest.StashKey[SessionServices]()
-"""This process's view of the session's limits."""
 STORE_KEY = 'agentarch_store'
 """The key of the store's path in an xdist worker's `workerinput`."""
 LOCAL_KEY = 'agentarch_llamacpp'
@@ -76,10 +72,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    settings = config.stash[SETTINGS] = Settings.from_config(config)
-    if settings.limits.shared:
-        shared = getattr(config, 'workerinput', {}).get(STORE_KEY)
-        config.stash[STORE] = SessionStore.attach(shared) if shared else SessionStore.create()
+    config.stash[SETTINGS] = Settings.from_config(config)
     if served := getattr(config, 'workerinput', {}).get(LOCAL_KEY):
         local.attach(served)
     if is_controller(config):
@@ -115,69 +108,82 @@ def _catch_sigterm(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    settings = session.config.stash[SETTINGS]
+    config = session.config
+    settings = config.stash[SETTINGS]
     try:
-        registry.load_entry_points()
-        # With the plugin installed, every pytest session in the environment comes here: one that registers no
-        # architecture and asks for none must run as if the plugin were absent. Dataset files still complain.
-        if registry.registered() or settings.arch_given:
-            settings.selected = registry.select(settings.arch_spec)
-        limits = settings.limits
-        if limits.budget_usd is not None:
-            for spec in settings.model_specs:
-                check_priced(spec)
-        # A session that only collects runs nothing: it checks a llamacpp: spec but starts no server for it.
-        collect_only = bool(session.config.option.collectonly)
-        unused = [s for s in settings.model_specs if collect_only and local.is_local(s)]
-        for spec in unused:
-            local.LocalSpec.parse(spec)
-        if is_controller(session.config) and settings.replay_dir is None and not collect_only:
-            _serve_local_models(session.config, settings.model_specs)
-        services = session.config.stash[SERVICES] = SessionServices.open(
-            session.config.stash.get(STORE, None),
+        config.stash[RUNTIME] = _start(config, settings)
+    except (registry.RegistryError, ModelSpecError, RecordingError, tracing.TracingError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _start(config: pytest.Config, settings: Settings) -> Runtime:
+    """The session's runtime, built from its settings: architectures, limits, model stacks, judge, tracing."""
+    registry.load_entry_points()
+    runtime = Runtime(run=settings.run)
+    # With the plugin installed, every pytest session in the environment comes here: one that registers no
+    # architecture and asks for none must run as if the plugin were absent. Dataset files still complain.
+    if registry.registered() or settings.arch_given:
+        runtime.selected = registry.select(settings.arch_spec)
+    limits = settings.limits
+    if limits.budget_usd is not None:
+        for spec in settings.model_specs:
+            check_priced(spec)
+    # A session that only collects runs nothing: it checks a llamacpp: spec but starts no server for it.
+    collect_only = bool(config.option.collectonly)
+    unused = [s for s in settings.model_specs if collect_only and local.is_local(s)]
+    for spec in unused:
+        local.LocalSpec.parse(spec)
+    if is_controller(config) and settings.replay_dir is None and not collect_only:
+        _serve_local_models(config, settings.model_specs)
+    if limits.shared:
+        shared = getattr(config, 'workerinput', {}).get(STORE_KEY)
+        runtime.store = SessionStore.attach(shared) if shared else SessionStore.create()
+        if is_controller(config):
+            config.add_cleanup(runtime.store.remove)
+        runtime.limits = SessionLimits.open(
+            runtime.store,
             max_requests=limits.max_requests,
             rpm=limits.rpm,
             tpm=limits.tpm,
-            budget_tokens=limits.budget_tokens,
-            budget_usd=limits.budget_usd,
+            max_tokens=limits.budget_tokens,
+            max_usd=limits.budget_usd,
         )
-        settings.models = {
-            spec: build_model(
-                spec,
-                services=services,
-                retries=limits.retries,
-                settings=settings.model_settings,
-                priority=settings.model_settings_priority,
-                record=settings.record_dir,
-                replay=settings.replay_dir,
-                resume=settings.resume,
-            )
-            for spec in settings.model_specs
-            if spec not in unused
-        }
-        if services.ledger is not None:
-            settings.run = replace(settings.run, stop=services.ledger.exhausted)
-        if settings.judge_spec is not None:
-            _set_judge(
-                session.config,
-                build_judge(
-                    settings.judge_spec,
-                    services=services,
-                    retries=limits.retries,
-                    record=settings.record_dir,
-                    replay=settings.replay_dir,
-                    resume=settings.resume,
-                ),
-            )
-        elif settings.replay_dir is not None:
-            # A replay sends nothing to a model: pydantic-evals' own default judge would.
-            _set_judge(session.config, no_live_judge())
-        # Spans go where the environment says (tracing.destination), configured in every process that runs items;
-        # a tracer provider someone configured already is left as it is.
-        if settings.selected and not collect_only and tracing.destination() and not capture.exporting():
-            session.config.add_cleanup(tracing.configure())
-    except (registry.RegistryError, ModelSpecError, RecordingError, tracing.TracingError) as exc:
-        raise pytest.UsageError(str(exc)) from None
+    runtime.models = {
+        spec: build_model(
+            spec,
+            limits=runtime.limits,
+            retries=limits.retries,
+            settings=settings.model_settings,
+            priority=settings.model_settings_priority,
+            record=settings.record_dir,
+            replay=settings.replay_dir,
+            resume=settings.resume,
+        )
+        for spec in settings.model_specs
+        if spec not in unused
+    }
+    if settings.judge_spec is not None:
+        runtime.judge = build_judge(
+            settings.judge_spec,
+            limits=runtime.limits,
+            retries=limits.retries,
+            record=settings.record_dir,
+            replay=settings.replay_dir,
+            resume=settings.resume,
+        )
+    elif settings.replay_dir is not None:
+        # A replay sends nothing to a model: pydantic-evals' own default judge would.
+        runtime.judge = no_live_judge()
+    if runtime.judge is not None:
+        # pydantic-evals' default judge for the session; the previous one comes back at its end.
+        config.add_cleanup(_evals.set_judge_model(runtime.judge))
+    ledger = runtime.limits.ledger
+    runtime.run = replace(settings.run, stop=ledger.exhausted if ledger is not None else None, judge=runtime.judge)
+    # Spans go where the environment says (tracing.destination), configured in every process that runs items;
+    # a tracer provider someone configured already is left as it is.
+    if runtime.selected and not collect_only and tracing.destination() and not capture.exporting():
+        config.add_cleanup(tracing.configure())
+    return runtime
 
 
 def _serve_local_models(config: pytest.Config, specs: list[str]) -> None:
@@ -189,12 +195,6 @@ def _serve_local_models(config: pytest.Config, specs: list[str]) -> None:
         for spec in specs:
             if local.is_local(spec):
                 local.serve(spec)
-
-
-def _set_judge(config: pytest.Config, judge: Model) -> None:
-    """Make `judge` pydantic-evals' default judge model for the session; the previous one comes back at its end."""
-    config.add_cleanup(_evals.set_judge_model(judge))
-    config.stash[SETTINGS].run = replace(config.stash[SETTINGS].run, judge=judge)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -286,8 +286,8 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     result = yield
     # A budget that stopped the session fails it, as pytest-cov's threshold does: bumped here, the exit status
     # counts it.
-    services = session.config.stash.get(SERVICES, None)
-    ledger = services.ledger if services is not None and is_controller(session.config) else None
+    runtime = session.config.stash.get(RUNTIME, None)
+    ledger = runtime.limits.ledger if runtime is not None and is_controller(session.config) else None
     if ledger is not None and (reason := ledger.exhausted()) is not None:
         session.config.stash[STOPPED_BY] = reason
         session.testsfailed += 1
@@ -309,12 +309,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             and session.exitstatus == pytest.ExitCode.OK
         ):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    store = config.stash.get(STORE, None)
-    if store is not None and is_controller(config):
-        store.remove()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -341,9 +335,9 @@ class _XdistHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        store = self.config.stash.get(STORE, None)
-        if store is not None:
-            node.workerinput[STORE_KEY] = str(store.path)
+        runtime = self.config.stash.get(RUNTIME, None)
+        if runtime is not None and runtime.store is not None:
+            node.workerinput[STORE_KEY] = str(runtime.store.path)
         if served := local.served():
             node.workerinput[LOCAL_KEY] = served
 

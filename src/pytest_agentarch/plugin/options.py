@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from pydantic_ai.models import Model
 from pydantic_ai.settings import ModelSettings
 
 from ..core.compare import BaselineError
 from ..core.gates import LEVELS, Thresholds, infeasible, parse_overrides, parse_score_threshold, unit_interval
 from ..reports.report import Baseline
-from ..requests.specs import SettingsPriority, parse_model_settings, split_model_specs
-from ..run import registry
+from ..requests.settings import SettingsPriority, parse_model_settings
+from ..requests.specs import split_model_specs
 from ..run.runner import RunSettings
 
 __all__ = ('OPTIONS', 'SETTINGS', 'Limits', 'Option', 'Settings', 'add_options', 'planned_gates')
@@ -585,9 +584,10 @@ class Limits:
         return any(v is not None for v in (self.max_requests, self.rpm, self.tpm, self.budget_tokens, self.budget_usd))
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, frozen=True)
 class Settings:
-    """The session's resolved configuration."""
+    """The session's resolved configuration, as the command line and ini file give it; frozen once parsed (what the
+    session builds from it is its `Runtime`, runtime.py)."""
 
     arch_spec: str
     """`--arch` as given: `all` or a comma-separated list."""
@@ -601,6 +601,7 @@ class Settings:
     judge_spec: str | None
     """`--agentarch-judge-model`: the default model of judging evaluators (None: pydantic-evals' own default)."""
     run: RunSettings
+    """How runs execute (`--runs`, `--agentarch-concurrency`...); the session's runtime adds its budget and judge."""
     thresholds: Thresholds
     overrides: Mapping[str, Thresholds]
     """Per-architecture thresholds (`agentarch_arch_thresholds`)."""
@@ -618,10 +619,6 @@ class Settings:
     datasets: list[str]
     arch_given: bool = False
     """`--arch` was given on the command line (then a session without registered architectures is an error)."""
-    selected: list[registry.Architecture] = field(default_factory=list[registry.Architecture])
-    """The architectures this session runs (filled at session start)."""
-    models: dict[str, Model] = field(default_factory=dict[str, Model])
-    """The session's models by spec, in the order given (filled at session start)."""
     html_path: Path | None = None
     """`--agentarch-html`: where the HTML report goes."""
     baseline: Baseline | None = None

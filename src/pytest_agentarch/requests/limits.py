@@ -322,10 +322,11 @@ class BudgetLedger:
 
 @dataclass(kw_only=True)
 class SessionLimits:
-    """Every limit of one session, rebuilt by any of its processes from the session directory alone."""
+    """Every limit of one session, rebuilt by any of its processes from the session directory alone; `SessionLimits()`
+    is a session without any limit (and without a directory)."""
 
-    path: Path
-    """The session directory."""
+    path: Path | None = None
+    """The session directory; None without limits."""
     limiter: FileConcurrencyLimiter | None = None
     """Model requests in flight across the session; None = unlimited."""
     rate_limiter: RateLimiter | None = None

@@ -62,7 +62,7 @@ class RetryingModel(WrapperModel):
     Streams (`request_stream`) are retried only when they fail before yielding the response, i.e. before anything of
     it could be consumed; a failure while reading the stream propagates.
 
-    Put this model inside any wrapper that merges settings into requests (such as `models.SessionSettingsModel`), so
+    Put this model inside any wrapper that merges settings into requests (such as `settings.SessionSettingsModel`), so
     the settings it sees are the ones the request is sent with.
     """
 
