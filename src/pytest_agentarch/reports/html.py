@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..core.divergence import Divergence, ExampleRun, ModelContext, TreeNode
 from ..core.stats import LEVELS, Rate, percentile
+from .formatting import fmt_percent, fmt_rate, fmt_seconds
 from .report import ArchitectureReport, CaseReport, Report
 
 __all__ = ('render_html', 'write_html')
@@ -30,20 +31,17 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _pct(value: float | None) -> str:
-    return 'n/a' if value is None else f'{value:.1%}'
+_pct = fmt_percent
 
 
 def _rate(rate: Rate) -> str:
-    if rate.value is None:
-        return 'n/a (n=0)'
-    return f'{rate.value:.1%} [{rate.low:.0%}\u2013{rate.high:.0%}] n={rate.n}'
+    """A rate as `formatting.fmt_rate` writes it, its interval joined by an en dash."""
+    return fmt_rate(rate, dash='\u2013')
 
 
 def _secs(value: float | None) -> str:
-    if value is None:
-        return '-'
-    return f'{value * 1000:.0f} ms' if value < 1 else f'{value:.2f} s'
+    """Seconds as `formatting.fmt_seconds` writes them, a space before the unit."""
+    return fmt_seconds(value, space=' ')
 
 
 def _who(a: ArchitectureReport) -> str:

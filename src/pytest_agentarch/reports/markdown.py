@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..core.compare import BaselineComparison, ProportionChange
-from ..core.stats import CaseStats, Rate
+from ..core.stats import CaseStats
+from .formatting import fmt_number, fmt_rate, fmt_usd
 from .report import Report
 
 __all__ = ('append_markdown', 'junit_properties', 'render_markdown')
@@ -29,16 +30,6 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]
         '|' + '|'.join(' --- ' if i == 0 else ' ---: ' for i in range(len(header))) + '|',
         *('| ' + ' | '.join(_cell(c) for c in row) + ' |' for row in rows),
     ]
-
-
-def _rate(rate: Rate) -> str:
-    if rate.value is None:
-        return 'n/a (n=0)'
-    return f'{rate.value:.1%} [{rate.low:.0%}-{rate.high:.0%}] n={rate.n}'
-
-
-def _num(value: float | None, fmt: str = '{:.0f}') -> str:
-    return '-' if value is None else fmt.format(value)
 
 
 def _who(architecture: str, model: str | None) -> str:
@@ -151,14 +142,14 @@ def render_markdown(report: Report) -> str:
                 s.cases,
                 s.runs,
                 s.errors,
-                _rate(s.determinism),
-                _rate(s.pass_rate),
-                _num(s.pass_hat_k[-1] if s.pass_hat_k else None, '{:.2f}'),
-                _num(s.input_tokens),
-                _num(s.output_tokens),
-                '-' if s.cost is None else f'${s.cost:.5f}',
-                _num(s.latency_p50, '{:.2f}s'),
-                _num(s.latency_p95, '{:.2f}s'),
+                fmt_rate(s.determinism),
+                fmt_rate(s.pass_rate),
+                fmt_number(s.pass_hat_k[-1] if s.pass_hat_k else None, '{:.2f}'),
+                fmt_number(s.input_tokens),
+                fmt_number(s.output_tokens),
+                fmt_usd(s.cost),
+                fmt_number(s.latency_p50, '{:.2f}s'),
+                fmt_number(s.latency_p95, '{:.2f}s'),
             ]
         )
     lines += _table(
@@ -206,7 +197,14 @@ def render_markdown(report: Report) -> str:
         lines += _table(
             ['architecture', 'case', 'metric', 'value', 'n', 'threshold'],
             [
-                [_who(m.architecture, m.model), m.case, m.metric, _num(m.value, '{:.3f}'), m.n, f'{m.threshold:g}']
+                [
+                    _who(m.architecture, m.model),
+                    m.case,
+                    m.metric,
+                    fmt_number(m.value, '{:.3f}'),
+                    m.n,
+                    f'{m.threshold:g}',
+                ]
                 for m in report.gate_misses
             ],
         )

@@ -8,7 +8,8 @@ from ..core.divergence import ModelContext
 from ..core.gates import Miss
 from ..core.records import clip
 from ..core.sequential import GateDecision, SequentialTotals, fewest_runs_to_meet, fixed_n_exact, fixed_n_normal, plan
-from ..core.stats import LEVELS, CaseStats, Rate, Score, Totals
+from ..core.stats import LEVELS, CaseStats, Score, Totals
+from .formatting import fmt_number, fmt_rate, fmt_seconds, fmt_short_rate, fmt_usd
 from .report import Report
 
 __all__ = (
@@ -21,33 +22,6 @@ __all__ = (
     'render_session',
     'render_summary',
 )
-
-
-def _rate(rate: Rate) -> str:
-    if rate.value is None:
-        return 'n/a (n=0)'
-    return f'{rate.value:6.1%} [{rate.low:.0%}-{rate.high:.0%}] n={rate.n}'
-
-
-def _short(rate: Rate) -> str:
-    """A rate whose n is shown elsewhere on the row."""
-    if rate.value is None:
-        return 'n/a'
-    return f'{rate.value:.0%} [{rate.low:.0%}-{rate.high:.0%}]'
-
-
-def _num(value: float | None, fmt: str = '{:.0f}') -> str:
-    return '-' if value is None else fmt.format(value)
-
-
-def _secs(value: float | None) -> str:
-    if value is None:
-        return '-'
-    return f'{value * 1000:.0f}ms' if value < 1 else f'{value:.2f}s'
-
-
-def _usd(value: float | None) -> str:
-    return '-' if value is None else f'${value:.5f}'
 
 
 def _grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -72,7 +46,7 @@ def _simulated(spec: str) -> bool:
 
 
 def _spend(total: Totals) -> str:
-    cost = _usd(total.cost)
+    cost = fmt_usd(total.cost)
     return cost + (f' (+{total.unpriced_runs} unpriced)' if total.unpriced_runs and total.cost is not None else '')
 
 
@@ -105,7 +79,7 @@ def render_summary(report: Report) -> list[str]:
     rows = []
     for a in report.architectures:
         s = a.summary
-        hat = _num(s.pass_hat_k[-1] if s.pass_hat_k else None, '{:.2f}')
+        hat = fmt_number(s.pass_hat_k[-1] if s.pass_hat_k else None, '{:.2f}')
         rows.append(
             [
                 _who(s.architecture, s.model),
@@ -113,17 +87,17 @@ def render_summary(report: Report) -> list[str]:
                 str(s.runs),
                 str(s.errors),
                 str(s.infra),
-                _rate(s.determinism),
-                _num(s.distinct_trajectories, '{:.1f}'),
-                _rate(s.pass_rate),
+                fmt_rate(s.determinism, width=6),
+                fmt_number(s.distinct_trajectories, '{:.1f}'),
+                fmt_rate(s.pass_rate, width=6),
                 hat if same_k or not s.pass_hat_k else f'{hat} (k={s.k})',
-                _num(s.input_tokens),
-                _num(s.output_tokens),
-                _num(s.requests, '{:.1f}'),
-                _usd(s.cost),
+                fmt_number(s.input_tokens),
+                fmt_number(s.output_tokens),
+                fmt_number(s.requests, '{:.1f}'),
+                fmt_usd(s.cost),
                 _spend(s.total),
-                _secs(s.latency_p50),
-                _secs(s.latency_p95),
+                fmt_seconds(s.latency_p50),
+                fmt_seconds(s.latency_p95),
                 '-' if s.peak_memory is None else f'{s.peak_memory / 2**20:.1f}MiB',
             ]
         )
@@ -159,13 +133,13 @@ def render_cases(report: Report) -> list[str]:
                     str(c.runs),
                     str(c.errors),
                     str(c.infra),
-                    *(_short(c.determinism_by_level[lv]) for lv in LEVELS),
+                    *(fmt_short_rate(c.determinism_by_level[lv]) for lv in LEVELS),
                     str(len(c.variants)),
-                    _short(c.pass_rate),
-                    _num(c.pass_hat_k[-1] if c.pass_hat_k else None, '{:.2f}'),
-                    _num(c.pass_at_k[-1] if c.pass_at_k else None, '{:.2f}'),
+                    fmt_short_rate(c.pass_rate),
+                    fmt_number(c.pass_hat_k[-1] if c.pass_hat_k else None, '{:.2f}'),
+                    fmt_number(c.pass_at_k[-1] if c.pass_at_k else None, '{:.2f}'),
                     str(len(c.pass_hat_k)),
-                    _short(c.output_agreement),
+                    fmt_short_rate(c.output_agreement),
                     top if len(top) <= 90 else top[:87] + '...',
                 ]
             )
@@ -249,7 +223,7 @@ def render_session(report: Report, *, verbose: bool) -> list[str]:
         t = report.total
         judging = (
             f'; evaluation (judge {report.judge_model or "default"}): {t.judge_requests} requests, '
-            f'{t.judge_input_tokens} tokens in, {t.judge_output_tokens} tokens out, {_usd(t.judge_cost)}'
+            f'{t.judge_input_tokens} tokens in, {t.judge_output_tokens} tokens out, {fmt_usd(t.judge_cost)}'
             if t.judge_requests
             else ''
         )
@@ -431,7 +405,7 @@ def render_failure(stats: CaseStats, misses: Sequence[Miss], expected_calls: str
     )
     lines.append(
         'determinism by level: '
-        + ', '.join(f'{lv} {_short(stats.determinism_by_level[lv])}' for lv in LEVELS)
+        + ', '.join(f'{lv} {fmt_short_rate(stats.determinism_by_level[lv])}' for lv in LEVELS)
         + f' (n={stats.pass_rate.n})'
     )
     if stats.scores:

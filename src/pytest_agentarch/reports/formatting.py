@@ -1,0 +1,53 @@
+"""How every writer shows a number: rates with their interval and n, counts, seconds, dollars.
+
+One module, so that the terminal table, the Markdown summary and the HTML report say the same figure the same way;
+each writer only chooses the separators its medium reads best with (an en dash in HTML, padding in a terminal).
+"""
+
+from __future__ import annotations
+
+from ..core.stats import Rate
+
+__all__ = ('fmt_number', 'fmt_percent', 'fmt_rate', 'fmt_seconds', 'fmt_short_rate', 'fmt_usd')
+
+NONE = '-'
+"""What a missing figure is shown as."""
+
+
+def fmt_rate(rate: Rate, *, width: int = 0, dash: str = '-') -> str:
+    """`93.3% [70%-99%] n=15`: the share, its Wilson 95% interval and its n; `n/a (n=0)` without runs.
+
+    `width` pads the share (a terminal column lines up), `dash` joins the interval's ends.
+    """
+    if rate.value is None:
+        return 'n/a (n=0)'
+    return f'{rate.value:{width}.1%} [{rate.low:.0%}{dash}{rate.high:.0%}] n={rate.n}'
+
+
+def fmt_short_rate(rate: Rate) -> str:
+    """`93% [70%-99%]`: a rate whose n is shown elsewhere on the row; `n/a` without runs."""
+    if rate.value is None:
+        return 'n/a'
+    return f'{rate.value:.0%} [{rate.low:.0%}-{rate.high:.0%}]'
+
+
+def fmt_percent(value: float | None) -> str:
+    """`93.3%`, or `n/a`."""
+    return 'n/a' if value is None else f'{value:.1%}'
+
+
+def fmt_number(value: float | None, fmt: str = '{:.0f}') -> str:
+    """`value` through `fmt` (whole by default), or `-`."""
+    return NONE if value is None else fmt.format(value)
+
+
+def fmt_seconds(value: float | None, *, space: str = '') -> str:
+    """`850ms` below a second, `1.25s` from one on (`space` goes before the unit), or `-`."""
+    if value is None:
+        return NONE
+    return f'{value * 1000:.0f}{space}ms' if value < 1 else f'{value:.2f}{space}s'
+
+
+def fmt_usd(value: float | None) -> str:
+    """`$0.00123` (five decimals: a run of a small model costs fractions of a cent), or `-`."""
+    return NONE if value is None else f'${value:.5f}'
