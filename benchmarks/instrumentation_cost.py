@@ -49,7 +49,7 @@ from pydantic_ai.run import AgentRunResult
 from pydantic_ai.tools import RunContext, ToolDefinition
 from pydantic_core import to_json
 
-from pytest_agentarch import _evals
+from pytest_agentarch import _compat
 from pytest_agentarch.run import capture
 
 
@@ -217,7 +217,7 @@ async def runs(n: int, *, scope: str) -> None:
                     _PARENT.reset(token)
             assert [c.kind for c in root.children[0].children] == ['chat', 'tool', 'chat'], root.children
         elif scope == 'spans':
-            with _evals.reported(), _evals.span_tree_scope():
+            with _compat.reported(), _compat.span_tree_scope():
                 await agent.run('hello')
         elif scope == 'capture':
             with capture.task_structure(), capture.capture_run(capture.RunCapture()) as run:

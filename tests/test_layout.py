@@ -177,3 +177,21 @@ def test_the_cycle_finder_finds_cycles_through_function_level_imports(tmp_path: 
     }
     assert cycles(edges) == [['pkg.a', 'pkg.b']]
     assert path_within(edges, ['pkg.a', 'pkg.b']) == ['pkg.a', 'pkg.b', 'pkg.a']
+
+
+PRIVATE_OWNERS = ('pydantic_ai', 'pydantic_evals', 'pydantic_core', 'pydantic', '_pytest', 'pytest')
+
+
+def test_private_modules_of_the_libraries_are_imported_in_compat_only() -> None:
+    # `_compat.py` holds every private library name the package uses, each pinned by tests/test_compat.py.
+    offenders: list[str] = []
+    for name, path in modules('pytest_agentarch').items():
+        if name == 'pytest_agentarch._compat':
+            continue
+        for node in _imports(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or '']
+            for imported_name in names:
+                parts = imported_name.split('.')
+                if parts[0] in PRIVATE_OWNERS and any(p.startswith('_') for p in parts):
+                    offenders.append(f'{name}: {imported_name}')
+    assert not offenders, 'import these through pytest_agentarch._compat: ' + ', '.join(offenders)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+import pytest
 from opentelemetry import trace
 from pydantic_ai import Agent, ModelRetry
 from pydantic_ai.exceptions import ModelHTTPError
@@ -27,8 +28,9 @@ from pytest_agentarch.core.records import RunRecord
 from pytest_agentarch.reports.report import ItemResult, build_report
 from pytest_agentarch.run import capture
 from pytest_agentarch.run.capture import install
+from pytest_agentarch.run.evaluators import TrajectorySteps, span_use
 from pytest_agentarch.run.registry import Architecture
-from pytest_agentarch.run.runner import CaseSpec, RunSettings, needs_real_spans, run_case
+from pytest_agentarch.run.runner import CaseSpec, RunSettings, run_case
 
 
 def lookup(key: str) -> str:
@@ -181,7 +183,7 @@ def test_tools_level_trajectory_is_recorded() -> None:
 
 
 def test_agent_evaluators_of_pydantic_evals_judge_without_real_spans() -> None:
-    assert not needs_real_spans([ToolCorrectness(expected_tools=['lookup']), MaxModelRequests(max_requests=2)])
+    assert span_use([ToolCorrectness(expected_tools=['lookup']), MaxModelRequests(max_requests=2)]) == 'agent'
     record = run_arch(
         one_agent,
         evaluators=[ToolCorrectness(expected_tools=['lookup']), MaxModelRequests(max_requests=2), EqualsExpected()],
@@ -196,7 +198,7 @@ def test_agent_evaluators_of_pydantic_evals_judge_without_real_spans() -> None:
 
 
 def test_has_matching_span_sees_a_users_own_spans() -> None:
-    assert needs_real_spans([HasMatchingSpan(query={'name_equals': 'thinking'})])
+    assert span_use([HasMatchingSpan(query={'name_equals': 'thinking'}), ToolCorrectness(expected_tools=[])]) == 'all'
 
     async def thinks(inputs: Any, model: Any) -> str:
         with trace.get_tracer('user-code').start_as_current_span('thinking'):
@@ -226,8 +228,61 @@ class RequestsSeen(Evaluator[Any, Any, Any]):
         return ctx.metrics['requests']
 
 
+def _reads_spans(ctx: EvaluatorContext[Any, Any, Any]) -> bool:
+    return ctx.span_tree.any({'name_equals': 'thinking'})
+
+
+@dataclass
+class DeclaredAll(Evaluator[Any, Any, Any]):
+    """Reads spans through a helper, which the class's own code does not show: it declares what it reads."""
+
+    agentarch_spans: ClassVar[str] = 'all'
+
+    def evaluate(self, ctx: EvaluatorContext[Any, Any, Any]) -> bool:
+        return _reads_spans(ctx)
+
+
+@dataclass
+class UndeclaredHelper(Evaluator[Any, Any, Any]):
+    def evaluate(self, ctx: EvaluatorContext[Any, Any, Any]) -> bool:
+        return _reads_spans(ctx)
+
+
+@dataclass
+class NestedRead(Evaluator[Any, Any, Any]):
+    def evaluate(self, ctx: EvaluatorContext[Any, Any, Any]) -> bool:
+        return any(c.span_tree.any({'name_equals': 'thinking'}) for c in [ctx])
+
+
+@dataclass
+class DeclaredNone(SawThinking):
+    agentarch_spans: ClassVar[str] = 'none'
+
+
+@dataclass
+class Misdeclared(Evaluator[Any, Any, Any]):
+    agentarch_spans: ClassVar[str] = 'some'
+
+    def evaluate(self, ctx: EvaluatorContext[Any, Any, Any]) -> bool:
+        return True
+
+
+def test_what_evaluators_read_of_spans_is_decided_from_their_classes_and_declarations() -> None:
+    # A method's own code shows a read of `span_tree`; a helper it calls does not, so such a class declares it.
+    assert span_use([UndeclaredHelper()]) == 'none'
+    assert span_use([DeclaredAll()]) == 'all'
+    assert span_use([DeclaredNone()]) == 'none'
+    assert span_use([TrajectorySteps(steps=[['lookup']])]) == 'agent'
+    assert span_use([]) == 'none'
+    assert CaseSpec(name='c', inputs=None, evaluators=[EqualsExpected(), TrajectorySteps(steps=[])]).spans == 'agent'
+    with pytest.raises(
+        ValueError, match=r"Misdeclared.agentarch_spans = 'some': expected one of 'none', 'agent', 'all'"
+    ):
+        CaseSpec(name='c', inputs=None, evaluators=[Misdeclared()])
+
+
 def test_a_users_own_span_reading_evaluator_gets_real_spans_and_metrics_are_derived_as_in_evaluate() -> None:
-    assert needs_real_spans([SawThinking()]) and not needs_real_spans([RequestsSeen(), EqualsExpected()])
+    assert span_use([SawThinking()]) == 'all' and span_use([RequestsSeen(), EqualsExpected()]) == 'none'
 
     async def thinks(inputs: Any, model: Any) -> str:
         increment_eval_metric('requests', 10)

@@ -41,11 +41,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic_ai._json_schema import JsonSchema
 from pydantic_ai.models import Model
 from pydantic_ai.profiles import JsonSchemaTransformer
 from pydantic_ai.profiles.openai import OpenAIModelProfile
 
+from .._compat import JsonSchema
 from ..requests.errors import ModelSpecError
 
 __all__ = (

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _pytest._code.code import TerminalRepr, TracebackStyle
 from pydantic import ValidationError
 from pydantic_ai.models import Model
 from pydantic_evals import Dataset
 from pydantic_evals.evaluators import Evaluator
 
+from .._compat import TerminalRepr, TracebackStyle
 from ..core.gates import Miss, Thresholds, check, decide, gated, sequential_misses
 from ..core.records import RunRecord
 from ..core.sequential import GateDecision, SequentialItem

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_ai.models import Model
 from pydantic_evals.evaluators import Evaluator
 
+from .._compat import fixture_functions
 from ..core.records import RunRecord
 from ..core.stats import CaseStats, case_stats
 from ..reports.report import ItemResult
@@ -179,12 +180,12 @@ def arch(request: pytest.FixtureRequest) -> BoundArchitecture:
 
 def _is_ours(metafunc: pytest.Metafunc) -> bool:
     """Whether the `arch` this test gets is this plugin's (not a conftest's or another plugin's override)."""
-    # pytest keeps the fixture definitions visible to the test in `_arg2fixturedefs`, nearest last; the public API
-    # has no accessor for it. Without it we cannot tell, and parametrizing someone else's fixture is the worse harm.
-    defs = getattr(metafunc, '_arg2fixturedefs', {}).get('arch')
-    if not defs:
+    # The public API does not show which definition of a fixture a test sees. Without it we cannot tell, and
+    # parametrizing someone else's fixture is the worse harm.
+    functions = fixture_functions(metafunc, 'arch')
+    if not functions:
         return False
-    func = defs[-1].func
+    func = functions[-1]
     return getattr(func, '__module__', None) == __name__ and getattr(func, '__qualname__', None) == 'arch'
 
 

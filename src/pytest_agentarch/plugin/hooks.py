@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from .. import _evals
+from .. import _compat
 from ..backends import local
 from ..core.stats import case_stats
 from ..reports import progress
@@ -176,7 +176,7 @@ def _start(config: pytest.Config, settings: Settings) -> Runtime:
         runtime.judge = no_live_judge()
     if runtime.judge is not None:
         # pydantic-evals' default judge for the session; the previous one comes back at its end.
-        config.add_cleanup(_evals.set_judge_model(runtime.judge))
+        config.add_cleanup(_compat.set_judge_model(runtime.judge))
     ledger = runtime.limits.ledger
     runtime.run = replace(settings.run, stop=ledger.exhausted if ledger is not None else None, judge=runtime.judge)
     # Spans go where the environment says (tracing.destination), configured in every process that runs items;

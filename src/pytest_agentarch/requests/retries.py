@@ -29,6 +29,7 @@ from pydantic_ai.models import KnownModelName, Model, ModelRequestParameters, St
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
+from .._compat import unsupported_settings
 from ..run.context import current_counters
 from ..run.errors import classify
 
@@ -176,7 +177,7 @@ def _takes_max_retries(model: Model) -> bool:
     while isinstance(model, WrapperModel):
         model = model.wrapped
     # The set `Model.prepare_request` warns with: the class's `unsupported_settings` plus what its profile adds.
-    return 'max_retries' not in model._unsupported_settings()
+    return 'max_retries' not in unsupported_settings(model)
 
 
 def _count_attempt() -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import functools
-import inspect
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,11 +20,11 @@ from typing import Any
 from pydantic_ai.models import Model
 from pydantic_core import to_jsonable_python
 from pydantic_evals import Case, Dataset
-from pydantic_evals.evaluators import EvaluationResult, Evaluator, EvaluatorContext, HasMatchingSpan
+from pydantic_evals.evaluators import EvaluationResult, Evaluator, EvaluatorContext
 from pydantic_evals.online import run_evaluators
 from pydantic_evals.otel import SpanTree, SpanTreeRecordingError
 
-from .. import _evals
+from .. import _compat
 from ..core.records import Assertion, ModelRequestRecord, RunRecord, ToolCallRecord
 from ..core.trajectory import (
     Call,
@@ -41,7 +39,7 @@ from ..core.trajectory import (
 from . import capture, tracing
 from .context import RunCounters, RunInfo, run_scope
 from .errors import classify
-from .evaluators import expected_steps_of
+from .evaluators import SpanUse, expected_steps_of, span_use
 from .registry import Architecture
 
 __all__ = (
@@ -90,6 +88,11 @@ class CaseSpec:
     evaluators: Sequence[Evaluator[Any, Any, Any]] = field(default_factory=tuple)
     expected_steps: list[list[str]] | None = None
     """Expected unordered steps of tool names, used to focus the flattened steps on the tools it names."""
+    spans: SpanUse = field(init=False)
+    """What the evaluators read of a run's spans, decided once from their classes (`evaluators.span_use`)."""
+
+    def __post_init__(self) -> None:
+        self.spans = span_use(self.evaluators)
 
     @classmethod
     def from_dataset(cls, case: Case[Any, Any, Any], dataset: Dataset[Any, Any, Any]) -> CaseSpec:
@@ -138,36 +141,6 @@ def _flatten_calls(
 
     walk(calls)
     return out
-
-
-_AGENT_SPAN_READERS = ('ToolCorrectness', 'TrajectoryMatch', 'ArgumentCorrectness', 'MaxToolCalls', 'MaxModelRequests')
-"""pydantic-evals evaluators that read only agent, model-request and tool spans (capture synthesizes those)."""
-
-
-def needs_real_spans(evaluators: Sequence[Evaluator[Any, Any, Any]]) -> bool:
-    """Whether an evaluator may look for spans capture does not synthesize (see `capture.RunCapture.span_tree`).
-
-    `HasMatchingSpan` queries any span (a user's own `logfire.span` too). pydantic-evals' agent evaluators and this
-    package's read only agent, model-request and tool spans. Any other evaluator needs real spans if its source
-    mentions `span_tree` (or cannot be read).
-    """
-    return any(_span_use(type(e)) == 'real' for e in evaluators)
-
-
-@functools.cache
-def _span_use(cls: type[Any]) -> str:
-    """`none`, `synthesized` or `real`: what an evaluator class needs as `ctx.span_tree`."""
-    if issubclass(cls, HasMatchingSpan):
-        return 'real'
-    if cls.__module__.startswith('pydantic_evals.'):
-        return 'synthesized' if cls.__name__ in _AGENT_SPAN_READERS else 'none'
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return 'real'
-    if 'span_tree' not in source:
-        return 'none'
-    return 'synthesized' if cls.__module__.startswith('pytest_agentarch.') else 'real'
 
 
 def _metrics_of(requests: Sequence[ModelRequestRecord]) -> dict[str, int | float]:
@@ -243,7 +216,7 @@ def _real_spans(enabled: bool) -> Iterator[SpanTree | SpanTreeRecordingError | N
     if not enabled:
         yield None
         return
-    with _evals.span_tree_scope() as tree:
+    with _compat.span_tree_scope() as tree:
         yield tree
 
 
@@ -258,7 +231,7 @@ async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int,
         dataset=settings.dataset,
     )
     capture.install()
-    evaluator_spans = needs_real_spans(case.evaluators)
+    evaluator_spans = case.spans == 'all'
     if evaluator_spans:
         capture.ensure_sdk_provider()
     run = capture.RunCapture(spans=evaluator_spans or capture.exporting())
@@ -274,7 +247,7 @@ async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int,
     with (
         run_scope(info, counters),
         root,
-        _evals.reported() as reported,
+        _compat.reported() as reported,
         _real_spans(run.spans) as real_tree,
         capture.task_structure(),
         capture.capture_run(run),
@@ -326,26 +299,26 @@ async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int,
         span_tree: SpanTree | SpanTreeRecordingError
         if real_tree is not None:
             span_tree = real_tree
-        elif any(_span_use(type(e)) != 'none' for e in case.evaluators):
+        elif case.spans == 'agent':
             span_tree = run.span_tree()
         else:
             # No evaluator of the case reads spans: synthesizing a tree would be wasted work.
             span_tree = SpanTreeRecordingError('no evaluator of this case reads spans, so none were kept')
         # As in `Dataset.evaluate`: what the run reported, plus what pydantic-evals derives from its spans.
         derived = (
-            _evals.derived_metrics(span_tree) if isinstance(span_tree, SpanTree) else _metrics_of(captured.requests)
+            _compat.derived_metrics(span_tree) if isinstance(span_tree, SpanTree) else _metrics_of(captured.requests)
         )
         metrics: dict[str, int | float] = dict(reported.metrics)
         for k, v in derived.items():
             metrics[k] = metrics.get(k, 0) + v
-        ctx = EvaluatorContext[Any, Any, Any](
+        ctx = _compat.evaluator_context(
             name=case.name,
             inputs=case.inputs,
             metadata=case.metadata,
             expected_output=case.expected_output,
             output=output,
             duration=duration,
-            _span_tree=span_tree,
+            span_tree=span_tree,
             attributes=reported.attributes,
             metrics=metrics,
         )
