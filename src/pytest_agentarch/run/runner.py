@@ -1,5 +1,9 @@
 """Run one case N times, concurrently, each run inside its own capture scope, and judge it.
 
+One run is four steps, each a function: `execute` (the architecture's call inside the run's scopes), `captured_record`
+(what the capture and the request layer's counters say: requests, tokens, cost), `canonicalize` (the trajectory's
+canonical forms) and `judge` (the case's evaluators); `run_once` chains them.
+
 Each run is captured (`capture.capture_run`), with its task structure recorded, inside a scope that collects what
 the code reports with `increment_eval_metric` / `set_eval_attribute`. Evaluators run through pydantic-evals' public
 `run_evaluators`, on a context like the one `Dataset.evaluate` builds: the span tree is synthesized from the capture,
@@ -46,8 +50,13 @@ __all__ = (
     'CaptureError',
     'CaseSpec',
     'EvaluatorInfrastructureError',
+    'Execution',
     'RunSettings',
     'Verdicts',
+    'canonicalize',
+    'captured_record',
+    'execute',
+    'judge',
     'run_case',
     'run_once',
 )
@@ -220,8 +229,31 @@ def _real_spans(enabled: bool) -> Iterator[SpanTree | SpanTreeRecordingError | N
         yield tree
 
 
+@dataclass(kw_only=True)
+class Execution:
+    """What executing one run left behind, before anything is made of it."""
+
+    output: Any = None
+    """What the architecture returned (None when it raised)."""
+    error: BaseException | None = None
+    """What it raised, or the run's timeout."""
+    duration: float
+    """Seconds from start to end of the architecture's call."""
+    counters: RunCounters
+    """Model-request attempts, retries and time waited, charged to the run by the request layer."""
+    run: capture.RunCapture
+    """The run's capture scope (what it observed, and the spans it can synthesize)."""
+    captured: capture.Capture
+    """What it captured: the tree of agent runs and tool calls, and the model requests."""
+    reported: _compat.Reported
+    """What the run reported with `increment_eval_metric` / `set_eval_attribute`."""
+    real_tree: SpanTree | SpanTreeRecordingError | None
+    """The run's real spans, when the run recorded them (`RunCapture.spans`)."""
+
+
 async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int, settings: RunSettings) -> RunRecord:
-    """One run: execute the architecture inside a capture scope, then judge and record it."""
+    """One run: execute the architecture inside a capture scope, turn the capture into a record, canonicalize its
+    trajectory, then judge it."""
     info = RunInfo(
         session_seed=settings.seed,
         case=case.name,
@@ -230,6 +262,31 @@ async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int,
         model=settings.model,
         dataset=settings.dataset,
     )
+    execution = await execute(arch, model, case, info, settings)
+    record = captured_record(execution, index)
+    canonicalize(record, execution.captured.calls, case, settings)
+    error = execution.error
+    if error is None and execution.run.observed == 0:
+        error = CaptureError(
+            'nothing was captured: no agent run, model request or tool call happened inside the run. '
+            'Pass the `model` argument to your agents, and call tools from orchestration code through '
+            'pytest_agentarch.call_tool'
+        )
+    if error is not None:
+        record.error_type = type(error).__name__
+        record.error_message = str(error)[:2000]
+        record.error_kind = classify(error)
+        return record
+    record.output = to_jsonable_python(execution.output, fallback=repr)
+    record.output_key = _output_key(execution.output, settings.output_fields)
+    if case.evaluators:
+        await judge(record, execution, case, info)
+    return record
+
+
+async def execute(arch: Architecture, model: Model, case: CaseSpec, info: RunInfo, settings: RunSettings) -> Execution:
+    """Run the architecture once on the case's inputs, inside the run's scopes: its identity and counters, its
+    capture, what it reports, and its real spans where they are needed. Never raises what the run raised."""
     capture.install()
     evaluator_spans = case.spans == 'all'
     if evaluator_spans:
@@ -261,85 +318,100 @@ async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int,
             error = TimeoutError(f'run exceeded --agentarch-timeout={settings.timeout}s') if deadline.expired() else exc
         except Exception as exc:
             error = exc
-    duration = time.perf_counter() - t0
-    captured = run.result()
-    record = RunRecord(
-        index=index, duration=duration, attempts=counters.attempts, retries=counters.retries, waited=counters.waited
+    return Execution(
+        output=output,
+        error=error,
+        duration=time.perf_counter() - t0,
+        counters=counters,
+        run=run,
+        captured=run.result(),
+        reported=reported,
+        real_tree=real_tree,
     )
-    if error is None and run.observed == 0:
-        error = CaptureError(
-            'nothing was captured: no agent run, model request or tool call happened inside the run. '
-            'Pass the `model` argument to your agents, and call tools from orchestration code through '
-            'pytest_agentarch.call_tool'
-        )
-    costs = [r.cost for r in captured.requests]
-    record.model_requests = captured.requests
-    record.requests = len(captured.requests)
-    record.input_tokens = sum(r.input_tokens for r in captured.requests)
-    record.output_tokens = sum(r.output_tokens for r in captured.requests)
-    record.cost = sum(c for c in costs if c is not None) if None not in costs else None
-    record.trajectory_tools = render_tools(captured.calls)
-    record.trajectory = render(shape(captured.calls))
-    record.trajectory_args = render(shape_with_args(captured.calls, mask=settings.arg_mask))
+
+
+def captured_record(execution: Execution, index: int) -> RunRecord:
+    """The run's record as far as its capture and counters say: model requests, tokens, cost, attempts, waits and
+    what the run reported (pydantic-evals' span-derived metrics are in the record's own fields)."""
+    counters = execution.counters
+    requests = execution.captured.requests
+    costs = [r.cost for r in requests]
+    return RunRecord(
+        index=index,
+        duration=execution.duration,
+        attempts=counters.attempts,
+        retries=counters.retries,
+        waited=counters.waited,
+        model_requests=requests,
+        requests=len(requests),
+        input_tokens=sum(r.input_tokens for r in requests),
+        output_tokens=sum(r.output_tokens for r in requests),
+        cost=sum(c for c in costs if c is not None) if None not in costs else None,
+        metrics={k: float(v) for k, v in execution.reported.metrics.items()},
+    )
+
+
+def canonicalize(record: RunRecord, calls: Sequence[Call], case: CaseSpec, settings: RunSettings) -> None:
+    """The run's trajectory in every canonical form the statistics compare: tool names, steps, steps with
+    normalized arguments, the flattened steps the case expects, and the tool calls in start order."""
+    record.trajectory_tools = render_tools(calls)
+    record.trajectory = render(shape(calls))
+    record.trajectory_args = render(shape_with_args(calls, mask=settings.arg_mask))
     keep = {n for step in case.expected_steps for n in step} if case.expected_steps else None
-    record.steps = flat_steps(captured.calls, keep=keep)
+    record.steps = flat_steps(calls, keep=keep)
     positions: dict[int, int] = {}
-    record.tool_calls = _flatten_calls(captured.calls, settings.arg_mask, positions)
-    record.flow = [sorted(positions[id(c)] for c in step) for step in flat_call_steps(captured.calls)]
-    # What the run reported itself; pydantic-evals' span-derived metrics are in the record's own fields.
-    record.metrics = {k: float(v) for k, v in reported.metrics.items()}
-    if error is not None:
-        record.error_type = type(error).__name__
-        record.error_message = str(error)[:2000]
-        record.error_kind = classify(error)
-        return record
-    record.output = to_jsonable_python(output, fallback=repr)
-    record.output_key = _output_key(output, settings.output_fields)
-    if case.evaluators:
-        span_tree: SpanTree | SpanTreeRecordingError
-        if real_tree is not None:
-            span_tree = real_tree
-        elif case.spans == 'agent':
-            span_tree = run.span_tree()
-        else:
-            # No evaluator of the case reads spans: synthesizing a tree would be wasted work.
-            span_tree = SpanTreeRecordingError('no evaluator of this case reads spans, so none were kept')
-        # As in `Dataset.evaluate`: what the run reported, plus what pydantic-evals derives from its spans.
-        derived = (
-            _compat.derived_metrics(span_tree) if isinstance(span_tree, SpanTree) else _metrics_of(captured.requests)
-        )
-        metrics: dict[str, int | float] = dict(reported.metrics)
-        for k, v in derived.items():
-            metrics[k] = metrics.get(k, 0) + v
-        ctx = _compat.evaluator_context(
-            name=case.name,
-            inputs=case.inputs,
-            metadata=case.metadata,
-            expected_output=case.expected_output,
-            output=output,
-            duration=duration,
-            span_tree=span_tree,
-            attributes=reported.attributes,
-            metrics=metrics,
-        )
-        # Evaluators run after the run's capture scope has closed, in a capture scope of their own: a judge's model
-        # requests never reach the run's trajectory, requests, tokens or cost, and are counted apart as its
-        # evaluation spend. The run's identity is current again (without its counters) so that a judge's requests
-        # are recorded and replayed under the run they judged.
-        judging = capture.RunCapture(spans=capture.exporting())
-        with run_scope(info), capture.capture_run(judging):
-            verdicts = await _judge(case.evaluators, ctx)
-        record.assertions = verdicts.assertions
-        record.evaluator_errors = verdicts.errors
-        record.evaluator_infra_errors = verdicts.infrastructure
-        judge_requests = judging.result().requests
-        if judge_requests:
-            judge_costs = [r.cost for r in judge_requests]
-            record.judge_requests = len(judge_requests)
-            record.judge_input_tokens = sum(r.input_tokens for r in judge_requests)
-            record.judge_output_tokens = sum(r.output_tokens for r in judge_requests)
-            record.judge_cost = sum(c for c in judge_costs if c is not None) if None not in judge_costs else None
-    return record
+    record.tool_calls = _flatten_calls(calls, settings.arg_mask, positions)
+    record.flow = [sorted(positions[id(c)] for c in step) for step in flat_call_steps(calls)]
+
+
+async def judge(record: RunRecord, execution: Execution, case: CaseSpec, info: RunInfo) -> None:
+    """The case's evaluators on the run's output, on the context `Dataset.evaluate` would build; their verdicts and
+    the spend of their own model requests go into `record`."""
+    span_tree: SpanTree | SpanTreeRecordingError
+    if execution.real_tree is not None:
+        span_tree = execution.real_tree
+    elif case.spans == 'agent':
+        span_tree = execution.run.span_tree()
+    else:
+        # No evaluator of the case reads spans: synthesizing a tree would be wasted work.
+        span_tree = SpanTreeRecordingError('no evaluator of this case reads spans, so none were kept')
+    # As in `Dataset.evaluate`: what the run reported, plus what pydantic-evals derives from its spans.
+    derived = (
+        _compat.derived_metrics(span_tree)
+        if isinstance(span_tree, SpanTree)
+        else _metrics_of(execution.captured.requests)
+    )
+    metrics: dict[str, int | float] = dict(execution.reported.metrics)
+    for k, v in derived.items():
+        metrics[k] = metrics.get(k, 0) + v
+    ctx = _compat.evaluator_context(
+        name=case.name,
+        inputs=case.inputs,
+        metadata=case.metadata,
+        expected_output=case.expected_output,
+        output=execution.output,
+        duration=execution.duration,
+        span_tree=span_tree,
+        attributes=execution.reported.attributes,
+        metrics=metrics,
+    )
+    # Evaluators run after the run's capture scope has closed, in a capture scope of their own: a judge's model
+    # requests never reach the run's trajectory, requests, tokens or cost, and are counted apart as its
+    # evaluation spend. The run's identity is current again (without its counters) so that a judge's requests
+    # are recorded and replayed under the run they judged.
+    judging = capture.RunCapture(spans=capture.exporting())
+    with run_scope(info), capture.capture_run(judging):
+        verdicts = await _judge(case.evaluators, ctx)
+    record.assertions = verdicts.assertions
+    record.evaluator_errors = verdicts.errors
+    record.evaluator_infra_errors = verdicts.infrastructure
+    judge_requests = judging.result().requests
+    if judge_requests:
+        judge_costs = [r.cost for r in judge_requests]
+        record.judge_requests = len(judge_requests)
+        record.judge_input_tokens = sum(r.input_tokens for r in judge_requests)
+        record.judge_output_tokens = sum(r.output_tokens for r in judge_requests)
+        record.judge_cost = sum(c for c in judge_costs if c is not None) if None not in judge_costs else None
 
 
 class CaptureError(Exception):
