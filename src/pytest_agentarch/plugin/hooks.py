@@ -5,7 +5,9 @@
 | `options` | every option and ini key (one table) and the session `Settings` |
 | `collection` | dataset files -> items; an item's runs, statistics and gates |
 | `fixture` | the `arch` fixture and which tests it parametrizes |
-| `session` | results on reports across xdist, the controller's report, JSON and terminal summary |
+| `session` | results on reports across xdist, the controller's report, session-level gates, terminal summary |
+| `writer` | the report written to JSON, HTML, Markdown |
+| `hookspecs` | the hooks the plugin offers (`pytest_agentarch_report`) |
 | `runtime` | what the session builds at its start: architectures, model stacks, judge, limits |
 | `requests.stack` | the model-request layer: settings, record/replay, retries, limits, budgets |
 | `backends.local` | the `llamacpp:` backend: one llama.cpp server per spec for the whole session |
@@ -38,6 +40,7 @@ from ..requests.stack import build_judge, build_model, no_live_judge
 from ..run import capture, registry, tracing
 from ..run.capture import uninstall
 from ..run.memory import tune_gc, untune_gc
+from . import hookspecs
 from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
 from .fixture import arch, parametrize_arch, uses_arch
 from .options import SETTINGS, Settings, add_options, planned_gates
@@ -54,6 +57,10 @@ __all__ = ('arch',)  # the fixture must be visible in this plugin module for pyt
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -284,13 +291,18 @@ def pytest_report_from_serializable(data: dict[str, Any]) -> Generator[None, Any
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
     result = yield
-    # A budget that stopped the session fails it, as pytest-cov's threshold does: bumped here, the exit status
+    # Every item has run (under xdist, every worker is done): the controller builds the report and judges the
+    # session-level gates. Each miss fails the session as pytest-cov's threshold does: bumped here, the exit status
     # counts it.
-    runtime = session.config.stash.get(RUNTIME, None)
-    ledger = runtime.limits.ledger if runtime is not None and is_controller(session.config) else None
-    if ledger is not None and (reason := ledger.exhausted()) is not None:
-        session.config.stash[STOPPED_BY] = reason
-        session.testsfailed += 1
+    collector = session.config.stash.get(COLLECTOR, None)
+    if collector is not None:
+        runtime = session.config.stash.get(RUNTIME, None)
+        ledger = runtime.limits.ledger if runtime is not None else None
+        budget = ledger.exhausted() if ledger is not None else None
+        if budget is not None:
+            session.config.stash[STOPPED_BY] = budget
+        collector.build()
+        session.testsfailed += len(collector.gate_misses(budget=budget))
     return result
 
 
@@ -300,15 +312,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     uninstall()
     collector = session.config.stash.get(COLLECTOR, None)
     if collector is not None:
-        collector.build()
-        # The comparison with the baseline needs the whole report, so it is judged here, after the run loop:
-        # pytest returns the exit status as it stands once this hook has run.
-        if (
-            collector.regressions()
-            and session.config.stash[SETTINGS].fail_on_regression
-            and session.exitstatus == pytest.ExitCode.OK
-        ):
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if collector.report is None:
+            # An interrupted session never finished its run loop: its report holds the runs that finished.
+            collector.build()
+        collector.write()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

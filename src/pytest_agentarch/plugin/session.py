@@ -1,5 +1,5 @@
 """The session's results: items' records travel on their test reports (across xdist too), the controller
-aggregates them into the report, writes the JSON and prints the summary.
+aggregates them into the report, has it written (writer.py), judges the session-level gates and prints the summary.
 
 Roles: every process runs items and attaches each item's `ItemResult` to its call-phase report; only the
 controller (the process without `workerinput`: the xdist controller, or the only process without xdist) holds a
@@ -8,22 +8,20 @@ controller (the process without `workerinput`: the xdist controller, or the only
 
 from __future__ import annotations
 
-import os
+import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ..core.gates import Thresholds
-from ..reports.html import write_html
-from ..reports.markdown import append_markdown, render_markdown
 from ..reports.metadata import session_metadata
-from ..reports.report import ItemResult, Report, build_report, write_json
+from ..reports.report import ItemResult, Report, build_report
 from ..reports.table import render_comparisons, render_session
 from .options import SETTINGS
+from .writer import write_report
 
 __all__ = ('COLLECTOR', 'STOPPED_BY', 'WIRE_KEY', 'Collector', 'is_controller')
 
@@ -53,7 +51,8 @@ class Collector:
         self.started = time.time()
         self.clock = time.monotonic()
         self.write_errors: list[str] = []
-        """Outputs (JSON, HTML, Markdown) that could not be written at the end of the session."""
+        """Outputs (JSON, HTML, Markdown) that could not be written at the end of the session, and fields a
+        `pytest_agentarch_report` hook added that were left out."""
 
     def expect(self, nodeids: Iterable[str]) -> None:
         """Items that must report; those that never do are listed as missing."""
@@ -74,7 +73,8 @@ class Collector:
             self.crashed.setdefault(report.nodeid, lines[-1] if lines else 'failed without results')
 
     def build(self) -> Report | None:
-        """The session report, or None when the session had nothing of ours."""
+        """The session report (kept as `self.report`), or None when the session had nothing of ours; written by
+        `write`. Implementations of `pytest_agentarch_report` add their fields to it."""
         if self.config.option.collectonly or (not self.results and not self.expected):
             return None
         settings = self.config.stash[SETTINGS]
@@ -105,28 +105,52 @@ class Collector:
             ),
             baseline=settings.baseline,
         )
-        report = self.report
-        writes: list[tuple[str, Path, Callable[[], None]]] = []
-        if (json_path := settings.json_path) is not None:
-            writes.append(('JSON report', json_path, lambda: write_json(report, json_path)))
-        if (html_path := settings.html_path) is not None:
-            writes.append(('HTML report', html_path, lambda: write_html(report, html_path)))
-        if settings.markdown_path is not None or os.environ.get('GITHUB_STEP_SUMMARY'):
-            text = render_markdown(report)
-            if settings.markdown_path is not None:
-                md = settings.markdown_path
-                writes.append(('Markdown summary', md, lambda: append_markdown(text, md, append=False)))
-            if summary := os.environ.get('GITHUB_STEP_SUMMARY'):
-                step = Path(summary)
-                writes.append(('$GITHUB_STEP_SUMMARY', step, lambda: append_markdown(text, step, append=True)))
-        # One output that cannot be written (a full disk, a path removed during the session) keeps none of the others
-        # from being written; the summary names it.
-        for what, path, write in writes:
-            try:
-                write()
-            except OSError as exc:
-                self.write_errors.append(f'{what} could not be written to {path}: {exc}')
-        return report
+        self.report.extra = self._added_fields(self.report)
+        return self.report
+
+    def _added_fields(self, report: Report) -> dict[str, Any]:
+        """What `pytest_agentarch_report` implementations add; a field named twice or not JSON is left out (and
+        named in the summary)."""
+        added: dict[str, Any] = {}
+        for fields_ in self.config.hook.pytest_agentarch_report(report=report, config=self.config):
+            if fields_ is None:
+                continue
+            if not isinstance(fields_, Mapping):
+                self.write_errors.append(
+                    f'a pytest_agentarch_report hook returned {type(fields_).__name__}, not a mapping of fields to '
+                    'JSON values: return a dict (or None)'
+                )
+                continue
+            for name, value in fields_.items():
+                if name in added:
+                    self.write_errors.append(
+                        f'report field {name!r} was added by two pytest_agentarch_report hooks; the first one is kept'
+                    )
+                    continue
+                try:
+                    added[str(name)] = json.loads(json.dumps(value, allow_nan=False))
+                except (TypeError, ValueError) as exc:
+                    self.write_errors.append(
+                        f'report field {name!r} from a pytest_agentarch_report hook is left out: {exc}; '
+                        'return JSON values (str, int, float, bool, None, lists and dicts of them)'
+                    )
+        return added
+
+    def write(self) -> None:
+        """Write the report to every output the settings name (`writer.write_report`)."""
+        if self.report is not None:
+            self.write_errors.extend(write_report(self.report, self.config.stash[SETTINGS]))
+
+    def gate_misses(self, *, budget: str | None) -> list[str]:
+        """The session-level gates this session misses, one line each; each fails the session like a failed test.
+
+        A session-level gate judges the session as a whole, after every item ran: the budget (`budget`, the reason
+        it stopped the session, or None) and, with `--fail-on-regression`, the comparison with the baseline.
+        """
+        misses = [f'budget: {budget}'] if budget is not None else []
+        if self.config.stash[SETTINGS].fail_on_regression:
+            misses += [f'regression: {line}' for line in self.regressions()]
+        return misses
 
     def regressions(self) -> list[str]:
         """One line per significant drop against the baseline (empty without a baseline)."""

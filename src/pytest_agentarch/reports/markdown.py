@@ -7,8 +7,10 @@ cannot break a table or inject HTML into a page that renders the Markdown.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ..core.compare import BaselineComparison, ProportionChange
 from ..core.stats import CaseStats
@@ -30,6 +32,11 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]
         '|' + '|'.join(' --- ' if i == 0 else ' ---: ' for i in range(len(header))) + '|',
         *('| ' + ' | '.join(_cell(c) for c in row) + ' |' for row in rows),
     ]
+
+
+def _field_value(value: Any) -> str:
+    """A field a `pytest_agentarch_report` hook added: text as it is, anything else as compact JSON."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(', ', ': '), ensure_ascii=False)
 
 
 def _who(architecture: str, model: str | None) -> str:
@@ -213,6 +220,9 @@ def render_markdown(report: Report) -> str:
         lines += [f'- {_cell(m.nodeid)}: {_cell(m.reason)}' for m in report.missing]
     if report.stopped_by:
         lines += ['', f'**Session stopped** by {_cell(report.stopped_by)}; {report.not_run} runs not run.']
+    if report.extra:
+        lines += ['', '### Added fields', '']
+        lines += _table(['field', 'value'], [[name, _field_value(value)] for name, value in report.extra.items()])
     return '\n'.join(lines) + '\n'
 
 

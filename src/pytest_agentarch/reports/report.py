@@ -47,7 +47,8 @@ fingerprint per case, pairwise comparisons of architectures (`comparisons`), the
 (`baseline`); and where runs diverge, per case: the tree of their step sequences (`tree`), the first step at which
 they differ with the branches and the model's context on each (`divergence`), and one example run per variant
 (`examples`).;
-sequential gates (`sequential` on cases, architectures and the report; misses `judged_on` 'sequential')."""
+sequential gates (`sequential` on cases, architectures and the report; misses `judged_on` 'sequential'); fields
+added by `pytest_agentarch_report` hooks (`extra`, empty without one: readers of 5 without it are unaffected)."""
 
 
 @dataclass(kw_only=True)
@@ -230,6 +231,10 @@ class Report(BaseModel):
     )
     sequential: SequentialTotals | None = Field(
         default=None, description="the session's sequential items summed (--agentarch-sequential; null otherwise)"
+    )
+    extra: dict[str, Any] = Field(
+        default_factory=dict[str, Any],
+        description='fields added by pytest_agentarch_report hook implementations (plugins, conftest.py files)',
     )
 
 
