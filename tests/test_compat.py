@@ -157,3 +157,19 @@ def test_fixture_functions_are_the_definitions_a_test_sees(compat_probe: int) ->
     assert [f.__name__ for f in found_fixtures] == ['compat_probe'], (
         'pytest no longer keeps the fixture definitions a test sees in Metafunc._arg2fixturedefs: update _compat'
     )
+
+
+def test_instrument_default_is_what_instrument_all_set() -> None:
+    from pydantic_ai import Agent
+    from pydantic_ai.models.instrumented import InstrumentationSettings
+
+    previous = _compat.instrument_default()
+    settings = InstrumentationSettings()
+    Agent.instrument_all(settings)
+    try:
+        assert _compat.instrument_default() is settings, (
+            'pydantic-ai no longer keeps Agent.instrument_all() settings in Agent._instrument_default: update _compat'
+        )
+    finally:
+        Agent.instrument_all(previous)
+    assert _compat.instrument_default() is previous

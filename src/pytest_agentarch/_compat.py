@@ -8,10 +8,11 @@ pydantic-evals has no public way to give a run the task-run scope that `incremen
 `set_eval_attribute` write into (only `Dataset.evaluate` opens one), to collect the real spans of a run into a
 `SpanTree`, to compute the metrics it derives from spans, to build an `EvaluatorContext` with a span tree (its field
 is `_span_tree`), or to read the default judge model (it can only be set, with `set_default_judge_model`; the session
-puts the previous one back when it ends). pydantic-ai does not say publicly which settings a model ignores (it warns
-about them from `Model._unsupported_settings`), nor export the `JsonSchema` type its schema transformers take.
-pytest does not show which fixture definitions a test sees (`Metafunc._arg2fixturedefs`), nor export the types of
-`Item.repr_failure`'s signature.
+puts the previous one back when it ends). pydantic-ai does not say publicly what `Agent.instrument_all()` set
+(`Agent._instrument_default`) or which settings a model ignores (it warns about them from
+`Model._unsupported_settings`), nor export the `JsonSchema` type its schema transformers take. pytest does not show
+which fixture definitions a test sees (`Metafunc._arg2fixturedefs`), nor export the types of `Item.repr_failure`'s
+signature.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from typing import Any
 
 import pytest
 from _pytest._code.code import TerminalRepr, TracebackStyle
-from pydantic_ai import models
+from pydantic_ai import Agent, models
 from pydantic_ai._json_schema import JsonSchema  # pyright: ignore[reportPrivateUsage]
+from pydantic_ai.models.instrumented import InstrumentationSettings
 from pydantic_evals import _task_run  # pyright: ignore[reportPrivateUsage]
 from pydantic_evals.evaluators import EvaluatorContext, llm_as_a_judge
 from pydantic_evals.otel import SpanTree, SpanTreeRecordingError
@@ -38,6 +40,7 @@ __all__ = (
     'derived_metrics',
     'evaluator_context',
     'fixture_functions',
+    'instrument_default',
     'reported',
     'set_judge_model',
     'span_tree_scope',
@@ -134,3 +137,8 @@ def fixture_functions(metafunc: pytest.Metafunc, name: str) -> Sequence[Callable
     pytest no longer keeps them where this looks)."""
     defs = getattr(metafunc, '_arg2fixturedefs', {}).get(name) or ()
     return [d.func for d in defs]
+
+
+def instrument_default() -> InstrumentationSettings | bool:
+    """What `Agent.instrument_all()` last set for every agent without its own `instrument=` (False: nothing)."""
+    return Agent._instrument_default  # pyright: ignore[reportPrivateUsage]

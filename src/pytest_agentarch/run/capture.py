@@ -45,6 +45,7 @@ from pydantic_ai import Agent
 from pydantic_ai.models.instrumented import InstrumentationSettings
 from pydantic_core import from_json, to_json
 
+from .. import _compat
 from ..core.records import CONTEXT_CHARS, RESULT_CHARS, ModelRequestRecord, RequestContext, clip
 from ..core.trajectory import Call
 
@@ -628,8 +629,7 @@ _INSTALLED: _Installed | None = None
 
 
 def _instrument_default() -> InstrumentationSettings | bool:
-    # pydantic-ai has no public getter for what `Agent.instrument_all()` set (tests/test_capture.py pins this).
-    return Agent._instrument_default  # pyright: ignore[reportPrivateUsage]
+    return _compat.instrument_default()
 
 
 def install() -> None:
