@@ -22,6 +22,7 @@ from pydantic_ai import Agent
 from pydantic_ai.messages import ModelResponse, ToolCallPart
 
 import pytest_agentarch.backends.sim as sim_module
+from conftest import ONE_CASE
 from pytest_agentarch.backends.sim import SimulatedModel, explain
 from pytest_agentarch.core.divergence import divergence
 from pytest_agentarch.core.records import RunRecord
@@ -590,3 +591,55 @@ def test_the_run_record_keeps_why_sim_made_each_call_and_divergence_shows_it() -
         ('list_transactions', [f'list_transactions: {freeze.tool_calls[0].why}']),
         ('get_balance', [f'get_balance: {balance.tool_calls[0].why}']),
     ]
+
+
+BANK_SESSION = """
+    from typing import Any
+
+    from pydantic_ai import Agent
+
+    import pytest_agentarch
+    from pytest_agentarch import architecture
+
+
+    def bank():
+        agent = Agent(output_type=str, instructions='You are the helpdesk of a bank. Use get_balance for balances.')
+
+        @agent.tool_plain
+        def get_balance(account_id: str) -> dict[str, Any]:
+            '''The current balance of an account.'''
+            return {'account_id': account_id, 'balance': 1520.35}
+
+        @agent.tool_plain
+        def freeze_card(card_id: str) -> dict[str, Any]:
+            '''Freeze a card so that no new payment goes through.'''
+            return {'card_id': card_id, 'frozen': True}
+
+        return agent
+
+
+    @architecture('bank')
+    async def bank_desk(inputs, model):
+        # Even runs ask a question, odd runs ask for an action: the runs diverge at their first step. Each tool has
+        # one word of its own (df 1, weighted x2 in its name), so ties are listed alphabetically: 'card', 'freeze'.
+        asks = pytest_agentarch.current_run().index % 2 == 0
+        prompt = 'What is my balance? My account is AC-1001.' if asks else 'Please freeze my card C-4421 now.'
+        return (await bank().run(prompt, model=model)).output
+"""
+
+
+def test_v_says_what_led_sim_to_each_call_where_runs_diverge(project: Callable[..., pytest.Pytester]) -> None:
+    pytester = project(BANK_SESSION, cases=ONE_CASE)
+    result = pytester.runpytest('--runs', '2', '--agentarch-model', 'sim:temperature=0', '-v', '-n', '0')
+    result.stdout.fnmatch_lines(
+        [
+            'where runs diverge (level steps):',
+            '  bank  first: step 1 after (the start): 1x get_balance (run 0), 1x freeze_card (run 1)',
+            '    run 0 saw: *',
+            "      the model says: get_balance: its words match the task: 'balance', 'account'; "
+            'arguments: account_id from prompt',
+            '    run 1 saw: *',
+            "      the model says: freeze_card: its words match the task: 'card', 'freeze'; it changes state, asked by "
+            'the prompt (freez); arguments: card_id from prompt',
+        ]
+    )
