@@ -741,7 +741,9 @@ class Filler:
                 value = m.value
             if value in avoid or (identifier and not looks_like_identifier(value)):
                 continue
-            others = self.parameter_labels | (self.identifier_labels if looks_like_identifier(value) else frozenset())
+            others = self.parameter_labels
+            if self.identifier_labels and looks_like_identifier(value):
+                others = others | self.identifier_labels
             if m.kind != 'entity' and not (label & m.context) and (m.context & (others - label)):
                 continue
             score = _KIND_PRIOR[m.kind] + 2.0 * len(label & m.context) + 0.5 * (m.position >= prompt_start)

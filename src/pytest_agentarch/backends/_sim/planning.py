@@ -86,6 +86,10 @@ class ToolProfile:
     """For a tool of two required numbers ('a plus b'): its words and the two parameters, in order."""
     tokens: int
     """Token count of the definition (name, description, schema JSON) for usage."""
+    labels: frozenset[str] = frozenset()
+    """Label stems of its parameters that are not identifiers (see `Filler.parameter_labels`)."""
+    identifier_labels: frozenset[str] = frozenset()
+    """Label stems of its identifier parameters (see `Filler.identifier_labels`)."""
 
 
 _profiles: dict[tuple[str, str, str], ToolProfile] = {}
@@ -151,11 +155,17 @@ def _profile(tool: ToolDefinition) -> ToolProfile:
         if len(numbers) == 2 and len(required) == 2
         else None,
         tokens=count_tokens(tool.name) + count_tokens(tool.description or '') + count_tokens(schema_json),
+        labels=frozenset().union(*(_labels(n, p) for n, p in props.items() if not is_identifier(n))),
+        identifier_labels=frozenset().union(*(_labels(n, p) for n, p in props.items() if is_identifier(n))),
     )
     if len(_profiles) >= _CACHE_SIZE:
         _profiles.clear()
     _profiles[key] = result
     return result
+
+
+def _labels(name: str, schema: Any) -> frozenset[str]:
+    return label_stems(f'{name} {schema.get("description", "") if isinstance(schema, dict) else ""}')
 
 
 @dataclass(kw_only=True)
@@ -342,13 +352,7 @@ def plan(
     claimed = frozenset().union(*(p.time_labels for p in profiles)) if profiles else frozenset[str]()
     # Tool and parameter names are mentioned to be called or set ('set entity_type to ...'), never passed as values.
     names = {t.name for t in tools} | {n for t in tools for n in (t.parameters_json_schema.get('properties') or {})}
-    labels = [
-        (is_identifier(n), s)
-        for t in tools
-        for n, p in (t.parameters_json_schema.get('properties') or {}).items()
-        for s in label_stems(f'{n} {p.get("description", "") if isinstance(p, dict) else ""}')
-    ]
-    parameter_labels = frozenset(s for identifier, s in labels if not identifier)
+    parameter_labels = frozenset().union(*(p.labels for p in profiles)) if profiles else frozenset[str]()
     filler = Filler(
         conversation,
         claimed,
@@ -357,7 +361,7 @@ def plan(
         parameter_labels,
         code_labels=frozenset().union(*(p.code_labels for p in profiles)) if profiles else frozenset(),
         operators={p.name: p.operator for p in profiles if p.operator is not None},
-        identifier_labels=frozenset(s for identifier, s in labels if identifier),
+        identifier_labels=frozenset().union(*(p.identifier_labels for p in profiles)) if profiles else frozenset(),
     )
     if not tools or _told_to_stop(conversation):
         return [], filler, notes
@@ -580,6 +584,12 @@ def _needed(
     return fits[0][1]
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
+def _spellings(text: str) -> dict[str, str]:
+    """Each stem of `text` and the first word that gives it (read only: the cached dict is shared)."""
+    return {stem(w): w for w in reversed(words(text))}
+
+
 def _look_ups_first(
     options: list[Option],
     tools: list[ToolDefinition],
@@ -651,7 +661,7 @@ def _why(
             (tool.name_stems | tool.description_stems | tool.parameter_stems) & text_stems,
             key=lambda s: (-(2.0 if s in tool.name_stems else 1.0) * math.log(1 + n / df.get(s, n)), s),
         )
-        spelled = {stem(w): w for w in reversed(words(text))}
+        spelled = _spellings(text)
         said = ', '.join(repr(spelled.get(s, s)) for s in shared[:4])
         reason = f'its words match the task: {said}' if said else 'the only fitting tool (no word of it in the task)'
     if tool.changes:
