@@ -429,6 +429,25 @@ CASES = [
         prompt='Please freeze my card C-4421 now.',
         steps=[[('freeze_card', {'card_id': 'C-4421'})]],
     ),
+    # A request-form question asks for the action; a negated action is never done; "tell me" wants to know.
+    Case(
+        name='bank-can-you-freeze',
+        build=bank,
+        prompt='Can you freeze my card C-4421?',
+        steps=[[('freeze_card', {'card_id': 'C-4421'})]],
+    ),
+    Case(
+        name='bank-do-not-freeze',
+        build=bank,
+        prompt="Don't freeze my card, just tell me the last payment on account AC-1001.",
+        steps=[[('list_transactions', {'account_id': 'AC-1001'})]],
+    ),
+    Case(
+        name='bank-please-tell-me',
+        build=bank,
+        prompt='Please tell me my balance, account AC-1001.',
+        steps=[[('get_balance', {'account_id': 'AC-1001'})]],
+    ),
     Case(
         name='travel-is-there-a-flight',
         build=travel,

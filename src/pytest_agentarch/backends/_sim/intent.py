@@ -43,6 +43,8 @@ _ASKING = frozenset({'can', 'could', 'would', 'will', 'shall', 'may'})
 """A question starting with one of these asks for something ("Can you freeze it?"), unless it asks permission."""
 _WANTING = frozenset({'please', 'want', 'wants', 'need', 'needs', 'like', 'let'})
 """Words of a request inside a statement ("I want to book", "I'd like to cancel", "please")."""
+_TELLING = frozenset({'tell', 'show', 'know', 'explain'})
+"""A sentence with one of these asks to be told something ("tell me the last payment"): a question."""
 _NEGATION = frozenset({'never', 'not', 'no', 'don', 'dont', 'without', 'avoid', 'nor', 't'})
 _STEP = re.compile(r'\b(first(?:ly)?|then|next|afterwards|after that|finally|lastly|call|always|must)\b')
 """An instruction sentence with one of these orders its tools: naming a tool there asks for it."""
@@ -79,6 +81,9 @@ class Prompt:
     requested: frozenset[str]
     """Stems of the words in sentences that ask for something (requests and request-form questions), negated ones
     left out: an action whose verb is here is asked for."""
+    forbidden: frozenset[str] = frozenset()
+    """Stems of the words a negation comes just before ("do not freeze", "don't cancel"), in any sentence: an action
+    whose verb is here is not to be done."""
 
 
 @lru_cache(maxsize=1024)
@@ -87,12 +92,19 @@ def read_prompt(prompt: str) -> Prompt:
     questions = 0
     requesting = False
     requested: set[str] = set()
+    forbidden: set[str] = set()
     for sentence in _SENTENCE.split(prompt.strip()):
         said = words(sentence)
         if not said:
             continue
-        asked = sentence.rstrip().endswith('?')
+        forbidden |= {stem(w) for k, w in enumerate(said) if set(said[max(0, k - 4) : k]) & _NEGATION}
+        telling = bool(set(said) & _TELLING)
+        asked = sentence.rstrip().endswith('?') or telling
         questions += asked
+        if telling or (set(said[:3]) & _NEGATION and not asked):
+            # "Please tell me the last payment" wants to know; "Do not freeze anything." forbids: neither asks for an
+            # action.
+            continue
         # "Can you freeze it?" and "Please freeze it" ask for it; "Is it frozen?" and "My card is C-1." do not.
         wanting = bool(set(said) & _WANTING) or (asked and said[0] in _ASKING and 'i' not in said[1:2])
         imperative = not asked and said[0] not in _SUBJECTS
@@ -102,7 +114,9 @@ def read_prompt(prompt: str) -> Prompt:
         for k, w in enumerate(said):
             if not set(said[max(0, k - 4) : k]) & _NEGATION:
                 requested.add(stem(w))
-    return Prompt(question=questions > 0 and not requesting, requested=frozenset(requested))
+    return Prompt(
+        question=questions > 0 and not requesting, requested=frozenset(requested), forbidden=frozenset(forbidden)
+    )
 
 
 _SUBJECTS = frozenset(

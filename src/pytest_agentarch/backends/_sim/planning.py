@@ -394,6 +394,12 @@ def plan(
             # until the user asks for its action, however well its words match or the instructions name it.
             scores[i] = 0.0
             notes.append(f'not called: {p.name}: it changes state and the prompt asks a question, not for this action')
+        elif p.changes and p.actions & asking.forbidden:
+            # "Do not freeze anything": a negated action is never done, whatever else the prompt asks.
+            scores[i] = 0.0
+            notes.append(
+                f'not called: {p.name}: the prompt says not to ({", ".join(sorted(p.actions & asking.forbidden))})'
+            )
     destroying = all(p.destructive for p in profiles) or _asks_to_destroy(
         without(conversation.instructions, listed.spans).lower(), conversation.prompt.lower()
     )
