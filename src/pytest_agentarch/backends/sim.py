@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import json
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,14 +22,14 @@ from pydantic_ai.models import Model, ModelRequestParameters, StreamedResponse
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RequestUsage
 
-from ..run.context import current_run
+from ..run.context import current_counters, current_run
 from ._sim import schema as js
 from ._sim.answering import answer
 from ._sim.planning import plan, profile, slips
 from ._sim.reading import Conversation, read
 from ._sim.text import count_tokens
 
-__all__ = ('SimulatedModel',)
+__all__ = ('SimulatedModel', 'explain')
 
 _OPTIONS: dict[str, tuple[type, float, float, str]] = {
     'temperature': (float, 0.0, 2.0, 'sampling temperature; 0 is greedy and deterministic'),
@@ -158,19 +158,28 @@ class SimulatedModel(Model):
         conversation = read(messages, params)
         rng = random.Random(self._seed_for(conversation, seed))
         tools = [t for t in params.function_tools if params.visibility_of(t.name) != 'withheld']
-        options, filler = plan(tools, conversation, rng, temperature, self.parallel)
+        options, filler, notes = plan(tools, conversation, rng, temperature, self.parallel)
         can_answer = bool(params.output_tools) or params.allow_text_output
         if options and can_answer and slips(rng, self.slip, temperature):
             options = []
+            notes.append('slip: answered at once although a tool was due (the `slip` option)')
         parts: list[ModelResponsePart]
+        why: list[str] = []
         if options:
-            parts = [ToolCallPart(o.tool.name, o.filled.args) for o in options]
+            calls = [ToolCallPart(o.tool.name, o.filled.args) for o in options]
+            parts = list(calls)
+            why = [f'{o.why}; {_sources(o.filled.args, o.tool.parameters_json_schema, conversation)}' for o in options]
+            counters = current_counters()
+            if counters is not None:
+                # The run's record keeps each call's reason (by call id) for the report's "where runs diverge".
+                counters.reasons.update((p.tool_call_id, w) for p, w in zip(calls, why, strict=True))
         else:
             output_schema = params.output_object.json_schema if params.output_object is not None else None
             final = answer(params.output_tools, output_schema, conversation, filler, rng, temperature)
             if final.tool is not None:
                 args = _repair(final.tool, final.args or {}, params, conversation)
                 parts = [ToolCallPart(final.tool, args)]
+                why = ['the answer: no tool left worth calling']
             else:
                 parts = [TextPart(final.text or '')]
         input_tokens = conversation.input_tokens + sum(profile(t).tokens for t in [*tools, *params.output_tools])
@@ -186,6 +195,7 @@ class SimulatedModel(Model):
             usage=RequestUsage(input_tokens=input_tokens, output_tokens=output_tokens),
             model_name='sim',
             provider_name='sim',
+            provider_details={'why': why, 'notes': notes},
         )
 
     @asynccontextmanager
@@ -206,6 +216,61 @@ class SimulatedModel(Model):
             return run.derive_seed('sim', str(seed), conversation.fingerprint)
         material = f'{seed}\x1f{conversation.fingerprint}'.encode()
         return int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), 'big')
+
+
+def explain(messages: Sequence[ModelMessage]) -> list[str]:
+    """What led `sim` to each tool call in `messages` (e.g. `result.all_messages()`), one line per call.
+
+    Each line names the response, the call and the rule with the words or arguments that triggered it, so that a
+    call made because a word matched can be told from one the agent's instructions or tools leave open. Responses
+    of other models are skipped.
+    """
+    lines: list[str] = []
+    step = 0
+    for message in messages:
+        if not isinstance(message, ModelResponse):
+            continue
+        step += 1
+        reasons = (message.provider_details or {}).get('why') if message.provider_name == 'sim' else None
+        calls = [p for p in message.parts if isinstance(p, ToolCallPart)]
+        if not isinstance(reasons, list) or len(reasons) != len(calls):
+            continue
+        for part, reason in zip(calls, reasons, strict=True):
+            lines.append(f'response {step}: {part.tool_name}({part.args_as_json_str()}) <- {reason}')
+        notes = (message.provider_details or {}).get('notes')
+        lines.extend(f'response {step}: {note}' for note in notes or ())
+    return lines
+
+
+def _sources(args: dict[str, Any], schema: js.Schema, conversation: Conversation) -> str:
+    """Where each argument's value is found: the prompt, the instructions, an earlier result, the schema default."""
+    props: dict[str, js.Schema] = js.resolve(schema, schema).get('properties') or {}
+    found: list[str] = []
+    for name, value in args.items():
+        said = value if isinstance(value, str) else json.dumps(value)
+        if isinstance(value, float) and value.is_integer():
+            said = str(int(value))  # 2.0 is written '2'
+        if not said:
+            where = 'empty'
+        elif said in conversation.prompt:
+            where = 'prompt'
+        elif said in conversation.instructions:
+            where = 'instructions'
+        else:
+            default = js.resolve(props.get(name) or {}, schema).get('default', _NO_DEFAULT)
+            where = next(
+                (
+                    f'result of {c.name}'
+                    for c in reversed(conversation.calls)
+                    if c.status == 'ok' and said in json.dumps(c.result, default=str)
+                ),
+                'default' if default == value else 'made up: nothing in the conversation gives it',
+            )
+        found.append(f'{name} from {where}')
+    return 'arguments: ' + (', '.join(found) if found else 'none')
+
+
+_NO_DEFAULT = object()
 
 
 def _repair(

@@ -79,6 +79,11 @@ class Branch(BaseModel):
         description='what the model had just been shown in the example run when it chose this branch; null when '
         'the run made no model request or its instrumentation kept no content'
     )
+    why: list[str] = Field(
+        default_factory=list[str],
+        description='`tool: reason` for each call of the step in the example run whose model said why it made it '
+        '(the simulated model does: the rule and the words that triggered it)',
+    )
 
 
 class Divergence(BaseModel):
@@ -204,10 +209,13 @@ def divergence(records: Sequence[RunRecord], level: Level) -> Divergence | None:
     for step, members in groups.items():
         example = members[0]
         before = None
+        why: list[str] = []
         if step is not None and depth < len(example.flow):
             before = min(example.tool_calls[i].order for i in example.flow[depth])
+            calls = [example.tool_calls[i] for i in example.flow[depth]]
+            why = [f'{c.name}: {c.why}' for c in calls if c.why]
         branches.append(
-            Branch(step=step, count=len(members), example_run=example.index, context=_context(example, before))
+            Branch(step=step, count=len(members), example_run=example.index, context=_context(example, before), why=why)
         )
     branches.sort(key=lambda b: (-b.count, b.example_run))
     first = paths[runs[0].index]

@@ -46,6 +46,9 @@ class ToolCallRecord:
     instrumentation kept no content."""
     order: int = 0
     """Where the call started among the run's events (comparable with `ModelRequestRecord.order`)."""
+    why: str | None = None
+    """What led the model to make the call, when the model says (the simulated model does: the rule and the words
+    or arguments that triggered it); None otherwise."""
 
 
 @dataclass(kw_only=True, frozen=True)

@@ -70,6 +70,8 @@ class Call:
     """Calls made inside this one."""
     result: str | None = None
     """A tool's result as JSON, truncated; informative only, never part of a canonical form."""
+    call_id: str | None = None
+    """The tool call's id, as the model's response gave it (tools only)."""
 
 
 @dataclass

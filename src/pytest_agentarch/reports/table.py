@@ -173,7 +173,9 @@ def render_divergence(report: Report) -> list[str]:
             f'{b.count}x {"(run ended)" if b.step is None else b.step} (run {b.example_run})' for b in d.branches
         )
         lines.append(f'  {_who(c.architecture, c.model)}  {c.case}: step {d.step} after {clip(after, 80)}: {branches}')
-        lines.extend(f'    run {b.example_run} saw: {_seen(b.context)}' for b in d.branches)
+        for b in d.branches:
+            lines.append(f'    run {b.example_run} saw: {_seen(b.context)}')
+            lines.extend(f'      the model says: {clip(reason, 200)}' for reason in b.why)
     return lines
 
 

@@ -269,6 +269,7 @@ class RunCapture:
                         path=node.path(),
                         failed=node.failed,
                         result=node.result,
+                        call_id=_text(node.attributes.get('gen_ai.tool.call.id')),
                     )
                     out.append(call)
                     build(node.children, call.children)
@@ -341,6 +342,10 @@ def capture_run(run: RunCapture) -> Iterator[RunCapture]:
         _ROOT_FRAME.reset(tokens[2])
         _FRAME.reset(tokens[1])
         _CURRENT.reset(tokens[0])
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _datetime(ns: int) -> datetime:

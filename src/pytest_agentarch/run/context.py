@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ('RunCounters', 'RunInfo', 'current_counters', 'current_run', 'run_scope')
 
@@ -48,6 +48,9 @@ class RunCounters:
     """Attempts that failed on infrastructure (HTTP 429/5xx, connection, provider timeout) and were tried again."""
     waited: float = 0.0
     """Seconds spent waiting on the session's limits (requests in flight, RPM, TPM) and on retry back-off."""
+    reasons: dict[str, str] = field(default_factory=dict[str, str])
+    """Why the model made each tool call, by tool call id, when the model says (the simulated model does); the
+    runner copies each into its call's record."""
 
 
 _CURRENT: ContextVar[RunInfo | None] = ContextVar('pytest_agentarch_current_run', default=None)

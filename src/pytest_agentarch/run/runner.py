@@ -16,7 +16,7 @@ import asyncio
 import copy
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -127,7 +127,10 @@ def _output_key(output: Any, fields: Sequence[str]) -> str:
 
 
 def _flatten_calls(
-    calls: Sequence[Call], mask: Sequence[re.Pattern[str]], index: dict[int, int] | None = None
+    calls: Sequence[Call],
+    mask: Sequence[re.Pattern[str]],
+    index: dict[int, int] | None = None,
+    reasons: Mapping[str, str] | None = None,
 ) -> list[ToolCallRecord]:
     """Tool calls in start order; `index` receives each call's position in the list (by `id`)."""
     out: list[ToolCallRecord] = []
@@ -144,6 +147,7 @@ def _flatten_calls(
                         failed=c.failed,
                         result=c.result,
                         order=c.order if c.order is not None else c.start,
+                        why=reasons.get(c.call_id) if reasons and c.call_id else None,
                     )
                 )
             walk(c.children)
@@ -264,7 +268,7 @@ async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int,
     )
     execution = await execute(arch, model, case, info, settings)
     record = captured_record(execution, index)
-    canonicalize(record, execution.captured.calls, case, settings)
+    canonicalize(record, execution.captured.calls, case, settings, execution.counters.reasons)
     error = execution.error
     if error is None and execution.run.observed == 0:
         error = CaptureError(
@@ -351,16 +355,23 @@ def captured_record(execution: Execution, index: int) -> RunRecord:
     )
 
 
-def canonicalize(record: RunRecord, calls: Sequence[Call], case: CaseSpec, settings: RunSettings) -> None:
+def canonicalize(
+    record: RunRecord,
+    calls: Sequence[Call],
+    case: CaseSpec,
+    settings: RunSettings,
+    reasons: Mapping[str, str] | None = None,
+) -> None:
     """The run's trajectory in every canonical form the statistics compare: tool names, steps, steps with
-    normalized arguments, the flattened steps the case expects, and the tool calls in start order."""
+    normalized arguments, the flattened steps the case expects, and the tool calls in start order (each with the
+    model's reason for it, from `reasons` by call id, when the model gave one)."""
     record.trajectory_tools = render_tools(calls)
     record.trajectory = render(shape(calls))
     record.trajectory_args = render(shape_with_args(calls, mask=settings.arg_mask))
     keep = {n for step in case.expected_steps for n in step} if case.expected_steps else None
     record.steps = flat_steps(calls, keep=keep)
     positions: dict[int, int] = {}
-    record.tool_calls = _flatten_calls(calls, settings.arg_mask, positions)
+    record.tool_calls = _flatten_calls(calls, settings.arg_mask, positions, reasons)
     record.flow = [sorted(positions[id(c)] for c in step) for step in flat_call_steps(calls)]
 
 

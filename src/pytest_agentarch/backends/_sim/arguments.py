@@ -9,10 +9,12 @@ from functools import lru_cache
 from typing import Any
 
 from . import schema as js
+from .intent import is_identifier, looks_like_identifier
 from .reading import Conversation
 from .text import (
     Mention,
     TimeRange,
+    direction,
     entity_parts,
     find_word,
     is_code,
@@ -141,6 +143,21 @@ def _side(name: str, description: str) -> str:
     return ''
 
 
+def same_number(value: Any, other: Any) -> bool:
+    """Both are the same number, however written ('2' and 2.0)."""
+
+    def read(x: Any) -> float | None:
+        if isinstance(x, bool):
+            return None
+        try:
+            return float(x)
+        except (TypeError, ValueError):
+            return None
+
+    a = read(value)
+    return a is not None and a == read(other)
+
+
 def canonical(args: dict[str, Any]) -> str:
     """Canonical JSON of arguments: what 'the same call' means."""
     return json.dumps(args, sort_keys=True, default=str, separators=(',', ':'))
@@ -156,6 +173,8 @@ class Filled:
     """Required properties whose value came from the conversation or a schema default."""
     required: int
     """Number of required properties."""
+    missing: tuple[str, ...] = ()
+    """Required properties the conversation gave no value for (they hold a fallback)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -205,6 +224,7 @@ class Filler:
         *,
         code_labels: frozenset[frozenset[str]] = frozenset(),
         operators: dict[str, Operator] | None = None,
+        identifier_labels: frozenset[str] = frozenset(),
     ) -> None:
         self.conversation = conversation
         self.claimed = claimed_labels
@@ -215,6 +235,9 @@ class Filler:
         self.parameter_labels = parameter_labels
         """Label stems of every parameter of the agent's tools: a value labelled for one of them ('my order A-1')
         is not passed to a parameter it does not label (a tracking number, a reason)."""
+        self.identifier_labels = identifier_labels
+        """Label stems of the identifier parameters (`card_id`): they label identifiers only, so a name written
+        after one of their words ('the book "Dune"' beside `book_id`) is still free for a title."""
         found, self.ranges = mentions(conversation.masked)
         # Tool and parameter names are mentioned to be called or set, not passed; the prompt outranks the instructions.
         self.found = tuple(m for m in found if m.value not in names)
@@ -253,6 +276,7 @@ class Filler:
         retry_found = mentions(retry_text) if retry_text else ((), ())
         args: dict[str, Any] = {}
         grounded = 0
+        missing: list[str] = []
         has_type_param = any(set(words(n)) & _TYPE_WORDS for n in props)
         operator = self.operators.get(tool)
         operands = self._operands(tool) if operator is not None else None
@@ -270,7 +294,21 @@ class Filler:
                 grounded += name in required
             elif name in required:
                 args[name] = js.fallback(sub, root, self.conversation.text)
-        return Filled(args=args, grounded=grounded, required=len(required))
+                missing.append(name)
+        numeric = [n for n in missing if js.kind(js.resolve(props[n], root)) in ('number', 'integer')]
+        if len(numeric) == 1 and operator is None and not retry_text:
+            # The one quantity a tool needs, and the one number the prompt writes ('how many ml is 2 cup'): it is
+            # that number, however the prompt words it.
+            free = [m.value for m in self.found if m.kind == 'number' and m.position >= self.prompt_start]
+            free = [v for v in free if not any(same_number(v, a) for a in args.values())]
+            ok, fitted = (
+                js.coerce(free[0], js.resolve(props[numeric[0]], root), root) if len(free) == 1 else (False, None)
+            )
+            if ok:
+                args[numeric[0]] = fitted
+                grounded += 1
+                missing.remove(numeric[0])
+        return Filled(args=args, grounded=grounded, required=len(required), missing=tuple(missing))
 
     def candidates(self, schema: js.Schema, tool: str) -> list[Candidate]:
         """The argument sets worth calling a tool with, in a fixed order.
@@ -289,7 +327,10 @@ class Filler:
         extra = [(0, args) for args in windows]
         extra += [(1, args) for args in self._follow_up_sets(main.args, props, schema)]
         for tier, args in extra:
-            candidate = Candidate(filled=Filled(args=args, grounded=main.grounded, required=main.required), tier=tier)
+            candidate = Candidate(
+                filled=Filled(args=args, grounded=main.grounded, required=main.required, missing=main.missing),
+                tier=tier,
+            )
             if candidate.key not in seen:
                 seen.add(candidate.key)
                 found.append(candidate)
@@ -491,6 +532,15 @@ class Filler:
         value = self._from_text(
             name, description, sub, root, self.conversation.masked, (self.found, self.ranges), avoid, has_type_param
         )
+        if (
+            value is not None
+            and kind == 'string'
+            and is_identifier(name)
+            and (not looks_like_identifier(value) or self._labelled_for_another(name, description, value))
+        ):
+            # An id the text does not write ('Oslo', 'Dune' for `flight_id`) comes from the result of a look-up:
+            # without one, the call waits for it instead of passing a name as an id.
+            value = None
         if value is not None and kind == 'string' and not self._labelled(name, description, value):
             # A value the text gives without saying it is this one ('the paper "X"' for `url`) gives way to a
             # result that holds this very key.
@@ -522,6 +572,17 @@ class Filler:
 
     def _says(self, option: str) -> bool:
         return find_word(self.conversation.masked.lower(), option.lower()) != -1
+
+    def _labelled_for_another(self, name: str, description: str, value: Any) -> bool:
+        """The word right before `value` in the text labels another parameter, not this one ('customer CU-7' for
+        `order_id`)."""
+        label = label_stems(f'{name} {description}')
+        for m in self.found:
+            if m.value == value:
+                before = stems(self.conversation.masked[max(0, m.position - 40) : m.position])
+                others = self.parameter_labels | self.identifier_labels
+                return bool(before) and before[-1] not in label and before[-1] in others
+        return False
 
     def _labelled(self, name: str, description: str, value: Any) -> bool:
         """The text labels `value` for this parameter (its words come just before it), or it is a typed reference
@@ -555,7 +616,7 @@ class Filler:
                 return hits or None
             return None
         if enum:
-            return self._enum(name, enum, text, items, avoid)
+            return self._enum(name, enum, text, items, avoid, _side(name, description))
         if kind == 'string':
             role = time_role(name) or ('time' if sub.get('format') in ('date-time', 'date') else None)
             if role is not None and any(m.kind == 'time' for m in items):
@@ -590,7 +651,9 @@ class Filler:
                     at = lowered.find(phrase, at + 1)
         return None
 
-    def _enum(self, name: str, enum: list[Any], text: str, items: tuple[Mention, ...], avoid: set[str]) -> Any:
+    def _enum(
+        self, name: str, enum: list[Any], text: str, items: tuple[Mention, ...], avoid: set[str], side: str = ''
+    ) -> Any:
         label = set(stems(name))
         for m in items:
             if m.kind == 'entity':
@@ -606,7 +669,9 @@ class Filler:
             if at == -1:
                 continue
             before = frozenset(stems(' '.join(lowered[max(0, at - 60) : at].split()[-4:])))
-            key = (len(label & before), -at)
+            # One side of a conversion takes the option written on its side ('how many ml' is what is wanted).
+            towards = direction(lowered, at) if side else ''
+            key = (len(label & before) + (0 if not towards else 1 if towards == side else -1), -at)
             if best is None or key > best[:2]:
                 best = (key[0], key[1], option)
         return best[2] if best else None
@@ -663,6 +728,7 @@ class Filler:
             or (bool(label) and any(label <= known for known in self.code_labels))
         )
         side = _side(name, description)
+        identifier = is_identifier(name)
         best: tuple[float, int, str] | None = None
         for index, m in enumerate(items):
             if m.kind not in _KIND_PRIOR or (m.kind == 'code' and not wants_code):
@@ -673,9 +739,12 @@ class Filler:
                 continue
             else:
                 value = m.value
-            if value in avoid:
+            if value in avoid or (identifier and not looks_like_identifier(value)):
                 continue
-            if m.kind != 'entity' and not (label & m.context) and (m.context & (self.parameter_labels - label)):
+            others = self.parameter_labels
+            if self.identifier_labels and looks_like_identifier(value):
+                others = others | self.identifier_labels
+            if m.kind != 'entity' and not (label & m.context) and (m.context & (others - label)):
                 continue
             score = _KIND_PRIOR[m.kind] + 2.0 * len(label & m.context) + 0.5 * (m.position >= prompt_start)
             if side and m.direction:

@@ -8,16 +8,17 @@ import json
 import math
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
 from pydantic_ai.tools import ToolDefinition
 
 from . import schema as js
-from .arguments import Filled, Filler, Operator, canonical, quoted_options, time_label, time_role
+from .arguments import Filled, Filler, Operator, canonical, quoted_options, same_number, time_label, time_role
+from .intent import QUESTION_STEMS, action_stems, catalogue, effect, is_identifier, purpose_stems, read_prompt, without
 from .reading import Call, Conversation
-from .text import count_tokens, find_word, is_code, label_stems, stem, stems, words
+from .text import count_tokens, find_word, is_code, label_stems, stem, stem_set, stems, without_examples, words
 
 _OFFER = re.compile(r'did you mean|\buse\b|\btry\b|instead|should be|must be|expected')
 _SEQUENCE_WORDS = re.compile(r'\b(then|after|afterwards|next|before|first|finally|followed)\b', re.IGNORECASE)
@@ -75,12 +76,20 @@ class ToolProfile:
     """Window words of its time parameters (e.g. {'basel'} for `baseline_start`)."""
     destructive: bool
     """Its name (or the verb its description starts with) is an action that destroys or cannot be undone."""
+    changes: bool
+    """Its name (or the verb its description starts with) is an action that changes state (see `intent.effect`)."""
+    actions: frozenset[str]
+    """Stems of the actions it performs, when it changes state ('lock' for `lock_door`)."""
     code_labels: frozenset[frozenset[str]]
     """Label stems of its parameters whose examples are upper-case codes ('USD'): fields like them take codes."""
     operator: Operator | None
     """For a tool of two required numbers ('a plus b'): its words and the two parameters, in order."""
     tokens: int
     """Token count of the definition (name, description, schema JSON) for usage."""
+    labels: frozenset[str] = frozenset()
+    """Label stems of its parameters that are not identifiers (see `Filler.parameter_labels`)."""
+    identifier_labels: frozenset[str] = frozenset()
+    """Label stems of its identifier parameters (see `Filler.identifier_labels`)."""
 
 
 _profiles: dict[tuple[str, str, str], ToolProfile] = {}
@@ -110,7 +119,13 @@ def _profile(tool: ToolDefinition) -> ToolProfile:
     if cached is not None:
         return cached
     props: dict[str, Any] = tool.parameters_json_schema.get('properties') or {}
-    parameter_text = ' '.join(f'{n} {p.get("description", "")}' for n, p in props.items() if isinstance(p, dict))
+    # An identifier's example ("e.g. 'AC-1001'") shows the shape of a value, not what the tool is about: its
+    # words would match any prompt that gives such a value, for every tool that takes one.
+    parameter_text = ' '.join(
+        f'{n} {without_examples(d) if is_identifier(n) else d}'
+        for n, p in props.items()
+        if isinstance(p, dict) and isinstance(d := str(p.get('description', '')), str)
+    )
     labels: set[str] = set()
     code_labels: set[frozenset[str]] = set()
     for n, p in props.items():
@@ -133,16 +148,24 @@ def _profile(tool: ToolDefinition) -> ToolProfile:
         parameter_stems=frozenset(stems(parameter_text)),
         time_labels=frozenset(labels),
         destructive=bool(verbs & _DESTRUCTIVE),
+        changes=effect(tool.name, tool.description or '') == 'changes',
+        actions=action_stems(tool.name, tool.description or ''),
         code_labels=frozenset(code_labels),
         operator=Operator(words=name_stems | description_stems, operands=(numbers[0], numbers[1]))
         if len(numbers) == 2 and len(required) == 2
         else None,
         tokens=count_tokens(tool.name) + count_tokens(tool.description or '') + count_tokens(schema_json),
+        labels=frozenset().union(*(_labels(n, p) for n, p in props.items() if not is_identifier(n))),
+        identifier_labels=frozenset().union(*(_labels(n, p) for n, p in props.items() if is_identifier(n))),
     )
     if len(_profiles) >= _CACHE_SIZE:
         _profiles.clear()
     _profiles[key] = result
     return result
+
+
+def _labels(name: str, schema: Any) -> frozenset[str]:
+    return label_stems(f'{name} {schema.get("description", "") if isinstance(schema, dict) else ""}')
 
 
 @dataclass(kw_only=True)
@@ -158,6 +181,8 @@ class Option:
     """True when this call retries an earlier call with corrected arguments."""
     tier: int = 0
     """0 for what the text asks for, 1 for follow-ups found in results (see `Candidate.tier`)."""
+    why: str = ''
+    """What led the model to this call: the rule and the words that triggered it (see `sim.explain`)."""
 
     @property
     def complete(self) -> bool:
@@ -319,18 +344,15 @@ def _give_up(call: Call) -> bool:
 
 def plan(
     tools: list[ToolDefinition], conversation: Conversation, rng: random.Random, temperature: float, parallel: float
-) -> tuple[list[Option], Filler]:
-    """The calls to emit now, in order (empty: time to answer), and the filler used (reused for the answer)."""
+) -> tuple[list[Option], Filler, list[str]]:
+    """The calls to emit now, in order (empty: time to answer), the filler used (reused for the answer), and notes on
+    the tools the rules held back (for `sim.explain`)."""
+    notes: list[str] = []
     profiles = [profile(t) for t in tools]
     claimed = frozenset().union(*(p.time_labels for p in profiles)) if profiles else frozenset[str]()
     # Tool and parameter names are mentioned to be called or set ('set entity_type to ...'), never passed as values.
     names = {t.name for t in tools} | {n for t in tools for n in (t.parameters_json_schema.get('properties') or {})}
-    parameter_labels = frozenset(
-        s
-        for t in tools
-        for n, p in (t.parameters_json_schema.get('properties') or {}).items()
-        for s in label_stems(f'{n} {p.get("description", "") if isinstance(p, dict) else ""}')
-    )
+    parameter_labels = frozenset().union(*(p.labels for p in profiles)) if profiles else frozenset[str]()
     filler = Filler(
         conversation,
         claimed,
@@ -339,29 +361,65 @@ def plan(
         parameter_labels,
         code_labels=frozenset().union(*(p.code_labels for p in profiles)) if profiles else frozenset(),
         operators={p.name: p.operator for p in profiles if p.operator is not None},
+        identifier_labels=frozenset().union(*(p.identifier_labels for p in profiles)) if profiles else frozenset(),
     )
     if not tools or _told_to_stop(conversation):
-        return [], filler
+        return [], filler, notes
     text = conversation.masked
+    listed = catalogue(conversation.instructions, frozenset(t.name for t in tools))
+    if listed.spans:
+        # A sentence that names tools without ordering them ("use X for balances and Y to stop a card") says what
+        # each is for, not which to call: its words become the tool's own, and the rest of the text decides.
+        text = without(text, listed.spans)
+        profiles = [
+            replace(p, description_stems=p.description_stems | purpose_stems(listed.purposes.get(p.name, '')))
+            for p in profiles
+        ]
+    text_stems = stem_set(text) if listed.spans else filler.text_stems
     lowered = text.lower()
     key = tuple(profiles)
-    scores = list(_relevance(key, filler.text_stems))
-    distinctive = _distinctive(key, filler.text_stems)
+    scores = list(_relevance(key, text_stems))
+    distinctive = _distinctive(key, text_stems)
     positions = [_mention_position(lowered, t.name) for t in tools]
+    asking = read_prompt(conversation.prompt)
+    prompt_lowered = conversation.prompt.lower()
+    for i, p in enumerate(profiles):
+        if (
+            p.changes
+            and asking.question
+            and not p.actions & asking.requested
+            and _mention_position(prompt_lowered, p.name) is None
+        ):
+            # A question wants to know, not to change anything: a tool that acts (freeze, book, cancel...) waits
+            # until the user asks for its action, however well its words match or the instructions name it.
+            scores[i] = 0.0
+            notes.append(f'not called: {p.name}: it changes state and the prompt asks a question, not for this action')
+        elif p.changes and p.actions & asking.forbidden:
+            # "Do not freeze anything": a negated action is never done, whatever else the prompt asks.
+            scores[i] = 0.0
+            notes.append(
+                f'not called: {p.name}: the prompt says not to ({", ".join(sorted(p.actions & asking.forbidden))})'
+            )
     destroying = all(p.destructive for p in profiles) or _asks_to_destroy(
-        conversation.instructions.lower(), conversation.prompt.lower()
+        without(conversation.instructions, listed.spans).lower(), conversation.prompt.lower()
     )
     named = [i for i, p in enumerate(positions) if p is not None]
     if named:
         top = max(scores)
         scores = [s + top + 3.0 if positions[i] is not None else s * 0.4 for i, s in enumerate(scores)]
-    best = max(scores)
+    best = max(max(scores), _FLOOR)
     by_tool: dict[str, list[Call]] = {}
     for call in conversation.calls:
         by_tool.setdefault(call.name, []).append(call)
+    asked = [p.name for p in profiles if p.changes and p.actions & asking.requested]
+    if asked and all(any(c.status == 'ok' for c in by_tool.get(name, ())) for name in asked):
+        # What the user asked to be done is done: a model reports it rather than looking further.
+        notes.append(f'done: the action the prompt asks for succeeded ({", ".join(asked)}); nothing else was asked')
+        return [], filler, notes
 
     # Once the work is under way and the text tells the tools apart, a tool it does not point at is no step of it.
     pointed = any(c.status == 'ok' for c in conversation.calls) and any(distinctive)
+    covered = _covered(key, conversation, by_tool) if asking.question and pointed else None
     options: list[Option] = []
     for i, tool in enumerate(tools):
         score = scores[i]
@@ -370,11 +428,25 @@ def plan(
         if profiles[i].destructive and not destroying and positions[i] is None:
             # Deleting, cancelling, refunding...: not done unless the task asks for it, however well the tool's
             # other words match (delete_file shares 'file' with "read the file").
+            notes.append(
+                f'not called: {tool.name}: it destroys or cannot be undone, and the task does not ask for that'
+            )
             continue
         history = by_tool.get(tool.name, [])
         if pointed and not history and not distinctive[i] and positions[i] is None:
             # It shares with the task only words every tool has (the product, its unit): the task does not ask for
             # it, however fitting its arguments (reorder after "check the stock, then hold the items").
+            continue
+        if (
+            covered is not None
+            and not history
+            and positions[i] is None
+            and not covered[i]
+            and not _takes_a_result(filler.fill(tool.parameters_json_schema, tool=tool.name), conversation)
+        ):
+            # A question is answered once the look-ups made cover its words: another tool that matches only those
+            # words ('account' after the balance was read), and takes nothing a result gave, adds nothing asked for.
+            notes.append(f"not called: {tool.name}: the question's words it matches are answered by the calls made")
             continue
         latest = [c for c in history if c.step == history[-1].step] if history else []
         retried = [c for c in latest if c.status == 'retry']
@@ -407,6 +479,7 @@ def plan(
                 Option(tool=tool, filled=filled, score=value, explicit=positions[i], fixing=False, tier=candidate.tier)
             )
 
+    options = _look_ups_first(options, tools, profiles, positions, by_tool, filler)
     if any(o.complete for o in options) or conversation.calls:
         # Never invent a required argument while something else can be done first (or was done): a tool whose
         # arguments a result may still provide waits for it, and does not set the bar below.
@@ -422,8 +495,16 @@ def plan(
         # Marginal tools: a yes/no choice whose margin is how far the tool falls short of the relevance cut.
         if decide(rng, o.score / bar - _RELEVANT, temperature):
             relevant.append(o)
+    if not relevant and not conversation.calls:
+        needed = _needed(tools, profiles, scores, filler)
+        relevant = [needed] if needed is not None else []
     if not relevant:
-        return [], filler
+        return [], filler, notes
+    acting = [o for o in relevant if o.complete and o.tool.name in asked]
+    if acting and len(_steps(text)) < 2:
+        # The prompt asks for this action by its verb and gives all it needs: it is done now, without look-ups the
+        # prompt did not ask for beside it (steps the instructions order still come first).
+        relevant = [o for o in relevant if o in acting or o.fixing or o.explicit is not None]
     # Follow-ups (a subject found in a result) wait until what the text asked for is done.
     tier = min(o.tier for o in relevant)
     relevant = [o for o in relevant if o.tier == tier or o.fixing]
@@ -435,7 +516,164 @@ def plan(
     if sequential is not None:
         relevant = [o for o in relevant if o.fixing or o.explicit is None or o.tool is sequential.tool]
 
-    return _order(relevant, rng, temperature, parallel, best, _together(text, frozenset(t.name for t in tools))), filler
+    chosen = _order(relevant, rng, temperature, parallel, best, _together(text, frozenset(t.name for t in tools)))
+    by_name = {p.name: p for p in profiles}
+    for o in chosen:
+        o.why = _why(o, by_name[o.tool.name], key, text, text_stems, len(conversation.instructions), asking.requested)
+    return chosen, filler, notes
+
+
+def _covered(
+    profiles: tuple[ToolProfile, ...], conversation: Conversation, by_tool: dict[str, list[Call]]
+) -> list[bool]:
+    """For each tool: whether it matches a word of the prompt that tells the tools apart and that no tool called
+    successfully matches (True: it would bring something new)."""
+    asked = stem_set(conversation.prompt) - QUESTION_STEMS
+    df = _frequencies(profiles)
+    n = len(profiles)
+    done = [p for p in profiles if any(c.status == 'ok' for c in by_tool.get(p.name, ()))]
+    answered = frozenset().union(*((p.name_stems | p.description_stems | p.parameter_stems) for p in done))
+    return [
+        any(df[s] < n for s in ((p.name_stems | p.description_stems | p.parameter_stems) & asked) - answered)
+        for p in profiles
+    ]
+
+
+def _takes_a_result(filled: Filled, conversation: Conversation) -> bool:
+    """Some argument is a value an earlier result gave and the text does not (the tracking number of an order)."""
+    text = conversation.text
+    results = [json.dumps(c.result, default=str) for c in conversation.calls if c.status == 'ok']
+    for name, value in filled.args.items():
+        if name in filled.missing or not isinstance(value, str) or not value or value in text:
+            continue
+        if any(value in r for r in results):
+            return True
+    return False
+
+
+def _needed(
+    tools: list[ToolDefinition], profiles: list[ToolProfile], scores: list[float], filler: Filler
+) -> Option | None:
+    """Before answering with no tool at all: the tool that takes exactly what the prompt gives.
+
+    A prompt whose numbers (and the other values a tool needs) fill every required argument of one tool that reads
+    ("I spent 12.5 and 7.25: how much is that?" for a tool of two amounts) asks for that tool's result, even when it
+    shares no word with it: the numbers go to its number parameters in the order written. A tool that changes
+    state is never chosen this way; neither is one when two fit equally (the prompt does not say which)."""
+    numbers = [m.value for m in filler.found if m.kind == 'number' and m.position >= filler.prompt_start]
+    fits: list[tuple[float, Option]] = []
+    for i, tool in enumerate(tools):
+        if profiles[i].changes or scores[i] <= 0:
+            continue
+        schema = tool.parameters_json_schema
+        filled = filler.fill(schema, tool=tool.name)
+        props: dict[str, Any] = js.resolve(schema, schema).get('properties') or {}
+        numeric = [n for n in filled.missing if js.kind(js.resolve(props[n], schema)) in ('number', 'integer')]
+        free = [v for v in numbers if not any(same_number(v, a) for a in filled.args.values())]
+        if not filled.required or len(numeric) != len(filled.missing) or len(numeric) != len(free):
+            continue
+        args = dict(filled.args)
+        for name, value in zip(numeric, free, strict=True):
+            ok, fitted = js.coerce(value, props[name], schema)
+            if not ok:
+                break
+            args[name] = fitted
+        else:
+            why = 'the prompt gives exactly what it takes (' + ', '.join(f'{n}={args[n]}' for n in numeric) + ')'
+            complete = Filled(args=args, grounded=filled.required, required=filled.required)
+            fits.append(
+                (scores[i], Option(tool=tool, filled=complete, score=scores[i], explicit=None, fixing=False, why=why))
+            )
+    fits.sort(key=lambda f: -f[0])
+    if not fits or (len(fits) > 1 and fits[0][0] == fits[1][0]):
+        return None
+    return fits[0][1]
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _spellings(text: str) -> dict[str, str]:
+    """Each stem of `text` and the first word that gives it (read only: the cached dict is shared)."""
+    return {stem(w): w for w in reversed(words(text))}
+
+
+def _look_ups_first(
+    options: list[Option],
+    tools: list[ToolDefinition],
+    profiles: list[ToolProfile],
+    positions: list[int | None],
+    by_tool: dict[str, list[Call]],
+    filler: Filler,
+) -> list[Option]:
+    """An action whose identifier (`card_id`) the conversation does not give waits for the look-up that returns it:
+    a tool that reads, speaks of the same thing ('card transactions') and does not itself need that identifier. The
+    look-up takes the action's place (and its score), so the two are never sent in one response."""
+    result = list(options)
+    for o in options:
+        needs = [n for n in o.filled.missing if is_identifier(n)] if not o.fixing else []
+        if needs and o in result:
+            # An identifier is never made up: without a look-up that gives it, the call is not made at all.
+            result.remove(o)
+        for need in needs:
+            subject = frozenset(stem(w) for w in words(need) if not is_identifier(w))
+            for j, tool in enumerate(tools):
+                p = profiles[j]
+                props = tool.parameters_json_schema.get('properties') or {}
+                if (
+                    tool is o.tool
+                    or p.changes
+                    or not subject
+                    or not subject <= (p.name_stems | p.description_stems)
+                    or need in props
+                    or any(c.status == 'ok' for c in by_tool.get(tool.name, ()))
+                ):
+                    continue
+                hint = f'look-up first: it gives the {need} that {o.tool.name} needs'
+                known = next((x for x in result if x.tool is tool and not x.fixing), None)
+                if known is not None:
+                    known.score = max(known.score, o.score)
+                    known.why = known.why or hint
+                    continue
+                filled = filler.candidates(tool.parameters_json_schema, tool.name)[0].filled
+                result.append(
+                    Option(tool=tool, filled=filled, score=o.score, explicit=positions[j], fixing=False, why=hint)
+                )
+    return result
+
+
+def _why(
+    option: Option,
+    tool: ToolProfile,
+    profiles: tuple[ToolProfile, ...],
+    text: str,
+    text_stems: frozenset[str],
+    prompt_start: int,
+    requested: frozenset[str],
+) -> str:
+    """The rule that chose `option`, with the words that triggered it (computed for emitted calls only)."""
+    if option.why:
+        reason = option.why
+    elif option.fixing:
+        reason = 'retry: corrects the call the tool rejected'
+    elif option.explicit is not None:
+        reason = (
+            'named in the prompt' if option.explicit > prompt_start else 'named in an ordered step of the instructions'
+        )
+    elif option.tier:
+        reason = 'follow-up: an earlier result names a subject the task asks about'
+    else:
+        df = _frequencies(profiles)
+        n = len(profiles)
+        shared = sorted(
+            (tool.name_stems | tool.description_stems | tool.parameter_stems) & text_stems,
+            key=lambda s: (-(2.0 if s in tool.name_stems else 1.0) * math.log(1 + n / df.get(s, n)), s),
+        )
+        spelled = _spellings(text)
+        said = ', '.join(repr(spelled.get(s, s)) for s in shared[:4])
+        reason = f'its words match the task: {said}' if said else 'the only fitting tool (no word of it in the task)'
+    if tool.changes:
+        asked = sorted(tool.actions & requested)
+        reason += f'; it changes state, asked by the prompt ({", ".join(asked)})' if asked else '; it changes state'
+    return reason
 
 
 def _fix(tool: ToolDefinition, call: Call, history: list[Call], filler: Filler) -> Filled | None:

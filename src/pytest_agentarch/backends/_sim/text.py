@@ -47,6 +47,11 @@ STOPWORDS = frozenset(
 )
 
 
+def without_examples(text: str) -> str:
+    """`text` without its quoted examples ("e.g. 'AC-1001'")."""
+    return _EXAMPLE.sub(' ', text)
+
+
 @lru_cache(maxsize=8192)
 def words(text: str) -> tuple[str, ...]:
     """Lower-case words of `text`, splitting snake_case, kebab-case and camelCase (cached: texts repeat)."""
@@ -147,7 +152,9 @@ def is_code(value: Any) -> bool:
     return isinstance(value, str) and _CODE.fullmatch(value) is not None
 
 
-def _direction(text: str, start: int) -> str:
+def direction(text: str, start: int) -> str:
+    """'target' when the words before `start` make what follows the target of a conversion ('to', 'how many'),
+    'source' when they make it the source ('from', 'for one'), else ''."""
     before = ' '.join(text[max(0, start - 30) : start].lower().split()[-3:])
     if _TOWARDS.search(before):
         return 'target'
@@ -167,7 +174,7 @@ def _mention(text: str, kind: str, value: str, start: int) -> Mention:
         value=value,
         position=start,
         context=_context(text, start, 0),
-        direction=_direction(text, start),
+        direction=direction(text, start),
     )
 
 
