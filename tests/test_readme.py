@@ -1,4 +1,5 @@
-"""The README's "use it in your project" example works as written (on the simulated model)."""
+"""The quick start's "use it in your project" example works as written (on the simulated model), and the options
+page lists every option."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-README = (Path(__file__).parent.parent / 'README.md').read_text(encoding='utf-8')
-BLOCKS = re.findall(r'```(\w+)\n(.*?)```', README, re.S)
+DOCS = Path(__file__).parent.parent / 'docs'
+QUICKSTART = (DOCS / 'quickstart.md').read_text(encoding='utf-8')
+BLOCKS = re.findall(r'```(\w+)\n(.*?)```', QUICKSTART, re.S)
 
 TOOLS = '''
 def get_weather(city: str) -> dict:
@@ -27,7 +29,7 @@ def block(language: str, marker: str) -> str:
     return found
 
 
-def test_the_readme_example_project_runs(pytester: pytest.Pytester) -> None:
+def test_the_quickstart_example_project_runs(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(**{'myapp/__init__': '', 'myapp/tools': TOOLS})
     pytester.makeconftest(block('python', '# conftest.py'))
     pytester.makefile('.yaml', **{'evals/weather': block('yaml', '# evals/weather.yaml')})
@@ -39,10 +41,10 @@ def test_the_readme_example_project_runs(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(['*agentarch: architecture comparison*', 'one-agent *', 'scripted *'])
 
 
-def test_every_option_and_ini_key_is_in_the_readme_table() -> None:
+def test_every_option_and_ini_key_is_on_the_options_page() -> None:
     from pytest_agentarch.plugin.options import OPTIONS
 
-    table = README.split('## Options', 1)[1].split('\n## ', 1)[0]
+    table = (DOCS / 'options.md').read_text(encoding='utf-8')
     rows = [line for line in table.splitlines() if line.startswith('| ')]
     for opt in OPTIONS:
         (row,) = [r for r in rows if f'`{opt.ini}`' in r]

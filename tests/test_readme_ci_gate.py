@@ -1,5 +1,5 @@
-"""The README's CI gate, run exactly as written at the repository root: a perfectly deterministic architecture
-passes it (a gate that cannot be met would be a usage error, exit 4)."""
+"""The CI gate of docs/ci-gates.md, run exactly as written at the repository root: a perfectly deterministic
+architecture passes it (a gate that cannot be met would be a usage error, exit 4)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
-README = (ROOT / 'README.md').read_text(encoding='utf-8')
+CI_GATES = (ROOT / 'docs' / 'ci-gates.md').read_text(encoding='utf-8')
 
 
 def ci_gate_command() -> list[str]:
-    section = README.split('## A CI gate', 1)[1]
+    section = CI_GATES.split('# A CI gate', 1)[1]
     (block,) = re.findall(r'```bash\n(.*?)```', section, re.S)[:1]
     words = shlex.split(block.replace('\\\n', ' '))
     assert words[0] == 'pytest', block

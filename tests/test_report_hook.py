@@ -80,11 +80,11 @@ def test_without_a_hook_the_report_has_no_added_fields(project: Callable[..., py
     assert 'Added fields' not in (pytester.path / 'out.md').read_text()
 
 
-def test_the_readme_example_hook_works_as_written(
+def test_the_docs_example_hook_works_as_written(
     project: Callable[..., pytest.Pytester], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    readme = (Path(__file__).parent.parent / 'README.md').read_text(encoding='utf-8')
-    (example,) = [b for b in re.findall(r'```python\n(.*?)```', readme, re.S) if 'def pytest_agentarch_report' in b]
+    page = (Path(__file__).parent.parent / 'docs' / 'ci-gates.md').read_text(encoding='utf-8')
+    (example,) = [b for b in re.findall(r'```python\n(.*?)```', page, re.S) if 'def pytest_agentarch_report' in b]
     conftest = CONFTEST.split('    @pytest.hookimpl')[0] + textwrap.indent(example, '    ')
     pytester = project(conftest, demo=ONE_CASE)
     monkeypatch.setenv('BUILD_ID', '42')

@@ -258,6 +258,7 @@ def test_report_pairs_come_from_the_cases_both_ran() -> None:
 
 
 def test_the_published_schema_names_the_new_fields() -> None:
-    schema = json.loads((Path(__file__).parent.parent / 'docs' / 'report.schema.json').read_text())
+    shipped = Path(__file__).parent.parent / 'src' / 'pytest_agentarch' / 'reports' / 'schema.json'
+    schema = json.loads(shipped.read_text())
     assert {'metadata', 'comparisons', 'baseline'} <= set(schema['properties'])
     assert 'fingerprint' in schema['$defs']['CaseReport']['properties']

@@ -12,14 +12,14 @@ import pytest
 from pytest_agentarch.core.records import Assertion, RunRecord
 from pytest_agentarch.reports.report import ItemResult, Report, build_report, json_schema, write_json
 
-SCHEMA = Path(__file__).parent.parent / 'docs' / 'report.schema.json'
+SCHEMA = Path(__file__).parent.parent / 'src' / 'pytest_agentarch' / 'reports' / 'schema.json'
 
 
 def test_published_schema_is_current() -> None:
     assert SCHEMA.read_text(encoding='utf-8') == json_schema(), (
-        'docs/report.schema.json is stale: regenerate it with\n'
+        'src/pytest_agentarch/reports/schema.json is stale: regenerate it with\n'
         '  python -c "from pytest_agentarch.reports.report import json_schema; print(json_schema(), end=\'\')" '
-        '> docs/report.schema.json'
+        '> src/pytest_agentarch/reports/schema.json'
     )
 
 

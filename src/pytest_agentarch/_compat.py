@@ -13,18 +13,29 @@ puts the previous one back when it ends). pydantic-ai does not say publicly what
 `Model._unsupported_settings`), nor export the `JsonSchema` type its schema transformers take. pytest does not show
 which fixture definitions a test sees (`Metafunc._arg2fixturedefs`), nor export the types of `Item.repr_failure`'s
 signature.
+
+It also holds what differs between the pydantic-ai / pydantic-evals releases the package supports (2.50 and later),
+each difference pinned by `tests/test_versions.py`:
+- pydantic-ai 2.59 sorted provider failures into categories (`ModelRateLimitError`, `ModelServerError`,
+  `ModelUnavailableError`, `ModelConnectionError`) and parses `Retry-After` into `ModelAPIError.retry_after`.
+  Before it, a failed request is a `ModelHTTPError` (with its status code and headers) or a bare `ModelAPIError`
+  raised from the SDK's error, itself raised from the HTTP transport's (`httpx2.TransportError`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import email.utils
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx2  # pydantic-ai-slim's HTTP client, required by every release it supports
 import pytest
 from _pytest._code.code import TerminalRepr, TracebackStyle
-from pydantic_ai import Agent, models
+from pydantic_ai import Agent, exceptions, models
 from pydantic_ai._json_schema import JsonSchema  # pyright: ignore[reportPrivateUsage]
 from pydantic_ai.models.instrumented import InstrumentationSettings
 from pydantic_evals import _task_run  # pyright: ignore[reportPrivateUsage]
@@ -33,6 +44,8 @@ from pydantic_evals.otel import SpanTree, SpanTreeRecordingError
 from pydantic_evals.otel._context_subtree import context_subtree  # pyright: ignore[reportPrivateUsage]
 
 __all__ = (
+    'FAILURE_CATEGORIES',
+    'INFRASTRUCTURE_ERRORS',
     'JsonSchema',
     'Reported',
     'TerminalRepr',
@@ -42,10 +55,27 @@ __all__ = (
     'fixture_functions',
     'instrument_default',
     'reported',
+    'retry_after',
     'set_judge_model',
     'span_tree_scope',
     'unsupported_settings',
 )
+
+FAILURE_CATEGORIES: bool = hasattr(exceptions, 'ModelConnectionError')
+"""Whether pydantic-ai sorts provider failures into categories (2.59 and later)."""
+
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    tuple(
+        getattr(exceptions, name)
+        for name in ('ModelRateLimitError', 'ModelUnavailableError', 'ModelServerError', 'ModelConnectionError')
+    )
+    if FAILURE_CATEGORIES
+    else (httpx2.TransportError,)
+)
+"""The failures that are the provider's or the network's doing: pydantic-ai's categories of them from 2.59 on.
+Before, a rate limit or a 5xx is a `ModelHTTPError` with that status code, and a dropped or refused connection or a
+client timeout a bare `ModelAPIError` raised from the SDK's error, itself raised from the HTTP transport's
+(`httpx2.TransportError`, which every provider SDK pydantic-ai uses raises)."""
 
 
 @dataclass(kw_only=True)
@@ -142,3 +172,39 @@ def fixture_functions(metafunc: pytest.Metafunc, name: str) -> Sequence[Callable
 def instrument_default() -> InstrumentationSettings | bool:
     """What `Agent.instrument_all()` last set for every agent without its own `instrument=` (False: nothing)."""
     return Agent._instrument_default  # pyright: ignore[reportPrivateUsage]
+
+
+def retry_after(exc: exceptions.ModelAPIError) -> float | None:
+    """How many seconds the provider asked to wait before a retry, or None when it did not say.
+
+    pydantic-ai 2.59 and later parse it into `exc.retry_after`; before, a `ModelHTTPError` only keeps the response's
+    headers (lowercased), from which `retry-after-ms` (OpenAI, Anthropic) or `Retry-After` (seconds or an HTTP date)
+    are read here.
+    """
+    if FAILURE_CATEGORIES:
+        return exc.retry_after
+    headers: Mapping[str, str] | None = getattr(exc, 'headers', None)
+    return _retry_after_header(headers) if headers is not None else None
+
+
+def _retry_after_header(headers: Mapping[str, str]) -> float | None:
+    if (raw_ms := headers.get('retry-after-ms')) is not None and (ms := _finite(raw_ms)) is not None and ms >= 0:
+        return ms / 1000
+    if (raw := headers.get('retry-after')) is None:
+        return None
+    if (seconds := _finite(raw)) is not None:
+        return seconds if seconds >= 0 else None
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    # An HTTP date without a zone is GMT by RFC 9110; a date already past means: retry now.
+    return max(0.0, when.timestamp() - time.time()) if when.tzinfo is not None else None
+
+
+def _finite(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None

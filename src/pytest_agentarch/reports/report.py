@@ -1,6 +1,7 @@
 """The session report: architectures -> cases -> metrics and trajectory variants, as a pydantic model.
 
-Its JSON Schema is published in the repository (`docs/report.schema.json`) so other tools can read reports.
+Its JSON Schema ships inside the package (`pytest_agentarch/reports/schema.json`, also served by the docs site as
+`report.schema.json`) so other tools can read reports.
 The report is built on the controller from the per-run records that items send, so it is the same with and
 without xdist, and an item that never reported (crashed worker, interrupt) is listed as missing.
 """
@@ -429,5 +430,5 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def json_schema() -> str:
-    """The report's JSON Schema, as published in docs/report.schema.json."""
+    """The report's JSON Schema, as shipped in the package (`schema.json` beside this module)."""
     return json.dumps(Report.model_json_schema(), indent=2, sort_keys=True) + '\n'

@@ -29,6 +29,7 @@ from pydantic_ai.models import KnownModelName, Model, ModelRequestParameters, St
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
+from .. import _compat
 from .._compat import unsupported_settings
 from ..run.context import current_counters
 from ..run.errors import classify
@@ -192,7 +193,7 @@ def _retry_after(exc: BaseException) -> float | None:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, ModelAPIError) and current.retry_after is not None:
-            return max(0.0, current.retry_after)
+        if isinstance(current, ModelAPIError) and (wait := _compat.retry_after(current)) is not None:
+            return max(0.0, wait)
         current = current.__cause__ or current.__context__
     return None

@@ -5,34 +5,24 @@ the timeout *is* behaviour: it counts in determinism (as its own variant), pass 
 because the provider rate-limited it, was unavailable, or the connection dropped says nothing about the
 architecture: it is counted and shown, and kept out of determinism and pass^k, as tau2-bench does.
 
-pydantic-ai already sorts provider failures into categories (`pydantic_ai.exceptions.ModelAPIError` subclasses);
-this module only decides which of those are infrastructure.
+pydantic-ai already sorts provider failures into categories (`pydantic_ai.exceptions.ModelAPIError` subclasses,
+since 2.59); this module only decides which of those are infrastructure. Before 2.59 a transport failure is a bare
+`ModelAPIError` raised from the transport's own exception, so the chain is followed past it.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic_ai.exceptions import (
-    ModelAPIError,
-    ModelConnectionError,
-    ModelHTTPError,
-    ModelRateLimitError,
-    ModelServerError,
-    ModelUnavailableError,
-)
+from pydantic_ai.exceptions import ModelAPIError, ModelHTTPError
+
+from .. import _compat
 
 __all__ = ('ErrorKind', 'classify')
 
 ErrorKind = Literal['behaviour', 'infrastructure']
 
-_INFRASTRUCTURE: tuple[type[BaseException], ...] = (
-    ModelRateLimitError,
-    ModelUnavailableError,
-    ModelServerError,
-    ModelConnectionError,
-    ConnectionError,
-)
+_INFRASTRUCTURE: tuple[type[BaseException], ...] = (*_compat.INFRASTRUCTURE_ERRORS, ConnectionError)
 
 
 def classify(exc: BaseException) -> ErrorKind:
@@ -46,7 +36,7 @@ def classify(exc: BaseException) -> ErrorKind:
             return 'infrastructure'
         if isinstance(current, ModelHTTPError) and (current.status_code == 429 or current.status_code >= 500):
             return 'infrastructure'
-        if isinstance(current, ModelAPIError):
+        if isinstance(current, ModelAPIError) and (_compat.FAILURE_CATEGORIES or type(current) is not ModelAPIError):
             return 'behaviour'
         current = current.__cause__ or current.__context__
     return 'behaviour'
