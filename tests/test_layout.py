@@ -8,6 +8,7 @@ interpreter, not from the reader), `if TYPE_CHECKING:` blocks excepted: they nev
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,12 @@ def module_name(path: Path, package: str, root: Path) -> str:
 def modules(package: str) -> dict[str, Path]:
     root = PACKAGES[package]
     return {module_name(p, package, root): p for p in sorted(root.rglob('*.py'))}
+
+
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    """A module's syntax tree, parsed once for every test here."""
+    return ast.parse(path.read_text(), str(path))
 
 
 def _type_checking(node: ast.If) -> bool:
@@ -58,7 +65,7 @@ def imported(name: str, path: Path, known: set[str]) -> set[str]:
     """
     is_package = path.name == '__init__.py'
     out: set[str] = set()
-    for node in _imports(ast.parse(path.read_text(), str(path))):
+    for node in _imports(parsed(path)):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         else:
@@ -188,7 +195,7 @@ def test_private_modules_of_the_libraries_are_imported_in_compat_only() -> None:
     for name, path in modules('pytest_agentarch').items():
         if name == 'pytest_agentarch._compat':
             continue
-        for node in _imports(ast.parse(path.read_text(), str(path))):
+        for node in _imports(parsed(path)):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or '']
             for imported_name in names:
                 parts = imported_name.split('.')
