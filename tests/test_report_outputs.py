@@ -101,7 +101,7 @@ def test_a_significant_drop_fails_the_session_with_one_line_and_nothing_is_dropp
         ]
     )
     report = json.loads(baseline.path.joinpath('new.json').read_text())
-    assert report['schema_version'] == 5
+    assert report['schema_version'] == 6
     cmp = report['baseline']
     assert cmp['fingerprints'] == 'changed'
     key = {'architecture': 'wobbly', 'model': None, 'dataset': 'demo', 'case': 'first'}
