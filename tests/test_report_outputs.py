@@ -83,21 +83,22 @@ def test_a_significant_drop_fails_the_session_with_one_line_and_nothing_is_dropp
     result = baseline.runpytest(*args, '--fail-on-regression', *xdist)
     result.assert_outcomes(passed=6)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    # wobbly first: 20/20 -> 1/20. Fisher: 21 successes in 40 runs, first group 20; the first group's successes a
-    # run 1..20 with weight C(20,a) C(20,21-a): a = 20 and a = 1 weigh 20 each, every other table more (a = 19:
-    # 20 * 190). p = 40 / C(40,21) = 40 / 131282408400 = 3.047e-10. Holm over 8 tests (4 items in both x 2 rates;
-    # every other p is 1): 8 * 3.047e-10 = 2.438e-09.
+    # wobbly first: 20/20 -> 1/20 (twenty different trajectories). The drop is tested on the baseline's held-out
+    # agreement, 19 of 19, against the session's modal count, 1 of 20: 20 successes in 39, the first group at its
+    # most, 19: P = C(19,19) C(20,1) / C(39,20) = 20 / 68923264410, doubled: 5.803e-10. Holm over 8 tests (4 items
+    # in both x 2 rates; every other p is 1): 8 * 5.803e-10 = 4.642e-09.
     result.stdout.fnmatch_lines(
         [
             'baseline baseline.json: 4 items compared at level steps, 1 significant drop(s), 0 significant rise(s) '
-            "(Fisher's exact test, Holm over 8 tests, alpha 0.05)",
+            "(pass rate: Fisher's exact test; determinism: held-out agreement against the modal count; Holm over 8 "
+            'tests, alpha 0.05)',
             '  different dataset version: 2 case(s) changed since the baseline: steady demo::second, '
             'wobbly demo::second',
             '  only in the baseline (2): gone demo::first, gone demo::second',
             '  only in this session (2): steady demo::third, wobbly demo::third',
             '  architectures only in the baseline: gone',
             'agentarch: 1 significant regression(s) against the baseline',
-            '  regression: wobbly demo::first determinism: 20/20 -> 1/20 (-95.0%, p=3.05e-10, Holm-adjusted 2.44e-09)',
+            '  regression: wobbly demo::first determinism: 20/20 -> 1/20 (-95.0%, p=5.8e-10, Holm-adjusted 4.64e-09)',
         ]
     )
     report = json.loads(baseline.path.joinpath('new.json').read_text())

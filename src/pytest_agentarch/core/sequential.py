@@ -72,6 +72,7 @@ __all__ = (
     'final_cutoff',
     'fixed_n_exact',
     'fixed_n_normal',
+    'fixed_n_power',
     'log_e_value',
     'plan',
 )
@@ -372,6 +373,22 @@ def fixed_n_exact(
             if tail_alt >= power - 1e-12:
                 return n
     return None
+
+
+def fixed_n_power(threshold: float, rate: float, n: int, alpha: float = DEFAULT_ALPHA) -> float:
+    """The chance that a fixed design of `n` trials, met by an exact one-sided binomial test at level `alpha` (the
+    fewest successes c with P(X >= c | threshold) <= alpha), is met when the true rate is `rate`."""
+    _check_rates(threshold, rate)
+    if n < 1:
+        raise ValueError(f'a fixed design needs at least 1 trial, got {n}')
+    null, alt = _binomial_pmf(n, threshold), _binomial_pmf(n, rate)
+    tail_null = power = 0.0
+    for k in range(n, -1, -1):
+        tail_null += null[k]
+        if tail_null > alpha * (1 + 1e-9):
+            break
+        power += alt[k]
+    return power
 
 
 def fewest_runs_to_meet(threshold: float, alpha: float = DEFAULT_ALPHA, *, determinism: bool = False) -> int | None:
