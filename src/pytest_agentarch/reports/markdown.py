@@ -183,8 +183,9 @@ def render_markdown(report: Report) -> str:
     if report.comparisons:
         lines += ['', '### Which is more deterministic', '']
         lines.append(
-            'Paired by case: exact test stratified by case, Holm over the pairs; tied = the 95% interval of the '
-            'difference within ±5 points.'
+            "Paired by case: one architecture's held-out agreement against the other's modal count (the modal share "
+            'is biased upward), exact test stratified by case, Holm over the pairs; more = significant with the '
+            '95% interval of the difference above 0; tied = that interval within ±5 points.'
         )
         lines.append('')
         lines += _table(

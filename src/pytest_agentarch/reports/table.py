@@ -472,7 +472,11 @@ def render_comparisons(report: Report, *, verbose: bool) -> list[str]:
     was compared and what is on one side only (the regressions themselves are listed by the caller)."""
     lines: list[str] = []
     if verbose and report.comparisons:
-        lines += ['', f'pairwise determinism({report.level}), paired by case (exact test stratified by case, Holm):']
+        lines += [
+            '',
+            f'pairwise determinism({report.level}), paired by case (held-out agreement against the modal count, '
+            'exact test stratified by case, Holm):',
+        ]
         for p in report.comparisons:
             model = f' on {p.model}' if p.model else ''
             lines.append(
