@@ -14,8 +14,14 @@ for every item) and sequential (--agentarch-sequential, at most N), both with --
 runs (run i is the same run in both sessions) to check that the sequential session stopped every item exactly where
 the rule says. With --fixed-report and --sequential-report it analyses two reports made earlier instead of running.
 
+`mixtures`: the met test's mixture with its weight on q = 1 moved to the interior alternatives, computed exactly (no
+simulation) for a 0.9 gate in batches of 5: the fewest runs to decide a perfect stream, the chance of being met by the
+e-process within 116 runs at true rates 0.92, 0.95 and 0.98, and the mean runs to met at 0.95 with no maximum (up to
+3000), beside the fixed design. It is why the weights were left at 1/2 (docs/statistics.md).
+
 Usage:
   python benchmarks/sequential.py simulate [--sessions 2000] [--max-runs 116]
+  python benchmarks/sequential.py mixtures
   python benchmarks/sequential.py main-job [--runs 116] [--workers 2]
   python benchmarks/sequential.py main-job --fixed-report F.json --sequential-report S.json [--walls 1200,700]
 """
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import subprocess
 import sys
@@ -177,6 +184,70 @@ def simulate(sessions: int, max_runs: int, batch: int, alpha: float, seed: int) 
     print(f'largest wrong-decision rate: {worst:.2%} (alpha {alpha:.0%})')
 
 
+# ------------------------------------------------------------------------------------------------ mixture weights
+
+
+def _met_log_e(successes: int, n: int, threshold: float, weights: list[tuple[float, float]]) -> float:
+    """log of the met mixture e-value with the given (q, weight) pairs (its own code, not the package's)."""
+    terms = []
+    for q, w in weights:
+        if successes < n and q >= 1:
+            continue
+        log_q = successes * math.log(q / threshold) + (n - successes) * (
+            math.log((1 - q) / (1 - threshold)) if successes < n else 0.0
+        )
+        terms.append(math.log(w) + log_q)
+    top = max(terms)
+    return top + math.log(sum(math.exp(t - top) for t in terms))
+
+
+def _met_profile(extreme: float, threshold: float, rate: float, cap: int, batch: int) -> tuple[float, float]:
+    """(chance of met within `cap`, mean runs to met or `cap`) for a Bernoulli(`rate`) stream, met side only."""
+    inner = [threshold + (1 - threshold) * j / 10 for j in range(1, 10)]
+    weights = [(1.0, extreme), *((q, (1 - extreme) / len(inner)) for q in inner)]
+    alive = {0: 1.0}
+    met = expected = 0.0
+    n = 0
+    while n < cap and alive:
+        step = min(batch, cap - n)
+        pmf = [math.comb(step, k) * rate**k * (1 - rate) ** (step - k) for k in range(step + 1)]
+        grown: dict[int, float] = defaultdict(float)
+        for s, w in alive.items():
+            for k, pk in enumerate(pmf):
+                grown[s + k] += w * pk
+        n += step
+        # The e-value grows with the successes: bisect for the fewest that reach 1/alpha.
+        lo, hi = 0, n + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if _met_log_e(mid, n, threshold, weights) >= math.log(20) else (mid + 1, hi)
+        bound = lo
+        done = sum(w for s, w in grown.items() if s >= bound)
+        met += done
+        expected += done * n
+        alive = {s: w for s, w in grown.items() if s < bound and w > 1e-15}
+    return met, expected + sum(alive.values()) * n
+
+
+def mixtures() -> None:
+    print('met test at threshold 0.9, batches of 5, alpha 0.05; weight on q = 1, the rest on 0.91..0.99 evenly')
+    print(
+        f'{"weight on q=1":>13} {"perfect: runs":>13} {"met<=116 @0.92":>14} {"@0.95":>7} {"@0.98":>7} '
+        f'{"mean runs @0.95, no max":>23}'
+    )
+    for extreme in (0.5, 0.3, 0.2, 0.1):
+        perfect = _met_profile(extreme, 0.9, 1.0, 200, 1)[1]
+        capped = [_met_profile(extreme, 0.9, r, 116, 5)[0] for r in (0.92, 0.95, 0.98)]
+        uncapped = _met_profile(extreme, 0.9, 0.95, 3000, 5)[1]
+        print(
+            f'{extreme:>13} {perfect:>13.0f} {capped[0]:>14.1%} {capped[1]:>7.1%} {capped[2]:>7.1%} {uncapped:>23.0f}'
+        )
+    print(
+        f'fixed design, power 0.8: 0.95 needs {fixed_n_exact(0.9, 0.95)} runs; 116 runs meet 0.95 with '
+        f'{fixed_n_power(0.9, 0.95, 116):.1%}'
+    )
+
+
 # ------------------------------------------------------------------------------------------------ the main job
 
 
@@ -321,6 +392,7 @@ def main() -> None:
     sim.add_argument('--batch', type=int, default=5)
     sim.add_argument('--alpha', type=float, default=0.05)
     sim.add_argument('--seed', type=int, default=0)
+    sub.add_parser('mixtures')
     job = sub.add_parser('main-job')
     job.add_argument('--runs', type=int, default=116)
     job.add_argument('--workers', type=int, default=2)
@@ -330,6 +402,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == 'simulate':
         simulate(args.sessions, args.max_runs, args.batch, args.alpha, args.seed)
+        return
+    if args.command == 'mixtures':
+        mixtures()
         return
     if args.fixed_report and args.sequential_report:
         walls = tuple(float(w) for w in args.walls.split(',')) if args.walls else None

@@ -190,12 +190,16 @@ def test_a_lower_bound_gate_of_one_is_never_reachable() -> None:
 
 def test_infeasible_names_the_runs_a_gate_needs() -> None:
     gate = Thresholds(min_pass_rate=0.9, min_determinism=0.95, lower_bound=True)
-    assert infeasible(gate, 73) is None
+    # Determinism's lower bound rests on the runs after the first (held-out agreement): 19/(19 + z^2) = 0.832 at
+    # 20 runs, and 0.95 needs 73 held-out runs, 74 runs.
+    assert infeasible(gate, 74) is None
+    assert infeasible(gate, 73) is not None
     assert infeasible(gate, 20, architecture='single') == (
         'architecture single: min_pass_rate=0.9 on the Wilson 95% lower bound cannot be met with 20 run(s): '
         'even 20 successes out of 20 have a lower bound of 0.839; it needs at least 35 runs; '
         'min_determinism=0.95 on the Wilson 95% lower bound cannot be met with 20 run(s): '
-        'even 20 successes out of 20 have a lower bound of 0.839; it needs at least 73 runs'
+        'even 20 runs of one trajectory (19 held-out agreements of 19) have a lower bound of 0.832; it needs at '
+        'least 74 runs'
     )
     # On the point estimate, any threshold can be met by any number of runs.
     assert infeasible(Thresholds(min_pass_rate=0.99, min_determinism=0.99), 20) is None

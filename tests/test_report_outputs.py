@@ -183,7 +183,13 @@ def test_markdown_junit_and_metadata(
     markdown = pytester.path.joinpath('out', 'summary.md').read_text()
     # Pooled 10/10 per architecture, cluster-adjusted Wilson = plain Wilson (no spread over cases): lower bound
     # 10 / (10 + 1.96^2) = 0.722 -> 72%.
-    assert '| steady | 2 | 10 | 0 | 100.0% [72%-100%] n=10 | 100.0% [72%-100%] n=10 | 1.00 | 200 | 20 | - |' in markdown
+    # Two cases of 5/5: for the population of cases, the Wilson interval of 2 cases out of 2 (2/(2 + z^2) = 0.342);
+    # for these cases only, determinism on 8 held-out agreements of 8 (8/(8 + z^2) = 0.676), the pass rate on 10 of
+    # 10 runs (10/(10 + z^2) = 0.722).
+    assert (
+        '| steady | 2 | 10 | 0 | 100.0% [34%-100%] suite [68%-100%] n=10 | 100.0% [34%-100%] suite [72%-100%] n=10 '
+        '| 1.00 | 200 | 20 | - |'
+    ) in markdown
     assert '| gone vs steady: not enough runs to tell | +0.0% [-25.9%, +25.9%] | 0 / 0 of 2 | 1 |' in markdown
     assert summary.read_text() == 'earlier step\n' + markdown
 

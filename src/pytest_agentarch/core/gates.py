@@ -329,24 +329,32 @@ def infeasible(thresholds: Thresholds, runs: int, *, architecture: str | None = 
     """Why `thresholds` cannot be met (or cannot mean anything) with `runs` runs per item; None when they can.
 
     A gate on the Wilson lower bound above n/(n+z^2), the lower bound of n successes out of n, fails every item
-    however well it does; a determinism gate over one run is always met, since one run agrees with itself.
+    however well it does (determinism's lower bound rests on n - 1 held-out runs); a determinism gate over one run is
+    always met, since one run agrees with itself.
     """
     problems: list[str] = []
     z2 = Z95 * Z95
-    best = runs / (runs + z2)
-    gated = [('min_pass_rate', thresholds.min_pass_rate), ('min_determinism', thresholds.min_determinism)]
-    for name, threshold in gated:
+    # Determinism's lower bound rests on the held-out agreement of runs 1..n-1 (stats.Rate.modal): one trial fewer.
+    gated = [('min_pass_rate', thresholds.min_pass_rate, 0), ('min_determinism', thresholds.min_determinism, 1)]
+    for name, threshold, seed in gated:
+        trials = max(0, runs - seed)
+        best = trials / (trials + z2)
         if not thresholds.lower_bound or threshold is None or best >= threshold - _TOLERANCE:
             continue
         needed = runs_needed(threshold)
         remedy = (
-            f'it needs at least {needed} runs'
+            f'it needs at least {needed + seed} runs'
             if needed is not None
             else 'no number of runs reaches 1: lower the threshold or judge the point estimate'
         )
+        what = (
+            f'even {runs} successes out of {runs}'
+            if not seed
+            else f'even {runs} runs of one trajectory ({trials} held-out agreements of {trials})'
+        )
         problems.append(
-            f'{name}={threshold:g} on the Wilson 95% lower bound cannot be met with {runs} run(s): even {runs} '
-            f'successes out of {runs} have a lower bound of {best:.3f}; {remedy}'
+            f'{name}={threshold:g} on the Wilson 95% lower bound cannot be met with {runs} run(s): {what} have a '
+            f'lower bound of {best:.3f}; {remedy}'
         )
     if thresholds.min_determinism is not None and runs < 2:
         problems.append(
