@@ -83,30 +83,31 @@ def test_a_significant_drop_fails_the_session_with_one_line_and_nothing_is_dropp
     result = baseline.runpytest(*args, '--fail-on-regression', *xdist)
     result.assert_outcomes(passed=6)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    # wobbly first: 20/20 -> 1/20. Fisher: 21 successes in 40 runs, first group 20; the first group's successes a
-    # run 1..20 with weight C(20,a) C(20,21-a): a = 20 and a = 1 weigh 20 each, every other table more (a = 19:
-    # 20 * 190). p = 40 / C(40,21) = 40 / 131282408400 = 3.047e-10. Holm over 8 tests (4 items in both x 2 rates;
-    # every other p is 1): 8 * 3.047e-10 = 2.438e-09.
+    # wobbly first: 20/20 -> 1/20 (twenty different trajectories). The drop is tested on the baseline's held-out
+    # agreement, 19 of 19, against the session's modal count, 1 of 20: 20 successes in 39, the first group at its
+    # most, 19: P = C(19,19) C(20,1) / C(39,20) = 20 / 68923264410, doubled: 5.803e-10. Holm over 8 tests (4 items
+    # in both x 2 rates; every other p is 1): 8 * 5.803e-10 = 4.642e-09.
     result.stdout.fnmatch_lines(
         [
             'baseline baseline.json: 4 items compared at level steps, 1 significant drop(s), 0 significant rise(s) '
-            "(Fisher's exact test, Holm over 8 tests, alpha 0.05)",
+            "(pass rate: Fisher's exact test; determinism: held-out agreement against the modal count; Holm over 8 "
+            'tests, alpha 0.05)',
             '  different dataset version: 2 case(s) changed since the baseline: steady demo::second, '
             'wobbly demo::second',
             '  only in the baseline (2): gone demo::first, gone demo::second',
             '  only in this session (2): steady demo::third, wobbly demo::third',
             '  architectures only in the baseline: gone',
             'agentarch: 1 significant regression(s) against the baseline',
-            '  regression: wobbly demo::first determinism: 20/20 -> 1/20 (-95.0%, p=3.05e-10, Holm-adjusted 2.44e-09)',
+            '  regression: wobbly demo::first determinism: 20/20 -> 1/20 (-95.0%, p=5.8e-10, Holm-adjusted 4.64e-09)',
         ]
     )
     report = json.loads(baseline.path.joinpath('new.json').read_text())
-    assert report['schema_version'] == 5
+    assert report['schema_version'] == 6
     cmp = report['baseline']
     assert cmp['fingerprints'] == 'changed'
     key = {'architecture': 'wobbly', 'model': None, 'dataset': 'demo', 'case': 'first'}
     first = next(i for i in cmp['items'] if i['item'] == key)
-    assert first['determinism']['p_value'] == pytest.approx(40 / 131282408400, rel=1e-9)
+    assert first['determinism']['p_value'] == pytest.approx(40 / 68923264410, rel=1e-9)
     assert first['top_changed'] is False  # 'agent(alpha)' is still the first variant listed (run 0 took it)
 
 
@@ -167,13 +168,14 @@ def test_markdown_junit_and_metadata(
         *xdist,
     )
     result.assert_outcomes(passed=4)
-    # steady and gone are each 5/5 on both cases: tied? The difference interval of two cases of 5/5 against 5/5:
-    # Agresti-Caffo p = 6/7, variance (6/7)(1/7)/7 = 6/343 per side; within variance (2 cases x 2 sides x 6/343)
-    # / 2^2 = 6/343 = 0.017493, half width 1.96 * 0.13226 = 0.2592 > 0.05: not enough runs to tell.
+    # steady and gone are each 5/5 on both cases: tied? The lower bound compares held-out agreement 4/4 with the
+    # modal 5/5: Agresti-Caffo variances (5/6)(1/6)/6 = 0.023148 and (6/7)(1/7)/7 = 0.017493 per case; within
+    # variance 2 x 0.040641 / 2^2 = 0.020321, half width 1.96 * 0.14255 = 0.2794 > 0.05: not enough runs to tell.
     result.stdout.fnmatch_lines(
         [
-            'pairwise determinism(steps), paired by case (exact test stratified by case, Holm):',
-            '  gone vs steady: not enough runs to tell: 100.0% vs 100.0%, difference +0.0% [-25.9%, +25.9%], '
+            'pairwise determinism(steps), paired by case (held-out agreement against the modal count, exact test '
+            'stratified by case, Holm):',
+            '  gone vs steady: not enough runs to tell: 100.0% vs 100.0%, difference +0.0% [-27.9%, +27.9%], '
             'better on 0/0 of 2 cases, p=1',
             'Markdown summary written to out/summary.md',
         ]
@@ -181,7 +183,13 @@ def test_markdown_junit_and_metadata(
     markdown = pytester.path.joinpath('out', 'summary.md').read_text()
     # Pooled 10/10 per architecture, cluster-adjusted Wilson = plain Wilson (no spread over cases): lower bound
     # 10 / (10 + 1.96^2) = 0.722 -> 72%.
-    assert '| steady | 2 | 10 | 0 | 100.0% [72%-100%] n=10 | 100.0% [72%-100%] n=10 | 1.00 | 200 | 20 | - |' in markdown
+    # Two cases of 5/5: for the population of cases, the Wilson interval of 2 cases out of 2 (2/(2 + z^2) = 0.342);
+    # for these cases only, determinism on 8 held-out agreements of 8 (8/(8 + z^2) = 0.676), the pass rate on 10 of
+    # 10 runs (10/(10 + z^2) = 0.722).
+    assert (
+        '| steady | 2 | 10 | 0 | 100.0% [34%-100%] suite [68%-100%] n=10 | 100.0% [34%-100%] suite [72%-100%] n=10 '
+        '| 1.00 | 200 | 20 | - |'
+    ) in markdown
     assert '| gone vs steady: not enough runs to tell | +0.0% [-25.9%, +25.9%] | 0 / 0 of 2 | 1 |' in markdown
     assert summary.read_text() == 'earlier step\n' + markdown
 

@@ -34,7 +34,8 @@ def test_schema_describes_the_nesting_users_read() -> None:
         levels = defs[model]['properties']['determinism_by_level']
         assert levels['propertyNames']['enum'] == ['tools', 'steps', 'strict']
         assert {'infra', 'scores', 'labels', 'total', 'level', 'model'} <= set(defs[model]['properties'])
-    assert defs['Miss']['properties']['judged_on']['enum'] == ['value', 'wilson-low', 't-low', 'sequential']
+    judged_on = defs['Miss']['properties']['judged_on']['enum']
+    assert judged_on == ['value', 'wilson-low', 't-low', 'sequential', 'undecided']
     assert defs['CaseReport']['properties']['sequential']['anyOf'][0]['$ref'] == '#/$defs/SequentialItem'
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from conftest import XDIST
-from pytest_agentarch.core.gates import Thresholds, decide, gated
+from pytest_agentarch.core.gates import Thresholds, check, decide, final, gated, sequential_misses
 from pytest_agentarch.core.records import Assertion, RunRecord
 from pytest_agentarch.core.sequential import (
     SequentialItem,
@@ -28,11 +28,13 @@ from pytest_agentarch.core.sequential import (
     decide_rate,
     e_value,
     fewest_runs_to_meet,
+    final_cutoff,
     fixed_n_exact,
     fixed_n_normal,
+    fixed_n_power,
     plan,
 )
-from pytest_agentarch.core.stats import wilson
+from pytest_agentarch.core.stats import case_stats, wilson
 
 ROOT = Path(__file__).parent.parent
 CI_GATES = (ROOT / 'docs' / 'ci-gates.md').read_text(encoding='utf-8')
@@ -254,6 +256,70 @@ def test_gates_decide_from_records_in_index_order() -> None:
     assert decisions[1].e_value >= 20
 
 
+def test_the_final_cutoff_by_hand() -> None:
+    # One look at 29 trials, t = 0.9: P(29 of 29) = 0.9^29 = 0.0471 <= 0.05, P(>= 28) = 0.0471 + 29 * 0.9^28 * 0.1 =
+    # 0.1989: the cutoff is 29. Earlier looks below 33 trials cannot cross the met boundary (33 of 33 is the first
+    # e-value >= 20), so checking after every 5 runs changes nothing.
+    assert final_cutoff((29,), 0.9) == 29
+    assert final_cutoff((4, 9, 14, 19, 24, 29), 0.9) == 29
+    # 19 trials: 0.9^19 = 0.135 > 0.05: nothing passes at the maximum.
+    assert final_cutoff((19,), 0.9) == 20
+    # Looks at 33 and 34: 33 of 33 crosses with 0.9^33 = 0.0309; reaching 33 of 34 uncrossed needs 32 of 33 then a
+    # success, 33 * 0.9^33 * 0.1 = 0.1020, too much; 34 of 34 uncrossed is impossible: the cutoff is 34.
+    assert final_cutoff((33, 34), 0.9) == 34
+    with pytest.raises(ValueError, match='increasing'):
+        final_cutoff((5, 5), 0.9)
+    with pytest.raises(ValueError, match='strictly between 0 and 1'):
+        final_cutoff((5,), 1.0)
+
+
+def test_fixed_n_power_by_hand() -> None:
+    # 29 trials at t = 0.9: the cutoff is 29 (above); at a true rate of 0.95 it is met with 0.95^29 = 0.2259.
+    assert fixed_n_power(0.9, 0.95, 29) == pytest.approx(0.95**29, rel=1e-9)
+    assert fixed_n_power(0.9, 1.0, 19) == 0.0  # 19 trials never reach level 0.05
+    with pytest.raises(ValueError, match='true rate must be between 0 and 1'):
+        fixed_n_power(0.9, 1.5, 10)
+
+
+@pytest.mark.parametrize('threshold', [0.8, 0.9, 0.95])
+def test_a_pass_at_the_threshold_happens_at_most_alpha_of_the_time_with_the_final_test(threshold: float) -> None:
+    # Exactly, on Bernoulli streams at and below the threshold: met early or at the maximum, at most alpha.
+    for rate in (threshold, threshold - 0.02, threshold - 0.1):
+        for runs, batch in ((116, 5), (40, 1), (200, 10)):
+            p = plan(threshold, rate, max_runs=runs, batch=batch)
+            assert p.met <= 0.05 + 1e-12
+            assert p.met + p.missed + p.undecided == pytest.approx(1.0)
+    # And the final test does pass rates just above the threshold that the e-process leaves undecided at 116 runs:
+    # at 0.95 against 0.9 more than half are met (the e-process alone met 28.7%).
+    p = plan(0.9, 0.95, max_runs=116, batch=5)
+    assert p.met > 0.5 and p.met_at_maximum > 0.2
+
+
+def test_at_the_maximum_an_undecided_gate_is_met_by_the_final_test_or_fails() -> None:
+    thresholds = Thresholds(min_pass_rate=0.9)
+    # 30 of 30 passed, checked after every 5: the e-process needs 33; the final cutoff for looks 5..30 is 30
+    # (0.9^30 = 0.0424 <= 0.05; 30 * 0.9^29 * 0.1 + 0.0424 > 0.05).
+    perfect = _records([True] * 30, ['t'] * 30)
+    (undecided,) = decide(perfect, thresholds, 0.05)
+    assert undecided.decision == 'undecided'
+    (met,) = final(perfect, [undecided], thresholds, 0.05, 5)
+    assert (met.decision, met.final_test, met.at_run, met.successes, met.trials) == ('met', True, 30, 30, 30)
+    # 29 of 30: below the cutoff, still undecided: a miss judged 'undecided', although its point estimate 0.967
+    # meets 0.9 (the ordinary rule would pass it).
+    one_failure = _records([True] * 29 + [False], ['t'] * 30)
+    (still,) = final(one_failure, decide(one_failure, thresholds, 0.05), thresholds, 0.05, 5)
+    assert still.decision == 'undecided'
+    stats = case_stats(one_failure, architecture='a', case='c')
+    assert check(stats, thresholds) == []
+    (miss,) = sequential_misses(stats, check(stats, thresholds), [still])
+    assert (miss.metric, miss.judged_on, miss.value, miss.n) == ('pass_rate', 'undecided', 29 / 30, 30)
+    # A threshold of 1 (every run must pass) stays with the ordinary rule: 30 of 30 passes.
+    every = Thresholds()
+    decisions = final(perfect, decide(perfect, every, 0.05), every, 0.05, 5)
+    assert [d.decision for d in decisions] == ['undecided']
+    assert sequential_misses(case_stats(perfect, architecture='a', case='c'), [], decisions) == []
+
+
 def test_infrastructure_failures_are_left_out_of_the_streams() -> None:
     records = _records([True] * 16, ['t'] * 16)
     records.append(RunRecord(index=16, duration=0.0, error_type='ModelHTTPError', error_kind='infrastructure'))
@@ -387,12 +453,27 @@ def test_a_session_stops_each_item_where_its_gates_are_decided(
     assert 'determinism:steps missed at run 10 (e=' in html
 
 
-def test_an_undecided_item_is_judged_by_the_ordinary_rule_and_counted(project: Callable[..., pytest.Pytester]) -> None:
+def test_an_item_undecided_at_the_maximum_fails_unless_the_final_test_meets_it(
+    project: Callable[..., pytest.Pytester],
+) -> None:
     pytester = project(ARCHS, cases=CASES)
-    # At most 30 runs: steady's determinism needs 34, so it is undecided and passes on the point estimate (100%).
-    result = pytester.runpytest('--runs', '30', '--agentarch-sequential', '--min-determinism', '0.9', '-k', 'steady')
+    # At most 20 runs: steady's determinism needs 34 for the e-process, and 19 of 19 held-out agreements are short of
+    # the final test (0.9^19 = 0.135 > 0.05): undecided, so it fails although its point estimate is 100%.
+    args = ['--agentarch-sequential', '--min-determinism', '0.9', '-k', 'steady', '-vv']
+    result = pytester.runpytest('--runs', '20', *args)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            '*1 items, 0 decided (0 met, 0 missed), 1 undecided (an undecided gate fails; a threshold of 1 is judged '
+            'on every run)*',
+            '*determinism:steps 1.000 (undecided at the maximum: not shown to meet it at alpha) n=19 < threshold 0.9*',
+        ]
+    )
+    # At most 30: 29 of 29 reach the final cutoff (0.9^29 = 0.0471): met at the maximum. The pass-rate gate (every
+    # run must pass, a threshold of 1) stays with the ordinary rule: the item passes and counts as undecided.
+    result = pytester.runpytest('--runs', '30', *args)
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(['*1 items, 0 decided (0 met, 0 missed), 1 undecided and judged by the ordinary rule*'])
+    result.stdout.fnmatch_lines(['*determinism:steps met at the maximum by the final test (29/29)*'])
 
 
 def test_alpha_must_be_an_error_rate(project: Callable[..., pytest.Pytester]) -> None:
@@ -414,11 +495,11 @@ def test_the_planner_prints_and_runs_nothing(project: Callable[..., pytest.Pytes
             'pass_rate >= 0.8 (session):',
             # a perfect item at 0.8: fixed-N 0.8^14 = 0.044 <= 0.05 (0.8^13 = 0.055): 14 runs; sequential met at 16,
             # checked at 20
-            '  1.00 * 14 * 20.0 * 100.0% * 0.0% * 0.0%',
+            '  1.00 * 14 * 100.0% * 20.0 * 100.0% * 0.0% * 0.0% * 0.0%',
             '*decided met after 16 runs; to tell 0.8 from 0.7 a fixed-N design needs 116 runs '
             '(normal approximation 109)',
             'determinism:steps >= 0.9 (session):',
-            '  1.00 * 29 * 35.0 * 100.0% * 0.0% * 0.0%',
+            '  1.00 * 29 * 100.0% * 35.0 * 100.0% * 0.0% * 0.0% * 0.0%',
             '*decided met after 34 runs; to tell 0.9 from 0.8 a fixed-N design needs 78 runs (normal approximation 69)',
         ]
     )

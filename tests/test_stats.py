@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import operator
@@ -12,6 +13,7 @@ import pytest
 
 from pytest_agentarch.core.gates import Miss
 from pytest_agentarch.core.records import Assertion, ModelRequestRecord, RequestContext, RunRecord, ToolCallRecord
+from pytest_agentarch.core.sequential import agreement_with_predicted_mode
 from pytest_agentarch.core.stats import (
     Rate,
     Score,
@@ -118,16 +120,92 @@ def test_clustered_rate_of_cases_that_split_all_or_nothing() -> None:
     assert (rate.low, rate.high) == pytest.approx((0.060830, 0.939170), abs=2e-6)
 
 
-def test_clustered_rate_without_clustering_is_the_pooled_wilson_interval() -> None:
-    # Every case 10/10: no variance between cases, deff undefined: the Wilson interval of 20/20 (low 20/(20+z^2)).
+def test_clustered_rate_at_the_edges_is_a_wilson_interval_over_the_cases() -> None:
+    # Every case 10/10: no spread between cases to estimate a variance from, and a case's runs may be alike: the
+    # Wilson interval of 2 cases out of 2 (low 2/(2+z^2) = 0.342), not of 20 runs out of 20 (0.839).
     same = Rate.clustered([(10, 10), (10, 10)])
-    assert (same.low, same.high) == pytest.approx((20 / (20 + 1.959964**2), 1.0), abs=1e-6)
+    assert (same.low, same.high) == pytest.approx((2 / (2 + 1.959964**2), 1.0), abs=1e-6)
+    # The fixed suite's interval is the pooled one: 20/(20+z^2).
+    assert (same.suite_low, same.suite_high) == pytest.approx((20 / (20 + 1.959964**2), 1.0), abs=1e-6)
+    # 29 perfect cases of 20 runs: 29/(29+z^2) = 0.88303 for the population, 580/(580+z^2) = 0.99342 for the suite.
+    perfect = Rate.clustered([(20, 20)] * 29)
+    assert (perfect.low, perfect.suite_low) == pytest.approx((0.88303, 0.99342), abs=1e-5)
+    # Pooled 0: mirrored, high = z^2/(5+z^2) = 0.43448 over 5 cases.
+    none = Rate.clustered([(0, 20)] * 5)
+    assert (none.low, none.high) == pytest.approx((0.0, 0.43448), abs=1e-5)
+    # One case at the edge: its own Wilson interval.
+    assert Rate.clustered([(10, 10)]).low == pytest.approx(10 / (10 + 1.959964**2), abs=1e-6)
+
+
+def test_clustered_rate_without_clustering_is_the_pooled_wilson_interval() -> None:
     # Cases that differ less than independent draws would (deff < 1) never narrow it below the pooled one.
     calm = Rate.clustered([(5, 10), (5, 10), (6, 10), (4, 10)])
     assert (calm.low, calm.high) == pytest.approx(wilson(20, 40))
     # One case: its own Wilson interval; cases with no runs are not clusters.
     assert (Rate.clustered([(7, 10), (0, 0)]).low, Rate.clustered([(7, 10)]).high) == pytest.approx(wilson(7, 10))
     assert Rate.clustered([(0, 0)]).value is None
+
+
+def test_counts_above_their_totals_are_refused() -> None:
+    with pytest.raises(ValueError, match='passed runs c must be between 0 and the runs, got 7 of 5'):
+        pass_hat_k(5, 7, 3)
+    with pytest.raises(ValueError, match='got 7 of 5'):
+        pass_at_k(5, 7, 3)
+    with pytest.raises(ValueError, match='got 5 of 4'):
+        wilson(5, 4)
+    with pytest.raises(ValueError, match='got -1 of 4'):
+        Rate.of(-1, 4)
+    with pytest.raises(ValueError, match='cannot be negative'):
+        wilson(0, -1)
+    with pytest.raises(ValueError, match='got 11 of 10'):
+        Rate.clustered([(11, 10)])
+    with pytest.raises(ValueError, match='held-out agreeing runs must be between 0 and the runs, got 20 of 19'):
+        Rate.modal(20, 20, 20)
+
+
+def test_modal_share_interval_rests_on_held_out_agreement_below_and_the_modal_count_above() -> None:
+    # 10 of 20 runs modal, 5 of 19 agreeing with the mode before them. Low: Wilson of 5/19: denom 1.20218, centre
+    # (0.26316 + 0.10109) / 1.20218 = 0.30299, half 1.96 sqrt(0.010206 + 0.0026603) / 1.20218 = 0.18493 -> 0.11806.
+    # High: Wilson of 10/20: 0.5 + 1.96 sqrt(0.0125 + 0.0024010) / 1.19207 = 0.70071.
+    rate = Rate.modal(10, 20, 5)
+    assert (rate.value, rate.successes, rate.n, rate.held_out, rate.interval) == (0.5, 10, 20, 5, 'held-out')
+    assert (rate.low, rate.high) == pytest.approx((0.11806, 0.70071), abs=1e-4)
+    # One run tells nothing about d from below; no runs: the whole range.
+    assert (Rate.modal(1, 1, 0).low, Rate.modal(1, 1, 0).high) == (0.0, 1.0)
+    assert Rate.modal(0, 0, 0).value is None
+
+
+@pytest.mark.parametrize(
+    ('probs', 'old_below_93'), [((0.5, 0.5), True), ((0.4, 0.3, 0.3), True), ((0.34, 0.33, 0.33), False)]
+)
+def test_modal_share_interval_covers_the_true_determinism_by_exact_enumeration(
+    probs: tuple[float, ...], old_below_93: bool
+) -> None:
+    # Every sequence of 8 runs, weighted by its probability: how often the interval holds d = max(probs). The
+    # Wilson interval on the modal count alone (the interval before) falls below 93% near ties.
+    d, n = max(probs), 8
+    new = old = 0.0
+    for seq in itertools.product(range(len(probs)), repeat=n):
+        p = math.prod(probs[k] for k in seq)
+        top = max(seq.count(k) for k in set(seq))
+        rate = Rate.modal(top, n, agreement_with_predicted_mode([str(k) for k in seq]))
+        new += p * (rate.low <= d <= rate.high)
+        low, high = wilson(top, n)
+        old += p * (low <= d <= high)
+    assert new >= 0.95
+    assert (old < 0.93) is old_below_93
+
+
+def test_clustered_modal_shares_pool_modal_counts_and_bound_below_on_held_out_counts() -> None:
+    cases = [Rate.modal(10, 20, 5), Rate.modal(20, 20, 19)]
+    pooled = Rate.clustered_modal(cases)
+    assert (pooled.value, pooled.successes, pooled.n, pooled.held_out) == (0.75, 30, 40, 24)
+    assert pooled.interval == 'cluster-held-out'
+    assert pooled.low == Rate.clustered([(5, 19), (19, 19)]).low
+    assert pooled.high == Rate.clustered([(10, 20), (20, 20)]).high
+    assert (pooled.suite_low, pooled.suite_high) == (wilson(24, 38)[0], wilson(30, 40)[1])
+    with pytest.raises(ValueError, match='held-out counts'):
+        Rate.clustered_modal([Rate.of(3, 4)])
 
 
 def test_score_mean_has_a_t_interval() -> None:
@@ -622,8 +700,11 @@ def test_render_failure_lists_every_level_scores_and_runs() -> None:
     text = render_failure(stats, [miss], 'a > b')
     lines = text.splitlines()
     assert lines[0] == 'gate missed: x c: pass_rate 0.333 n=3 < threshold 1'
-    assert lines[1] == 'runs=4 errors=1 infra=1 pass rate 33% [6%-79%] n=3 determinism(steps) 33% [6%-79%] n=3'
-    assert lines[2] == 'determinism by level: tools 67% [21%-94%], steps 33% [6%-79%], strict 33% [6%-79%] (n=3)'
+    # steps: a > b, b > a, error: modal 1 of 3 (Wilson high 0.79); held out 0 of 2 (run 1 is not a > b, run 2 is
+    # not the first-seen of a tie): low 0. tools: 'a b', 'a b', error: modal 2/3 (high 0.94), held out 1 of 2, whose
+    # Wilson low is (0.5 + 0.9604 - 1.96 sqrt(0.125 + 0.2401)) / 2.9207 = 0.0945.
+    assert lines[1] == 'runs=4 errors=1 infra=1 pass rate 33% [6%-79%] n=3 determinism(steps) 33% [0%-79%] n=3'
+    assert lines[2] == 'determinism by level: tools 67% [9%-94%], steps 33% [0%-79%], strict 33% [0%-79%] (n=3)'
     assert 'labels: verdict: normal 1' in lines
     assert '  error: UsageLimitExceeded: boom' in lines
     assert '  error (infrastructure: not counted): ModelRateLimitError: boom' in lines

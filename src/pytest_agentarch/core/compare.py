@@ -4,10 +4,17 @@ a baseline report and of architectures with each other on the same cases. No pyt
 - Two proportions (one item, old against new): Fisher's exact test, two-sided (the tables as likely as the observed
   one or less, under fixed margins), computed on exact integers.
 - Two architectures over the same cases: the exact conditional test stratified by case (the exact counterpart of
-  the Cochran-Mantel-Haenszel test): the runs of each case form a 2x2 table, and the statistic is the modal runs of
-  the first architecture summed over cases, whose null distribution is the convolution of the cases' hypergeometric
+  the Cochran-Mantel-Haenszel test): the runs of each case form a 2x2 table, and the statistic is the first group's
+  successes summed over cases, whose null distribution is the convolution of the cases' hypergeometric
   distributions. Pairing by case keeps easy cases from being compared with hard ones; with one case it is Fisher's
   test.
+- Determinism is a modal share, not a binomial rate: the modal count is biased upward, more so the closer the
+  runner-up values are. "A is more deterministic than B" is therefore tested one-sided on A's held-out agreement
+  (runs that took the mode of the runs before them, n - 1 trials, success chance at most d_A at every run) against
+  B's modal count (at least the count of B's true mode, a Binomial(n, d_B)). Both substitutions move the statistic
+  against the claim, and the one-sided test is monotone in them, so under d_A <= d_B the claim is made with
+  probability at most the test's level, whatever the runner-ups (`determinism_test`). Each direction gets half of
+  alpha.
 - Many tests at once: Holm's step-down correction, which holds the family-wise error rate under any dependence
   (determinism and pass rate of one item are dependent), so each significant line can be read on its own.
 
@@ -23,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .stats import Z95, Level, t_critical
+from .stats import Z95, Level, check_count, t_critical
 
 __all__ = (
     'ALPHA',
@@ -37,11 +44,14 @@ __all__ = (
     'ProportionChange',
     'compare_pairs',
     'compare_to_baseline',
+    'determinism_interval',
+    'determinism_test',
     'difference_interval',
     'fisher_exact',
     'holm',
     'observed_in_report',
     'stratified_exact',
+    'stratified_exact_greater',
 )
 
 ALPHA = 0.05
@@ -78,23 +88,15 @@ def fisher_exact(first_successes: int, first_n: int, second_successes: int, seco
     return stratified_exact([(first_successes, first_n, second_successes, second_n)])
 
 
-def stratified_exact(tables: Iterable[tuple[int, int, int, int]]) -> float:
-    """Two-sided p-value of the exact conditional test that two groups share one success probability within each
-    stratum (the exact Cochran-Mantel-Haenszel test of a common odds ratio of 1).
-
-    Each table is (first_successes, first_n, second_successes, second_n) of one stratum. Conditional on every
-    stratum's margins, the first group's successes summed over strata has the convolution of the strata's
-    hypergeometric distributions; the p-value sums the outcomes no more likely than the observed sum. Strata where a
-    margin is zero (every run succeeded, or none did) carry no information and leave the result unchanged. With no
-    informative stratum the p-value is 1.
-    """
+def _convolution(tables: Iterable[tuple[int, int, int, int]]) -> tuple[list[int], int]:
+    """The null weights of the first group's summed successes, from its smallest possible value, and the observed
+    sum's index in them."""
     weights = [1]
     offset = 0  # the smallest possible sum so far
     observed = 0
     for first_s, first_n, second_s, second_n in tables:
         for s, n in ((first_s, first_n), (second_s, second_n)):
-            if not 0 <= s <= n:
-                raise ValueError(f'successes must be between 0 and the runs, got {s} of {n}')
+            check_count(s, n)
         stratum = _hypergeometric_weights(first_n, second_n, first_s + second_s)
         low = max(0, first_s + second_s - second_n)
         convolved = [0] * (len(weights) + len(stratum) - 1)
@@ -105,7 +107,55 @@ def stratified_exact(tables: Iterable[tuple[int, int, int, int]]) -> float:
         weights = convolved
         offset += low
         observed += first_s
-    return min(1.0, _two_sided(weights, observed - offset))
+    return weights, observed - offset
+
+
+def stratified_exact(tables: Iterable[tuple[int, int, int, int]]) -> float:
+    """Two-sided p-value of the exact conditional test that two groups share one success probability within each
+    stratum (the exact Cochran-Mantel-Haenszel test of a common odds ratio of 1).
+
+    Each table is (first_successes, first_n, second_successes, second_n) of one stratum. Conditional on every
+    stratum's margins, the first group's successes summed over strata has the convolution of the strata's
+    hypergeometric distributions; the p-value sums the outcomes no more likely than the observed sum. Strata where a
+    margin is zero (every run succeeded, or none did) carry no information and leave the result unchanged. With no
+    informative stratum the p-value is 1.
+    """
+    weights, observed = _convolution(tables)
+    return min(1.0, _two_sided(weights, observed))
+
+
+def stratified_exact_greater(tables: Iterable[tuple[int, int, int, int]]) -> float:
+    """One-sided p-value of the same stratified exact test against the alternative that the first group's success
+    probability is the higher: the null probability of a summed first-group count at least the observed one."""
+    weights, observed = _convolution(tables)
+    return min(1.0, sum(weights[observed:]) / sum(weights))
+
+
+def determinism_test(first: Sequence[tuple[int, int, int]], second: Sequence[tuple[int, int, int]]) -> float:
+    """p-value for "the first is more deterministic than the second", paired by case: each element is one case's
+    (held-out agreeing runs, modal runs, counted runs) of one side, `first[i]` and `second[i]` the same case.
+
+    The one-sided stratified exact test of the first's held-out agreement (n - 1 trials) against the second's modal
+    count (n trials), doubled: a verdict in the direction the data point to is then wrong with probability at most
+    the level, whichever direction it is (module docstring)."""
+    tables = [(h1, max(0, n1 - 1), t2, n2) for (h1, _, n1), (_, t2, n2) in zip(first, second, strict=True)]
+    return min(1.0, 2 * stratified_exact_greater(tables))
+
+
+def determinism_interval(
+    first: Sequence[tuple[int, int, int]], second: Sequence[tuple[int, int, int]]
+) -> tuple[float, float, float]:
+    """Mean over cases of the modal-share difference (first - second) with a 95% interval valid for the difference of
+    true determinism: (mean, low, high). Each element is one case's (held-out agreeing runs, modal runs, counted
+    runs).
+
+    The lower bound is `difference_interval`'s on the first's held-out agreement against the second's modal share
+    (whose mean is at most d_first - d_second), the upper bound its mirror; the interval always contains the mean."""
+    pairs = list(zip(first, second, strict=True))
+    mean = sum(t1 / n1 - t2 / n2 for (_, t1, n1), (_, t2, n2) in pairs) / len(pairs) if pairs else 0.0
+    low = difference_interval([(h1, max(1, n1 - 1), t2, n2) for (h1, _, n1), (_, t2, n2) in pairs])[1]
+    high = difference_interval([(t1, n1, h2, max(1, n2 - 1)) for (_, t1, n1), (h2, _, n2) in pairs])[2]
+    return mean, min(low, mean), max(high, mean)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -132,6 +182,11 @@ def difference_interval(pairs: Sequence[tuple[int, int, int, int]]) -> tuple[flo
     m = len(pairs)
     if m == 0:
         raise ValueError('no strata with runs on both sides')
+    for a, n, b, k in pairs:
+        check_count(a, n)
+        check_count(b, k)
+        if not n or not k:
+            raise ValueError(f'every stratum needs runs on both sides, got {a} of {n} against {b} of {k}')
     diffs = [a / n - b / k for a, n, b, k in pairs]
     mean = sum(diffs) / m
     within = sum(_agresti_caffo_var(a, n) + _agresti_caffo_var(b, k) for a, n, b, k in pairs) / (m * m)
@@ -166,6 +221,21 @@ class Observed:
     """The case's fingerprint (inputs, expected output, evaluators); None when the report has none."""
     top: str | None = None
     """The most common trajectory at the compared level."""
+    held_out: int | None = None
+    """Runs i >= 1 that took the most common trajectory of runs 0..i-1, out of `determinism[1] - 1`; None when the
+    report does not carry it (schema < 6): then determinism is not tested."""
+
+    def __post_init__(self) -> None:
+        check_count(*self.determinism, f'{self.key}: modal runs')
+        check_count(*self.pass_rate, f'{self.key}: passed runs')
+        if self.held_out is not None:
+            check_count(self.held_out, max(0, self.determinism[1] - 1), f'{self.key}: held-out agreeing runs')
+
+    @property
+    def modal(self) -> tuple[int, int, int] | None:
+        """(held-out agreeing runs, modal runs, counted runs), what the determinism test needs; None without the
+        held-out count."""
+        return None if self.held_out is None else (self.held_out, *self.determinism)
 
     @property
     def key(self) -> ItemKey:
@@ -220,13 +290,14 @@ def observed_in_report(data: Mapping[str, Any], level: Level) -> list[Observed]:
             by_level = case.get('determinism_by_level')
             if not isinstance(by_level, Mapping) or level not in by_level:
                 raise BaselineError(f'{where}: no determinism at level {level!r} (`determinism_by_level`)')
+            held = by_level[level].get('held_out') if isinstance(by_level[level], Mapping) else None
             variants = case.get('variants') or []
             same_level = case.get('level', 'steps') == level
             top = (
                 variants[0].get('trajectory') if same_level and variants and isinstance(variants[0], Mapping) else None
             )
-            found.append(
-                Observed(
+            try:
+                observed = Observed(
                     architecture=str(case.get('architecture', arch.get('summary', {}).get('architecture', ''))),
                     model=case.get('model'),
                     dataset=case.get('dataset'),
@@ -235,8 +306,11 @@ def observed_in_report(data: Mapping[str, Any], level: Level) -> list[Observed]:
                     pass_rate=_pair(case.get('pass_rate'), f'{where}.pass_rate'),
                     fingerprint=case.get('fingerprint'),
                     top=top,
+                    held_out=held if isinstance(held, int) else None,
                 )
-            )
+            except ValueError as exc:
+                raise BaselineError(f'{where}: {exc}') from None
+            found.append(observed)
     return found
 
 
@@ -251,7 +325,10 @@ class ProportionChange(BaseModel):
     new_successes: int
     new_n: int
     change: float | None = Field(description='new rate - old rate; null when a side has no runs')
-    p_value: float | None = Field(description="Fisher's exact test, two-sided; null when a side has no runs")
+    p_value: float | None = Field(
+        description="pass rate: Fisher's exact test, two-sided; determinism: `determinism_test` in the direction of "
+        'the change; null when a side has no runs (or, for determinism, a baseline report without held-out counts)'
+    )
     p_adjusted: float | None = Field(description='Holm-adjusted over every test of the comparison')
     significant: bool = Field(description='p_adjusted < alpha')
 
@@ -282,7 +359,10 @@ class BaselineComparison(BaseModel):
     path: str = Field(description='the baseline report as given')
     level: Level = Field(description='the trajectory level of the determinism compared')
     alpha: float = ALPHA
-    method: str = "Fisher's exact test per rate and item, two-sided; Holm's correction over every test"
+    method: str = (
+        "pass rate: Fisher's exact test per item, two-sided; determinism: the one-sided exact test of the higher "
+        "side's held-out agreement against the lower side's modal count, doubled; Holm's correction over every test"
+    )
     baseline_model: str | None = None
     baseline_commit: str | None = Field(default=None, description="the baseline's git commit, when it recorded one")
     items: list[ItemChange]
@@ -322,6 +402,18 @@ def _change(old: tuple[int, int], new: tuple[int, int]) -> tuple[float | None, f
     return new[0] / new[1] - old[0] / old[1], fisher_exact(old[0], old[1], new[0], new[1])
 
 
+def _determinism_change(old: Observed, new: Observed) -> tuple[float | None, float | None]:
+    """The change in modal share, and the determinism test in the direction of the change (`determinism_test`);
+    no p-value when either side lacks runs or held-out counts."""
+    change, _ = _change(old.determinism, new.determinism)
+    if change is None or old.modal is None or new.modal is None:
+        return change, None
+    if change == 0:
+        return change, 1.0
+    higher, lower = (new.modal, old.modal) if change > 0 else (old.modal, new.modal)
+    return change, determinism_test([higher], [lower])
+
+
 def compare_to_baseline(
     current: Sequence[Observed],
     baseline: Sequence[Observed],
@@ -339,7 +431,7 @@ def compare_to_baseline(
     shared = [k for k in new if k in old]
     raw: list[tuple[float | None, float | None]] = []
     for key in shared:
-        raw.append(_change(old[key].determinism, new[key].determinism))
+        raw.append(_determinism_change(old[key], new[key]))
         raw.append(_change(old[key].pass_rate, new[key].pass_rate))
     tested = {i: p for i, (_, p) in enumerate(raw) if p is not None}
     adjusted = dict(zip(tested, holm(list(tested.values())), strict=True))
@@ -409,12 +501,19 @@ class PairComparison(BaseModel):
     first_determinism: float = Field(description='modal runs over counted runs, pooled over the shared cases')
     second_determinism: float
     difference: float = Field(description='mean over the shared cases of first - second determinism')
-    low: float = Field(description='95% interval of `difference` (see docs/statistics.md)')
+    low: float = Field(
+        description='95% interval of the difference in true determinism: held-out agreement against modal share '
+        '(`determinism_interval`, docs/statistics.md)'
+    )
     high: float
-    p_value: float = Field(description='exact conditional test stratified by case, two-sided')
+    p_value: float = Field(
+        description="one-sided exact test stratified by case of the first's held-out agreement against the second's "
+        'modal count, doubled (`determinism_test`)'
+    )
     p_adjusted: float = Field(description='Holm-adjusted over every pair of the session')
     verdict: Literal['more', 'tied', 'unclear'] = Field(
-        description="'more': the first is significantly more deterministic; 'tied': the interval of the difference "
+        description="'more': the first is significantly more deterministic (the test, and the interval above 0); "
+        "'tied': the interval of the difference "
         "lies within the tie margin; 'unclear': neither, not enough runs to tell"
     )
 
@@ -431,12 +530,14 @@ def compare_pairs(
     items: Sequence[Observed], *, level: Level, alpha: float = ALPHA, margin: float = TIE_MARGIN
 ) -> list[PairComparison]:
     """Every pair of architectures on the same model, over the cases both ran with counted runs, determinism at
-    `level`: the exact test stratified by case, Holm over the pairs, and the verdict."""
-    by_arch: dict[tuple[str, str | None], dict[tuple[str | None, str], tuple[int, int]]] = {}
+    `level`: the determinism test paired by case (`determinism_test`) in the direction of the pooled modal shares,
+    Holm over the pairs, the interval of `determinism_interval`, and the verdict. Items without held-out counts are
+    left out."""
+    by_arch: dict[tuple[str, str | None], dict[tuple[str | None, str], tuple[int, int, int]]] = {}
     for o in items:
-        if o.determinism[1]:
-            by_arch.setdefault((o.architecture, o.model), {})[o.dataset, o.case] = o.determinism
-    pending: list[tuple[str, str, str | None, list[tuple[int, int, int, int]]]] = []
+        if o.determinism[1] and o.modal is not None:
+            by_arch.setdefault((o.architecture, o.model), {})[o.dataset, o.case] = o.modal
+    pending: list[tuple[str, str, str | None, list[tuple[int, int, int]], list[tuple[int, int, int]]]] = []
     names = sorted(by_arch, key=lambda k: (k[1] or '', k[0]))
     for i, (a, model) in enumerate(names):
         for b, other_model in names[i + 1 :]:
@@ -445,20 +546,21 @@ def compare_pairs(
             shared = sorted(set(by_arch[a, model]) & set(by_arch[b, model]), key=lambda k: (k[0] or '', k[1]))
             if not shared:
                 continue
-            tables = [(*by_arch[a, model][k], *by_arch[b, model][k]) for k in shared]
-            pending.append((a, b, model, tables))
-    p_values = [stratified_exact(tables) for *_, tables in pending]
+            first = [by_arch[a, model][k] for k in shared]
+            second = [by_arch[b, model][k] for k in shared]
+            if sum(t for _, t, _ in second) * sum(n for *_, n in first) > sum(t for _, t, _ in first) * sum(
+                n for *_, n in second
+            ):
+                a, b, first, second = b, a, second, first
+            pending.append((a, b, model, first, second))
+    p_values = [determinism_test(first, second) for *_, first, second in pending]
     adjusted = holm(p_values)
     pairs: list[PairComparison] = []
-    for (a, b, model, tables), p, p_adj in zip(pending, p_values, adjusted, strict=True):
-        rate_a = sum(t[0] for t in tables) / sum(t[1] for t in tables)
-        rate_b = sum(t[2] for t in tables) / sum(t[3] for t in tables)
-        if rate_b > rate_a:
-            a, b, rate_a, rate_b = b, a, rate_b, rate_a
-            tables = [(s2, n2, s1, n1) for s1, n1, s2, n2 in tables]
-        diff, low, high = difference_interval(tables)
+    for (a, b, model, first, second), p, p_adj in zip(pending, p_values, adjusted, strict=True):
+        diff, low, high = determinism_interval(first, second)
+        # "more" needs the test and the interval to agree, so the interval shown never crosses 0 beside it.
         verdict: Literal['more', 'tied', 'unclear'] = (
-            'more' if p_adj < alpha else 'tied' if -margin <= low and high <= margin else 'unclear'
+            'more' if p_adj < alpha and low > 0 else 'tied' if -margin <= low and high <= margin else 'unclear'
         )
         pairs.append(
             PairComparison(
@@ -466,11 +568,11 @@ def compare_pairs(
                 second=b,
                 model=model,
                 level=level,
-                cases=len(tables),
-                first_better=sum(s1 * n2 > s2 * n1 for s1, n1, s2, n2 in tables),
-                second_better=sum(s1 * n2 < s2 * n1 for s1, n1, s2, n2 in tables),
-                first_determinism=rate_a,
-                second_determinism=rate_b,
+                cases=len(first),
+                first_better=sum(t1 * n2 > t2 * n1 for (_, t1, n1), (_, t2, n2) in zip(first, second, strict=True)),
+                second_better=sum(t1 * n2 < t2 * n1 for (_, t1, n1), (_, t2, n2) in zip(first, second, strict=True)),
+                first_determinism=sum(t for _, t, _ in first) / sum(n for *_, n in first),
+                second_determinism=sum(t for _, t, _ in second) / sum(n for *_, n in second),
                 difference=diff,
                 low=low,
                 high=high,

@@ -12,7 +12,14 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from .records import RunRecord
-from .sequential import GateDecision, agreement_with_predicted_mode, decide_determinism, decide_rate, log_e_value
+from .sequential import (
+    GateDecision,
+    agreement_with_predicted_mode,
+    decide_determinism,
+    decide_rate,
+    final_cutoff,
+    log_e_value,
+)
 from .stats import LEVELS, Z95, CaseStats, Level, Rate, level_of, variant_key
 
 __all__ = (
@@ -21,6 +28,7 @@ __all__ = (
     'Thresholds',
     'check',
     'decide',
+    'final',
     'gated',
     'infeasible',
     'parse_overrides',
@@ -66,9 +74,10 @@ class Miss(BaseModel, frozen=True):
     value: float | None = Field(description='the judged figure; null when there is none (no runs, no such score)')
     n: int
     threshold: float
-    judged_on: Literal['value', 'wilson-low', 't-low', 'sequential'] = Field(
-        description='the point estimate, the Wilson 95% lower bound (rates), the t 95% lower bound (scores), or '
-        '`sequential`: decided missed by the anytime-valid sequential test (`--agentarch-sequential`)'
+    judged_on: Literal['value', 'wilson-low', 't-low', 'sequential', 'undecided'] = Field(
+        description='the point estimate, the Wilson 95% lower bound (rates), the t 95% lower bound (scores), '
+        '`sequential`: decided missed by the anytime-valid sequential test (`--agentarch-sequential`), or '
+        '`undecided`: not decided met by the maximum, neither by the sequential test nor by its final test'
     )
     detail: str | None = Field(default=None, description='why there is no value, when there is none')
 
@@ -79,6 +88,7 @@ class Miss(BaseModel, frozen=True):
             'wilson-low': ' (Wilson 95% lower bound)',
             't-low': ' (t 95% lower bound)',
             'sequential': ' (decided missed by the sequential test)',
+            'undecided': ' (undecided at the maximum: not shown to meet it at alpha)',
         }
         who = f'{self.architecture}@{self.model}' if self.model else self.architecture
         text = (
@@ -222,14 +232,67 @@ def decide(records: Sequence[RunRecord], thresholds: Thresholds, alpha: float) -
     return out
 
 
+def _met_side(records: Sequence[RunRecord], metric: str, level: Level) -> tuple[int, int]:
+    """The met test's (successes, trials) on `records`: passed of judged runs, or held-out agreement of counted - 1."""
+    counted = [r for r in records if not r.infrastructure]
+    if metric == 'pass_rate':
+        judged = [r for r in counted if not r.unjudged]
+        return sum(r.passed for r in judged), len(judged)
+    keys = [variant_key(r, level) for r in counted]
+    return agreement_with_predicted_mode(keys), max(0, len(keys) - 1)
+
+
+def final(
+    records: Sequence[RunRecord],
+    decisions: Sequence[GateDecision],
+    thresholds: Thresholds,
+    alpha: float,
+    batch: int,
+) -> list[GateDecision]:
+    """The decisions once an item has made its maximum runs: a gate still undecided whose threshold is below 1 is met
+    when its met-side successes reach `sequential.final_cutoff` for the looks the item was checked at (after each
+    `batch` runs), and stays undecided, a miss, otherwise. A threshold of 1 stays undecided here: no finite number of
+    runs shows it, and the ordinary rule (every run) judges it."""
+    ordered = sorted(records, key=lambda r: r.index)
+    out: list[GateDecision] = []
+    for d in decisions:
+        if d.decision != 'undecided' or not 0 < d.threshold < 1:
+            out.append(d)
+            continue
+        looks: list[int] = []
+        for end in range(batch, len(ordered) + batch, batch):
+            trials = _met_side(ordered[: min(end, len(ordered))], d.metric, thresholds.level)[1]
+            if trials and (not looks or trials > looks[-1]):
+                looks.append(trials)
+        successes, trials = _met_side(ordered, d.metric, thresholds.level)
+        if not looks or successes < final_cutoff(tuple(looks), d.threshold, alpha):
+            out.append(d)
+            continue
+        out.append(
+            d.model_copy(
+                update={
+                    'decision': 'met',
+                    'at_run': len(ordered),
+                    'successes': successes,
+                    'trials': trials,
+                    'e_value': math.exp(min(log_e_value(successes, trials, d.threshold, 'met'), 700.0)),
+                    'final_test': True,
+                }
+            )
+        )
+    return out
+
+
 def sequential_misses(stats: CaseStats, misses: list[Miss], decisions: Sequence[GateDecision]) -> list[Miss]:
-    """The item's misses once its sequential decisions are in: a gate decided met has no miss and one decided missed
-    is a miss judged `sequential`, whatever the ordinary rule says of the final runs; undecided gates and score gates
-    keep the ordinary rule's verdict."""
-    decided = {d.metric: d for d in decisions if d.decision != 'undecided'}
+    """The item's misses once its sequential decisions are in (`final` included): a gate decided met has no miss, one
+    decided missed is a miss judged `sequential`, and one still undecided is a miss judged `undecided`, whatever the
+    ordinary rule says of the final runs, so that a pass is always a decision with a wrong-pass rate of at most
+    alpha. Gates with a threshold of 1 (every run must pass) when undecided, and score gates, keep the ordinary
+    rule's verdict."""
+    decided = {d.metric: d for d in decisions if d.decision != 'undecided' or d.threshold < 1}
     kept = [m for m in misses if m.metric not in decided]
     for d in decided.values():
-        if d.decision == 'missed':
+        if d.decision != 'met':
             kept.append(
                 Miss(
                     architecture=stats.architecture,
@@ -239,7 +302,7 @@ def sequential_misses(stats: CaseStats, misses: list[Miss], decisions: Sequence[
                     value=d.successes / d.trials if d.trials else None,
                     n=d.trials,
                     threshold=d.threshold,
-                    judged_on='sequential',
+                    judged_on='sequential' if d.decision == 'missed' else 'undecided',
                     detail=None if d.trials else 'no counted runs',
                 )
             )
@@ -266,24 +329,32 @@ def infeasible(thresholds: Thresholds, runs: int, *, architecture: str | None = 
     """Why `thresholds` cannot be met (or cannot mean anything) with `runs` runs per item; None when they can.
 
     A gate on the Wilson lower bound above n/(n+z^2), the lower bound of n successes out of n, fails every item
-    however well it does; a determinism gate over one run is always met, since one run agrees with itself.
+    however well it does (determinism's lower bound rests on n - 1 held-out runs); a determinism gate over one run is
+    always met, since one run agrees with itself.
     """
     problems: list[str] = []
     z2 = Z95 * Z95
-    best = runs / (runs + z2)
-    gated = [('min_pass_rate', thresholds.min_pass_rate), ('min_determinism', thresholds.min_determinism)]
-    for name, threshold in gated:
+    # Determinism's lower bound rests on the held-out agreement of runs 1..n-1 (stats.Rate.modal): one trial fewer.
+    gated = [('min_pass_rate', thresholds.min_pass_rate, 0), ('min_determinism', thresholds.min_determinism, 1)]
+    for name, threshold, seed in gated:
+        trials = max(0, runs - seed)
+        best = trials / (trials + z2)
         if not thresholds.lower_bound or threshold is None or best >= threshold - _TOLERANCE:
             continue
         needed = runs_needed(threshold)
         remedy = (
-            f'it needs at least {needed} runs'
+            f'it needs at least {needed + seed} runs'
             if needed is not None
             else 'no number of runs reaches 1: lower the threshold or judge the point estimate'
         )
+        what = (
+            f'even {runs} successes out of {runs}'
+            if not seed
+            else f'even {runs} runs of one trajectory ({trials} held-out agreements of {trials})'
+        )
         problems.append(
-            f'{name}={threshold:g} on the Wilson 95% lower bound cannot be met with {runs} run(s): even {runs} '
-            f'successes out of {runs} have a lower bound of {best:.3f}; {remedy}'
+            f'{name}={threshold:g} on the Wilson 95% lower bound cannot be met with {runs} run(s): {what} have a '
+            f'lower bound of {best:.3f}; {remedy}'
         )
     if thresholds.min_determinism is not None and runs < 2:
         problems.append(

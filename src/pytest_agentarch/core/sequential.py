@@ -11,8 +11,16 @@ index. For a threshold t:
 - **missed** rejects "p >= t": the same mixture over alternatives q in [0, t).
 
 At most one of the two nulls is true, so the chance of a wrong decision (met when p < t, missed when p >= t) is at
-most alpha, at every stopping time. A rate exactly at the threshold is never reliably decided: it runs to the maximum
-and is judged by the ordinary rule.
+most alpha, at every stopping time. A rate exactly at the threshold is never reliably decided: it runs to the maximum.
+
+**At the maximum** (`final_cutoff`): a gate still undecided after the last batch is met only when its met-side
+successes reach a cutoff chosen so that, for a Bernoulli(t) stream checked at the same looks, the chance of crossing
+the met boundary at any look or reaching the cutoff at the last one is at most alpha (computed exactly). That event
+only grows with the successes, so its chance is at most alpha for every p <= t, and for determinism's held-out stream,
+whose chance of success is at most d at every run. Otherwise the gate stays undecided and fails: a pass is always a
+decision whose wrong-pass rate at the threshold is at most alpha overall, early stops included. Most of the unspent
+alpha of the e-process is used there, so rates just above the threshold that the mixture is too slow to decide within
+the maximum are met at the maximum nearly as often as by a fixed-N exact test of the same runs.
 
 The mixing distribution (`alternatives`) puts half its weight on the extreme alternative (q = 1 for met, q = 0 for
 missed), where runs that all agree or all fail are decided soonest, and spreads the other half evenly over 9
@@ -37,10 +45,12 @@ the modal trajectory and pi_v that of trajectory v (d = max pi_v):
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from statistics import NormalDist
 from typing import Literal
 
@@ -59,8 +69,10 @@ __all__ = (
     'decide_rate',
     'e_value',
     'fewest_runs_to_meet',
+    'final_cutoff',
     'fixed_n_exact',
     'fixed_n_normal',
+    'fixed_n_power',
     'log_e_value',
     'plan',
 )
@@ -139,6 +151,57 @@ def _decide(met_successes: int, met_n: int, top: int, n: int, threshold: float, 
     return 'undecided'
 
 
+def _met_boundary(trials: int, threshold: float, alpha: float) -> int:
+    """The fewest successes of `trials` at which the met e-value reaches 1/alpha (trials + 1 when none does); the
+    e-value grows with the successes, so a bisection finds it."""
+    bar = math.log(1 / alpha)
+    lo, hi = 0, trials + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if log_e_value(mid, trials, threshold, 'met') >= bar:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@lru_cache(maxsize=1024)
+def final_cutoff(looks: tuple[int, ...], threshold: float, alpha: float = DEFAULT_ALPHA) -> int:
+    """The fewest met-side successes at the last of `looks` that pass a gate still undecided there.
+
+    `looks` are the met side's trials at each check, increasing, the last at the maximum. Computed exactly on a
+    Bernoulli(`threshold`) stream: the chance of crossing the met boundary at an earlier look, plus that of reaching
+    the cutoff at the last, is at most `alpha` (module docstring). The last look's e-value boundary is never below
+    the cutoff. `looks[-1] + 1` when no cutoff keeps alpha (nothing passes at the maximum)."""
+    if not looks or looks[0] < 1 or any(b <= a for a, b in itertools.pairwise(looks)):
+        raise ValueError(f'looks must be increasing trial counts of at least 1, got {looks}')
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f'a final cutoff needs a threshold strictly between 0 and 1, got {threshold!r}')
+    alive: dict[int, float] = {0: 1.0}
+    crossed = 0.0
+    previous = 0
+    for i, n in enumerate(looks):
+        pmf = _binomial_pmf(n - previous, threshold)
+        previous = n
+        grown: dict[int, float] = {}
+        for s, weight in alive.items():
+            for k, pk in enumerate(pmf):
+                grown[s + k] = grown.get(s + k, 0.0) + weight * pk
+        alive = grown
+        if i < len(looks) - 1:
+            bound = _met_boundary(n, threshold, alpha)
+            crossed += math.fsum(w for s, w in alive.items() if s >= bound)
+            alive = {s: w for s, w in alive.items() if s < bound}
+    cutoff = looks[-1] + 1
+    tail = crossed
+    for s in range(looks[-1], -1, -1):
+        tail += alive.get(s, 0.0)
+        if tail > alpha * (1 + 1e-9):
+            break
+        cutoff = s
+    return cutoff
+
+
 def decide_rate(successes: int, n: int, threshold: float, alpha: float = DEFAULT_ALPHA) -> Decision:
     """Whether a Bernoulli rate (pass rate) of `successes` in `n` runs is decided at least `threshold` ('met'),
     below it ('missed'), or not yet ('undecided'), with a wrong decision at most `alpha` whenever the runs stop."""
@@ -190,6 +253,10 @@ class GateDecision(BaseModel):
         description='the e-value of the side that decided (met, or missed; for undecided the larger); a decision '
         'needs e >= 1/alpha'
     )
+    final_test: bool = Field(
+        default=False,
+        description='met at the maximum by the final test (`final_cutoff`), not by the e-value reaching 1/alpha',
+    )
 
 
 class SequentialItem(BaseModel):
@@ -199,7 +266,9 @@ class SequentialItem(BaseModel):
     batch: int = Field(description='runs per batch; decisions are taken after each whole batch')
     max_runs: int = Field(description='--runs, the most the item could use')
     runs_used: int
-    decided: bool = Field(description='every gate decided before or at the maximum (else judged by the ordinary rule)')
+    decided: bool = Field(
+        description='every gate decided before or at the maximum (an undecided gate fails, unless its threshold is 1)'
+    )
     gates: list[GateDecision]
     tokens_used: int = Field(description='input + output tokens of the runs made')
     tokens_saved: int = Field(
@@ -217,7 +286,9 @@ class SequentialTotals(BaseModel):
 
     items: int = Field(description='items run sequentially')
     decided: int = Field(description='items whose every gate was decided')
-    undecided: int = Field(description='items judged by the ordinary rule at the maximum')
+    undecided: int = Field(
+        description='items with a gate undecided at the maximum: it fails (a threshold of 1: judged on every run)'
+    )
     met: int = Field(description='items whose every gate was decided met')
     missed: int = Field(description='decided items with a gate decided missed (met + missed = decided)')
     runs_used: int
@@ -251,6 +322,7 @@ def fixed_n_normal(threshold: float, rate: float, alpha: float = DEFAULT_ALPHA, 
     """Runs a fixed-N one-sided test at level `alpha` needs to decide a true `rate` against `threshold` with
     probability `power`, by the normal approximation: ((z_(1-alpha) sqrt(t(1-t)) + z_power sqrt(p(1-p))) / |p - t|)^2,
     rounded up."""
+    _check_rates(threshold, rate)
     if rate == threshold:
         raise ValueError('a rate equal to the threshold cannot be told from it by any number of runs')
     z = NormalDist()
@@ -258,6 +330,12 @@ def fixed_n_normal(threshold: float, rate: float, alpha: float = DEFAULT_ALPHA, 
         rate * (1 - rate)
     )
     return max(1, math.ceil((spread / abs(rate - threshold)) ** 2 - 1e-9))
+
+
+def _check_rates(threshold: float, rate: float) -> None:
+    for name, value in (('threshold', threshold), ('true rate', rate)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f'the {name} must be between 0 and 1, got {value!r}')
 
 
 def _binomial_pmf(n: int, p: float) -> list[float]:
@@ -278,6 +356,7 @@ def fixed_n_exact(
     """The fewest runs N for which an exact one-sided binomial test at level `alpha` decides a true `rate` against
     `threshold` with probability at least `power`: for rate > t, some c has P(X >= c | t) <= alpha and
     P(X >= c | rate) >= power (mirrored for rate < t). None when no N up to `limit` does (a rate at the threshold)."""
+    _check_rates(threshold, rate)
     if rate == threshold:
         return None
     above = rate > threshold
@@ -294,6 +373,22 @@ def fixed_n_exact(
             if tail_alt >= power - 1e-12:
                 return n
     return None
+
+
+def fixed_n_power(threshold: float, rate: float, n: int, alpha: float = DEFAULT_ALPHA) -> float:
+    """The chance that a fixed design of `n` trials, met by an exact one-sided binomial test at level `alpha` (the
+    fewest successes c with P(X >= c | threshold) <= alpha), is met when the true rate is `rate`."""
+    _check_rates(threshold, rate)
+    if n < 1:
+        raise ValueError(f'a fixed design needs at least 1 trial, got {n}')
+    null, alt = _binomial_pmf(n, threshold), _binomial_pmf(n, rate)
+    tail_null = power = 0.0
+    for k in range(n, -1, -1):
+        tail_null += null[k]
+        if tail_null > alpha * (1 + 1e-9):
+            break
+        power += alt[k]
+    return power
 
 
 def fewest_runs_to_meet(threshold: float, alpha: float = DEFAULT_ALPHA, *, determinism: bool = False) -> int | None:
@@ -318,7 +413,9 @@ class Plan:
     """Probability of stopping with met."""
     missed: float
     undecided: float
-    """Probability of reaching the maximum undecided (then the ordinary rule judges)."""
+    """Probability of reaching the maximum undecided: the gate fails."""
+    met_at_maximum: float = 0.0
+    """Probability of being met at the maximum by the final test (part of `met`)."""
 
 
 def plan(
@@ -335,21 +432,25 @@ def plan(
 
     With `determinism`, the stream is the share of runs taking one trajectory (probability `rate`) against runs that
     each take another: the met test then has one trial fewer than the runs (an approximation when the other runs
-    share trajectories among themselves, which makes missed a little slower)."""
+    share trajectories among themselves, which makes missed a little slower). Streams still undecided at `max_runs`
+    are met when they pass the final test (`final_cutoff`), and fail otherwise (`undecided`)."""
     if max_runs < 1 or batch < 1:
         raise ValueError('max_runs and batch must be at least 1')
+    _check_rates(threshold, rate)
+    looks = [min(k, max_runs) for k in range(batch, max_runs + batch, batch)]
+    # The met side's trials at each look: determinism's first run only seeds the mode.
+    met_looks = tuple(n - 1 if determinism else n for n in looks if (n - 1 if determinism else n) > 0)
+    cutoff = final_cutoff(met_looks, threshold, alpha) if met_looks and 0.0 < threshold < 1.0 else None
     alive: dict[int, float] = {0: 1.0}
     n = 0
     expected = met = missed = 0.0
-    while n < max_runs and alive:
-        step = min(batch, max_runs - n)
+    for previous, n in zip([0, *looks], looks, strict=False):
         grown: dict[int, float] = {}
-        pmf = _binomial_pmf(step, rate)
+        pmf = _binomial_pmf(n - previous, rate)
         for s, weight in alive.items():
             for k, pk in enumerate(pmf):
                 if pk:
                     grown[s + k] = grown.get(s + k, 0.0) + weight * pk
-        n += step
         alive = {}
         for s, weight in grown.items():
             if determinism:
@@ -366,5 +467,20 @@ def plan(
                 met += weight
             else:
                 missed += weight
+        if not alive:
+            break
+    # At the maximum: the final test passes the undecided streams whose met-side successes reach the cutoff.
+    at_maximum = (
+        math.fsum(w for s, w in alive.items() if (max(0, s - 1) if determinism else s) >= cutoff)
+        if cutoff is not None and n == max_runs
+        else 0.0
+    )
     undecided = math.fsum(alive.values())
-    return Plan(rate=rate, expected_runs=expected + undecided * n, met=met, missed=missed, undecided=undecided)
+    return Plan(
+        rate=rate,
+        expected_runs=expected + undecided * n,
+        met=met + at_maximum,
+        missed=missed,
+        undecided=undecided - at_maximum,
+        met_at_maximum=at_maximum,
+    )

@@ -1,7 +1,10 @@
 """Statistics over run records: determinism, agreement, pass rates, pass^k, scores, labels, usage. No pytest here.
 
 Every rate carries its n and a 95% interval: Wilson for one case, whose runs are independent draws; a
-cluster-adjusted Wilson interval for an architecture, whose runs are grouped by case (docs/statistics.md).
+cluster-adjusted Wilson interval for an architecture, whose runs are grouped by case, which estimates the mean over a
+population of cases the suite samples (the fixed-suite interval is carried beside it). A modal share (determinism,
+output agreement) is biased upward, so its interval is built from two quantities it is valid for: held-out agreement
+below, the modal count above (docs/statistics.md).
 
 How runs count:
 - a run that raised because of the architecture's own behaviour (`error_kind` 'behaviour', or not set) counts in
@@ -26,6 +29,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field
 
 from .records import RunRecord
+from .sequential import agreement_with_predicted_mode
 
 __all__ = (
     'LEVELS',
@@ -40,6 +44,7 @@ __all__ = (
     'Variant',
     'aggregate',
     'case_stats',
+    'check_count',
     'level_of',
     'pass_at_k',
     'pass_hat_k',
@@ -70,11 +75,22 @@ def _wilson(p: float, n: float, c: float) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def check_count(successes: int, n: int, what: str = 'successes') -> None:
+    """Raise ValueError unless 0 <= successes <= n: a count cannot exceed the total it is a part of."""
+    if n < 0:
+        raise ValueError(f'a total of runs cannot be negative, got n={n}')
+    if not 0 <= successes <= n:
+        raise ValueError(f'{what} must be between 0 and the runs, got {successes} of {n}')
+
+
 def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion; (0, 1) when n is 0."""
+    check_count(successes, n)
     if n == 0:
         return (0.0, 1.0)
-    return _wilson(successes / n, n, z)
+    low, high = _wilson(successes / n, n, z)
+    # Exact at the edges: rounding must not leave 1 (or 0) outside the interval of n/n (or 0/n).
+    return (0.0 if successes == 0 else low, 1.0 if successes == n else high)
 
 
 def _betacf(a: float, b: float, x: float) -> float:
@@ -138,6 +154,7 @@ def pass_hat_k(n: int, c: int, k: int) -> float:
     """pass^k: probability that k runs drawn without replacement all pass, C(c,k)/C(n,k) (tau-bench)."""
     if not 1 <= k <= n:
         raise ValueError(f'k must be in 1..{n}, got {k}')
+    check_count(c, n, 'passed runs c')
     return math.comb(c, k) / math.comb(n, k)
 
 
@@ -145,6 +162,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     """pass@k: probability that at least one of k runs drawn without replacement passes, 1 - C(n-c,k)/C(n,k)."""
     if not 1 <= k <= n:
         raise ValueError(f'k must be in 1..{n}, got {k}')
+    check_count(c, n, 'passed runs c')
     return 1 - math.comb(n - c, k) / math.comb(n, k)
 
 
@@ -167,6 +185,34 @@ def _number(other: object) -> float:
     raise TypeError(f'a Rate compares with a number or another Rate, not {type(other).__name__}')
 
 
+def _cluster_interval(clusters: Sequence[tuple[int, int]]) -> tuple[float, float]:
+    """95% interval of the pooled proportion of `(successes, n)` clusters (cases, each n > 0) as an estimate of the
+    mean over a population of cases.
+
+    The ratio estimator's cluster-robust (linearized) variance over the m cases; the design effect deff = that
+    variance / the binomial one, floored at 1, shrinks N to N / deff. When deff > 1 the Wilson interval is taken on
+    that effective N with Student's t over m - 1 degrees of freedom instead of z. When the pooled rate is 0 or 1 with
+    m >= 2 the cases show no spread to estimate a variance from, and the runs of a case may still be alike: the
+    interval is the Wilson interval over the m cases (each case all successes, or all failures), never the pooled
+    runs as if independent. With no sign of clustering (deff <= 1) and for one case: the Wilson interval of the
+    pooled runs."""
+    total = sum(n for _, n in clusters)
+    successes = sum(y for y, _ in clusters)
+    m = len(clusters)
+    if m < 2:
+        return wilson(successes, total)
+    if successes in (0, total):
+        return wilson(m if successes else 0, m)
+    p = successes / total
+    var_cluster = m / (m - 1) * sum((y - p * n) ** 2 for y, n in clusters) / total**2
+    if var_cluster > p * (1 - p) / total:
+        # Runs of one case are more alike than independent draws: fewer effective runs, and a variance estimated
+        # from m cases, hence t with m - 1 degrees of freedom.
+        return _wilson(p, p * (1 - p) / var_cluster, t_critical(m - 1))
+    # No sign of clustering (a design effect of at most 1): never narrower than the pooled interval.
+    return wilson(successes, total)
+
+
 class Rate(BaseModel):
     """A proportion with its sample size and 95% interval.
 
@@ -181,13 +227,26 @@ class Rate(BaseModel):
     n: int
     low: float = Field(description='95% lower bound (see `interval`)')
     high: float = Field(description='95% upper bound (see `interval`)')
-    interval: Literal['wilson', 'cluster-wilson'] = Field(
+    interval: Literal['wilson', 'cluster-wilson', 'held-out', 'cluster-held-out'] = Field(
         default='wilson',
         description=(
             "'wilson': Wilson score interval over n independent runs; 'cluster-wilson': Wilson interval on the "
-            "effective sample size of runs clustered by case, with Student's t over cases (docs/statistics.md)"
+            "effective sample size of runs clustered by case, with Student's t over cases; 'held-out' and "
+            "'cluster-held-out' (modal shares): the lower bound of that interval on `held_out` of n - 1 runs, the "
+            'upper bound on the modal count (docs/statistics.md)'
         ),
     )
+    held_out: int | None = Field(
+        default=None,
+        description='modal shares only: runs i >= 1 that took the most common value of runs 0..i-1, out of n - 1 '
+        '(per architecture, summed over cases; out of n - cases). Its chance is at most the true share.',
+    )
+    suite_low: float | None = Field(
+        default=None,
+        description='per architecture: the 95% lower bound for the fixed suite of cases (pooled runs), where '
+        '`low` is for the population of cases the suite samples',
+    )
+    suite_high: float | None = Field(default=None, description='per architecture: the fixed-suite upper bound')
 
     __hash__: ClassVar[None] = None  # type: ignore[assignment]
 
@@ -198,36 +257,88 @@ class Rate(BaseModel):
         return cls(value=successes / n if n else None, successes=successes, n=n, low=low, high=high)
 
     @classmethod
+    def modal(cls, top: int, n: int, held_out: int) -> Rate:
+        """A modal share: `top` of `n` runs took the most common value, and `held_out` of runs 1..n-1 took the most
+        common value of the runs before them (`sequential.agreement_with_predicted_mode`).
+
+        The modal count is biased upward (it picks the largest count after seeing it), so no interval on it alone
+        covers the true share d of the most probable value. The held-out count's chance is at most d at every run
+        (the mode it is scored against is chosen before the run), so the Wilson lower bound of `held_out` of n - 1
+        is a valid lower bound; the modal count is at least the count of the true mode, a Binomial(n, d), so its
+        Wilson upper bound is a valid upper bound. Each side errs with about 2.5%: a 95% interval that holds
+        whatever the runner-up values are. The interval always contains the point value."""
+        check_count(top, n, 'modal runs')
+        check_count(held_out, max(0, n - 1), 'held-out agreeing runs')
+        if n == 0:
+            return cls(value=None, successes=0, n=0, low=0.0, high=1.0, interval='held-out', held_out=0)
+        value = top / n
+        low = wilson(held_out, n - 1)[0] if n > 1 else 0.0
+        high = wilson(top, n)[1]
+        return cls(
+            value=value,
+            successes=top,
+            n=n,
+            low=min(low, value),
+            high=max(high, value),
+            interval='held-out',
+            held_out=held_out,
+        )
+
+    @classmethod
     def clustered(cls, counts: Iterable[tuple[int, int]]) -> Rate:
         """The pooled proportion of `(successes, n)` clusters (cases), with an interval that accounts for runs of
-        one case being more alike than runs of different cases.
-
-        The point value is the pooled ratio sum(successes) / sum(n). Its variance is the ratio estimator's
-        cluster-robust (linearized) variance; the design effect deff = that variance / the binomial one, floored
-        at 1, shrinks n to n / deff. When deff > 1 the Wilson interval is taken on that effective n with Student's
-        t over (clusters - 1) degrees of freedom instead of z; otherwise (and for one cluster) it is the plain
-        Wilson interval of the pooled runs.
-        """
+        one case being more alike than runs of different cases (`_cluster_interval`); `suite_low`/`suite_high` are
+        the Wilson interval of the pooled runs, for the fixed suite of cases."""
         clusters = [(y, n) for y, n in counts if n > 0]
+        for y, n in clusters:
+            check_count(y, n)
         total = sum(n for _, n in clusters)
         successes = sum(y for y, _ in clusters)
         if total == 0:
             return cls(value=None, successes=0, n=0, low=0.0, high=1.0, interval='cluster-wilson')
-        p = successes / total
-        m = len(clusters)
-        if m < 2:
-            low, high = wilson(successes, total)
-        else:
-            var_cluster = m / (m - 1) * sum((y - p * n) ** 2 for y, n in clusters) / total**2
-            var_binomial = p * (1 - p) / total
-            if var_binomial > 0 and var_cluster > var_binomial:
-                # Runs of one case are more alike than independent draws: fewer effective runs, and a variance
-                # estimated from m cases, hence t with m - 1 degrees of freedom.
-                low, high = _wilson(p, p * (1 - p) / var_cluster, t_critical(m - 1))
-            else:
-                # No sign of clustering (a design effect of at most 1): never narrower than the pooled interval.
-                low, high = wilson(successes, total)
-        return cls(value=p, successes=successes, n=total, low=low, high=high, interval='cluster-wilson')
+        low, high = _cluster_interval(clusters)
+        suite_low, suite_high = wilson(successes, total)
+        return cls(
+            value=successes / total,
+            successes=successes,
+            n=total,
+            low=low,
+            high=high,
+            interval='cluster-wilson',
+            suite_low=suite_low,
+            suite_high=suite_high,
+        )
+
+    @classmethod
+    def clustered_modal(cls, rates: Iterable[Rate]) -> Rate:
+        """Modal shares (`Rate.modal`) of several cases pooled: the pooled modal share, the population interval's
+        lower bound from the held-out counts clustered by case, its upper bound from the modal counts clustered by
+        case; the fixed-suite bounds from the same counts pooled."""
+        cases = [r for r in rates if r.n > 0]
+        if any(r.held_out is None for r in cases):
+            raise ValueError('clustered_modal needs modal shares with their held-out counts (Rate.modal)')
+        total = sum(r.n for r in cases)
+        if total == 0:
+            return cls(value=None, successes=0, n=0, low=0.0, high=1.0, interval='cluster-held-out', held_out=0)
+        top = sum(r.successes for r in cases)
+        held = [(r.held_out or 0, r.n - 1) for r in cases if r.n > 1]
+        held_out = sum(h for h, _ in held)
+        value = top / total
+        low = _cluster_interval(held)[0] if held else 0.0
+        high = _cluster_interval([(r.successes, r.n) for r in cases])[1]
+        suite_low = wilson(held_out, sum(n for _, n in held))[0] if held else 0.0
+        suite_high = wilson(top, total)[1]
+        return cls(
+            value=value,
+            successes=top,
+            n=total,
+            low=min(low, value),
+            high=max(high, value),
+            interval='cluster-held-out',
+            held_out=held_out,
+            suite_low=min(suite_low, value),
+            suite_high=max(suite_high, value),
+        )
 
     def __str__(self) -> str:
         return 'n/a (n=0)' if self.value is None else f'{self.value:.0%} [{self.low:.0%}-{self.high:.0%}] n={self.n}'
@@ -478,7 +589,7 @@ class CaseStats(BaseModel):
 def _mode(keys: Sequence[str]) -> tuple[Rate, Counter[str]]:
     counts = Counter(keys)
     top = counts.most_common(1)[0][1] if counts else 0
-    return Rate.of(top, len(keys)), counts
+    return Rate.modal(top, len(keys), agreement_with_predicted_mode(keys)), counts
 
 
 def variant_key(record: RunRecord, level: Level) -> str:
@@ -633,6 +744,8 @@ class ArchitectureStats(BaseModel):
 
 
 def _clustered(rates: Sequence[Rate]) -> Rate:
+    if any(r.held_out is not None for r in rates):
+        return Rate.clustered_modal(rates)
     return Rate.clustered((r.successes, r.n) for r in rates)
 
 

@@ -20,7 +20,7 @@ from pydantic_evals import Dataset
 from pydantic_evals.evaluators import Evaluator
 
 from .._compat import TerminalRepr, TracebackStyle
-from ..core.gates import Miss, Thresholds, check, decide, gated, sequential_misses
+from ..core.gates import Miss, Thresholds, check, decide, final, gated, sequential_misses
 from ..core.records import RunRecord
 from ..core.sequential import GateDecision, SequentialItem
 from ..core.stats import CaseStats, case_stats
@@ -295,7 +295,8 @@ class DatasetItem(pytest.Item):
             current = [latched.get(d.metric, d) for d in now]
             if not thresholds.min_scores and all(d.decision != 'undecided' for d in current):
                 break
-        return records, current, False
+        # At the maximum, gates still undecided get the final test (`gates.final`); decided ones are kept.
+        return records, final(records, current, thresholds, alpha, batch), False
 
     def interrupted_result(self) -> ItemResult | None:
         """The runs that finished before an interrupt, as a result marked interrupted (None if none finished)."""

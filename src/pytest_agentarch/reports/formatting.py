@@ -14,14 +14,20 @@ NONE = '-'
 """What a missing figure is shown as."""
 
 
-def fmt_rate(rate: Rate, *, width: int = 0, dash: str = '-') -> str:
-    """`93.3% [70%-99%] n=15`: the share, its Wilson 95% interval and its n; `n/a (n=0)` without runs.
+def fmt_rate(rate: Rate, *, width: int = 0, dash: str = '-', suite: bool = False) -> str:
+    """`93.3% [70%-99%] n=15`: the share, its 95% interval and its n; `n/a (n=0)` without runs.
 
-    `width` pads the share (a terminal column lines up), `dash` joins the interval's ends.
+    `width` pads the share (a terminal column lines up), `dash` joins the interval's ends; with `suite`, an
+    architecture's fixed-suite interval follows its population one: `93.3% [70%-99%] suite [85%-97%] n=15`.
     """
     if rate.value is None:
         return 'n/a (n=0)'
-    return f'{rate.value:{width}.1%} [{rate.low:.0%}{dash}{rate.high:.0%}] n={rate.n}'
+    fixed = (
+        f' suite [{rate.suite_low:.0%}{dash}{rate.suite_high:.0%}]'
+        if suite and rate.suite_low is not None and rate.suite_high is not None
+        else ''
+    )
+    return f'{rate.value:{width}.1%} [{rate.low:.0%}{dash}{rate.high:.0%}]{fixed} n={rate.n}'
 
 
 def fmt_short_rate(rate: Rate) -> str:

@@ -383,8 +383,10 @@ def _comparisons(report: Report) -> str:
         for p in report.comparisons
     )
     return (
-        '<h2>Which is more deterministic</h2><p class="muted">Paired by case: exact test stratified by case, Holm '
-        'over the pairs; tied = the 95% interval of the difference within \u00b15 points (docs/statistics.md).</p>'
+        '<h2>Which is more deterministic</h2><p class="muted">Paired by case: one architecture\'s held-out agreement '
+        "against the other's modal count, exact test stratified by case, Holm over the pairs; more = significant "
+        'with the 95% interval of the difference above 0; tied = that interval within \u00b15 points '
+        '(docs/statistics.md).</p>'
         '<table class="comparisons"><thead><tr><th>verdict</th><th>difference [95%]</th><th>cases better</th>'
         f'<th>p (adj.)</th></tr></thead><tbody>{rows}</tbody></table>'
     )

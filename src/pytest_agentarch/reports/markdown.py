@@ -101,7 +101,9 @@ def _sequential(report: Report) -> list[str]:
         '### Sequential gates',
         '',
         'Each gated item stopped once every rate gate on it was decided met or missed by an anytime-valid test '
-        '(docs/statistics.md); undecided items were judged by the ordinary rule at the maximum.',
+        '(docs/statistics.md), or reached the maximum: there a gate still undecided was met only by the final test '
+        '(wrong-pass rate at the threshold at most alpha overall) and failed otherwise; a threshold of 1 was judged '
+        'on every run.',
         '',
         *_table(
             ['architecture', 'items', 'met', 'missed', 'undecided', 'runs used', 'runs saved', 'tokens saved (est.)'],
@@ -130,7 +132,9 @@ def render_markdown(report: Report) -> str:
         '## agentarch: architecture comparison',
         '',
         f'Model {_cell(models)}, seed {report.seed}, {report.runs_per_case} run(s) per case; determinism at level '
-        f'`{report.level}`; 95% intervals (cluster-adjusted over cases).',
+        f'`{report.level}`; 95% intervals for the population of cases this suite samples (cluster-adjusted over '
+        'cases), and in brackets after "suite" for these cases only. A modal share (determinism) is biased upward: '
+        'its interval rests on held-out agreement below and the modal count above (docs/statistics.md).',
     ]
     if report.metadata is not None:
         m = report.metadata
@@ -149,8 +153,8 @@ def render_markdown(report: Report) -> str:
                 s.cases,
                 s.runs,
                 s.errors,
-                fmt_rate(s.determinism),
-                fmt_rate(s.pass_rate),
+                fmt_rate(s.determinism, suite=True),
+                fmt_rate(s.pass_rate, suite=True),
                 fmt_number(s.pass_hat_k[-1] if s.pass_hat_k else None, '{:.2f}'),
                 fmt_number(s.input_tokens),
                 fmt_number(s.output_tokens),
@@ -179,8 +183,9 @@ def render_markdown(report: Report) -> str:
     if report.comparisons:
         lines += ['', '### Which is more deterministic', '']
         lines.append(
-            'Paired by case: exact test stratified by case, Holm over the pairs; tied = the 95% interval of the '
-            'difference within ±5 points.'
+            "Paired by case: one architecture's held-out agreement against the other's modal count (the modal share "
+            'is biased upward), exact test stratified by case, Holm over the pairs; more = significant with the '
+            '95% interval of the difference above 0; tied = that interval within ±5 points.'
         )
         lines.append('')
         lines += _table(

@@ -37,7 +37,7 @@ from .metadata import ReportMetadata
 
 __all__ = ('ArchitectureReport', 'Baseline', 'ItemResult', 'MissingItem', 'Report', 'build_report', 'write_json')
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """2: determinism at three levels, errors as variants, infrastructure failures, scores, labels, totals.
 3: several models per session (`models`, `model` on architectures, cases and misses), retries and waiting in totals,
 runs not started (`not_run`), what stopped the session (`stopped_by`), the recording a replay read (`replay_of`).
@@ -49,7 +49,10 @@ fingerprint per case, pairwise comparisons of architectures (`comparisons`), the
 they differ with the branches and the model's context on each (`divergence`), and one example run per variant
 (`examples`).;
 sequential gates (`sequential` on cases, architectures and the report; misses `judged_on` 'sequential'); fields
-added by `pytest_agentarch_report` hooks (`extra`, empty without one: readers of 5 without it are unaffected)."""
+added by `pytest_agentarch_report` hooks (`extra`, empty without one: readers of 5 without it are unaffected).
+6: modal shares (determinism, output agreement) carry `held_out` and an interval built on it (`held-out`,
+`cluster-held-out`); architecture rates carry the fixed-suite interval (`suite_low`, `suite_high`); sequential gates
+undecided at the maximum are judged by the final test (misses `judged_on` 'undecided')."""
 
 
 @dataclass(kw_only=True)
@@ -346,6 +349,7 @@ def observe(architectures: Iterable[ArchitectureReport], level: Level) -> list[O
             pass_rate=(c.pass_rate.successes, c.pass_rate.n),
             fingerprint=c.fingerprint,
             top=c.variants[0].trajectory if c.variants and c.level == level else None,
+            held_out=c.determinism_by_level[level].held_out,
         )
         for a in architectures
         for c in a.cases

@@ -7,7 +7,15 @@ from collections.abc import Mapping, Sequence
 from ..core.divergence import ModelContext
 from ..core.gates import Miss
 from ..core.records import clip
-from ..core.sequential import GateDecision, SequentialTotals, fewest_runs_to_meet, fixed_n_exact, fixed_n_normal, plan
+from ..core.sequential import (
+    GateDecision,
+    SequentialTotals,
+    fewest_runs_to_meet,
+    fixed_n_exact,
+    fixed_n_normal,
+    fixed_n_power,
+    plan,
+)
 from ..core.stats import LEVELS, CaseStats, Score, Totals
 from .formatting import fmt_number, fmt_rate, fmt_seconds, fmt_short_rate, fmt_usd
 from .report import Report
@@ -204,7 +212,13 @@ def _scores_and_labels(report: Report, verbose: bool) -> list[str]:
 
 def _miss_row(m: Miss) -> str:
     value = 'n/a' if m.value is None else f'{m.value:.3f}'
-    basis = {'value': '', 'wilson-low': ' wilson-low', 't-low': ' t-low', 'sequential': ' sequential'}[m.judged_on]
+    basis = {
+        'value': '',
+        'wilson-low': ' wilson-low',
+        't-low': ' t-low',
+        'sequential': ' sequential',
+        'undecided': ' undecided',
+    }[m.judged_on]
     row = f'  {_who(m.architecture, m.model)}  {m.case}  {m.metric}{basis} {value}  n={m.n}  < {m.threshold:g}'
     return f'{row}  ({m.detail})' if m.detail else row
 
@@ -232,6 +246,11 @@ def render_session(report: Report, *, verbose: bool) -> list[str]:
         lines.append(
             f'session spend: {t.runs} runs, {t.requests} requests, {t.input_tokens} tokens in, '
             f'{t.output_tokens} tokens out, {_spend(t)}{judging}'
+        )
+        lines.append(
+            '95% CI: for the population of cases this suite samples (cluster-adjusted over cases; determinism: '
+            'held-out agreement below, modal count above, as the modal share is biased upward); the interval for '
+            'these cases only is in the JSON (suite_low, suite_high) and the Markdown report (docs/statistics.md)'
         )
         if report.judge_model is not None and _simulated(report.judge_model):
             lines.append(
@@ -300,6 +319,8 @@ def _saved(totals: SequentialTotals) -> str:
 def _gate(d: GateDecision) -> str:
     if d.decision == 'undecided':
         return f'{d.metric} undecided (e={d.e_value:.3g}, {d.successes}/{d.trials})'
+    if d.final_test:
+        return f'{d.metric} met at the maximum by the final test ({d.successes}/{d.trials})'
     return f'{d.metric} {d.decision} at run {d.at_run} (e={d.e_value:.3g}, {d.successes}/{d.trials})'
 
 
@@ -315,7 +336,8 @@ def render_sequential(report: Report, *, verbose: bool) -> list[str]:
         f'sequential gates (alpha {first.alpha:g}, batches of {first.batch}, at most {report.runs_per_case} runs; a '
         'gate is decided when its e-value reaches 1/alpha): '
         f'{totals.items} items, {totals.decided} decided ({totals.met} met, {totals.missed} missed), '
-        f'{totals.undecided} undecided and judged by the ordinary rule; {_saved(totals)}',
+        f'{totals.undecided} undecided (an undecided gate fails; a threshold of 1 is judged on every run); '
+        f'{_saved(totals)}',
     ]
     for a in report.architectures:
         if a.sequential is not None:
@@ -335,8 +357,10 @@ def render_sequential(report: Report, *, verbose: bool) -> list[str]:
 
 
 def _plan_rates(threshold: float) -> list[float]:
-    """True rates the planner shows for a threshold: 1, and 0.05, 0.1 and 0.2 either side (inside [0, 1])."""
-    rates = {1.0, *(round(threshold + d, 4) for d in (0.2, 0.1, 0.05, -0.05, -0.1, -0.2))}
+    """True rates the planner shows for a threshold: from the threshold to 1 (a fifth, half and four fifths of the
+    way, and 1), and 0.05, 0.1 and 0.2 below (inside [0, 1])."""
+    above = {round(threshold + (1 - threshold) * f, 4) for f in (0.2, 0.5, 0.8, 1.0)}
+    rates = above | {round(threshold - d, 4) for d in (0.05, 0.1, 0.2)}
     return sorted((r for r in rates if 0.0 <= r <= 1.0 and r != threshold), reverse=True)
 
 
@@ -350,7 +374,9 @@ def render_plan(
     lines = [
         f'agentarch plan: sequential gates at alpha {alpha:g}, batches of {batch}, at most {runs} runs per item '
         f'(--runs); fixed-N = the fewest runs for an exact one-sided binomial test at level {alpha:g} to decide the '
-        f'item with probability {power:g}'
+        f'item with probability {power:g}; fixed {runs}: the chance that test meets the gate on {runs} runs; met '
+        'includes the final test at the maximum; a gate still undecided there fails, so the chance of a wrong pass '
+        f'at the threshold is at most {alpha:g}'
     ]
     for who, metric, threshold in gates:
         determinism = metric.startswith('determinism')
@@ -362,8 +388,18 @@ def render_plan(
             )
             continue
         lines.append(f'{metric} >= {threshold:g} ({who}):')
-        header = ['true rate', 'fixed-N runs', 'sequential mean runs', 'met', 'missed', f'undecided at {runs}']
+        header = [
+            'true rate',
+            'fixed-N runs',
+            f'fixed {runs}: met',
+            'sequential mean runs',
+            'met',
+            'at the maximum',
+            'missed',
+            f'undecided at {runs} (fails)',
+        ]
         rows = []
+        trials = runs - 1 if determinism else runs
         for rate in _plan_rates(threshold):
             fixed = fixed_n_exact(threshold, rate, alpha, power)
             p = plan(threshold, rate, max_runs=runs, batch=batch, alpha=alpha, determinism=determinism)
@@ -371,8 +407,10 @@ def render_plan(
                 [
                     f'{rate:.2f}',
                     '-' if fixed is None else str(fixed),
+                    f'{fixed_n_power(threshold, rate, trials, alpha):.1%}' if trials else '-',
                     f'{p.expected_runs:.1f}',
                     f'{p.met:.1%}',
+                    f'{p.met_at_maximum:.1%}',
                     f'{p.missed:.1%}',
                     f'{p.undecided:.1%}',
                 ]
@@ -434,7 +472,11 @@ def render_comparisons(report: Report, *, verbose: bool) -> list[str]:
     was compared and what is on one side only (the regressions themselves are listed by the caller)."""
     lines: list[str] = []
     if verbose and report.comparisons:
-        lines += ['', f'pairwise determinism({report.level}), paired by case (exact test stratified by case, Holm):']
+        lines += [
+            '',
+            f'pairwise determinism({report.level}), paired by case (held-out agreement against the modal count, '
+            'exact test stratified by case, Holm):',
+        ]
         for p in report.comparisons:
             model = f' on {p.model}' if p.model else ''
             lines.append(
@@ -451,8 +493,8 @@ def render_comparisons(report: Report, *, verbose: bool) -> list[str]:
         '',
         f'baseline {cmp.path}{commit}: {len(cmp.items)} items compared at level {cmp.level}, '
         f'{len(cmp.regressions())} significant drop(s), {len(cmp.improvements())} significant rise(s) '
-        f"(Fisher's exact test, Holm over {tests} "
-        f'tests, alpha {cmp.alpha:g})',
+        f"(pass rate: Fisher's exact test; determinism: held-out agreement against the modal count; Holm over "
+        f'{tests} tests, alpha {cmp.alpha:g})',
     ]
     if cmp.fingerprints == 'changed':
         changed = [str(i.item) for i in cmp.items if i.case_changed]
