@@ -8,6 +8,7 @@ Every expected figure is worked out by hand from the scripted model below.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -175,3 +176,22 @@ def test_a_request_outside_any_run_passes_through() -> None:
     result = asyncio.run(child.run('x', model=model))
     assert result.output == 'ok'
     assert capture.RunCapture().layer is None
+
+
+def test_the_reports_say_which_capture_recorded_each_run() -> None:
+    from pytest_agentarch.reports.html import render_html
+    from pytest_agentarch.reports.markdown import render_markdown
+    from pytest_agentarch.reports.report import ItemResult, build_report
+
+    records = runs(uses_given)
+    item = ItemResult(
+        nodeid='x::case[arch]', architecture='arch', description='', case='case', dataset=None, records=records
+    )
+    report = build_report([item], model='m', seed=0, runs=3, missing={})
+    case = report.architectures[0].cases[0]
+    assert [r.capture for r in case.run_results] == ['spans', 'requests', 'requests']
+    assert 'Runs captured by requests 2, spans 1' in render_markdown(report)
+    assert 'captured by requests 2, spans 1' in render_html(report)
+    assert json.loads(report.model_dump_json())['architectures'][0]['cases'][0]['run_results'][1]['capture'] == (
+        'requests'
+    )
