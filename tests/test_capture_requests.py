@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -19,8 +21,10 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 from pydantic_evals.evaluators import Evaluator, EvaluatorContext
 
+from conftest import XDIST
 from pytest_agentarch import call_tool
 from pytest_agentarch.core.records import RunRecord
+from pytest_agentarch.reports.report import Report
 from pytest_agentarch.run import capture, capture_requests
 from pytest_agentarch.run.registry import Architecture
 from pytest_agentarch.run.runner import CaseSpec, RunSettings, needs_real_spans, run_case
@@ -198,6 +202,7 @@ def test_the_reports_say_which_capture_recorded_each_run() -> None:
     )
 
 
+@dataclass
 class MentionsOnly(Evaluator[Any, Any, Any]):
     """Says span_tree in its docstring and a string, never reads it: it needs no span tree."""
 
@@ -205,6 +210,7 @@ class MentionsOnly(Evaluator[Any, Any, Any]):
         return ctx.name != 'span_tree'  # span_tree
 
 
+@dataclass
 class ReadsInAHelper(Evaluator[Any, Any, Any]):
     """Reads the span tree inside a nested function."""
 
@@ -218,3 +224,45 @@ class ReadsInAHelper(Evaluator[Any, Any, Any]):
 def test_evaluators_that_read_the_span_tree_are_found_from_their_code_not_their_text() -> None:
     assert not needs_real_spans([MentionsOnly()])
     assert needs_real_spans([ReadsInAHelper()])
+
+
+THIRD_PARTY = """
+    from pydantic_ai import Agent, RunContext
+    from pytest_agentarch import architecture
+
+    # A third party's agents, built without the plugin: module level, no model of their own.
+    notes = Agent(name='notes')
+
+    @notes.tool_plain
+    def note(text: str) -> str:
+        return text.upper()
+
+    support = Agent(name='support')
+
+    @support.tool_plain
+    def lookup(key: str) -> str:
+        return key * 2
+
+    @support.tool
+    async def escalate(ctx: RunContext[None], reason: str) -> str:
+        return (await notes.run(reason, model=ctx.model)).output
+
+    @architecture('support')
+    async def support_desk(inputs, model):
+        return (await support.run(inputs, model=model)).output
+"""
+
+
+@pytest.mark.parametrize('xdist', XDIST)
+def test_a_third_party_agent_through_the_plugin_is_recorded_alike_by_both_paths(
+    project: Callable[..., pytest.Pytester], xdist: list[str]
+) -> None:
+    pytester = project(THIRD_PARTY, demo='name: demo\ncases:\n  - name: first\n    inputs: hello\n')
+    result = pytester.runpytest('--runs', '5', '--agentarch-model', 'test', '--agentarch-json', 'r.json', *xdist)
+    result.assert_outcomes(passed=1)
+    case = Report.model_validate_json(pytester.path.joinpath('r.json').read_text()).architectures[0].cases[0]
+    # pydantic-ai's TestModel calls every tool of the agent once in its first response, then answers: the support
+    # agent's one step runs `lookup` and `escalate`, which runs the notes agent (`note`, then its answer).
+    assert [(v.trajectory, v.count) for v in case.variants] == [('agent({escalate(agent(note)), lookup})', 5)]
+    assert [r.capture for r in case.run_results] == ['spans', 'requests', 'requests', 'requests', 'requests']
+    assert {(r.requests, r.passed) for r in case.run_results} == {(4, True)}
