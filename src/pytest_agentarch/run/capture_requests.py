@@ -274,10 +274,20 @@ def _distance(ancestor: _Frame | None, frame: _Frame) -> int | None:
     return None
 
 
+_UNPRICED: set[tuple[str | None, str | None, str | None]] = set()
+"""(model, provider, provider URL) genai-prices has no price for: looking them up again costs as much every request."""
+
+
 def _price(response: ModelResponse) -> float | None:
+    key = (response.model_name, response.provider_name, response.provider_url)
+    if key in _UNPRICED:
+        return None
     try:
         return float(response.cost().total_price)
-    except (LookupError, ValueError, AssertionError):
+    except LookupError:
+        _UNPRICED.add(key)
+        return None
+    except (ValueError, AssertionError):
         return None
 
 
