@@ -12,14 +12,21 @@ Only CPU time is compared (the runs are CPU-bound; this machine is shared): the 
 b/a. It then says what the main job's size implies: its runs' CPU at (a) and at (b), spread over the cores it is
 given, is a floor under the session's wall time that no capture can lower.
 
-Usage: python benchmarks/main_job.py [--runs 2] [--rounds 3] [--cores 2]
+With `--session`, the main job's own pytest session (`pytest --arch all --runs 20 --assert=plain -n 0`, the
+repository's datasets on `sim`) also runs once, in a child process of this one, after the rounds: its CPU time
+(user + system, start to exit: interpreter, collection, reports included) against the floor's CPU for the same
+number of runs, measured in the rounds just before.
+
+Usage: python benchmarks/main_job.py [--runs 2] [--rounds 3] [--cores 2] [--session]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -100,6 +107,7 @@ def main() -> None:
     parser.add_argument('--runs', type=int, default=2, help='runs per (architecture, case) in each round')
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--cores', type=int, default=2, help='cores the main job is spread over')
+    parser.add_argument('--session', action='store_true', help="also run the main job's pytest session once")
     args = parser.parse_args()
     cases = load_cases()
     model = resolve_model('sim')
@@ -132,6 +140,19 @@ def main() -> None:
         f'through the plugin as items run; on {args.cores} cores at best {job * floor / args.cores:.0f} s and '
         f'{job * b_tuned / args.cores:.0f} s of wall time (pytest start-up and reports not included)'
     )
+    print(f"  run path against its floor: b/a = {b / a:.2f}, b'/min(a, a') = {b_tuned / floor:.2f} (target <= 1.2)")
+    if args.session:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        command = [sys.executable, '-m', 'pytest', '--arch', 'all', '--runs', str(MAIN_JOB_RUNS), '--assert=plain']
+        done = subprocess.run([*command, '-n', '0', '-p', 'no:randomly', '-q'], cwd=ROOT, capture_output=True)
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        session_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        print(
+            f'the main job session ({job} runs, -n 0, exit {done.returncode}): {session_cpu:.0f} s CPU, {wall:.0f} s '
+            f"wall; {session_cpu / (job * floor):.2f}x the floor's {job * floor:.0f} s CPU (target <= 1.25)"
+        )
 
 
 if __name__ == '__main__':

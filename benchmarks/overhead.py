@@ -63,11 +63,19 @@ def make_agent(latency: float = 0.0) -> Agent[None, str]:
     return agent
 
 
-def as_architecture(agent: Agent[None, str]) -> Architecture:
-    async def run(inputs: Any, model: Any) -> str:
-        return (await agent.run(inputs)).output
+_ARCHITECTURES: dict[int, Architecture] = {}
 
-    return Architecture(name='bench', description='trivial agent', func=run)
+
+def as_architecture(agent: Agent[None, str]) -> Architecture:
+    """The agent as an architecture using the model it is given (the agent's own, passed by the runner); one per
+    agent, as a session registers an architecture once (its first run decides how its runs are captured)."""
+    if id(agent) not in _ARCHITECTURES:
+
+        async def run(inputs: Any, model: Any) -> str:
+            return (await agent.run(inputs, model=model)).output
+
+        _ARCHITECTURES[id(agent)] = Architecture(name='bench', description='trivial agent', func=run)
+    return _ARCHITECTURES[id(agent)]
 
 
 async def bare(agent: Agent[None, str], n: int) -> list[Any]:

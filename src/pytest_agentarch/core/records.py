@@ -158,6 +158,10 @@ class RunRecord:
     """Attempts retried after an infrastructure failure (HTTP 429/5xx, connection, provider timeout)."""
     waited: float = 0.0
     """Seconds the run waited on the session's request limits and on retry back-off (part of `duration`)."""
+    capture: str = ''
+    """Which capture recorded the run: `requests` (the model-request layer around the model the architecture was
+    given) or `spans` (pydantic-ai's instrumentation: where real spans are needed, or for an architecture whose
+    agents do not use the model they are given); empty in records from before the field existed."""
     flow: list[list[int]] = field(default_factory=list[list[int]])
     """Every tool call's flattened unordered step (`trajectory.flat_call_steps`, no tool left out), as positions in
     `tool_calls`: where runs of a case diverge is read from it."""

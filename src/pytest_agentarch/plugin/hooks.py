@@ -37,7 +37,7 @@ from ..requests.limits import SessionLimits, SessionStore
 from ..requests.recording import RecordingError
 from ..requests.specs import check_priced
 from ..requests.stack import build_judge, build_model, no_live_judge
-from ..run import capture, registry, tracing
+from ..run import capture, capture_requests, registry, tracing
 from ..run.capture import uninstall
 from ..run.memory import tune_gc, untune_gc
 from . import hookspecs
@@ -182,6 +182,8 @@ def _start(config: pytest.Config, settings: Settings) -> Runtime:
         # A replay sends nothing to a model: pydantic-evals' own default judge would.
         runtime.judge = no_live_judge()
     if runtime.judge is not None:
+        # Wrapped for the model-request layer, which records a judge's requests as it records the runs'.
+        runtime.judge = capture_requests.wrap(runtime.judge)
         # pydantic-evals' default judge for the session; the previous one comes back at its end.
         config.add_cleanup(_compat.set_judge_model(runtime.judge))
     ledger = runtime.limits.ledger

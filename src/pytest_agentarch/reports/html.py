@@ -16,7 +16,7 @@ from pathlib import Path
 from ..core.divergence import Divergence, ExampleRun, ModelContext, TreeNode
 from ..core.stats import LEVELS, Rate, percentile
 from .formatting import fmt_percent, fmt_rate, fmt_seconds
-from .report import ArchitectureReport, CaseReport, Report
+from .report import ArchitectureReport, CaseReport, Report, capture_paths
 
 __all__ = ('render_html', 'write_html')
 
@@ -323,6 +323,9 @@ def _case(c: CaseReport) -> str:
         f'determinism({c.level}) {_rate(c.determinism)}; pass rate {_rate(c.pass_rate)}; '
         f'{len(variants)} variant(s); {c.runs} runs, {c.errors} errors, {c.infra} infra'
     )
+    if paths := capture_paths(c.run_results):
+        figures += f'; captured by {paths}'
+
     counted = c.determinism.n
     return (
         f'<details class="case" data-arch="{_e(who)}" data-case="{_e(c.case)}"'

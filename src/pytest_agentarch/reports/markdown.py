@@ -15,7 +15,7 @@ from typing import Any
 from ..core.compare import BaselineComparison, ProportionChange
 from ..core.stats import CaseStats
 from .formatting import fmt_number, fmt_rate, fmt_usd
-from .report import Report
+from .report import Report, capture_paths
 
 __all__ = ('append_markdown', 'junit_properties', 'render_markdown')
 
@@ -143,6 +143,8 @@ def render_markdown(report: Report) -> str:
             f'pytest-agentarch {m.plugin_version}, pydantic-ai {m.pydantic_ai_version}, {m.python}; started '
             f'{m.started_at}, {m.duration:.1f} s{commit}.'
         )
+    if paths := capture_paths(r for a in report.architectures for c in a.cases for r in c.run_results):
+        lines.append(f'Runs captured by {paths} (`requests`: the model-request layer; `spans`: instrumentation).')
     lines.append('')
     rows = []
     for a in report.architectures:

@@ -126,6 +126,11 @@ class RunSummary(BaseModel):
         description='an evaluator could not reach its model: the run is in no pass rate, `passed` '
         'reflects the other assertions only',
     )
+    capture: str = Field(
+        default='',
+        description="which capture recorded the run: 'requests' (the model-request layer) or 'spans' (pydantic-ai's "
+        'instrumentation: real spans were needed, or the run decided whether the architecture uses its model)',
+    )
 
 
 def _summaries(records: list[RunRecord], variants: list[str], level: Level) -> list[RunSummary]:
@@ -144,9 +149,19 @@ def _summaries(records: list[RunRecord], variants: list[str], level: Level) -> l
             output_tokens=r.output_tokens,
             cost=r.cost,
             unjudged=r.unjudged,
+            capture=r.capture,
         )
         for r in sorted(records, key=lambda r: r.index)
     ]
+
+
+def capture_paths(runs: Iterable[RunSummary]) -> str:
+    """How many runs each capture recorded, e.g. `requests 19, spans 1` (empty for records without the field)."""
+    counts: dict[str, int] = {}
+    for r in runs:
+        if r.capture:
+            counts[r.capture] = counts.get(r.capture, 0) + 1
+    return ', '.join(f'{path} {n}' for path, n in sorted(counts.items()))
 
 
 class CaseReport(CaseStats):

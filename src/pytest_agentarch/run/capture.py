@@ -81,10 +81,16 @@ _EVENTS = itertools.count(1)
 class _Frame:
     """The asyncio task a node started in, as seen from the task that created it."""
 
-    __slots__ = ('group', 'lane', 'open_group', 'open_tasks', 'parent')
+    __slots__ = ('call', 'children', 'group', 'lane', 'open_group', 'open_tasks', 'parent', 'task')
 
     def __init__(self, parent: _Frame | None, group: int, lane: int) -> None:
         self.parent = parent
+        self.task: asyncio.Future[Any] | None = None
+        """The task (None for a run's own frame)."""
+        self.children: list[_Frame] = []
+        """Frames of the tasks this task created, in creation order."""
+        self.call: Any = None
+        """The request layer's answer to which tool call this task runs (`capture_requests`); None: not asked yet."""
         self.group = group
         """Event number of the first task of the concurrent group this task belongs to."""
         self.lane = lane
@@ -125,6 +131,8 @@ class _TaskFactory:
         ctx.run(_FRAME.set, frame)
         task = self._create(loop, coro, {**kwargs, 'context': ctx})
         creator.open_tasks.append(task)
+        frame.task = task
+        creator.children.append(frame)
         return task
 
     def _create(self, loop: asyncio.AbstractEventLoop, coro: Any, kwargs: dict[str, Any]) -> asyncio.Future[Any]:
@@ -241,6 +249,8 @@ class RunCapture:
     agents: int = 0
     tools: int = 0
     requests: int = 0
+    layer: Any = None
+    """The model-request layer recording the run (`capture_requests`), or None when spans record it."""
 
     @property
     def observed(self) -> int:
@@ -557,9 +567,15 @@ class _CaptureTracer(trace.Tracer):
             return self._delegate.start_span(
                 name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception
             )
+        if run.layer is not None and self._module != _TRACER_NAME:
+            # The request layer records this run; instrumentation installed for another run must not add to it.
+            return trace.NonRecordingSpan(INVALID_SPAN_CONTEXT)
         attrs = dict(attributes or {})
         parent_span = trace.get_current_span(context)
         parent = parent_span._node if isinstance(parent_span, _CaptureSpan) else None
+        if run.layer is not None:
+            # No agent or tool span is open where the request layer records: it knows which tool call runs here.
+            parent = run.layer.parent_of(parent)
         node = _Node(name, _kind(name, attrs), attrs, parent)
         (parent.children if parent is not None else run.roots).append(node)
         if node.kind == 'agent':

@@ -40,7 +40,7 @@ from ..core.trajectory import (
     shape,
     shape_with_args,
 )
-from . import capture, tracing
+from . import capture, capture_requests, tracing
 from .context import RunCounters, RunInfo, run_scope
 from .errors import classify
 from .evaluators import SpanUse, expected_steps_of, span_use
@@ -253,6 +253,8 @@ class Execution:
     """What the run reported with `increment_eval_metric` / `set_eval_attribute`."""
     real_tree: SpanTree | SpanTreeRecordingError | None
     """The run's real spans, when the run recorded them (`RunCapture.spans`)."""
+    path: capture_requests.Path
+    """Which capture recorded the run."""
 
 
 async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int, settings: RunSettings) -> RunRecord:
@@ -291,11 +293,18 @@ async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int,
 async def execute(arch: Architecture, model: Model, case: CaseSpec, info: RunInfo, settings: RunSettings) -> Execution:
     """Run the architecture once on the case's inputs, inside the run's scopes: its identity and counters, its
     capture, what it reports, and its real spans where they are needed. Never raises what the run raised."""
-    capture.install()
     evaluator_spans = case.spans == 'all'
     if evaluator_spans:
         capture.ensure_sdk_provider()
     run = capture.RunCapture(spans=evaluator_spans or capture.exporting())
+    # The model-request layer records the run unless real spans are needed or the architecture's agents were seen
+    # not to use the model they are given; None: this run decides it (see `capture_requests`).
+    path = capture_requests.path_for(arch.func, spans=run.spans)
+    if path == 'requests':
+        capture.uninstall()
+    else:
+        capture.install()
+    given = model if path == 'spans' else capture_requests.wrap(model)
     output: Any = None
     error: BaseException | None = None
     # Only an expiry of this scope is the run's timeout; a TimeoutError the architecture raised is its own.
@@ -311,17 +320,20 @@ async def execute(arch: Architecture, model: Model, case: CaseSpec, info: RunInf
         _compat.reported() as reported,
         _real_spans(run.spans) as real_tree,
         capture.task_structure(),
-        capture.capture_run(run),
+        capture_requests.capture_requests(run) if path == 'requests' else capture.capture_run(run),
+        capture_requests.probe() if path is None else nullcontext() as probe,
     ):
         try:
             # Entered here too (run_case already holds it; entering nests) so that a run started on its own event
             # loop, like the memory probe's, also closes the client it opened: see run_case.
-            async with model, deadline:
-                output = await arch.func(case.inputs, model)
+            async with given, deadline:
+                output = await arch.func(case.inputs, given)
         except TimeoutError as exc:
             error = TimeoutError(f'run exceeded --agentarch-timeout={settings.timeout}s') if deadline.expired() else exc
         except Exception as exc:
             error = exc
+    if probe is not None:
+        capture_requests.decide(arch.func, seen=probe.requests, spans=run)
     return Execution(
         output=output,
         error=error,
@@ -331,6 +343,7 @@ async def execute(arch: Architecture, model: Model, case: CaseSpec, info: RunInf
         captured=run.result(),
         reported=reported,
         real_tree=real_tree,
+        path='requests' if path == 'requests' else 'spans',
     )
 
 
@@ -352,6 +365,7 @@ def captured_record(execution: Execution, index: int) -> RunRecord:
         output_tokens=sum(r.output_tokens for r in requests),
         cost=sum(c for c in costs if c is not None) if None not in costs else None,
         metrics={k: float(v) for k, v in execution.reported.metrics.items()},
+        capture=execution.path,
     )
 
 
@@ -411,7 +425,10 @@ async def judge(record: RunRecord, execution: Execution, case: CaseSpec, info: R
     # evaluation spend. The run's identity is current again (without its counters) so that a judge's requests
     # are recorded and replayed under the run they judged.
     judging = capture.RunCapture(spans=capture.exporting())
-    with run_scope(info), capture.capture_run(judging):
+    with (
+        run_scope(info),
+        capture_requests.capture_requests(judging) if execution.path == 'requests' else capture.capture_run(judging),
+    ):
         verdicts = await _judge(case.evaluators, ctx)
     record.assertions = verdicts.assertions
     record.evaluator_errors = verdicts.errors
@@ -465,4 +482,14 @@ async def run_case(
     judge: AbstractAsyncContextManager[Any] = settings.judge if settings.judge is not None else nullcontext()
     async with model, judge:
         indexes = range(start, start + (settings.runs if count is None else count))
-        return [r for r in await asyncio.gather(*(guarded(i) for i in indexes)) if r is not None]
+        first: list[RunRecord | None] = []
+        if indexes and capture_requests.path_for(arch.func, spans=_spans_needed(case)) is None:
+            # The architecture's first run decides which capture its runs take: it runs before the others.
+            first.append(await guarded(indexes[0]))
+            indexes = indexes[1:]
+        rest = await asyncio.gather(*(guarded(i) for i in indexes))
+        return [r for r in [*first, *rest] if r is not None]
+
+
+def _spans_needed(case: CaseSpec) -> bool:
+    return case.spans == 'all' or capture.exporting()
