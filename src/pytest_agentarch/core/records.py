@@ -115,6 +115,10 @@ class RunRecord:
     error_type: str | None = None
     """Exception class name if the run raised (or `CaptureError` when nothing was captured); else None."""
     error_message: str | None = None
+    error_traceback: str | None = None
+    """Where the run raised: its traceback with the user's own frames shown and library frames folded
+    (`tracebacks.folded_traceback`), clipped to its tail; None when the run did not raise or its error was not raised
+    (nothing captured, an output of the wrong type)."""
     error_kind: Literal['behaviour', 'infrastructure'] | None = None
     """Why the run raised: the architecture's own behaviour, or the provider or network (HTTP 429/5xx, connection
     errors, provider timeouts), which is kept out of determinism and pass^k. None when the run did not raise."""

@@ -524,6 +524,11 @@ class Variant(BaseModel):
     example_run: int = Field(description='index of the first run with this trajectory')
     steps: list[list[str]] = Field(description='flattened unordered steps of tool names of that example run')
     error_type: str | None = Field(default=None, description='the exception type when this variant is an error')
+    traceback: str | None = Field(
+        default=None,
+        description="when this variant is an error: the example run's traceback, the user's own frames shown and "
+        'library frames folded, headed by `raised at file:line in function`',
+    )
 
 
 class FailedRun(BaseModel):
@@ -557,7 +562,13 @@ class CaseStats(BaseModel):
     error_types: dict[str, int] = Field(description='exception type -> runs, both kinds')
     level: Level = Field(default='steps', description='the level of `determinism` and `variants`')
     determinism: Rate = Field(
-        description='share of counted runs (errors as their own variant) with the most common trajectory at `level`'
+        description='share of counted runs (errors as their own variant) with the most common trajectory at `level`; '
+        'runs that all raised the same exception make it 1: check `errors` (or `all_raised`) beside it'
+    )
+    all_raised: str | None = Field(
+        default=None,
+        description='when every counted run raised because of its behaviour, what to show instead of determinism, '
+        'e.g. `all 20 runs raised KeyError`; else null',
     )
     determinism_by_level: dict[Level, Rate] = Field(description='the same share at each level: tools, steps, strict')
     variants: list[Variant] = Field(description='distinct trajectories at `level` (and errors), most common first')
@@ -630,6 +641,19 @@ def _failed(r: RunRecord) -> FailedRun:
     )
 
 
+def all_raised(counted: Sequence[RunRecord]) -> str | None:
+    """`all 20 runs raised KeyError` when every run of `counted` (runs that count in determinism) raised, naming
+    the exception types (`all 20 runs raised KeyError 12, ValueError 8`); None when one did not, or there are none.
+
+    Such runs form one variant per exception type, so a single type reads as 100% determinism: this is what reports
+    show in its place."""
+    if not counted or not all(r.errored for r in counted):
+        return None
+    types = Counter(str(r.error_type) for r in counted).most_common()
+    raised = types[0][0] if len(types) == 1 else ', '.join(f'{t} {c}' for t, c in types)
+    return f'the only run raised {raised}' if len(counted) == 1 else f'all {len(counted)} runs raised {raised}'
+
+
 def case_stats(
     records: Sequence[RunRecord],
     *,
@@ -662,6 +686,7 @@ def case_stats(
             example_run=first[t].index,
             steps=[] if first[t].errored else first[t].steps,
             error_type=first[t].error_type,
+            traceback=first[t].error_traceback,
         )
         for t, c in sorted(counts.items(), key=lambda kv: (-kv[1], first[kv[0]].index))
     ]
@@ -680,6 +705,7 @@ def case_stats(
         error_types=dict(Counter(r.error_type for r in records if r.error_type)),
         level=level,
         determinism=by_level[level],
+        all_raised=all_raised(counted),
         determinism_by_level=by_level,
         variants=variants,
         output_agreement=agreement,
@@ -715,6 +741,11 @@ class ArchitectureStats(BaseModel):
     unjudged: int = Field(default=0, description='runs whose evaluators could not reach their model')
     level: Level = Field(default='steps', description='the level of `determinism`')
     determinism: Rate = Field(description='pooled over cases at `level`: modal runs over counted runs')
+    all_raised: str | None = Field(
+        default=None,
+        description='when every counted run of every case raised, what to show instead of determinism, e.g. '
+        '`all 80 runs raised KeyError`; else null',
+    )
     determinism_by_level: dict[Level, Rate]
     distinct_trajectories: float | None = Field(
         description='mean number of distinct trajectories (errors included) per case with counted runs'
@@ -767,6 +798,19 @@ def _merge_labels(parts: Iterable[Mapping[str, Mapping[str, int]]]) -> dict[str,
     }
 
 
+def _all_raised(observed: Sequence[CaseStats]) -> str | None:
+    """`all_raised` over cases: every counted run of every case raised (its exception types counted over them)."""
+    if not observed or any(c.all_raised is None for c in observed):
+        return None
+    types: Counter[str] = Counter()
+    for c in observed:
+        types.update({str(v.error_type): v.count for v in c.variants})
+    counted = sum(types.values())
+    ranked = types.most_common()
+    raised = ranked[0][0] if len(ranked) == 1 else ', '.join(f'{t} {n}' for t, n in ranked)
+    return f'the only run raised {raised}' if counted == 1 else f'all {counted} runs raised {raised}'
+
+
 def aggregate(
     cases: Sequence[CaseStats], *, description: str = '', latencies: Sequence[float] = ()
 ) -> ArchitectureStats:
@@ -801,6 +845,7 @@ def aggregate(
         unjudged=sum(c.unjudged for c in cases),
         level=level,
         determinism=by_level[level],
+        all_raised=_all_raised(observed),
         determinism_by_level=by_level,
         distinct_trajectories=(sum(len(c.variants) for c in observed) / len(observed) if observed else None),
         output_agreement=_clustered([c.output_agreement for c in cases]),

@@ -219,7 +219,7 @@ def _summary_table(report: Report) -> str:
             s.runs,
             s.errors,
             s.infra,
-            *(_rate(s.determinism_by_level[lv]) for lv in LEVELS),
+            *(s.all_raised or _rate(s.determinism_by_level[lv]) for lv in LEVELS),
             '-' if s.distinct_trajectories is None else f'{s.distinct_trajectories:.1f}',
             _rate(s.pass_rate),
             hat,
@@ -319,20 +319,30 @@ def _case(c: CaseReport) -> str:
     who = f'{c.architecture}@{c.model}' if c.model else c.architecture
     variants = {v.trajectory: v.count for v in c.variants}
     examples = ''.join(_example(e, c.variants[e.variant].trajectory, c.variants[e.variant].count) for e in c.examples)
+    determinism = c.all_raised or f'determinism({c.level}) {_rate(c.determinism)}'
     figures = (
-        f'determinism({c.level}) {_rate(c.determinism)}; pass rate {_rate(c.pass_rate)}; '
+        f'{determinism}; pass rate {_rate(c.pass_rate)}; '
         f'{len(variants)} variant(s); {c.runs} runs, {c.errors} errors, {c.infra} infra'
     )
     if paths := capture_paths(c.run_results):
         figures += f'; captured by {paths}'
 
     counted = c.determinism.n
+    errors = ''.join(
+        f'<div class="raised" data-error="{_e(v.error_type)}"><p class="error">{_e(v.error_type)}: {v.count} run(s), '
+        f'first in run {v.example_run}</p><pre class="traceback">'
+        f'{_e(v.traceback or "no traceback: the error was not raised by code (see its message)")}</pre></div>'
+        for v in c.variants
+        if v.error_type is not None
+    )
     return (
         f'<details class="case" data-arch="{_e(who)}" data-case="{_e(c.case)}"'
         f'{" open" if c.divergence is not None else ""}>'
         f'<summary><b>{_e(who)}</b> \u00b7 {_e(c.case)} <span class="muted">{_e(figures)}</span></summary>'
         f'<h4>Trajectory tree ({_e(c.level)} level; counts are runs)</h4>{_tree(c.tree, counted)}'
-        f'{_divergence(c.divergence, counted)}<h4>One run per variant</h4>{examples}</details>'
+        f'{_divergence(c.divergence, counted)}'
+        + (f'<h4>Errors (first traceback of each, library frames folded)</h4>{errors}' if errors else '')
+        + f'<h4>One run per variant</h4>{examples}</details>'
     )
 
 

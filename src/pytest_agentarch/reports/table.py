@@ -24,6 +24,7 @@ __all__ = (
     'render_cases',
     'render_comparisons',
     'render_divergence',
+    'render_errors',
     'render_failure',
     'render_plan',
     'render_sequential',
@@ -95,7 +96,7 @@ def render_summary(report: Report) -> list[str]:
                 str(s.runs),
                 str(s.errors),
                 str(s.infra),
-                fmt_rate(s.determinism, width=6),
+                s.all_raised or fmt_rate(s.determinism, width=6),
                 fmt_number(s.distinct_trajectories, '{:.1f}'),
                 fmt_rate(s.pass_rate, width=6),
                 hat if same_k or not s.pass_hat_k else f'{hat} (k={s.k})',
@@ -133,7 +134,7 @@ def render_cases(report: Report) -> list[str]:
     rows = []
     for a in report.architectures:
         for c in a.cases:
-            top = c.variants[0].trajectory if c.variants else '-'
+            top = c.all_raised or (c.variants[0].trajectory if c.variants else '-')
             rows.append(
                 [
                     _who(c.architecture, c.model),
@@ -141,7 +142,7 @@ def render_cases(report: Report) -> list[str]:
                     str(c.runs),
                     str(c.errors),
                     str(c.infra),
-                    *(fmt_short_rate(c.determinism_by_level[lv]) for lv in LEVELS),
+                    *('raised' if c.all_raised else fmt_short_rate(c.determinism_by_level[lv]) for lv in LEVELS),
                     str(len(c.variants)),
                     fmt_short_rate(c.pass_rate),
                     fmt_number(c.pass_hat_k[-1] if c.pass_hat_k else None, '{:.2f}'),
@@ -270,6 +271,7 @@ def render_session(report: Report, *, verbose: bool) -> list[str]:
         lines.append('')
         lines.extend(render_cases(report))
         lines.extend(render_divergence(report))
+        lines.extend(render_errors(report))
     lines.extend(render_sequential(report, verbose=verbose))
     lines.extend(_scores_and_labels(report, verbose))
     reported = [(_who(a.summary.architecture, a.summary.model), a.summary.metrics) for a in report.architectures]
@@ -439,15 +441,14 @@ def render_failure(stats: CaseStats, misses: Sequence[Miss], expected_calls: str
     tools, and its trajectory variants."""
     lines = [f'gate missed: {m}' for m in misses]
     infra = f' infra={stats.infra}' if stats.infra else ''
-    lines.append(
-        f'runs={stats.runs} errors={stats.errors}{infra} pass rate {stats.pass_rate} '
-        f'determinism({stats.level}) {stats.determinism}'
-    )
-    lines.append(
-        'determinism by level: '
-        + ', '.join(f'{lv} {fmt_short_rate(stats.determinism_by_level[lv])}' for lv in LEVELS)
-        + f' (n={stats.pass_rate.n})'
-    )
+    shown = stats.all_raised or f'determinism({stats.level}) {stats.determinism}'
+    lines.append(f'runs={stats.runs} errors={stats.errors}{infra} pass rate {stats.pass_rate} {shown}')
+    if stats.all_raised is None:
+        lines.append(
+            'determinism by level: '
+            + ', '.join(f'{lv} {fmt_short_rate(stats.determinism_by_level[lv])}' for lv in LEVELS)
+            + f' (n={stats.pass_rate.n})'
+        )
     if stats.scores:
         lines.append('scores: ' + '; '.join(f'{name} {score}' for name, score in stats.scores.items()))
     if stats.labels:
@@ -464,7 +465,31 @@ def render_failure(stats: CaseStats, misses: Sequence[Miss], expected_calls: str
     if len(stats.variants) > 1:
         lines.append(f'trajectory variants ({stats.level}):')
         lines.extend(f'  {v.count:>4}x  {v.trajectory}' for v in stats.variants[:5])
+    lines.extend(_tracebacks(stats, indent=''))
     return '\n'.join(lines)
+
+
+def _tracebacks(stats: CaseStats, *, indent: str) -> list[str]:
+    """The first traceback of each error variant of a case (the run that raised it first)."""
+    lines: list[str] = []
+    for v in stats.variants:
+        if v.error_type is not None:
+            runs = f'{v.count} run{"s" if v.count > 1 else ""}'
+            lines.append(f'{indent}{v.error_type} ({runs}), first raised in run {v.example_run}:')
+            text = v.traceback or 'no traceback: the error was not raised by code (see its message above)'
+            lines.extend(f'{indent}  {line}' for line in text.splitlines())
+    return lines
+
+
+def render_errors(report: Report) -> list[str]:
+    """For each case with runs that raised: the first traceback of each exception type (`-v`)."""
+    lines: list[str] = []
+    for a in report.architectures:
+        for c in a.cases:
+            if any(v.error_type is not None for v in c.variants):
+                lines.append(f'  {_who(c.architecture, c.model)}  {c.case}:')
+                lines.extend(_tracebacks(c, indent='    '))
+    return ['', 'errors (the first traceback of each exception type, library frames folded):', *lines] if lines else []
 
 
 def render_comparisons(report: Report, *, verbose: bool) -> list[str]:

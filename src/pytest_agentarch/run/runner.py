@@ -44,7 +44,9 @@ from . import capture, capture_requests, tracing
 from .context import RunCounters, RunInfo, run_scope
 from .errors import classify
 from .evaluators import SpanUse, expected_steps_of, span_use
+from .outputs import check_output
 from .registry import Architecture
+from .tracebacks import folded_traceback
 
 __all__ = (
     'CaptureError',
@@ -281,6 +283,7 @@ async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int,
     if error is not None:
         record.error_type = type(error).__name__
         record.error_message = str(error)[:2000]
+        record.error_traceback = folded_traceback(error)
         record.error_kind = classify(error)
         return record
     record.output = to_jsonable_python(execution.output, fallback=repr)
@@ -330,8 +333,12 @@ async def execute(arch: Architecture, model: Model, case: CaseSpec, info: RunInf
                 output = await arch.func(case.inputs, given)
         except TimeoutError as exc:
             error = TimeoutError(f'run exceeded --agentarch-timeout={settings.timeout}s') if deadline.expired() else exc
+            if error is not exc:  # the expired scope's traceback shows what the run was waiting on
+                error.__cause__ = exc
         except Exception as exc:
             error = exc
+        else:
+            error = check_output(arch, output)
     if probe is not None:
         capture_requests.decide(arch.func, seen=probe.requests, spans=run)
     return Execution(
