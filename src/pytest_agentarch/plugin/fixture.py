@@ -108,7 +108,8 @@ class BoundArchitecture:
         evaluators: Sequence[Evaluator[Any, Any, Any]] = (),
         expected_output: Any = None,
     ) -> CaseStats:
-        """Run `inputs` `runs` times (default `--runs`) concurrently; return their statistics.
+        """Run `inputs` `runs` times (default `--runs`) concurrently; return their statistics (see `repeat` for
+        each parameter).
 
         The runs are captured and judged like dataset cases, and appear in the terminal summary and JSON report.
         Like a dataset case's, `inputs` and `expected_output` are validated and coerced to the types the
@@ -153,9 +154,33 @@ class BoundArchitecture:
         )
         return stats
 
-    def repeat(self, inputs: Any, **kwargs: Any) -> CaseStats:
-        """`arepeat` for synchronous tests (runs its own event loop)."""
-        return asyncio.run(self.arepeat(inputs, **kwargs))
+    def repeat(
+        self,
+        inputs: Any,
+        *,
+        runs: int | None = None,
+        case: str | None = None,
+        evaluators: Sequence[Evaluator[Any, Any, Any]] = (),
+        expected_output: Any = None,
+    ) -> CaseStats:
+        """Run `inputs` `runs` times (default `--runs`) concurrently and return their statistics; `arepeat` for
+        synchronous tests (it runs its own event loop).
+
+        Args:
+            inputs: the case's inputs, as a dataset case would give them (validated against the inputs type the
+                architecture declares).
+            runs: how many runs; `--runs` when None.
+            case: the case's name in reports; the test's name when None.
+            evaluators: pydantic-evals evaluators judging each run (the pass rate counts runs they all pass).
+            expected_output: what `EqualsExpected` and other evaluators compare the output with (validated against
+                the architecture's output type).
+
+        The result is a `CaseStats`: `determinism`, `pass_rate`, `errors`, `all_raised`, `variants`... Check
+        `errors == 0` beside `determinism`: runs that all raised the same exception form one variant (see
+        `CaseStats.all_raised`)."""
+        return asyncio.run(
+            self.arepeat(inputs, runs=runs, case=case, evaluators=evaluators, expected_output=expected_output)
+        )
 
 
 @pytest.fixture

@@ -442,7 +442,7 @@ def render_html(report: Report) -> str:
     """The whole report as one HTML document (UTF-8 text)."""
     models = ', '.join(report.models) or report.model
     meta = (
-        f'model {models}, seed {report.seed}, {report.runs_per_case} run(s) per case, headline level '
+        f'model {models}, seed {report.seed}, {report.runs_done()} run(s) per case, headline level '
         f'{report.level}, schema v{report.schema_version}'
         + (f'; replayed from {report.replay_of}' if report.replay_of else '')
         + (f'; judge {report.judge_model}' if report.judge_model else '')

@@ -131,7 +131,7 @@ def render_markdown(report: Report) -> str:
     lines = [
         '## agentarch: architecture comparison',
         '',
-        f'Model {_cell(models)}, seed {report.seed}, {report.runs_per_case} run(s) per case; determinism at level '
+        f'Model {_cell(models)}, seed {report.seed}, {report.runs_done()} run(s) per case; determinism at level '
         f'`{report.level}`; 95% intervals for the population of cases this suite samples (cluster-adjusted over '
         'cases), and in brackets after "suite" for these cases only. A modal share (determinism) is biased upward: '
         'its interval rests on held-out agreement below and the modal count above (docs/statistics.md).',
@@ -155,7 +155,7 @@ def render_markdown(report: Report) -> str:
                 s.cases,
                 s.runs,
                 s.errors,
-                fmt_rate(s.determinism, suite=True),
+                s.all_raised or fmt_rate(s.determinism, suite=True),
                 fmt_rate(s.pass_rate, suite=True),
                 fmt_number(s.pass_hat_k[-1] if s.pass_hat_k else None, '{:.2f}'),
                 fmt_number(s.input_tokens),

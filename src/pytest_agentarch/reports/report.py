@@ -256,6 +256,14 @@ class Report(BaseModel):
         description='fields added by pytest_agentarch_report hook implementations (plugins, conftest.py files)',
     )
 
+    def runs_done(self) -> str:
+        """The runs each case had, for headers: `20`, or `5-20` when cases differ (`arch.repeat(..., runs=)`, a
+        sequential item that stopped early, a budget); `runs_per_case` (the `--runs` setting) when no case ran."""
+        counts = {c.runs for a in self.architectures for c in a.cases}
+        if not counts:
+            return str(self.runs_per_case)
+        return str(min(counts)) if len(counts) == 1 else f'{min(counts)}-{max(counts)}'
+
 
 def build_report(
     items: Iterable[ItemResult],

@@ -230,7 +230,7 @@ def render_session(report: Report, *, verbose: bool) -> list[str]:
     level = report.level
     lines = [
         f'{"models" if len(report.models) > 1 else "model"} {", ".join(report.models) or report.model}, '
-        f'seed {report.seed}, {report.runs_per_case} run(s) per case; '
+        f'seed {report.seed}, {report.runs_done()} run(s) per case; '
         f'determinism({level}) = share of runs with the most common trajectory at level {level} '
         '(a run that raised is its own variant; infrastructure failures are left out)'
         + (f'; every model response replayed from {report.replay_of}' if report.replay_of else '')
