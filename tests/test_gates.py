@@ -196,22 +196,22 @@ def test_infeasible_names_the_runs_a_gate_needs() -> None:
     assert infeasible(gate, 73) is not None
     assert infeasible(gate, 20, architecture='single') == (
         'architecture single: min_pass_rate=0.9 on the Wilson 95% lower bound cannot be met with 20 run(s): '
-        'even 20 successes out of 20 have a lower bound of 0.839; it needs at least 35 runs; '
+        'even 20 successes out of 20 have a lower bound of 0.839; it needs at least 35 runs (--runs 35); '
         'min_determinism=0.95 on the Wilson 95% lower bound cannot be met with 20 run(s): '
         'even 20 runs of one trajectory (19 held-out agreements of 19) have a lower bound of 0.832; it needs at '
-        'least 74 runs'
+        'least 74 runs (--runs 74)'
     )
     # On the point estimate, any threshold can be met by any number of runs.
     assert infeasible(Thresholds(min_pass_rate=0.99, min_determinism=0.99), 20) is None
     message = infeasible(Thresholds(min_pass_rate=0.9, lower_bound=True), 34)
-    assert message is not None and message.endswith('it needs at least 35 runs')
+    assert message is not None and message.endswith('it needs at least 35 runs (--runs 35)')
 
 
 def test_infeasible_calls_determinism_over_one_run_meaningless() -> None:
     message = infeasible(Thresholds(min_determinism=0.5), 1)
     assert message == (
         'min_determinism=0.5 with 1 run(s) is meaningless: one run always agrees with itself (100%); '
-        'determinism needs at least 2 runs'
+        'determinism needs at least 2 runs (--runs 2 or more; --runs is 1 unless given)'
     )
     assert infeasible(Thresholds(min_determinism=0.5), 2) is None
     assert infeasible(Thresholds(min_pass_rate=0.5), 1) is None
@@ -442,12 +442,12 @@ def test_mean_scores_gate_items_from_the_command_line_and_the_ini_file(
             ['--runs', '20', '--min-determinism', '0.9', '--gate-lower-bound'],
             '',
             'ERROR: min_determinism=0.9 on the Wilson 95% lower bound cannot be met with 20 run(s)*'
-            'lower bound of 0.839; it needs at least 35 runs',
+            'lower bound of 0.839; it needs at least 35 runs (--runs 35)',
         ),
         (
             ['--runs', '1', '--min-determinism', '0.5'],
             '',
-            'ERROR: min_determinism=0.5 with 1 run(s) is meaningless*needs at least 2 runs',
+            'ERROR: min_determinism=0.5 with 1 run(s) is meaningless*needs at least 2 runs (--runs 2 or more*',
         ),
         (
             ['--runs', '10', '--gate-lower-bound'],

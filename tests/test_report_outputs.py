@@ -101,6 +101,8 @@ def test_a_significant_drop_fails_the_session_with_one_line_and_nothing_is_dropp
             '  regression: wobbly demo::first determinism: 20/20 -> 1/20 (-95.0%, p=5.8e-10, Holm-adjusted 4.64e-09)',
         ]
     )
+    # The last line says why the session failed although every test passed.
+    result.stdout.fnmatch_lines(['=* 6 passed, 1 regression in *'])
     report = json.loads(baseline.path.joinpath('new.json').read_text())
     assert report['schema_version'] == 6
     cmp = report['baseline']

@@ -343,7 +343,7 @@ def infeasible(thresholds: Thresholds, runs: int, *, architecture: str | None = 
             continue
         needed = runs_needed(threshold)
         remedy = (
-            f'it needs at least {needed + seed} runs'
+            f'it needs at least {needed + seed} runs (--runs {needed + seed})'
             if needed is not None
             else 'no number of runs reaches 1: lower the threshold or judge the point estimate'
         )
@@ -359,7 +359,8 @@ def infeasible(thresholds: Thresholds, runs: int, *, architecture: str | None = 
     if thresholds.min_determinism is not None and runs < 2:
         problems.append(
             f'min_determinism={thresholds.min_determinism:g} with {runs} run(s) is meaningless: one run always '
-            'agrees with itself (100%); determinism needs at least 2 runs'
+            'agrees with itself (100%); determinism needs at least 2 runs (--runs 2 or more; --runs is 1 unless '
+            'given)'
         )
     if thresholds.lower_bound and thresholds.min_scores and runs < 2:
         names = ', '.join(f'min_score.{n}' for n in sorted(thresholds.min_scores))

@@ -31,6 +31,7 @@ from ..run import registry
 from ..run.evaluators import TrajectorySteps
 from ..run.memory import interpreter_gc, traced_heap
 from ..run.runner import CaseSpec, RunSettings, run_case, run_once
+from .evaluator_names import unknown_evaluator
 from .options import SETTINGS, Settings
 from .runtime import RUNTIME
 
@@ -108,9 +109,13 @@ class DatasetFile(pytest.File):
         try:
             dataset = Dataset[Any, Any, Any].from_file(self.path, custom_evaluator_types=evaluator_types)
         except Exception as exc:
+            described = _describe(exc)
+            # Only a schema that exists next to the file is advice a reader can follow (Dataset.to_file writes one).
+            schema = self.path.with_name(f'{self.path.stem}_schema.json')
+            advice = f' (its JSON schema: {schema.name})' if schema.is_file() else ''
             raise DatasetLoadError(
-                f'{self.path}: not a valid pydantic-evals dataset: {_describe(exc)}\n'
-                'Fix the file (see the JSON schema written next to it by Dataset.to_file) and run again.'
+                f'{self.path}: not a valid pydantic-evals dataset: {unknown_evaluator(described) or described}\n'
+                f'Fix the file{advice} and run again.'
             ) from None
         runtime = self.config.stash[RUNTIME]
         if not runtime.selected:

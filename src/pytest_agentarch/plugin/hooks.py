@@ -40,7 +40,7 @@ from ..requests.stack import build_judge, build_model, no_live_judge
 from ..run import capture, capture_requests, registry, tracing
 from ..run.capture import uninstall
 from ..run.memory import tune_gc, untune_gc
-from . import hookspecs
+from . import evaluator_names, hookspecs
 from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
 from .fixture import arch, parametrize_arch, uses_arch
 from .options import SETTINGS, Settings, add_options, planned_gates
@@ -57,6 +57,20 @@ __all__ = ('arch',)  # the fixture must be visible in this plugin module for pyt
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+    evaluator_names.add_option(parser)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
+    # A registration mistake in a conftest (a sync `def` architecture) raises RegistryError on import; pytest would
+    # wrap it in "ImportError while loading conftest" with a traceback through its own import machinery.
+    try:
+        return (yield)
+    except Exception as exc:
+        cause = getattr(exc, 'cause', None)  # pytest's ConftestImportFailure keeps the original exception here
+        if isinstance(cause, registry.RegistryError):
+            raise pytest.UsageError(f'{getattr(exc, "path", "conftest.py")}: {cause}') from None
+        raise
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -80,6 +94,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = Settings.from_config(config)
+    evaluator_names.import_evaluator_modules(config)
     if served := getattr(config, 'workerinput', {}).get(LOCAL_KEY):
         local.attach(served)
     if is_controller(config):
@@ -318,6 +333,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             # An interrupted session never finished its run loop: its report holds the runs that finished.
             collector.build()
         collector.write()
+        # An output asked for and not written fails the session (the others were written first): CI must not pass
+        # on a report nobody can read.
+        if collector.unwritten and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

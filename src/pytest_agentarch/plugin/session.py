@@ -20,6 +20,7 @@ from ..core.gates import Thresholds
 from ..reports.metadata import session_metadata
 from ..reports.report import ItemResult, Report, build_report
 from ..reports.table import render_comparisons, render_session
+from .endings import ending
 from .options import SETTINGS
 from .writer import write_report
 
@@ -53,6 +54,8 @@ class Collector:
         self.write_errors: list[str] = []
         """Outputs (JSON, HTML, Markdown) that could not be written at the end of the session, and fields a
         `pytest_agentarch_report` hook added that were left out."""
+        self.unwritten: list[str] = []
+        """Outputs that could not be written (part of `write_errors`): each fails the session."""
 
     def expect(self, nodeids: Iterable[str]) -> None:
         """Items that must report; those that never do are listed as missing."""
@@ -139,7 +142,8 @@ class Collector:
     def write(self) -> None:
         """Write the report to every output the settings name (`writer.write_report`)."""
         if self.report is not None:
-            self.write_errors.extend(write_report(self.report, self.config.stash[SETTINGS]))
+            self.unwritten = write_report(self.report, self.config.stash[SETTINGS])
+            self.write_errors.extend(self.unwritten)
 
     def gate_misses(self, *, budget: str | None) -> list[str]:
         """The session-level gates this session misses, one line each; each fails the session like a failed test.
@@ -197,6 +201,7 @@ class Collector:
         if self.report.stopped_by:
             not_run = f'; {self.report.not_run} runs not run' if self.report.not_run else ''
             tr.write_line(f'agentarch: session stopped by {self.report.stopped_by}{not_run}', red=True, bold=True)
+        ending(tr.stats, regressions=len(regressions), unwritten=len(self.unwritten))
 
 
 def _thresholds(thresholds: Thresholds) -> dict[str, Any]:

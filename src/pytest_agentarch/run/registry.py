@@ -142,8 +142,10 @@ def architecture(
 
     def decorate(func: ArchitectureFunc) -> Architecture:
         if not inspect.iscoroutinefunction(func):
+            what = getattr(func, '__qualname__', None) or repr(func)
             raise RegistryError(
-                f'architecture {name!r}: {func!r} must be an `async def` function taking (inputs, model)'
+                f'architecture {name!r}: {what} must be an `async def` function taking (inputs, model); write '
+                f'`async def {getattr(func, "__name__", "name")}(inputs, model): ...`'
             )
         arch = Architecture(
             name=name,

@@ -1,0 +1,26 @@
+"""What pytest's last line says besides tests: regressions against the baseline and outputs that were not written.
+
+pytest builds its closing line (`=== 8 passed in 3s ===`) from the terminal reporter's `stats`, one part per key,
+and counts any key it does not know as well. A session that exits non-zero because of a regression or a report that
+could not be written would otherwise end on a green "8 passed"; entries under keys of our own put them on that line
+(`8 passed, 1 regression, 1 report not written`), coloured as pytest colours keys it does not know (yellow).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ('ending',)
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return one if count == 1 else many
+
+
+def ending(stats: dict[str, list[Any]], *, regressions: int, unwritten: int) -> None:
+    """Add `regressions` significant regressions and `unwritten` outputs not written to pytest's closing line."""
+    if regressions:
+        stats.setdefault(_plural(regressions, 'regression', 'regressions'), []).extend(['agentarch'] * regressions)
+    if unwritten:
+        key = _plural(unwritten, 'report not written', 'reports not written')
+        stats.setdefault(key, []).extend(['agentarch'] * unwritten)

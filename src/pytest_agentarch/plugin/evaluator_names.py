@@ -1,0 +1,66 @@
+"""Evaluators a dataset file names: where the plugin finds them, and what it says about a name it does not know.
+
+A dataset file names its evaluators (`- Contains: ...`); pydantic-evals resolves a name among its own evaluators and
+the `custom_evaluator_types` its caller passes. A plugin user is not that caller, so the plugin passes every
+`pydantic_evals.evaluators.Evaluator` subclass defined outside pydantic-evals that has been imported: a class in a
+conftest.py or a pytest plugin module is usable by name as it is. Classes that live in a package of the project
+(imported by nothing the session loads first) are named with the ini key `agentarch_evaluators`, a list of modules
+imported before any dataset file is read.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import re
+
+import pytest
+
+__all__ = ('INI', 'add_option', 'import_evaluator_modules', 'unknown_evaluator')
+
+INI = 'agentarch_evaluators'
+
+_HOW = (
+    'To use an evaluator of your own, define a subclass of pydantic_evals.evaluators.Evaluator in conftest.py, or '
+    f'in a module you list in the ini key {INI} (e.g. `{INI} = myproject.evaluators`).'
+)
+
+_UNKNOWN = re.compile(r"Evaluator '([^']+)' is not in the provided `custom_evaluator_types`\. Valid choices: \[(.*?)\]")
+
+
+def add_option(parser: pytest.Parser) -> None:
+    """The ini key listing modules whose evaluator classes dataset files may name."""
+    parser.addini(
+        INI,
+        'modules imported before dataset files are read: the Evaluator subclasses they define are usable by name '
+        '(classes in conftest.py files and plugins are without it)',
+        type='linelist',
+        default=[],
+    )
+
+
+def import_evaluator_modules(config: pytest.Config) -> None:
+    """Import the modules `agentarch_evaluators` lists; one that does not import is a usage error naming it."""
+    for name in config.getini(INI):
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            raise pytest.UsageError(
+                f'ini option {INI}: module {name!r} cannot be imported ({type(exc).__name__}: {exc}); list modules '
+                'importable from the rootdir (dotted names, e.g. myproject.evaluators), one per line'
+            ) from None
+
+
+def unknown_evaluator(message: str) -> str | None:
+    """pydantic-evals' error for an evaluator name it does not know, said for a plugin user: the closest known names
+    and how to make one's own known. None when `message` is another error."""
+    found = _UNKNOWN.search(message)
+    if found is None:
+        return None
+    name = found.group(1)
+    known = [k.strip().strip('\'"') for k in found.group(2).split(',') if k.strip()]
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    if not close:
+        close = [k for k in known if k.lower() == name.lower()]
+    hint = f' Did you mean {" or ".join(repr(c) for c in close)}?' if close else ''
+    return f'unknown evaluator {name!r}.{hint} Known evaluators: {", ".join(known)}. {_HOW}'

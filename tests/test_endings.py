@@ -1,0 +1,171 @@
+"""Endings that match the exit code: an output not written fails the session after the others are written and is
+named on the last line; a dataset that does not load is one error; an unknown evaluator name gets "did you mean" and
+the plugin's way to register evaluators; a plan without --runs names --runs; a registration mistake in a conftest is
+reported as itself."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+
+import pytest
+
+from conftest import ONE_CASE, XDIST
+from pytest_agentarch.plugin.evaluator_names import unknown_evaluator
+
+ARCHS = """
+    import archkit
+    from pytest_agentarch import architecture
+
+    @architecture('a')
+    async def a(inputs, model):
+        return await archkit.run(lambda i: [['alpha']], inputs, answer=lambda i: 'ok')
+"""
+
+
+@pytest.mark.parametrize('xdist', XDIST)
+def test_an_output_that_cannot_be_written_fails_the_session_after_the_others(
+    project: Callable[..., pytest.Pytester], xdist: list[str]
+) -> None:
+    pytester = project(ARCHS, cases=ONE_CASE)
+    # /proc accepts no new file, though the directory exists: the write fails only when it is made.
+    result = pytester.runpytest('--runs', '2', '--agentarch-json', '/proc/r.json', '--agentarch-html', 'r.html', *xdist)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert (pytester.path / 'r.html').is_file()
+    result.stdout.fnmatch_lines(
+        ['agentarch: JSON report could not be written to /proc/r.json: *', '=* 1 passed, 1 report not written in *']
+    )
+
+
+BROKEN = """
+    name: demo
+    cases:
+      - name: first
+        inputs: {question: "x"
+"""
+
+
+@pytest.mark.parametrize('xdist', XDIST)
+def test_a_dataset_that_does_not_load_is_one_error(project: Callable[..., pytest.Pytester], xdist: list[str]) -> None:
+    pytester = project(ARCHS, cases=BROKEN)
+    result = pytester.runpytest('--runs', '2', *xdist)
+    # pytest stops after a collection error (2); under xdist the error is the workers' and the status 1.
+    assert result.ret in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.TESTS_FAILED)
+    out = result.stdout.str()
+    assert out.count('ERROR collecting') == 1
+    assert out.count('Fix the file') == 1
+    assert 'missing results' not in out
+    assert 'schema' not in out  # a hand-written file has none to point at
+    result.stdout.fnmatch_lines(['Fix the file and run again.'])
+    # A file written by Dataset.to_file has its schema beside it: then it is named.
+    pytester.makefile('.json', cases_schema='{}')
+    result = pytester.runpytest('--runs', '2', *xdist)
+    result.stdout.fnmatch_lines(['Fix the file (its JSON schema: cases_schema.json) and run again.'])
+
+
+def test_an_unknown_evaluator_gets_did_you_mean_and_how_to_register_one(
+    project: Callable[..., pytest.Pytester],
+) -> None:
+    pytester = project(ARCHS, cases=ONE_CASE.replace('- EqualsExpected', '- EqualExpected'))
+    result = pytester.runpytest('--runs', '2')
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        [
+            "*: not a valid pydantic-evals dataset: unknown evaluator 'EqualExpected'. Did you mean 'EqualsExpected'? "
+            'Known evaluators: *, EqualsExpected, *. To use an evaluator of your own, define a subclass of '
+            'pydantic_evals.evaluators.Evaluator in conftest.py, or in a module you list in the ini key '
+            'agentarch_evaluators (e.g. `agentarch_evaluators = myproject.evaluators`).'
+        ]
+    )
+    assert 'custom_evaluator_types' not in result.stdout.str()
+
+
+def test_unknown_evaluator_messages() -> None:
+    pydantic_says = (
+        "Evaluator 'Contain' is not in the provided `custom_evaluator_types`. Valid choices: ['Equals', 'Contains', "
+        "'IsInstance']. If you are trying to use a custom evaluator, you must include its type in the "
+        '`custom_evaluator_types` argument.'
+    )
+    message = unknown_evaluator(pydantic_says)
+    assert message is not None
+    assert message.startswith("unknown evaluator 'Contain'. Did you mean 'Contains'? Known evaluators: Equals, ")
+    far = unknown_evaluator(pydantic_says.replace("'Contain'", "'Zzz'"))
+    assert far is not None and 'Did you mean' not in far
+    assert unknown_evaluator('some other error') is None
+
+
+POLITE = '''
+from dataclasses import dataclass
+
+from pydantic_evals.evaluators import Evaluator, EvaluatorContext
+
+
+@dataclass
+class Polite(Evaluator):
+    """Passes when the output says ok."""
+
+    def evaluate(self, ctx: EvaluatorContext) -> bool:
+        return ctx.output == 'ok'
+'''
+
+
+def test_evaluators_from_a_module_named_in_the_ini_are_usable_by_name(
+    project: Callable[..., pytest.Pytester],
+) -> None:
+    cases = ONE_CASE.replace('- EqualsExpected', '- Polite')
+    pytester = project(ARCHS, ini='agentarch_evaluators = myevals.checks', cases=cases)
+    pytester.mkpydir('myevals')
+    (pytester.path / 'myevals' / 'checks.py').write_text(POLITE)
+    pytester.syspathinsert()
+    result = pytester.runpytest('--runs', '2', '-n', '0')
+    result.assert_outcomes(passed=1)
+    pytester.makeini(
+        textwrap.dedent(
+            """
+            [pytest]
+            agentarch_datasets = *.yaml
+            agentarch_model = test
+            agentarch_evaluators = myevals.nosuch
+            """
+        )
+    )
+    result = pytester.runpytest('--runs', '2', '-n', '0')
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: ini option agentarch_evaluators: module 'myevals.nosuch' cannot be imported (ModuleNotFoundError*"]
+    )
+
+
+def test_a_plan_without_runs_names_the_runs_option(project: Callable[..., pytest.Pytester]) -> None:
+    pytester = project(ARCHS, cases=ONE_CASE)
+    result = pytester.runpytest('--agentarch-plan', '--min-determinism', '0.9')
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            'ERROR: min_determinism=0.9 with 1 run(s) is meaningless: *determinism needs at least 2 runs '
+            '(--runs 2 or more; --runs is 1 unless given)'
+        ]
+    )
+
+
+@pytest.mark.parametrize('xdist', XDIST)
+def test_a_sync_architecture_is_reported_as_itself(project: Callable[..., pytest.Pytester], xdist: list[str]) -> None:
+    pytester = project(
+        """
+        from pytest_agentarch import architecture
+
+        @architecture('plain')
+        def plain(inputs, model):
+            return 'ok'
+        """,
+        cases=ONE_CASE,
+    )
+    result = pytester.runpytest_subprocess('--runs', '2', *xdist)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: *conftest.py: architecture 'plain': plain must be an `async def` function taking (inputs, model); "
+            'write `async def plain(inputs, model): ...`'
+        ]
+    )
+    assert 'ImportError while loading conftest' not in result.stdout.str() + result.stderr.str()
