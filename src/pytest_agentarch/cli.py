@@ -120,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; returns its exit status (2 for a usage error, as argparse does)."""
     parser = build_parser()
-    args = parser.parse_args(None if argv is None else list(argv))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Everything after `plan` is pytest's: argparse would take its options (`--runs 40`) for unknown ones of ours.
+    if argv[:1] == ['plan'] and argv[1:2] not in (['-h'], ['--help']):
+        return _plan(argparse.Namespace(pytest_args=argv[1:]), parser)
+    args = parser.parse_args(argv)
     run: Command = args.run
     return run(args, parser)
