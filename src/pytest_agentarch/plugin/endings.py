@@ -1,4 +1,5 @@
-"""What pytest's last line says besides tests: regressions against the baseline and outputs that were not written.
+"""What a session says at its ends besides tests: sequential gates that cannot stop early (at its start and in its
+summary), and on pytest's last line regressions against the baseline and outputs that were not written.
 
 pytest builds its closing line (`=== 8 passed in 3s ===`) from the terminal reporter's `stats`, one part per key,
 and counts any key it does not know as well. A session that exits non-zero because of a regression or a report that
@@ -10,7 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ('ending',)
+from ..reports.sequential_notes import undecidable
+from .options import Settings, planned_gates
+
+__all__ = ('ending', 'sequential_warnings')
+
+
+def sequential_warnings(settings: Settings) -> list[str]:
+    """Under `--agentarch-sequential`, the gates in force that cannot be decided met before `--runs`, each with what
+    to pass instead (`sequential_notes.undecidable`); empty otherwise."""
+    if not settings.sequential:
+        return []
+    return undecidable(planned_gates(settings), runs=settings.run.runs, batch=settings.batch, alpha=settings.alpha)
 
 
 def _plural(count: int, one: str, many: str) -> str:

@@ -42,6 +42,7 @@ from ..run.capture import uninstall
 from ..run.memory import tune_gc, untune_gc
 from . import evaluator_names, hookspecs
 from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
+from .endings import sequential_warnings
 from .fixture import arch, parametrize_arch, uses_arch
 from .options import SETTINGS, Settings, add_options, planned_gates
 from .runtime import RUNTIME, Runtime
@@ -90,6 +91,11 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         )
     )
     return 0
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    # Said before any run: a sequential gate that cannot stop an item early makes every item run to --runs.
+    return [f'agentarch: {line}' for line in sequential_warnings(config.stash[SETTINGS])]
 
 
 def pytest_configure(config: pytest.Config) -> None:

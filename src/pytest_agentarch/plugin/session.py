@@ -20,7 +20,7 @@ from ..core.gates import Thresholds
 from ..reports.metadata import session_metadata
 from ..reports.report import ItemResult, Report, build_report
 from ..reports.table import render_comparisons, render_session
-from .endings import ending
+from .endings import ending, sequential_warnings
 from .options import SETTINGS
 from .writer import write_report
 
@@ -201,6 +201,9 @@ class Collector:
         if self.report.stopped_by:
             not_run = f'; {self.report.not_run} runs not run' if self.report.not_run else ''
             tr.write_line(f'agentarch: session stopped by {self.report.stopped_by}{not_run}', red=True, bold=True)
+        if settings.sequential and self.report.sequential is not None:
+            for line in sequential_warnings(settings):
+                tr.write_line(f'agentarch: {line}', yellow=True)
         ending(tr.stats, regressions=len(regressions), unwritten=len(self.unwritten))
 
 

@@ -19,6 +19,7 @@ from ..core.sequential import (
 from ..core.stats import LEVELS, CaseStats, Score, Totals
 from .formatting import fmt_number, fmt_rate, fmt_seconds, fmt_short_rate, fmt_usd
 from .report import Report
+from .sequential_notes import gate_tallies
 
 __all__ = (
     'render_cases',
@@ -340,6 +341,8 @@ def render_sequential(report: Report, *, verbose: bool) -> list[str]:
         f'{totals.items} items, {totals.decided} decided ({totals.met} met, {totals.missed} missed), '
         f'{totals.undecided} undecided (an undecided gate fails; a threshold of 1 is judged on every run); '
         f'{_saved(totals)}',
+        # An item is decided when every gate is; each gate's own decisions are what -v lists item by item.
+        '  gates: ' + gate_tallies([c.sequential for a in report.architectures for c in a.cases if c.sequential]),
     ]
     for a in report.architectures:
         if a.sequential is not None:
