@@ -82,3 +82,29 @@ def test_the_header_shows_the_runs_repeat_made(project: Callable[..., pytest.Pyt
     result = pytester.runpytest('-n', '0', 'test_repeat.py')  # --runs is 1
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(['model test, seed 0, 5 run(s) per case; *'])
+
+
+def test_the_per_case_table_fits_120_columns() -> None:
+    from pytest_agentarch.core.records import RunRecord
+    from pytest_agentarch.reports.report import ItemResult, build_report
+    from pytest_agentarch.reports.table import render_cases
+
+    long_trajectory = ' > '.join(f'agent(tool_number_{i})' for i in range(12))
+    items = [
+        ItemResult(
+            nodeid=f'n{i}',
+            architecture='specialized-with-a-long-name',
+            description='',
+            case=f'cpu_saturation_checkout_with_a_very_long_case_name_{i}',
+            dataset='k8s',
+            records=[RunRecord(index=j, duration=0.1, trajectory=long_trajectory) for j in range(20)],
+        )
+        for i in range(3)
+    ]
+    lines = render_cases(build_report(items, model='sim', seed=0, runs=20, missing={}))
+    assert len(lines) == 2 + 2 * 3
+    assert max(len(line) for line in lines) <= 120
+    # 20 of 20 runs on one trajectory: Wilson 95% interval [83.9%, 100%] (20 / (20 + 1.96^2) = 0.839).
+    # Determinism, pass rate (no evaluator: every run passes) and output agreement (no output: all agree).
+    assert lines[2].count('100% [84-100]') == 3
+    assert lines[3].startswith('    tools 100% [84-100], strict 100% [84-100]; pass@20 1.00; top: agent(tool_number_0)')

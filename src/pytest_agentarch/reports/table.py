@@ -16,7 +16,7 @@ from ..core.sequential import (
     fixed_n_power,
     plan,
 )
-from ..core.stats import LEVELS, CaseStats, Score, Totals
+from ..core.stats import LEVELS, CaseStats, Rate, Score, Totals
 from .formatting import fmt_number, fmt_rate, fmt_seconds, fmt_short_rate, fmt_usd
 from .report import Report
 from .sequential_notes import gate_tallies
@@ -114,28 +114,40 @@ def render_summary(report: Report) -> list[str]:
     return _grid(header, rows)
 
 
+CASE_WIDTH = 120
+"""Columns the per-case table keeps within: a row of figures, then an indented line with the rest."""
+
+
+def _compact(rate: Rate) -> str:
+    """A rate in the per-case table: `95% [84-99]` (percent signs once)."""
+    if rate.value is None:
+        return 'n/a'
+    return f'{rate.value:.0%} [{rate.low * 100:.0f}-{rate.high * 100:.0f}]'
+
+
 def render_cases(report: Report) -> list[str]:
-    """One row per (architecture, case): determinism at every level, pass rate, pass^k and pass@k at k = the
-    case's counted runs, output agreement, and the most common trajectory at the report's level."""
+    """One row per (architecture, case): the headline determinism, variants, pass rate, pass^k and output agreement
+    at k = the case's counted runs; under it, indented, the determinism at the other levels, pass@k and the most
+    common trajectory. Both lines fit `CASE_WIDTH` columns (long case names and trajectories are clipped)."""
+    level = report.level
     header = [
         'architecture',
         'case',
         'runs',
         'err',
         'infra',
-        *(f'determinism({lv})' for lv in LEVELS),
-        'variants',
+        f'determinism({level})',
+        'var',
         'pass rate',
         'pass^k',
-        'pass@k',
-        'k',
-        'output agreement',
-        'top trajectory',
+        'output agr',
     ]
-    rows = []
+    rows: list[list[str]] = []
+    details: list[str] = []
     for a in report.architectures:
         for c in a.cases:
             top = c.all_raised or (c.variants[0].trajectory if c.variants else '-')
+            k = len(c.pass_hat_k)
             rows.append(
                 [
                     _who(c.architecture, c.model),
@@ -143,17 +155,29 @@ def render_cases(report: Report) -> list[str]:
                     str(c.runs),
                     str(c.errors),
                     str(c.infra),
-                    *('raised' if c.all_raised else fmt_short_rate(c.determinism_by_level[lv]) for lv in LEVELS),
+                    'raised' if c.all_raised else _compact(c.determinism_by_level[level]),
                     str(len(c.variants)),
-                    fmt_short_rate(c.pass_rate),
+                    _compact(c.pass_rate),
                     fmt_number(c.pass_hat_k[-1] if c.pass_hat_k else None, '{:.2f}'),
-                    fmt_number(c.pass_at_k[-1] if c.pass_at_k else None, '{:.2f}'),
-                    str(len(c.pass_hat_k)),
-                    fmt_short_rate(c.output_agreement),
-                    top if len(top) <= 90 else top[:87] + '...',
+                    _compact(c.output_agreement),
                 ]
             )
-    return _grid(header, rows)
+            others = ', '.join(
+                f'{lv} {"raised" if c.all_raised else _compact(c.determinism_by_level[lv])}'
+                for lv in LEVELS
+                if lv != level
+            )
+            at_k = f'; pass@{k} {c.pass_at_k[-1]:.2f}' if k else ''
+            details.append(clip(f'    {others}{at_k}; top: {top}', CASE_WIDTH))
+    # Names are what can be long: the case column gives up what the row needs to fit.
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    over = sum(widths) + 2 * (len(widths) - 1) - CASE_WIDTH
+    if over > 0:
+        keep = max(len('case'), widths[1] - over)
+        for r in rows:
+            r[1] = clip(r[1], keep)
+    grid = _grid(header, rows)
+    return [*grid[:2], *(line for row, detail in zip(grid[2:], details, strict=True) for line in (row, detail))]
 
 
 def _seen(context: ModelContext | None) -> str:
