@@ -108,3 +108,20 @@ def test_the_per_case_table_fits_120_columns() -> None:
     # Determinism, pass rate (no evaluator: every run passes) and output agreement (no output: all agree).
     assert lines[2].count('100% [84-100]') == 3
     assert lines[3].startswith('    tools 100% [84-100], strict 100% [84-100]; pass@20 1.00; top: agent(tool_number_0)')
+
+
+def test_branches_share_a_context_only_when_every_one_saw_the_same() -> None:
+    from pytest_agentarch.core.divergence import Branch, ModelContext, shared_context
+
+    def context(prompt: str, results: list[str]) -> ModelContext:
+        return ModelContext(request=2, instructions='Answer.', prompt=prompt, tool_results=results)
+
+    same = [
+        Branch(step='a', count=3, example_run=0, context=context('hi', ['t: 1'])),
+        Branch(step='b', count=2, example_run=1, context=context('hi', ['t: 1'])),
+    ]
+    assert shared_context(same) == context('hi', ['t: 1'])
+    differ = [same[0], Branch(step='b', count=2, example_run=1, context=context('hi', ['t: 2']))]
+    assert shared_context(differ) is None
+    assert shared_context([same[0]]) is None
+    assert shared_context([same[0], Branch(step=None, count=1, example_run=4, context=None)]) is None

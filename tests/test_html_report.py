@@ -159,6 +159,41 @@ def test_report_in_a_real_browser_shows_the_figures_and_runs_nothing_it_was_fed(
     print(f'screenshot of the rendered report: {shot}')
 
 
+# A test-only copy of the page measures its summary tables: the page itself runs no script (its policy forbids it).
+MEASURE = (
+    "<script>document.title = [...document.querySelectorAll('.wide')].map("
+    "w => w.firstElementChild.dataset.table + ':' + w.scrollWidth + '/' + w.clientWidth).join(' ')</script>"
+)
+
+
+def test_the_summary_fits_a_1280_pixel_window(tmp_path: Path) -> None:
+    items = [
+        ItemResult(
+            nodeid=f'{name}-{i}',
+            architecture=name,
+            description='',
+            case=f'case_{i}',
+            dataset='d',
+            records=[run(j, batched=j % 3 == 0, passed=j % 4 != 0) for j in range(20)],
+        )
+        for name in ('specialized-with-a-long-name', 'delegation', 'hybrid')
+        for i in range(3)
+    ]
+    page = render_html(build_report(items, model='openai:gpt-4o-mini', seed=0, runs=20, missing={}))
+    policy = re.search(r'<meta http-equiv="Content-Security-Policy"[^>]*>', page)
+    assert policy is not None
+    harness = tmp_path / 'measured.html'
+    harness.write_text(page.replace(policy.group(0), '').replace('</body>', MEASURE + '</body>'), encoding='utf-8')
+    dom = browse(harness, tmp_path / 'profile', '--window-size=1280,1000', '--dump-dom')
+    title = re.search(r'<title>(.*?)</title>', dom)
+    assert title is not None
+    widths = dict(part.split(':') for part in title.group(1).split())
+    assert set(widths) == {'rates', 'usage'}
+    for table, measured in widths.items():
+        scroll, visible = map(int, measured.split('/'))
+        assert 0 < scroll <= visible, f'the {table} table needs {scroll} px in a {visible} px column: it scrolls'
+
+
 def test_report_is_self_contained() -> None:
     page = render_html(hostile_report())
     # No script, no external reference, and a policy that would refuse to load one.
@@ -206,9 +241,12 @@ def test_session_writes_the_html_report_and_v_prints_where_runs_diverge(
         [
             'where runs diverge (level steps):',
             '  wavering  first: step 1 after (the start): 2x {alpha, beta} (run 0), 2x alpha (run 1)',
-            "    run 0 saw: request #1, prompt 'hello'",
+            # Both branches chose at their first request, shown the same prompt: said once.
+            "    same context: the branches differ by sampling; each saw: request #1, prompt 'hello'",
             '*HTML report written to out/report.html*',
         ]
     )
     page = (pytester.path / 'out' / 'report.html').read_text(encoding='utf-8')
     assert 'data-step="1"' in page and '2 of 4 runs' in page
+    assert page.count('same context: the branches differ by sampling') == 1
+    assert page.count('<dl class="context">') == 1

@@ -258,3 +258,14 @@ def examples(records: Sequence[RunRecord], variants: Sequence[Variant]) -> list[
 
 def _json(value: object) -> str:
     return value if isinstance(value, str) else to_json(value, fallback=repr).decode()
+
+
+def shared_context(branches: Sequence[Branch]) -> ModelContext | None:
+    """The context every branch's example run saw when it chose, when it is one and the same (instructions, prompt
+    and tool results; the request's position too): then the branches differ by sampling alone, not by what the model
+    was shown. None when there is one branch, a context is missing, or two differ."""
+    contexts = [b.context for b in branches]
+    if len(contexts) < 2 or any(c is None for c in contexts):
+        return None
+    first = contexts[0]
+    return first if all(c == first for c in contexts[1:]) else None

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..core.divergence import Divergence, ExampleRun, ModelContext, TreeNode
+from ..core.divergence import Divergence, ExampleRun, ModelContext, TreeNode, shared_context
 from ..core.stats import LEVELS, Rate, percentile
 from .formatting import fmt_percent, fmt_rate, fmt_seconds
 from .report import ArchitectureReport, CaseReport, Report, capture_paths
@@ -203,17 +203,22 @@ def _latency_chart(report: Report) -> str:
 
 
 def _summary_table(report: Report) -> str:
-    head = (
+    """Two tables, so that each fits a 1280 px window without a scrollbar: rates first (what a reader compares),
+    then usage, cost, latency and memory per architecture."""
+    rates_head = (
         '<tr><th>architecture</th><th>cases</th><th>runs</th><th>err</th><th>infra</th>'
         + ''.join(f'<th>determinism({lv})</th>' for lv in LEVELS)
-        + '<th>traj/case</th><th>pass rate</th><th>pass^k</th><th>tok in</th><th>tok out</th><th>req</th>'
-        '<th>cost/run</th><th>p50</th><th>p95</th></tr>'
+        + '<th>traj/case</th><th>pass rate</th><th>pass^k</th></tr>'
     )
-    rows = []
+    usage_head = (
+        '<tr><th>architecture</th><th>tok in</th><th>tok out</th><th>req</th><th>cost/run</th><th>spend</th>'
+        '<th>p50</th><th>p95</th><th>peak mem</th></tr>'
+    )
+    rates, usage = [], []
     for a in report.architectures:
         s = a.summary
         hat = f'{s.pass_hat_k[-1]:.2f} (k={s.k})' if s.pass_hat_k else '-'
-        cells = [
+        cells: list[object] = [
             _who(a),
             s.cases,
             s.runs,
@@ -223,15 +228,24 @@ def _summary_table(report: Report) -> str:
             '-' if s.distinct_trajectories is None else f'{s.distinct_trajectories:.1f}',
             _rate(s.pass_rate),
             hat,
+        ]
+        rates.append(f'<tr data-arch="{_e(_who(a))}">' + ''.join(f'<td>{_e(c)}</td>' for c in cells) + '</tr>')
+        spent: list[object] = [
+            _who(a),
             '-' if s.input_tokens is None else f'{s.input_tokens:.0f}',
             '-' if s.output_tokens is None else f'{s.output_tokens:.0f}',
             '-' if s.requests is None else f'{s.requests:.1f}',
             '-' if s.cost is None else f'${s.cost:.5f}',
+            '-' if s.total.cost is None else f'${s.total.cost:.5f}',
             _secs(s.latency_p50),
             _secs(s.latency_p95),
+            '-' if s.peak_memory is None else f'{s.peak_memory / 2**20:.1f} MiB',
         ]
-        rows.append(f'<tr data-arch="{_e(_who(a))}">' + ''.join(f'<td>{_e(c)}</td>' for c in cells) + '</tr>')
-    return f'<div class="wide"><table class="summary">{head}{"".join(rows)}</table></div>'
+        usage.append(f'<tr data-arch="{_e(_who(a))}">' + ''.join(f'<td>{_e(c)}</td>' for c in spent) + '</tr>')
+    return (
+        f'<div class="wide"><table class="summary" data-table="rates">{rates_head}{"".join(rates)}</table></div>'
+        f'<div class="wide"><table class="summary" data-table="usage">{usage_head}{"".join(usage)}</table></div>'
+    )
 
 
 def _tree(nodes: Sequence[TreeNode], total: int) -> str:
@@ -277,13 +291,20 @@ def _divergence(d: Divergence | None, runs: int) -> str:
     if d is None:
         return ''
     after = ' > '.join(d.after) if d.after else '(the start)'
+    same = shared_context(d.branches)
     branches = []
     for b in d.branches:
         step = '(run ended)' if b.step is None else b.step
+        head = (
+            f'<p><span class="step">{_e(step)}</span> <span class="count" data-count="{b.count}">{b.count} of {runs} '
+            f'runs</span>, e.g. run {b.example_run}'
+        )
+        shown = '</p>' if same is not None else f'; what the model had just been shown:</p>{_context(b.context)}'
+        branches.append(f'<div class="branch">{head}{shown}</div>')
+    if same is not None:
         branches.append(
-            f'<div class="branch"><p><span class="step">{_e(step)}</span> '
-            f'<span class="count" data-count="{b.count}">{b.count} of {runs} runs</span>, e.g. run {b.example_run}; '
-            f'what the model had just been shown:</p>{_context(b.context)}</div>'
+            '<div class="same-context"><p><b>same context: the branches differ by sampling</b>; what every branch '
+            f'had just been shown:</p>{_context(same)}</div>'
         )
     return (
         f'<section class="divergence" data-step="{d.step}"><h4>Where runs diverge: step {d.step}</h4>'

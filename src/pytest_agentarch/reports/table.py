@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..core.divergence import ModelContext
+from ..core.divergence import ModelContext, shared_context
 from ..core.gates import Miss
 from ..core.records import clip
 from ..core.sequential import (
@@ -207,9 +207,14 @@ def render_divergence(report: Report) -> list[str]:
             f'{b.count}x {"(run ended)" if b.step is None else b.step} (run {b.example_run})' for b in d.branches
         )
         lines.append(f'  {_who(c.architecture, c.model)}  {c.case}: step {d.step} after {clip(after, 80)}: {branches}')
+        same = shared_context(d.branches)
+        if same is not None:
+            lines.append(f'    same context: the branches differ by sampling; each saw: {_seen(same)}')
         for b in d.branches:
-            lines.append(f'    run {b.example_run} saw: {_seen(b.context)}')
-            lines.extend(f'      the model says: {clip(reason, 200)}' for reason in b.why)
+            if same is None:
+                lines.append(f'    run {b.example_run} saw: {_seen(b.context)}')
+            who = '' if same is None else f'run {b.example_run}, '
+            lines.extend(f'      {who}the model says: {clip(reason, 200)}' for reason in b.why)
     return lines
 
 
