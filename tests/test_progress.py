@@ -162,6 +162,23 @@ def test_progress_line_erases_exactly_what_it_drew_and_never_wraps() -> None:
     assert full.written == []
 
 
+def test_after_a_long_test_id_the_short_text_is_drawn() -> None:
+    state = Progress(total=3480, started=0.0)
+    state.advance(120)
+    # 120 runs in 60 s: 3360 left at 0.5 s a run = 1680 s = 28m00s.
+    assert state.short(60.0) == '120/3480 runs ETA 28m00s'
+    # -v in 80 columns, a test id of 50: the long text would wrap, the short one fits.
+    writer = FakeWriter(width=50, fullwidth=80)
+    ProgressLine(writer).draw(state.text(60.0), state.short(60.0))
+    assert writer.written == ['  120/3480 runs ETA 28m00s']  # 50 + 26 = 76 < 80; the long one needs 50 + 45 = 95
+    roomy = FakeWriter(width=10, fullwidth=80)
+    ProgressLine(roomy).draw(state.text(60.0), state.short(60.0))
+    assert roomy.written == ['  agentarch 120/3480 runs (3%), ETA 28m00s']
+    done = Progress(total=10, started=0.0)
+    done.advance(10)
+    assert done.short(5.0) == '10/10 runs'
+
+
 class FakeReporter:
     def __init__(self, tty: bool, markup: bool) -> None:
         self.tty, self.hasmarkup = tty, markup

@@ -410,7 +410,8 @@ class _ProgressHooks:
         if self.state is None:
             runs = self.collector.config.stash[SETTINGS].run.runs
             self.state = progress.Progress(len(self.collector.expected) * runs, progress.now())
-        self.line.draw(self.state.text(progress.now()))
+        now = progress.now()
+        self.line.draw(self.state.text(now), self.state.short(now))
 
     def _erase(self) -> None:
         if self.line is not None:

@@ -54,6 +54,12 @@ class Progress:
         left = ', ETA -' if eta is None else f', ETA {span(eta)}' if self.done < self.total else ''
         return f'agentarch {self.done}/{self.total} runs{share}{left}'
 
+    def short(self, now: float) -> str:
+        """`120/2400 runs ETA 1m20s`: what fits after a long test id (`-v`) where `text` does not."""
+        eta = self.eta(now)
+        left = '' if eta is None or self.done >= self.total else f' ETA {span(eta)}'
+        return f'{self.done}/{self.total} runs{left}'
+
 
 class _Writer(Protocol):
     @property
@@ -74,14 +80,16 @@ class ProgressLine:
         self.shown = 0
         """Width of the text on the screen now (0: none)."""
 
-    def draw(self, text: str) -> None:
-        """Show `text` after what pytest wrote on the current line, if it fits there."""
+    def draw(self, text: str, *shorter: str) -> None:
+        """Show `text` after what pytest wrote on the current line, or the first of `shorter` that fits there when
+        it does not (with `-v` the line already holds the test id); nothing when none fits."""
         self.erase()
-        text = '  ' + text
-        if self.writer.width_of_current_line + len(text) >= self.writer.fullwidth:
-            return
-        self.writer.write_raw(text, flush=True)
-        self.shown = len(text)
+        for candidate in (text, *shorter):
+            candidate = '  ' + candidate
+            if self.writer.width_of_current_line + len(candidate) < self.writer.fullwidth:
+                self.writer.write_raw(candidate, flush=True)
+                self.shown = len(candidate)
+                return
 
     def erase(self) -> None:
         """Remove the text, leaving the cursor where pytest left it."""
