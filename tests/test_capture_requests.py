@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCall
 from pydantic_ai.models import Model
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
-from pydantic_evals.evaluators import Evaluator, EvaluatorContext
 
 from conftest import XDIST
 from pytest_agentarch import call_tool
@@ -27,7 +25,7 @@ from pytest_agentarch.core.records import RunRecord
 from pytest_agentarch.reports.report import Report
 from pytest_agentarch.run import capture, capture_requests
 from pytest_agentarch.run.registry import Architecture
-from pytest_agentarch.run.runner import CaseSpec, RunSettings, needs_real_spans, run_case
+from pytest_agentarch.run.runner import CaseSpec, RunSettings, run_case
 
 
 @pytest.fixture(autouse=True)
@@ -200,30 +198,6 @@ def test_the_reports_say_which_capture_recorded_each_run() -> None:
     assert json.loads(report.model_dump_json())['architectures'][0]['cases'][0]['run_results'][1]['capture'] == (
         'requests'
     )
-
-
-@dataclass
-class MentionsOnly(Evaluator[Any, Any, Any]):
-    """Says span_tree in its docstring and a string, never reads it: it needs no span tree."""
-
-    def evaluate(self, ctx: EvaluatorContext[Any, Any, Any]) -> bool:
-        return ctx.name != 'span_tree'  # span_tree
-
-
-@dataclass
-class ReadsInAHelper(Evaluator[Any, Any, Any]):
-    """Reads the span tree inside a nested function."""
-
-    def evaluate(self, ctx: EvaluatorContext[Any, Any, Any]) -> bool:
-        def names() -> list[str]:
-            return [n.name for n in ctx.span_tree]
-
-        return bool(names())
-
-
-def test_evaluators_that_read_the_span_tree_are_found_from_their_code_not_their_text() -> None:
-    assert not needs_real_spans([MentionsOnly()])
-    assert needs_real_spans([ReadsInAHelper()])
 
 
 THIRD_PARTY = """
