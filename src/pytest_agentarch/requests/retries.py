@@ -175,6 +175,8 @@ def _takes_max_retries(model: Model) -> bool:
     One that declares it unsupported (Bedrock, Hugging Face) would warn about it on every request, an error under
     `filterwarnings = error`; its client's own retry configuration applies instead.
     """
+    if not _compat.MAX_RETRIES_SETTING:  # pydantic-ai before 2.58 has no such setting: nothing would take it
+        return False
     while isinstance(model, WrapperModel):
         model = model.wrapped
     # The set `Model.prepare_request` warns with: the class's `unsupported_settings` plus what its profile adds.
