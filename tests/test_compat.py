@@ -114,6 +114,9 @@ def test_evaluator_context_gives_evaluators_the_span_tree_it_was_built_with() ->
     assert (ctx.name, ctx.output, ctx.expected_output, ctx.metrics) == ('c', 'y', 'x', {'requests': 2})
 
 
+@pytest.mark.skipif(
+    not _compat.MAX_RETRIES_SETTING, reason='pydantic-ai < 2.58: no unsupported settings (test_versions)'
+)
 def test_unsupported_settings_are_what_a_model_warns_about() -> None:
     from pydantic_ai.models.function import FunctionModel
     from pydantic_ai.models.test import TestModel

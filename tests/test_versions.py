@@ -61,6 +61,20 @@ def test_a_bare_api_error_from_the_transport_is_infrastructure_only_before_the_c
     assert classify(ModelAPIError('m', 'something else')) == 'behaviour'
 
 
+def test_the_max_retries_setting_arrives_in_2_58_and_is_sent_only_where_it_exists() -> None:
+    from pydantic_ai.models.test import TestModel
+    from pydantic_ai.settings import ModelSettings
+
+    from pytest_agentarch.requests.retries import RetryingModel
+
+    assert _compat.MAX_RETRIES_SETTING is (RELEASE >= (2, 58))
+    assert ('max_retries' in ModelSettings.__annotations__) is (RELEASE >= (2, 58))
+    sent = RetryingModel(TestModel()).request_settings({'temperature': 0.5})
+    assert sent == ({'temperature': 0.5, 'max_retries': 0} if RELEASE >= (2, 58) else {'temperature': 0.5})
+    if RELEASE < (2, 58):
+        assert _compat.unsupported_settings(TestModel()) == frozenset()
+
+
 def test_retry_after_is_read_alike_on_every_release() -> None:
     def waited(headers: dict[str, str]) -> float | None:
         return _compat.retry_after(ModelHTTPError(429, 'm', headers=headers))

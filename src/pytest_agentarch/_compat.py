@@ -20,6 +20,9 @@ each difference pinned by `tests/test_versions.py`:
   `ModelUnavailableError`, `ModelConnectionError`) and parses `Retry-After` into `ModelAPIError.retry_after`.
   Before it, a failed request is a `ModelHTTPError` (with its status code and headers) or a bare `ModelAPIError`
   raised from the SDK's error, itself raised from the HTTP transport's (`httpx2.TransportError`).
+- pydantic-ai 2.58 added the `max_retries` model setting and per-model `unsupported_settings`. Before it the
+  provider SDK's own retries (the openai client's two, for instance) cannot be switched off per request: they
+  happen inside each attempt `RetryingModel` counts.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from _pytest._code.code import TerminalRepr, TracebackStyle
 from pydantic_ai import Agent, exceptions, models
 from pydantic_ai._json_schema import JsonSchema  # pyright: ignore[reportPrivateUsage]
 from pydantic_ai.models.instrumented import InstrumentationSettings
+from pydantic_ai.settings import ModelSettings
 from pydantic_evals import _task_run  # pyright: ignore[reportPrivateUsage]
 from pydantic_evals.evaluators import EvaluatorContext, llm_as_a_judge
 from pydantic_evals.otel import SpanTree, SpanTreeRecordingError
@@ -46,6 +50,7 @@ from pydantic_evals.otel._context_subtree import context_subtree  # pyright: ign
 __all__ = (
     'FAILURE_CATEGORIES',
     'INFRASTRUCTURE_ERRORS',
+    'MAX_RETRIES_SETTING',
     'JsonSchema',
     'Reported',
     'TerminalRepr',
@@ -63,6 +68,10 @@ __all__ = (
 
 FAILURE_CATEGORIES: bool = hasattr(exceptions, 'ModelConnectionError')
 """Whether pydantic-ai sorts provider failures into categories (2.59 and later)."""
+
+MAX_RETRIES_SETTING: bool = 'max_retries' in ModelSettings.__annotations__
+"""Whether pydantic-ai has the `max_retries` model setting, and models declare the settings they ignore
+(`unsupported_settings`): both arrived in 2.58."""
 
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     tuple(
@@ -158,7 +167,10 @@ def evaluator_context(
 
 def unsupported_settings(model: models.Model) -> frozenset[str]:
     """The model settings `model` ignores and warns about on every request (`Model.prepare_request` warns with
-    this set: the class's `unsupported_settings` plus what its profile adds)."""
+    this set: the class's `unsupported_settings` plus what its profile adds). Before pydantic-ai 2.58 no model
+    declares any: the empty set."""
+    if not MAX_RETRIES_SETTING:
+        return frozenset()
     return frozenset(model._unsupported_settings())  # pyright: ignore[reportPrivateUsage]
 
 

@@ -58,8 +58,8 @@ class RetryingModel(WrapperModel):
     every attempt is one this model made and counted; the OpenAI, Anthropic and Groq clients honour it per request.
     If you set `max_retries` yourself, in the request's settings or on the wrapped model, it is kept: those SDK
     retries are yours, happen inside one of this model's attempts, and are not counted. So are the retries of a
-    client whose model does not take `max_retries` (Bedrock's botocore, Hugging Face): configure those off on the
-    client for exact counts.
+    client whose model does not take `max_retries` (Bedrock's botocore, Hugging Face), and of every client on
+    pydantic-ai before 2.58, which has no `max_retries` setting: configure those off on the client for exact counts.
 
     Streams (`request_stream`) are retried only when they fail before yielding the response, i.e. before anything of
     it could be consumed; a failure while reading the stream propagates.
@@ -175,6 +175,8 @@ def _takes_max_retries(model: Model) -> bool:
     One that declares it unsupported (Bedrock, Hugging Face) would warn about it on every request, an error under
     `filterwarnings = error`; its client's own retry configuration applies instead.
     """
+    if not _compat.MAX_RETRIES_SETTING:  # pydantic-ai before 2.58 has no such setting: nothing would take it
+        return False
     while isinstance(model, WrapperModel):
         model = model.wrapped
     # The set `Model.prepare_request` warns with: the class's `unsupported_settings` plus what its profile adds.
