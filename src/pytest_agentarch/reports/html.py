@@ -443,6 +443,7 @@ def _sequential(report: Report) -> str:
         + '; '.join(
             f'{_e(d.metric)} {_e(d.decision)}'
             + (f' at run {d.at_run}' if d.at_run is not None else '')
+            + (' by the final test' if d.final_test else '')
             + f' (e={d.e_value:.3g}, {d.successes}/{d.trials})'
             for d in c.sequential.gates
         )
@@ -452,7 +453,10 @@ def _sequential(report: Report) -> str:
         if c.sequential is not None
     )
     return (
-        '<h2>Sequential gates</h2><table class="sequential"><thead><tr><th>architecture</th><th>items</th>'
+        '<h2>Sequential gates</h2><p class="muted">A gate still undecided at the maximum was met only by the final '
+        'test (wrong-pass rate at the threshold at most alpha overall) and failed otherwise; a threshold of 1 was '
+        'judged on every run (docs/statistics.md).</p>'
+        '<table class="sequential"><thead><tr><th>architecture</th><th>items</th>'
         '<th>met</th><th>missed</th><th>undecided</th><th>runs used</th><th>runs saved</th>'
         f'<th>tokens saved (est.)</th></tr></thead><tbody>{body}</tbody></table>'
         f'<details><summary>per item</summary><ul>{items}</ul></details>'
