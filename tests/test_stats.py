@@ -558,7 +558,7 @@ def test_the_wire_form_of_a_run_is_plain_data_and_shares_nothing_with_it() -> No
         trajectory='a > b',
         steps=[['a'], ['b']],
         flow=[[0], [1]],
-        tool_calls=[ToolCallRecord(name='a', args='{"q":1}', result='"A"', order=3)],
+        tool_calls=[ToolCallRecord(name='a', args='{"q":1}', result='"A"', order=3, why='named in the prompt')],
         model_requests=[
             ModelRequestRecord(
                 model='m',
@@ -577,7 +577,9 @@ def test_the_wire_form_of_a_run_is_plain_data_and_shares_nothing_with_it() -> No
         metrics={'tokens': 3.0},
     )
     wire = original.to_wire()
-    assert wire['tool_calls'] == [{'name': 'a', 'args': '{"q":1}', 'failed': False, 'result': '"A"', 'order': 3}]
+    assert wire['tool_calls'] == [
+        {'name': 'a', 'args': '{"q":1}', 'failed': False, 'result': '"A"', 'order': 3, 'why': 'named in the prompt'}
+    ]
     assert wire['model_requests'] == [
         {
             'model': 'm',
