@@ -141,10 +141,10 @@ def test_report_in_a_real_browser_shows_the_figures_and_runs_nothing_it_was_fed(
     assert chart_value(dom, 'tokens', 'alpha') == '330 tok'
     # alpha's durations 0.1, 0.2, 0.3, 0.4 s: the median is 0.25 s.
     assert chart_value(dom, 'latency', 'alpha') == 'p50 250 ms'
-    # The upper bound is the modal count's, Wilson 95% for 3 of 4: centre (0.75 + 1.96^2/8) / (1 + 1.96^2/4) = 0.6275,
-    # half-width 1.96 * sqrt(0.75 * 0.25 / 4 + 1.96^2 / 64) / 1.9604 = 0.3269: 95%. The lower bound rests on held-out
-    # agreement: run 0 seeds the mode, runs 1 and 3 agree with it, run 2 does not: Wilson 95% for 2 of 3, centre
-    # (2/3 + 1.96^2/6) / (1 + 1.96^2/3) = 0.5730, half-width 1.96 * sqrt(2/9/3 + 1.96^2/36) / 2.2805 = 0.3654: 21%.
+    # Determinism 3 of 4 (runs 0, 1, 3 batched): the upper bound is Wilson's for 3 of 4: centre
+    # (0.75 + 1.96^2/8) / (1 + 1.96^2/4) = 0.6275, half-width 1.96 * sqrt(0.75 * 0.25 / 4 + 1.96^2 / 64) / 1.9604 =
+    # 0.3269: 95%. The lower bound is Wilson's for the held-out runs, 2 of 3 (run 1 agrees, run 2 does not, run 3
+    # does): (0.6667 + 0.6402 - 1.96 sqrt(0.0741 + 0.1067)) / 2.2805 = 0.208: 21%.
     row = re.search(r'<tr data-arch="alpha">(.*?)</tr>', dom, re.S)
     assert row is not None and '75.0% [21%\u201395%] n=4' in row.group(1)
 

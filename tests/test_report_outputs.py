@@ -192,7 +192,7 @@ def test_markdown_junit_and_metadata(
         '| steady | 2 | 10 | 0 | 100.0% [34%-100%] suite [68%-100%] n=10 | 100.0% [34%-100%] suite [72%-100%] n=10 '
         '| 1.00 | 200 | 20 | - |'
     ) in markdown
-    assert '| gone vs steady: not enough runs to tell | +0.0% [-25.9%, +25.9%] | 0 / 0 of 2 | 1 |' in markdown
+    assert '| gone vs steady: not enough runs to tell | +0.0% [-27.9%, +27.9%] | 0 / 0 of 2 | 1 |' in markdown
     assert summary.read_text() == 'earlier step\n' + markdown
 
     cases = {
@@ -230,7 +230,7 @@ def test_markdown_junit_and_metadata(
     # The HTML report carries the same comparison and where the report came from.
     html = pytester.path.joinpath('report.html').read_text()
     assert (
-        '<tr><td>gone vs steady: not enough runs to tell</td><td>+0.0% [-25.9%, +25.9%]</td>'
+        '<tr><td>gone vs steady: not enough runs to tell</td><td>+0.0% [-27.9%, +27.9%]</td>'
         '<td>0 / 0 of 2</td><td>1</td></tr>'
     ) in html
     assert 'pydantic-ai 2.62.0, pydantic-evals 2.62.0, ' in html and f'commit {head.strip()[:12]}' in html
