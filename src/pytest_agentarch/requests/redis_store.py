@@ -42,7 +42,8 @@ from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 from pydantic_ai.concurrency import AbstractConcurrencyLimiter
 
-from .store import StoreError
+from .errors import StoreError
+from .limits import Spent
 
 __all__ = (
     'DEFAULT_LEASE',
@@ -466,10 +467,8 @@ class RedisBudgetLedger:
         """Add one response that had no reservation."""
         self.settle(None, tokens, usd)
 
-    def spent(self) -> Any:
-        """The session's totals so far (a `limits.Spent`)."""
-        from .limits import Spent
-
+    def spent(self) -> Spent:
+        """The session's totals so far."""
         totals = self._totals()
         if totals is None:
             return Spent(tokens=0, usd=0.0, requests=0)

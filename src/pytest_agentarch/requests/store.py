@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol, Union, runtime_checkable
 from urllib.parse import urlsplit
 
+from .errors import StoreError
 from .limits import SessionLimits, SessionStore, Spent
 
 if TYPE_CHECKING:
@@ -29,10 +30,6 @@ __all__ = (
     'open_store',
     'store_handle',
 )
-
-
-class StoreError(ValueError):
-    """A store given in a form that cannot work, or a store that cannot be reached."""
 
 
 def check_url(text: str) -> str:
