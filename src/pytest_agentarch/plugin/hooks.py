@@ -9,6 +9,8 @@
 | `writer` | the report written to JSON, HTML, Markdown |
 | `hookspecs` | the hooks the plugin offers (`pytest_agentarch_report`) |
 | `runtime` | what the session builds at its start: architectures, model stacks, judge, limits |
+| `sharding` | `--agentarch-shard`: the tests and runs this shard of a split session makes |
+| `remote` | xdist workers on other machines: refused with limits kept in files |
 | `requests.stack` | the model-request layer: settings, record/replay, retries, limits, budgets |
 | `backends.local` | the `llamacpp:` backend: one llama.cpp server per spec for the whole session |
 """
