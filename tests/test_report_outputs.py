@@ -104,7 +104,7 @@ def test_a_significant_drop_fails_the_session_with_one_line_and_nothing_is_dropp
     # The last line says why the session failed although every test passed.
     result.stdout.fnmatch_lines(['=* 6 passed, 1 regression in *'])
     report = json.loads(baseline.path.joinpath('new.json').read_text())
-    assert report['schema_version'] == 6
+    assert report['schema_version'] == 7
     cmp = report['baseline']
     assert cmp['fingerprints'] == 'changed'
     key = {'architecture': 'wobbly', 'model': None, 'dataset': 'demo', 'case': 'first'}

@@ -1,6 +1,7 @@
 """`agentarch`: the project's command-line tool, one subcommand per job that is not a pytest session.
 
-`agentarch html REPORT.json -o OUT.html` renders a JSON report; `agentarch recording pack|unpack DIR` gzips a
+`agentarch html REPORT.json -o OUT.html` renders a JSON report; `agentarch merge SHARD.json... -o REPORT.json` makes the
+report of a session split with `--agentarch-shard`, gates judged; `agentarch recording pack|unpack DIR` gzips a
 recording or undoes it; `agentarch local fetch NAME` fetches and verifies a local model's pinned weights;
 `agentarch plan [PYTEST ARGS]` prints the runs a session's gates need without running any. `python -m
 pytest_agentarch` is the same tool.
@@ -40,6 +41,44 @@ def _html(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _merge(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .reports.html import write_html
+    from .reports.markdown import append_markdown, render_markdown
+    from .reports.merge import MergeError, exit_status, merge_reports, write_junit
+    from .reports.report import write_json
+    from .reports.table import render_session
+
+    try:
+        merged = merge_reports(args.shards, baseline=args.baseline)
+    except MergeError as exc:
+        print(f'agentarch merge: error: {exc}', file=sys.stderr)
+        return USAGE_ERROR
+    report = merged.report
+    if report.metadata is not None:
+        outputs = {'json': args.output, 'html': args.html, 'markdown': args.md}
+        report.metadata.options.update({k: str(v) if v is not None else None for k, v in outputs.items()})
+    write_json(report, args.output)
+    if args.html is not None:
+        write_html(report, args.html)
+    if args.md is not None:
+        append_markdown(render_markdown(report), args.md, append=False)
+    if args.junitxml is not None:
+        write_junit(merged, args.junitxml)
+    for line in render_session(report, verbose=False):
+        print(line)
+    for miss in report.gate_misses:
+        print(f'gate missed: {miss}')
+    for nodeid in merged.failed_tests:
+        print(f'failed in its shard: {nodeid}')
+    for item in report.missing:
+        print(f'missing: {item.nodeid}: {item.reason}')
+    if report.stopped_by:
+        print(f'session stopped by {report.stopped_by}; {report.not_run} runs not run')
+    status = exit_status(merged)
+    print(f'merged {len(args.shards)} shard(s) into {args.output}: exit status {status}')
+    return status
+
+
 def _recording(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .requests.recording import RecordingError, pack, unpack
 
@@ -77,6 +116,9 @@ def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return int(pytest.main(['--agentarch-plan', *args.pytest_args]))
 
 
+USAGE_ERROR = 4
+"""The exit status of inputs refused (pytest's for a usage error); argparse's own errors exit 2."""
+
 Command = Callable[[argparse.Namespace, argparse.ArgumentParser], int]
 
 
@@ -91,6 +133,24 @@ def build_parser() -> argparse.ArgumentParser:
     html.add_argument('report', type=Path, help='a JSON report written by --agentarch-json')
     html.add_argument('-o', '--output', type=Path, required=True, help='the HTML file to write')
     html.set_defaults(run=_html)
+
+    merge = commands.add_parser(
+        'merge',
+        help="the report of a session split with --agentarch-shard, from its shards' JSON reports, gates judged",
+        description="Recompute every statistic from the shards' per-run records, judge the gates and the baseline "
+        'comparison, write the report, and exit as the unsplit session would have: 0, 1 (a gate missed, a test '
+        'failed, an item missing, a budget reached, a regression with --fail-on-regression), 2 (a shard was '
+        'interrupted), 4 (shards that do not belong together, with the reason).',
+    )
+    merge.add_argument('shards', type=Path, nargs='+', metavar='SHARD.json', help='one JSON report per shard')
+    merge.add_argument('-o', '--output', type=Path, required=True, help='the merged JSON report to write')
+    merge.add_argument('--html', type=Path, default=None, help='also write the HTML report')
+    merge.add_argument('--md', type=Path, default=None, help='also write the Markdown summary')
+    merge.add_argument('--junitxml', type=Path, default=None, help='also write JUnit XML (one test case per item)')
+    merge.add_argument(
+        '--baseline', type=Path, default=None, help="compare with this report instead of the shards' baseline"
+    )
+    merge.set_defaults(run=_merge)
 
     recording = commands.add_parser('recording', help='pack or unpack a real-model recording')
     recording.add_argument(

@@ -33,6 +33,7 @@ __all__ = (
     'infeasible',
     'parse_overrides',
     'parse_score_threshold',
+    'pick',
     'runs_needed',
     'sequential_misses',
     'unit_interval',
@@ -416,6 +417,16 @@ def _apply(current: Thresholds, key: str, value: str, where: str) -> Thresholds:
         return replace(current, level=level_of(value))
     name = key.removeprefix('min_score.')
     return replace(current, min_scores={**current.min_scores, name: _finite(value, f'{where} {key}')})
+
+
+def pick(base: Thresholds, overrides: Mapping[str, Thresholds], arch: str, model: str | None = None) -> Thresholds:
+    """The thresholds that judge `arch`'s items on `model`: the most specific override wins (`arch@model`, then
+    `@model`, then `arch`), else `base`."""
+    keys = [f'{arch}@{model}', f'@{model}'] if model is not None else []
+    for key in [*keys, arch]:
+        if key in overrides:
+            return overrides[key]
+    return base
 
 
 def parse_overrides(lines: list[str], base: Thresholds) -> Mapping[str, Thresholds]:

@@ -23,6 +23,7 @@ from .._compat import TerminalRepr, TracebackStyle
 from ..core.gates import Miss, Thresholds, check, decide, final, gated, sequential_misses
 from ..core.records import RunRecord
 from ..core.sequential import GateDecision, SequentialItem
+from ..core.shards import share
 from ..core.stats import CaseStats, case_stats
 from ..core.trajectory import render_steps
 from ..reports.report import ItemResult
@@ -237,25 +238,29 @@ class DatasetItem(pytest.Item):
         spec = self.model_label or settings.model_specs[0]
         model = runtime.models[spec]
         run = replace(runtime.run, model=spec, dataset=self.dataset_name)
+        indexes = self.shard_share()
+        planned = run.runs if indexes is None else len(indexes)
         if run.stop is not None and (reason := run.stop()) is not None:
             # Not one run of this item starts: say so on the report, not as a failure of the architecture.
-            self.stash[ITEM_RESULTS] = [self.result([], peak=None, not_run=run.runs, stopped_by=reason)]
+            self.stash[ITEM_RESULTS] = [self.result([], peak=None, not_run=planned, stopped_by=reason)]
             pytest.skip(f'not run: {reason}')
         thresholds = settings.thresholds_for(self.arch.name, self.model_label)
         decisions: list[GateDecision] = []
         if settings.sequential and gated(thresholds):
             records, decisions, stopped = asyncio.run(self._sequential(model, run, thresholds, settings.alpha))
         else:
-            records = asyncio.run(run_case(self.arch, model, self.case, run, finished=self.finished))
-            stopped = len(records) < run.runs
+            records = asyncio.run(run_case(self.arch, model, self.case, run, finished=self.finished, indexes=indexes))
+            stopped = len(records) < planned
         if stopped:
             assert run.stop is not None
             reason = run.stop() or 'the session was stopped'
             self.stash[ITEM_RESULTS] = [
-                self.result(records, peak=None, not_run=run.runs - len(records), stopped_by=reason)
+                self.result(records, peak=None, not_run=planned - len(records), stopped_by=reason)
             ]
-            pytest.skip(f'{run.runs - len(records)} of {run.runs} runs not run: {reason}')
-        peak = self._probe_memory(model, run) if self.traced else None
+            pytest.skip(f'{planned - len(records)} of {planned} runs not run: {reason}')
+        # The memory probe belongs to the run 0 of the item, so one shard of a split session makes it.
+        probe = self.traced and (indexes is None or 0 in indexes)
+        peak = self._probe_memory(model, run) if probe else None
         self.stats = case_stats(
             records,
             architecture=self.arch.name,
@@ -265,7 +270,8 @@ class DatasetItem(pytest.Item):
             level=thresholds.level,
             model=self.model_label,
         )
-        self.misses = check(self.stats, thresholds)
+        # A shard holds part of each item's runs: `agentarch merge` judges the gates on all of them.
+        self.misses = check(self.stats, thresholds) if indexes is None else []
         if settings.sequential and gated(thresholds):
             self.misses = sequential_misses(self.stats, self.misses, decisions)
             self.sequential = _sequential_item(records, decisions, thresholds, run.runs, settings)
@@ -302,6 +308,20 @@ class DatasetItem(pytest.Item):
                 break
         # At the maximum, gates still undecided get the final test (`gates.final`); decided ones are kept.
         return records, final(records, current, thresholds, alpha, batch), False
+
+    def shard_share(self) -> list[int] | None:
+        """The run indexes this item makes in a shard of a split session (`--agentarch-shard`); None unsharded."""
+        settings = self.config.stash[SETTINGS]
+        if settings.shard is None:
+            return None
+        return share(
+            settings.shard,
+            dataset=self.dataset_name,
+            case=self.case.name,
+            architecture=self.arch.name,
+            model=self.model_label or settings.model_specs[0],
+            runs=settings.run.runs,
+        )
 
     def interrupted_result(self) -> ItemResult | None:
         """The runs that finished before an interrupt, as a result marked interrupted (None if none finished)."""

@@ -9,6 +9,8 @@
 | `writer` | the report written to JSON, HTML, Markdown |
 | `hookspecs` | the hooks the plugin offers (`pytest_agentarch_report`) |
 | `runtime` | what the session builds at its start: architectures, model stacks, judge, limits |
+| `sharding` | `--agentarch-shard`: the tests and runs this shard of a split session makes |
+| `remote` | xdist workers on other machines: refused with limits kept in files |
 | `requests.stack` | the model-request layer: settings, record/replay, retries, limits, budgets |
 | `backends.local` | the `llamacpp:` backend: one llama.cpp server per spec for the whole session |
 """
@@ -33,10 +35,10 @@ from ..reports.metadata import case_fingerprint
 from ..reports.report import ItemResult
 from ..reports.table import render_plan
 from ..requests.errors import ModelSpecError
-from ..requests.limits import SessionLimits, SessionStore
 from ..requests.recording import RecordingError
 from ..requests.specs import check_priced
 from ..requests.stack import build_judge, build_model, no_live_judge
+from ..requests.store import StoreError, open_limits, open_store, store_handle
 from ..run import capture, capture_requests, registry, tracing
 from ..run.capture import uninstall
 from ..run.memory import tune_gc, untune_gc
@@ -45,11 +47,13 @@ from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
 from .endings import sequential_warnings
 from .fixture import arch, parametrize_arch, uses_arch
 from .options import SETTINGS, Settings, add_options, planned_gates
+from .remote import check_remote_workers
 from .runtime import RUNTIME, Runtime
 from .session import COLLECTOR, STOPPED_BY, WIRE_KEY, Collector, is_controller
+from .sharding import ShardHooks
 
 STORE_KEY = 'agentarch_store'
-"""The key of the store's path in an xdist worker's `workerinput`."""
+"""The key of the store's handle (its directory, or the session's name on Redis) in an xdist worker's `workerinput`."""
 LOCAL_KEY = 'agentarch_llamacpp'
 """The key of the local llama.cpp servers' addresses (spec -> base URL) in an xdist worker's `workerinput`."""
 
@@ -99,10 +103,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[SETTINGS] = Settings.from_config(config)
+    settings = config.stash[SETTINGS] = Settings.from_config(config)
     evaluator_names.import_evaluator_modules(config)
+    if settings.limits.shared:
+        check_remote_workers(config, settings.store)
     if served := getattr(config, 'workerinput', {}).get(LOCAL_KEY):
         local.attach(served)
+    if settings.shard is not None:
+        config.pluginmanager.register(ShardHooks(settings.shard), 'agentarch-shard')
     if is_controller(config):
         collector = config.stash[COLLECTOR] = Collector(config)
         config.pluginmanager.register(_ControllerHooks(collector), 'agentarch-controller')
@@ -140,7 +148,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     settings = config.stash[SETTINGS]
     try:
         config.stash[RUNTIME] = _start(config, settings)
-    except (registry.RegistryError, ModelSpecError, RecordingError, tracing.TracingError) as exc:
+    except (registry.RegistryError, ModelSpecError, RecordingError, tracing.TracingError, StoreError) as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
@@ -164,11 +172,10 @@ def _start(config: pytest.Config, settings: Settings) -> Runtime:
     if is_controller(config) and settings.replay_dir is None and not collect_only:
         _serve_local_models(config, settings.model_specs)
     if limits.shared:
-        shared = getattr(config, 'workerinput', {}).get(STORE_KEY)
-        runtime.store = SessionStore.attach(shared) if shared else SessionStore.create()
+        runtime.store = open_store(settings.store, getattr(config, 'workerinput', {}).get(STORE_KEY))
         if is_controller(config):
             config.add_cleanup(runtime.store.remove)
-        runtime.limits = SessionLimits.open(
+        runtime.limits = open_limits(
             runtime.store,
             max_requests=limits.max_requests,
             rpm=limits.rpm,
@@ -371,7 +378,7 @@ class _XdistHooks:
     def pytest_configure_node(self, node: Any) -> None:
         runtime = self.config.stash.get(RUNTIME, None)
         if runtime is not None and runtime.store is not None:
-            node.workerinput[STORE_KEY] = str(runtime.store.path)
+            node.workerinput[STORE_KEY] = store_handle(runtime.store)
         if served := local.served():
             node.workerinput[LOCAL_KEY] = served
 

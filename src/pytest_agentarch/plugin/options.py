@@ -19,7 +19,8 @@ import pytest
 from pydantic_ai.settings import ModelSettings
 
 from ..core.compare import BaselineError
-from ..core.gates import LEVELS, Thresholds, infeasible, parse_overrides, parse_score_threshold, unit_interval
+from ..core.gates import LEVELS, Thresholds, infeasible, parse_overrides, parse_score_threshold, pick, unit_interval
+from ..core.shards import Shard, ShardError, parse_shard
 from ..reports.report import Baseline
 from ..requests.settings import SettingsPriority, parse_model_settings
 from ..requests.specs import split_model_specs
@@ -152,6 +153,24 @@ def error_rate(text: str) -> float:
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f'must be strictly between 0 and 1 (e.g. 0.05), got {text!r}')
     return value
+
+
+def shard(text: str) -> Shard:
+    """`i/N`: this session's share of the runs."""
+    try:
+        return parse_shard(text)
+    except ShardError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def store_url(text: str) -> str:
+    """`file` or `redis://HOST:PORT/DB`."""
+    from ..requests.store import StoreError, check_url
+
+    try:
+        return check_url(text)
+    except StoreError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def text(value: str) -> str:
@@ -485,6 +504,25 @@ OPTIONS: tuple[Option, ...] = (
         help='runs per batch of a sequential item; gates are decided after each whole batch (default 5)',
     ),
     Option(
+        dest='shard',
+        flag='--agentarch-shard',
+        ini='agentarch_shard',
+        parse=shard,
+        metavar='i/N',
+        help='make only shard i of N of the runs (every item spreads over the shards); the JSON report keeps the '
+        "runs' records for `agentarch merge`, which judges the gates (docs/scaling.md)",
+    ),
+    Option(
+        dest='store',
+        flag='--agentarch-store',
+        ini='agentarch_store',
+        parse=store_url,
+        default='file',
+        metavar='file|redis://HOST:PORT/DB',
+        help="where the session's limits and budgets live: 'file' (default: locked files, one machine) or a Redis "
+        'server every machine of the session reaches (docs/scaling.md)',
+    ),
+    Option(
         dest='plan',
         flag='--agentarch-plan',
         ini='agentarch_plan',
@@ -637,6 +675,10 @@ class Settings:
     """`--agentarch-batch`: runs per batch of a sequential item."""
     plan: bool = False
     """`--agentarch-plan`: print the planner's table and run nothing."""
+    shard: Shard | None = None
+    """`--agentarch-shard`: the share of the runs this session makes (None: all of them)."""
+    store: str = 'file'
+    """`--agentarch-store`: where the limits and budgets live, `file` or a `redis://` URL."""
 
     @property
     def several_models(self) -> bool:
@@ -646,11 +688,7 @@ class Settings:
     def thresholds_for(self, arch: str, model: str | None = None) -> Thresholds:
         """The thresholds that judge `arch`'s items on `model`: the most specific line of `agentarch_arch_thresholds`
         wins (`arch@model`, then `@model`, then `arch`), else the session's."""
-        keys = [f'{arch}@{model}', f'@{model}'] if model is not None else []
-        for key in [*keys, arch]:
-            if key in self.overrides:
-                return self.overrides[key]
-        return self.thresholds
+        return pick(self.thresholds, self.overrides, arch, model)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -718,6 +756,8 @@ class Settings:
             alpha=v['alpha'],
             batch=v['batch'],
             plan=v['plan'],
+            shard=v['shard'],
+            store=v['store'],
         )
         settings.check_gates()
         if settings.fail_on_regression and settings.baseline is None:
@@ -737,6 +777,17 @@ class Settings:
         ):
             if path is not None and (problem := _unwritable(path)) is not None:
                 raise pytest.UsageError(f'{flag} {path}: {problem}; choose a path the session can write to')
+        if settings.shard is not None and settings.sequential:
+            raise pytest.UsageError(
+                f'--agentarch-shard {settings.shard} and --agentarch-sequential exclude each other: sequential gates '
+                "stop an item on its runs 0..k-1 in order, and a shard holds only some of an item's runs. Shard a "
+                'fixed-N session (agentarch merge judges its gates), or run the sequential session unsharded'
+            )
+        if settings.shard is not None and settings.json_path is None:
+            raise pytest.UsageError(
+                f'--agentarch-shard {settings.shard} keeps its runs for `agentarch merge` in the JSON report: add '
+                f'--agentarch-json PATH (e.g. shard-{settings.shard.index}.json)'
+            )
         if settings.resume and settings.record_dir is None:
             raise pytest.UsageError(
                 '--agentarch-resume continues a recording: pass it with --agentarch-record DIR (to answer every '

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import pytest
 from pydantic_ai.models import Model
 
-from ..requests.limits import SessionLimits, SessionStore
+from ..requests.limits import SessionLimits
+from ..requests.store import Store
 from ..run.registry import Architecture
 from ..run.runner import RunSettings
 
@@ -35,7 +36,7 @@ class Runtime:
     """The default model of judging evaluators (`--agentarch-judge-model`, or the refusing one of a replay)."""
     limits: SessionLimits = field(default_factory=SessionLimits)
     """This process's view of the limits shared by the session's processes (none: `SessionLimits()`)."""
-    store: SessionStore | None = None
+    store: Store | None = None
     """The directory those limits share (only when a limit or budget is set)."""
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from ..core.gates import Thresholds
 from ..reports.metadata import session_metadata
-from ..reports.report import ItemResult, Report, build_report
+from ..reports.report import ItemResult, Report, ShardPart, build_report
 from ..reports.table import render_comparisons, render_session
 from .endings import ending, sequential_warnings
 from .options import SETTINGS
@@ -56,6 +56,8 @@ class Collector:
         `pytest_agentarch_report` hook added that were left out."""
         self.unwritten: list[str] = []
         """Outputs that could not be written (part of `write_errors`): each fails the session."""
+        self.failed_tests: set[str] = set()
+        """Tests that failed and are not dataset items (a shard's report lists them for `agentarch merge`)."""
 
     def expect(self, nodeids: Iterable[str]) -> None:
         """Items that must report; those that never do are listed as missing."""
@@ -68,6 +70,8 @@ class Collector:
     def receive(self, report: pytest.TestReport) -> None:
         """Take an item's results from its report, or note why it failed without any."""
         data = getattr(report, WIRE_KEY, None)
+        if report.failed and report.nodeid not in self.expected:
+            self.failed_tests.add(report.nodeid)
         if data is not None:
             self.results[report.nodeid] = [ItemResult.from_wire(d) for d in data]
         elif report.failed and report.nodeid in self.expected:
@@ -108,6 +112,13 @@ class Collector:
             ),
             baseline=settings.baseline,
         )
+        if (shard := settings.shard) is not None:
+            self.report.shard = ShardPart(
+                index=shard.index,
+                count=shard.count,
+                items=[r.to_wire() for rs in self.results.values() for r in rs],
+                failed_tests=sorted(self.failed_tests),
+            )
         self.report.extra = self._added_fields(self.report)
         return self.report
 

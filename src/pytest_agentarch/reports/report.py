@@ -35,9 +35,18 @@ from ..core.sequential import SequentialItem, SequentialTotals
 from ..core.stats import LEVELS, ArchitectureStats, CaseStats, Level, Totals, aggregate, case_stats, variant_key
 from .metadata import ReportMetadata
 
-__all__ = ('ArchitectureReport', 'Baseline', 'ItemResult', 'MissingItem', 'Report', 'build_report', 'write_json')
+__all__ = (
+    'ArchitectureReport',
+    'Baseline',
+    'ItemResult',
+    'MissingItem',
+    'Report',
+    'ShardPart',
+    'build_report',
+    'write_json',
+)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """2: determinism at three levels, errors as variants, infrastructure failures, scores, labels, totals.
 3: several models per session (`models`, `model` on architectures, cases and misses), retries and waiting in totals,
 runs not started (`not_run`), what stopped the session (`stopped_by`), the recording a replay read (`replay_of`).
@@ -52,7 +61,8 @@ sequential gates (`sequential` on cases, architectures and the report; misses `j
 added by `pytest_agentarch_report` hooks (`extra`, empty without one: readers of 5 without it are unaffected).
 6: modal shares (determinism, output agreement) carry `held_out` and an interval built on it (`held-out`,
 `cluster-held-out`); architecture rates carry the fixed-suite interval (`suite_low`, `suite_high`); sequential gates
-undecided at the maximum are judged by the final test (misses `judged_on` 'undecided')."""
+undecided at the maximum are judged by the final test (misses `judged_on` 'undecided').
+7: a shard's part of a split session (`shard`: its per-run records, for `agentarch merge`)."""
 
 
 @dataclass(kw_only=True)
@@ -216,6 +226,22 @@ class MissingItem(BaseModel):
     reason: str
 
 
+class ShardPart(BaseModel):
+    """What one shard of a split session (`--agentarch-shard i/N`) made, whole: `agentarch merge` rebuilds the
+    session's report from the shards' parts, every statistic from the per-run records."""
+
+    index: int = Field(description='this shard, 1..count')
+    count: int = Field(description='the shards the session was split into')
+    items: list[dict[str, Any]] = Field(
+        description="every item's results in this shard with their per-run records (the form items send to the "
+        'controller)'
+    )
+    failed_tests: list[str] = Field(
+        default_factory=list[str],
+        description='node ids of the tests run here that are not dataset items and failed (their own assertions)',
+    )
+
+
 class Report(BaseModel):
     """A pytest-agentarch session report."""
 
@@ -254,6 +280,11 @@ class Report(BaseModel):
     extra: dict[str, Any] = Field(
         default_factory=dict[str, Any],
         description='fields added by pytest_agentarch_report hook implementations (plugins, conftest.py files)',
+    )
+    shard: ShardPart | None = Field(
+        default=None,
+        description="a shard's own runs, whole (--agentarch-shard): its statistics cover only them and it judges no "
+        'gate; `agentarch merge` makes the report of the whole session. Null in any other report',
     )
 
     def runs_done(self) -> str:

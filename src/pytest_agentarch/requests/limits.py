@@ -30,9 +30,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from pydantic_ai.concurrency import AbstractConcurrencyLimiter
+
+if TYPE_CHECKING:
+    from .store import Budget, RequestRate
 
 __all__ = ('BudgetLedger', 'FileConcurrencyLimiter', 'RateLimiter', 'SessionLimits', 'SessionStore', 'Spent')
 
@@ -327,12 +330,12 @@ class SessionLimits:
 
     path: Path | None = None
     """The session directory; None without limits."""
-    limiter: FileConcurrencyLimiter | None = None
+    limiter: AbstractConcurrencyLimiter | None = None
     """Model requests in flight across the session; None = unlimited."""
-    rate_limiter: RateLimiter | None = None
+    rate_limiter: RequestRate | None = None
     """Requests and tokens per minute across the session; None = unlimited."""
-    ledger: BudgetLedger | None = None
-    """Token and USD spending and budgets across the session; None = no budget."""
+    ledger: Budget | None = None
+    """Token and USD spending and budgets across the session; None = no budget (on Redis: `store.open_limits`)."""
 
     @classmethod
     def open(

@@ -15,7 +15,7 @@ from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
 from ..run.context import current_counters
-from .limits import BudgetLedger, RateLimiter
+from .store import Budget, RequestRate, ReservingBudget
 
 __all__ = ('CountingLimiter', 'MeteredModel', 'price_of')
 
@@ -56,20 +56,28 @@ class MeteredModel(WrapperModel):
     """Waits for the session's requests- and tokens-per-minute limits before a request, charges tokens and spend
     after it, and adds the time waited to the run's counters."""
 
-    def __init__(self, wrapped: Model, *, rate: RateLimiter | None, ledger: BudgetLedger | None) -> None:
+    def __init__(self, wrapped: Model, *, rate: RequestRate | None, ledger: Budget | None) -> None:
         super().__init__(wrapped)
         self.rate = rate
         self.ledger = ledger
 
-    async def _before(self) -> None:
+    async def _before(self) -> str | None:
+        """Wait for the rates; a budget that reserves sets the request's likely spend aside (the reservation)."""
         if self.rate is not None:
             _add_wait(await self.rate.before_request())
+        return self.ledger.reserve() if isinstance(self.ledger, ReservingBudget) else None
 
-    def _after(self, response: ModelResponse) -> None:
+    def _after(self, response: ModelResponse, reservation: str | None) -> None:
         if self.rate is not None:
             self.rate.after_response(_tokens(response))
-        if self.ledger is not None:
+        if isinstance(self.ledger, ReservingBudget):
+            self.ledger.settle(reservation, _tokens(response), price_of(response))
+        elif self.ledger is not None:
             self.ledger.charge(_tokens(response), price_of(response))
+
+    def _failed(self, reservation: str | None) -> None:
+        if isinstance(self.ledger, ReservingBudget):
+            self.ledger.release(reservation)
 
     async def request(
         self,
@@ -77,9 +85,13 @@ class MeteredModel(WrapperModel):
         model_settings: ModelSettings | None,
         model_request_parameters: ModelRequestParameters,
     ) -> ModelResponse:
-        await self._before()
-        response = await self.wrapped.request(messages, model_settings, model_request_parameters)
-        self._after(response)
+        reservation = await self._before()
+        try:
+            response = await self.wrapped.request(messages, model_settings, model_request_parameters)
+        except BaseException:
+            self._failed(reservation)
+            raise
+        self._after(response, reservation)
         return response
 
     @asynccontextmanager
@@ -90,9 +102,13 @@ class MeteredModel(WrapperModel):
         model_request_parameters: ModelRequestParameters,
         run_context: Any = None,
     ) -> AsyncIterator[StreamedResponse]:
-        await self._before()
-        async with self.wrapped.request_stream(
-            messages, model_settings, model_request_parameters, run_context
-        ) as stream:
-            yield stream
-        self._after(stream.get())
+        reservation = await self._before()
+        try:
+            async with self.wrapped.request_stream(
+                messages, model_settings, model_request_parameters, run_context
+            ) as stream:
+                yield stream
+        except BaseException:
+            self._failed(reservation)
+            raise
+        self._after(stream.get(), reservation)

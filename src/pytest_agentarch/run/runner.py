@@ -462,6 +462,7 @@ async def run_case(
     finished: list[RunRecord] | None = None,
     start: int = 0,
     count: int | None = None,
+    indexes: Sequence[int] | None = None,
 ) -> list[RunRecord]:
     """The runs of `case`, at most `settings.concurrency` at once, ordered by index: all `settings.runs` of them,
     unless `settings.stop` gives a reason not to start one (the runs already in flight finish; the rest are left out).
@@ -469,6 +470,7 @@ async def run_case(
     `start` and `count` run a batch instead: the indexes start..start+count-1 (a run's randomness depends on its index,
     so batches of a sequential item take the runs one call with every index would). Each record is also appended to
     `finished` as soon as its run is judged, so a caller interrupted halfway still holds the runs that completed.
+    `indexes` runs exactly those runs instead (a shard's share of the case, `core.shards`).
     """
     semaphore = asyncio.Semaphore(max(1, settings.concurrency))
     sink = finished if finished is not None else []
@@ -488,7 +490,8 @@ async def run_case(
     # Models without a provider (sim, FunctionModel) make this a no-op; a WrapperModel passes it to what it wraps.
     judge: AbstractAsyncContextManager[Any] = settings.judge if settings.judge is not None else nullcontext()
     async with model, judge:
-        indexes = range(start, start + (settings.runs if count is None else count))
+        if indexes is None:
+            indexes = range(start, start + (settings.runs if count is None else count))
         first: list[RunRecord | None] = []
         if indexes and capture_requests.path_for(arch.func, spans=_spans_needed(case)) is None:
             # The architecture's first run decides which capture its runs take: it runs before the others.
