@@ -254,7 +254,8 @@ def test_a_score_threshold_is_a_name_and_a_number() -> None:
         ('min_determinism=0.6', 'must look like'),
         (
             'single: determinism=0.6',
-            "'determinism=0.6' is not one of min_determinism, min_pass_rate, level, min_score.<name>",
+            "'determinism=0.6' is not one of min_determinism, min_pass_rate, min_path_conformance, level, "
+            'min_score.<name>',
         ),
         ('single: min_score.=0.6', "'min_score.=0.6' is not one of"),
         ('single: min_pass_rate=1.2', 'single min_pass_rate must be between 0 and 1'),

@@ -352,7 +352,16 @@ OPTIONS: tuple[Option, ...] = (
         ini='agentarch_min_pass_rate',
         parse=share,
         metavar='X',
-        help='fail an item whose pass rate is below X (default: every run must pass)',
+        help='fail an item whose pass rate (outcome evaluators) is below X (default: every run must pass)',
+    ),
+    Option(
+        dest='min_path_conformance',
+        flag='--min-path-conformance',
+        ini='agentarch_min_path_conformance',
+        parse=share,
+        metavar='X',
+        help='fail an item whose path conformance (trajectory evaluators) is below X (default: every run must '
+        'conform; items without a trajectory evaluator have no such gate)',
     ),
     Option(
         dest='min_scores',
@@ -659,6 +668,7 @@ class Settings:
         thresholds = Thresholds(
             min_determinism=v['min_determinism'],
             min_pass_rate=v['min_pass_rate'],
+            min_path_conformance=v['min_path_conformance'],
             lower_bound=v['gate_lower_bound'],
             level=v['determinism_level'],
             min_scores=dict(v['min_scores']),
@@ -764,6 +774,9 @@ def planned_gates(settings: Settings) -> list[tuple[str, str, float]]:
     for who, thresholds in [('session', settings.thresholds), *settings.overrides.items()]:
         pass_rate = 1.0 if thresholds.min_pass_rate is None else thresholds.min_pass_rate
         gates = [('pass_rate', pass_rate)]
+        # Only a set path gate is planned: the default one holds only for items with trajectory evaluators.
+        if thresholds.min_path_conformance is not None:
+            gates.append(('path_conformance', thresholds.min_path_conformance))
         if thresholds.min_determinism is not None:
             gates.append((f'determinism:{thresholds.level}', thresholds.min_determinism))
         for metric, threshold in gates:
