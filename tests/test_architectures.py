@@ -311,6 +311,7 @@ def test_every_dataset_case_passes_with_one_trajectory_at_temperature_0(name: st
         records = asyncio.run(run_case(_arch(name), SIM, spec, RunSettings(runs=3)))
         stats = case_stats(records, architecture=name, case=spec.name)
         assert stats.pass_rate.value == 1.0, (case.name, stats.failures)
+        assert stats.path_conformance is not None and stats.path_conformance.value == 1.0, (case.name, stats.failures)
         assert len(stats.variants) == 1, (case.name, [v.trajectory for v in stats.variants])
 
 

@@ -21,6 +21,7 @@ from pydantic_ai.settings import ModelSettings
 from ..core.compare import BaselineError
 from ..core.gates import LEVELS, Thresholds, infeasible, parse_overrides, parse_score_threshold, unit_interval
 from ..reports.report import Baseline
+from ..requests.faults import FaultPlan, parse_faults
 from ..requests.settings import SettingsPriority, parse_model_settings
 from ..requests.specs import split_model_specs
 from ..run.runner import RunSettings
@@ -152,6 +153,14 @@ def error_rate(text: str) -> float:
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f'must be strictly between 0 and 1 (e.g. 0.05), got {text!r}')
     return value
+
+
+def fault_plan(text: str) -> FaultPlan:
+    """`KIND=RATE,...`: faults to inject into model requests."""
+    try:
+        return parse_faults(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def text(value: str) -> str:
@@ -311,6 +320,16 @@ OPTIONS: tuple[Option, ...] = (
         ini='agentarch_replay',
         metavar='DIR',
         help='answer every model request from the recording in DIR: no model, no network',
+    ),
+    Option(
+        dest='faults',
+        flag='--agentarch-faults',
+        ini='agentarch_faults',
+        parse=fault_plan,
+        metavar='KIND=RATE,...',
+        help='inject faults into model requests at these chances per request, seeded by the run: rate_limit (HTTP '
+        '429 with Retry-After; retry_after=SECONDS sets it), server_error (500), timeout, bad_args (malformed '
+        'tool-call arguments), truncated (output cut off), e.g. rate_limit=0.05,bad_args=0.02',
     ),
     Option(
         dest='seed',
@@ -646,6 +665,8 @@ class Settings:
     """`--agentarch-batch`: runs per batch of a sequential item."""
     plan: bool = False
     """`--agentarch-plan`: print the planner's table and run nothing."""
+    faults: FaultPlan | None = None
+    """`--agentarch-faults`: faults injected into the session model's requests."""
 
     @property
     def several_models(self) -> bool:
@@ -723,11 +744,15 @@ class Settings:
             baseline=v['baseline'],
             fail_on_regression=v['fail_on_regression'],
             markdown_path=Path(v['markdown']) if v['markdown'] else None,
-            options={k: (val.path if isinstance(val, Baseline) else val) for k, val in v.items()},
+            options={
+                k: (val.path if isinstance(val, Baseline) else val.describe() if isinstance(val, FaultPlan) else val)
+                for k, val in v.items()
+            },
             sequential=v['sequential'],
             alpha=v['alpha'],
             batch=v['batch'],
             plan=v['plan'],
+            faults=v['faults'],
         )
         settings.check_gates()
         if settings.fail_on_regression and settings.baseline is None:
@@ -747,6 +772,11 @@ class Settings:
         ):
             if path is not None and (problem := _unwritable(path)) is not None:
                 raise pytest.UsageError(f'{flag} {path}: {problem}; choose a path the session can write to')
+        if settings.faults is not None and settings.replay_dir is not None:
+            raise pytest.UsageError(
+                '--agentarch-faults and --agentarch-replay exclude each other: a replay answers each request from '
+                'its recording, and a faulted run sends requests the recording never saw; drop one of them'
+            )
         if settings.resume and settings.record_dir is None:
             raise pytest.UsageError(
                 '--agentarch-resume continues a recording: pass it with --agentarch-record DIR (to answer every '
