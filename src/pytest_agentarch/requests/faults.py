@@ -64,7 +64,8 @@ class FaultPlan:
         edge = 0.0
         for kind in FAULT_KINDS:
             edge += self.rates.get(kind, 0.0)
-            if u < edge:
+            # Rounded, so that 0.1 + 0.2 ends at 0.3 as written, not at 0.30000000000000004.
+            if u < round(edge, 12):
                 return kind
         return None
 
