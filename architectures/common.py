@@ -11,7 +11,7 @@ All six architectures follow one workflow (docs/k8s-contract.md holds the tools 
 5. summarise everything into the final `AnomalyReport` (an LLM step).
 
 An entity that does not exist stops after step 1; the summary then reports `entity_not_found`.
-`expected_steps` is that workflow as unordered steps of tool names: the dataset's `TrajectorySteps` use it.
+`expected_steps` is that workflow as unordered steps of tool names (the tests compare runs with it).
 """
 
 from __future__ import annotations

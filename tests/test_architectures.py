@@ -25,7 +25,7 @@ from architectures.report import AnomalyReport
 from architectures.telemetry.scenarios import SCENARIOS, Scenario, scenario_by_id
 from architectures.tools import get_entity_metadata
 from architectures.workflow import investigate_batch
-from pytest_agentarch import TrajectorySteps
+from pytest_agentarch import TrajectoryRequirements
 from pytest_agentarch.backends.sim import SimulatedModel
 from pytest_agentarch.core.records import RunRecord
 from pytest_agentarch.core.stats import case_stats
@@ -305,7 +305,7 @@ DATASET = Path(__file__).parent.parent / 'evals' / 'k8s_anomaly.yaml'
 def test_every_dataset_case_passes_with_one_trajectory_at_temperature_0(name: str) -> None:
     """The dataset's own evaluators (verdict and expected steps) hold for every case, and runs never differ."""
     install()
-    dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectorySteps])
+    dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectoryRequirements])
     for case in dataset.cases:
         spec = CaseSpec(name=str(case.name), inputs=case.inputs, evaluators=[*case.evaluators, *dataset.evaluators])
         records = asyncio.run(run_case(_arch(name), SIM, spec, RunSettings(runs=3)))
@@ -319,7 +319,7 @@ def test_a_case_gives_the_same_runs_whatever_ran_before_it_in_the_process() -> N
     """Reproducibility across xdist schedules: no state carries over from one item to the next."""
     install()
     model = SimulatedModel(temperature=0.7)
-    dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectorySteps])
+    dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectoryRequirements])
     cases = {str(c.name): c for c in dataset.cases}
 
     def runs(arch: str, case: str) -> list[tuple[Any, ...]]:
@@ -338,7 +338,7 @@ TEMPERATURES = (0.0, 0.1, 0.4, 0.7, 1.2)
 
 
 def _determinism(name: str, case: str, temperature: float, runs: int) -> float:
-    dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectorySteps])
+    dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectoryRequirements])
     inputs = next(c.inputs for c in dataset.cases if c.name == case)
     spec = CaseSpec(name=case, inputs=inputs)
     records = asyncio.run(run_case(_arch(name), SimulatedModel(temperature=temperature), spec, RunSettings(runs=runs)))

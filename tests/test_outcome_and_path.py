@@ -8,7 +8,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from pydantic_evals.evaluators import (
@@ -40,7 +40,7 @@ class Polite(Evaluator[object, object, object]):
 
 @dataclass
 class StepBudget(Evaluator[object, object, object]):
-    agentarch_side: ClassVar[str] = 'path'
+    agentarch_side = 'path'
 
     def evaluate(self, ctx: EvaluatorContext[object, object, object]) -> bool:
         return True
@@ -48,7 +48,7 @@ class StepBudget(Evaluator[object, object, object]):
 
 @dataclass
 class Confused(Evaluator[object, object, object]):
-    agentarch_side: ClassVar[str] = 'both'
+    agentarch_side = 'both'
 
     def evaluate(self, ctx: EvaluatorContext[object, object, object]) -> bool:
         return True

@@ -13,7 +13,8 @@ The side is read off the evaluator's type, so a dataset file shows it: the evalu
 - outcome: every other evaluator (`EqualsExpected`, `Contains`, `IsInstance`, `LLMJudge`, your own ...).
 
 An evaluator class of your own says it judges the path with a class attribute `agentarch_side = 'path'` (or
-`'outcome'`, which overrides the rule above for a subclass of a path evaluator).
+`'outcome'`, which overrides the rule above for a subclass of a path evaluator). Leave it unannotated: pydantic-evals
+reads an evaluator's annotated attributes, `ClassVar`s too, as its parameters when it writes a dataset's schema.
 """
 
 from __future__ import annotations
