@@ -221,7 +221,7 @@ class RunRecord:
 
     @property
     def failed_assertions(self) -> list[Assertion]:
-        """The boolean assertions that came out false, of either side."""
+        """The boolean assertions that came out false, of either side (outcome evaluators first, then path ones)."""
         return [a for a in self.assertions if isinstance(a.value, bool) and not a.value]
 
     def to_wire(self) -> dict[str, Any]:
