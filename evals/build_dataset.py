@@ -30,7 +30,7 @@ from pydantic_evals import Case, Dataset  # noqa: E402
 from pydantic_evals.evaluators import Contains, Evaluator, MaxModelRequests, MaxToolCalls  # noqa: E402
 
 from architectures.batch import BATCH_DATASET, EntityVerdicts  # noqa: E402
-from architectures.common import ANALYSIS_TOOLS, get_entity_metadata  # noqa: E402
+from architectures.common import ANALYSIS_TOOLS, Undegraded, get_entity_metadata  # noqa: E402
 from architectures.telemetry.scenarios import (  # noqa: E402
     CONFOUNDED_SCENARIOS,
     CORE_SCENARIOS,
@@ -140,6 +140,8 @@ def build() -> Dataset[dict[str, str], dict[str, Any], dict[str, str]]:
         # limits only catch runaway loops.
         MaxToolCalls(max_calls=40),
         MaxModelRequests(max_requests=80),
+        # A run whose LLM step fell back to the merging rule is degraded, never a clean pass.
+        Undegraded(),
     ]
     return Dataset[dict[str, str], dict[str, Any], dict[str, str]](
         name='k8s_anomaly', cases=cases, evaluators=evaluators
@@ -211,6 +213,7 @@ def build_batch() -> Dataset[dict[str, Any], dict[str, Any], dict[str, str]]:
         # The single-entity dataset's runaway limits, once per entity.
         MaxToolCalls(max_calls=40 * most),
         MaxModelRequests(max_requests=80 * most),
+        Undegraded(),
     ]
     return Dataset[dict[str, Any], dict[str, Any], dict[str, str]](
         name=BATCH_DATASET, cases=cases, evaluators=evaluators
@@ -218,7 +221,7 @@ def build_batch() -> Dataset[dict[str, Any], dict[str, Any], dict[str, str]]:
 
 
 if __name__ == '__main__':
-    build().to_file(OUT, custom_evaluator_types=[TrajectoryRequirements])
+    build().to_file(OUT, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
     print(f'wrote {OUT.relative_to(ROOT)} and its schema')
-    build_batch().to_file(BATCH_OUT, custom_evaluator_types=[EntityVerdicts])
+    build_batch().to_file(BATCH_OUT, custom_evaluator_types=[EntityVerdicts, Undegraded])
     print(f'wrote {BATCH_OUT.relative_to(ROOT)} and its schema')
