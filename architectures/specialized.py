@@ -55,7 +55,8 @@ def _returned(messages: list[Any], tool_name: str) -> list[Any]:
         for message in messages
         if isinstance(message, ModelRequest)
         for part in message.parts
-        if isinstance(part, ToolReturnPart) and part.tool_name == tool_name
+        # A call whose arguments did not validate comes back as a return marked `retried`: it did not happen.
+        if isinstance(part, ToolReturnPart) and part.tool_name == tool_name and part.outcome == 'success'
     ]
 
 
@@ -117,6 +118,7 @@ def _metadata_returned(messages: list[Any]) -> dict[str, Any] | None:
                 if (
                     isinstance(part, ToolReturnPart)
                     and part.tool_name == get_entity_metadata.__name__
+                    and part.outcome == 'success'
                     and isinstance(part.content, dict)
                 ):
                     return part.content  # pyright: ignore[reportUnknownVariableType]

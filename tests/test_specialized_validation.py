@@ -42,6 +42,14 @@ def test_a_report_rests_on_its_tool_result_and_agrees_with_its_assessment() -> N
         check_specialist_report('get_entity_metadata', [], _report())
     with pytest.raises(ModelRetry, match="severity='high' \\(the assessment says 'medium'\\)"):
         check_specialist_report('get_entity_metadata', _returned({'assessment': ASSESSMENT}), _report(severity='high'))
+    # A call whose arguments did not validate came back as a return marked retried: it is no result to rest on.
+    retried = [
+        ModelRequest(
+            parts=[ToolReturnPart('get_entity_metadata', 'fix the arguments', tool_call_id='1', outcome='retried')]
+        )
+    ]
+    with pytest.raises(ModelRetry, match='You answered without calling get_entity_metadata'):
+        check_specialist_report('get_entity_metadata', retried, _report())
     report = _report()
     assert check_specialist_report('get_entity_metadata', _returned({'assessment': ASSESSMENT}), report) is report
     # Tools run without assessments (K8S_TOOL_ASSESSMENT=off): the report is the model's own reading.
