@@ -11,7 +11,7 @@ All six architectures follow one workflow (docs/k8s-contract.md holds the tools 
 5. summarise everything into the final `AnomalyReport` (an LLM step).
 
 An entity that does not exist stops after step 1; the summary then reports `entity_not_found`.
-`expected_steps` is that workflow as unordered steps of tool names: the dataset's `TrajectorySteps` use it.
+`expected_steps` is that workflow as unordered steps of tool names (the tests compare runs with it).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from pydantic_ai import Agent
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
+from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorContext
 
 from architectures.report import SEVERITY_RANK, AnomalyReport
 from architectures.tools import (
@@ -41,6 +42,7 @@ __all__ = (
     'MERGING_RULE',
     'AnalysisRequest',
     'PlannedCall',
+    'Undegraded',
     'exists',
     'expected_steps',
     'findings',
@@ -198,6 +200,26 @@ def window_calls(request: AnalysisRequest) -> tuple[list[PlannedCall], list[Plan
 def node_calls(node_request: AnalysisRequest) -> list[PlannedCall]:
     """Step 4: the node's metadata and its incident analyses against the baseline, to run concurrently."""
     return [metadata_call(node_request), *(_incident(t, node_request) for t in ANALYSIS_TOOLS)]
+
+
+@dataclass(repr=False)
+class Undegraded(Evaluator[object, object, object]):
+    """The run answered without falling back: its `llm_fallbacks` metric (reported by `workflow` when an LLM step
+    failed and the merging rule answered instead) is 0 or absent. An outcome evaluator: a fallback answer is a
+    degraded run, never a clean pass, however right its verdict."""
+
+    evaluation_name: str | None = None
+
+    def get_default_evaluation_name(self) -> str:
+        """The configured name, else `Undegraded`."""
+        return self.evaluation_name or 'Undegraded'
+
+    def evaluate(self, ctx: EvaluatorContext[object, object, object]) -> EvaluationReason:
+        """False, with the count, when the run fell back."""
+        fallbacks = ctx.metrics.get('llm_fallbacks', 0)
+        if fallbacks:
+            return EvaluationReason(value=False, reason=f'{fallbacks:g} LLM step(s) fell back to the merging rule')
+        return EvaluationReason(value=True)
 
 
 def expected_steps(entity_type: str, *, exists: bool = True) -> list[list[str]]:

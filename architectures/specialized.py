@@ -1,7 +1,10 @@
 """`specialized`: one agent per tool, orchestrated by code; tool-less agents merge and summarise.
 
 Each specialist holds exactly one tool, so the model chooses only that tool's arguments; code decides which
-specialist runs when. All runs of one invocation add their usage to one `RunUsage`, and every run checks the same
+specialist runs when. A specialist's answer is validated before code builds on it: a report given without a
+successful call of its tool, or contradicting the verdict of the tool's own assessment, is sent back with
+`ModelRetry` (twice at most; then the run fails with `UnexpectedModelBehavior` instead of carrying on past a step
+that did not happen). All runs of one invocation add their usage to one `RunUsage`, and every run checks the same
 invocation-wide `UsageLimits` against it, so the budget bounds the whole investigation, not each agent.
 """
 
@@ -10,7 +13,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pydantic_ai import Agent, Tool
+from pydantic_ai import Agent, ModelRetry, RunContext, Tool
+from pydantic_ai.exceptions import UnexpectedModelBehavior
 from pydantic_ai.messages import ModelRequest, ToolReturnPart
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage, UsageLimits
@@ -40,10 +44,42 @@ _LIMITS = UsageLimits(request_limit=60, tool_calls_limit=30)
 and 11 tool calls); the rest is room for retries."""
 
 
+_VERDICT = ('anomaly_detected', 'severity', 'category')
+"""The fields of a specialist's report that must agree with its tool's assessment."""
+
+
+def _returned(messages: list[Any], tool_name: str) -> list[Any]:
+    """The results of successful calls of `tool_name` in `messages`, oldest first."""
+    return [
+        part.content
+        for message in messages
+        if isinstance(message, ModelRequest)
+        for part in message.parts
+        # A call whose arguments did not validate comes back as a return marked `retried`: it did not happen.
+        if isinstance(part, ToolReturnPart) and part.tool_name == tool_name and part.outcome == 'success'
+    ]
+
+
+def check_specialist_report(tool_name: str, messages: list[Any], report: AnomalyReport) -> AnomalyReport:
+    """`report` if it rests on a successful call of `tool_name` and agrees with that result's assessment (when the
+    result has one); otherwise `ModelRetry` saying what to fix."""
+    results = _returned(messages, tool_name)
+    if not results:
+        raise ModelRetry(f'You answered without calling {tool_name}. Call it first, then report what it returned.')
+    assessment = results[-1].get('assessment') if isinstance(results[-1], dict) else None
+    if isinstance(assessment, dict):
+        wrong = [f for f in _VERDICT if f in assessment and getattr(report, f) != assessment[f]]
+        if wrong:
+            said = ', '.join(f'{f}={getattr(report, f)!r} (the assessment says {assessment[f]!r})' for f in wrong)
+            raise ModelRetry(f'Your report contradicts the assessment of {tool_name}: {said}. Copy the assessment.')
+    return report
+
+
 def _specialist(tool: ToolFunction, subject: str) -> Agent[None, AnomalyReport]:
-    return Agent(
+    agent = Agent(
         name=f'{tool.__name__}_agent',
         output_type=AnomalyReport,
+        retries=2,
         tools=[Tool(tool, max_retries=2, docstring_format='google')],
         instructions=(
             f'You are the {subject} specialist of a Kubernetes anomaly investigation. Call {tool.__name__} once for '
@@ -52,6 +88,12 @@ def _specialist(tool: ToolFunction, subject: str) -> Agent[None, AnomalyReport]:
             'recommended_actions) for that entity.'
         ),
     )
+
+    @agent.output_validator
+    def validate(ctx: RunContext[None], report: AnomalyReport) -> AnomalyReport:
+        return check_specialist_report(tool.__name__, ctx.messages, report)
+
+    return agent
 
 
 _METADATA = _specialist(get_entity_metadata, 'metadata')
@@ -76,6 +118,7 @@ def _metadata_returned(messages: list[Any]) -> dict[str, Any] | None:
                 if (
                     isinstance(part, ToolReturnPart)
                     and part.tool_name == get_entity_metadata.__name__
+                    and part.outcome == 'success'
                     and isinstance(part.content, dict)
                 ):
                     return part.content  # pyright: ignore[reportUnknownVariableType]
@@ -95,8 +138,11 @@ class _Investigation:
 
     async def metadata(self, request: AnalysisRequest) -> tuple[AnomalyReport, dict[str, Any]]:
         report, messages = await self.ask(_METADATA, request.incident_text())
-        # A model that never called the tool leaves nothing to read: go on as if the entity existed, without a node.
-        return report, _metadata_returned(messages) or {}
+        metadata = _metadata_returned(messages)
+        if metadata is None:
+            # The output validator sends back a report given without the tool's result; never carry on without one.
+            raise UnexpectedModelBehavior('the metadata specialist answered without a result of get_entity_metadata')
+        return report, metadata
 
     async def incident(self, request: AnalysisRequest) -> list[AnomalyReport]:
         prompt = f'{request.windows_text()} Analyse the incident window against the baseline window.'

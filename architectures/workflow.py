@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic_ai import Agent
+from pydantic_ai.exceptions import AgentRunError
 from pydantic_ai.models import Model
 from pydantic_evals.dataset import increment_eval_metric
 
@@ -99,8 +100,10 @@ class _Cache:
             return cached
         try:
             report = (await agent.run(prompt, model=model, usage_limits=LLM_STEP_LIMITS)).output
-        except Exception:
-            # Any failure of the LLM step (provider, validation, limits) degrades to the rule, never to no answer.
+        except AgentRunError:
+            # A failure of the LLM step itself (provider errors once retries ran out, output that never validated,
+            # usage limits) degrades to the rule, never to no answer; the run counts as degraded (`Undegraded`).
+            # Anything else is a bug and propagates.
             self.fallbacks += 1
             report = fallback
         self.answers[key] = report

@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 import architectures  # noqa: E402, F401  (registers the six architectures)
 from pytest_agentarch.backends.sim import SimulatedModel  # noqa: E402
+from pytest_agentarch.plugin.collection import user_evaluator_types  # noqa: E402
 from pytest_agentarch.run.capture import install  # noqa: E402
-from pytest_agentarch.run.evaluators import TrajectorySteps  # noqa: E402
 from pytest_agentarch.run.memory import RUN_GC_THRESHOLD as _RUN_GC_THRESHOLD  # noqa: E402
 from pytest_agentarch.run.registry import registered  # noqa: E402
 from pytest_agentarch.run.runner import CaseSpec, RunSettings, run_case  # noqa: E402
@@ -37,7 +37,7 @@ from pytest_agentarch.run.runner import CaseSpec, RunSettings, run_case  # noqa:
 
 def load_case(name: str) -> CaseSpec:
     dataset = Dataset[Any, Any, Any].from_file(
-        ROOT / 'evals' / 'k8s_anomaly.yaml', custom_evaluator_types=[TrajectorySteps]
+        ROOT / 'evals' / 'k8s_anomaly.yaml', custom_evaluator_types=user_evaluator_types()
     )
     case = next((c for c in dataset.cases if c.name == name), None)
     if case is None:

@@ -2,8 +2,13 @@
 
 Run from the repository root: `python evals/build_dataset.py`; it also writes `evals/k8s_anomaly_batch.yaml`, the
 batch cases (several entities per case, `architectures/batch.py`). The expected answers come from
-`architectures/telemetry/scenarios/` and the expected trajectory from `architectures.common.expected_steps`, so
-the dataset cannot drift from the data or from the workflow the architectures implement.
+`architectures/telemetry/scenarios/`, so the dataset cannot drift from the data.
+
+Each case is judged on two sides (the plugin's `run.sides`): its outcome (`Contains` on the verdict, the pass rate)
+and its path (`TrajectoryRequirements`, path conformance). The path requirements describe what any reasonable
+investigation does, not the one workflow the orchestrated architectures implement: look the entity up first, then
+analyse its CPU, memory and logs (in any grouping, with or without separate baseline calls, with or without a node
+stage); for a missing entity, look it up (again under a suggested name if you like) and analyse nothing.
 
 Cases:
 - one per scenario, with a clear request naming the entity and what to do (the confounded scenarios last);
@@ -25,14 +30,14 @@ from pydantic_evals import Case, Dataset  # noqa: E402
 from pydantic_evals.evaluators import Contains, Evaluator, MaxModelRequests, MaxToolCalls  # noqa: E402
 
 from architectures.batch import BATCH_DATASET, EntityVerdicts  # noqa: E402
-from architectures.common import expected_steps  # noqa: E402
+from architectures.common import ANALYSIS_TOOLS, Undegraded, get_entity_metadata  # noqa: E402
 from architectures.telemetry.scenarios import (  # noqa: E402
     CONFOUNDED_SCENARIOS,
     CORE_SCENARIOS,
     Scenario,
     scenario_by_id,
 )
-from pytest_agentarch import TrajectorySteps  # noqa: E402
+from pytest_agentarch import TrajectoryRequirements  # noqa: E402
 
 OUT = ROOT / 'evals' / 'k8s_anomaly.yaml'
 BATCH_OUT = ROOT / 'evals' / 'k8s_anomaly_batch.yaml'
@@ -87,6 +92,19 @@ def _clear_prompt(scenario: Scenario) -> str:
     )
 
 
+def _requirements(exists: bool) -> TrajectoryRequirements:
+    """What the investigation of an entity needs, leaving grouping, repetition and extra stages free."""
+    metadata = get_entity_metadata.__name__
+    analyses = sorted(t.__name__ for t in ANALYSIS_TOOLS)
+    if not exists:
+        return TrajectoryRequirements(required=[metadata], forbidden=analyses, evaluation_name='investigation')
+    return TrajectoryRequirements(
+        required=[metadata, *analyses],
+        order=[[metadata, a] for a in analyses],
+        evaluation_name='investigation',
+    )
+
+
 def _case(name: str, scenario: Scenario, prompt: str) -> Case[dict[str, str], dict[str, Any], dict[str, str]]:
     verdict = {
         'anomaly_detected': scenario.expected_anomaly,
@@ -101,12 +119,8 @@ def _case(name: str, scenario: Scenario, prompt: str) -> Case[dict[str, str], di
         metadata={'scenario': scenario.id, 'description': scenario.description},
         evaluators=(
             Contains(value=verdict, evaluation_name='diagnosis'),
-            # Architectures add layers of their own (delegation's specialist tools): judge the K8s tools only.
-            TrajectorySteps(
-                steps=expected_steps(scenario.entity_type, exists=exists),
-                ignore_unlisted_tools=True,
-                evaluation_name='workflow',
-            ),
+            # Requirements name only K8s tools: the layers architectures add (delegation's specialists) pass freely.
+            _requirements(exists),
         ),
     )
 
@@ -126,6 +140,8 @@ def build() -> Dataset[dict[str, str], dict[str, Any], dict[str, str]]:
         # limits only catch runaway loops.
         MaxToolCalls(max_calls=40),
         MaxModelRequests(max_requests=80),
+        # A run whose LLM step fell back to the merging rule is degraded, never a clean pass.
+        Undegraded(),
     ]
     return Dataset[dict[str, str], dict[str, Any], dict[str, str]](
         name='k8s_anomaly', cases=cases, evaluators=evaluators
@@ -197,6 +213,7 @@ def build_batch() -> Dataset[dict[str, Any], dict[str, Any], dict[str, str]]:
         # The single-entity dataset's runaway limits, once per entity.
         MaxToolCalls(max_calls=40 * most),
         MaxModelRequests(max_requests=80 * most),
+        Undegraded(),
     ]
     return Dataset[dict[str, Any], dict[str, Any], dict[str, str]](
         name=BATCH_DATASET, cases=cases, evaluators=evaluators
@@ -204,7 +221,7 @@ def build_batch() -> Dataset[dict[str, Any], dict[str, Any], dict[str, str]]:
 
 
 if __name__ == '__main__':
-    build().to_file(OUT, custom_evaluator_types=[TrajectorySteps])
+    build().to_file(OUT, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
     print(f'wrote {OUT.relative_to(ROOT)} and its schema')
-    build_batch().to_file(BATCH_OUT, custom_evaluator_types=[EntityVerdicts])
+    build_batch().to_file(BATCH_OUT, custom_evaluator_types=[EntityVerdicts, Undegraded])
     print(f'wrote {BATCH_OUT.relative_to(ROOT)} and its schema')

@@ -13,19 +13,20 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, ToolCallPart, UserPromptPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_evals import Dataset
 
 import architectures
 from architectures.batch import BatchRequest, EntityVerdicts
-from architectures.common import AnalysisRequest, expected_steps, node_entity
+from architectures.common import AnalysisRequest, Undegraded, expected_steps, node_entity
 from architectures.delegation import investigate
 from architectures.report import AnomalyReport
 from architectures.telemetry.scenarios import SCENARIOS, Scenario, scenario_by_id
 from architectures.tools import get_entity_metadata
 from architectures.workflow import investigate_batch
-from pytest_agentarch import TrajectorySteps
+from pytest_agentarch import TrajectoryRequirements
 from pytest_agentarch.backends.sim import SimulatedModel
 from pytest_agentarch.core.records import RunRecord
 from pytest_agentarch.core.stats import case_stats
@@ -245,7 +246,7 @@ def _merge_fails(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse
     )
     assert isinstance(prompt, str)
     if prompt.startswith('Merge the findings'):
-        raise RuntimeError('provider down')
+        raise ModelHTTPError(503, 'merge-model', body='provider down')
     merged = next(json.loads(line) for line in prompt.splitlines() if line.startswith('{"entity"'))
     return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, merged)])
 
@@ -305,12 +306,13 @@ DATASET = Path(__file__).parent.parent / 'evals' / 'k8s_anomaly.yaml'
 def test_every_dataset_case_passes_with_one_trajectory_at_temperature_0(name: str) -> None:
     """The dataset's own evaluators (verdict and expected steps) hold for every case, and runs never differ."""
     install()
-    dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectorySteps])
+    dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
     for case in dataset.cases:
         spec = CaseSpec(name=str(case.name), inputs=case.inputs, evaluators=[*case.evaluators, *dataset.evaluators])
         records = asyncio.run(run_case(_arch(name), SIM, spec, RunSettings(runs=3)))
         stats = case_stats(records, architecture=name, case=spec.name)
         assert stats.pass_rate.value == 1.0, (case.name, stats.failures)
+        assert stats.path_conformance is not None and stats.path_conformance.value == 1.0, (case.name, stats.failures)
         assert len(stats.variants) == 1, (case.name, [v.trajectory for v in stats.variants])
 
 
@@ -318,7 +320,7 @@ def test_a_case_gives_the_same_runs_whatever_ran_before_it_in_the_process() -> N
     """Reproducibility across xdist schedules: no state carries over from one item to the next."""
     install()
     model = SimulatedModel(temperature=0.7)
-    dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectorySteps])
+    dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
     cases = {str(c.name): c for c in dataset.cases}
 
     def runs(arch: str, case: str) -> list[tuple[Any, ...]]:
@@ -337,7 +339,7 @@ TEMPERATURES = (0.0, 0.1, 0.4, 0.7, 1.2)
 
 
 def _determinism(name: str, case: str, temperature: float, runs: int) -> float:
-    dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectorySteps])
+    dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
     inputs = next(c.inputs for c in dataset.cases if c.name == case)
     spec = CaseSpec(name=case, inputs=inputs)
     records = asyncio.run(run_case(_arch(name), SimulatedModel(temperature=temperature), spec, RunSettings(runs=runs)))

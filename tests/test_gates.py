@@ -254,7 +254,8 @@ def test_a_score_threshold_is_a_name_and_a_number() -> None:
         ('min_determinism=0.6', 'must look like'),
         (
             'single: determinism=0.6',
-            "'determinism=0.6' is not one of min_determinism, min_pass_rate, level, min_score.<name>",
+            "'determinism=0.6' is not one of min_determinism, min_pass_rate, min_path_conformance, level, "
+            'min_score.<name>',
         ),
         ('single: min_score.=0.6', "'min_score.=0.6' is not one of"),
         ('single: min_pass_rate=1.2', 'single min_pass_rate must be between 0 and 1'),
@@ -278,12 +279,14 @@ def test_a_failing_run_fails_the_item_and_the_message_shows_expected_and_actual_
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         [
-            'gate missed: wobbly first: pass_rate 0.700 n=10 < threshold 1',
+            # The steps are the path: the outcome passes, the path conforms in 7 runs of 10.
+            'gate missed: wobbly first: path_conformance 0.700 n=10 < threshold 1',
             # Runs 0, 4 and 8 took {alpha, beta}: the mode before each run is X, X (tie, first seen), Y, Y, Y, Y, Y, Y,
             # Y for runs 1..9, so 5 of 9 held-out runs agree: the lower bound is Wilson's of 5/9, 0.267.
-            'runs=10 errors=0 pass rate 70% [[]40%-89%[]] n=10 determinism* 70% [[]27%-89%[]] n=10',
+            'runs=10 errors=0 pass rate 100% [[]72%-100%[]] n=10 path conformance 70% [[]40%-89%[]] n=10 '
+            'determinism* 70% [[]27%-89%[]] n=10',
             'run 0:',
-            '  assertion failed: TrajectorySteps: expected alpha > beta; got {alpha, beta}',
+            '  assertion failed: path TrajectorySteps: expected alpha > beta; got {alpha, beta}',
             '  expected tools: alpha > beta',
             '  actual tools:   * > *',
             'run 4:',
@@ -292,7 +295,7 @@ def test_a_failing_run_fails_the_item_and_the_message_shows_expected_and_actual_
             '     3x  agent({alpha, beta})',
         ]
     )
-    result.stdout.fnmatch_lines(['gate misses (1):', '  wobbly  first  pass_rate 0.700  n=10  < 1'])
+    result.stdout.fnmatch_lines(['gate misses (1):', '  wobbly  first  path_conformance 0.700  n=10  < 1'])
     result.stdout.no_fnmatch_line('*gate missed: steady*')
 
 

@@ -106,8 +106,12 @@ def test_the_replay_reproduces_the_documented_real_model_table(
             'steps': _share(levels['steps']),
             'strict': _share(levels['strict']),
             'pass': _share(summary['pass_rate']),
+            'path': _share(summary['path_conformance']),
             'tok in': f'{summary["input_tokens"]:.0f}',
             'tok out': f'{summary["output_tokens"]:.0f}',
             'req': f'{summary["requests"]:.1f}',
             'err': str(summary['errors']),
-        } == {key: row[key] for key in ('runs', 'tools', 'steps', 'strict', 'pass', 'tok in', 'tok out', 'req', 'err')}
+        } == {
+            key: row[key]
+            for key in ('runs', 'tools', 'steps', 'strict', 'pass', 'path', 'tok in', 'tok out', 'req', 'err')
+        }

@@ -188,10 +188,11 @@ def test_agent_evaluators_of_pydantic_evals_judge_without_real_spans() -> None:
         one_agent,
         evaluators=[ToolCorrectness(expected_tools=['lookup']), MaxModelRequests(max_requests=2), EqualsExpected()],
     )
-    assert [(a.name, a.value) for a in record.assertions] == [
-        ('ToolCorrectness', True),
-        ('MaxModelRequests', True),
-        ('EqualsExpected', True),
+    # Outcome evaluators are judged first, then path evaluators, each group in the given order.
+    assert [(a.name, a.value, a.side) for a in record.assertions] == [
+        ('EqualsExpected', True, 'outcome'),
+        ('ToolCorrectness', True, 'path'),
+        ('MaxModelRequests', True, 'path'),
     ]
     too_few = run_arch(one_agent, evaluators=[MaxModelRequests(max_requests=1)])
     assert [a.value for a in too_few.assertions] == [False]

@@ -600,7 +600,7 @@ def test_the_wire_form_of_a_run_is_plain_data_and_shares_nothing_with_it() -> No
             'context': None,
         },
     ]
-    assert wire['assertions'] == [{'name': 'EqualsExpected', 'value': True, 'reason': None}]
+    assert wire['assertions'] == [{'name': 'EqualsExpected', 'value': True, 'reason': None, 'side': 'outcome'}]
     assert (wire['steps'], wire['flow'], wire['output']) == ([['a'], ['b']], [[0], [1]], {'answer': ['ok', {'n': 1}]})
     # Every field is there, as `dataclasses.asdict` would give it (a field added later that holds records fails here).
     assert wire == dataclasses.asdict(original)

@@ -14,7 +14,7 @@ from .core.stats import ArchitectureStats, CaseStats, Rate
 from .plugin.fixture import BoundArchitecture
 from .run.capture import call_tool
 from .run.context import RunInfo, current_run
-from .run.evaluators import TrajectorySteps
+from .run.evaluators import TrajectoryRequirements, TrajectorySteps
 from .run.registry import Architecture, architecture
 
 __all__ = (
@@ -24,6 +24,7 @@ __all__ = (
     'CaseStats',
     'Rate',
     'RunInfo',
+    'TrajectoryRequirements',
     'TrajectorySteps',
     'architecture',
     'call_tool',

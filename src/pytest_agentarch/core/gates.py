@@ -51,6 +51,9 @@ class Thresholds:
     """Minimum determinism at `level`; None means not gated."""
     min_pass_rate: float | None = None
     """Minimum pass rate; None means every counted run must pass (plain pytest semantics)."""
+    min_path_conformance: float | None = None
+    """Minimum path conformance of a case with path evaluators (`run.sides`); None means every counted run must
+    conform, as for the pass rate. A case without path evaluators has no such gate."""
     lower_bound: bool = False
     """Judge set thresholds on the 95% lower bound (Wilson for rates, Student's t for scores) instead of the point
     estimate."""
@@ -71,7 +74,9 @@ class Miss(BaseModel, frozen=True):
     architecture: str
     case: str
     model: str | None = Field(default=None, description='the model, in a session with several (else null)')
-    metric: str = Field(description='`pass_rate`, `determinism:<level>` or `score:<evaluator name>`')
+    metric: str = Field(
+        description='`pass_rate`, `path_conformance`, `determinism:<level>` or `score:<evaluator name>`'
+    )
     value: float | None = Field(description='the judged figure; null when there is none (no runs, no such score)')
     n: int
     threshold: float
@@ -158,6 +163,13 @@ def check(stats: CaseStats, thresholds: Thresholds) -> list[Miss]:
     # Without a threshold, every run must pass (plain pytest semantics): judged on counts, never on a bound.
     pass_rate = (1.0, False) if thresholds.min_pass_rate is None else (thresholds.min_pass_rate, thresholds.lower_bound)
     judged = [_judge(stats, 'pass_rate', stats.pass_rate, *pass_rate, no_runs)]
+    if stats.path_conformance is not None:
+        path = (
+            (1.0, False)
+            if thresholds.min_path_conformance is None
+            else (thresholds.min_path_conformance, thresholds.lower_bound)
+        )
+        judged.append(_judge(stats, 'path_conformance', stats.path_conformance, *path, no_runs))
     if thresholds.min_determinism is not None:
         level = thresholds.level
         judged.append(
@@ -175,13 +187,17 @@ def check(stats: CaseStats, thresholds: Thresholds) -> list[Miss]:
     return [miss for miss in judged if miss is not None]
 
 
-def _rate_gates(thresholds: Thresholds) -> list[tuple[str, float]]:
-    """The rate gates of `thresholds` a sequential test can decide, as (metric, threshold). A pass-rate threshold of
-    None (every run must pass) is the threshold 1: missed at the first failed run, never met before the maximum."""
+def _rate_gates(thresholds: Thresholds, *, path: bool = False) -> list[tuple[str, float]]:
+    """The rate gates of `thresholds` a sequential test can decide, as (metric, threshold); `path` when the item has
+    path evaluators. A pass-rate (or path-conformance) threshold of None (every run must pass) is the threshold 1:
+    missed at the first failed run, never met before the maximum."""
     gates: list[tuple[str, float]] = []
     pass_rate = 1.0 if thresholds.min_pass_rate is None else thresholds.min_pass_rate
     if pass_rate > 0:
         gates.append(('pass_rate', pass_rate))
+    conformance = 1.0 if thresholds.min_path_conformance is None else thresholds.min_path_conformance
+    if path and conformance > 0:
+        gates.append(('path_conformance', conformance))
     if thresholds.min_determinism:
         gates.append((f'determinism:{thresholds.level}', thresholds.min_determinism))
     return gates
@@ -203,9 +219,9 @@ def decide(records: Sequence[RunRecord], thresholds: Thresholds, alpha: float) -
     counted = [r for r in ordered if not r.infrastructure]
     judged = [r for r in counted if not r.unjudged]
     out: list[GateDecision] = []
-    for metric, threshold in _rate_gates(thresholds):
-        if metric == 'pass_rate':
-            successes = sum(r.passed for r in judged)
+    for metric, threshold in _rate_gates(thresholds, path=any(r.path_checked for r in ordered)):
+        if metric in ('pass_rate', 'path_conformance'):
+            successes = sum(r.passed if metric == 'pass_rate' else r.conforms is True for r in judged)
             n = len(judged)
             decision = decide_rate(successes, n, threshold, alpha)
             met_trials, met_successes, top = n, successes, successes
@@ -307,7 +323,7 @@ def sequential_misses(stats: CaseStats, misses: list[Miss], decisions: Sequence[
                     detail=None if d.trials else 'no counted runs',
                 )
             )
-    order = {'pass_rate': 0}
+    order = {'pass_rate': 0, 'path_conformance': 0}
     return sorted(kept, key=lambda m: order.get(m.metric, 1 if m.metric.startswith('determinism') else 2))
 
 
@@ -336,7 +352,11 @@ def infeasible(thresholds: Thresholds, runs: int, *, architecture: str | None = 
     problems: list[str] = []
     z2 = Z95 * Z95
     # Determinism's lower bound rests on the held-out agreement of runs 1..n-1 (stats.Rate.modal): one trial fewer.
-    gated = [('min_pass_rate', thresholds.min_pass_rate, 0), ('min_determinism', thresholds.min_determinism, 1)]
+    gated = [
+        ('min_pass_rate', thresholds.min_pass_rate, 0),
+        ('min_path_conformance', thresholds.min_path_conformance, 0),
+        ('min_determinism', thresholds.min_determinism, 1),
+    ]
     for name, threshold, seed in gated:
         trials = max(0, runs - seed)
         best = trials / (trials + z2)
@@ -405,7 +425,7 @@ def parse_score_threshold(text: str) -> tuple[str, float]:
     return name.strip(), _finite(value, f'min score of {name.strip()}')
 
 
-_KEYS = ('min_determinism', 'min_pass_rate', 'level', 'min_score.<name>')
+_KEYS = ('min_determinism', 'min_pass_rate', 'min_path_conformance', 'level', 'min_score.<name>')
 
 
 def _apply(current: Thresholds, key: str, value: str, where: str) -> Thresholds:
@@ -413,6 +433,8 @@ def _apply(current: Thresholds, key: str, value: str, where: str) -> Thresholds:
         return replace(current, min_determinism=unit_interval(value, f'{where} {key}'))
     if key == 'min_pass_rate':
         return replace(current, min_pass_rate=unit_interval(value, f'{where} {key}'))
+    if key == 'min_path_conformance':
+        return replace(current, min_path_conformance=unit_interval(value, f'{where} {key}'))
     if key == 'level':
         return replace(current, level=level_of(value))
     name = key.removeprefix('min_score.')
@@ -434,8 +456,8 @@ def parse_overrides(lines: list[str], base: Thresholds) -> Mapping[str, Threshol
 
     A line names an architecture (`single`), a model (`@openai:gpt-4o`) or both (`single@openai:gpt-4o`); since a
     model spec holds colons, the name ends at the first colon followed by a space (or at the first colon if none is).
-    Keys: `min_determinism` and `min_pass_rate` (shares in [0, 1]), `level` (tools, steps or strict) and
-    `min_score.<evaluator name>` (a minimum mean score). Each line starts from `base`.
+    Keys: `min_determinism`, `min_pass_rate` and `min_path_conformance` (shares in [0, 1]), `level` (tools, steps
+    or strict) and `min_score.<evaluator name>` (a minimum mean score). Each line starts from `base`.
     """
     out: dict[str, Thresholds] = {}
     for line in lines:

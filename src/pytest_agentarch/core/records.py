@@ -89,6 +89,9 @@ class Assertion:
     value: bool | int | float | str
     """`bool` values are assertions (they decide pass/fail); numbers are scores; strings are labels."""
     reason: str | None = None
+    side: Literal['outcome', 'path'] = 'outcome'
+    """What the evaluator judged (`run.sides.side_of`): the run's outcome (its boolean assertions decide the pass
+    rate) or the path it took (they decide path conformance)."""
 
 
 def _context_wire(context: RequestContext) -> dict[str, Any]:
@@ -169,6 +172,12 @@ class RunRecord:
     flow: list[list[int]] = field(default_factory=list[list[int]])
     """Every tool call's flattened unordered step (`trajectory.flat_call_steps`, no tool left out), as positions in
     `tool_calls`: where runs of a case diverge is read from it."""
+    path_checked: bool = False
+    """The case has at least one path evaluator (`run.sides`): the run counts in path conformance."""
+    path_errors: list[str] = field(default_factory=list[str])
+    """Path evaluators that raised: the run does not conform (its outcome is judged apart)."""
+    faults: dict[str, int] = field(default_factory=dict[str, int])
+    """Faults injected into the run's model requests by kind (`--agentarch-faults`); empty when none was."""
 
     @property
     def errored(self) -> bool:
@@ -191,16 +200,28 @@ class RunRecord:
 
     @property
     def passed(self) -> bool:
-        """No error of either kind, no evaluator error, and every boolean assertion true.
+        """No error of either kind, no outcome evaluator error, and every boolean outcome assertion true.
 
-        Scores (numbers) and labels (strings) never decide it; gates on mean scores judge them per item."""
+        Path assertions never decide it (see `conforms`); nor do scores (numbers) and labels (strings): gates on
+        mean scores judge them per item."""
         if self.errored or self.evaluator_errors:
             return False
-        return all(a.value for a in self.assertions if isinstance(a.value, bool))
+        return all(a.value for a in self.assertions if isinstance(a.value, bool) and a.side == 'outcome')
+
+    @property
+    def conforms(self) -> bool | None:
+        """Whether the run took a path its case allows: no error, no path evaluator error, every boolean path
+        assertion true. None when the case has no path evaluator. A run that raised did not finish its path: it does
+        not conform."""
+        if not self.path_checked:
+            return None
+        if self.errored or self.path_errors:
+            return False
+        return all(a.value for a in self.assertions if isinstance(a.value, bool) and a.side == 'path')
 
     @property
     def failed_assertions(self) -> list[Assertion]:
-        """The boolean assertions that came out false."""
+        """The boolean assertions that came out false, of either side (outcome evaluators first, then path ones)."""
         return [a for a in self.assertions if isinstance(a.value, bool) and not a.value]
 
     def to_wire(self) -> dict[str, Any]:
@@ -221,6 +242,8 @@ class RunRecord:
         wire['assertions'] = [dict(a.__dict__) for a in self.assertions]
         wire['evaluator_errors'] = list(self.evaluator_errors)
         wire['evaluator_infra_errors'] = list(self.evaluator_infra_errors)
+        wire['path_errors'] = list(self.path_errors)
+        wire['faults'] = dict(self.faults)
         wire['metrics'] = dict(self.metrics)
         wire['output'] = _json_copy(self.output)
         return wire

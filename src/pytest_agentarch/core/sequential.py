@@ -243,7 +243,7 @@ def decide_determinism(keys: Sequence[str], threshold: float, alpha: float = DEF
 class GateDecision(BaseModel):
     """How one rate gate of an item was decided by the sequential test."""
 
-    metric: str = Field(description='`pass_rate` or `determinism:<level>`')
+    metric: str = Field(description='`pass_rate`, `path_conformance` or `determinism:<level>`')
     threshold: float
     decision: Decision
     at_run: int | None = Field(description='the runs used when it was decided; null when undecided')

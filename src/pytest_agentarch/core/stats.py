@@ -37,6 +37,7 @@ __all__ = (
     'CaseStats',
     'Distribution',
     'FailedRun',
+    'FaultStats',
     'Level',
     'Rate',
     'Score',
@@ -543,6 +544,61 @@ class FailedRun(BaseModel):
     tool_calls: list[str] = Field(description="the run's tool calls in start order")
 
 
+class FaultStats(BaseModel):
+    """What injected faults (`--agentarch-faults`) did to the runs they hit."""
+
+    injected: dict[str, int] = Field(description='faults injected into model requests, by kind')
+    runs_hit: int = Field(description='runs with at least one injected fault')
+    recovered: int = Field(description='runs hit that passed: retries, fallbacks or the agent absorbed the faults')
+    degraded: int = Field(description='runs hit that finished without raising but did not pass (a worse answer)')
+    failed: int = Field(description='runs hit that raised, on behaviour or on infrastructure (retries exhausted)')
+    pass_rate: Rate = Field(description='runs hit that passed, over the runs hit that were judged')
+
+    @classmethod
+    def of(cls, records: Sequence[RunRecord]) -> FaultStats | None:
+        """The fault figures of `records` (the runs of one case); None when no fault was injected into any."""
+        hit = [r for r in records if r.faults]
+        if not hit:
+            return None
+        injected: Counter[str] = Counter()
+        for r in hit:
+            injected.update(r.faults)
+        judged = [r for r in hit if not r.infrastructure and not r.unjudged]
+        return cls(
+            injected=dict(sorted(injected.items())),
+            runs_hit=len(hit),
+            recovered=sum(r.passed for r in hit),
+            degraded=sum(not r.errored and not r.unjudged and not r.passed for r in hit),
+            failed=sum(r.errored for r in hit),
+            pass_rate=Rate.of(sum(r.passed for r in judged), len(judged)),
+        )
+
+    @classmethod
+    def pooled(cls, parts: Iterable[FaultStats | None]) -> FaultStats | None:
+        """The figures of several cases of one architecture (pass rate clustered by case); None when none has any."""
+        found = [p for p in parts if p is not None]
+        if not found:
+            return None
+        injected: Counter[str] = Counter()
+        for p in found:
+            injected.update(p.injected)
+        return cls(
+            injected=dict(sorted(injected.items())),
+            runs_hit=sum(p.runs_hit for p in found),
+            recovered=sum(p.recovered for p in found),
+            degraded=sum(p.degraded for p in found),
+            failed=sum(p.failed for p in found),
+            pass_rate=Rate.clustered((p.pass_rate.successes, p.pass_rate.n) for p in found),
+        )
+
+    def __str__(self) -> str:
+        kinds = ', '.join(f'{k} {v}' for k, v in self.injected.items())
+        return (
+            f'{sum(self.injected.values())} injected ({kinds}) in {self.runs_hit} runs: {self.recovered} recovered, '
+            f'{self.degraded} degraded, {self.failed} failed'
+        )
+
+
 class CaseStats(BaseModel):
     """Statistics of one (architecture, case): N runs of the same inputs."""
 
@@ -575,7 +631,15 @@ class CaseStats(BaseModel):
     output_agreement: Rate = Field(
         description='share of counted runs whose compared output fields (or error type) equal the mode'
     )
-    pass_rate: Rate = Field(description='runs that passed every assertion, over counted runs that were judged')
+    pass_rate: Rate = Field(
+        description='runs that passed every outcome assertion, over counted runs that were judged (run.sides)'
+    )
+    path_conformance: Rate | None = Field(
+        default=None,
+        description='runs that passed every path assertion (trajectory evaluators), over counted runs that were '
+        'judged; null when the case has no path evaluator',
+    )
+    faults: FaultStats | None = Field(default=None, description='injected faults; null when none was injected')
     pass_hat_k: list[float] = Field(description='pass^k for k = 1..judged runs')
     pass_at_k: list[float] = Field(description='pass@k for k = 1..judged runs')
     scores: dict[str, Score] = Field(default_factory=dict[str, Score], description='numeric evaluator results')
@@ -636,7 +700,11 @@ def _failed(r: RunRecord) -> FailedRun:
         index=r.index,
         error=f'{r.error_type}: {r.error_message}' if r.errored else None,
         error_kind=(r.error_kind or 'behaviour') if r.errored else None,
-        failed_assertions=[f'{a.name}: {a.reason or "false"}' for a in r.failed_assertions] + r.evaluator_errors,
+        failed_assertions=[
+            f'{"path " if a.side == "path" else ""}{a.name}: {a.reason or "false"}' for a in r.failed_assertions
+        ]
+        + r.evaluator_errors
+        + [f'path {e}' for e in r.path_errors],
         tool_calls=[c.name + ('!' if c.failed else '') for c in r.tool_calls],
     )
 
@@ -710,6 +778,10 @@ def case_stats(
         variants=variants,
         output_agreement=agreement,
         pass_rate=Rate.of(passed, j),
+        path_conformance=(
+            Rate.of(sum(r.conforms is True for r in judged), j) if any(r.path_checked for r in records) else None
+        ),
+        faults=FaultStats.of(records),
         pass_hat_k=[pass_hat_k(j, passed, k) for k in range(1, j + 1)],
         pass_at_k=[pass_at_k(j, passed, k) for k in range(1, j + 1)],
         scores=_scores(counted),
@@ -723,7 +795,7 @@ def case_stats(
         metrics={m: sum(r.metrics.get(m, 0.0) for r in counted) / n for m in metric_names},
         total=Totals.of(records),
         expected_steps=expected_steps,
-        failures=[_failed(r) for r in records if not r.passed][:max_failures],
+        failures=[_failed(r) for r in records if not r.passed or r.conforms is False][:max_failures],
     )
 
 
@@ -751,7 +823,11 @@ class ArchitectureStats(BaseModel):
         description='mean number of distinct trajectories (errors included) per case with counted runs'
     )
     output_agreement: Rate
-    pass_rate: Rate
+    pass_rate: Rate = Field(description='pooled over cases: runs that passed every outcome assertion')
+    path_conformance: Rate | None = Field(
+        default=None, description='pooled over the cases with a path evaluator; null when none has one'
+    )
+    faults: FaultStats | None = Field(default=None, description='injected faults; null when none was injected')
     k: int = Field(description='the largest k of pass^k: the fewest counted runs of any case with counted runs')
     pass_hat_k: list[float] = Field(description='mean over cases of pass^k, k = 1..`k`')
     pass_at_k: list[float] = Field(description='mean over cases of pass@k, k = 1..`k`')
@@ -850,6 +926,12 @@ def aggregate(
         distinct_trajectories=(sum(len(c.variants) for c in observed) / len(observed) if observed else None),
         output_agreement=_clustered([c.output_agreement for c in cases]),
         pass_rate=_clustered([c.pass_rate for c in cases]),
+        path_conformance=(
+            _clustered(paths)
+            if (paths := [c.path_conformance for c in cases if c.path_conformance is not None])
+            else None
+        ),
+        faults=FaultStats.pooled(c.faults for c in cases),
         k=k,
         pass_hat_k=[sum(c.pass_hat_k[i] for c in informative) / len(informative) for i in range(k)],
         pass_at_k=[sum(c.pass_at_k[i] for c in informative) / len(informative) for i in range(k)],

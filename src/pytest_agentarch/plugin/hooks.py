@@ -193,6 +193,7 @@ def _start(config: pytest.Config, settings: Settings) -> Runtime:
             record=settings.record_dir,
             replay=settings.replay_dir,
             resume=settings.resume,
+            faults=settings.faults,
         )
         for spec in settings.model_specs
         if spec not in unused

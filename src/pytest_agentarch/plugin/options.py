@@ -22,6 +22,7 @@ from ..core.compare import BaselineError
 from ..core.gates import LEVELS, Thresholds, infeasible, parse_overrides, parse_score_threshold, pick, unit_interval
 from ..core.shards import Shard, ShardError, parse_shard
 from ..reports.report import Baseline
+from ..requests.faults import FaultPlan, parse_faults
 from ..requests.settings import SettingsPriority, parse_model_settings
 from ..requests.specs import split_model_specs
 from ..run.runner import RunSettings
@@ -170,6 +171,14 @@ def store_url(text: str) -> str:
     try:
         return check_url(text)
     except StoreError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def fault_plan(text: str) -> FaultPlan:
+    """`KIND=RATE,...`: faults to inject into model requests."""
+    try:
+        return parse_faults(text)
+    except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -332,6 +341,16 @@ OPTIONS: tuple[Option, ...] = (
         help='answer every model request from the recording in DIR: no model, no network',
     ),
     Option(
+        dest='faults',
+        flag='--agentarch-faults',
+        ini='agentarch_faults',
+        parse=fault_plan,
+        metavar='KIND=RATE,...',
+        help='inject faults into model requests at these chances per request, seeded by the run: rate_limit (HTTP '
+        '429 with Retry-After; retry_after=SECONDS sets it), server_error (500), timeout, bad_args (malformed '
+        'tool-call arguments), truncated (output cut off), e.g. rate_limit=0.05,bad_args=0.02',
+    ),
+    Option(
         dest='seed',
         flag='--agentarch-seed',
         ini='agentarch_seed',
@@ -371,7 +390,16 @@ OPTIONS: tuple[Option, ...] = (
         ini='agentarch_min_pass_rate',
         parse=share,
         metavar='X',
-        help='fail an item whose pass rate is below X (default: every run must pass)',
+        help='fail an item whose pass rate (outcome evaluators) is below X (default: every run must pass)',
+    ),
+    Option(
+        dest='min_path_conformance',
+        flag='--min-path-conformance',
+        ini='agentarch_min_path_conformance',
+        parse=share,
+        metavar='X',
+        help='fail an item whose path conformance (trajectory evaluators) is below X (default: every run must '
+        'conform; items without a trajectory evaluator have no such gate)',
     ),
     Option(
         dest='min_scores',
@@ -679,6 +707,8 @@ class Settings:
     """`--agentarch-shard`: the share of the runs this session makes (None: all of them)."""
     store: str = 'file'
     """`--agentarch-store`: where the limits and budgets live, `file` or a `redis://` URL."""
+    faults: FaultPlan | None = None
+    """`--agentarch-faults`: faults injected into the session model's requests."""
 
     @property
     def several_models(self) -> bool:
@@ -697,6 +727,7 @@ class Settings:
         thresholds = Thresholds(
             min_determinism=v['min_determinism'],
             min_pass_rate=v['min_pass_rate'],
+            min_path_conformance=v['min_path_conformance'],
             lower_bound=v['gate_lower_bound'],
             level=v['determinism_level'],
             min_scores=dict(v['min_scores']),
@@ -751,13 +782,17 @@ class Settings:
             baseline=v['baseline'],
             fail_on_regression=v['fail_on_regression'],
             markdown_path=Path(v['markdown']) if v['markdown'] else None,
-            options={k: (val.path if isinstance(val, Baseline) else val) for k, val in v.items()},
+            options={
+                k: (val.path if isinstance(val, Baseline) else val.describe() if isinstance(val, FaultPlan) else val)
+                for k, val in v.items()
+            },
             sequential=v['sequential'],
             alpha=v['alpha'],
             batch=v['batch'],
             plan=v['plan'],
             shard=v['shard'],
             store=v['store'],
+            faults=v['faults'],
         )
         settings.check_gates()
         if settings.fail_on_regression and settings.baseline is None:
@@ -788,6 +823,11 @@ class Settings:
                 f'--agentarch-shard {settings.shard} keeps its runs for `agentarch merge` in the JSON report: add '
                 f'--agentarch-json PATH (e.g. shard-{settings.shard.index}.json)'
             )
+        if settings.faults is not None and settings.replay_dir is not None:
+            raise pytest.UsageError(
+                '--agentarch-faults and --agentarch-replay exclude each other: a replay answers each request from '
+                'its recording, and a faulted run sends requests the recording never saw; drop one of them'
+            )
         if settings.resume and settings.record_dir is None:
             raise pytest.UsageError(
                 '--agentarch-resume continues a recording: pass it with --agentarch-record DIR (to answer every '
@@ -815,6 +855,9 @@ def planned_gates(settings: Settings) -> list[tuple[str, str, float]]:
     for who, thresholds in [('session', settings.thresholds), *settings.overrides.items()]:
         pass_rate = 1.0 if thresholds.min_pass_rate is None else thresholds.min_pass_rate
         gates = [('pass_rate', pass_rate)]
+        # Only a set path gate is planned: the default one holds only for items with trajectory evaluators.
+        if thresholds.min_path_conformance is not None:
+            gates.append(('path_conformance', thresholds.min_path_conformance))
         if thresholds.min_determinism is not None:
             gates.append((f'determinism:{thresholds.level}', thresholds.min_determinism))
         for metric, threshold in gates:

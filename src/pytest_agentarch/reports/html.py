@@ -205,10 +205,13 @@ def _latency_chart(report: Report) -> str:
 def _summary_table(report: Report) -> str:
     """Two tables, so that each fits a 1280 px window without a scrollbar: rates first (what a reader compares),
     then usage, cost, latency and memory per architecture."""
+    conformance = any(a.summary.path_conformance is not None for a in report.architectures)
     rates_head = (
         '<tr><th>architecture</th><th>cases</th><th>runs</th><th>err</th><th>infra</th>'
         + ''.join(f'<th>determinism({lv})</th>' for lv in LEVELS)
-        + '<th>traj/case</th><th>pass rate</th><th>pass^k</th></tr>'
+        + '<th>traj/case</th><th>pass rate</th>'
+        + ('<th>path conformance</th>' if conformance else '')
+        + '<th>pass^k</th></tr>'
     )
     usage_head = (
         '<tr><th>architecture</th><th>tok in</th><th>tok out</th><th>req</th><th>cost/run</th><th>spend</th>'
@@ -227,6 +230,7 @@ def _summary_table(report: Report) -> str:
             *(s.all_raised or _rate(s.determinism_by_level[lv]) for lv in LEVELS),
             '-' if s.distinct_trajectories is None else f'{s.distinct_trajectories:.1f}',
             _rate(s.pass_rate),
+            *([_rate(s.path_conformance) if s.path_conformance is not None else '-'] if conformance else []),
             hat,
         ]
         rates.append(f'<tr data-arch="{_e(_who(a))}">' + ''.join(f'<td>{_e(c)}</td>' for c in cells) + '</tr>')
@@ -341,9 +345,11 @@ def _case(c: CaseReport) -> str:
     variants = {v.trajectory: v.count for v in c.variants}
     examples = ''.join(_example(e, c.variants[e.variant].trajectory, c.variants[e.variant].count) for e in c.examples)
     determinism = c.all_raised or f'determinism({c.level}) {_rate(c.determinism)}'
+    path = f'path conformance {_rate(c.path_conformance)}; ' if c.path_conformance is not None else ''
+    faults = f'; injected faults: {c.faults}' if c.faults is not None else ''
     figures = (
-        f'{determinism}; pass rate {_rate(c.pass_rate)}; '
-        f'{len(variants)} variant(s); {c.runs} runs, {c.errors} errors, {c.infra} infra'
+        f'{determinism}; pass rate {_rate(c.pass_rate)}; {path}'
+        f'{len(variants)} variant(s); {c.runs} runs, {c.errors} errors, {c.infra} infra{faults}'
     )
     if paths := capture_paths(c.run_results):
         figures += f'; captured by {paths}'
@@ -463,6 +469,35 @@ def _sequential(report: Report) -> str:
     )
 
 
+def _faults(report: Report) -> str:
+    hit = [a for a in report.architectures if a.summary.faults is not None]
+    if not hit:
+        return ''
+    rows = []
+    for a in hit:
+        f = a.summary.faults
+        assert f is not None
+        cells = [
+            _who(a),
+            ', '.join(f'{k} {v}' for k, v in f.injected.items()),
+            f.runs_hit,
+            f.recovered,
+            f.degraded,
+            f.failed,
+            _rate(f.pass_rate),
+            _rate(a.summary.determinism),
+        ]
+        rows.append('<tr>' + ''.join(f'<td>{_e(c)}</td>' for c in cells) + '</tr>')
+    head = (
+        '<tr><th>architecture</th><th>injected</th><th>runs hit</th><th>recovered</th><th>degraded</th>'
+        f'<th>failed</th><th>pass rate (runs hit)</th><th>determinism({_e(report.level)})</th></tr>'
+    )
+    return (
+        '<h2>Injected faults</h2><p class="muted">recovered = runs hit that passed; degraded = answered but did not '
+        f'pass; failed = raised</p><div class="wide"><table class="summary">{head}{"".join(rows)}</table></div>'
+    )
+
+
 def render_html(report: Report) -> str:
     """The whole report as one HTML document (UTF-8 text)."""
     models = ', '.join(report.models) or report.model
@@ -498,6 +533,7 @@ def render_html(report: Report) -> str:
         f'<p class="meta">session spend: {_e(spend)}</p>'
         + _metadata(report)
         + f'<h2>Summary</h2>{_summary_table(report)}'
+        + _faults(report)
         + _comparisons(report)
         + (f'<h2>Gate misses ({len(report.gate_misses)})</h2><ul class="misses">{misses}</ul>' if misses else '')
         + (f'<h2>Missing results ({len(report.missing)})</h2><ul>{missing}</ul>' if missing else '')

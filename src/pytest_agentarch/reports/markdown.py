@@ -146,6 +146,7 @@ def render_markdown(report: Report) -> str:
     if paths := capture_paths(r for a in report.architectures for c in a.cases for r in c.run_results):
         lines.append(f'Runs captured by {paths} (`requests`: the model-request layer; `spans`: instrumentation).')
     lines.append('')
+    conformance = any(a.summary.path_conformance is not None for a in report.architectures)
     rows = []
     for a in report.architectures:
         s = a.summary
@@ -157,6 +158,11 @@ def render_markdown(report: Report) -> str:
                 s.errors,
                 s.all_raised or fmt_rate(s.determinism, suite=True),
                 fmt_rate(s.pass_rate, suite=True),
+                *(
+                    [fmt_rate(s.path_conformance, suite=True) if s.path_conformance is not None else '-']
+                    if conformance
+                    else []
+                ),
                 fmt_number(s.pass_hat_k[-1] if s.pass_hat_k else None, '{:.2f}'),
                 fmt_number(s.input_tokens),
                 fmt_number(s.output_tokens),
@@ -173,6 +179,7 @@ def render_markdown(report: Report) -> str:
             'err',
             f'determinism ({report.level})',
             'pass rate',
+            *(['path conformance'] if conformance else []),
             'pass^k',
             'tok in',
             'tok out',
@@ -182,6 +189,25 @@ def render_markdown(report: Report) -> str:
         ],
         rows,
     )
+    faulted = [a.summary for a in report.architectures if a.summary.faults is not None]
+    if faulted:
+        lines += ['', '### Injected faults', '']
+        lines += _table(
+            ['architecture', 'injected', 'runs hit', 'recovered', 'degraded', 'failed', 'pass rate (runs hit)'],
+            [
+                [
+                    _who(s.architecture, s.model),
+                    _cell(', '.join(f'{k} {v}' for k, v in s.faults.injected.items())),
+                    s.faults.runs_hit,
+                    s.faults.recovered,
+                    s.faults.degraded,
+                    s.faults.failed,
+                    fmt_rate(s.faults.pass_rate),
+                ]
+                for s in faulted
+                if s.faults is not None
+            ],
+        )
     if report.comparisons:
         lines += ['', '### Which is more deterministic', '']
         lines.append(
@@ -255,6 +281,14 @@ def junit_properties(stats: CaseStats, prefix: str = 'agentarch') -> list[tuple[
         ('agentarch.pass_rate', num(stats.pass_rate.value, '{:.4f}')),
         ('agentarch.pass_rate_low', f'{stats.pass_rate.low:.4f}'),
         ('agentarch.pass_rate_high', f'{stats.pass_rate.high:.4f}'),
+    ]
+    if stats.path_conformance is not None:
+        props += [
+            ('agentarch.path_conformance', num(stats.path_conformance.value, '{:.4f}')),
+            ('agentarch.path_conformance_low', f'{stats.path_conformance.low:.4f}'),
+            ('agentarch.path_conformance_high', f'{stats.path_conformance.high:.4f}'),
+        ]
+    props += [
         ('agentarch.n', stats.determinism.n),
         ('agentarch.runs', stats.runs),
         ('agentarch.variants', len(stats.variants)),
@@ -262,4 +296,12 @@ def junit_properties(stats: CaseStats, prefix: str = 'agentarch') -> list[tuple[
         ('agentarch.output_tokens', num(stats.output_tokens.mean, '{:.1f}')),
         ('agentarch.cost', num(stats.cost.mean if stats.cost is not None else None, '{:.6f}')),
     ]
+    if stats.faults is not None:
+        props += [
+            ('agentarch.faults_injected', sum(stats.faults.injected.values())),
+            ('agentarch.faults_runs_hit', stats.faults.runs_hit),
+            ('agentarch.faults_recovered', stats.faults.recovered),
+            ('agentarch.faults_degraded', stats.faults.degraded),
+            ('agentarch.faults_failed', stats.faults.failed),
+        ]
     return [(prefix + name.removeprefix('agentarch'), value) for name, value in props]

@@ -141,6 +141,12 @@ class RunSummary(BaseModel):
         description="which capture recorded the run: 'requests' (the model-request layer) or 'spans' (pydantic-ai's "
         'instrumentation: real spans were needed, or the run decided whether the architecture uses its model)',
     )
+    conforms: bool | None = Field(
+        default=None, description='the run passed every path assertion; null when the case has no path evaluator'
+    )
+    faults: dict[str, int] = Field(
+        default_factory=dict[str, int], description='faults injected into its model requests, by kind'
+    )
 
 
 def _summaries(records: list[RunRecord], variants: list[str], level: Level) -> list[RunSummary]:
@@ -160,6 +166,8 @@ def _summaries(records: list[RunRecord], variants: list[str], level: Level) -> l
             cost=r.cost,
             unjudged=r.unjudged,
             capture=r.capture,
+            conforms=r.conforms,
+            faults=dict(r.faults),
         )
         for r in sorted(records, key=lambda r: r.index)
     ]

@@ -27,6 +27,7 @@ __all__ = (
     'render_divergence',
     'render_errors',
     'render_failure',
+    'render_faults',
     'render_plan',
     'render_sequential',
     'render_session',
@@ -60,6 +61,49 @@ def _spend(total: Totals) -> str:
     return cost + (f' (+{total.unpriced_runs} unpriced)' if total.unpriced_runs and total.cost is not None else '')
 
 
+def _has_paths(report: Report) -> bool:
+    """Whether some architecture has path conformance (then the tables show it)."""
+    return any(a.summary.path_conformance is not None for a in report.architectures)
+
+
+def render_faults(report: Report) -> list[str]:
+    """One row per architecture hit by injected faults (`--agentarch-faults`): what was injected, what became of the
+    runs hit (recovered = passed, degraded = answered but did not pass, failed = raised), and the architecture's pass
+    rate, pass rate of the runs hit and determinism in the session under faults."""
+    hit = [a.summary for a in report.architectures if a.summary.faults is not None]
+    if not hit:
+        return []
+    header = [
+        'architecture',
+        'faults injected',
+        'runs hit',
+        'recovered',
+        'degraded',
+        'failed',
+        'pass rate (runs hit)',
+        'pass rate (all)',
+        f'determinism({report.level})',
+    ]
+    rows = []
+    for s in hit:
+        f = s.faults
+        assert f is not None
+        rows.append(
+            [
+                _who(s.architecture, s.model),
+                ', '.join(f'{k} {v}' for k, v in f.injected.items()),
+                str(f.runs_hit),
+                str(f.recovered),
+                str(f.degraded),
+                str(f.failed),
+                fmt_rate(f.pass_rate, width=6),
+                fmt_rate(s.pass_rate, width=6),
+                fmt_rate(s.determinism, width=6),
+            ]
+        )
+    return ['', 'injected faults (--agentarch-faults):', *_grid(header, rows)]
+
+
 def render_summary(report: Report) -> list[str]:
     """One row per architecture: counts, headline determinism, pass rate, pass^k, usage, spend, latency, memory.
 
@@ -67,6 +111,7 @@ def render_summary(report: Report) -> list[str]:
     its own (k is the fewest counted runs of any case of the architecture)."""
     ks = {a.summary.k for a in report.architectures}
     same_k = len(ks) == 1
+    paths = _has_paths(report)
     header = [
         'architecture',
         'cases',
@@ -76,6 +121,7 @@ def render_summary(report: Report) -> list[str]:
         f'determinism({report.level}) [95% CI]',
         'traj/case',
         'pass rate [95% CI]',
+        *(['path conformance [95% CI]'] if paths else []),
         f'pass^{min(ks)}' if same_k else 'pass^k',
         'tok in',
         'tok out',
@@ -100,6 +146,7 @@ def render_summary(report: Report) -> list[str]:
                 s.all_raised or fmt_rate(s.determinism, width=6),
                 fmt_number(s.distinct_trajectories, '{:.1f}'),
                 fmt_rate(s.pass_rate, width=6),
+                *([fmt_rate(s.path_conformance, width=6) if s.path_conformance is not None else '-'] if paths else []),
                 hat if same_k or not s.pass_hat_k else f'{hat} (k={s.k})',
                 fmt_number(s.input_tokens),
                 fmt_number(s.output_tokens),
@@ -168,7 +215,8 @@ def render_cases(report: Report) -> list[str]:
                 if lv != level
             )
             at_k = f'; pass@{k} {c.pass_at_k[-1]:.2f}' if k else ''
-            details.append(clip(f'    {others}{at_k}; top: {top}', CASE_WIDTH))
+            path = f'; path {_compact(c.path_conformance)}' if c.path_conformance is not None else ''
+            details.append(clip(f'    {others}{at_k}{path}; top: {top}', CASE_WIDTH))
     # Names are what can be long: the case column gives up what the row needs to fit.
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     over = sum(widths) + 2 * (len(widths) - 1) - CASE_WIDTH
@@ -302,6 +350,7 @@ def render_session(report: Report, *, verbose: bool) -> list[str]:
         lines.extend(render_cases(report))
         lines.extend(render_divergence(report))
         lines.extend(render_errors(report))
+    lines.extend(render_faults(report))
     lines.extend(render_sequential(report, verbose=verbose))
     lines.extend(_scores_and_labels(report, verbose))
     reported = [(_who(a.summary.architecture, a.summary.model), a.summary.metrics) for a in report.architectures]
@@ -474,7 +523,10 @@ def render_failure(stats: CaseStats, misses: Sequence[Miss], expected_calls: str
     lines = [f'gate missed: {m}' for m in misses]
     infra = f' infra={stats.infra}' if stats.infra else ''
     shown = stats.all_raised or f'determinism({stats.level}) {stats.determinism}'
-    lines.append(f'runs={stats.runs} errors={stats.errors}{infra} pass rate {stats.pass_rate} {shown}')
+    path = f'path conformance {stats.path_conformance} ' if stats.path_conformance is not None else ''
+    lines.append(f'runs={stats.runs} errors={stats.errors}{infra} pass rate {stats.pass_rate} {path}{shown}')
+    if stats.faults is not None:
+        lines.append(f'injected faults: {stats.faults}')
     if stats.all_raised is None:
         lines.append(
             'determinism by level: '

@@ -9,6 +9,7 @@ From the outside in, a session model is
 | `RetryingModel` | `retries` | retries infrastructure failures, honours `Retry-After`, counts attempts |
 | `MeteredModel` | `metering` | requests/tokens per minute, budget spend, time waited |
 | `ConcurrencyLimitedModel` | `limits` (pydantic-ai's model) | requests in flight across the session |
+| `FaultyModel` | `faults` | injected faults, seeded by the run (`--agentarch-faults`) |
 | the model | `specs` | `sim`, `llamacpp:`, or a pydantic-ai model (provider, HTTP client) |
 
 `--agentarch-replay` replaces the three inner layers and the model with a `ReplayModel`: no limit, retry or network.
@@ -31,6 +32,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.settings import ModelSettings
 
 from .errors import ModelSpecError
+from .faults import FaultPlan, FaultyModel
 from .limits import SessionLimits
 from .metering import CountingLimiter, MeteredModel
 from .recording import RecordingError, RecordingModel, ReplayModel, Role
@@ -55,6 +57,7 @@ def build_model(
     replay: Path | None = None,
     role: Role = 'run',
     resume: bool = False,
+    faults: FaultPlan | None = None,
 ) -> Model:
     """The session model for one `--agentarch-model` spec, every layer in place (see the module docstring).
 
@@ -75,10 +78,14 @@ def build_model(
         layers = [
             (lambda m: SessionSettingsModel(m, settings, priority=priority)) if settings else None,
             (lambda m: RecordingModel(m, record, model_label=label, role=role, resume=resume)) if record else None,
-            # The simulated model never fails on infrastructure: retrying it would only add a layer to every request.
-            (lambda m: RetryingModel(m, retries=retries)) if retries and model.system != 'sim' else None,
+            # The simulated model never fails on infrastructure unless faults are injected: retrying it would
+            # otherwise only add a layer to every request.
+            (lambda m: RetryingModel(m, retries=retries))
+            if retries and (model.system != 'sim' or faults is not None)
+            else None,
             (lambda m: MeteredModel(m, rate=rate, ledger=ledger)) if rate or ledger else None,
             (lambda m: ConcurrencyLimitedModel(m, CountingLimiter(limiter))) if limiter else None,
+            (lambda m: FaultyModel(m, faults)) if faults is not None else None,
         ]
     for layer in reversed(layers):
         if layer is not None:

@@ -51,6 +51,10 @@ class RunCounters:
     reasons: dict[str, str] = field(default_factory=dict[str, str])
     """Why the model made each tool call, by tool call id, when the model says (the simulated model does); the
     runner copies each into its call's record."""
+    faults: dict[str, int] = field(default_factory=dict[str, int])
+    """Faults injected into the run's model requests, by kind (`requests.faults`)."""
+    requests_seen: dict[str, int] = field(default_factory=dict[str, int])
+    """How often each distinct request content was sent in the run (`requests.faults` draws per occurrence)."""
 
 
 _CURRENT: ContextVar[RunInfo | None] = ContextVar('pytest_agentarch_current_run', default=None)

@@ -40,7 +40,7 @@ from ..core.trajectory import (
     shape,
     shape_with_args,
 )
-from . import capture, capture_requests, tracing
+from . import capture, capture_requests, sides, tracing
 from .context import RunCounters, RunInfo, run_scope
 from .errors import classify
 from .evaluators import SpanUse, expected_steps_of, span_use
@@ -204,26 +204,38 @@ class Verdicts:
 
     assertions: list[Assertion]
     errors: list[str]
-    """Evaluators that raised (a bug, a bad value): they fail the run."""
+    """Outcome evaluators that raised (a bug, a bad value): they fail the run."""
     infrastructure: list[str]
     """Evaluators whose model could not be reached: the run is not judged on them (see `RunRecord.unjudged`)."""
+    path_errors: list[str] = field(default_factory=list[str])
+    """Path evaluators that raised: the run does not conform."""
 
 
 async def _judge(evaluators: Sequence[Evaluator[Any, Any, Any]], ctx: EvaluatorContext[Any, Any, Any]) -> Verdicts:
-    results, failures = await run_evaluators([_guarded(e) for e in evaluators], ctx)
-    verdicts = Verdicts(assertions=[_assertion(r) for r in results], errors=[], infrastructure=[])
-    for f in failures:
-        if f.error_type == EvaluatorInfrastructureError.__name__:
-            message = f.error_message.removeprefix(f'{EvaluatorInfrastructureError.__name__}: ')
-            verdicts.infrastructure.append(f'{f.name} could not reach its model: {message}')
-        else:
-            verdicts.errors.append(f'{f.name} raised {f.error_message}')
+    # Judged in two groups so that each result is known to come from an outcome or a path evaluator (pydantic-evals'
+    # results name the evaluator, not the object).
+    outcome, path = sides.split_by_side(evaluators)
+    verdicts = Verdicts(assertions=[], errors=[], infrastructure=[])
+    groups: tuple[tuple[sides.Side, list[Evaluator[Any, Any, Any]]], ...] = (('outcome', outcome), ('path', path))
+    for side, group in groups:
+        if not group:
+            continue
+        results, failures = await run_evaluators([_guarded(e) for e in group], ctx)
+        verdicts.assertions += [_assertion(r, side) for r in results]
+        for f in failures:
+            if f.error_type == EvaluatorInfrastructureError.__name__:
+                message = f.error_message.removeprefix(f'{EvaluatorInfrastructureError.__name__}: ')
+                verdicts.infrastructure.append(f'{f.name} could not reach its model: {message}')
+            else:
+                (verdicts.errors if side == 'outcome' else verdicts.path_errors).append(
+                    f'{f.name} raised {f.error_message}'
+                )
     return verdicts
 
 
-def _assertion(r: EvaluationResult[Any]) -> Assertion:
+def _assertion(r: EvaluationResult[Any], side: sides.Side) -> Assertion:
     value = r.value if isinstance(r.value, bool | int | float | str) else str(r.value)
-    return Assertion(name=r.name, value=value, reason=r.reason)
+    return Assertion(name=r.name, value=value, reason=r.reason, side=side)
 
 
 @contextmanager
@@ -272,6 +284,7 @@ async def run_once(arch: Architecture, model: Model, case: CaseSpec, index: int,
     )
     execution = await execute(arch, model, case, info, settings)
     record = captured_record(execution, index)
+    record.path_checked = any(sides.side_of(e) == 'path' for e in case.evaluators)
     canonicalize(record, execution.captured.calls, case, settings, execution.counters.reasons)
     error = execution.error
     if error is None and execution.run.observed == 0:
@@ -366,6 +379,7 @@ def captured_record(execution: Execution, index: int) -> RunRecord:
         attempts=counters.attempts,
         retries=counters.retries,
         waited=counters.waited,
+        faults=dict(counters.faults),
         model_requests=requests,
         requests=len(requests),
         input_tokens=sum(r.input_tokens for r in requests),
@@ -439,6 +453,7 @@ async def judge(record: RunRecord, execution: Execution, case: CaseSpec, info: R
         verdicts = await _judge(case.evaluators, ctx)
     record.assertions = verdicts.assertions
     record.evaluator_errors = verdicts.errors
+    record.path_errors = verdicts.path_errors
     record.evaluator_infra_errors = verdicts.infrastructure
     judge_requests = judging.result().requests
     if judge_requests:
