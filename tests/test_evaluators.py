@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,20 @@ def test_exact_fails_a_run_with_an_unnamed_tool_unless_asked_to_ignore_it(
 )
 def test_judging_flattened_steps(evaluator: TrajectorySteps, actual: list[list[str]], ok: bool) -> None:
     assert evaluator.judge(actual).value is ok
+
+
+def test_a_dataset_with_the_plugins_evaluators_writes_its_file_and_schema(tmp_path: Path) -> None:
+    # pydantic-evals reads an evaluator's annotated attributes, ClassVars too, as its parameters when it writes the
+    # schema: the plugin's declarations (agentarch_spans, agentarch_side) must not be among them.
+    from pydantic_evals import Case, Dataset
+
+    from pytest_agentarch import TrajectoryRequirements
+
+    dataset = Dataset[int, str, dict[str, str]](
+        name='x',
+        cases=[Case(name='a', inputs=1)],
+        evaluators=[TrajectorySteps(steps=[['look_up']]), TrajectoryRequirements(required=['look_up'])],
+    )
+    dataset.to_file(tmp_path / 'x.yaml', custom_evaluator_types=[TrajectorySteps, TrajectoryRequirements])
+    schema = (tmp_path / 'x_schema.json').read_text()
+    assert 'TrajectorySteps' in schema and 'agentarch_spans' not in schema and 'agentarch_side' not in schema

@@ -12,7 +12,7 @@ import typing
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorContext, HasMatchingSpan
 from pydantic_evals.otel import SpanTreeRecordingError
@@ -29,7 +29,8 @@ spans pydantic-ai makes (capture synthesizes those, no OpenTelemetry needed); or
 (the run then records real spans)."""
 
 SPANS_ATTRIBUTE = 'agentarch_spans'
-"""The class attribute with which an evaluator declares its `SpanUse`, e.g. `agentarch_spans: ClassVar = 'none'`."""
+"""The class attribute with which an evaluator declares its `SpanUse`, e.g. `agentarch_spans = 'none'`, left
+unannotated (pydantic-evals reads an evaluator's annotated attributes, ClassVars too, as its parameters)."""
 
 _AGENT_SPAN_READERS = ('ToolCorrectness', 'TrajectoryMatch', 'ArgumentCorrectness', 'MaxToolCalls', 'MaxModelRequests')
 """pydantic-evals evaluators that read only agent, model-request and tool spans."""
@@ -106,7 +107,8 @@ class TrajectorySteps(Evaluator[object, object, object]):
       that one expectation fits architectures that add their own layers, e.g. a delegation tool around a sub-agent.
     """
 
-    agentarch_spans: ClassVar[SpanUse] = 'agent'
+    # Unannotated, as in TrajectoryRequirements: pydantic-evals reads annotated attributes as parameters.
+    agentarch_spans = 'agent'
     # Unannotated: pydantic-evals reads an evaluator's annotated attributes as its parameters.
     agentarch_side = 'path'
 
