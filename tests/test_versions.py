@@ -130,3 +130,16 @@ def test_a_rate_limit_says_how_long_to_wait_on_every_release(openai_server: Scri
     error = failed_run(openai_server, rate_limited(retry_after=3))
     assert classify(error) == 'infrastructure'
     assert _compat.retry_after(error) == 3.0
+
+
+def test_a_tool_return_stands_for_a_retry_only_where_the_release_says_so() -> None:
+    from pydantic_ai.messages import ToolReturnPart
+
+    from pytest_agentarch._compat import return_retry
+
+    part = ToolReturnPart(tool_name='t', content='ok', tool_call_id='c1')
+    # A plain successful return carries no retry on any release; before `ToolReturnPart.retry` existed (2.50) the
+    # attribute is absent and the answer is the same, rather than an AttributeError.
+    assert return_retry(part) is None
+    del_part = type('OldToolReturnPart', (), {})()
+    assert return_retry(del_part) is None  # type: ignore[arg-type]

@@ -33,19 +33,23 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx2  # pydantic-ai-slim's HTTP client, required by every release it supports
 import pytest
 from _pytest._code.code import TerminalRepr, TracebackStyle
 from pydantic_ai import Agent, exceptions, models
 from pydantic_ai._json_schema import JsonSchema  # pyright: ignore[reportPrivateUsage]
+from pydantic_ai.messages import ToolReturnPart
 from pydantic_ai.models.instrumented import InstrumentationSettings
 from pydantic_ai.settings import ModelSettings
 from pydantic_evals import _task_run  # pyright: ignore[reportPrivateUsage]
 from pydantic_evals.evaluators import EvaluatorContext, llm_as_a_judge
 from pydantic_evals.otel import SpanTree, SpanTreeRecordingError
 from pydantic_evals.otel._context_subtree import context_subtree  # pyright: ignore[reportPrivateUsage]
+
+if TYPE_CHECKING:
+    from pydantic_ai.messages import RetryInfo  # 2.51 and later; only named in annotations here
 
 __all__ = (
     'FAILURE_CATEGORIES',
@@ -58,9 +62,11 @@ __all__ = (
     'derived_metrics',
     'evaluator_context',
     'fixture_functions',
+    'injected_failure',
     'instrument_default',
     'reported',
     'retry_after',
+    'return_retry',
     'set_judge_model',
     'span_tree_scope',
     'unsupported_settings',
@@ -163,6 +169,54 @@ def evaluator_context(
         attributes=attributes,
         metrics=metrics,
     )
+
+
+def return_retry(part: ToolReturnPart) -> RetryInfo[Any] | None:
+    """The retry a tool return stands for (its attempt, limit and cause), or None.
+
+    `ToolReturnPart.retry` arrived after pydantic-ai 2.50; before it, a retried call comes back as a `RetryPromptPart`
+    only, so a tool return never stands for a retry there.
+    """
+    retry: RetryInfo[Any] | None = getattr(part, 'retry', None)
+    return retry
+
+
+def injected_failure(
+    kind: Literal['rate_limit', 'server_error', 'timeout'], model_name: str, *, retry_after: float = 0.0
+) -> exceptions.ModelAPIError:
+    """The error a provider raises for a rate limit (429 with its wait), a server error (500) or a timeout.
+
+    From pydantic-ai 2.59 on, each is its category (`ModelRateLimitError`, `ModelServerError`,
+    `ModelTimeoutError`); before, the first two are `ModelHTTPError`s with that status code and headers, and a
+    timeout a bare `ModelAPIError` raised from the HTTP client's timeout, as the SDKs raise them.
+    """
+    note = '(injected by --agentarch-faults)'
+    if kind == 'rate_limit':
+        body: object = {'error': f'rate limit {note}'}
+        headers = {'retry-after-ms': str(round(retry_after * 1000))}
+        if FAILURE_CATEGORIES:
+            return exceptions.ModelHTTPError.for_category(
+                exceptions.ModelRateLimitError,
+                status_code=429,
+                model_name=model_name,
+                body=body,
+                headers=headers,
+                retry_after=retry_after,
+            )
+        return exceptions.ModelHTTPError(429, model_name, body, headers=headers)
+    if kind == 'server_error':
+        body = {'error': f'internal server error {note}'}
+        if FAILURE_CATEGORIES:
+            return exceptions.ModelHTTPError.for_category(
+                exceptions.ModelServerError, status_code=500, model_name=model_name, body=body
+            )
+        return exceptions.ModelHTTPError(500, model_name, body)
+    message = f'request timed out {note}'
+    if FAILURE_CATEGORIES:
+        return exceptions.ModelTimeoutError(model_name, message, phase='read')
+    error = exceptions.ModelAPIError(model_name, message)
+    error.__cause__ = httpx2.ReadTimeout(message)
+    return error
 
 
 def unsupported_settings(model: models.Model) -> frozenset[str]:

@@ -32,13 +32,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from pydantic_ai.exceptions import ModelHTTPError, ModelRateLimitError, ModelServerError, ModelTimeoutError
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models import Model, ModelRequestParameters, StreamedResponse
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 from pydantic_core import to_json, to_jsonable_python
 
+from .._compat import injected_failure
 from ..run.context import current_counters, current_run
 
 __all__ = ('FAULT_KINDS', 'FaultKind', 'FaultPlan', 'FaultyModel', 'parse_faults')
@@ -181,28 +181,9 @@ class FaultyModel(WrapperModel):
 
     def _raise(self, kind: FaultKind) -> None:
         name = self.model_name
-        if kind == 'rate_limit':
+        if kind in ('rate_limit', 'server_error', 'timeout'):
             self._count(kind)
-            wait = self.plan.retry_after
-            raise ModelHTTPError.for_category(
-                ModelRateLimitError,
-                status_code=429,
-                model_name=name,
-                body={'error': 'rate limit (injected by --agentarch-faults)'},
-                headers={'retry-after-ms': str(round(wait * 1000))},
-                retry_after=wait,
-            )
-        if kind == 'server_error':
-            self._count(kind)
-            raise ModelHTTPError.for_category(
-                ModelServerError,
-                status_code=500,
-                model_name=name,
-                body={'error': 'internal server error (injected by --agentarch-faults)'},
-            )
-        if kind == 'timeout':
-            self._count(kind)
-            raise ModelTimeoutError(name, 'request timed out (injected by --agentarch-faults)', phase='read')
+            raise injected_failure(kind, name, retry_after=self.plan.retry_after)
 
     def _answer(self, kind: FaultKind | None, response: ModelResponse) -> ModelResponse:
         if kind not in ('bad_args', 'truncated'):

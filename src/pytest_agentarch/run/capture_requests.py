@@ -48,6 +48,7 @@ from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 from pydantic_core import to_json
 
+from .._compat import return_retry
 from ..core.records import CONTEXT_CHARS, RESULT_CHARS, RequestContext, clip
 from . import capture
 from .capture import _EVENTS, _FRAME, _ROOT_FRAME, RunCapture, _Frame, _Node
@@ -168,7 +169,7 @@ class _Layer:
                 continue
             node.failed = part.outcome in ('retried', 'failed')
             node.result = clip(part.model_response_str(wrap_if_error=False), RESULT_CHARS)
-            if part.retry is not None and part.retry.cause == 'validation_error':
+            if (retry := return_retry(part)) is not None and retry.cause == 'validation_error':
                 rejected.append(node)
         # A call the next request does not answer did not run (its response's output ended the agent's turn).
         for node in agent.batch.values():

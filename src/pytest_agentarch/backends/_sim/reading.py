@@ -21,6 +21,7 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models import ModelRequestParameters
 
+from ..._compat import return_retry
 from .text import count_tokens
 
 
@@ -183,8 +184,8 @@ def read(messages: list[ModelMessage], params: ModelRequestParameters) -> Conver
                     returns.extend(back.objects)
                 elif rpart.outcome == 'retried':
                     returned.status, returned.result = 'retry', back.rendered
-                    if rpart.retry is not None:
-                        returned.attempt, returned.max_retries = rpart.retry.attempt, rpart.retry.max_retries
+                    if (retry := return_retry(rpart)) is not None:
+                        returned.attempt, returned.max_retries = retry.attempt, retry.max_retries
                 else:
                     returned.status, returned.result = 'failed', back.rendered
             elif isinstance(rpart, RetryPromptPart):  # pyright: ignore[reportDeprecated]
