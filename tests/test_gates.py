@@ -458,7 +458,7 @@ def test_mean_scores_gate_items_from_the_command_line_and_the_ini_file(
         (
             ['--runs', '10', '--gate-lower-bound'],
             'agentarch_arch_thresholds = wobbly: min_pass_rate=0.95',
-            'ERROR: architecture wobbly: min_pass_rate=0.95 on the Wilson 95% lower bound*at least 73 runs',
+            'ERROR: architecture wobbly: min_pass_rate=0.95 on the Wilson 95% lower bound*at least 73 runs (--runs 73)',
         ),
     ],
 )

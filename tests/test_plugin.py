@@ -105,8 +105,7 @@ def test_capture_of_nested_concurrent_and_direct_tool_calls(
         [
             '*_ first[[]silent[]] _*',
             'gate missed: silent first: pass_rate 0.000 n=4 < threshold 1',
-            # Four runs of one error: determinism's lower bound on 3 held-out agreements of 3, 3/(3 + z^2) = 0.44.
-            'runs=4 errors=4 pass rate 0% [[]0%-49%[]] n=4 determinism* 100% [[]44%-100%[]] n=4',
+            'runs=4 errors=4 pass rate 0% [[]0%-49%[]] n=4 all 4 runs raised CaptureError',
             'run 0:',
             '  error: CaptureError: nothing was captured: *call tools from orchestration code through '
             'pytest_agentarch.call_tool',
