@@ -104,8 +104,12 @@ SLICE = [
     '-q',
 ]
 
-TIMING = frozenset({'duration', 'latency', 'latency_p50', 'latency_p95', 'waited', 'started_at', 'peak_memory'})
-"""Keys whose values are measured, not computed from what the runs did."""
+TIMING = frozenset(
+    {'duration', 'latency', 'latency_p50', 'latency_p95', 'waited', 'started_at', 'peak_memory', 'capture'}
+)
+"""Keys whose values are measured, not computed from what the runs did; and `capture`, the path that recorded a run
+(spans or the model-request layer): an architecture's first run in each process takes the span path to decide, so it
+depends on which process made which run, while the record is the same either way."""
 
 
 def _session(json_path: Path, *extra: str) -> int:
