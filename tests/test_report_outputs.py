@@ -64,12 +64,23 @@ CASES_V2 = """
 """
 
 
+@pytest.fixture(scope='module')
+def baseline_json() -> dict[str, str]:
+    """The baseline report's text, written by the first test that needs it and copied into the others' projects."""
+    return {}
+
+
 @pytest.fixture
-def baseline(project: Callable[..., pytest.Pytester]) -> pytest.Pytester:
+def baseline(project: Callable[..., pytest.Pytester], baseline_json: dict[str, str]) -> pytest.Pytester:
     """A project whose baseline.json was written by a session of all three architectures, 20 runs, v1 cases."""
     pytester = project(ARCHS, cases=CASES)
-    result = pytester.runpytest('-n', '0', '--runs=20', '--agentarch-json=baseline.json')
-    result.assert_outcomes(passed=6)
+    # The session is the same for every test (same project, seed and runs): run it once per module, not per test.
+    if 'text' not in baseline_json:
+        result = pytester.runpytest('-n', '0', '--runs=20', '--agentarch-json=baseline.json')
+        result.assert_outcomes(passed=6)
+        baseline_json['text'] = pytester.path.joinpath('baseline.json').read_text()
+    else:
+        pytester.path.joinpath('baseline.json').write_text(baseline_json['text'])
     pytester.makefile('.yaml', cases=textwrap.dedent(CASES_V2))
     return pytester
 
