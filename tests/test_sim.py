@@ -754,7 +754,8 @@ print(json.dumps([s.hex() for s in _relevance(tuple(profile(t) for t in tools), 
 def test_tool_relevance_is_bit_identical_whatever_the_hash_salt() -> None:
     # Scores sum a dozen IDF terms over sets of stems; summed in set iteration order they came out one unit in the
     # last place apart from one PYTHONHASHSEED to another (with these tools: seed 6 against seeds 1-5, 7 and 8),
-    # enough to reorder tools whose scores tie, since ties are broken by position in the text.
+    # enough to reorder tools whose scores tie, since ties are broken by position in the text. Seeds 1 and 6, one on
+    # each side of that split, are the pair that told the sums apart.
     outputs = {
         subprocess.run(
             [sys.executable, '-c', _RELEVANCE],
@@ -764,7 +765,7 @@ def test_tool_relevance_is_bit_identical_whatever_the_hash_salt() -> None:
             timeout=60,
             env={**os.environ, 'PYTHONHASHSEED': str(seed)},
         ).stdout
-        for seed in (1, 2, 6)
+        for seed in (1, 6)
     }
     assert len(outputs) == 1
     restart, latency = json.loads(outputs.pop())[2:]
