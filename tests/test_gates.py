@@ -335,12 +335,13 @@ def test_missed_thresholds_are_listed_one_line_per_miss(
     )
 
 
-@pytest.mark.parametrize('xdist', XDIST)
-def test_lower_bound_gate_judges_the_wilson_interval(project: Callable[..., pytest.Pytester], xdist: list[str]) -> None:
+def test_lower_bound_gate_judges_the_wilson_interval(project: Callable[..., pytest.Pytester]) -> None:
+    # One process: the worker judges its item exactly as a lone process does; the miss lines gathered from workers
+    # run under xdist in test_missed_thresholds_are_listed_one_line_per_miss.
     pytester = project(ARCHS, cases=CASES)
-    point = pytester.runpytest('--runs', '10', '--min-pass-rate', '0.5', '--min-determinism', '0', *xdist)
+    point = pytester.runpytest('--runs', '10', '--min-pass-rate', '0.5', '--min-determinism', '0')
     point.assert_outcomes(passed=2)
-    lower = pytester.runpytest('--runs', '10', '--min-pass-rate', '0.5', '--gate-lower-bound', *xdist)
+    lower = pytester.runpytest('--runs', '10', '--min-pass-rate', '0.5', '--gate-lower-bound')
     lower.assert_outcomes(passed=1, failed=1)
     lower.stdout.fnmatch_lines(
         [
@@ -350,10 +351,9 @@ def test_lower_bound_gate_judges_the_wilson_interval(project: Callable[..., pyte
     )
 
 
-@pytest.mark.parametrize('xdist', XDIST)
-def test_ini_thresholds_and_per_architecture_overrides(
-    project: Callable[..., pytest.Pytester], xdist: list[str]
-) -> None:
+def test_ini_thresholds_and_per_architecture_overrides(project: Callable[..., pytest.Pytester]) -> None:
+    # One process: every xdist worker reads the same ini file as the controller; what workers send back is covered
+    # under xdist by test_missed_thresholds_are_listed_one_line_per_miss.
     pytester = project(
         ARCHS,
         cases=CASES,
@@ -363,7 +363,7 @@ def test_ini_thresholds_and_per_architecture_overrides(
             agentarch_min_pass_rate = 0.8
         """,
     )
-    result = pytester.runpytest(*xdist)
+    result = pytester.runpytest()
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(['gate misses (1):', '  wobbly  first  determinism:steps 0.700  n=10  < 0.75'])
 
@@ -374,10 +374,10 @@ def test_ini_thresholds_and_per_architecture_overrides(
         + '    wobbly: min_determinism=0.7\n'
         + '    steady: min_pass_rate=1 min_determinism=1\n'
     )
-    result = pytester.runpytest(*xdist)
+    result = pytester.runpytest()
     result.assert_outcomes(passed=2)
     # The command line still beats the ini for the session thresholds, and overrides build on it.
-    result = pytester.runpytest('--min-pass-rate', '0.9', *xdist)
+    result = pytester.runpytest('--min-pass-rate', '0.9')
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(['  wobbly  first  pass_rate 0.800  n=10  < 0.9'])
 
@@ -410,17 +410,16 @@ SCORED = """
 """
 
 
-@pytest.mark.parametrize('xdist', XDIST)
-def test_the_determinism_level_decides_what_the_same_trajectory_means(
-    project: Callable[..., pytest.Pytester], xdist: list[str]
-) -> None:
+def test_the_determinism_level_decides_what_the_same_trajectory_means(project: Callable[..., pytest.Pytester]) -> None:
+    # One process: the level is an option each worker parses like a lone process; the miss lines gathered from
+    # workers run under xdist in test_missed_thresholds_are_listed_one_line_per_miss.
     pytester = project(ARCHS, cases=CASES)
     gate = ('--runs', '10', '--min-pass-rate', '0', '--min-determinism', '0.9')
-    tools = pytester.runpytest(*gate, '--determinism-level', 'tools', *xdist)
+    tools = pytester.runpytest(*gate, '--determinism-level', 'tools')
     tools.assert_outcomes(passed=2)
     # 10 of 10 at the tools level: the lower bound on 9 held-out runs of 9, 9/(9 + z^2) = 0.701.
     tools.stdout.fnmatch_lines(['*determinism(tools)*', 'wobbly * 100.0% ?70%-100%? n=10 *'])
-    steps = pytester.runpytest(*gate, *xdist)
+    steps = pytester.runpytest(*gate)
     steps.assert_outcomes(passed=1, failed=1)
     steps.stdout.fnmatch_lines(['  wobbly  first  determinism:steps 0.700  n=10  < 0.9'])
 

@@ -407,8 +407,16 @@ CONCURRENT = """
 """
 
 
-@pytest.mark.parametrize('xdist', XDIST)
-@pytest.mark.parametrize(('concurrency', 'expected'), [([], 20), (['--agentarch-concurrency', '6'], 6)])
+@pytest.mark.parametrize(
+    ('concurrency', 'expected', 'xdist'),
+    [
+        pytest.param([], 20, [], id='default-no-xdist'),
+        pytest.param(['--agentarch-concurrency', '6'], 6, [], id='limit-no-xdist'),
+        # Once under xdist, with the limit: the worker running the item parses it and caps its runs at it. The default
+        # is the same constant in every process, so its xdist variant would prove nothing more.
+        pytest.param(['--agentarch-concurrency', '6'], 6, ['-n', '2'], id='limit-xdist-2'),
+    ],
+)
 def test_runs_of_a_case_execute_concurrently_up_to_the_limit(
     project: Callable[..., pytest.Pytester], concurrency: list[str], expected: int, xdist: list[str]
 ) -> None:

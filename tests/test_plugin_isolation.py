@@ -7,8 +7,6 @@ from collections.abc import Callable
 
 import pytest
 
-from conftest import XDIST
-
 OWN_ARCH_FIXTURE = """
     import pytest
 
@@ -23,10 +21,11 @@ USES_OWN_ARCH = """
 """
 
 
-@pytest.mark.parametrize('xdist', XDIST)
 def test_a_conftest_arch_fixture_is_left_alone_even_with_architectures_registered(
-    project: Callable[..., pytest.Pytester], xdist: list[str]
+    project: Callable[..., pytest.Pytester],
 ) -> None:
+    # One process: each xdist worker collects with the same hooks as a lone process, and collection across workers is
+    # covered by the xdist scenarios of tests/test_plugin.py.
     pytester = project(
         OWN_ARCH_FIXTURE
         + """
@@ -39,12 +38,10 @@ def test_a_conftest_arch_fixture_is_left_alone_even_with_architectures_registere
 """
     )
     pytester.makepyfile(test_machine=USES_OWN_ARCH)
-    result = pytester.runpytest('-v', *xdist)
+    result = pytester.runpytest('-v')
     # One test, not one per registered architecture, and not skipped for an empty parameter set.
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(
-        ['*PASSED*test_machine.py::test_machine*'] if xdist else ['*test_machine.py::test_machine PASSED*']
-    )
+    result.stdout.fnmatch_lines(['*test_machine.py::test_machine PASSED*'])
     result.stdout.no_fnmatch_line('*test_machine?one?*')
 
 

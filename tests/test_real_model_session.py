@@ -365,14 +365,15 @@ def judged_script() -> Callable[[Received], Reply]:
     return script
 
 
-@pytest.mark.parametrize('xdist', XDIST)
 def test_judge_requests_are_retried_recorded_and_replayed_apart_from_the_runs(
-    session: pytest.Pytester, openai_server: ScriptedOpenAIServer, xdist: list[str]
+    session: pytest.Pytester, openai_server: ScriptedOpenAIServer
 ) -> None:
+    # One process only: recording and replaying across two workers is what the record-then-replay scenario runs under
+    # xdist; judging, filing judge exchanges apart and counting judge spend take the same path in a worker.
     session.makefile('.yaml', cases=textwrap.dedent(JUDGED_CASES))
     openai_server.script = judged_script()
     args = ('--runs=3', '--agentarch-judge-model', JUDGE)
-    recorded = run(session, *args, '--agentarch-record=rec', '--agentarch-json=a.json', *xdist)
+    recorded = run(session, *args, '--agentarch-record=rec', '--agentarch-json=a.json')
     recorded.assert_outcomes(passed=2)
     judge_seen = [r for r in openai_server.requests if r.body.get('model') == 'judge']
     # 6 runs, each judged once; the first judge request met a 429 and was sent again: 7 at the server.
@@ -386,7 +387,7 @@ def test_judge_requests_are_retried_recorded_and_replayed_apart_from_the_runs(
     assert sum(len(p.read_text().splitlines()) - 1 for p in run_files) == 15
 
     openai_server.script = lambda r: failure(500, 'no model may be asked during a replay')
-    replayed = run(session, *args, '--agentarch-replay=rec', '--agentarch-json=b.json', *xdist)
+    replayed = run(session, *args, '--agentarch-replay=rec', '--agentarch-json=b.json')
     replayed.assert_outcomes(passed=2)
     assert len(openai_server.requests) == 22
     a, b = (json.loads(session.path.joinpath(n).read_text()) for n in ('a.json', 'b.json'))

@@ -322,10 +322,11 @@ cases:
 """
 
 
-@pytest.mark.parametrize('xdist', XDIST)
-def test_every_evaluator_result_shape(project: Callable[..., pytest.Pytester], xdist: list[str]) -> None:
+def test_every_evaluator_result_shape(project: Callable[..., pytest.Pytester]) -> None:
+    # One process: the shapes are told apart where the run is judged, the same code in a worker; the scores, labels
+    # and failures they become cross from workers in test_typed_dataset_runs_unchanged_and_matches_pydantic_evals.
     pytester = project(SHAPES_CONFTEST, shapes=SHAPES)
-    result = pytester.runpytest('--runs', '3', '--min-pass-rate', '0', '--agentarch-json', 'r.json', *xdist)
+    result = pytester.runpytest('--runs', '3', '--min-pass-rate', '0', '--agentarch-json', 'r.json')
     result.assert_outcomes(passed=6)
     cases = _cases(json.loads((pytester.path / 'r.json').read_text()))
     passed = {name: c['pass_rate']['successes'] for name, c in cases.items()}
