@@ -252,7 +252,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         # run (runner.run_once) and is undone at the end of the session.
         tune_gc()
     collector = session.config.stash.get(COLLECTOR, None)
-    if collector is not None:
+    # A collection error (a dataset that does not load) stops the session before any item runs, unless
+    # --continue-on-collection-errors: its items are then not missing results, and the error is said once, by pytest.
+    interrupted = session.testsfailed > 0 and not session.config.option.continue_on_collection_errors
+    if collector is not None and not interrupted:
         collector.expect(i.nodeid for i in ours if isinstance(i, DatasetItem))
 
 
