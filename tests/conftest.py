@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -130,3 +135,61 @@ def project(pytester: pytest.Pytester) -> Callable[..., pytest.Pytester]:
         return pytester
 
     return make
+
+
+ROOT = Path(__file__).parent.parent
+
+
+@dataclass(kw_only=True, frozen=True)
+class InstalledWheel:
+    """The wheel `python -m build` makes of this checkout, installed into a fresh venv with nothing of the checkout
+    on its path."""
+
+    wheel: Path
+    venv: Path
+
+    @property
+    def python(self) -> Path:
+        return self.venv / 'bin' / 'python'
+
+
+def _check(args: list[str | Path], timeout: float = 900) -> None:
+    done = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout, check=False)
+    assert done.returncode == 0, f'{args} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}'
+
+
+@pytest.fixture(scope='session')
+def installed_wheel(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> InstalledWheel:
+    """Built and installed once per test session: the xdist workers share it through a file lock in their common
+    temporary directory (building a wheel and a venv is the dearest setup in the suite)."""
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != 'master':
+        shared = shared.parent
+    home = shared / 'installed-wheel'
+    with (shared / 'installed-wheel.lock').open('w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = home / 'done'
+        if not done.exists():
+            dist, wheelhouse, venv = home / 'dist', home / 'wheelhouse', home / 'venv'
+            _check([sys.executable, '-m', 'build', '--wheel', '--quiet', '--outdir', dist, ROOT])
+            (wheel,) = dist.glob('pytest_agentarch-*.whl')
+            # The dependencies as wheels (pip's cache and configured indexes), at the verified versions; then an
+            # install that reaches no index: the wheel's own requirements must resolve from them.
+            pins = ROOT / 'constraints.txt'
+            _check([sys.executable, '-m', 'pip', 'download', '--quiet', '-d', wheelhouse, '-c', pins, wheel])
+            _check([sys.executable, '-m', 'venv', venv])
+            _check(
+                [
+                    venv / 'bin' / 'python',
+                    '-m',
+                    'pip',
+                    'install',
+                    '--quiet',
+                    '--no-index',
+                    '--find-links',
+                    wheelhouse,
+                    wheel,
+                ]
+            )
+            done.write_text(str(wheel), encoding='utf-8')
+        return InstalledWheel(wheel=Path(done.read_text(encoding='utf-8')), venv=home / 'venv')

@@ -8,9 +8,10 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
+
+from conftest import InstalledWheel
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / 'README.md').read_text(encoding='utf-8')
@@ -39,23 +40,15 @@ def test_the_quick_start_is_on_the_first_screen_and_complete() -> None:
     assert any(line.startswith('one-agent ') for line in output)
 
 
-def _run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(args, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
-    assert done.returncode == 0, f'{shlex.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}'
-    result: subprocess.CompletedProcess[str] = done
-    return result
-
-
 def _row(line: str) -> list[str]:
     """A summary row's cells that do not depend on timing (all but p50, p95 and peak memory)."""
     return line.split()[:-3]
 
 
-def test_the_quick_start_runs_as_written_from_a_wheel_in_a_fresh_venv(tmp_path: Path) -> None:
-    dist = tmp_path / 'dist'
-    _run([sys.executable, '-m', 'pip', 'wheel', '--quiet', '--no-deps', '-w', str(dist), str(ROOT)])
-    (wheel,) = dist.glob('pytest_agentarch-*.whl')
-    with zipfile.ZipFile(wheel) as archive:
+def test_the_quick_start_runs_as_written_from_a_wheel_in_a_fresh_venv(
+    installed_wheel: InstalledWheel, tmp_path: Path
+) -> None:
+    with zipfile.ZipFile(installed_wheel.wheel) as archive:
         names = set(archive.namelist())
         metadata = archive.read(next(n for n in names if n.endswith('.dist-info/METADATA'))).decode()
         entry_points = archive.read(next(n for n in names if n.endswith('.dist-info/entry_points.txt'))).decode()
@@ -63,14 +56,7 @@ def test_the_quick_start_runs_as_written_from_a_wheel_in_a_fresh_venv(tmp_path: 
     assert re.search(r'^Requires-Dist: pytest-xdist[<>=!, .0-9]*$', metadata, re.M), 'pytest-xdist is a dependency'
     assert 'agentarch = pytest_agentarch.plugin.hooks' in entry_points
     assert 'agentarch = pytest_agentarch.cli:main' in entry_points
-    # The dependencies as wheels (pip's cache and configured indexes); then an install that reaches no index.
-    wheelhouse = tmp_path / 'wheelhouse'
-    pins = str(ROOT / 'constraints.txt')
-    _run([sys.executable, '-m', 'pip', 'download', '--quiet', '-d', str(wheelhouse), '-c', pins, str(wheel)])
-    venv = tmp_path / 'venv'
-    _run([sys.executable, '-m', 'venv', str(venv)])
-    python = venv / 'bin' / 'python'
-    _run([str(python), '-m', 'pip', 'install', '--quiet', '--no-index', '--find-links', str(wheelhouse), str(wheel)])
+    venv = installed_wheel.venv
 
     files, command, expected = quick_start()
     project = tmp_path / 'project'

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
-import pytest
+from conftest import InstalledWheel
 
 ROOT = Path(__file__).parent.parent
 QUICKSTART = (ROOT / 'docs' / 'quickstart.md').read_text(encoding='utf-8')
@@ -39,16 +38,8 @@ def run(*args: str | Path, cwd: Path = ROOT, timeout: float = 600) -> subprocess
     return result
 
 
-@pytest.fixture(scope='module')
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp('dist')
-    run(sys.executable, '-m', 'build', '--wheel', '--quiet', '--outdir', out, ROOT)
-    (built,) = out.glob('pytest_agentarch-*.whl')
-    return built
-
-
-def test_the_wheel_carries_its_data_files(wheel: Path) -> None:
-    names = set(zipfile.ZipFile(wheel).namelist())
+def test_the_wheel_carries_its_data_files(installed_wheel: InstalledWheel) -> None:
+    names = set(zipfile.ZipFile(installed_wheel.wheel).namelist())
     templates = sorted(p.name for p in (ROOT / 'src/pytest_agentarch/backends/chat_templates').glob('*.jinja'))
     assert templates, 'the local backend ships at least one chat template'
     assert {f'pytest_agentarch/backends/chat_templates/{name}' for name in templates} <= names
@@ -56,12 +47,8 @@ def test_the_wheel_carries_its_data_files(wheel: Path) -> None:
     assert not [n for n in names if '__pycache__' in n or n.startswith(('tests/', 'architectures/', 'evals/'))]
 
 
-def test_the_installed_wheel_runs_the_quickstart_project(wheel: Path, tmp_path: Path) -> None:
-    venv = tmp_path / 'venv'
-    run(sys.executable, '-m', 'venv', venv)
-    python = venv / 'bin' / 'python'
-    # The verified versions, so that pip can take them from its cache; the wheel's own requirements decide the rest.
-    run(python, '-m', 'pip', 'install', '--quiet', '-c', ROOT / 'constraints.txt', wheel, timeout=900)
+def test_the_installed_wheel_runs_the_quickstart_project(installed_wheel: InstalledWheel, tmp_path: Path) -> None:
+    venv, python = installed_wheel.venv, installed_wheel.python
 
     project = tmp_path / 'project'
     (project / 'myapp').mkdir(parents=True)
