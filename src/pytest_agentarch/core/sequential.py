@@ -22,12 +22,17 @@ decision whose wrong-pass rate at the threshold is at most alpha overall, early 
 alpha of the e-process is used there, so rates just above the threshold that the mixture is too slow to decide within
 the maximum are met at the maximum nearly as often as by a fixed-N exact test of the same runs.
 
-The mixing distribution (`alternatives`) puts half its weight on the extreme alternative (q = 1 for met, q = 0 for
-missed), where runs that all agree or all fail are decided soonest, and spreads the other half evenly over 9
-alternatives between the threshold and that extreme. An all-success stream at t = 0.9 is then decided met after 33
-runs (the best any valid test can do is 29: the likelihood ratio of p = 1 against p = 0.9 is (1/0.9)^n, and
-(1/0.9)^29 = 21.2 is the first power above 20 = 1/0.05; the mixture gives up 4 runs there to decide rates between
-the threshold and 1 too).
+The mixing distributions (`alternatives`). missed puts half its weight on q = 0, where runs that all fail are decided
+soonest, and spreads the other half evenly over q = t j / 10, j = 1..9. met puts 0.45 on q = 1 and the rest on five
+alternatives q = t + (1 - t) u, u = 0.2 to 0.85, most of it near the threshold. It replaced a mixture shaped like
+missed's (1/2 on q = 1, 1/18 on each of u = 0.1..0.9), which wasted weight on q = 1 for every stream with a failure and
+on u = 0.1, a rate a practical number of runs never decides: without a maximum, at t = 0.9 in batches of 5, a rate of
+0.95 is met after 227 runs on average instead of 239, 0.94 after 375 instead of 403 (computed exactly,
+`benchmarks/sequential.py efficiency`). An all-success stream at t = 0.9 is decided met after 34 runs (33 before, so
+batches of 5 stop it at 35 as before; the best any valid test can do is 29: the likelihood ratio of p = 1 against
+p = 0.9 is (1/0.9)^n, and (1/0.9)^29 = 21.2 is the first power above 20 = 1/0.05). No mixture does much better: a
+single alternative at the true rate, which no test knows, needs 187 runs on average at 0.95, and mixtures that spend
+less on q = 1 gain a few runs at 0.95 for several on every perfect stream.
 
 Determinism is not a Bernoulli mean: the modal trajectory is itself estimated from the runs. With d the probability of
 the modal trajectory and pi_v that of trajectory v (d = max pi_v):
@@ -84,25 +89,28 @@ Decision = Literal['met', 'missed', 'undecided']
 Side = Literal['met', 'missed']
 
 _INTERIOR = 9
-"""Alternatives spread evenly between the threshold and the extreme (besides the extreme itself)."""
+"""The missed test's alternatives spread evenly between 0 and the threshold (besides q = 0 itself)."""
 _EXTREME_WEIGHT = 0.5
-"""The mixture's weight on the extreme alternative (q = 1 for met, q = 0 for missed)."""
+"""The missed test's weight on q = 0."""
+_MET_MIXTURE = ((0.2, 0.15), (0.35, 0.12), (0.5, 0.12), (0.7, 0.10), (0.85, 0.06), (1.0, 0.45))
+"""The met test's mixture: (u, weight) for the alternative q = t + (1 - t) u. Chosen by `benchmarks/sequential.py
+efficiency` among mixtures that still decide a perfect stream at t = 0.9 within 34 runs (so batches of 5 stop a
+perfect item at 35 runs, as before): no weight below u = 0.2, where rates need thousands of runs and a weight is
+wasted at any practical maximum, and 0.45 on q = 1, the least that keeps the perfect stream at 34."""
 
 
 def alternatives(threshold: float, side: Side) -> list[tuple[float, float]]:
     """The mixture of the `side` test at `threshold`: (alternative q, weight) pairs, weights summing to 1.
 
-    met: q = 1 with weight 1/2, and q = t + (1 - t) j / 10 for j = 1..9 with weight 1/18 each;
-    missed: q = 0 with weight 1/2, and q = t j / 10 for j = 1..9 with weight 1/18 each."""
+    met: q = 1 with weight 0.45, and q = t + (1 - t) u for u = 0.2, 0.35, 0.5, 0.7, 0.85 with weights 0.15, 0.12,
+    0.12, 0.10, 0.06; missed: q = 0 with weight 1/2, and q = t j / 10 for j = 1..9 with weight 1/18 each."""
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f'threshold must be between 0 and 1, got {threshold!r}')
-    steps = _INTERIOR + 1
     if side == 'met':
-        extreme, inner = 1.0, [threshold + (1 - threshold) * j / steps for j in range(1, steps)]
-    else:
-        extreme, inner = 0.0, [threshold * j / steps for j in range(1, steps)]
-    share = (1 - _EXTREME_WEIGHT) / len(inner)
-    return [(extreme, _EXTREME_WEIGHT), *((q, share) for q in inner)]
+        return [(1.0 if u == 1.0 else threshold + (1 - threshold) * u, weight) for u, weight in _MET_MIXTURE]
+    steps = _INTERIOR + 1
+    share = (1 - _EXTREME_WEIGHT) / _INTERIOR
+    return [(0.0, _EXTREME_WEIGHT), *((threshold * j / steps, share) for j in range(1, steps))]
 
 
 def _log_factor(q: float, t: float, x: int) -> float:
