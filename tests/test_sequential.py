@@ -3,6 +3,7 @@ sample sizes by hand, and a session that stops each item where the arithmetic sa
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -20,6 +21,7 @@ from conftest import XDIST
 from pytest_agentarch.core.gates import Thresholds, check, decide, final, gated, sequential_misses
 from pytest_agentarch.core.records import Assertion, RunRecord
 from pytest_agentarch.core.sequential import (
+    Plan,
     SequentialItem,
     SequentialTotals,
     agreement_with_predicted_mode,
@@ -33,6 +35,7 @@ from pytest_agentarch.core.sequential import (
     fixed_n_normal,
     fixed_n_power,
     plan,
+    without_maximum,
 )
 from pytest_agentarch.core.stats import case_stats, wilson
 
@@ -173,6 +176,33 @@ def test_plan_of_a_perfect_stream() -> None:
     # A stream that always fails at 0.9: missed e after n failures = 0.5 * 10^n + ..., >= 20 at n = 2 (0.5 * 100).
     failing = plan(0.9, 0.0, max_runs=100, batch=1)
     assert (failing.expected_runs, failing.missed) == (2.0, 1.0)
+
+
+def test_without_a_maximum_by_exact_enumeration() -> None:
+    """Every sequence of 10 runs, each stopped at its first decision (checked after every run), against the planner's
+    distribution of successes with no maximum and a horizon of 10."""
+    threshold, rate, horizon = 0.5, 0.7, 10
+    expected = met = missed = 0.0
+    for outcomes in itertools.product((0, 1), repeat=horizon):
+        chance = math.prod(rate if x else 1 - rate for x in outcomes)
+        decision, used = 'undecided', horizon
+        for n in range(1, horizon + 1):
+            decision = decide_rate(sum(outcomes[:n]), n, threshold)
+            if decision != 'undecided':
+                used = n
+                break
+        expected += chance * used
+        met += chance * (decision == 'met')
+        missed += chance * (decision == 'missed')
+    p = without_maximum(threshold, rate, batch=1, horizon=horizon)
+    assert p.expected_runs == pytest.approx(expected, rel=1e-12)
+    assert (p.met, p.missed) == (pytest.approx(met, rel=1e-12), pytest.approx(missed, rel=1e-12))
+    assert p.undecided == pytest.approx(1 - met - missed, rel=1e-12)
+    # A perfect stream at 0.9: met after 34 runs, 35 in batches of 5 and (determinism) 36 in batches of 2.
+    assert without_maximum(0.9, 1.0, batch=5).expected_runs == 35.0
+    assert without_maximum(0.9, 1.0, batch=2, determinism=True).expected_runs == 36.0
+    # A stream that always fails at 0.9: missed after 2 runs (e = 0.5 * 10^2 + ... >= 20).
+    assert without_maximum(0.9, 0.0, batch=1) == Plan(rate=0.0, expected_runs=2.0, met=0.0, missed=1.0, undecided=0.0)
 
 
 # ------------------------------------------------------------------------------------------------ error rates
@@ -551,11 +581,12 @@ def test_the_planner_prints_and_runs_nothing(project: Callable[..., pytest.Pytes
             'pass_rate >= 0.8 (session):',
             # a perfect item at 0.8: fixed-N 0.8^14 = 0.044 <= 0.05 (0.8^13 = 0.055): 14 runs; sequential met at 16,
             # checked at 20
-            '  1.00 * 14 * 100.0% * 20.0 * 100.0% * 0.0% * 0.0% * 0.0%',
+            # (and with no maximum, 20 runs too)
+            '  1.00 * 14 * 20 * 100.0% * 20.0 * 100.0% * 0.0% * 0.0% * 0.0%',
             '*decided met after 16 runs; to tell 0.8 from 0.7 a fixed-N design needs 116 runs '
             '(normal approximation 109)',
             'determinism:steps >= 0.9 (session):',
-            '  1.00 * 29 * 100.0% * 35.0 * 100.0% * 0.0% * 0.0% * 0.0%',
+            '  1.00 * 29 * 35 * 100.0% * 35.0 * 100.0% * 0.0% * 0.0% * 0.0%',
             '*decided met after 35 runs; to tell 0.9 from 0.8 a fixed-N design needs 78 runs (normal approximation 69)',
         ]
     )

@@ -53,7 +53,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
@@ -80,6 +80,7 @@ __all__ = (
     'fixed_n_power',
     'log_e_value',
     'plan',
+    'without_maximum',
 )
 
 DEFAULT_ALPHA = 0.05
@@ -492,3 +493,80 @@ def plan(
         undecided=undecided - at_maximum,
         met_at_maximum=at_maximum,
     )
+
+
+def _first(decided: Callable[[int, int], bool], n: int, guess: int, lo: int) -> int:
+    """The least s in lo..n with `decided(s, n)`, for a predicate false below some point and true from it on; n + 1
+    when none. Starts at `guess` (the previous look's answer), so successive looks cost a few evaluations each."""
+    s = min(max(guess, lo), n + 1)
+    if s <= n and decided(s, n):
+        while s > lo and decided(s - 1, n):
+            s -= 1
+        return s
+    while s <= n and not decided(s, n):
+        s += 1
+    return s
+
+
+def without_maximum(
+    threshold: float,
+    rate: float,
+    *,
+    batch: int,
+    alpha: float = DEFAULT_ALPHA,
+    determinism: bool = False,
+    horizon: int = 5000,
+) -> Plan:
+    """The sequential design on a Bernoulli stream of true `rate` with no maximum, computed exactly up to `horizon`
+    runs: what to set beside a fixed-N design, which has no maximum either. `undecided` is the chance of being still
+    undecided at `horizon`, counted as `horizon` runs in `expected_runs` (a lower bound of the mean when it is not 0).
+    The stream is modelled as in `plan`; there is no final test."""
+    if batch < 1 or horizon < 1:
+        raise ValueError('batch and horizon must be at least 1')
+    _check_rates(threshold, rate)
+    if threshold <= 0:
+        return Plan(rate=rate, expected_runs=float(min(batch, horizon)), met=1.0, missed=0.0, undecided=0.0)
+    bar = math.log(1 / alpha)
+    seed = 1 if determinism else 0  # determinism's met side sees s - 1 of n - 1
+
+    def met_decided(s: int, n: int) -> bool:
+        return log_e_value(s - seed, n - seed, threshold, 'met') >= bar
+
+    def missed_not_decided(s: int, n: int) -> bool:
+        return log_e_value(s, n, threshold, 'missed') < bar
+
+    # The chances of the undecided streams' successes, lowest..: a contiguous range between the two boundaries.
+    low, alive = 0, [1.0]
+    expected = met = missed = 0.0
+    met_bound = missed_bound = 0
+    previous = n = 0
+    pmf = _binomial_pmf(batch, rate)
+    while alive and n < horizon:
+        n = min(previous + batch, horizon)
+        step = pmf if n - previous == batch else _binomial_pmf(n - previous, rate)
+        previous = n
+        grown = [0.0] * (len(alive) + len(step) - 1)
+        for k, pk in enumerate(step):
+            if pk:
+                for i, weight in enumerate(alive):
+                    grown[i + k] += weight * pk
+        # Met from the fewest successes whose met e-value reaches 1/alpha; missed below the fewest whose missed one
+        # does not.
+        met_bound = _first(met_decided, n, met_bound, seed) if n > seed else n + 1
+        missed_bound = _first(missed_not_decided, n, missed_bound, 0)
+        stopped_met = math.fsum(grown[max(0, met_bound - low) :])
+        # met is checked first (as in `_decide`), should the two boundaries ever overlap
+        stopped_missed = math.fsum(grown[: max(0, min(missed_bound, met_bound) - low)])
+        met += stopped_met
+        missed += stopped_missed
+        expected += (stopped_met + stopped_missed) * n
+        alive = grown[max(0, missed_bound - low) : max(0, met_bound - low)]
+        low = max(low, missed_bound)
+        # Tails too unlikely to matter are dropped (each below 1e-15), so the range stays narrow.
+        while alive and alive[0] < 1e-15:
+            alive.pop(0)
+            low += 1
+        while alive and alive[-1] < 1e-15:
+            alive.pop()
+    undecided = math.fsum(alive)
+    return Plan(rate=rate, expected_runs=expected + undecided * n, met=met, missed=missed, undecided=undecided)
