@@ -14,14 +14,18 @@ for every item) and sequential (--agentarch-sequential, at most N), both with --
 runs (run i is the same run in both sessions) to check that the sequential session stopped every item exactly where
 the rule says. With --fixed-report and --sequential-report it analyses two reports made earlier instead of running.
 
-`mixtures`: the met test's mixture with its weight on q = 1 moved to the interior alternatives, computed exactly (no
-simulation) for a 0.9 gate in batches of 5: the fewest runs to decide a perfect stream, the chance of being met by the
-e-process within 116 runs at true rates 0.92, 0.95 and 0.98, and the mean runs to met at 0.95 with no maximum (up to
-3000), beside the fixed design. It is why the weights were left at 1/2 (docs/statistics.md).
+`efficiency`: the met test's mixture before (1/2 on q = 1, 1/18 on each of t + (1 - t) j / 10) and now (the package's),
+on the same seeded simulated streams with no maximum, at true rates from the threshold to 1: runs to a decision (mean,
+median, 90th percentile), the share met, the paired difference with its standard error, and the chance of met within
+--max-runs (e-process alone for both; with the final test, exactly, for the new one), beside the fixed design at power
+0.8 and the wrong-decision rates at the boundary. Then the designs considered, met side alone, computed exactly (the
+runs to meet a perfect stream, mean runs to met, met within --max-runs), and the new design's wrong decisions at
+thresholds 0.5-0.95 for true rates 0, t and 1, every run a look, at most 150 runs. Its own code computes the old
+mixture and the alternatives considered; the new one is the package's `log_e_value`.
 
 Usage:
   python benchmarks/sequential.py simulate [--sessions 2000] [--max-runs 116]
-  python benchmarks/sequential.py mixtures
+  python benchmarks/sequential.py efficiency [--threshold 0.9] [--sessions 2000] [--horizon 4000] [--seed 0]
   python benchmarks/sequential.py main-job [--runs 116] [--workers 2]
   python benchmarks/sequential.py main-job --fixed-report F.json --sequential-report S.json [--walls 1200,700]
 """
@@ -191,7 +195,8 @@ def simulate(sessions: int, max_runs: int, batch: int, alpha: float, seed: int) 
 
 # The met mixture before this design: 1/2 on q = 1, 1/18 on each of q = t + (1 - t) j / 10, j = 1..9.
 OLD_MET = [(1.0, 0.5), *((j / 10, 1 / 18) for j in range(1, 10))]
-EFFICIENCY_RATES = (0.90, 0.92, 0.94, 0.95, 0.96, 0.98, 1.0)
+EFFICIENCY_SHARES = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)
+"""True rates for `efficiency`: these shares of the way from the threshold to 1 (0.90, 0.92, ... 1 at 0.9)."""
 
 
 def _mixture_log_e(successes: int, n: int, threshold: float, table: Sequence[tuple[float, float]]) -> float:
@@ -282,7 +287,8 @@ def efficiency(threshold: float, sessions: int, horizon: int, cap: int, batch: i
         f'{"median":>6} {"p90":>5} {"met":>6} | {"new - old":>14} | {"met<=" + str(cap) + " old":>12} {"new":>6} '
         f'{"new+final":>9}'
     )
-    for rate in EFFICIENCY_RATES:
+    rates = [round(threshold + (1 - threshold) * f, 4) for f in EFFICIENCY_SHARES]
+    for rate in rates:
         runs: dict[str, list[int]] = {'old': [], 'new': []}
         met = {'old': 0, 'new': 0}
         early = {'old': 0, 'new': 0}
@@ -356,7 +362,7 @@ def efficiency(threshold: float, sessions: int, horizon: int, cap: int, batch: i
             ),
         ),
     ]
-    above = [r for r in EFFICIENCY_RATES if r > threshold]
+    above = [r for r in rates if r > threshold]
     print(
         f'{"design":<42} {"perfect":>7} '
         + ' '.join(f'{r:>6.2f}' for r in above)
