@@ -29,11 +29,12 @@ missed's (1/2 on q = 1, 1/18 on each of u = 0.1..0.9), which wasted weight on q 
 on u = 0.1, a rate a practical number of runs never decides: without a maximum, at t = 0.9 in batches of 5, a rate of
 0.95 is met after 227 runs on average instead of 239, 0.94 after 375 instead of 403 (computed exactly,
 `benchmarks/sequential.py efficiency`); it needs one success more than the old one at a few early looks (33 and 74
-trials at t = 0.9), which delays some near-perfect streams with an early failure by a batch. An all-success stream at t
-= 0.9 is decided met after 34 runs (33 before, so batches of 5 stop it at 35 as before; the best any valid test can do
-is 29: the likelihood ratio of p = 1 against p = 0.9 is (1/0.9)^n, and (1/0.9)^29 = 21.2 is the first power above 20 =
-1/0.05). No mixture does much better: a single alternative at the true rate, which no test knows, needs 187 runs on
-average at 0.95, and mixtures that spend less on q = 1 gain a few runs at 0.95 for several on every perfect stream.
+trials at t = 0.9), which delays some near-perfect streams with an early failure by a batch. An all-success stream
+at t = 0.9 is decided met after 34 runs (33 before, so batches of 5 stop it at 35 as before; the best any valid test
+can do is 29: the likelihood ratio of p = 1 against p = 0.9 is (1/0.9)^n, and (1/0.9)^29 = 21.2 is the first power
+above 20 = 1/0.05). No mixture does much better: a single alternative at the true rate, which no test knows, needs
+187 runs on average at 0.95, and mixtures that spend less on q = 1 gain a few runs at 0.95 for several on every
+perfect stream.
 
 Determinism is not a Bernoulli mean: the modal trajectory is itself estimated from the runs. With d the probability of
 the modal trajectory and pi_v that of trajectory v (d = max pi_v):
