@@ -14,14 +14,18 @@ for every item) and sequential (--agentarch-sequential, at most N), both with --
 runs (run i is the same run in both sessions) to check that the sequential session stopped every item exactly where
 the rule says. With --fixed-report and --sequential-report it analyses two reports made earlier instead of running.
 
-`mixtures`: the met test's mixture with its weight on q = 1 moved to the interior alternatives, computed exactly (no
-simulation) for a 0.9 gate in batches of 5: the fewest runs to decide a perfect stream, the chance of being met by the
-e-process within 116 runs at true rates 0.92, 0.95 and 0.98, and the mean runs to met at 0.95 with no maximum (up to
-3000), beside the fixed design. It is why the weights were left at 1/2 (docs/statistics.md).
+`efficiency`: the met test's mixture before (1/2 on q = 1, 1/18 on each of t + (1 - t) j / 10) and now (the package's),
+on the same seeded simulated streams with no maximum, at true rates from the threshold to 1: runs to a decision (mean,
+median, 90th percentile), the share met, the paired difference with its standard error, and the chance of met within
+--max-runs (e-process alone for both; with the final test, exactly, for the new one), beside the fixed design at power
+0.8 and the wrong-decision rates at the boundary. Then the designs considered, met side alone, computed exactly (the
+runs to meet a perfect stream, mean runs to met, met within --max-runs), and the new design's wrong decisions at
+thresholds 0.5-0.95 for true rates 0, t and 1, every run a look, at most 150 runs. Its own code computes the old
+mixture and the alternatives considered; the new one is the package's `log_e_value`.
 
 Usage:
   python benchmarks/sequential.py simulate [--sessions 2000] [--max-runs 116]
-  python benchmarks/sequential.py mixtures
+  python benchmarks/sequential.py efficiency [--threshold 0.9] [--sessions 2000] [--horizon 4000] [--seed 0]
   python benchmarks/sequential.py main-job [--runs 116] [--workers 2]
   python benchmarks/sequential.py main-job --fixed-report F.json --sequential-report S.json [--walls 1200,700]
 """
@@ -32,6 +36,7 @@ import argparse
 import json
 import math
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,6 +55,8 @@ from pytest_agentarch.core.sequential import (
     final_cutoff,
     fixed_n_exact,
     fixed_n_power,
+    log_e_value,
+    plan,
 )
 from pytest_agentarch.core.stats import wilson
 
@@ -184,68 +191,247 @@ def simulate(sessions: int, max_runs: int, batch: int, alpha: float, seed: int) 
     print(f'largest wrong-decision rate: {worst:.2%} (alpha {alpha:.0%})')
 
 
-# ------------------------------------------------------------------------------------------------ mixture weights
+# ------------------------------------------------------------------------------------------------ efficiency
+
+# The met mixture before this design: 1/2 on q = 1, 1/18 on each of q = t + (1 - t) j / 10, j = 1..9.
+OLD_MET = [(1.0, 0.5), *((j / 10, 1 / 18) for j in range(1, 10))]
+# Old with the weights of u = 0.1..0.5 (5/18) regrouped as 2/18 on 0.2 and 1.5/18 on each of 0.35 and 0.5: at
+# thresholds 0.8 and 0.9 it never needs more successes than the old mixture up to 300 runs, and gains little.
+NEVER_STRICTER = [
+    (1.0, 0.5),
+    (0.2, 2 / 18),
+    (0.35, 1.5 / 18),
+    (0.5, 1.5 / 18),
+    *((j / 10, 1 / 18) for j in range(6, 10)),
+]
+STRICTER_UP_TO = 300
+"""Runs up to which a design's met boundary is compared with the old mixture's, look by look (every run a look)."""
+EFFICIENCY_SHARES = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)
+"""True rates for `efficiency`: these shares of the way from the threshold to 1 (0.90, 0.92, ... 1 at 0.9)."""
 
 
-def _met_log_e(successes: int, n: int, threshold: float, weights: list[tuple[float, float]]) -> float:
-    """log of the met mixture e-value with the given (q, weight) pairs (its own code, not the package's)."""
+def _mixture_log_e(successes: int, n: int, threshold: float, table: Sequence[tuple[float, float]]) -> float:
+    """log of a met mixture e-value, (u, weight) pairs for q = t + (1 - t) u (its own code, not the package's)."""
     terms = []
-    for q, w in weights:
-        if successes < n and q >= 1:
-            continue
-        log_q = successes * math.log(q / threshold) + (n - successes) * (
-            math.log((1 - q) / (1 - threshold)) if successes < n else 0.0
-        )
-        terms.append(math.log(w) + log_q)
+    for u, w in table:
+        q = threshold + (1 - threshold) * u
+        if successes < n and u >= 1:
+            continue  # q = 1 cannot fail
+        failures = (n - successes) * math.log((1 - q) / (1 - threshold)) if successes < n else 0.0
+        terms.append(math.log(w) + successes * math.log(q / threshold) + failures)
+    if not terms:
+        return -math.inf
     top = max(terms)
-    return top + math.log(sum(math.exp(t - top) for t in terms))
+    return top + math.log(math.fsum(math.exp(t - top) for t in terms))
 
 
-def _met_profile(extreme: float, threshold: float, rate: float, cap: int, batch: int) -> tuple[float, float]:
-    """(chance of met within `cap`, mean runs to met or `cap`) for a Bernoulli(`rate`) stream, met side only."""
-    inner = [threshold + (1 - threshold) * j / 10 for j in range(1, 10)]
-    weights = [(1.0, extreme), *((q, (1 - extreme) / len(inner)) for q in inner)]
+def _fewest(log_e: Callable[[int, int], float], n: int, bar: float) -> int:
+    """The fewest successes of `n` at which an e-value increasing in the successes reaches `bar` (n + 1 if none)."""
+    lo, hi = 0, n + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if log_e(mid, n) >= bar else (mid + 1, hi)
+    return lo
+
+
+def _boundaries(log_e: Callable[[int, int], float], looks: Sequence[int], bar: float) -> list[int]:
+    return [_fewest(log_e, n, bar) for n in looks]
+
+
+def _missed_bounds(threshold: float, looks: Sequence[int], bar: float) -> list[int]:
+    """The most successes of n at which missed is decided (-1 if none): the missed e-value falls with the successes."""
+    out = []
+    for n in looks:
+        lo, hi = -1, n  # invariant: decided at lo (or lo = -1), not decided above hi
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if log_e_value(mid, n, threshold, 'missed') >= bar else (lo, mid - 1)
+        out.append(lo)
+    return out
+
+
+def _percentile(values: list[int], share: float) -> int:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1)]
+
+
+def _met_exact(
+    log_e: Callable[[int, int], float], rate: float, batch: int, horizon: int, cap: int, bar: float
+) -> tuple[float, float]:
+    """(mean runs to met, the horizon for streams not met by then; the chance of met within `cap` runs) of the met
+    side alone, computed exactly by following the distribution of successes look by look."""
     alive = {0: 1.0}
-    met = expected = 0.0
+    expected = by_cap = 0.0
     n = 0
-    while n < cap and alive:
-        step = min(batch, cap - n)
-        pmf = [math.comb(step, k) * rate**k * (1 - rate) ** (step - k) for k in range(step + 1)]
+    pmf = [math.comb(batch, k) * rate**k * (1 - rate) ** (batch - k) for k in range(batch + 1)]
+    while n < horizon and alive:
         grown: dict[int, float] = defaultdict(float)
         for s, w in alive.items():
             for k, pk in enumerate(pmf):
-                grown[s + k] += w * pk
-        n += step
-        # The e-value grows with the successes: bisect for the fewest that reach 1/alpha.
-        lo, hi = 0, n + 1
-        while lo < hi:
-            mid = (lo + hi) // 2
-            lo, hi = (lo, mid) if _met_log_e(mid, n, threshold, weights) >= math.log(20) else (mid + 1, hi)
-        bound = lo
-        done = sum(w for s, w in grown.items() if s >= bound)
-        met += done
-        expected += done * n
+                if pk:
+                    grown[s + k] += w * pk
+        n += batch
+        bound = _fewest(log_e, n, bar)
+        done = math.fsum(w for s, w in grown.items() if s >= bound)
+        expected += n * done
+        by_cap += done if n <= cap else 0.0
         alive = {s: w for s, w in grown.items() if s < bound and w > 1e-15}
-    return met, expected + sum(alive.values()) * n
+    return expected + math.fsum(alive.values()) * n, by_cap
 
 
-def mixtures() -> None:
-    print('met test at threshold 0.9, batches of 5, alpha 0.05; weight on q = 1, the rest on 0.91..0.99 evenly')
+def efficiency(threshold: float, sessions: int, horizon: int, cap: int, batch: int, alpha: float, seed: int) -> None:
+    """Runs to a decision of the old and the new met mixture on the same simulated streams, against the fixed design;
+    the error rate at the boundary; the designs considered, exactly; validity at the edges with every run a look."""
+    rng = random.Random(seed)
+    bar = math.log(1 / alpha)
+    looks = list(range(batch, horizon + 1, batch))
+    old = _boundaries(lambda s, n: _mixture_log_e(s, n, threshold, OLD_MET), looks, bar)
+    new = _boundaries(lambda s, n: log_e_value(s, n, threshold, 'met'), looks, bar)
+    missed = _missed_bounds(threshold, looks, bar)
     print(
-        f'{"weight on q=1":>13} {"perfect: runs":>13} {"met<=116 @0.92":>14} {"@0.95":>7} {"@0.98":>7} '
-        f'{"mean runs @0.95, no max":>23}'
+        f'runs to a decision, threshold {threshold}, alpha {alpha}, batches of {batch}, no maximum (streams still '
+        f'undecided after {horizon} runs count {horizon}), {sessions} simulated items a row (seed {seed}), the same '
+        "streams for both designs; old = 1/2 on q = 1 and 1/18 on each of t + (1 - t) j/10; new = the package's"
     )
-    for extreme in (0.5, 0.3, 0.2, 0.1):
-        perfect = _met_profile(extreme, 0.9, 1.0, 200, 1)[1]
-        capped = [_met_profile(extreme, 0.9, r, 116, 5)[0] for r in (0.92, 0.95, 0.98)]
-        uncapped = _met_profile(extreme, 0.9, 0.95, 3000, 5)[1]
+    print(
+        f'{"true rate":>9} {"fixed-N":>7} | {"old mean":>8} {"median":>6} {"p90":>5} {"met":>6} | {"new mean":>8} '
+        f'{"median":>6} {"p90":>5} {"met":>6} | {"new - old":>14} | {"met<=" + str(cap) + " old":>12} {"new":>6} '
+        f'{"new+final":>9}'
+    )
+    rates = [round(threshold + (1 - threshold) * f, 4) for f in EFFICIENCY_SHARES]
+    for rate in rates:
+        runs: dict[str, list[int]] = {'old': [], 'new': []}
+        met = {'old': 0, 'new': 0}
+        early = {'old': 0, 'new': 0}
+        missed_wrong = 0
+        for _ in range(sessions):
+            stop: dict[str, tuple[str, int]] = {}
+            s = 0
+            for i, n in enumerate(looks):
+                s += sum(rng.random() < rate for _ in range(batch))
+                for name, bounds in (('old', old), ('new', new)):
+                    if name not in stop:
+                        if s >= bounds[i]:
+                            stop[name] = ('met', n)
+                        elif s <= missed[i]:
+                            stop[name] = ('missed', n)
+                if len(stop) == 2:
+                    break
+            for name in ('old', 'new'):
+                decision, used = stop.get(name, ('undecided', horizon))
+                runs[name].append(used)
+                met[name] += decision == 'met'
+                early[name] += decision == 'met' and used <= cap
+            missed_wrong += stop.get('new', ('',))[0] == 'missed'
+        diffs = [b - a for a, b in zip(runs['old'], runs['new'], strict=True)]
+        mean_diff = statistics.fmean(diffs)
+        spread = statistics.stdev(diffs) / math.sqrt(sessions)
+        fixed = fixed_n_exact(threshold, rate, alpha) if rate != threshold else None
+        final_met = plan(threshold, rate, max_runs=cap, batch=batch, alpha=alpha).met
+        cells = []
+        for name in ('old', 'new'):
+            values = runs[name]
+            cells.append(
+                f'{statistics.fmean(values):>8.1f} {_percentile(values, 0.5):>6} {_percentile(values, 0.9):>5} '
+                f'{met[name] / sessions:>6.1%}'
+            )
         print(
-            f'{extreme:>13} {perfect:>13.0f} {capped[0]:>14.1%} {capped[1]:>7.1%} {capped[2]:>7.1%} {uncapped:>23.0f}'
+            f'{rate:>9.2f} {"-" if fixed is None else fixed:>7} | {cells[0]} | {cells[1]} | '
+            f'{mean_diff:>+7.1f} +-{spread:>4.1f} | {early["old"] / sessions:>12.1%} {early["new"] / sessions:>6.1%} '
+            f'{final_met:>9.1%}'
         )
+        if rate == threshold:
+            boundary = (met['new'] / sessions, missed_wrong / sessions)
     print(
-        f'fixed design, power 0.8: 0.95 needs {fixed_n_exact(0.9, 0.95)} runs; 116 runs meet 0.95 with '
-        f'{fixed_n_power(0.9, 0.95, 116):.1%}'
+        f'at the boundary (true rate {threshold}), new design within {horizon} runs: met (wrong) {boundary[0]:.2%}, '
+        f'missed (wrong) {boundary[1]:.2%}; alpha {alpha:.0%} bounds each'
     )
+
+    print()
+    print(
+        f'designs considered, met side alone, computed exactly (no simulation): mean runs to met at threshold '
+        f'{threshold}, batches of {batch}, no maximum (streams not met by {horizon} count {horizon}); "perfect" = the '
+        'runs after which an all-success stream is met, checked after every run'
+    )
+    considered: list[tuple[str, Callable[[float], Callable[[int, int], float]]]] = [
+        ('old: 1/2 on q = 1, 1/18 on u = 0.1..0.9', lambda r: lambda s, n: _mixture_log_e(s, n, threshold, OLD_MET)),
+        ('new (the package)', lambda r: lambda s, n: log_e_value(s, n, threshold, 'met')),
+        (
+            'old grid, 0.2 on q = 1',
+            lambda r: (
+                lambda s, n: _mixture_log_e(s, n, threshold, [(1.0, 0.2), *((j / 10, 0.8 / 9) for j in range(1, 10))])
+            ),
+        ),
+        (
+            'old, u = 0.1..0.5 regrouped on 0.2, 0.35, 0.5',
+            lambda r: lambda s, n: _mixture_log_e(s, n, threshold, NEVER_STRICTER),
+        ),
+        (
+            'uniform over (t, 1] (200 points)',
+            lambda r: lambda s, n: _mixture_log_e(s, n, threshold, [((i + 0.5) / 200, 1 / 200) for i in range(200)]),
+        ),
+        (
+            'one alternative at the true rate (oracle)',
+            lambda r: (
+                lambda s, n: _mixture_log_e(s, n, threshold, [(min(1.0, (r - threshold) / (1 - threshold)), 1.0)])
+            ),
+        ),
+    ]
+    above = [r for r in rates if r > threshold]
+    print(
+        f'{"design":<46} {"perfect":>7} '
+        + ' '.join(f'{r:>6.2f}' for r in above)
+        + f' | met within {cap}: '
+        + ' '.join(f'{r:>6.2f}' for r in above[:-1])
+        + f' | stricter than old at n <= {STRICTER_UP_TO}'
+    )
+    old_bounds = _boundaries(considered[0][1](1.0), range(1, STRICTER_UP_TO + 1), bar)
+    for name, make in considered:
+        perfect_e = make(1.0)
+        perfect = next(n for n in range(1, 5000) if perfect_e(n, n) >= bar)
+        rows = [_met_exact(make(r), r, batch, horizon, cap, bar) for r in above]
+        bounds = _boundaries(perfect_e, range(1, STRICTER_UP_TO + 1), bar)
+        # The oracle's mixture changes with the rate: its boundaries are not one design's.
+        stricter = [n for n, (a, b) in enumerate(zip(old_bounds, bounds, strict=True), 1) if b > a]
+        shown = '-' if 'oracle' in name else ', '.join(map(str, stricter[:4])) + (' ...' if len(stricter) > 4 else '')
+        print(
+            f'{name:<46} {perfect:>7} '
+            + ' '.join(f'{m:>6.0f}' for m, _ in rows)
+            + f' | {"":>{len(f"met within {cap}:")}} '
+            + ' '.join(f'{c:>6.1%}' for _, c in rows[:-1])
+            + f' | {shown or "none"}'
+        )
+    fixed_row = ' '.join(f'{fixed_n_exact(threshold, r, alpha) or 0:>6}' for r in above)
+    power_row = ' '.join(f'{fixed_n_power(threshold, r, cap, alpha):>6.1%}' for r in above[:-1])
+    label, pad = f'fixed design: N at power 0.8 | power of {cap}', len(f'met within {cap}:')
+    print(f'{label:<46} {"":>7} {fixed_row} | {"":>{pad}} {power_row}')
+
+    print()
+    print(
+        f'validity at the edges: the new design checked after every run, at most {VALIDITY_RUNS} runs, {sessions} '
+        f'simulated items a row (seed {seed}); wrong = met at a true rate at or below the threshold, missed at or above'
+    )
+    print(f'{"threshold":>9} {"rate 0: met":>11} {"rate t: met":>11} {"rate t: missed":>14} {"rate 1: missed":>14}')
+    worst = 0.0
+    for t in (0.5, 0.8, 0.9, 0.95):
+        cells = []
+        for rate, wrong in ((0.0, 'met'), (t, 'met'), (t, 'missed'), (1.0, 'missed')):
+            count = 0
+            for _ in range(sessions):
+                s = 0
+                for n in range(1, VALIDITY_RUNS + 1):
+                    s += rng.random() < rate
+                    decision = decide_rate(s, n, t, alpha)
+                    if decision != 'undecided':
+                        count += decision == wrong
+                        break
+            worst = max(worst, count / sessions)
+            cells.append(count / sessions)
+        print(f'{t:>9} {cells[0]:>11.2%} {cells[1]:>11.2%} {cells[2]:>14.2%} {cells[3]:>14.2%}')
+    print(f'largest wrong-decision rate: {worst:.2%} (alpha {alpha:.0%})')
+
+
+VALIDITY_RUNS = 150
 
 
 # ------------------------------------------------------------------------------------------------ the main job
@@ -392,7 +578,14 @@ def main() -> None:
     sim.add_argument('--batch', type=int, default=5)
     sim.add_argument('--alpha', type=float, default=0.05)
     sim.add_argument('--seed', type=int, default=0)
-    sub.add_parser('mixtures')
+    eff = sub.add_parser('efficiency')
+    eff.add_argument('--threshold', type=float, default=0.9)
+    eff.add_argument('--sessions', type=int, default=2000)
+    eff.add_argument('--horizon', type=int, default=4000)
+    eff.add_argument('--max-runs', type=int, default=116)
+    eff.add_argument('--batch', type=int, default=5)
+    eff.add_argument('--alpha', type=float, default=0.05)
+    eff.add_argument('--seed', type=int, default=0)
     job = sub.add_parser('main-job')
     job.add_argument('--runs', type=int, default=116)
     job.add_argument('--workers', type=int, default=2)
@@ -403,8 +596,8 @@ def main() -> None:
     if args.command == 'simulate':
         simulate(args.sessions, args.max_runs, args.batch, args.alpha, args.seed)
         return
-    if args.command == 'mixtures':
-        mixtures()
+    if args.command == 'efficiency':
+        efficiency(args.threshold, args.sessions, args.horizon, args.max_runs, args.batch, args.alpha, args.seed)
         return
     if args.fixed_report and args.sequential_report:
         walls = tuple(float(w) for w in args.walls.split(',')) if args.walls else None

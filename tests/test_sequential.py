@@ -3,6 +3,7 @@ sample sizes by hand, and a session that stops each item where the arithmetic sa
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -20,6 +21,7 @@ from conftest import XDIST
 from pytest_agentarch.core.gates import Thresholds, check, decide, final, gated, sequential_misses
 from pytest_agentarch.core.records import Assertion, RunRecord
 from pytest_agentarch.core.sequential import (
+    Plan,
     SequentialItem,
     SequentialTotals,
     agreement_with_predicted_mode,
@@ -33,6 +35,7 @@ from pytest_agentarch.core.sequential import (
     fixed_n_normal,
     fixed_n_power,
     plan,
+    without_maximum,
 )
 from pytest_agentarch.core.stats import case_stats, wilson
 
@@ -42,12 +45,13 @@ CI_GATES = (ROOT / 'docs' / 'ci-gates.md').read_text(encoding='utf-8')
 # ------------------------------------------------------------------------------------------------ the tests by hand
 
 
-def test_the_mixtures_put_half_their_weight_on_the_extreme() -> None:
+def test_the_mixtures() -> None:
+    # met: q = 0.9 + 0.1 u for u = 0.2, 0.35, 0.5, 0.7, 0.85 and q = 1, weights 0.15, 0.12, 0.12, 0.10, 0.06, 0.45
     met = alternatives(0.9, 'met')
-    assert met[0] == (1.0, 0.5)
-    # 0.9 + 0.1 j / 10 for j = 1..9, 1/18 each
-    assert [round(q, 10) for q, _ in met[1:]] == [round(0.9 + 0.01 * j, 10) for j in range(1, 10)]
-    assert all(w == pytest.approx(1 / 18) for _, w in met[1:])
+    assert [round(q, 10) for q, _ in met] == [0.92, 0.935, 0.95, 0.97, 0.985, 1.0]
+    assert [w for _, w in met] == [0.15, 0.12, 0.12, 0.10, 0.06, 0.45]
+    assert math.fsum(w for _, w in met) == pytest.approx(1.0)
+    # missed: q = 0 with 1/2, and 0.5 j / 10 for j = 1..9, 1/18 each
     missed = alternatives(0.5, 'missed')
     assert missed[0] == (0.0, 0.5)
     assert [round(q, 10) for q, _ in missed[1:]] == [round(0.05 * j, 10) for j in range(1, 10)]
@@ -55,29 +59,55 @@ def test_the_mixtures_put_half_their_weight_on_the_extreme() -> None:
 
 
 def test_e_values_of_one_run_at_one_half() -> None:
-    # met, one success at t = 0.5: 0.5 * (1/0.5) + (1/18) * sum_j (0.5 + 0.05 j)/0.5 = 1 + (1/18)(9 + 0.1 * 45) = 1.75
-    assert e_value(1, 1, 0.5, 'met') == pytest.approx(1.75)
+    # met at t = 0.5: q = 0.6, 0.675, 0.75, 0.85, 0.925, 1. One success: sum_q w q / 0.5 = (0.15 * 0.6 + 0.12 * 0.675
+    # + 0.12 * 0.75 + 0.10 * 0.85 + 0.06 * 0.925 + 0.45) / 0.5 = (0.09 + 0.081 + 0.09 + 0.085 + 0.0555 + 0.45) / 0.5
+    # = 1.703.
+    assert e_value(1, 1, 0.5, 'met') == pytest.approx(1.703)
+    # One failure: q = 1 cannot fail (its weight is lost); sum_q w (1 - q) / 0.5 = (0.06 + 0.039 + 0.03 + 0.015
+    # + 0.0045) / 0.5 = 0.297. At p = t the e-value is a martingale: 0.5 * 1.703 + 0.5 * 0.297 = 1.
+    assert e_value(0, 1, 0.5, 'met') == pytest.approx(0.297)
     # missed, one failure: 0.5 * (1 - 0)/0.5 + (1/18) * sum_j (1 - 0.05 j)/0.5 = 1 + (1/18)(18 - 4.5) = 1.75
     assert e_value(0, 1, 0.5, 'missed') == pytest.approx(1.75)
-    # met, one failure: q = 1 cannot fail (weight lost); (1/18) * sum_j (0.5 - 0.05 j)/0.5 = (1/18)(9 - 4.5) = 0.25
-    assert e_value(0, 1, 0.5, 'met') == pytest.approx(0.25)
     assert e_value(0, 0, 0.5, 'met') == 1.0
 
 
+def test_e_value_of_a_short_sequence_with_failures() -> None:
+    # 3 successes and 1 failure at t = 0.9: q = 1 is gone; sum_q w (q/0.9)^3 ((1 - q)/0.1) over the five others:
+    # 0.92: 0.15 * 1.068159 * 0.8 = 0.128179; 0.935: 0.12 * 1.121263 * 0.65 = 0.087458; 0.95: 0.12 * 1.176097 * 0.5
+    # = 0.070566; 0.97: 0.10 * 1.251952 * 0.3 = 0.037559; 0.985: 0.06 * 1.310935 * 0.15 = 0.011798; e = 0.335560.
+    assert e_value(3, 4, 0.9, 'met') == pytest.approx(0.335560, abs=1e-6)
+    # The same counts in any order: the mixture depends on the successes only.
+    assert decide_rate(3, 4, 0.9) == 'undecided'
+
+
 def test_fewest_runs_to_decide_met() -> None:
-    # All successes at t = 0.9: e(n) = 0.5 (1/0.9)^n + (1/18) sum_j (1 + j/90)^n.
-    # n = 33: 0.5 * 32.36 = 16.18, and the nine terms 1.44 + 2.07 + 2.95 + 4.20 + 5.95 + 8.41 + 11.84 + 16.62 + 23.23
-    # = 76.71, / 18 = 4.26: e = 20.44 >= 20. n = 32: 14.56 + 71.21 / 18 = 18.52 < 20.
-    assert fewest_runs_to_meet(0.9) == 33
-    assert e_value(33, 33, 0.9, 'met') == pytest.approx(20.44, abs=0.01)
-    assert e_value(32, 32, 0.9, 'met') == pytest.approx(18.52, abs=0.01)
-    # t = 0.8: n = 16: 0.5 * 1.25^16 = 17.76, plus (1.025^16 + ... + 1.225^16) / 18 = 84.78 / 18 = 4.71: 22.47 >= 20;
-    # n = 15: 14.21 + 72.28 / 18 = 18.23 < 20.
+    # All successes at t = 0.9: e(n) = sum_q w (q/0.9)^n.
+    # n = 34: 0.45 * 35.955 = 16.180, and 0.15 * 2.111 + 0.12 * 3.659 + 0.12 * 6.286 + 0.10 * 12.764 + 0.06 * 21.507
+    # = 0.317 + 0.439 + 0.754 + 1.276 + 1.290 = 4.076: e = 20.256 >= 20.
+    # n = 33: 0.45 * 32.359 = 14.562, and 0.310 + 0.423 + 0.715 + 1.184 + 1.179 = 3.810: e = 18.372 < 20.
+    assert fewest_runs_to_meet(0.9) == 34
+    assert e_value(34, 34, 0.9, 'met') == pytest.approx(20.256, abs=0.001)
+    assert e_value(33, 33, 0.9, 'met') == pytest.approx(18.372, abs=0.001)
+    # t = 0.8 (q = 0.84, 0.87, 0.9, 0.94, 0.97, 1): n = 16: 0.45 * 1.25^16 = 15.987, plus 0.15 * 2.183 + 0.12 * 3.827
+    # + 0.12 * 6.583 + 0.10 * 13.201 + 0.06 * 21.823 = 4.206: 20.193 >= 20; n = 15: 12.790 + 3.639 = 16.429 < 20.
     assert fewest_runs_to_meet(0.8) == 16
+    assert e_value(16, 16, 0.8, 'met') == pytest.approx(20.193, abs=0.001)
     # Determinism: run 0 only seeds the mode, so one run more.
-    assert fewest_runs_to_meet(0.9, determinism=True) == 34
+    assert fewest_runs_to_meet(0.9, determinism=True) == 35
     # No finite stream shows a rate of at least 1.
     assert fewest_runs_to_meet(1.0) is None
+
+
+def test_the_met_mixture_needs_fewer_successes_than_the_old_one_just_above_the_threshold() -> None:
+    # 140 of 145 at t = 0.9 (a rate of 0.966). The old mixture (1/2 on q = 1, lost at the first failure; 1/18 on each
+    # of q = 0.91..0.99), by its closed form: (1/18) sum_j ((0.9 + 0.01 j)/0.9)^140 ((0.1 - 0.01 j)/0.1)^5 = 19.37,
+    # short of 20. The new one, w (q/0.9)^140 ((1 - q)/0.1)^5 term by term: 1.066 (0.92) + 2.907 (0.935)
+    # + 7.267 (0.95) + 8.704 (0.97) + 1.399 (0.985) = 21.34: met one success sooner.
+    old = math.fsum(((0.9 + 0.01 * j) / 0.9) ** 140 * ((0.1 - 0.01 * j) / 0.1) ** 5 for j in range(1, 10)) / 18
+    assert old == pytest.approx(19.371, abs=0.001)
+    assert e_value(140, 145, 0.9, 'met') == pytest.approx(21.343, abs=0.001)
+    assert decide_rate(140, 145, 0.9) == 'met'
+    assert decide_rate(139, 145, 0.9) == 'undecided'
 
 
 def test_decide_rate_at_the_edges() -> None:
@@ -85,10 +115,10 @@ def test_decide_rate_at_the_edges() -> None:
     assert decide_rate(0, 1, 1.0) == 'missed'
     assert decide_rate(500, 500, 1.0) == 'undecided'
     assert decide_rate(0, 0, 0.0) == 'met'
-    assert decide_rate(32, 32, 0.9) == 'undecided'
-    assert decide_rate(33, 33, 0.9) == 'met'
-    # One failure after 33 successes: the q = 1 half is gone, the rest is far from 20.
-    assert decide_rate(33, 34, 0.9) == 'undecided'
+    assert decide_rate(33, 33, 0.9) == 'undecided'
+    assert decide_rate(34, 34, 0.9) == 'met'
+    # One failure after 34 successes: the q = 1 weight is gone, the rest is far from 20.
+    assert decide_rate(34, 35, 0.9) == 'undecided'
 
 
 def test_agreement_with_the_predicted_mode() -> None:
@@ -101,8 +131,8 @@ def test_agreement_with_the_predicted_mode() -> None:
 
 
 def test_determinism_met_needs_one_run_more_and_missed_uses_the_modal_count() -> None:
-    assert decide_determinism(['t'] * 33, 0.9) == 'undecided'  # 32 agreements
-    assert decide_determinism(['t'] * 34, 0.9) == 'met'  # 33 agreements
+    assert decide_determinism(['t'] * 34, 0.9) == 'undecided'  # 33 agreements
+    assert decide_determinism(['t'] * 35, 0.9) == 'met'  # 34 agreements
     # Two trajectories taking turns: modal count 5 of 10. Missed e = (1/18) sum_j (0.1 j)^5 (10 - 0.9 j)^5
     # = (1/18) sum_j (j - 0.09 j^2)^5 = (0.62 + 11.9 + 50.4 + 110.0 + 157.3 + 160.5 + 116.0 + 56.4 + 14.6) / 18 = 37.6
     keys = ['a', 'b'] * 5
@@ -136,16 +166,43 @@ def test_fixed_n_exact() -> None:
 
 
 def test_plan_of_a_perfect_stream() -> None:
-    # Decided met after 33 runs; checked after batches of 5, so at 35; with batches of 1, at 33.
+    # Decided met after 34 runs; checked after batches of 5, so at 35; with batches of 1, at 34.
     perfect = plan(0.9, 1.0, max_runs=100, batch=5)
     assert (perfect.expected_runs, perfect.met, perfect.undecided) == (35.0, 1.0, 0.0)
-    assert plan(0.9, 1.0, max_runs=100, batch=1).expected_runs == 33.0
-    # A maximum below 33 leaves it undecided at the maximum.
+    assert plan(0.9, 1.0, max_runs=100, batch=1).expected_runs == 34.0
+    # A maximum below 29 leaves it undecided at the maximum (0.9^19 = 0.135: no final cutoff at 20).
     short = plan(0.9, 1.0, max_runs=20, batch=5)
     assert (short.expected_runs, short.met, short.undecided) == (20.0, 0.0, 1.0)
     # A stream that always fails at 0.9: missed e after n failures = 0.5 * 10^n + ..., >= 20 at n = 2 (0.5 * 100).
     failing = plan(0.9, 0.0, max_runs=100, batch=1)
     assert (failing.expected_runs, failing.missed) == (2.0, 1.0)
+
+
+def test_without_a_maximum_by_exact_enumeration() -> None:
+    """Every sequence of 10 runs, each stopped at its first decision (checked after every run), against the planner's
+    distribution of successes with no maximum and a horizon of 10."""
+    threshold, rate, horizon = 0.5, 0.7, 10
+    expected = met = missed = 0.0
+    for outcomes in itertools.product((0, 1), repeat=horizon):
+        chance = math.prod(rate if x else 1 - rate for x in outcomes)
+        decision, used = 'undecided', horizon
+        for n in range(1, horizon + 1):
+            decision = decide_rate(sum(outcomes[:n]), n, threshold)
+            if decision != 'undecided':
+                used = n
+                break
+        expected += chance * used
+        met += chance * (decision == 'met')
+        missed += chance * (decision == 'missed')
+    p = without_maximum(threshold, rate, batch=1, horizon=horizon)
+    assert p.expected_runs == pytest.approx(expected, rel=1e-12)
+    assert (p.met, p.missed) == (pytest.approx(met, rel=1e-12), pytest.approx(missed, rel=1e-12))
+    assert p.undecided == pytest.approx(1 - met - missed, rel=1e-12)
+    # A perfect stream at 0.9: met after 34 runs, 35 in batches of 5 and (determinism) 36 in batches of 2.
+    assert without_maximum(0.9, 1.0, batch=5).expected_runs == 35.0
+    assert without_maximum(0.9, 1.0, batch=2, determinism=True).expected_runs == 36.0
+    # A stream that always fails at 0.9: missed after 2 runs (e = 0.5 * 10^2 + ... >= 20).
+    assert without_maximum(0.9, 0.0, batch=1) == Plan(rate=0.0, expected_runs=2.0, met=0.0, missed=1.0, undecided=0.0)
 
 
 # ------------------------------------------------------------------------------------------------ error rates
@@ -157,6 +214,32 @@ def test_the_chance_of_a_wrong_decision_on_a_bernoulli_stream_is_at_most_alpha(t
     for rate, wrong in ((threshold, 'missed'), (threshold - 0.01, 'met'), (threshold + 0.03, 'missed')):
         p = plan(threshold, rate, max_runs=300, batch=5)
         assert getattr(p, wrong) <= 0.05, (threshold, rate, p)
+
+
+@pytest.mark.parametrize('threshold', [0.5, 0.9])
+def test_a_simulated_stream_at_the_threshold_or_at_the_edges_is_decided_wrongly_at_most_alpha_of_the_time(
+    threshold: float,
+) -> None:
+    """Seeded simulation with its own generator, every run a look (the most chances to cross), at most 120 runs: a
+    stream at the threshold is met or missed, both wrong, a stream that always fails is never met and one that
+    always passes is never missed."""
+    rng = random.Random(2025)
+    wrong = {'met': 0, 'missed': 0}
+    for _ in range(300):
+        successes = 0
+        for n in range(1, 121):
+            successes += rng.random() < threshold
+            decision = decide_rate(successes, n, threshold)
+            if decision != 'undecided':
+                wrong[decision] += 1
+                break
+    # 300 items, each kind of wrong decision at most alpha = 5% of the time: more than 24 (8%) has probability 0.9%
+    # under Binomial(300, 0.05). Seen: 12 met and 16 missed at 0.5, 12 and 5 at 0.9; peeking at a Wilson interval
+    # after every run is wrong 15-20% of the time (60 or more).
+    assert wrong['met'] <= 24 and wrong['missed'] <= 24, wrong
+    for rate, never in ((0.0, 'met'), (1.0, 'missed')):
+        for n in range(1, 121):
+            assert decide_rate(round(rate * n), n, threshold) != never, (rate, n)
 
 
 def _stream(rng: random.Random, weights: Sequence[tuple[str, float]], n: int) -> list[str]:
@@ -244,28 +327,31 @@ def _records(passes: Sequence[bool], keys: Sequence[str]) -> list[RunRecord]:
 
 def test_gates_decide_from_records_in_index_order() -> None:
     thresholds = Thresholds(min_pass_rate=0.8, min_determinism=0.9)
-    records = _records([True] * 34, ['t'] * 34)
+    records = _records([True] * 35, ['t'] * 35)
     shuffled = list(reversed(records))
     decisions = decide(shuffled, thresholds, 0.05)
     assert [(d.metric, d.decision, d.at_run) for d in decisions] == [
-        ('pass_rate', 'met', 34),
-        ('determinism:steps', 'met', 34),
+        ('pass_rate', 'met', 35),
+        ('determinism:steps', 'met', 35),
     ]
-    # The deciding side's counts: 34 of 34 passed; 33 of 33 runs after the first agreed with the mode.
-    assert [(d.successes, d.trials) for d in decisions] == [(34, 34), (33, 33)]
+    # The deciding side's counts: 35 of 35 passed; 34 of 34 runs after the first agreed with the mode.
+    assert [(d.successes, d.trials) for d in decisions] == [(35, 35), (34, 34)]
     assert decisions[1].e_value >= 20
 
 
 def test_the_final_cutoff_by_hand() -> None:
     # One look at 29 trials, t = 0.9: P(29 of 29) = 0.9^29 = 0.0471 <= 0.05, P(>= 28) = 0.0471 + 29 * 0.9^28 * 0.1 =
-    # 0.1989: the cutoff is 29. Earlier looks below 33 trials cannot cross the met boundary (33 of 33 is the first
+    # 0.1989: the cutoff is 29. Earlier looks below 34 trials cannot cross the met boundary (34 of 34 is the first
     # e-value >= 20), so checking after every 5 runs changes nothing.
     assert final_cutoff((29,), 0.9) == 29
     assert final_cutoff((4, 9, 14, 19, 24, 29), 0.9) == 29
     # 19 trials: 0.9^19 = 0.135 > 0.05: nothing passes at the maximum.
     assert final_cutoff((19,), 0.9) == 20
-    # Looks at 33 and 34: 33 of 33 crosses with 0.9^33 = 0.0309; reaching 33 of 34 uncrossed needs 32 of 33 then a
-    # success, 33 * 0.9^33 * 0.1 = 0.1020, too much; 34 of 34 uncrossed is impossible: the cutoff is 34.
+    # Looks at 34 and 35: 34 of 34 crosses with 0.9^34 = 0.0278; reaching 34 of 35 uncrossed needs 33 of 34 then a
+    # success, 34 * 0.9^33 * 0.1 * 0.9 = 0.0946, too much; 35 of 35 uncrossed is impossible: the cutoff is 35.
+    assert final_cutoff((34, 35), 0.9) == 35
+    # Looks at 33 and 34: 33 of 33 cannot cross (e = 18.37), so only the last look counts: 0.9^34 = 0.0278 <= 0.05,
+    # 0.0278 + 34 * 0.9^33 * 0.1 = 0.1329 > 0.05: the cutoff is 34.
     assert final_cutoff((33, 34), 0.9) == 34
     with pytest.raises(ValueError, match='increasing'):
         final_cutoff((5, 5), 0.9)
@@ -297,7 +383,7 @@ def test_a_pass_at_the_threshold_happens_at_most_alpha_of_the_time_with_the_fina
 
 def test_at_the_maximum_an_undecided_gate_is_met_by_the_final_test_or_fails() -> None:
     thresholds = Thresholds(min_pass_rate=0.9)
-    # 30 of 30 passed, checked after every 5: the e-process needs 33; the final cutoff for looks 5..30 is 30
+    # 30 of 30 passed, checked after every 5: the e-process needs 34; the final cutoff for looks 5..30 is 30
     # (0.9^30 = 0.0424 <= 0.05; 30 * 0.9^29 * 0.1 + 0.0424 > 0.05).
     perfect = _records([True] * 30, ['t'] * 30)
     (undecided,) = decide(perfect, thresholds, 0.05)
@@ -370,7 +456,7 @@ def test_totals_sum_items() -> None:
 
 # `steady` takes alpha > beta in every run; `turns` takes alpha > beta in even runs and beta > alpha in odd ones. Both
 # answer 'ok', which the case expects. With --min-pass-rate 0.8 --min-determinism 0.9 in batches of 5:
-# steady: pass rate met after 16 runs (checked at 20), determinism met after 34 (checked at 35): stops at 35;
+# steady: pass rate met after 16 runs (checked at 20), determinism met after 35 (checked at 35): stops at 35;
 # turns: determinism missed at 10 (5 of 10 modal, e = 37.6), pass rate met at 20: stops at 20, and fails.
 ARCHS = """
     import archkit
@@ -457,7 +543,7 @@ def test_an_item_undecided_at_the_maximum_fails_unless_the_final_test_meets_it(
     project: Callable[..., pytest.Pytester],
 ) -> None:
     pytester = project(ARCHS, cases=CASES)
-    # At most 20 runs: steady's determinism needs 34 for the e-process, and 19 of 19 held-out agreements are short of
+    # At most 20 runs: steady's determinism needs 35 for the e-process, and 19 of 19 held-out agreements are short of
     # the final test (0.9^19 = 0.135 > 0.05): undecided, so it fails although its point estimate is 100%.
     args = ['--agentarch-sequential', '--min-determinism', '0.9', '-k', 'steady', '-vv']
     result = pytester.runpytest('--runs', '20', *args)
@@ -495,12 +581,13 @@ def test_the_planner_prints_and_runs_nothing(project: Callable[..., pytest.Pytes
             'pass_rate >= 0.8 (session):',
             # a perfect item at 0.8: fixed-N 0.8^14 = 0.044 <= 0.05 (0.8^13 = 0.055): 14 runs; sequential met at 16,
             # checked at 20
-            '  1.00 * 14 * 100.0% * 20.0 * 100.0% * 0.0% * 0.0% * 0.0%',
+            # (and with no maximum, 20 runs too)
+            '  1.00 * 14 * 20 * 100.0% * 20.0 * 100.0% * 0.0% * 0.0% * 0.0%',
             '*decided met after 16 runs; to tell 0.8 from 0.7 a fixed-N design needs 116 runs '
             '(normal approximation 109)',
             'determinism:steps >= 0.9 (session):',
-            '  1.00 * 29 * 100.0% * 35.0 * 100.0% * 0.0% * 0.0% * 0.0%',
-            '*decided met after 34 runs; to tell 0.9 from 0.8 a fixed-N design needs 78 runs (normal approximation 69)',
+            '  1.00 * 29 * 35 * 100.0% * 35.0 * 100.0% * 0.0% * 0.0% * 0.0%',
+            '*decided met after 35 runs; to tell 0.9 from 0.8 a fixed-N design needs 78 runs (normal approximation 69)',
         ]
     )
     assert 'passed' not in result.stdout.str() and 'agentarch: architecture comparison' not in result.stdout.str()
@@ -508,7 +595,7 @@ def test_the_planner_prints_and_runs_nothing(project: Callable[..., pytest.Pytes
 
 def test_the_readme_sequential_ci_gate_spends_less(tmp_path: Path) -> None:
     """The sequential CI example of docs/ci-gates.md, run as written at the repository root on a deterministic
-    architecture: every item is decided met after 35 runs (pass rate 0.9 met after 33, determinism after 34, checked
+    architecture: every item is decided met after 35 runs (pass rate 0.9 met after 34, determinism after 35, checked
     after batches of 5). Each item is decided on its own runs, so a slice shows it: for the 29 items the command
     collects (tests/test_readme_ci_gate.py) that is the 1,015 runs (29 x 35) the page quotes where a fixed --runs 80
     makes 2,320 (29 x 80); here, 3 items x 35 = 105 runs of 3 x 80 = 240."""

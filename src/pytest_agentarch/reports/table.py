@@ -15,6 +15,7 @@ from ..core.sequential import (
     fixed_n_normal,
     fixed_n_power,
     plan,
+    without_maximum,
 )
 from ..core.stats import LEVELS, CaseStats, Rate, Score, Totals
 from .formatting import fmt_number, fmt_rate, fmt_seconds, fmt_short_rate, fmt_usd
@@ -447,17 +448,24 @@ def _plan_rates(threshold: float) -> list[float]:
     return sorted((r for r in rates if 0.0 <= r <= 1.0 and r != threshold), reverse=True)
 
 
+NO_MAXIMUM_HORIZON = 5000
+"""Runs up to which the planner follows the sequential design with no maximum."""
+
+
 def render_plan(
     gates: Sequence[tuple[str, str, float]], *, runs: int, batch: int, alpha: float, power: float = 0.8
 ) -> list[str]:
     """The planner's table: for each gate (who it applies to, metric, threshold), at a range of true rates, the runs
     a fixed-N design needs (exact one-sided binomial test at level `alpha`, decided with probability `power`) and
     what the sequential design does with at most `runs` runs in batches of `batch` (mean runs, chances of each
-    outcome), computed exactly, before any run."""
+    outcome), computed exactly, before any run; beside the fixed-N runs, the sequential design's mean runs with no
+    maximum (`sequential.without_maximum`), the like-for-like comparison."""
     lines = [
         f'agentarch plan: sequential gates at alpha {alpha:g}, batches of {batch}, at most {runs} runs per item '
         f'(--runs); fixed-N = the fewest runs for an exact one-sided binomial test at level {alpha:g} to decide the '
-        f'item with probability {power:g}; fixed {runs}: the chance that test meets the gate on {runs} runs; met '
+        f"item with probability {power:g}; no maximum: the sequential design's mean runs to a decision without "
+        f'--runs (">=" when more than 1% are still undecided after {NO_MAXIMUM_HORIZON}); fixed {runs}: the chance '
+        f'that test meets the gate on {runs} runs; met '
         'includes the final test at the maximum; a gate still undecided there fails, so the chance of a wrong pass '
         f'at the threshold is at most {alpha:g}'
     ]
@@ -474,6 +482,7 @@ def render_plan(
         header = [
             'true rate',
             'fixed-N runs',
+            'no maximum: mean runs',
             f'fixed {runs}: met',
             'sequential mean runs',
             'met',
@@ -486,10 +495,14 @@ def render_plan(
         for rate in _plan_rates(threshold):
             fixed = fixed_n_exact(threshold, rate, alpha, power)
             p = plan(threshold, rate, max_runs=runs, batch=batch, alpha=alpha, determinism=determinism)
+            free = without_maximum(
+                threshold, rate, batch=batch, alpha=alpha, determinism=determinism, horizon=NO_MAXIMUM_HORIZON
+            )
             rows.append(
                 [
                     f'{rate:.2f}',
                     '-' if fixed is None else str(fixed),
+                    f'{">=" if free.undecided > 0.01 else ""}{free.expected_runs:.0f}',
                     f'{fixed_n_power(threshold, rate, trials, alpha):.1%}' if trials else '-',
                     f'{p.expected_runs:.1f}',
                     f'{p.met:.1%}',
