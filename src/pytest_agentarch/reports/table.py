@@ -16,7 +16,7 @@ from ..core.sequential import (
     fixed_n_power,
     plan,
 )
-from ..core.stats import LEVELS, CaseStats, Rate, Score, Totals
+from ..core.stats import LEVELS, ArchitectureStats, CaseStats, Rate, Score, Totals
 from .formatting import fmt_number, fmt_rate, fmt_seconds, fmt_short_rate, fmt_usd
 from .report import Report
 from .sequential_notes import gate_tallies
@@ -128,8 +128,7 @@ def render_summary(report: Report) -> list[str]:
         'req',
         'cost/run',
         'spend',
-        'p50',
-        'p95',
+        *(['rec p50', 'rec p95'] if report.replay_of else ['p50', 'p95']),
         'peak mem',
     ]
     rows = []
@@ -153,12 +152,29 @@ def render_summary(report: Report) -> list[str]:
                 fmt_number(s.requests, '{:.1f}'),
                 fmt_usd(s.cost),
                 _spend(s.total),
-                fmt_seconds(s.latency_p50),
-                fmt_seconds(s.latency_p95),
+                *_latencies(s, replay=report.replay_of is not None),
                 '-' if s.peak_memory is None else f'{s.peak_memory / 2**20:.1f}MiB',
             ]
         )
     return _grid(header, rows)
+
+
+def _latencies(s: ArchitectureStats, *, replay: bool) -> list[str]:
+    """The p50 and p95 cells: of the runs' wall time, or in a replay of the recorded model's latency (the replay's
+    own wall time is not the model's; see `REPLAY_LATENCY_NOTE`)."""
+    if not replay:
+        return [fmt_seconds(s.latency_p50), fmt_seconds(s.latency_p95)]
+    if s.recorded_latency_p50 is None:
+        return ['unknown', 'unknown']
+    return [fmt_seconds(s.recorded_latency_p50), fmt_seconds(s.recorded_latency_p95)]
+
+
+REPLAY_LATENCY_NOTE = (
+    "rec p50/p95: the recorded model's latency per run (the sum of the recorded durations of its exchanges); "
+    "'unknown': the recording stored no durations (recorded before format version 2). The replay's own wall time "
+    'per run is `latency` and `duration` in the JSON report.'
+)
+"""Under the summary table of a replay: what its latency columns hold."""
 
 
 CASE_WIDTH = 120
@@ -315,6 +331,8 @@ def render_session(report: Report, *, verbose: bool) -> list[str]:
     ]
     if report.architectures:
         lines.extend(render_summary(report))
+        if report.replay_of:
+            lines.append(REPLAY_LATENCY_NOTE)
         t = report.total
         judging = (
             f'; evaluation (judge {report.judge_model or "default"}): {t.judge_requests} requests, '
