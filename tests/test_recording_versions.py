@@ -190,6 +190,52 @@ def test_two_releases_forms_of_one_request_share_its_key() -> None:
     assert canonical_parameters(OLDER_PARAMETERS, default_mode='native')['output_tools'] == []
 
 
+def test_a_retry_is_one_retry_however_a_release_files_it() -> None:
+    """pydantic-ai 2.50 files a tool's `ModelRetry` as a retry prompt; later releases as a tool return marked as
+    retried, and a retry that answers no tool call as retry feedback (2.50: a retry prompt without a tool name)."""
+    older = [
+        {
+            'tool_name': 'pod_status',
+            'content': 'end must be after start',
+            'tool_call_id': 'call_abc',
+            'part_kind': 'retry-prompt',
+        }
+    ]
+    newer = [
+        {
+            'tool_name': 'pod_status',
+            'content': 'end must be after start',
+            'tool_call_id': 'pyd_ai_xyz',
+            'outcome': 'retried',
+            'retry': {'cause': 'model_retry', 'attempt': 1, 'max_retries': 2},
+            'part_kind': 'tool-return',
+        }
+    ]
+
+    def conversation(parts: list[dict[str, Any]], before: list[dict[str, Any]] = NEWER) -> list[dict[str, Any]]:
+        return [*copy.deepcopy(before[:2]), {'parts': parts, 'instructions': 'You check pods.', 'kind': 'request'}]
+
+    assert stored_hash(conversation(older, OLDER), OLDER_PARAMETERS) == stored_hash(
+        conversation(newer), NEWER_PARAMETERS
+    )
+    # A tool return that is not a retry is not one.
+    returned = [{**newer[0], 'outcome': 'success', 'retry': None}]
+    assert stored_hash(conversation(returned), NEWER_PARAMETERS) != stored_hash(conversation(newer), NEWER_PARAMETERS)
+
+    errors = [{'type': 'missing', 'loc': ['name'], 'msg': 'Field required', 'input': {}}]
+    untold = [{'content': errors, 'tool_name': None, 'tool_call_id': 'pyd_ai_1', 'part_kind': 'retry-prompt'}]
+    feedback = [
+        {
+            'content': [{**errors[0], 'url': 'https://errors.pydantic.dev/2.12/v/missing'}],
+            'retry': {'cause': 'output_validation', 'attempt': 1, 'max_retries': 1},
+            'part_kind': 'retry-feedback',
+        }
+    ]
+    assert stored_hash(conversation(untold, OLDER), OLDER_PARAMETERS) == stored_hash(
+        conversation(feedback), NEWER_PARAMETERS
+    )
+
+
 def _changed(messages: list[dict[str, Any]], path: tuple[Any, ...], value: Any) -> list[dict[str, Any]]:
     out = copy.deepcopy(messages)
     target: Any = out

@@ -14,6 +14,8 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCall
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from pytest_agentarch.core.records import RunRecord
+from pytest_agentarch.reports.html import render_html
+from pytest_agentarch.reports.markdown import render_markdown
 from pytest_agentarch.reports.report import ItemResult, Report, build_report
 from pytest_agentarch.reports.table import REPLAY_LATENCY_NOTE, render_session
 from pytest_agentarch.requests.recording import RecordingModel, ReplayModel
@@ -97,6 +99,12 @@ def test_a_replayed_run_reports_the_sum_of_its_recorded_durations(tmp_path: Path
     assert 'rec p50' in header and 'rec p95' in header and ' p50 ' not in header.replace('rec p50', '')
     assert row.split().count('3.50s') == 2
     assert REPLAY_LATENCY_NOTE in lines
+    # The Markdown and HTML reports say the same.
+    markdown = render_markdown(report)
+    assert '| rec p50 | rec p95 |' in markdown and '| 3.50s | 3.50s |' in markdown
+    page = render_html(report)
+    assert '<th>rec p50</th><th>rec p95</th>' in page and '<td>3.50 s</td><td>3.50 s</td>' in page
+    assert 'Recorded model latency per run' in page
 
 
 def test_a_recording_without_durations_says_the_recorded_latency_is_unknown(tmp_path: Path) -> None:
@@ -110,6 +118,10 @@ def test_a_recording_without_durations_says_the_recorded_latency_is_unknown(tmp_
     assert (arch.summary.recorded_latency_p50, arch.summary.recorded_latency_p95) == (None, None)
     row = next(line for line in render_session(report, verbose=False) if line.startswith('one'))
     assert row.split().count('unknown') == 2
+    assert '| unknown | unknown |' in render_markdown(report)
+    page = render_html(report)
+    assert '<td>unknown</td><td>unknown</td>' in page
+    assert 'The replay&#x27;s own wall time per run (recorded latency unknown)' in page
 
 
 def test_outside_a_replay_the_table_shows_wall_time(tmp_path: Path) -> None:

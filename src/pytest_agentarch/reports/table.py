@@ -16,8 +16,8 @@ from ..core.sequential import (
     fixed_n_power,
     plan,
 )
-from ..core.stats import LEVELS, ArchitectureStats, CaseStats, Rate, Score, Totals
-from .formatting import fmt_number, fmt_rate, fmt_seconds, fmt_short_rate, fmt_usd
+from ..core.stats import LEVELS, CaseStats, Rate, Score, Totals
+from .formatting import fmt_latencies, fmt_number, fmt_rate, fmt_short_rate, fmt_usd, latency_heads
 from .report import Report
 from .sequential_notes import gate_tallies
 
@@ -128,7 +128,7 @@ def render_summary(report: Report) -> list[str]:
         'req',
         'cost/run',
         'spend',
-        *(['rec p50', 'rec p95'] if report.replay_of else ['p50', 'p95']),
+        *latency_heads(replay=report.replay_of is not None),
         'peak mem',
     ]
     rows = []
@@ -152,21 +152,11 @@ def render_summary(report: Report) -> list[str]:
                 fmt_number(s.requests, '{:.1f}'),
                 fmt_usd(s.cost),
                 _spend(s.total),
-                *_latencies(s, replay=report.replay_of is not None),
+                *fmt_latencies(s, replay=report.replay_of is not None),
                 '-' if s.peak_memory is None else f'{s.peak_memory / 2**20:.1f}MiB',
             ]
         )
     return _grid(header, rows)
-
-
-def _latencies(s: ArchitectureStats, *, replay: bool) -> list[str]:
-    """The p50 and p95 cells: of the runs' wall time, or in a replay of the recorded model's latency (the replay's
-    own wall time is not the model's; see `REPLAY_LATENCY_NOTE`)."""
-    if not replay:
-        return [fmt_seconds(s.latency_p50), fmt_seconds(s.latency_p95)]
-    if s.recorded_latency_p50 is None:
-        return ['unknown', 'unknown']
-    return [fmt_seconds(s.recorded_latency_p50), fmt_seconds(s.recorded_latency_p95)]
 
 
 REPLAY_LATENCY_NOTE = (
