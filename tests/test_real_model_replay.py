@@ -97,6 +97,9 @@ def test_the_replay_reproduces_the_documented_real_model_table(
     report = json.loads(report_path.read_text())
     assert report['total']['requests'] > 0
     got = {entry['summary']['architecture']: entry['summary'] for entry in report['architectures']}
+    # Recorded in format version 1, which stored no durations: the model's latency is unknown, never the replay's own.
+    assert 'rec p50' in result.stdout and 'unknown' in result.stdout
+    assert all(s['recorded_latency_p50'] is None and s['latency_p50'] is not None for s in got.values())
     for row in rows:
         summary = got[row['architecture']]
         levels = summary['determinism_by_level']

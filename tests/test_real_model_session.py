@@ -311,7 +311,25 @@ def test_record_then_replay_gives_the_same_report_without_the_model(
     a, b = (json.loads(session.path.joinpath(n).read_text()) for n in ('a.json', 'b.json'))
     assert comparable(a) == comparable(b)
     assert b['replay_of'] == 'rec' and a['replay_of'] is None
-    replayed.stdout.fnmatch_lines(['*every model response replayed from rec*'])
+    replayed.stdout.fnmatch_lines(['*every model response replayed from rec*', '*rec p50*rec p95*'])
+    # Each replayed run reports the sum of the durations the recording stored for its exchanges, apart from its own
+    # wall time; the recording session itself reports none.
+    stored: dict[tuple[str, int], float] = {}
+    for path in session.path.joinpath('rec').rglob('*.jsonl'):
+        for line in path.read_text(encoding='utf-8').splitlines()[1:]:
+            exchange = json.loads(line)
+            key = (exchange['case'], exchange['index'])
+            stored[key] = stored.get(key, 0.0) + exchange['duration']
+    got = {
+        (c['case'], r['index']): r['recorded_latency']
+        for a_ in b['architectures']
+        for c in a_['cases']
+        for r in c['run_results']
+    }
+    assert got == pytest.approx(stored) and len(got) == 6
+    assert all(
+        r['recorded_latency'] is None for a_ in a['architectures'] for c in a_['cases'] for r in c['run_results']
+    )
     # The secret API key reached the server, and nothing the session wrote.
     assert all(r.headers.get('authorization') == f'Bearer {SECRET}' for r in openai_server.requests)
     written = [p for p in session.path.rglob('*') if p.is_file()]
@@ -327,7 +345,7 @@ def test_a_replay_of_a_changed_request_names_the_run(session: pytest.Pytester) -
     session.makefile('.yaml', cases=textwrap.dedent(CASES).replace('inputs: second', 'inputs: second, changed'))
     result = run(session, '--runs=1', '--agentarch-replay=rec')
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(['*error: ReplayMissError: *second*', '*record this session again*'])
+    result.stdout.fnmatch_lines(['*error: ReplayMissError: *second*', '*record this item again*'])
 
 
 def test_record_and_replay_exclude_each_other(session: pytest.Pytester, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections import Counter
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +206,10 @@ def test_identical_concurrent_requests_share_their_recorded_answers_each_used_on
     got = asyncio.run(sub_agent_order())
     assert sorted(got) == ['alpha:run0', 'beta:run0']
     # A third identical request in the same run has no recorded answer left.
-    third = r'recorded 2 time\(s\) in this run and is now sent for time 3'
+    third = (
+        r'this exact request is recorded 2 time\(s\) in this run \(recorded request \d of 5\) '
+        r'and is now sent for time 3'
+    )
     with run_scope(run_info(0)), pytest.raises(ReplayMissError, match=third):
         asyncio.run(Agent(instructions='Investigate.', tools=[alpha, beta]).run('look at the pods', model=replay))
 
@@ -234,10 +238,13 @@ def test_a_changed_prompt_misses_naming_the_run_and_the_difference(tmp_path: Pat
     with pytest.raises(ReplayMissError) as caught:
         asyncio.run(one_agent(replay, 1, instructions='Check the nodes.'))
     message = str(caught.value)
-    assert "architecture 'single', case 'crashloop', run index 1, dataset 'k8s', model 'scripted'" in message
-    assert 'message 1 of 1 differs from the closest recorded request' in message
-    assert '"instructions":"Check the nodes."' in message and '"instructions":"Check the pods."' in message
-    assert 'record this session again' in message
+    assert (
+        "request 1 of the run of architecture 'single', case 'crashloop', run index 1, dataset 'k8s', model 'scripted'"
+        in message
+    )
+    assert 'recorded request 1 of 2, differs at messages[0].instructions:' in message
+    assert 'now:      "Check the nodes."' in message and 'recorded: "Check the pods."' in message
+    assert 'record this item again' in message
 
     # A tool that now returns something else: the first request matches, the second differs in its third message.
     def alpha(q: str) -> str:
@@ -247,8 +254,9 @@ def test_a_changed_prompt_misses_naming_the_run_and_the_difference(tmp_path: Pat
     with run_scope(run_info(1, case='crashloop', architecture='single')), pytest.raises(ReplayMissError) as caught:
         asyncio.run(Agent(instructions='Check the pods.', tools=[alpha]).run('go', model=replay))
     message = str(caught.value)
-    assert 'message 3 of 3 differs from the closest recorded request of this run (which shares the first 2)' in message
-    assert '"content":"ALPHA:x"' in message and '"content":"alpha:x"' in message
+    assert 'no recorded answer for request 2 of the run' in message
+    assert 'recorded request 2 of 2, differs at messages[2].parts[0].content:' in message
+    assert 'now:      "ALPHA:x"' in message and 'recorded: "alpha:x"' in message
 
     # An item that was never recorded.
     with run_scope(run_info(1, case='oom', architecture='single')), pytest.raises(ReplayMissError) as caught:
@@ -269,10 +277,9 @@ def test_changed_tools_miss_with_the_messages_equal(tmp_path: Path) -> None:
 
     with run_scope(run_info(0, case='crashloop', architecture='single')), pytest.raises(ReplayMissError) as caught:
         asyncio.run(Agent(instructions='Check the pods.', tools=[alpha]).run('go', model=replay))
-    assert 'the messages match a recorded request of this run, but the tools or output settings differ' in str(
-        caught.value
-    )
-    assert '"limit"' in str(caught.value)
+    message = str(caught.value)
+    assert 'differs at parameters.function_tools[0].parameters_json_schema.properties.limit:' in message
+    assert 'recorded: (nothing)' in message and '"type":"integer"' in message
 
 
 def test_timestamps_and_generated_ids_do_not_change_the_match(tmp_path: Path) -> None:
@@ -321,7 +328,8 @@ def test_files_hold_a_header_and_one_line_per_exchange(tmp_path: Path) -> None:
     path = only_file(tmp_path)
     assert path.relative_to(tmp_path).parts == ('scripted', 'k8s', 'single', 'crashloop.jsonl')
     header, *exchanges = lines(path)
-    assert header['version'] == FORMAT_VERSION == 1
+    assert header['version'] == FORMAT_VERSION == 2
+    assert header['pydantic_ai_version'] == version('pydantic-ai-slim')
     assert {k: header[k] for k in ('model', 'dataset', 'architecture', 'case', 'test')} == {
         'model': 'scripted',
         'dataset': 'k8s',
@@ -338,6 +346,7 @@ def test_files_hold_a_header_and_one_line_per_exchange(tmp_path: Path) -> None:
     for e in exchanges:
         assert (e['model'], e['dataset'], e['architecture'], e['case']) == ('scripted', 'k8s', 'single', 'crashloop')
         assert len(e['hash']) == 32 and e['stream'] is False and e['settings'] is None
+        assert isinstance(e['duration'], float) and e['duration'] >= 0
         assert e['response_model'] == e['response']['model_name'] == 'function:respond:'
         assert e['response']['kind'] == 'response' and e['request'][0]['instructions'] == 'Check the pods.'
     assert exchanges[0]['parameters']['function_tools'][0]['name'] == 'alpha'
@@ -376,9 +385,9 @@ def test_bad_directories_and_versions_are_clear_errors(tmp_path: Path) -> None:
 
     path = only_file(tmp_path)
     header, *rest = path.read_text().splitlines()
-    path.write_text('\n'.join([json.dumps({**json.loads(header), 'version': 2}), *rest]) + '\n')
+    path.write_text('\n'.join([json.dumps({**json.loads(header), 'version': 3}), *rest]) + '\n')
     replay = ReplayModel(tmp_path, model_label='scripted')  # files are read on first use
-    with pytest.raises(RecordingError, match='format version 2; this pytest-agentarch reads version 1'):
+    with pytest.raises(RecordingError, match=r'format version 3; this pytest-agentarch reads versions 1, 2\. Upgrade'):
         asyncio.run(one_agent(replay, 0))
 
     path.write_text('not json\n')

@@ -2,9 +2,9 @@
 
 `agentarch html REPORT.json -o OUT.html` renders a JSON report; `agentarch merge SHARD.json... -o REPORT.json` makes the
 report of a session split with `--agentarch-shard`, gates judged; `agentarch recording pack|unpack DIR` gzips a
-recording or undoes it; `agentarch local fetch NAME` fetches and verifies a local model's pinned weights;
-`agentarch plan [PYTEST ARGS]` prints the runs a session's gates need without running any. `python -m
-pytest_agentarch` is the same tool.
+recording or undoes it, and `agentarch recording rekey DIR` rewrites an older recording in the current format;
+`agentarch local fetch NAME` fetches and verifies a local model's pinned weights; `agentarch plan [PYTEST ARGS]` prints
+the runs a session's gates need without running any. `python -m pytest_agentarch` is the same tool.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _merge(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _recording(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .requests.recording import RecordingError, pack, unpack
+    from .requests.recording import FORMAT_VERSION, RecordingError, pack, rekey, unpack
 
     if not args.directory.is_dir():
         print(f'error: {args.directory} is not a directory', file=sys.stderr)
@@ -90,6 +90,14 @@ def _recording(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
             packed = pack(args.directory)
             plain_bytes, packed_bytes = sum(p for _, p, _ in packed), sum(g for _, _, g in packed)
             print(f'packed {len(packed)} file(s) under {args.directory}: {plain_bytes:,} bytes -> {packed_bytes:,}')
+        elif args.action == 'rekey':
+            done = rekey(args.directory)
+            older = sum(r.version != FORMAT_VERSION for r in done)
+            print(
+                f'rekeyed {len(done)} file(s) under {args.directory} to format version {FORMAT_VERSION} '
+                f'({older} of an older version; {sum(r.changed for r in done):,} of {sum(r.exchanges for r in done):,} '
+                'exchanges got a new key)'
+            )
         else:
             print(f'unpacked {len(unpack(args.directory))} file(s) under {args.directory}')
     except RecordingError as exc:
@@ -152,9 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     merge.set_defaults(run=_merge)
 
-    recording = commands.add_parser('recording', help='pack or unpack a real-model recording')
+    recording = commands.add_parser('recording', help='pack, unpack or rekey a real-model recording')
     recording.add_argument(
-        'action', choices=('pack', 'unpack'), help='pack: <case>.jsonl -> <case>.jsonl.gz; unpack: the reverse'
+        'action',
+        choices=('pack', 'unpack', 'rekey'),
+        help='pack: <case>.jsonl -> <case>.jsonl.gz; unpack: the reverse; rekey: rewrite an older format version in '
+        'the current one, keys computed again from the stored requests (no model needed)',
     )
     recording.add_argument('directory', type=Path, help='the recording directory (--agentarch-record DIR)')
     recording.set_defaults(run=_recording)

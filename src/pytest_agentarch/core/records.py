@@ -18,6 +18,7 @@ __all__ = (
     'RunRecord',
     'ToolCallRecord',
     'clip',
+    'recorded_latency',
 )
 
 RESULT_CHARS = 200
@@ -94,6 +95,15 @@ class Assertion:
     rate) or the path it took (they decide path conformance)."""
 
 
+def recorded_latency(durations: list[float | None] | None) -> float | None:
+    """A replayed run's recorded latency from the recorded durations of its exchanges (`RunRecord.recorded_latency`):
+    their sum, or None when nothing was replayed or any duration is unknown."""
+    if durations is None:
+        return None
+    known = [d for d in durations if d is not None]
+    return sum(known) if len(known) == len(durations) else None
+
+
 def _context_wire(context: RequestContext) -> dict[str, Any]:
     return {**context.__dict__, 'tool_results': list(context.tool_results)}
 
@@ -115,6 +125,9 @@ class RunRecord:
     """0-based run index within the case."""
     duration: float
     """Wall time of the run in seconds."""
+    recorded_latency: float | None = None
+    """In a replay, the recorded model's latency of the run: the sum of the recorded durations of the exchanges it was
+    answered with, in seconds. None outside a replay, and when the recording stored no duration for one of them."""
     error_type: str | None = None
     """Exception class name if the run raised (or `CaptureError` when nothing was captured); else None."""
     error_message: str | None = None

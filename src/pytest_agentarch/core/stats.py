@@ -652,7 +652,12 @@ class CaseStats(BaseModel):
     output_tokens: Distribution
     tool_calls: Distribution
     cost: Distribution | None = Field(description='USD per counted run; null unless every counted run was priced')
-    latency: Distribution = Field(description='wall seconds per counted run')
+    latency: Distribution = Field(description="wall seconds per counted run (in a replay: the replay's own)")
+    recorded_latency: Distribution | None = Field(
+        default=None,
+        description="replay only: the recorded model's seconds per counted run (the sum of the recorded durations of "
+        'its exchanges); null outside a replay and when the recording stored no durations',
+    )
     metrics: dict[str, float] = Field(
         description='mean per counted run of each metric the architecture reported (increment_eval_metric)'
     )
@@ -792,6 +797,7 @@ def case_stats(
         tool_calls=Distribution.of([len(r.tool_calls) for r in counted]),
         cost=Distribution.of([c for c in costs if c is not None]) if costs and None not in costs else None,
         latency=Distribution.of([r.duration for r in counted]),
+        recorded_latency=_recorded(counted),
         metrics={m: sum(r.metrics.get(m, 0.0) for r in counted) / n for m in metric_names},
         total=Totals.of(records),
         expected_steps=expected_steps,
@@ -838,8 +844,14 @@ class ArchitectureStats(BaseModel):
     requests: float | None
     tool_calls: float | None
     cost: float | None = Field(description='mean USD per counted run; null unless every counted run was priced')
-    latency_p50: float | None
+    latency_p50: float | None = Field(description="wall seconds per counted run (in a replay: the replay's own)")
     latency_p95: float | None
+    recorded_latency_p50: float | None = Field(
+        default=None,
+        description="replay only: the recorded model's seconds per counted run (`CaseStats.recorded_latency`); null "
+        'outside a replay and when the recording stored no durations',
+    )
+    recorded_latency_p95: float | None = None
     metrics: dict[str, float] = Field(
         default_factory=dict[str, float], description='mean per counted run of each reported metric'
     )
@@ -887,10 +899,21 @@ def _all_raised(observed: Sequence[CaseStats]) -> str | None:
     return f'the only run raised {raised}' if counted == 1 else f'all {counted} runs raised {raised}'
 
 
+def _recorded(counted: Sequence[RunRecord]) -> Distribution | None:
+    """The recorded latencies of the counted runs, when every one of them has one."""
+    known = [r.recorded_latency for r in counted if r.recorded_latency is not None]
+    return Distribution.of(known) if known and len(known) == len(counted) else None
+
+
 def aggregate(
-    cases: Sequence[CaseStats], *, description: str = '', latencies: Sequence[float] = ()
+    cases: Sequence[CaseStats],
+    *,
+    description: str = '',
+    latencies: Sequence[float] = (),
+    recorded_latencies: Sequence[float] | None = None,
 ) -> ArchitectureStats:
-    """Pool the cases of one architecture. `latencies` are its counted runs' wall times (for exact percentiles)."""
+    """Pool the cases of one architecture. `latencies` are its counted runs' wall times (for exact percentiles);
+    `recorded_latencies`, in a replay, their recorded model latencies (None when any is unknown)."""
     if not cases:
         raise ValueError('aggregate needs at least one case')
     if len({(c.architecture, c.model) for c in cases}) > 1:
@@ -948,6 +971,8 @@ def aggregate(
         ),
         latency_p50=percentile(latencies, 50),
         latency_p95=percentile(latencies, 95),
+        recorded_latency_p50=percentile(recorded_latencies, 50) if recorded_latencies else None,
+        recorded_latency_p95=percentile(recorded_latencies, 95) if recorded_latencies else None,
         metrics={m: sum(c.metrics.get(m, 0.0) * c.determinism.n for c in cases) / counted for m in metric_names}
         if counted
         else {},

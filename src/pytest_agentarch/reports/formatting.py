@@ -6,9 +6,20 @@ each writer only chooses the separators its medium reads best with (an en dash i
 
 from __future__ import annotations
 
-from ..core.stats import Rate
+from collections.abc import Callable
 
-__all__ = ('fmt_number', 'fmt_percent', 'fmt_rate', 'fmt_seconds', 'fmt_short_rate', 'fmt_usd')
+from ..core.stats import ArchitectureStats, Rate
+
+__all__ = (
+    'fmt_latencies',
+    'fmt_number',
+    'fmt_percent',
+    'fmt_rate',
+    'fmt_seconds',
+    'fmt_short_rate',
+    'fmt_usd',
+    'latency_heads',
+)
 
 NONE = '-'
 """What a missing figure is shown as."""
@@ -57,3 +68,21 @@ def fmt_seconds(value: float | None, *, space: str = '') -> str:
 def fmt_usd(value: float | None) -> str:
     """`$0.00123` (five decimals: a run of a small model costs fractions of a cent), or `-`."""
     return NONE if value is None else f'${value:.5f}'
+
+
+def latency_heads(*, replay: bool) -> tuple[str, str]:
+    """The headings of the p50 and p95 columns: of wall time, or in a replay of the recorded model's latency."""
+    return ('rec p50', 'rec p95') if replay else ('p50', 'p95')
+
+
+def fmt_latencies(
+    stats: ArchitectureStats, *, replay: bool, fmt: Callable[[float | None], str] = fmt_seconds
+) -> tuple[str, str]:
+    """An architecture's p50 and p95 cells: its runs' wall time, or in a replay the recorded model's latency, and
+    `unknown` when the recording stored no durations (a replay's own wall time is not the model's: it is in the
+    JSON report, apart)."""
+    if not replay:
+        return fmt(stats.latency_p50), fmt(stats.latency_p95)
+    if stats.recorded_latency_p50 is None:
+        return 'unknown', 'unknown'
+    return fmt(stats.recorded_latency_p50), fmt(stats.recorded_latency_p95)

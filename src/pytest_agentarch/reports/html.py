@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..core.divergence import Divergence, ExampleRun, ModelContext, TreeNode, shared_context
 from ..core.stats import LEVELS, Rate, percentile
-from .formatting import fmt_percent, fmt_rate, fmt_seconds
+from .formatting import fmt_latencies, fmt_percent, fmt_rate, fmt_seconds, latency_heads
 from .report import ArchitectureReport, CaseReport, Report, capture_paths
 
 __all__ = ('render_html', 'write_html')
@@ -173,6 +173,19 @@ def _latency_chart(report: Report) -> str:
         _who(a): [r.duration for c in a.cases for r in c.run_results if r.error_kind != 'infrastructure']
         for a in report.architectures
     }
+    recorded = {
+        _who(a): [r.recorded_latency for c in a.cases for r in c.run_results if r.error_kind != 'infrastructure']
+        for a in report.architectures
+    }
+    # A replay answers at once: its wall time is not the model's; the recorded latency is, when the recording has it.
+    known = all(v is not None for values in recorded.values() for v in values)
+    if report.replay_of and known:
+        durations = {who: [v for v in values if v is not None] for who, values in recorded.items()}
+    what = (
+        ('Recorded model latency per run' if known else "The replay's own wall time per run (recorded latency unknown)")
+        if report.replay_of
+        else 'Wall time per run'
+    )
     scale = _nice(max((max(d) for d in durations.values() if d), default=0.0))
     rows = []
     for i, (who, values) in enumerate(durations.items()):
@@ -196,7 +209,7 @@ def _latency_chart(report: Report) -> str:
     ticks = [(t / 4, _secs(scale * t / 4)) for t in range(5)]
     return _svg(
         'latency',
-        'Wall time per run: box p25\u2013p75, line at the median, whiskers p5\u2013p95, dot at the slowest',
+        f'{what}: box p25\u2013p75, line at the median, whiskers p5\u2013p95, dot at the slowest',
         height,
         _axis(height, ticks) + ''.join(rows),
     )
@@ -215,7 +228,8 @@ def _summary_table(report: Report) -> str:
     )
     usage_head = (
         '<tr><th>architecture</th><th>tok in</th><th>tok out</th><th>req</th><th>cost/run</th><th>spend</th>'
-        '<th>p50</th><th>p95</th><th>peak mem</th></tr>'
+        + ''.join(f'<th>{head}</th>' for head in latency_heads(replay=report.replay_of is not None))
+        + '<th>peak mem</th></tr>'
     )
     rates, usage = [], []
     for a in report.architectures:
@@ -241,8 +255,7 @@ def _summary_table(report: Report) -> str:
             '-' if s.requests is None else f'{s.requests:.1f}',
             '-' if s.cost is None else f'${s.cost:.5f}',
             '-' if s.total.cost is None else f'${s.total.cost:.5f}',
-            _secs(s.latency_p50),
-            _secs(s.latency_p95),
+            *fmt_latencies(s, replay=report.replay_of is not None, fmt=_secs),
             '-' if s.peak_memory is None else f'{s.peak_memory / 2**20:.1f} MiB',
         ]
         usage.append(f'<tr data-arch="{_e(_who(a))}">' + ''.join(f'<td>{_e(c)}</td>' for c in spent) + '</tr>')

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..core.compare import BaselineComparison, ProportionChange
 from ..core.stats import CaseStats
-from .formatting import fmt_number, fmt_rate, fmt_usd
+from .formatting import fmt_latencies, fmt_number, fmt_rate, fmt_usd, latency_heads
 from .report import Report, capture_paths
 
 __all__ = ('append_markdown', 'junit_properties', 'render_markdown')
@@ -167,8 +167,7 @@ def render_markdown(report: Report) -> str:
                 fmt_number(s.input_tokens),
                 fmt_number(s.output_tokens),
                 fmt_usd(s.cost),
-                fmt_number(s.latency_p50, '{:.2f}s'),
-                fmt_number(s.latency_p95, '{:.2f}s'),
+                *fmt_latencies(s, replay=report.replay_of is not None, fmt=lambda v: fmt_number(v, '{:.2f}s')),
             ]
         )
     lines += _table(
@@ -184,8 +183,7 @@ def render_markdown(report: Report) -> str:
             'tok in',
             'tok out',
             'cost/run',
-            'p50',
-            'p95',
+            *latency_heads(replay=report.replay_of is not None),
         ],
         rows,
     )

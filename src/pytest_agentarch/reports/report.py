@@ -126,7 +126,12 @@ class RunSummary(BaseModel):
         description="index into `variants` of this run's trajectory (or error); null for an infrastructure failure"
     )
     output_key: str | None = Field(description='canonical JSON of the compared output fields')
-    duration: float = Field(description='wall seconds')
+    duration: float = Field(description="wall seconds (in a replay: the replay's own)")
+    recorded_latency: float | None = Field(
+        default=None,
+        description="replay only: the recorded model's seconds for the run (the sum of the recorded durations of its "
+        'exchanges); null outside a replay and when the recording stored none',
+    )
     requests: int
     input_tokens: int
     output_tokens: int
@@ -149,6 +154,12 @@ class RunSummary(BaseModel):
     )
 
 
+def _recorded_latencies(records: list[RunRecord]) -> list[float] | None:
+    """The recorded latencies of `records` (a replay's counted runs), or None unless every one has one."""
+    known = [r.recorded_latency for r in records if r.recorded_latency is not None]
+    return known if known and len(known) == len(records) else None
+
+
 def _summaries(records: list[RunRecord], variants: list[str], level: Level) -> list[RunSummary]:
     position = {t: i for i, t in enumerate(variants)}
     return [
@@ -160,6 +171,7 @@ def _summaries(records: list[RunRecord], variants: list[str], level: Level) -> l
             variant=None if r.infrastructure else position.get(variant_key(r, level)),
             output_key=r.output_key,
             duration=r.duration,
+            recorded_latency=r.recorded_latency,
             requests=r.requests,
             input_tokens=r.input_tokens,
             output_tokens=r.output_tokens,
@@ -362,10 +374,12 @@ def build_report(
                     sequential=SequentialItem.model_validate(item.sequential) if item.sequential else None,
                 )
             )
+        counted = [r for i in by_arch[key] for r in i.records if not r.infrastructure]
         summary = aggregate(
             cases,
             description=by_arch[key][0].description,
-            latencies=[r.duration for i in by_arch[key] for r in i.records if not r.infrastructure],
+            latencies=[r.duration for r in counted],
+            recorded_latencies=_recorded_latencies(counted),
         )
         peaks = [c.peak_memory for c in cases if c.peak_memory is not None]
         summary.peak_memory = max(peaks) if peaks else None

@@ -18,7 +18,7 @@ from ..core.sequential import (
     without_maximum,
 )
 from ..core.stats import LEVELS, CaseStats, Rate, Score, Totals
-from .formatting import fmt_number, fmt_rate, fmt_seconds, fmt_short_rate, fmt_usd
+from .formatting import fmt_latencies, fmt_number, fmt_rate, fmt_short_rate, fmt_usd, latency_heads
 from .report import Report
 from .sequential_notes import gate_tallies
 
@@ -129,8 +129,7 @@ def render_summary(report: Report) -> list[str]:
         'req',
         'cost/run',
         'spend',
-        'p50',
-        'p95',
+        *latency_heads(replay=report.replay_of is not None),
         'peak mem',
     ]
     rows = []
@@ -154,12 +153,19 @@ def render_summary(report: Report) -> list[str]:
                 fmt_number(s.requests, '{:.1f}'),
                 fmt_usd(s.cost),
                 _spend(s.total),
-                fmt_seconds(s.latency_p50),
-                fmt_seconds(s.latency_p95),
+                *fmt_latencies(s, replay=report.replay_of is not None),
                 '-' if s.peak_memory is None else f'{s.peak_memory / 2**20:.1f}MiB',
             ]
         )
     return _grid(header, rows)
+
+
+REPLAY_LATENCY_NOTE = (
+    "rec p50/p95: the recorded model's latency per run (the sum of the recorded durations of its exchanges); "
+    "'unknown': the recording stored no durations (recorded before format version 2). The replay's own wall time "
+    'per run is `latency` and `duration` in the JSON report.'
+)
+"""Under the summary table of a replay: what its latency columns hold."""
 
 
 CASE_WIDTH = 120
@@ -316,6 +322,8 @@ def render_session(report: Report, *, verbose: bool) -> list[str]:
     ]
     if report.architectures:
         lines.extend(render_summary(report))
+        if report.replay_of:
+            lines.append(REPLAY_LATENCY_NOTE)
         t = report.total
         judging = (
             f'; evaluation (judge {report.judge_model or "default"}): {t.judge_requests} requests, '

@@ -55,6 +55,9 @@ class RunCounters:
     """Faults injected into the run's model requests, by kind (`requests.faults`)."""
     requests_seen: dict[str, int] = field(default_factory=dict[str, int])
     """How often each distinct request content was sent in the run (`requests.faults` draws per occurrence)."""
+    replayed: list[float | None] | None = None
+    """In a replay, the recorded duration of each exchange the run was answered with, in seconds (None: the recording
+    stored none); None when no request of the run was replayed."""
 
 
 _CURRENT: ContextVar[RunInfo | None] = ContextVar('pytest_agentarch_current_run', default=None)

@@ -29,7 +29,7 @@ from pydantic_evals.online import run_evaluators
 from pydantic_evals.otel import SpanTree, SpanTreeRecordingError
 
 from .. import _compat
-from ..core.records import Assertion, ModelRequestRecord, RunRecord, ToolCallRecord
+from ..core.records import Assertion, ModelRequestRecord, RunRecord, ToolCallRecord, recorded_latency
 from ..core.trajectory import (
     Call,
     flat_call_steps,
@@ -376,6 +376,7 @@ def captured_record(execution: Execution, index: int) -> RunRecord:
     return RunRecord(
         index=index,
         duration=execution.duration,
+        recorded_latency=recorded_latency(counters.replayed),
         attempts=counters.attempts,
         retries=counters.retries,
         waited=counters.waited,

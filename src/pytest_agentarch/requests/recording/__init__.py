@@ -14,12 +14,14 @@ docs/recording-format.md. One module per job:
 | `files` | the header, reading and indexing an item's file, the packed (gzip) form, `pack` / `unpack` |
 | `record` | `RecordingModel` |
 | `replay` | `ReplayModel` and the message of a replay miss |
+| `rekey` | `rekey`: an older format version's files rewritten in this one, keys computed from the stored requests |
 """
 
 from .files import FORMAT_VERSION, pack, unpack
 from .keys import RecordingError, Role
 from .record import RecordingModel
 from .redaction import REDACTED, redact
+from .rekey import Rekeyed, rekey
 from .replay import ReplayMissError, ReplayModel
 
 __all__ = (
@@ -27,10 +29,12 @@ __all__ = (
     'REDACTED',
     'RecordingError',
     'RecordingModel',
+    'Rekeyed',
     'ReplayMissError',
     'ReplayModel',
     'Role',
     'pack',
     'redact',
+    'rekey',
     'unpack',
 )

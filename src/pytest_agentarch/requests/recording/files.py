@@ -15,11 +15,13 @@ from typing import Any
 from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelResponse
 from pydantic_ai.profiles import DEFAULT_PROFILE, ModelProfile
 
-from .keys import Key, RecordingError
+from .keys import Key, RecordingError, default_output_mode, stored_hash
 
 __all__ = (
     'FORMAT',
     'FORMAT_VERSION',
+    'READABLE_VERSIONS',
+    'Entry',
     'RecordedFile',
     'check_header',
     'first_jsonl',
@@ -30,13 +32,20 @@ __all__ = (
     'packed_path',
     'profile_from_json',
     'profile_json',
+    'rekeyed_slot',
     'response_of',
     'unpack',
     'unpack_file',
 )
 
-FORMAT_VERSION = 1
-"""Version of the recording format this module writes and reads; a file of another version is refused."""
+FORMAT_VERSION = 2
+"""Version of the recording format this module writes. Version 2 keys a request by what of it reaches the model
+(`keys.canonical_messages`), stores each exchange's duration and the pydantic-ai release that recorded it."""
+
+READABLE_VERSIONS = (1, FORMAT_VERSION)
+"""Versions this module reads. A version-1 file is keyed again on the fly from the requests it stores (its own keys
+hashed pydantic-ai's whole JSON form, which changes between releases); `agentarch recording rekey DIR` rewrites it as
+version 2 once and for all."""
 
 FORMAT = 'pytest-agentarch recording'
 """The `format` of every header: what tells a recording file from any other JSON Lines file."""
@@ -88,19 +97,26 @@ def json_line(data: dict[str, Any]) -> bytes:
 
 
 def check_header(header: Any, path: Path) -> dict[str, Any]:
-    """`header` if it is the header of a recording of this format version, else `RecordingError` naming `path`."""
+    """`header` if it is the header of a recording of a version this module reads, else `RecordingError` naming
+    `path`."""
     if not isinstance(header, dict) or header.get('format') != FORMAT or 'version' not in header:
         raise RecordingError(f'{path} is not a pytest-agentarch recording (its first line is not a recording header)')
-    if header['version'] != FORMAT_VERSION:
+    if header['version'] not in READABLE_VERSIONS:
+        newer = isinstance(header['version'], int) and header['version'] > FORMAT_VERSION
         raise RecordingError(
-            f'{path} is a recording of format version {header["version"]!r}; this pytest-agentarch reads version '
-            f'{FORMAT_VERSION}. Record again with this version, or replay with the version that recorded it.'
+            f'{path} is a recording of format version {header["version"]!r}; this pytest-agentarch reads versions '
+            f'{", ".join(map(str, READABLE_VERSIONS))}. '
+            + (
+                'Upgrade pytest-agentarch to replay it.'
+                if newer
+                else 'Record again with this version, or replay with the version that recorded it.'
+            )
         )
     return header
 
 
 @dataclass(kw_only=True)
-class _Entry:
+class Entry:
     """Where one exchange is in its file, and what it is filed under."""
 
     index: int | None
@@ -113,6 +129,8 @@ class _Entry:
     """Byte offset of the line."""
     length: int
     """Byte length of the line."""
+    duration: float | None
+    """Seconds the recorded model took to answer; None when the recording did not store it (format version 1)."""
 
 
 @dataclass(kw_only=True)
@@ -123,9 +141,9 @@ class RecordedFile:
     """The file."""
     header: dict[str, Any]
     """Its header line."""
-    entries: dict[tuple[int | None, str, int], _Entry] = field(default_factory=dict)
+    entries: dict[tuple[int | None, str, int], Entry] = field(default_factory=dict)
     """Exchanges by (run index, hash, occurrence)."""
-    runs: dict[int | None, list[_Entry]] = field(default_factory=dict)
+    runs: dict[int | None, list[Entry]] = field(default_factory=dict)
     """Exchanges of each run, in file order."""
     data: bytes | None = None
     """A packed file's lines, held in memory (a plain file is read where an exchange is, when it is needed)."""
@@ -150,18 +168,22 @@ class RecordedFile:
         if held != key.item():
             raise RecordingError(f'{path} holds {held}, not {key.item()}: the recording directory was altered')
         recorded = cls(path=path, header=header, data=data if _is_packed(path) else None)
+        rekeyed: dict[tuple[int | None, str], int] = {}
         offset = len(lines[0]) + 1
         for number, raw in enumerate(lines[1:], start=2):
             if raw.strip():
                 try:
                     exchange = json.loads(raw)
-                    entry = _Entry(
+                    entry = Entry(
                         index=exchange['index'],
                         digest=exchange['hash'],
                         occurrence=exchange['occurrence'],
                         offset=offset,
                         length=len(raw),
+                        duration=_duration(exchange.get('duration')),
                     )
+                    if header['version'] == 1:
+                        entry.digest, entry.occurrence = rekeyed_slot(exchange, rekeyed, header)
                 except (ValueError, KeyError, TypeError):
                     raise RecordingError(f'{path}, line {number}: not a recorded exchange') from None
                 recorded.entries.setdefault((entry.index, entry.digest, entry.occurrence), entry)
@@ -169,7 +191,7 @@ class RecordedFile:
             offset += len(raw) + 1
         return recorded
 
-    def read(self, entry: _Entry) -> dict[str, Any]:
+    def read(self, entry: Entry) -> dict[str, Any]:
         """The exchange at `entry`."""
         if self.data is not None:
             line = self.data[entry.offset : entry.offset + entry.length]
@@ -178,6 +200,25 @@ class RecordedFile:
                 f.seek(entry.offset)
                 line = f.read(entry.length)
         return typing.cast(dict[str, Any], json.loads(line))
+
+
+def _duration(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0 else None
+
+
+def rekeyed_slot(
+    exchange: dict[str, Any], seen: dict[tuple[int | None, str], int], header: dict[str, Any]
+) -> tuple[str, int]:
+    """The hash and occurrence of a stored exchange under this format version, computed from the request it stores
+    and the recorded model's profile (in `header`); `seen` counts the exchanges of each (run index, hash) met so far
+    in file order (a file is in occurrence order: each exchange was appended as its answer arrived)."""
+    profile = header.get('profile')
+    mode = default_output_mode(profile if isinstance(profile, dict) else None)
+    digest = stored_hash(exchange['request'], exchange['parameters'], default_mode=mode)
+    slot = (exchange['index'], digest)
+    occurrence = seen.get(slot, 0)
+    seen[slot] = occurrence + 1
+    return digest, occurrence
 
 
 def response_of(exchange: dict[str, Any], path: Path) -> ModelResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ from pydantic_ai.models import CompletedStreamedResponse, Model, ModelRequestPar
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
+from ...reports.metadata import package_version
 from ...run.context import current_run
 from .files import (
     FORMAT,
@@ -26,7 +28,7 @@ from .files import (
     response_of,
     unpack_file,
 )
-from .keys import Key, RecordingError, Request, Role, dump_messages, prepare
+from .keys import Key, RecordingError, Request, Role, default_output_mode, dump_messages, prepare
 from .redaction import redact
 
 __all__ = ('RecordingModel',)
@@ -97,6 +99,8 @@ class RecordingModel(WrapperModel):
                 'system': wrapped.system,
                 'base_url': wrapped.base_url,
                 'profile': profile_json(wrapped.profile),
+                # what to check first when a replay misses: a release that changed what is sent
+                'pydantic_ai_version': package_version('pydantic-ai-slim'),
             }
         return {
             'version': FORMAT_VERSION,
@@ -124,6 +128,12 @@ class RecordingModel(WrapperModel):
                     path.unlink()  # not even a whole header: nothing to keep
                 else:
                     kept = RecordedFile.load(path, key)
+                    if kept.header.get('version') != FORMAT_VERSION:
+                        raise RecordingError(
+                            f'{path} is a recording of format version {kept.header.get("version")!r}; resuming '
+                            f'appends version-{FORMAT_VERSION} exchanges, which would mix two versions in one file. '
+                            f'Convert the recording first: agentarch recording rekey {self.directory}'
+                        )
                     self._started[path] = key.item()
             self._kept[path] = kept
         return self._kept[path]
@@ -140,7 +150,7 @@ class RecordingModel(WrapperModel):
             return None
         return response_of(kept.read(entry), kept.path)
 
-    def _record(self, request: Request, response: ModelResponse) -> None:
+    def _record(self, request: Request, response: ModelResponse, duration: float) -> None:
         dumped = dump_messages([response])[0]
         path = request.key.path(self.directory)
         item = request.key.item()
@@ -161,6 +171,7 @@ class RecordingModel(WrapperModel):
                 'settings': request.settings,
                 'response_model': response.model_name,
                 'response': dumped,
+                'duration': round(duration, 6),
             }
             data = json_line(redact(exchange))
             started = self._started.get(path)
@@ -187,12 +198,19 @@ class RecordingModel(WrapperModel):
     ) -> ModelResponse:
         """The wrapped model's response, recorded."""
         pending = prepare(
-            self._label(), messages, model_settings, model_request_parameters, stream=False, role=self.role
+            self._label(),
+            messages,
+            model_settings,
+            model_request_parameters,
+            stream=False,
+            role=self.role,
+            default_mode=default_output_mode(self.wrapped.profile),
         )
         if self.resume and (kept := self._kept_answer(pending)) is not None:
             return kept
+        t0 = time.perf_counter()
         response = await self.wrapped.request(messages, model_settings, model_request_parameters)
-        self._record(pending, response)
+        self._record(pending, response, time.perf_counter() - t0)
         return response
 
     @asynccontextmanager
@@ -206,13 +224,20 @@ class RecordingModel(WrapperModel):
         """The wrapped model's stream; its final response (`StreamedResponse.get()`) is recorded when the block
         exits without an error (a stream left before its end is recorded as far as it got)."""
         pending = prepare(
-            self._label(), messages, model_settings, model_request_parameters, stream=True, role=self.role
+            self._label(),
+            messages,
+            model_settings,
+            model_request_parameters,
+            stream=True,
+            role=self.role,
+            default_mode=default_output_mode(self.wrapped.profile),
         )
         if self.resume and (kept := self._kept_answer(pending)) is not None:
             yield CompletedStreamedResponse(kept, model_request_parameters=model_request_parameters, replay_events=True)
             return
+        t0 = time.perf_counter()
         async with self.wrapped.request_stream(
             messages, model_settings, model_request_parameters, run_context
         ) as stream:
             yield stream
-        self._record(pending, stream.get())
+        self._record(pending, stream.get(), time.perf_counter() - t0)

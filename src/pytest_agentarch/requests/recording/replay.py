@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
-import typing
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,28 +16,40 @@ from pydantic_ai.models import CompletedStreamedResponse, Model, ModelRequestPar
 from pydantic_ai.profiles import ModelProfile
 from pydantic_ai.settings import ModelSettings
 
-from ...run.context import current_run
-from .files import RecordedFile, check_header, first_jsonl, first_line, locate, profile_from_json, response_of
+from ...reports.metadata import package_version
+from ...run.context import current_counters, current_run
+from .files import (
+    Entry,
+    RecordedFile,
+    check_header,
+    first_jsonl,
+    first_line,
+    locate,
+    profile_from_json,
+    response_of,
+)
 from .keys import (
     JUDGE,
     Key,
     RecordingError,
     Role,
     canonical,
+    canonical_messages,
+    canonical_parameters,
+    default_output_mode,
     dump_messages,
     hash_of,
-    normalized_messages,
     normalized_parameters,
     slug,
 )
-from .redaction import redact
 
 __all__ = ('ReplayMissError', 'ReplayModel')
 
 
 class ReplayMissError(Exception):
-    """A replayed request has no recorded answer. The message names the run, shows the first difference from the
-    closest recorded request of that run, and says how to fix it (record again)."""
+    """A replayed request has no recorded answer. The message names the item, the run and the request's number in
+    it, shows where it first differs from the nearest recorded request of that run, and says what to do (record
+    again, or replay with the pydantic-ai release that recorded it)."""
 
 
 def _common_prefix(a: Sequence[Any], b: Sequence[Any]) -> int:
@@ -45,16 +57,83 @@ def _common_prefix(a: Sequence[Any], b: Sequence[Any]) -> int:
     return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
 
 
-def _snippet(now: Any, recorded: Any, width: int = 160) -> str:
-    """Both sides as compact JSON from a little before their first difference, truncated."""
-    a, b = canonical(now), canonical(recorded)
-    at = _common_prefix(a, b)
+_MISSING = object()
+"""A side of a difference that has nothing at that path."""
+
+
+def first_difference(now: Any, recorded: Any, path: str = '') -> tuple[str, Any, Any] | None:
+    """Where `now` and `recorded` (JSON-like data) first differ, in document order: the path (`messages[2].parts[0]
+    .content`) and both sides there (`_MISSING` for a side that has nothing at that path); None when they are equal."""
+    if now == recorded:
+        return None
+    if isinstance(now, dict) and isinstance(recorded, dict):
+        for key in [*now, *(k for k in recorded if k not in now)]:
+            where = f'{path}.{key}' if path else key
+            found = first_difference(now.get(key, _MISSING), recorded.get(key, _MISSING), where)
+            if found is not None:
+                return found
+    if isinstance(now, list) and isinstance(recorded, list):
+        for i in range(max(len(now), len(recorded))):
+            found = first_difference(
+                now[i] if i < len(now) else _MISSING, recorded[i] if i < len(recorded) else _MISSING, f'{path}[{i}]'
+            )
+            if found is not None:
+                return found
+    return path, now, recorded
+
+
+def _shown(value: Any, other: Any, width: int = 160) -> str:
+    """One side of a difference as compact JSON, from a little before where it departs from `other`, truncated."""
+    if value is _MISSING:
+        return '(nothing)'
+    text = canonical(value)
+    at = _common_prefix(text, canonical(other)) if other is not _MISSING else 0
     start = max(0, at - 40)
+    return ('...' if start else '') + text[start : at + width] + ('...' if len(text) > at + width else '')
 
-    def cut(text: str) -> str:
-        return ('...' if start else '') + text[start : at + width] + ('...' if len(text) > at + width else '')
 
-    return f'\n  now:      {cut(a)}\n  recorded: {cut(b)}'
+def _advice(header: dict[str, Any] | None) -> str:
+    """What to do about a miss, with the pydantic-ai release that recorded the file and the one replaying it."""
+    running = package_version('pydantic-ai-slim')
+    recorded = header.get('pydantic_ai_version') if header is not None else None
+    text = (
+        '\nWhat to do: if the architecture, its prompts, tools or inputs changed since the recording, record this '
+        'item again (--agentarch-record DIR with the real model; add --agentarch-resume to send only what is '
+        'missing), or undo the change.'
+    )
+    if header is None:
+        return text
+    if recorded is None:
+        return text + (
+            f' The recording does not say which pydantic-ai release made it (format version {header.get("version")}); '
+            f'this session runs pydantic-ai {running}.'
+        )
+    if recorded != running:
+        return text + (
+            f' It was recorded with pydantic-ai {recorded} and this session runs {running}: if nothing of yours '
+            f'changed, that release changed what it sends; replay with pydantic-ai {recorded}, or record again.'
+        )
+    return text + f' Recorded with pydantic-ai {recorded}, as this session runs.'
+
+
+@dataclass(kw_only=True)
+class _Lookup:
+    """A replayed request, keyed, and what the recording holds for it."""
+
+    key: Key
+    """Its item and run."""
+    recorded: RecordedFile | None
+    """The item's recording; None when nothing was recorded for the item."""
+    entry: Entry | None
+    """The recorded exchange that answers it; None on a miss."""
+    messages: list[dict[str, Any]]
+    """Its canonical messages (what is hashed)."""
+    parameters: dict[str, Any]
+    """Its canonical parameters (what is hashed)."""
+    occurrence: int
+    """How many identical requests the run sent before it."""
+    number: int
+    """Its number among the requests of its run, from 1."""
 
 
 class ReplayModel(Model):
@@ -95,6 +174,7 @@ class ReplayModel(Model):
         self._lock = threading.Lock()
         self._files: dict[Path, RecordedFile | None] = {}
         self._sent: dict[tuple[Key, str], int] = {}
+        self._requests: dict[Key, int] = {}
         self._info: dict[str, Any] | None = None
 
     def _recorded_labels(self, base: Path) -> list[str]:
@@ -140,6 +220,10 @@ class ReplayModel(Model):
         url = self._model_info().get('base_url')
         return url if isinstance(url, str) else None
 
+    def _default_mode(self) -> str:
+        profile = self._model_info().get('profile')
+        return default_output_mode(profile if isinstance(profile, dict) else None)
+
     def _provider_model_profile(self) -> ModelProfile:
         return profile_from_json(self._model_info().get('profile'))
 
@@ -151,82 +235,86 @@ class ReplayModel(Model):
                 self._files[path] = RecordedFile.load(located, key) if located is not None else None
             return self._files[path]
 
-    def _lookup(
-        self, messages: list[ModelMessage], params: ModelRequestParameters
-    ) -> tuple[Key, RecordedFile | None, dict[str, Any] | None, list[dict[str, Any]], dict[str, Any], int]:
+    def _lookup(self, messages: list[ModelMessage], params: ModelRequestParameters) -> _Lookup:
         key = Key.of(self.model_label, current_run(), self.role)
-        normalized = normalized_messages(dump_messages(messages))
-        parameters = normalized_parameters(params)
-        digest = hash_of(normalized, parameters)
+        now = canonical_messages(dump_messages(messages))
+        parameters = canonical_parameters(normalized_parameters(params), default_mode=self._default_mode())
+        digest = hash_of(now, parameters)
         with self._lock:
             occurrence = self._sent.get((key, digest), 0)
             self._sent[(key, digest)] = occurrence + 1
+            number = self._requests.get(key, 0) + 1
+            self._requests[key] = number
         recorded = self._file(key)
         entry = recorded.entries.get((key.index, digest, occurrence)) if recorded is not None else None
-        exchange = recorded.read(entry) if recorded is not None and entry is not None else None
-        return key, recorded, exchange, normalized, parameters, occurrence
+        return _Lookup(
+            key=key,
+            recorded=recorded,
+            entry=entry,
+            messages=now,
+            parameters=parameters,
+            occurrence=occurrence,
+            number=number,
+        )
 
     def _answer(self, messages: list[ModelMessage], params: ModelRequestParameters) -> ModelResponse:
-        key, recorded, exchange, normalized, parameters, occurrence = self._lookup(messages, params)
-        if exchange is None:
-            raise ReplayMissError(self._miss(key, recorded, normalized, parameters, occurrence))
-        return response_of(exchange, key.path(self.directory))
+        found = self._lookup(messages, params)
+        if found.recorded is None or found.entry is None:
+            raise ReplayMissError(self._miss(found))
+        if self.role == 'run' and (counters := current_counters()) is not None:
+            # The recorded model's latency of the run (a judge's requests are not the run's)
+            if counters.replayed is None:
+                counters.replayed = []
+            counters.replayed.append(found.entry.duration)
+        return response_of(found.recorded.read(found.entry), found.key.path(self.directory))
 
-    def _miss(
-        self,
-        key: Key,
-        recorded: RecordedFile | None,
-        normalized: list[dict[str, Any]],
-        parameters: dict[str, Any],
-        occurrence: int,
-    ) -> str:
+    def _miss(self, found: _Lookup) -> str:
+        key, recorded = found.key, found.recorded
         path = key.path(self.directory)
-        head = f'no recorded answer for a model request of {key.describe()} in {path}: '
-        fix = (
-            '\nThe architecture, its prompts, tools or inputs, or the model requests changed since the recording: '
-            'record this session again (--agentarch-record DIR, with the real model), or undo the change.'
-        )
+        head = f'no recorded answer for request {found.number} of the run of {key.describe()}, in {path}: '
         if recorded is None:
-            return head + 'nothing was recorded for this item' + fix
-        exchanges = [recorded.read(e) for e in recorded.runs.get(key.index, [])]
-        if not exchanges:
+            return head + 'nothing was recorded for this item.' + _advice(None)
+        fix = _advice(recorded.header)
+        entries = recorded.runs.get(key.index, [])
+        if not entries:
             runs = sorted(i for i in recorded.runs if i is not None)
-            return head + f'the recording has no request of this run (it has run indexes {runs})' + fix
-        now = typing.cast(list[dict[str, Any]], redact(normalized))
+            return head + f'the recording has no request of this run (it has run indexes {runs}).' + fix
+        now = {'messages': found.messages, 'parameters': found.parameters}
+        candidates = []
+        for position, entry in enumerate(entries, start=1):
+            exchange = recorded.read(entry)
+            candidates.append(
+                (
+                    position,
+                    {
+                        'messages': canonical_messages(exchange['request']),
+                        'parameters': canonical_parameters(exchange['parameters'], default_mode=self._default_mode()),
+                    },
+                )
+            )
 
-        def common(messages: list[dict[str, Any]]) -> int:
-            return _common_prefix(now, messages)
+        def nearness(candidate: tuple[int, dict[str, Any]]) -> tuple[int, bool, int, int]:
+            position, then = candidate
+            return (
+                _common_prefix(found.messages, then['messages']),
+                then['parameters'] == found.parameters,
+                -abs(len(then['messages']) - len(found.messages)),
+                -abs(position - found.number),
+            )
 
-        candidates = [(normalized_messages(e['request']), e) for e in exchanges]
-        best, exchange = max(
-            candidates,
-            key=lambda c: (common(c[0]), c[1].get('parameters') == parameters, -abs(len(c[0]) - len(now))),
-        )
-        same = common(best)
-        if same < len(now) and same < len(best):
+        position, nearest = max(candidates, key=nearness)
+        difference = first_difference(now, nearest)
+        if difference is None:
+            count = sum(then == now for _, then in candidates)
             detail = (
-                f'message {same + 1} of {len(now)} differs from the closest recorded request of this run '
-                f'(which shares the first {same}):{_snippet(now[same], best[same])}'
-            )
-        elif same < len(now):
-            detail = (
-                f'the request has {len(now)} messages, the closest recorded request of this run only the first '
-                f'{same}; message {same + 1} is new:{_snippet(now[same], None)}'
-            )
-        elif same < len(best):
-            detail = (
-                f'the request stops after {same} messages, where the closest recorded request of this run goes '
-                f'on:{_snippet(None, best[same])}'
-            )
-        elif exchange.get('parameters') != parameters:
-            detail = (
-                'the messages match a recorded request of this run, but the tools or output settings differ:'
-                f'{_snippet(parameters, exchange.get("parameters"))}'
+                f'this exact request is recorded {count} time(s) in this run (recorded request {position} of '
+                f'{len(entries)}) and is now sent for time {found.occurrence + 1}.'
             )
         else:
-            count = sum(e.get('hash') == exchange.get('hash') for e in exchanges)
+            where, a, b = difference
             detail = (
-                f'this exact request was recorded {count} time(s) in this run and is now sent for time {occurrence + 1}'
+                f'the nearest recorded request of this run, recorded request {position} of {len(entries)}, differs at '
+                f'{where}:\n  now:      {_shown(a, b)}\n  recorded: {_shown(b, a)}'
             )
         return head + detail + fix
 
