@@ -27,7 +27,7 @@ from pytest_agentarch.requests.store import StoreError, check_url
 
 redis = pytest.importorskip('redis', reason='the Redis client is an optional dependency: pip install .[redis]')
 
-from pytest_agentarch.requests.redis_store import RedisStore, per_minute  # noqa: E402 (needs redis, checked above)
+from pytest_agentarch.requests.redis_store import Admission, RedisStore, per_minute  # noqa: E402 (needs redis, checked above)
 
 pytest_plugins = ['openai_server', 'redis_server']
 
@@ -69,8 +69,9 @@ async def hold(limiter, who, until):
 
 async def request(rate, who):
     for _ in range(job['requests']):
-        await rate.before_request()
+        admission = await rate.admit()
         event('sent', who, time.time())
+        rate.finish(admission, 0)
 
 
 async def main():
@@ -221,16 +222,18 @@ def test_two_hosts_together_send_no_more_than_the_rpm(tmp_path: Path, db: Callab
 def test_tokens_are_weighted_hits_and_what_does_not_fit_is_owed(db: Callable[..., str]) -> None:
     one, other = RedisStore.connect(db()), RedisStore.connect(db())
     rate = one.rate(rpm=None, tpm=100)
-    rate.after_response(60)
-    rate.after_response(30)
+    unheld = Admission(hold=None, waited=0.0)  # without an RPM no request is held in the requests window
+    rate.finish(unheld, 60)
+    rate.finish(unheld, 30)
     # 90 of 100 tokens used in the window, seen from the other host too.
     seen = other.rate(rpm=None, tpm=100)
     assert seen._limiter.get_window_stats(seen._tokens, 'tokens').remaining == 10  # type: ignore[arg-type]
-    asyncio.run(asyncio.wait_for(seen.before_request(), timeout=5))  # 10 left: a request may go
-    rate.after_response(30)  # does not fit: owed by this host, paid before its next request
+    admitted = asyncio.run(asyncio.wait_for(seen.admit(), timeout=5))  # 10 left: a request may go
+    assert admitted.hold is None
+    rate.finish(unheld, 30)  # does not fit: owed by this host, paid before its next request
     assert rate._owed == 30
     with pytest.raises(TimeoutError):
-        asyncio.run(asyncio.wait_for(rate.before_request(), timeout=0.5))
+        asyncio.run(asyncio.wait_for(rate.admit(), timeout=0.5))
 
 
 # ------------------------------------------------------------------------------------------------ budget

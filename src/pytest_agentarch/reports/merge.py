@@ -21,7 +21,7 @@ from ..core.compare import BaselineError
 from ..core.gates import Thresholds, check, pick
 from ..core.shards import run_owner
 from ..core.stats import case_stats
-from .report import Baseline, ItemResult, Report, build_report
+from .report import Baseline, ItemResult, Report, ShardPart, build_report
 
 __all__ = (
     'PER_SHARD_OPTIONS',
@@ -112,7 +112,12 @@ def merge_reports(paths: Sequence[Path], *, baseline: Path | None = None) -> Mer
     shards: list[_Shard] = []
     for path in paths:
         report = read_shard(path)
-        shards.append(_Shard(path=path, report=report, items=_items(path, report)))
+        items = _items(path, report)
+        # The records now live in `items`: the shard's plain-data copy of them and its own statistics are never read
+        # again, and dropping them keeps one copy of every run in memory, not three.
+        _part_of(report).items = []
+        report.architectures = []
+        shards.append(_Shard(path=path, report=report, items=items))
     _check_complete(shards)
     _check_same(shards)
     first = shards[0].report
@@ -159,8 +164,12 @@ def exit_status(merged: Merged) -> int:
 
 
 def _part(shard: _Shard) -> Any:
-    assert shard.report.shard is not None  # read_shard refuses a report without it
-    return shard.report.shard
+    return _part_of(shard.report)
+
+
+def _part_of(report: Report) -> ShardPart:
+    assert report.shard is not None  # read_shard refuses a report without it
+    return report.shard
 
 
 def _index(shard: _Shard) -> int:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 from pydantic_ai.concurrency import AbstractConcurrencyLimiter
 
 if TYPE_CHECKING:
-    from .store import Budget, RequestRate
+    from .store import Budget, HoldingRate, RequestRate
 
 __all__ = ('BudgetLedger', 'FileConcurrencyLimiter', 'RateLimiter', 'SessionLimits', 'SessionStore', 'Spent')
 
@@ -332,7 +332,7 @@ class SessionLimits:
     """The session directory; None without limits."""
     limiter: AbstractConcurrencyLimiter | None = None
     """Model requests in flight across the session; None = unlimited."""
-    rate_limiter: RequestRate | None = None
+    rate_limiter: RequestRate | HoldingRate | None = None
     """Requests and tokens per minute across the session; None = unlimited."""
     ledger: Budget | None = None
     """Token and USD spending and budgets across the session; None = no budget (on Redis: `store.open_limits`)."""

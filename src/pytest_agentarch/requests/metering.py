@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from pydantic_ai.concurrency import AbstractConcurrencyLimiter
 from pydantic_ai.messages import ModelMessage, ModelResponse
@@ -15,7 +16,10 @@ from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
 from ..run.context import current_counters
-from .store import Budget, RequestRate, ReservingBudget
+from .store import Budget, HoldingRate, RequestRate, ReservingBudget
+
+if TYPE_CHECKING:
+    from .redis_store import Admission
 
 __all__ = ('CountingLimiter', 'MeteredModel', 'price_of')
 
@@ -52,32 +56,56 @@ class CountingLimiter(AbstractConcurrencyLimiter):
         self.inner.release()
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Ticket:
+    """What `_before` took for one request and `_after` or `_failed` gives back."""
+
+    admission: Admission | None
+    reservation: str | None
+
+
 class MeteredModel(WrapperModel):
     """Waits for the session's requests- and tokens-per-minute limits before a request, charges tokens and spend
     after it, and adds the time waited to the run's counters."""
 
-    def __init__(self, wrapped: Model, *, rate: RequestRate | None, ledger: Budget | None) -> None:
+    def __init__(self, wrapped: Model, *, rate: RequestRate | HoldingRate | None, ledger: Budget | None) -> None:
         super().__init__(wrapped)
         self.rate = rate
         self.ledger = ledger
 
-    async def _before(self) -> str | None:
-        """Wait for the rates; a budget that reserves sets the request's likely spend aside (the reservation)."""
-        if self.rate is not None:
+    async def _before(self) -> _Ticket:
+        """Wait for the rates (a rate that holds counts the request until `_after` or `_failed`); a budget that
+        reserves sets the request's likely spend aside (the reservation)."""
+        admission = None
+        if isinstance(self.rate, HoldingRate):
+            admission = await self.rate.admit()
+            _add_wait(admission.waited)
+        elif self.rate is not None:
             _add_wait(await self.rate.before_request())
-        return self.ledger.reserve() if isinstance(self.ledger, ReservingBudget) else None
+        try:
+            reservation = self.ledger.reserve() if isinstance(self.ledger, ReservingBudget) else None
+        except BaseException:
+            if admission is not None and isinstance(self.rate, HoldingRate):
+                self.rate.finish(admission, None)
+            raise
+        return _Ticket(admission=admission, reservation=reservation)
 
-    def _after(self, response: ModelResponse, reservation: str | None) -> None:
-        if self.rate is not None:
+    def _after(self, response: ModelResponse, ticket: _Ticket) -> None:
+        if isinstance(self.rate, HoldingRate):
+            if ticket.admission is not None:
+                self.rate.finish(ticket.admission, _tokens(response))
+        elif self.rate is not None:
             self.rate.after_response(_tokens(response))
         if isinstance(self.ledger, ReservingBudget):
-            self.ledger.settle(reservation, _tokens(response), price_of(response))
+            self.ledger.settle(ticket.reservation, _tokens(response), price_of(response))
         elif self.ledger is not None:
             self.ledger.charge(_tokens(response), price_of(response))
 
-    def _failed(self, reservation: str | None) -> None:
+    def _failed(self, ticket: _Ticket) -> None:
+        if ticket.admission is not None and isinstance(self.rate, HoldingRate):
+            self.rate.finish(ticket.admission, None)
         if isinstance(self.ledger, ReservingBudget):
-            self.ledger.release(reservation)
+            self.ledger.release(ticket.reservation)
 
     async def request(
         self,
@@ -85,13 +113,13 @@ class MeteredModel(WrapperModel):
         model_settings: ModelSettings | None,
         model_request_parameters: ModelRequestParameters,
     ) -> ModelResponse:
-        reservation = await self._before()
+        ticket = await self._before()
         try:
             response = await self.wrapped.request(messages, model_settings, model_request_parameters)
         except BaseException:
-            self._failed(reservation)
+            self._failed(ticket)
             raise
-        self._after(response, reservation)
+        self._after(response, ticket)
         return response
 
     @asynccontextmanager
@@ -102,13 +130,13 @@ class MeteredModel(WrapperModel):
         model_request_parameters: ModelRequestParameters,
         run_context: Any = None,
     ) -> AsyncIterator[StreamedResponse]:
-        reservation = await self._before()
+        ticket = await self._before()
         try:
             async with self.wrapped.request_stream(
                 messages, model_settings, model_request_parameters, run_context
             ) as stream:
                 yield stream
         except BaseException:
-            self._failed(reservation)
+            self._failed(ticket)
             raise
-        self._after(stream.get(), reservation)
+        self._after(stream.get(), ticket)

@@ -3,7 +3,7 @@ process of every machine that points at it: the same rules as the file store (`l
 
 | limit | on Redis |
 | --- | --- |
-| requests per minute | `limits`' moving window (`per_minute`): no 60 seconds hold more than the RPM, hosts together |
+| requests per minute | counted from admission to a minute after the answer: no 60 s of arrivals exceed the RPM |
 | tokens per minute | the same window, hit with the response's tokens as its cost (weighted hits) |
 | requests in flight | leased slots: a sorted set of holders and the time their lease ends, renewed while held |
 | token / USD budget | a reserve-and-settle ledger, one Lua script per change, so every change is atomic |
@@ -18,8 +18,9 @@ every third of it. A reservation of the budget expires the same way. Redis that 
 infrastructure failure (`StoreUnavailable`, a `ConnectionError`) of the requests it holds back, and it stops the
 session from starting runs, as a reached budget does; the runs already finished are kept.
 
-Times: the slots and reservations use the Redis server's clock; `limits` windows use each host's clock, so hosts
-must keep their clocks in step (NTP), as they must for anything time-based.
+Times: the slots, reservations and the requests window use the Redis server's clock; `limits` windows (the pacing of
+requests, tokens per minute) use each host's clock, so hosts must keep their clocks in step (NTP), as they must for
+anything time-based.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import redis
-from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
+from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.errors import StorageError
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -47,6 +48,8 @@ from .limits import Spent
 
 __all__ = (
     'DEFAULT_LEASE',
+    'HOLD_GUARD',
+    'Admission',
     'RedisBudgetLedger',
     'RedisConcurrencyLimiter',
     'RedisRateLimiter',
@@ -126,9 +129,9 @@ class RedisStore:
         """At most `max_running` requests in flight across every process using this database."""
         return RedisConcurrencyLimiter(self, max_running)
 
-    def rate(self, *, rpm: float | None, tpm: float | None) -> RedisRateLimiter:
-        """Requests and tokens per minute across every process using this database."""
-        return RedisRateLimiter(self, rpm=rpm, tpm=tpm)
+    def rate(self, *, rpm: float | None, tpm: float | None, period: int = 60) -> RedisRateLimiter:
+        """Requests and tokens per minute (per `period` seconds) across every process using this database."""
+        return RedisRateLimiter(self, rpm=rpm, tpm=tpm, period=period)
 
     def ledger(self, *, max_tokens: int | None, max_usd: float | None) -> RedisBudgetLedger:
         """The session's budget (its keys carry the session's name)."""
@@ -246,43 +249,110 @@ class RedisConcurrencyLimiter(AbstractConcurrencyLimiter):
 # ------------------------------------------------------------------------------------------------ rates
 
 
-def per_minute(amount: int) -> RateLimitItem:
-    """`amount` per minute as the shortest moving window that allows exactly as much: `amount * w / 60` per `w`
-    seconds, `w = 60 / gcd(amount, 60)` (600/min is 10 per second, 100/min is 5 per 3 seconds). A minute holds 60 / w
-    such windows, so no 60 seconds ever hold more than `amount`, while a session cannot send a minute's requests
-    in one burst at its start (a provider's per-second limits would refuse it)."""
-    window = 60 // math.gcd(amount, 60)
-    return RateLimitItemPerSecond(amount * window // 60, window)
+def per_minute(amount: int, period: int = 60) -> RateLimitItem:
+    """`amount` per `period` seconds (a minute by default) as the shortest moving window that allows exactly as much:
+    `amount * w / period` per `w` seconds, `w = period / gcd(amount, period)` (600/min is 10 per second, 100/min is
+    5 per 3 seconds). A period holds `period / w` such windows, so no period ever holds more than `amount` admissions,
+    while a session cannot send a minute's requests in one burst at its start (a provider's per-second limits would
+    refuse it)."""
+    window = period // math.gcd(amount, period)
+    return RateLimitItemPerSecond(amount * window // period, window)
+
+
+HOLD_GUARD = 0.1
+"""Seconds a finished request stays counted beyond the period: the provider's clock and Redis' may run at slightly
+different rates (0.1 s over a minute is 1,700 ppm; real clocks differ by tens)."""
+
+_ADMIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+  return -1
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return tonumber(first[2]) - now
+"""
+"""Count a request in the window if it has room, after dropping the requests whose count ended: KEYS = [window],
+ARGV = [limit, ms counted while in flight (period + lease), request]. Returns -1 when counted, else the ms until the
+earliest count ends."""
+
+_FINISH = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[1]), ARGV[2])
+"""
+"""A request's answer (or failure) is in: count it one period (+ guard) from now: KEYS = [window],
+ARGV = [ms, request]."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Admission:
+    """A request let through by `RedisRateLimiter.admit`, counted in the requests window until `finish`."""
+
+    hold: str | None
+    """The request's member of the window; None without a requests-per-minute limit."""
+    waited: float
+    """Seconds the limits held the request back."""
 
 
 class RedisRateLimiter:
-    """Requests per minute and tokens per minute on the store, with `limits`' moving window (either may be None).
+    """Requests per minute and tokens per minute on the store (either may be None).
 
-    RPM: a request is sent once its hit fits in the window (`per_minute`), so no 60 seconds hold more than `rpm`
-    requests from all hosts together. TPM: a request waits while the window's tokens are used up; its response's
-    tokens are hit with their count as the cost. A cost that does not fit yet is owed and paid (waited for) before
-    this process's next request, so tokens are never dropped from the window."""
+    RPM, as the provider counts it (requests arriving in any 60 seconds): a request is counted in a window on the
+    server (a sorted set, Redis' clock) from the moment it is admitted until one period after its answer or failure
+    is in, and it is admitted only while the window holds fewer than `rpm`. Whatever delays a request between its
+    admission and its arrival (a busy event loop, a wait for a slot in flight, the network), no period of arrivals
+    holds more than `rpm`: of the requests that arrive within one period, the one admitted last found every other
+    still counted (each was admitted before it and arrived, so was answered, less than a period before it arrived),
+    so it was admitted only if they were fewer than `rpm` (docs/scaling.md has the argument). The price is the
+    latency: a request is counted for `period + latency`, so a session sustains `rpm * period / (period + latency)`.
+    A request in flight stays counted while its process renews it (every third of the lease): one killed in flight
+    frees its place a lease and a period after its last renewal. Admissions are also paced by `limits`' moving window
+    (`per_minute`), so a session does not send a minute's requests at once.
 
-    def __init__(self, store: RedisStore, *, rpm: float | None, tpm: float | None) -> None:
+    TPM: a request waits while the window's tokens are used up; its response's tokens are hit with their count as
+    the cost. A cost that does not fit yet is owed and paid (waited for) before this process's next request, so
+    tokens are never dropped from the window."""
+
+    def __init__(self, store: RedisStore, *, rpm: float | None, tpm: float | None, period: int = 60) -> None:
+        """`period` is the length of the provider's window in seconds: 60 for per-minute limits (tests shorten it;
+        `rpm` and `tpm` are then counted per `period`)."""
         for name, value in (('rpm', rpm), ('tpm', tpm)):
             if value is not None and (value < 1 or value != int(value)):
                 raise StoreError(
                     f'--agentarch-{name} {value}: a Redis store counts whole requests and tokens per minute; give a '
                     'whole number >= 1'
                 )
+        if period < 1:
+            raise ValueError(f'period must be >= 1 second, got {period}')
         self.store = store
         self.rpm = rpm
         self.tpm = tpm
+        self.period = period
+        self.key = store.key('requests', f'{int(rpm or 0)}per{period}s')
+        """The window of requests counted now: the limit is part of the key, so sessions with the same limit share
+        it."""
         storage = RedisStorage(store.server, key_prefix=store.key('limits'), wrap_exceptions=True)
         self._limiter = MovingWindowRateLimiter(storage)
-        self._requests: RateLimitItem | None = None if rpm is None else per_minute(int(rpm))
-        self._tokens: RateLimitItem | None = None if tpm is None else RateLimitItemPerMinute(int(tpm))
+        self._requests: RateLimitItem | None = None if rpm is None else per_minute(int(rpm), period)
+        self._tokens: RateLimitItem | None = None if tpm is None else RateLimitItemPerSecond(int(tpm), period)
+        self._admit = store.client.register_script(_ADMIT)
+        self._finish = store.client.register_script(_FINISH)
+        self._renew = store.client.register_script(_RENEW)
         self._owed = 0
         self._owed_lock = threading.Lock()
+        self._in_flight: set[str] = set()
+        self._guard = threading.Lock()
+        self._renewer: threading.Thread | None = None
+        self._wake = threading.Event()
 
-    async def before_request(self) -> float:
-        """Wait until a request may be sent under both limits; returns the seconds waited."""
+    async def admit(self) -> Admission:
+        """Wait until a request may be sent under both limits and count it in the requests window; `finish` it once
+        its answer (or failure) is in."""
         t0 = time.monotonic()
+        hold = None
         try:
             if self._tokens is not None:
                 with self._owed_lock:
@@ -292,18 +362,26 @@ class RedisRateLimiter:
                 while self._limiter.get_window_stats(self._tokens, 'tokens').remaining <= 0:
                     await _sleep(self._wait(self._tokens, 'tokens'))
             if self._requests is not None:
+                hold = await self._count()
                 await self._hit(self._requests, 'requests', 1)
-        except redis.RedisError as exc:
+        except (redis.RedisError, StorageError) as exc:
+            if hold is not None:
+                self.finish(Admission(hold=hold, waited=0.0), None)
             raise _unavailable(self.store.server, exc) from None
-        except StorageError as exc:
-            raise _unavailable(self.store.server, exc) from None
-        return time.monotonic() - t0
+        return Admission(hold=hold, waited=time.monotonic() - t0)
 
-    def after_response(self, tokens: int) -> None:
-        """Hit the tokens a response used (input + output); what does not fit now is owed."""
-        if tokens < 0:
+    def finish(self, admission: Admission, tokens: int | None) -> None:
+        """The request's answer is in (`tokens`: input + output, hit against the TPM; what does not fit now is owed),
+        or it failed (`tokens` None): it stays counted in the requests window for one more period."""
+        if tokens is not None and tokens < 0:
             raise ValueError(f'tokens must be >= 0, got {tokens}')
-        if self._tokens is None or tokens == 0:
+        if admission.hold is not None:
+            with self._guard:
+                self._in_flight.discard(admission.hold)
+            # Redis gone: the request's count ends with its lease instead, later, which only admits less.
+            with contextlib.suppress(redis.RedisError):
+                self._finish(keys=[self.key], args=[round((self.period + HOLD_GUARD) * 1000), admission.hold])
+        if self._tokens is None or not tokens:
             return
         cost = min(tokens, self._tokens.amount)
         try:
@@ -313,6 +391,39 @@ class RedisRateLimiter:
         if not fitted:
             with self._owed_lock:
                 self._owed += cost
+
+    def counted(self) -> int:
+        """Requests counted in the window now, across every process (in flight, or answered within the period)."""
+        return int(self.store.client.zcount(self.key, _server_ms(self.store.client), '+inf'))
+
+    async def _count(self) -> str:
+        hold = secrets.token_hex(8)
+        in_flight_ms = round((self.period + self.store.lease) * 1000)
+        while True:
+            wait_ms = self._admit(keys=[self.key], args=[int(self.rpm or 0), in_flight_ms, hold])
+            if wait_ms < 0:
+                break
+            await _sleep(min(max(wait_ms / 1000, 0.005), 1.0))
+        with self._guard:
+            self._in_flight.add(hold)
+            if self._renewer is None or not self._renewer.is_alive():
+                self._renewer = threading.Thread(
+                    target=self._renew_while_in_flight, name='agentarch-rate-lease', daemon=True
+                )
+                self._renewer.start()
+        return hold
+
+    def _renew_while_in_flight(self) -> None:
+        interval = self.store.lease / 3
+        while True:
+            with self._guard:
+                holds = sorted(self._in_flight)
+            if not holds:
+                return
+            # A request finished between the copy and the renewal is counted a lease longer: it only admits less.
+            with contextlib.suppress(redis.RedisError):
+                self._renew(keys=[self.key], args=[round((self.period + self.store.lease) * 1000), *holds])
+            self._wake.wait(interval)
 
     async def _hit(self, item: RateLimitItem, name: str, cost: int) -> None:
         while not self._limiter.hit(item, name, cost=cost):

@@ -13,13 +13,14 @@ from .errors import StoreError
 from .limits import SessionLimits, SessionStore, Spent
 
 if TYPE_CHECKING:
-    from .redis_store import RedisStore
+    from .redis_store import Admission, RedisStore
 
 Store = Union[SessionStore, 'RedisStore']
 """A session's store: a directory (`SessionStore`) or a Redis server (`redis_store.RedisStore`)."""
 
 __all__ = (
     'Budget',
+    'HoldingRate',
     'RequestRate',
     'ReservingBudget',
     'Store',
@@ -69,6 +70,21 @@ class RequestRate(Protocol):
 
     def after_response(self, tokens: int) -> None:
         """Charge a response's tokens."""
+        ...
+
+
+@runtime_checkable
+class HoldingRate(Protocol):
+    """Requests and tokens per minute that count a request from its admission until its answer is in
+    (`redis_store.RedisRateLimiter`): what delays a request after its admission cannot put more in a provider's
+    window than the limit."""
+
+    async def admit(self) -> Admission:
+        """Wait until a request may be sent and count it."""
+        ...
+
+    def finish(self, admission: Admission, tokens: int | None) -> None:
+        """The request's answer is in (its tokens), or it failed (None)."""
         ...
 
 
