@@ -95,7 +95,10 @@ cases:
 """
 
 XDIST = [pytest.param([], id='no-xdist'), pytest.param(['-n', '2'], id='xdist-2')]
-"""Every plugin scenario runs in one process and on two xdist workers."""
+"""Scenarios whose outcome crosses from xdist workers to the controller in a way of their own (collection errors,
+session-wide limits, progress, spans, the report hook, sequential stopping, a run's traceback) run in one process and
+on two workers. The rest run in one process: their results reach the controller as every item's do, which
+`test_json_report_is_the_same_with_and_without_xdist_for_one_seed` compares whole."""
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from pydantic_ai.models import Model
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
-from conftest import XDIST
 from pytest_agentarch import call_tool
 from pytest_agentarch.core.records import RunRecord
 from pytest_agentarch.reports.report import Report
@@ -227,12 +226,11 @@ THIRD_PARTY = """
 """
 
 
-@pytest.mark.parametrize('xdist', XDIST)
 def test_a_third_party_agent_through_the_plugin_is_recorded_alike_by_both_paths(
-    project: Callable[..., pytest.Pytester], xdist: list[str]
+    project: Callable[..., pytest.Pytester],
 ) -> None:
     pytester = project(THIRD_PARTY, demo='name: demo\ncases:\n  - name: first\n    inputs: hello\n')
-    result = pytester.runpytest('--runs', '5', '--agentarch-model', 'test', '--agentarch-json', 'r.json', *xdist)
+    result = pytester.runpytest('--runs', '5', '--agentarch-model', 'test', '--agentarch-json', 'r.json')
     result.assert_outcomes(passed=1)
     case = Report.model_validate_json(pytester.path.joinpath('r.json').read_text()).architectures[0].cases[0]
     # pydantic-ai's TestModel calls every tool of the agent once in its first response, then answers: the support

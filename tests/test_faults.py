@@ -263,15 +263,14 @@ def test_the_same_seed_injects_the_same_faults_whatever_the_scheduling(
     assert _faults_by_run(json.loads((pytester.path / 'r.json').read_text())) != seen[0]
 
 
-@pytest.mark.parametrize('xdist', XDIST)
-def test_faults_are_counted_in_every_report(project: Callable[..., pytest.Pytester], xdist: list[str]) -> None:
+def test_faults_are_counted_in_every_report(project: Callable[..., pytest.Pytester]) -> None:
     # Every attempt is rate limited and retried twice: each run makes 3 attempts, injects 3 faults and fails on
     # infrastructure. 4 cases x 2 runs: 24 faults in 8 runs, none recovered.
     pytester = project(MODEL_USER, cases=CASES)
     outputs = ['--agentarch-json', 'r.json', '--agentarch-md', 'r.md', '--agentarch-html', 'r.html']
     result = pytester.runpytest(
         '--runs', '2', '--agentarch-faults', 'rate_limit=1,retry_after=0', '--agentarch-retries', '2',
-        '--junitxml', 'j.xml', *outputs, *xdist,
+        '--junitxml', 'j.xml', *outputs,
     )  # fmt: skip
     result.assert_outcomes(failed=4)
     result.stdout.fnmatch_lines(

@@ -269,12 +269,11 @@ def test_malformed_override_lines_say_what_is_wrong(line: str, message: str) -> 
         parse_overrides([line], Thresholds())
 
 
-@pytest.mark.parametrize('xdist', XDIST)
 def test_a_failing_run_fails_the_item_and_the_message_shows_expected_and_actual_tools(
-    project: Callable[..., pytest.Pytester], xdist: list[str]
+    project: Callable[..., pytest.Pytester],
 ) -> None:
     pytester = project(ARCHS, cases=STEPS)
-    result = pytester.runpytest('--runs', '10', *xdist)
+    result = pytester.runpytest('--runs', '10')
     result.assert_outcomes(passed=1, failed=1)
     assert result.ret == 1
     result.stdout.fnmatch_lines(
@@ -299,10 +298,9 @@ def test_a_failing_run_fails_the_item_and_the_message_shows_expected_and_actual_
     result.stdout.no_fnmatch_line('*gate missed: steady*')
 
 
-@pytest.mark.parametrize('xdist', XDIST)
-def test_items_pass_when_thresholds_are_met(project: Callable[..., pytest.Pytester], xdist: list[str]) -> None:
+def test_items_pass_when_thresholds_are_met(project: Callable[..., pytest.Pytester]) -> None:
     pytester = project(ARCHS, cases=CASES)
-    result = pytester.runpytest('--runs', '10', '--min-determinism', '0.7', '--min-pass-rate', '0.8', *xdist)
+    result = pytester.runpytest('--runs', '10', '--min-determinism', '0.7', '--min-pass-rate', '0.8')
     result.assert_outcomes(passed=2)
     assert result.ret == 0
     result.stdout.no_fnmatch_line('*gate miss*')
@@ -424,17 +422,14 @@ def test_the_determinism_level_decides_what_the_same_trajectory_means(project: C
     steps.stdout.fnmatch_lines(['  wobbly  first  determinism:steps 0.700  n=10  < 0.9'])
 
 
-@pytest.mark.parametrize('xdist', XDIST)
-def test_mean_scores_gate_items_from_the_command_line_and_the_ini_file(
-    project: Callable[..., pytest.Pytester], xdist: list[str]
-) -> None:
+def test_mean_scores_gate_items_from_the_command_line_and_the_ini_file(project: Callable[..., pytest.Pytester]) -> None:
     pytester = project(SCORED_ARCHS, cases=SCORED)
-    result = pytester.runpytest('--runs', '10', '--min-score', 'Closeness=0.9', *xdist)
+    result = pytester.runpytest('--runs', '10', '--min-score', 'Closeness=0.9')
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(['  wobbly  first  score:Closeness 0.800  n=10  < 0.9'])
-    assert pytester.runpytest('--runs', '10', '--min-score', 'Closeness=0.8', *xdist).ret == 0
+    assert pytester.runpytest('--runs', '10', '--min-score', 'Closeness=0.8').ret == 0
     pytester.makeini(pytester.path.joinpath('tox.ini').read_text() + '\nagentarch_min_scores = Closeness=0.9\n')
-    result = pytester.runpytest('--runs', '10', *xdist)
+    result = pytester.runpytest('--runs', '10')
     result.assert_outcomes(passed=1, failed=1)
 
 
@@ -461,11 +456,10 @@ def test_mean_scores_gate_items_from_the_command_line_and_the_ini_file(
         ),
     ],
 )
-@pytest.mark.parametrize('xdist', XDIST)
 def test_gates_no_outcome_could_meet_are_usage_errors_before_any_run(
-    project: Callable[..., pytest.Pytester], args: list[str], ini: str, message: str, xdist: list[str]
+    project: Callable[..., pytest.Pytester], args: list[str], ini: str, message: str
 ) -> None:
     pytester = project(ARCHS, ini=ini, cases=CASES)
-    result = pytester.runpytest(*args, *xdist)
+    result = pytester.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from conftest import ONE_CASE, XDIST
+from conftest import ONE_CASE
 from pytest_agentarch.core.gates import Thresholds, parse_overrides
 from pytest_agentarch.requests.specs import split_model_specs
 
@@ -54,8 +54,7 @@ def test_thresholds_lines_name_a_model_an_architecture_or_both() -> None:
     assert parse_overrides(['single:min_pass_rate=0.9'], base)['single'].min_pass_rate == 0.9
 
 
-@pytest.mark.parametrize('xdist', XDIST)
-def test_each_model_is_its_own_row_item_and_gate(project: Callable[..., pytest.Pytester], xdist: list[str]) -> None:
+def test_each_model_is_its_own_row_item_and_gate(project: Callable[..., pytest.Pytester]) -> None:
     pytester = project(
         ARCH,
         ini="""
@@ -65,9 +64,7 @@ def test_each_model_is_its_own_row_item_and_gate(project: Callable[..., pytest.P
         """,
         cases=ONE_CASE.replace('    expected_output: ok\n    evaluators:\n      - EqualsExpected\n', ''),
     )
-    result = pytester.runpytest(
-        '--agentarch-model', 'test,sim', '--runs', '4', '--agentarch-json=report.json', '-v', *xdist
-    )
+    result = pytester.runpytest('--agentarch-model', 'test,sim', '--runs', '4', '--agentarch-json=report.json', '-v')
     # The sim row has 2 of 4 runs on its modal trajectory: 0.5 < 0.9 fails it; the test row has no such gate.
     result.assert_outcomes(passed=1, failed=1)
     expected = (('PASSED', r'cases\.yaml::first\[solo@test\]'), ('FAILED', r'cases\.yaml::first\[solo@sim\]'))

@@ -12,7 +12,7 @@ from pydantic_ai import Agent
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from conftest import ONE_CASE, XDIST
+from conftest import ONE_CASE
 from pytest_agentarch.requests.settings import SessionSettingsModel, parse_model_settings
 from pytest_agentarch.requests.specs import ModelSpecError, resolve_model
 
@@ -82,10 +82,9 @@ ARCH = """
 """
 
 
-@pytest.mark.parametrize('xdist', XDIST)
-def test_bad_model_settings_are_usage_errors(project: Callable[..., pytest.Pytester], xdist: list[str]) -> None:
+def test_bad_model_settings_are_usage_errors(project: Callable[..., pytest.Pytester]) -> None:
     pytester = project(ARCH, cases=ONE_CASE)
-    result = pytester.runpytest('--agentarch-model-settings', 'temperature=0.5,tempreature=1', *xdist)
+    result = pytester.runpytest('--agentarch-model-settings', 'temperature=0.5,tempreature=1')
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*argument --agentarch-model-settings: unknown model setting 'tempreature'*"])
 

@@ -23,7 +23,6 @@ from pydantic_evals.evaluators import (
 )
 from pydantic_evals.evaluators.evaluator import Evaluator
 
-from conftest import XDIST
 from pytest_agentarch import TrajectoryRequirements, TrajectorySteps
 from pytest_agentarch.core.gates import Thresholds, check
 from pytest_agentarch.core.records import Assertion, RunRecord
@@ -193,8 +192,7 @@ cases:
 """
 
 
-@pytest.mark.parametrize('xdist', XDIST)
-def test_both_rates_reach_every_report_and_each_gate(project: Callable[..., pytest.Pytester], xdist: list[str]) -> None:
+def test_both_rates_reach_every_report_and_each_gate(project: Callable[..., pytest.Pytester]) -> None:
     pytester = project(ORDERED, cases=ORDER_CASE)
     outputs = ['--agentarch-json', 'r.json', '--agentarch-md', 'r.md', '--agentarch-html', 'r.html']
     result = pytester.runpytest(
@@ -207,7 +205,6 @@ def test_both_rates_reach_every_report_and_each_gate(project: Callable[..., pyte
         '--junitxml',
         'j.xml',
         *outputs,
-        *xdist,
     )
     result.assert_outcomes(passed=1)
     # Pass rate 3/4 (run 3 answered 'no'), path conformance 2/4 (runs 1 and 3 called beta first).
@@ -226,7 +223,7 @@ def test_both_rates_reach_every_report_and_each_gate(project: Callable[..., pyte
     props = {p.get('name'): p.get('value') for p in ET.parse(pytester.path / 'j.xml').iter('property')}
     assert (props['agentarch.pass_rate'], props['agentarch.path_conformance']) == ('0.7500', '0.5000')
 
-    failing = pytester.runpytest('--runs', '4', '--min-pass-rate', '0.75', '--min-path-conformance', '0.6', *xdist)
+    failing = pytester.runpytest('--runs', '4', '--min-pass-rate', '0.75', '--min-path-conformance', '0.6')
     failing.assert_outcomes(failed=1)
     failing.stdout.fnmatch_lines(['*gate missed: ordered first: path_conformance 0.500 n=4 < threshold 0.6*'])
 

@@ -69,12 +69,9 @@ def cases_by_arch(report: Report) -> dict[str, Any]:
     return {a.summary.architecture: a.cases[0] for a in report.architectures}
 
 
-@pytest.mark.parametrize('xdist', XDIST)
-def test_capture_of_nested_concurrent_and_direct_tool_calls(
-    project: Callable[..., pytest.Pytester], xdist: list[str]
-) -> None:
+def test_capture_of_nested_concurrent_and_direct_tool_calls(project: Callable[..., pytest.Pytester]) -> None:
     pytester = project(CAPTURE, cases=ONE_CASE)
-    result = pytester.runpytest('--runs', '4', '--agentarch-timeout', '2', '--agentarch-json', 'report.json', *xdist)
+    result = pytester.runpytest('--runs', '4', '--agentarch-timeout', '2', '--agentarch-json', 'report.json')
     result.assert_outcomes(passed=3, failed=3)
     cases = cases_by_arch(load(pytester))
 
@@ -312,12 +309,9 @@ OTHER = """
 """
 
 
-@pytest.mark.parametrize('xdist', XDIST)
-def test_arch_selects_architectures_and_datasets_limit_pairing(
-    project: Callable[..., pytest.Pytester], xdist: list[str]
-) -> None:
+def test_arch_selects_architectures_and_datasets_limit_pairing(project: Callable[..., pytest.Pytester]) -> None:
     pytester = project(SELECTION, cases=ONE_CASE, other=OTHER)
-    result = pytester.runpytest('--co', '-q', '--agentarch-json=out.json', *xdist)
+    result = pytester.runpytest('--co', '-q', '--agentarch-json=out.json')
     result.stdout.fnmatch_lines(
         [
             'cases.yaml::first[[]a[]]',
@@ -332,7 +326,7 @@ def test_arch_selects_architectures_and_datasets_limit_pairing(
     # Collecting runs nothing: no comparison, no items reported missing, no report file.
     result.stdout.no_fnmatch_line('*agentarch*')
     assert not pytester.path.joinpath('out.json').exists()
-    result = pytester.runpytest('--arch', 'c,b', *xdist)
+    result = pytester.runpytest('--arch', 'c,b')
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(['b * 2 * 2 *', 'c * 1 * 1 *'])
     result.stdout.no_fnmatch_line('a  *')
@@ -371,12 +365,9 @@ USER_CASES = """
 """
 
 
-@pytest.mark.parametrize('xdist', XDIST)
-def test_evaluators_defined_in_a_conftest_are_usable_by_name(
-    project: Callable[..., pytest.Pytester], xdist: list[str]
-) -> None:
+def test_evaluators_defined_in_a_conftest_are_usable_by_name(project: Callable[..., pytest.Pytester]) -> None:
     pytester = project(USER_EVALUATOR, cases=USER_CASES)
-    result = pytester.runpytest('--runs', '2', *xdist)
+    result = pytester.runpytest('--runs', '2')
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         ['gate missed: loud whispers: pass_rate 0.000 n=2 < threshold 1', '  assertion failed: Shouts: false']
@@ -445,10 +436,9 @@ PRICED = """
 """
 
 
-@pytest.mark.parametrize('xdist', XDIST)
-def test_usage_and_cost_per_run(project: Callable[..., pytest.Pytester], xdist: list[str]) -> None:
+def test_usage_and_cost_per_run(project: Callable[..., pytest.Pytester]) -> None:
     pytester = project(PRICED, cases=ONE_CASE)
-    result = pytester.runpytest('--runs', '3', '--agentarch-json', 'report.json', *xdist)
+    result = pytester.runpytest('--runs', '3', '--agentarch-json', 'report.json')
     result.assert_outcomes(passed=2)
     # Columns from `tok in`: input tokens, output tokens, requests, cost per run.
     result.stdout.fnmatch_lines(['priced * 300 * 30 * 3.0 * $0.00105 *', 'unpriced * 200 * 20 * 2.0 * - *'])
@@ -500,10 +490,15 @@ def test_collector_is_tuned_for_the_runs_and_restored_for_the_probe_and_after(
 
 
 @pytest.mark.parametrize(
-    ('mode', 'traced'),
-    [('first-case', {'first'}), ('all', {'first', 'second'}), ('off', set())],
+    ('mode', 'traced', 'xdist'),
+    [
+        pytest.param('first-case', {'first'}, [], id='first-case-no-xdist'),
+        pytest.param('all', {'first', 'second'}, [], id='all-no-xdist'),
+        pytest.param('off', set(), [], id='off-no-xdist'),
+        # Under xdist the two cases' items land on either worker: each worker must still probe the same case.
+        pytest.param('first-case', {'first'}, ['-n', '2'], id='first-case-xdist-2'),
+    ],
 )
-@pytest.mark.parametrize('xdist', XDIST)
 def test_memory_is_traced_on_the_same_case_for_every_architecture(
     pytester: pytest.Pytester, project: Any, mode: str, traced: set[str], xdist: list[str]
 ) -> None:

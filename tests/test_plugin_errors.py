@@ -65,12 +65,9 @@ def test_bad_options_are_usage_errors(
         ('agentarch_arg_mask = (', "ERROR: agentarch_arg_mask: '(' is not a valid regex*"),
     ],
 )
-@pytest.mark.parametrize('xdist', XDIST)
-def test_bad_ini_values_are_usage_errors(
-    project: Callable[..., pytest.Pytester], ini: str, message: str, xdist: list[str]
-) -> None:
+def test_bad_ini_values_are_usage_errors(project: Callable[..., pytest.Pytester], ini: str, message: str) -> None:
     pytester = project(ARCHS, ini=ini, cases=ONE_CASE)
-    result = pytester.runpytest(*xdist)
+    result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
 

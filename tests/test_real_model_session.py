@@ -109,9 +109,8 @@ def on(server: ScriptedOpenAIServer, prompt: str) -> list[Received]:
     return [r for r in server.requests if r.prompt == prompt]
 
 
-@pytest.mark.parametrize('xdist', XDIST)
 def test_infrastructure_failures_are_retried_then_counted_apart(
-    session: pytest.Pytester, openai_server: ScriptedOpenAIServer, xdist: list[str]
+    session: pytest.Pytester, openai_server: ScriptedOpenAIServer
 ) -> None:
     rate_limited_once: list[Received] = []
 
@@ -124,7 +123,7 @@ def test_infrastructure_failures_are_retried_then_counted_apart(
         return by_prompt(request)
 
     openai_server.script = script
-    result = run(session, '--runs=3', '--agentarch-retries=1', '--agentarch-json=report.json', *xdist)
+    result = run(session, '--runs=3', '--agentarch-retries=1', '--agentarch-json=report.json')
     cases = cases_of(session)
     first, second = cases['first'], cases['second']
     # first: 3 runs x 3 requests, plus the one 429 retried: 10 requests; all runs pass, one trajectory.

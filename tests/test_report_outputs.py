@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import XDIST
 from pytest_agentarch.core.compare import compare_pairs
 from pytest_agentarch.core.records import RunRecord
 from pytest_agentarch.reports.markdown import render_markdown
@@ -85,13 +84,12 @@ def baseline(project: Callable[..., pytest.Pytester], baseline_json: dict[str, s
     return pytester
 
 
-@pytest.mark.parametrize('xdist', XDIST)
 def test_a_significant_drop_fails_the_session_with_one_line_and_nothing_is_dropped(
-    baseline: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, xdist: list[str]
+    baseline: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv('WOBBLE', '1')
     args = ['--arch=steady,wobbly', '--runs=20', '--agentarch-baseline=baseline.json', '--agentarch-json=new.json']
-    result = baseline.runpytest(*args, '--fail-on-regression', *xdist)
+    result = baseline.runpytest(*args, '--fail-on-regression')
     result.assert_outcomes(passed=6)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     # wobbly first: 20/20 -> 1/20 (twenty different trajectories). The drop is tested on the baseline's held-out
@@ -157,10 +155,7 @@ def test_bad_baselines_and_a_gate_without_one_are_usage_errors(
         result.stderr.fnmatch_lines([message])
 
 
-@pytest.mark.parametrize('xdist', XDIST)
-def test_markdown_junit_and_metadata(
-    project: Callable[..., pytest.Pytester], monkeypatch: pytest.MonkeyPatch, xdist: list[str]
-) -> None:
+def test_markdown_junit_and_metadata(project: Callable[..., pytest.Pytester], monkeypatch: pytest.MonkeyPatch) -> None:
     pytester = project(ARCHS, cases=CASES)
     summary = pytester.path / 'step-summary.md'
     summary.write_text('earlier step\n')
@@ -178,7 +173,6 @@ def test_markdown_junit_and_metadata(
         '--agentarch-json=report.json',
         '--agentarch-html=report.html',
         '-v',
-        *xdist,
     )
     result.assert_outcomes(passed=4)
     # steady and gone are each 5/5 on both cases: tied? The lower bound compares held-out agreement 4/4 with the

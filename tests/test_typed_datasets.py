@@ -12,8 +12,6 @@ from typing import Any
 
 import pytest
 
-from conftest import XDIST
-
 # Types and evaluators of a team's own package, imported by its conftest (`from __future__ import annotations` on
 # purpose: the architecture's annotations are strings that must be resolved).
 TEAMKIT = '''
@@ -186,13 +184,10 @@ def _cases(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c['case']: c for a in report['architectures'] for c in a['cases']}
 
 
-@pytest.mark.parametrize('xdist', XDIST)
-def test_typed_dataset_runs_unchanged_and_matches_pydantic_evals(
-    project: Callable[..., pytest.Pytester], xdist: list[str]
-) -> None:
+def test_typed_dataset_runs_unchanged_and_matches_pydantic_evals(project: Callable[..., pytest.Pytester]) -> None:
     pytester = project(CONFTEST, weather=WEATHER)
     pytester.makepyfile(teamkit=TEAMKIT)
-    result = pytester.runpytest('--runs', '2', '--min-pass-rate', '0', '--agentarch-json', 'r.json', *xdist)
+    result = pytester.runpytest('--runs', '2', '--min-pass-rate', '0', '--agentarch-json', 'r.json')
     result.assert_outcomes(passed=2)
     report = json.loads((pytester.path / 'r.json').read_text())
     cases = _cases(report)
@@ -387,12 +382,11 @@ cases:
 """
 
 
-@pytest.mark.parametrize('xdist', XDIST)
 def test_an_unreachable_judge_is_an_evaluator_infrastructure_error_not_a_failed_run(
-    project: Callable[..., pytest.Pytester], xdist: list[str]
+    project: Callable[..., pytest.Pytester],
 ) -> None:
     pytester = project(UNREACHABLE_CONFTEST, judged=UNREACHABLE)
-    result = pytester.runpytest('--runs', '4', '--agentarch-json', 'r.json', '--agentarch-retries', '0', *xdist)
+    result = pytester.runpytest('--runs', '4', '--agentarch-json', 'r.json', '--agentarch-retries', '0')
     # half_unreachable: runs 0 and 2 have no verdict (judge 503), runs 1 and 3 pass: 2 of 2 judged, the item passes.
     # rejected: a 400 is the evaluator's error, not infrastructure: every run fails.
     result.assert_outcomes(passed=1, failed=1)
