@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
+from pydantic_evals.evaluators import Evaluator, EvaluatorContext
 
 from conftest import ONE_CASE, XDIST
 from pytest_agentarch.plugin.evaluator_names import unknown_evaluator
@@ -64,34 +66,78 @@ def test_a_dataset_that_does_not_load_is_one_error(project: Callable[..., pytest
     result.stdout.fnmatch_lines(['Fix the file (its JSON schema: cases_schema.json) and run again.'])
 
 
+KNOWN_HERE = (
+    'ArgumentCorrectness, Contains, Equals, EqualsExpected, GEval, HasMatchingSpan, IsInstance, LLMJudge, '
+    'MaxDuration, MaxModelRequests, MaxToolCalls, Polite, ToolCorrectness, TrajectoryMatch, TrajectoryRequirements, '
+    'TrajectorySteps'
+)
+"""pydantic-evals' thirteen built-ins, the plugin's two and the conftest's public `Polite`, in alphabetical order."""
+
+
 def test_an_unknown_evaluator_gets_did_you_mean_and_how_to_register_one(
     project: Callable[..., pytest.Pytester],
 ) -> None:
-    pytester = project(ARCHS, cases=ONE_CASE.replace('- EqualsExpected', '- EqualExpected'))
+    # Subclasses the process holds that nobody registered: one local to this test, a private one and a local one in
+    # the conftest. pydantic-evals accepts them all (the plugin passes every subclass); the message offers none.
+    @dataclass
+    class LocalToThisTest(Evaluator):
+        def evaluate(self, ctx: EvaluatorContext) -> bool:
+            return True
+
+    conftest = ARCHS + textwrap.indent(
+        POLITE
+        + textwrap.dedent(
+            """
+            @dataclass
+            class _Private(Evaluator):
+                def evaluate(self, ctx: EvaluatorContext) -> bool:
+                    return True
+
+
+            def make():
+                @dataclass
+                class Made(Evaluator):
+                    def evaluate(self, ctx: EvaluatorContext) -> bool:
+                        return True
+
+                return Made
+
+
+            MADE = make()
+            """
+        ),
+        '    ',
+    )
+    pytester = project(conftest, cases=ONE_CASE.replace('- EqualsExpected', '- EqualExpected'))
     result = pytester.runpytest('--runs', '2')
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(
         [
             "*: not a valid pydantic-evals dataset: unknown evaluator 'EqualExpected'. Did you mean 'EqualsExpected'? "
-            'Known evaluators: *, EqualsExpected, *. To use an evaluator of your own, define a subclass of '
+            f'Known evaluators: {KNOWN_HERE}. To use an evaluator of your own, define a subclass of '
             'pydantic_evals.evaluators.Evaluator in conftest.py, or in a module you list in the ini key '
             'agentarch_evaluators (e.g. `agentarch_evaluators = myproject.evaluators`).'
         ]
     )
     assert 'custom_evaluator_types' not in result.stdout.str()
+    assert LocalToThisTest.__name__ not in result.stdout.str()
 
 
 def test_unknown_evaluator_messages() -> None:
     pydantic_says = (
         "Evaluator 'Contain' is not in the provided `custom_evaluator_types`. Valid choices: ['Equals', 'Contains', "
-        "'IsInstance']. If you are trying to use a custom evaluator, you must include its type in the "
-        '`custom_evaluator_types` argument.'
+        "'IsInstance', 'zeta', 'Hidden']. If you are trying to use a custom evaluator, you must include its type in "
+        'the `custom_evaluator_types` argument.'
     )
-    message = unknown_evaluator(pydantic_says)
+    message = unknown_evaluator(pydantic_says, {'Hidden'})
     assert message is not None
-    assert message.startswith("unknown evaluator 'Contain'. Did you mean 'Contains'? Known evaluators: Equals, ")
+    # Sorted without regard to case; a hidden name is neither listed nor suggested.
+    assert message.startswith(
+        "unknown evaluator 'Contain'. Did you mean 'Contains'? Known evaluators: Contains, Equals, IsInstance, zeta. "
+    )
+    assert 'Did you mean' not in (unknown_evaluator(pydantic_says.replace("'Contain'", "'Hiden'"), {'Hidden'}) or '')
     far = unknown_evaluator(pydantic_says.replace("'Contain'", "'Zzz'"))
-    assert far is not None and 'Did you mean' not in far
+    assert far is not None and 'Did you mean' not in far and 'Hidden' in far
     assert unknown_evaluator('some other error') is None
 
 
@@ -170,3 +216,37 @@ def test_a_sync_architecture_is_reported_as_itself(project: Callable[..., pytest
         ]
     )
     assert 'ImportError while loading conftest' not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.parametrize('xdist', XDIST)
+def test_a_sync_architecture_in_a_conftest_collected_late_is_reported_as_itself(
+    pytester: pytest.Pytester, xdist: list[str]
+) -> None:
+    # tests/sub/conftest.py is not an initial conftest (pytest loads those of the arguments and of their test*
+    # directories first): it is imported while tests/sub is collected, and its mistake is that directory's error.
+    pytester.makeini('[pytest]\nagentarch_datasets = *.yaml\nagentarch_model = test\n')
+    sub = pytester.mkdir('tests') / 'sub'
+    sub.mkdir()
+    (sub / 'conftest.py').write_text(
+        textwrap.dedent(
+            """
+            from pytest_agentarch import architecture
+
+            @architecture('plain')
+            def plain(inputs, model):
+                return 'ok'
+            """
+        )
+    )
+    (sub / 'cases.yaml').write_text(textwrap.dedent(ONE_CASE))
+    result = pytester.runpytest('--runs', '2', *xdist)
+    assert result.ret in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.TESTS_FAILED)
+    result.stdout.fnmatch_lines(
+        [
+            '*ERROR collecting tests/sub*',
+            "*tests/sub/conftest.py: architecture 'plain': plain must be an `async def` function taking (inputs, "
+            'model); write `async def plain(inputs, model): ...`',
+        ]
+    )
+    out = result.stdout.str()
+    assert 'ImportError' not in out and 'importlib' not in out and 'RegistryError' not in out

@@ -32,7 +32,7 @@ from ..run import registry
 from ..run.evaluators import TrajectorySteps
 from ..run.memory import interpreter_gc, traced_heap
 from ..run.runner import CaseSpec, RunSettings, run_case, run_once
-from .evaluator_names import unknown_evaluator
+from .evaluator_names import unknown_evaluator, unlisted
 from .options import SETTINGS, Settings
 from .runtime import RUNTIME
 
@@ -114,8 +114,9 @@ class DatasetFile(pytest.File):
             # Only a schema that exists next to the file is advice a reader can follow (Dataset.to_file writes one).
             schema = self.path.with_name(f'{self.path.stem}_schema.json')
             advice = f' (its JSON schema: {schema.name})' if schema.is_file() else ''
+            unknown = unknown_evaluator(described, unlisted(self.config, evaluator_types))
             raise DatasetLoadError(
-                f'{self.path}: not a valid pydantic-evals dataset: {unknown_evaluator(described) or described}\n'
+                f'{self.path}: not a valid pydantic-evals dataset: {unknown or described}\n'
                 f'Fix the file{advice} and run again.'
             ) from None
         runtime = self.config.stash[RUNTIME]

@@ -1,5 +1,6 @@
 """What a session says at its ends besides tests: sequential gates that cannot stop early (at its start and in its
-summary), and on pytest's last line regressions against the baseline and outputs that were not written.
+summary), a registration mistake in a conftest.py (as itself, wherever the conftest is), and on pytest's last line
+regressions against the baseline and outputs that were not written.
 
 pytest builds its closing line (`=== 8 passed in 3s ===`) from the terminal reporter's `stats`, one part per key,
 and counts any key it does not know as well. A session that exits non-zero because of a regression or a report that
@@ -12,9 +13,20 @@ from __future__ import annotations
 from typing import Any
 
 from ..reports.sequential_notes import undecidable
+from ..run.registry import RegistryError
 from .options import Settings, planned_gates
 
-__all__ = ('ending', 'sequential_warnings')
+__all__ = ('conftest_registry_error', 'ending', 'sequential_warnings')
+
+
+def conftest_registry_error(exc: BaseException) -> str | None:
+    """`path: message` when `exc` is pytest's failure to import a conftest.py whose cause is a `RegistryError` (a
+    sync `def` architecture, say): pytest would show it as an import error, with a traceback through its import
+    machinery. None for any other exception."""
+    cause = getattr(exc, 'cause', None)  # pytest's ConftestImportFailure keeps the original exception here
+    if not isinstance(cause, RegistryError):
+        return None
+    return f'{getattr(exc, "path", "conftest.py")}: {cause}'
 
 
 def sequential_warnings(settings: Settings) -> list[str]:

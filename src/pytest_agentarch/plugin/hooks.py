@@ -44,7 +44,7 @@ from ..run.capture import uninstall
 from ..run.memory import tune_gc, untune_gc
 from . import evaluator_names, hookspecs
 from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
-from .endings import sequential_warnings
+from .endings import conftest_registry_error, sequential_warnings
 from .fixture import arch, parametrize_arch, uses_arch
 from .options import SETTINGS, Settings, add_options, planned_gates
 from .remote import check_remote_workers
@@ -72,10 +72,16 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
     try:
         return (yield)
     except Exception as exc:
-        cause = getattr(exc, 'cause', None)  # pytest's ConftestImportFailure keeps the original exception here
-        if isinstance(cause, registry.RegistryError):
-            raise pytest.UsageError(f'{getattr(exc, "path", "conftest.py")}: {cause}') from None
+        if (message := conftest_registry_error(exc)) is not None:
+            raise pytest.UsageError(message) from None
         raise
+
+
+def pytest_exception_interact(call: pytest.CallInfo[Any], report: pytest.CollectReport | pytest.TestReport) -> None:
+    # A conftest.py below the initial ones (tests/sub/conftest.py) is imported while its directory is collected: the
+    # same mistake is then that directory's collection error, said as itself rather than as an import traceback.
+    if call.excinfo is not None and (message := conftest_registry_error(call.excinfo.value)) is not None:
+        report.longrepr = message
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
