@@ -250,3 +250,65 @@ def test_a_sync_architecture_in_a_conftest_collected_late_is_reported_as_itself(
     )
     out = result.stdout.str()
     assert 'ImportError' not in out and 'importlib' not in out and 'RegistryError' not in out
+
+
+USES_THE_MODEL = """
+    import os
+
+    import archkit
+    from pydantic_ai import Agent
+    from pytest_agentarch import architecture, current_run
+
+    @architecture('a')
+    async def a(inputs, model):
+        # With WOBBLE set, each run asks for a different number of alpha steps: a trajectory of its own.
+        steps = current_run().index + 1 if os.environ.get('WOBBLE') else 1
+        return await archkit.run(lambda i: [['alpha']] * steps, inputs)
+
+    @architecture('spends')
+    async def spends(inputs, model):
+        result = await Agent(model).run(str(inputs))
+        return result.output
+"""
+
+RED, YELLOW, GREEN = '\x1b[31m', '\x1b[33m', '\x1b[32m'
+
+
+def last_line(result: pytest.RunResult) -> str:
+    return [line for line in result.outlines if line.strip()][-1]
+
+
+def test_the_last_line_is_red_and_names_why_a_session_of_passed_tests_failed(
+    project: Callable[..., pytest.Pytester], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester = project(USES_THE_MODEL, cases=ONE_CASE)
+    colour = ['--color=yes', '-n', '0']
+    passed = pytester.runpytest('--arch=a', '--runs=20', '--agentarch-json=baseline.json', *colour)
+    assert passed.ret == pytest.ExitCode.OK
+    assert last_line(passed).startswith(f'{GREEN}=') and '1 passed' in last_line(passed)
+
+    # An output that cannot be written.
+    unwritten = pytester.runpytest('--arch=a', '--runs=2', '--agentarch-json=/proc/r.json', *colour)
+    assert unwritten.ret == pytest.ExitCode.TESTS_FAILED
+    assert last_line(unwritten).startswith(f'{RED}=')
+    assert f'{RED}\x1b[1m1 report not written' in last_line(unwritten)
+
+    # A token budget of 1: the first run's request spends more, the other run never starts.
+    budget = pytester.runpytest(
+        '--arch=spends', '--runs=2', '--agentarch-concurrency=1', '--agentarch-budget-tokens=1', *colour
+    )
+    assert budget.ret == pytest.ExitCode.TESTS_FAILED
+    assert last_line(budget).startswith(f'{RED}=')
+    assert f'{RED}\x1b[1m1 budget reached' in last_line(budget)
+
+    # 20 of 20 runs on one trajectory in the baseline, 1 of 20 now: a significant drop.
+    monkeypatch.setenv('WOBBLE', '1')
+    args = ['--arch=a', '--runs=20', '--agentarch-baseline=baseline.json', *colour]
+    failing = pytester.runpytest(*args, '--fail-on-regression')
+    assert failing.ret == pytest.ExitCode.TESTS_FAILED
+    assert last_line(failing).startswith(f'{RED}=')
+    assert f'{RED}\x1b[1m1 regression' in last_line(failing) and f'{GREEN}1 passed' in last_line(failing)
+    # Without --fail-on-regression the session passes: the regression is named, in pytest's yellow.
+    shown = pytester.runpytest(*args)
+    assert shown.ret == pytest.ExitCode.OK
+    assert last_line(shown).startswith(f'{YELLOW}=') and f'{YELLOW}\x1b[1m1 regression' in last_line(shown)

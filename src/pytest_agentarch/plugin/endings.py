@@ -5,13 +5,16 @@ regressions against the baseline and outputs that were not written.
 pytest builds its closing line (`=== 8 passed in 3s ===`) from the terminal reporter's `stats`, one part per key,
 and counts any key it does not know as well. A session that exits non-zero because of a regression or a report that
 could not be written would otherwise end on a green "8 passed"; entries under keys of our own put them on that line
-(`8 passed, 1 regression, 1 report not written`), coloured as pytest colours keys it does not know (yellow).
+(`8 passed, 1 regression, 1 report not written`, or `1 budget reached`). pytest colours a line with keys it does not
+know yellow; one that names a cause of failure is made red, as failed tests make it (`_compat.red_last_line`).
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
+from .._compat import red_last_line
 from ..reports.sequential_notes import undecidable
 from ..run.registry import RegistryError
 from .options import Settings, planned_gates
@@ -41,10 +44,28 @@ def _plural(count: int, one: str, many: str) -> str:
     return one if count == 1 else many
 
 
-def ending(stats: dict[str, list[Any]], *, regressions: int, unwritten: int) -> None:
-    """Add `regressions` significant regressions and `unwritten` outputs not written to pytest's closing line."""
+def _entry() -> SimpleNamespace:
+    # An object, not a string: plugins read every entry of `stats` as a report (hypothesis reads its `__dict__`).
+    return SimpleNamespace(agentarch=True)
+
+
+def ending(terminalreporter: Any, *, regressions: int, failing_regressions: bool, unwritten: int, budget: bool) -> None:
+    """Add `regressions` significant regressions, `unwritten` outputs not written and a reached `budget` to pytest's
+    closing line; the line is red when one of them fails the session (regressions only with `failing_regressions`,
+    i.e. `--fail-on-regression`), as it is for failed tests."""
+    stats: dict[str, list[Any]] = terminalreporter.stats
+    failing: list[str] = []
     if regressions:
-        stats.setdefault(_plural(regressions, 'regression', 'regressions'), []).extend(['agentarch'] * regressions)
+        key = _plural(regressions, 'regression', 'regressions')
+        stats.setdefault(key, []).extend(_entry() for _ in range(regressions))
+        if failing_regressions:
+            failing.append(key)
     if unwritten:
         key = _plural(unwritten, 'report not written', 'reports not written')
-        stats.setdefault(key, []).extend(['agentarch'] * unwritten)
+        stats.setdefault(key, []).extend(_entry() for _ in range(unwritten))
+        failing.append(key)
+    if budget:
+        stats.setdefault('budget reached', []).append(_entry())
+        failing.append('budget reached')
+    if failing:
+        red_last_line(terminalreporter, failing)
