@@ -12,10 +12,12 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pytest
 
 from conftest import XDIST
+from pytest_agentarch.plugin import progress as plugin_progress
 from pytest_agentarch.reports.progress import Progress, ProgressLine, interactive, span
 
 ARCHS = """
@@ -365,3 +367,24 @@ def test_interactive_needs_a_terminal_with_markup_and_no_ci() -> None:
     assert not interactive(FakeReporter(True, True), -1, quiet.get)  # -q
     assert not interactive(FakeReporter(True, True), 0, {'CI': 'true'}.get)
     assert not interactive(None, 0, quiet.get)
+
+
+def test_a_worker_sends_at_most_one_count_per_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(plugin_progress.time, 'monotonic', lambda: clock[0])
+    sent: list[pytest.TestReport] = []
+    config = SimpleNamespace(
+        stash=pytest.Stash(), hook=SimpleNamespace(pytest_runtest_logreport=lambda report: sent.append(report))
+    )
+    worker = plugin_progress.WorkerProgress(config)
+    item = SimpleNamespace(nodeid='cases.yaml::first[one]', location=('cases.yaml', None, 'first[one]'))
+    # Runs end at 100.0, 100.1, 100.25 and 100.3 s: with INTERVAL 0.2 s the first and the third are sent.
+    for at, done in [(100.0, 1), (100.1, 2), (100.25, 3), (100.3, 4)]:
+        clock[0] = at
+        config.stash[plugin_progress.RUN_DONE](item, done)
+    assert plugin_progress.INTERVAL == 0.2
+    assert [getattr(r, plugin_progress.PROGRESS_KEY) for r in sent] == [1, 3]
+    # A passed report of the item, in no phase of pytest's, that pytest's terminal reporter leaves unwritten.
+    assert {(r.nodeid, r.outcome, r.when) for r in sent} == {('cases.yaml::first[one]', 'passed', 'agentarch-progress')}
+    assert worker.pytest_report_teststatus(sent[0]) == ('', '', '')
+    assert worker.pytest_report_teststatus(pytest.TestReport('x', ('x', None, 'x'), {}, 'passed', None, 'call')) is None
