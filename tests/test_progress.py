@@ -388,3 +388,22 @@ def test_a_worker_sends_at_most_one_count_per_interval(monkeypatch: pytest.Monke
     assert {(r.nodeid, r.outcome, r.when) for r in sent} == {('cases.yaml::first[one]', 'passed', 'agentarch-progress')}
     assert worker.pytest_report_teststatus(sent[0]) == ('', '', '')
     assert worker.pytest_report_teststatus(pytest.TestReport('x', ('x', None, 'x'), {}, 'passed', None, 'call')) is None
+
+
+@pytest.mark.skipif(sys.platform == 'win32', reason='pseudo-terminals are POSIX')
+def test_with_output_not_captured_the_line_is_drawn_only_between_items(project: Callable[..., pytest.Pytester]) -> None:
+    # With -s an architecture's prints reach the terminal while its item runs: a text drawn then would sit before
+    # them. Counts are drawn at item boundaries only, and the prints are whole on the screen.
+    printing = ARCHS.replace(
+        "return await archkit.run(lambda i: [['alpha']], inputs)",
+        "print('run of one')\n        return await archkit.run(lambda i: [['alpha']], inputs)",
+    )
+    assert printing != ARCHS
+    pytester = project(printing + NO_THROTTLE, cases=CASES)
+    output = run_in_terminal(pytester, '--runs=3', '-s', '--agentarch-memory=off', '-n', '0', env={'COLUMNS': '80'})
+    plain, counts, _ = erased(output)
+    assert counts and {d for d, _ in counts} <= {0, 3, 6, 9, 12}
+    lines, _ = screen(output, 80)
+    assert lines == screen(plain, 80)[0]
+    # Two cases of three runs (no memory probe, which would be a seventh).
+    assert sum(line.count('run of one') for line in lines) == 6

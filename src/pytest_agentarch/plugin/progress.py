@@ -82,10 +82,11 @@ class ProgressHooks:
         self.decided = False
         self.drawn = float('-inf')
         # Output that reaches the terminal while an item runs (`-s`, live logging) would land after the drawn text:
-        # then the line is drawn only between items.
+        # then the line is drawn only between items (after an item ends, erased when the next one starts).
         capture = self.config.getoption('capture', None)
         live_log = bool(self.config.getini('log_cli')) or self.config.getoption('log_cli_level', None) is not None
-        if capture != 'no' and not live_log:
+        self.during_items = capture != 'no' and not live_log
+        if self.during_items:
             self.config.stash[RUN_DONE] = self.run_done
 
     def run_done(self, item: pytest.Item, runs: int) -> None:
@@ -122,17 +123,19 @@ class ProgressHooks:
         if self.line is not None:
             self.line.erase()
 
-    def _around(self) -> Generator[None, object, object]:
-        """The one wrapper of every hook the terminal reporter writes in: erase, let it write, draw again."""
+    def _around(self, draw: bool = True) -> Generator[None, object, object]:
+        """The one wrapper of every hook the terminal reporter writes in: erase, let it write, draw again (unless
+        `draw` is false: an item is about to run or running, and its output is not captured)."""
         self._erase()
         try:
             return (yield)
         finally:
-            self._draw()
+            if draw:
+                self._draw()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_logstart(self) -> Generator[None, object, object]:
-        return (yield from self._around())
+        return (yield from self._around(self.during_items))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_logfinish(self) -> Generator[None, object, object]:
@@ -147,7 +150,7 @@ class ProgressHooks:
                 done = sum(len(d['records']) + d['not_run'] for d in data) if data else None
             if done is not None:
                 self.state.finished(report.nodeid, done)
-        return (yield from self._around())
+        return (yield from self._around(self.during_items))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
