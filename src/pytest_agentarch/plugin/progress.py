@@ -2,11 +2,14 @@
 controller (`reports.progress` holds the text and the drawing).
 
 A dataset item calls `RUN_DONE` (from the config's stash) after each of its runs with the runs done so far. In one
-process that redraws the line at once (at most every `INTERVAL` seconds while an item runs). An xdist worker has no
-terminal: it sends the count to the controller on the channel test reports take, as a passed report of its current
-item marked with `PROGRESS_KEY` (at most every `INTERVAL` seconds, so a fast item does not flood the channel), which
-the controller counts and draws and every other plugin ignores: pytest's terminal reporter gives it no letter and no
-word (`pytest_report_teststatus`), and it is not a setup, call or teardown report.
+process that redraws the line at once (at most every `INTERVAL` seconds while an item runs), with pytest's capture
+suspended; under `-s` or live logging, whose output would land after the text, the line is drawn between items only.
+An xdist worker has no terminal: it sends the count to the controller on the channel test reports take, as a passed
+report of its current item marked with `PROGRESS_KEY` (at most every `INTERVAL` seconds, so a fast item does not flood
+the channel, and only when the controller draws a line). The controller counts and draws it; pytest's own plugins
+leave it alone: the terminal reporter gives it no letter, word or category (`pytest_report_teststatus`), and it is
+no setup, call or teardown report, the phases the others act on. A third-party plugin that handles every report
+whatever its phase sees it too, on an interactive terminal under xdist only.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ WORKER_KEY = 'agentarch_progress'
 """The key in an xdist worker's `workerinput` that tells it to send its counts: the controller draws a line."""
 
 RUN_DONE = pytest.StashKey[Callable[[pytest.Item, int], None]]()
-"""Called by a dataset item after each of its runs with the runs done so far (finished, or given up as not run)."""
+"""Called by a dataset item after each of its runs ends with the runs of the item ended so far."""
 
 
 def _teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
