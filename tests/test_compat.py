@@ -176,3 +176,23 @@ def test_instrument_default_is_what_instrument_all_set() -> None:
     finally:
         Agent.instrument_all(previous)
     assert _compat.instrument_default() is previous
+
+
+def test_red_last_line_makes_pytests_closing_line_red(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        from types import SimpleNamespace
+
+        from pytest_agentarch import _compat
+
+        def pytest_terminal_summary(terminalreporter):
+            terminalreporter.stats.setdefault('gate missed', []).append(SimpleNamespace())
+            _compat.red_last_line(terminalreporter, ['gate missed'])
+        """
+    )
+    pytester.makepyfile('def test_ok(): pass')
+    result = pytester.runpytest_inprocess('--color=yes', '-p', 'no:randomly', '-n', '0')
+    last = result.outlines[-1]
+    assert last.startswith('\x1b[31m=') and '\x1b[31m\x1b[1m1 gate missed' in last, (
+        'pytest no longer builds its closing line from TerminalReporter.build_summary_stats_line: update _compat'
+    )

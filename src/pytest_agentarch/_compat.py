@@ -12,7 +12,9 @@ puts the previous one back when it ends). pydantic-ai does not say publicly what
 (`Agent._instrument_default`) or which settings a model ignores (it warns about them from
 `Model._unsupported_settings`), nor export the `JsonSchema` type its schema transformers take. pytest does not show
 which fixture definitions a test sees (`Metafunc._arg2fixturedefs`), nor export the types of `Item.repr_failure`'s
-signature.
+signature, nor let a plugin colour its closing line: the colour comes from the stats keys pytest knows (red only for
+failed tests and errors), so a session failed by a gate of a plugin ends on a yellow or green line unless the
+reporter's `build_summary_stats_line` (which its `summary_stats` looks up on the instance) says red.
 
 It also holds what differs between the pydantic-ai / pydantic-evals releases the package supports (2.50 and later),
 each difference pinned by `tests/test_versions.py`:
@@ -30,7 +32,7 @@ from __future__ import annotations
 import email.utils
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -64,6 +66,7 @@ __all__ = (
     'fixture_functions',
     'injected_failure',
     'instrument_default',
+    'red_last_line',
     'reported',
     'retry_after',
     'return_retry',
@@ -238,6 +241,22 @@ def fixture_functions(metafunc: pytest.Metafunc, name: str) -> Sequence[Callable
 def instrument_default() -> InstrumentationSettings | bool:
     """What `Agent.instrument_all()` last set for every agent without its own `instrument=` (False: nothing)."""
     return Agent._instrument_default  # pyright: ignore[reportPrivateUsage]
+
+
+def red_last_line(terminalreporter: Any, keys: Collection[str]) -> None:
+    """Make pytest's closing line red, as failed tests make it, with the parts counting `keys` of its stats (e.g.
+    `regression`) red and bold too: the session fails for them."""
+    build = terminalreporter.build_summary_stats_line
+
+    def red() -> tuple[list[tuple[str, dict[str, bool]]], str]:
+        parts, _ = build()
+        coloured = [
+            (text, {'red': True, 'bold': True}) if text.split(' ', 1)[-1] in keys else (text, markup)
+            for text, markup in parts
+        ]
+        return coloured, 'red'
+
+    terminalreporter.build_summary_stats_line = red
 
 
 def retry_after(exc: exceptions.ModelAPIError) -> float | None:

@@ -32,8 +32,9 @@ from ..run import registry
 from ..run.evaluators import TrajectorySteps
 from ..run.memory import interpreter_gc, traced_heap
 from ..run.runner import CaseSpec, RunSettings, run_case, run_once
-from .evaluator_names import unknown_evaluator
+from .evaluator_names import unknown_evaluator, unlisted
 from .options import SETTINGS, Settings
+from .progress import RUN_DONE
 from .runtime import RUNTIME
 
 __all__ = ('ITEM_RESULTS', 'DatasetFile', 'DatasetItem', 'DatasetLoadError', 'GateFailure', 'is_dataset_file')
@@ -114,8 +115,9 @@ class DatasetFile(pytest.File):
             # Only a schema that exists next to the file is advice a reader can follow (Dataset.to_file writes one).
             schema = self.path.with_name(f'{self.path.stem}_schema.json')
             advice = f' (its JSON schema: {schema.name})' if schema.is_file() else ''
+            unknown = unknown_evaluator(described, unlisted(self.config, evaluator_types))
             raise DatasetLoadError(
-                f'{self.path}: not a valid pydantic-evals dataset: {unknown_evaluator(described) or described}\n'
+                f'{self.path}: not a valid pydantic-evals dataset: {unknown or described}\n'
                 f'Fix the file{advice} and run again.'
             ) from None
         runtime = self.config.stash[RUNTIME]
@@ -249,7 +251,11 @@ class DatasetItem(pytest.Item):
         if settings.sequential and gated(thresholds):
             records, decisions, stopped = asyncio.run(self._sequential(model, run, thresholds, settings.alpha))
         else:
-            records = asyncio.run(run_case(self.arch, model, self.case, run, finished=self.finished, indexes=indexes))
+            records = asyncio.run(
+                run_case(
+                    self.arch, model, self.case, run, finished=self.finished, on_finish=self._done, indexes=indexes
+                )
+            )
             stopped = len(records) < planned
         if stopped:
             assert run.stop is not None
@@ -294,7 +300,9 @@ class DatasetItem(pytest.Item):
         start = 0
         while start < run.runs:
             size = min(batch, run.runs - start)
-            got = await run_case(self.arch, model, self.case, run, finished=self.finished, start=start, count=size)
+            got = await run_case(
+                self.arch, model, self.case, run, finished=self.finished, on_finish=self._done, start=start, count=size
+            )
             records.extend(got)
             start += size
             if len(got) < size:
@@ -308,6 +316,11 @@ class DatasetItem(pytest.Item):
                 break
         # At the maximum, gates still undecided get the final test (`gates.final`); decided ones are kept.
         return records, final(records, current, thresholds, alpha, batch), False
+
+    def _done(self, record: RunRecord) -> None:
+        """A run of this item ended: the progress line counts it (`plugin.progress`)."""
+        if (done := self.config.stash.get(RUN_DONE, None)) is not None:
+            done(self, len(self.finished))
 
     def shard_share(self) -> list[int] | None:
         """The run indexes this item makes in a shard of a split session (`--agentarch-shard`); None unsharded."""

@@ -9,6 +9,7 @@
 | `writer` | the report written to JSON, HTML, Markdown |
 | `hookspecs` | the hooks the plugin offers (`pytest_agentarch_report`) |
 | `runtime` | what the session builds at its start: architectures, model stacks, judge, limits |
+| `progress` | the progress line: runs counted as they finish (sent from xdist workers), drawn by the controller |
 | `sharding` | `--agentarch-shard`: the tests and runs this shard of a split session makes |
 | `remote` | xdist workers on other machines: refused with limits kept in files |
 | `requests.stack` | the model-request layer: settings, record/replay, retries, limits, budgets |
@@ -29,7 +30,6 @@ import pytest
 from .. import _compat
 from ..backends import local
 from ..core.stats import case_stats
-from ..reports import progress
 from ..reports.markdown import junit_properties
 from ..reports.metadata import case_fingerprint
 from ..reports.report import ItemResult
@@ -44,9 +44,10 @@ from ..run.capture import uninstall
 from ..run.memory import tune_gc, untune_gc
 from . import evaluator_names, hookspecs
 from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
-from .endings import sequential_warnings
+from .endings import conftest_registry_error, sequential_warnings
 from .fixture import arch, parametrize_arch, uses_arch
 from .options import SETTINGS, Settings, add_options, planned_gates
+from .progress import WORKER_KEY, ProgressHooks, WorkerProgress
 from .remote import check_remote_workers
 from .runtime import RUNTIME, Runtime
 from .session import COLLECTOR, STOPPED_BY, WIRE_KEY, Collector, is_controller
@@ -72,10 +73,16 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
     try:
         return (yield)
     except Exception as exc:
-        cause = getattr(exc, 'cause', None)  # pytest's ConftestImportFailure keeps the original exception here
-        if isinstance(cause, registry.RegistryError):
-            raise pytest.UsageError(f'{getattr(exc, "path", "conftest.py")}: {cause}') from None
+        if (message := conftest_registry_error(exc)) is not None:
+            raise pytest.UsageError(message) from None
         raise
+
+
+def pytest_exception_interact(call: pytest.CallInfo[Any], report: pytest.CollectReport | pytest.TestReport) -> None:
+    # A conftest.py below the initial ones (tests/sub/conftest.py) is imported while its directory is collected: the
+    # same mistake is then that directory's collection error, said as itself rather than as an import traceback.
+    if call.excinfo is not None and (message := conftest_registry_error(call.excinfo.value)) is not None:
+        report.longrepr = message
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -114,7 +121,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if is_controller(config):
         collector = config.stash[COLLECTOR] = Collector(config)
         config.pluginmanager.register(_ControllerHooks(collector), 'agentarch-controller')
-        config.pluginmanager.register(_ProgressHooks(collector), 'agentarch-progress')
+        config.pluginmanager.register(ProgressHooks(collector), 'agentarch-progress')
+    elif getattr(config, 'workerinput', {}).get(WORKER_KEY):  # a worker whose controller draws the line
+        config.pluginmanager.register(WorkerProgress(config), 'agentarch-progress')
         _catch_sigterm(config)
     if config.pluginmanager.hasplugin('xdist'):
         config.pluginmanager.register(_XdistHooks(config), 'agentarch-xdist')
@@ -393,89 +402,3 @@ class _XdistHooks:
             collector.expect(
                 i for i in ids if '::' in i and is_dataset_file(self.config, self.config.rootpath / i.split('::')[0])
             )
-
-
-class _ProgressHooks:
-    """Runs done / total and an ETA on an interactive terminal (controller only: under xdist it sees every item's
-    report arrive). Drawn after pytest writes for an item, erased before pytest writes anything else."""
-
-    def __init__(self, collector: Collector) -> None:
-        self.collector = collector
-        self.line: progress.ProgressLine | None = None
-        self.state: progress.Progress | None = None
-        self.decided = False
-
-    def _active(self) -> bool:
-        if not self.decided:
-            config = self.collector.config
-            reporter = config.pluginmanager.get_plugin('terminalreporter')
-            if progress.interactive(reporter, config.get_verbosity()):
-                self.line = progress.ProgressLine(config.get_terminal_writer())
-            self.decided = True
-        return self.line is not None
-
-    def _draw(self) -> None:
-        if not self._active() or not self.collector.expected:
-            return
-        assert self.line is not None
-        if self.state is None:
-            runs = self.collector.config.stash[SETTINGS].run.runs
-            self.state = progress.Progress(len(self.collector.expected) * runs, progress.now())
-        now = progress.now()
-        self.line.draw(self.state.text(now), self.state.short(now))
-
-    def _erase(self) -> None:
-        if self.line is not None:
-            self.line.erase()
-
-    # Wrappers: the text is erased before every other implementation (the terminal reporter's) writes, and drawn
-    # again after them.
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_logstart(self) -> Generator[None, None, None]:
-        self._erase()
-        try:
-            return (yield)
-        finally:
-            self._draw()
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_logfinish(self) -> Generator[None, None, None]:
-        self._erase()
-        try:
-            return (yield)
-        finally:
-            self._draw()
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, None, None]:
-        self._erase()
-        if self.state is not None and report.nodeid in self.collector.expected:
-            for data in getattr(report, WIRE_KEY, None) or []:
-                self.state.advance(len(data['records']) + data['not_run'])
-        try:
-            return (yield)
-        finally:
-            self._draw()
-
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtestloop(self) -> Generator[None, object, object]:
-        # Innermost: the text goes before the terminal reporter's own wrapper writes the final percentage.
-        try:
-            return (yield)
-        finally:
-            self._erase()
-            self.line = None
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_warning_recorded(self) -> None:
-        self._erase()
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self) -> None:
-        self._erase()
-        self.line = None
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_keyboard_interrupt(self) -> None:
-        self._erase()
-        self.line = None

@@ -56,6 +56,8 @@ class Collector:
         `pytest_agentarch_report` hook added that were left out."""
         self.unwritten: list[str] = []
         """Outputs that could not be written (part of `write_errors`): each fails the session."""
+        self.missed_budget = False
+        """Whether the budget gate failed the session (`gate_misses`)."""
         self.failed_tests: set[str] = set()
         """Tests that failed and are not dataset items (a shard's report lists them for `agentarch merge`)."""
 
@@ -163,6 +165,7 @@ class Collector:
         it stopped the session, or None) and, with `--fail-on-regression`, the comparison with the baseline.
         """
         misses = [f'budget: {budget}'] if budget is not None else []
+        self.missed_budget = budget is not None
         if self.config.stash[SETTINGS].fail_on_regression:
             misses += [f'regression: {line}' for line in self.regressions()]
         return misses
@@ -215,7 +218,13 @@ class Collector:
         if settings.sequential and self.report.sequential is not None:
             for line in sequential_warnings(settings):
                 tr.write_line(f'agentarch: {line}', yellow=True)
-        ending(tr.stats, regressions=len(regressions), unwritten=len(self.unwritten))
+        ending(
+            tr,
+            regressions=len(regressions),
+            failing_regressions=settings.fail_on_regression,
+            unwritten=len(self.unwritten),
+            budget=self.missed_budget,
+        )
 
 
 def _thresholds(thresholds: Thresholds) -> dict[str, Any]:

@@ -476,6 +476,7 @@ async def run_case(
     settings: RunSettings,
     *,
     finished: list[RunRecord] | None = None,
+    on_finish: Callable[[RunRecord], None] | None = None,
     start: int = 0,
     count: int | None = None,
     indexes: Sequence[int] | None = None,
@@ -485,7 +486,8 @@ async def run_case(
 
     `start` and `count` run a batch instead: the indexes start..start+count-1 (a run's randomness depends on its index,
     so batches of a sequential item take the runs one call with every index would). Each record is also appended to
-    `finished` as soon as its run is judged, so a caller interrupted halfway still holds the runs that completed.
+    `finished` as soon as its run is judged, so a caller interrupted halfway still holds the runs that completed, and
+    passed to `on_finish` (progress counts runs as they end).
     `indexes` runs exactly those runs instead (a shard's share of the case, `core.shards`).
     """
     semaphore = asyncio.Semaphore(max(1, settings.concurrency))
@@ -497,6 +499,8 @@ async def run_case(
                 return None
             record = await run_once(arch, model, case, index, settings)
         sink.append(record)
+        if on_finish is not None:
+            on_finish(record)
         return record
 
     # Each item runs its case in an event loop of its own (`asyncio.run`), and a provider's HTTP connections belong
