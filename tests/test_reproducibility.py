@@ -89,9 +89,8 @@ def sessions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Trajectories
         jobs[f'alone[{item}]'] = _command(tmp / f'alone-{case}-{arch}.json', ['-n', '0'], f'{case} and {arch}')
     processes: dict[str, subprocess.Popen[str]] = {}
     for index, (name, command) in enumerate(jobs.items()):
-        # A different hash salt per session: string hashing (set iteration order) must not matter either; bytecode
-        # is not written so that no session depends on what an earlier one left behind.
-        env = {**os.environ, 'PYTHONHASHSEED': str(index + 1), 'PYTHONDONTWRITEBYTECODE': '1'}
+        # A different hash salt per session: string hashing (set iteration order) must not matter either.
+        env = {**os.environ, 'PYTHONHASHSEED': str(index + 1)}
         processes[name] = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )

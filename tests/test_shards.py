@@ -83,16 +83,16 @@ def test_bad_shards_are_refused(text: str, message: str) -> None:
 
 # ------------------------------------------------------------------------------------------------ sessions
 
-# Two architectures on seven cases of the main job ('healthy_node' also selects a longer name) at one seed, 4 runs
-# each, with a determinism gate some items miss: the merge must judge the gates as the session did, not only count runs.
+# Two architectures on three cases of the main job at one seed, 4 runs each (4 runs over 3 shards split unevenly), at
+# a temperature where some items miss the determinism gate: the merge must judge the gates as the session did, not only
+# count runs.
 SLICE = [
     '--arch',
     'single,delegation',
     '--runs',
     '4',
     '-k',
-    'crash_loop_ledger or healthy_node or memory_leak_cart or two_faults_orders or pod_not_found or '
-    'ambiguous_search_is_slow',
+    'crash_loop_ledger or pod_not_found or ambiguous_search_is_slow',
     '--agentarch-model-settings',
     'temperature=1.2',
     '--min-determinism',
@@ -172,8 +172,8 @@ def test_merged_shards_equal_the_one_session(sessions: dict[str, Any], count: in
     assert status == 1, out
     whole = json.loads(sessions['whole'].read_text())
     assert whole['gate_misses'], 'the slice is chosen so that some items miss the gate'
-    assert len([c for a in whole['architectures'] for c in a['cases']]) == 14
-    assert sum(len(c['run_results']) for a in whole['architectures'] for c in a['cases']) == 56
+    assert len([c for a in whole['architectures'] for c in a['cases']]) == 6
+    assert sum(len(c['run_results']) for a in whole['architectures'] for c in a['cases']) == 24
     merged_cases = {
         (c['architecture'], c['case']): c for a in json.loads(merged.read_text())['architectures'] for c in a['cases']
     }
@@ -191,11 +191,11 @@ def test_a_shard_holds_its_share_and_judges_no_gate(sessions: dict[str, Any]) ->
     assert shard['shard']['count'] == 3
     assert shard['gate_misses'] == []
     made = {(i['nodeid'], r['index']) for i in shard['shard']['items'] for r in i['records']}
-    # 14 items x 4 runs over 3 shards: 4/3 per item, so 1 or 2 runs of each item in this shard.
+    # 6 items x 4 runs over 3 shards: 4/3 per item, so 1 or 2 runs of each item in this shard.
     per_item = Counter(nodeid for nodeid, _ in made)
     assert set(per_item.values()) <= {1, 2}
-    assert len(per_item) == 14
-    assert 14 <= len(made) <= 28
+    assert len(per_item) == 6
+    assert 6 <= len(made) <= 12
 
 
 def _mutated(source: Path, target: Path, change: Any) -> Path:
@@ -288,7 +288,7 @@ def test_merge_writes_html_markdown_and_junit(sessions: dict[str, Any]) -> None:
     suite = ET.parse(tmp / 'm.xml').getroot()[0]
     whole = json.loads(sessions['whole'].read_text())
     missed = {(m['architecture'], m['case']) for m in whole['gate_misses']}
-    assert suite.get('tests') == '14'
+    assert suite.get('tests') == '6'
     assert suite.get('failures') == str(len(missed))
 
 
