@@ -22,6 +22,7 @@ from pytest_agentarch.core.stats import (
     level_of,
     pass_at_k,
     pass_hat_k,
+    pass_k_curves,
     percentile,
     t_critical,
     wilson,
@@ -255,6 +256,24 @@ def test_clustered_score_is_never_narrower_than_the_t_interval_over_runs() -> No
 def test_pass_hat_k_and_pass_at_k_are_draws_without_replacement(n: int, c: int, k: int, hat: float, at: float) -> None:
     assert pass_hat_k(n, c, k) == pytest.approx(hat)
     assert pass_at_k(n, c, k) == pytest.approx(at)
+
+
+def test_pass_k_curves_give_every_k_at_once() -> None:
+    # n = 5, c = 3: pass^k = C(3,k)/C(5,k) = 3/5, 3/10, 1/10, 0, 0; pass@k = 1 - C(2,k)/C(5,k) = 3/5, 9/10, 1, 1, 1.
+    hat, at = pass_k_curves(5, 3)
+    assert hat == pytest.approx([0.6, 0.3, 0.1, 0.0, 0.0])
+    assert at == pytest.approx([0.6, 0.9, 1.0, 1.0, 1.0])
+    assert pass_k_curves(4, 4) == ([1.0] * 4, [1.0] * 4)
+    assert pass_k_curves(3, 0) == ([0.0] * 3, [0.0] * 3)
+    assert pass_k_curves(0, 0) == ([], [])
+    # Thousands of runs: no overflow, and the same figures as the exact ratio of binomials at a few k.
+    hat, at = pass_k_curves(3000, 2990)
+    for k in (1, 10, 500, 2990):
+        assert hat[k - 1] == pytest.approx(pass_hat_k(3000, 2990, k), rel=1e-9)
+        assert at[k - 1] == pytest.approx(pass_at_k(3000, 2990, k), rel=1e-9)
+    assert hat[2990] == 0.0 and at[2990] == 1.0
+    with pytest.raises(ValueError, match='passed runs c'):
+        pass_k_curves(5, 7)
 
 
 @pytest.mark.parametrize('k', [0, 6])

@@ -49,6 +49,7 @@ __all__ = (
     'level_of',
     'pass_at_k',
     'pass_hat_k',
+    'pass_k_curves',
     'percentile',
     't_critical',
     'variant_key',
@@ -165,6 +166,25 @@ def pass_at_k(n: int, c: int, k: int) -> float:
         raise ValueError(f'k must be in 1..{n}, got {k}')
     check_count(c, n, 'passed runs c')
     return 1 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def pass_k_curves(n: int, c: int) -> tuple[list[float], list[float]]:
+    """pass^k and pass@k for every k in 1..n at once, as running products:
+    C(c,k)/C(n,k) = prod_{i<k} (c-i)/(n-i) and C(n-c,k)/C(n,k) = prod_{i<k} (n-c-i)/(n-i).
+
+    O(n) floats where computing each k with `math.comb` would be O(n^2) big-integer work (seconds for a case of a few
+    thousand runs). Every factor is in [0, 1], so the products never overflow; they reach 0 exactly once k passes c
+    (or n - c)."""
+    check_count(c, n, 'passed runs c')
+    hat: list[float] = []
+    at: list[float] = []
+    all_pass = none_pass = 1.0
+    for i in range(n):
+        all_pass *= (c - i) / (n - i) if i < c else 0.0
+        none_pass *= (n - c - i) / (n - i) if i < n - c else 0.0
+        hat.append(all_pass)
+        at.append(1 - none_pass)
+    return hat, at
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -745,6 +765,7 @@ def case_stats(
     judged = [r for r in counted if not r.unjudged]
     j = len(judged)
     passed = sum(r.passed for r in judged)
+    curves = pass_k_curves(j, passed)
     by_level = {lv: _mode([variant_key(r, lv) for r in counted])[0] for lv in LEVELS}
     _, counts = _mode([variant_key(r, level) for r in counted])
     agreement, _ = _mode([f'error: {r.error_type}' if r.errored else r.output_key or '' for r in counted])
@@ -787,8 +808,8 @@ def case_stats(
             Rate.of(sum(r.conforms is True for r in judged), j) if any(r.path_checked for r in records) else None
         ),
         faults=FaultStats.of(records),
-        pass_hat_k=[pass_hat_k(j, passed, k) for k in range(1, j + 1)],
-        pass_at_k=[pass_at_k(j, passed, k) for k in range(1, j + 1)],
+        pass_hat_k=curves[0],
+        pass_at_k=curves[1],
         scores=_scores(counted),
         labels=_labels(counted),
         requests=Distribution.of([r.requests for r in counted]),

@@ -290,8 +290,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         # JUnit properties: the call report and (junitxml reads them there) the teardown report, which copies them
         # from the item; both travel under xdist.
         settings = item.config.stash[SETTINGS]
+        # A dataset item's one result already has its statistics (its gates were judged on them): not again.
+        judged = getattr(item, 'stats', None) if len(results) == 1 else None
         for index, result in enumerate(results):
-            stats = case_stats(
+            stats = judged or case_stats(
                 result.records,
                 architecture=result.architecture,
                 case=result.case,
