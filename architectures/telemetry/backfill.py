@@ -41,6 +41,7 @@ from architectures.telemetry.backend import FixtureBackend, Json, parse_bytes, p
 
 __all__ = (
     'CFS_PERIODS_PER_SECOND',
+    'KUBELET_PORT',
     'NODE_EXPORTER_PORT',
     'PAUSE_CPU_CORES',
     'PAUSE_IMAGE',
@@ -66,7 +67,7 @@ NODE_EXPORTER_PORT = 9100
 _USER_SHARE = 0.75
 """The share of a node's busy CPU time node-exporter reports in `mode="user"` (the rest in `system`)."""
 
-Samples = list[tuple[float, float]]
+_Samples = list[tuple[float, float]]
 """`(unix time, value)` of one series, oldest first."""
 
 
@@ -97,21 +98,21 @@ class _Scrape:
                 for k in range(1, self.per_step + 1):
                     yield self.start + index * self.step + k * self.interval, index
 
-    def gauge(self, values: Sequence[float | None]) -> Samples:
+    def gauge(self, values: Sequence[float | None]) -> _Samples:
         """Each step's value at each of its scrapes."""
         return [(at, value) for at, index in self.times() if (value := values[index]) is not None]
 
-    def constant(self, value: float) -> Samples:
+    def constant(self, value: float) -> _Samples:
         """`value` at every scrape."""
         return [(at, value) for at, _ in self.times()]
 
     def counter(
         self, per_second: Sequence[float | None], resets: Sequence[float] = (), *, zero: bool = True
-    ) -> Samples:
+    ) -> _Samples:
         """A counter from 0 at `start` growing at `per_second[i]` during step i, reset at `resets` (unix times; see
         the module docstring for where a reset lands). Without `zero`, the reading of 0 at `start` is left out (a
         series that goes on from another pod's, which was read then)."""
-        samples: Samples = [(self.start, 0.0)] if zero else []
+        samples: _Samples = [(self.start, 0.0)] if zero else []
         pending = sorted(resets)
         total = 0.0
         for at, index in self.times():
@@ -130,9 +131,9 @@ class _Exposition:
     """Metric families being written: `(name, type) -> [(labels, samples)]`."""
 
     def __init__(self) -> None:
-        self.families: dict[tuple[str, str], list[tuple[str, Samples]]] = {}
+        self.families: dict[tuple[str, str], list[tuple[str, _Samples]]] = {}
 
-    def add(self, name: str, kind: str, labels: str, samples: Samples) -> None:
+    def add(self, name: str, kind: str, labels: str, samples: _Samples) -> None:
         self.families.setdefault((name, kind), []).append((labels, samples))
 
     def text(self) -> str:
