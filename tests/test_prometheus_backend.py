@@ -331,7 +331,12 @@ def test_a_restart_the_scrapes_could_not_show_lands_on_a_later_scrape(tmp_path: 
     cart = 'cart-5d8b7c9f4-m4q7p'
     document['restarts'][f'k8s:pod/{cart}'].append('2026-03-15T14:26:16.000Z')
     (tmp_path / 'cart.json').write_text(json.dumps(document))
-    with pytest.raises(ValueError, match='cart-5d8b7c9f4-m4q7p has 2 restarts in the data but a restart count of 1'):
+    # The pod's restart count (0 at the first observation, 1 at the last) must agree with the restarts recorded.
+    with pytest.raises(
+        ValueError,
+        match=r'shop/cart-5d8b7c9f4-m4q7p: its restart count goes from 0 to 1 but the '
+        r'scenario records 2 restarts in between; record each with Builder\.restart',
+    ):
         openmetrics(FixtureBackend(tmp_path))
     last = [s['object'] for s in document['pods'] if s['object']['metadata']['name'] == cart][-1]
     last['status']['containerStatuses'][0]['restartCount'] = 2

@@ -148,13 +148,35 @@ def _internal_ip(node: Json) -> str:
     return next(a['address'] for a in node['status']['addresses'] if a['type'] == 'InternalIP')
 
 
-def _incarnations(cluster: FixtureBackend, name: str) -> list[Json]:
-    """The pods that bore this name, oldest first, each as last observed (a rollout replaces a StatefulSet's pod by
+def _incarnations(cluster: FixtureBackend, name: str) -> list[list[tuple[datetime, Json]]]:
+    """The observations of each pod that bore this name, oldest pod first (a rollout replaces a StatefulSet's pod by
     a new one of the same name: a new uid)."""
-    latest: dict[str, Json] = {}
-    for _, obj in cluster.observations('k8s:pod', name):
-        latest[obj['metadata']['uid']] = obj  # dicts keep first-insertion order: the pods' order of appearance
-    return list(latest.values())
+    pods: dict[str, list[tuple[datetime, Json]]] = {}
+    for moment, obj in cluster.observations('k8s:pod', name):
+        pods.setdefault(obj['metadata']['uid'], []).append((moment, obj))  # dicts keep the order of appearance
+    return list(pods.values())
+
+
+def _restart_counts(observations: list[tuple[datetime, Json]], restarts: list[float]) -> tuple[float, int]:
+    """`(time, count)` from which the pod's restart count follows the recorded `restarts`: its creation with none
+    when it was created during the data, else its first observation. `ValueError` unless the count so reaches the
+    one last observed."""
+    (first_seen, first), (last_seen, last) = observations[0], observations[-1]
+    created = parse_time(first['metadata']['creationTimestamp'])
+    base = (created.timestamp(), 0) if created > first_seen else (first_seen.timestamp(), _restart_count(first))
+    recorded = sum(1 for moment in restarts if base[0] < moment <= last_seen.timestamp())
+    if base[1] + recorded != _restart_count(last):
+        meta = last['metadata']
+        raise ValueError(
+            f'pod {meta["namespace"]}/{meta["name"]}: its restart count goes from {base[1]} to {_restart_count(last)} '
+            f'but the scenario records {recorded} restarts in between; record each with Builder.restart (the fault '
+            'injectors of faults/pods.py do)'
+        )
+    return base
+
+
+def _restart_count(pod: Json) -> int:
+    return int(pod['status']['containerStatuses'][0]['restartCount'])
 
 
 def _pod(
@@ -165,7 +187,8 @@ def _pod(
     step: timedelta,
     values: dict[str, list[float | None]],
 ) -> None:
-    pods = _incarnations(cluster, name)
+    incarnations = _incarnations(cluster, name)
+    pods = [observations[-1][1] for observations in incarnations]
     steps = len(values['cpu_cores'])
     # Each pod's series run from the step it was created in (the first one's from the start of the data) to the
     # next one's.
@@ -217,8 +240,7 @@ def _pod(
             throttled = [None if r is None else r * CFS_PERIODS_PER_SECOND for r in ratios]
             out.add('container_cpu_cfs_periods_total', 'counter', workload, scrape.counter(periods, resets))
             out.add('container_cpu_cfs_throttled_periods_total', 'counter', workload, scrape.counter(throttled, resets))
-        # kube-state-metrics: the pod, and its restart count as the API reports it (the count at the pod's last
-        # observation, less the restarts still to come).
+        # kube-state-metrics: the pod, and its restart count as the API reports it.
         state = _Scrape(begin, step, [True] * (stop - first), per_step=1)
         owner = (meta.get('ownerReferences') or [{}])[0]
         info = _labels(
@@ -233,12 +255,7 @@ def _pod(
             created_by_name=owner.get('name', ''),
         )
         out.add('kube_pod_info', 'gauge', info, state.constant(1.0))
-        count = status['containerStatuses'][0]['restartCount']
-        before = count - len(resets)
-        if before < 0:
-            raise ValueError(
-                f'pod {meta["namespace"]}/{name} has {len(resets)} restarts in the data but a restart count of {count}'
-            )
+        since, count = _restart_counts(incarnations[number], resets)
         restart_labels = _labels(
             job='kube-state-metrics',
             namespace=meta['namespace'],
@@ -250,7 +267,10 @@ def _pod(
             'kube_pod_container_status_restarts_total',
             'counter',
             restart_labels,
-            [(at, float(before + sum(1 for moment in resets if moment <= at))) for at, _ in state.times()],
+            [
+                (at, float(count + sum(1 for r in resets if r <= at) - sum(1 for r in resets if r <= since)))
+                for at, _ in state.times()
+            ],
         )
 
 
