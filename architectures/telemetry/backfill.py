@@ -7,7 +7,9 @@ What a scrape of each exporter gives, and so what `PrometheusBackend`'s queries 
   label kube-prometheus adds to them): three series per pod and metric, told apart by `container`: the workload
   container (`container="<name>"`, its `image`), the pause container that holds the pod's namespaces
   (`container="POD"`, the pause image) and the pod-level cgroup (`container=""`, no image), whose figures are the
-  sum of the other two. A query that does not exclude the last two counts the pod twice.
+  sum of the other two. A query that does not exclude the last two counts the pod twice. (Docker and CRI-O label
+  the pause container `container="POD"`; containerd leaves the label empty and gives it the pause image. The
+  queries' `container!="", container!="POD"` leaves out either.)
   `container_cpu_usage_seconds_total` and the CFS period counters start again from zero at every restart of the
   container (the `restarts` of the scenario file); the pod-level cgroup outlives restarts, so its counter does not
   reset. A pod replaced by one of the same name (a StatefulSet rollout) starts every counter from zero in the step
