@@ -266,11 +266,15 @@ def test_pause_and_pod_level_series_are_there_and_left_out(prometheus: str) -> N
     # 2 x 0.582 + 2 x 0.0002 = 1.1644 cores and 2 x 344663006 + 2 x 524288 = 690374588 bytes in the minute 10:00.
     pod, at = f'namespace="shop", pod="{CHECKOUT}"', '2026-03-14T10:01:00Z'
     series = instant(prometheus, f'container_memory_working_set_bytes{{{pod}}}', at)
-    # An empty label is no label to Prometheus: the pod-level series has neither `container` nor `image`.
-    assert sorted((labels.get('container', '-'), labels.get('image', '-'), value) for labels, value in series) == [
-        ('-', '-', 344663006 + 524288),
-        ('POD', 'registry.k8s.io/pause:3.9', 524288),
-        ('checkout', 'registry.example.com/shop/checkout:v3.8.2', 344663006),
+    # An empty label is no label to Prometheus: the pod-level series has neither `container` nor `image`, and only it
+    # keeps its cgroup's path (the Burstable pod's uid, from the data file).
+    assert sorted(
+        (labels.get('container', '-'), labels.get('image', '-'), labels.get('id', '-'), value)
+        for labels, value in series
+    ) == [
+        ('-', '-', '/kubepods/burstable/pode88b7591-31db-4e32-98dc-b35f94c662cd', 344663006 + 524288),
+        ('POD', 'registry.k8s.io/pause:3.9', '-', 524288),
+        ('checkout', 'registry.example.com/shop/checkout:v3.8.2', '-', 344663006),
     ]
     assert one(prometheus, f'sum(rate(container_cpu_usage_seconds_total{{{pod}}}[59s]))', at) == pytest.approx(
         1.1644, rel=1e-12
@@ -299,12 +303,19 @@ def test_counters_reset_at_restarts_and_rate_counts_through_them(prometheus: str
     restarts = f'kube_pod_container_status_restarts_total{{{container}}}'
     assert [one(prometheus, restarts, at) for at in ('2026-03-14T10:11:00Z', '2026-03-14T10:12:00Z')] == [0, 1]
     assert one(prometheus, restarts, '2026-03-14T10:30:00Z') == 4
-    # The ledger's StatefulSet pod is replaced at 09:30 by one of the same name and a new image: a new series.
+    # The ledger's StatefulSet pod is replaced at 09:30 by one of the same name, a new image and a new uid: new
+    # series for its container and its pod-level cgroup.
     ledger = 'container_cpu_usage_seconds_total{namespace="payments", pod="payments-ledger-0", container="ledger"}'
     images = instant(prometheus, f'count by (image) (count_over_time({ledger}[90m]))', '2026-03-16T10:00:00Z')
     assert sorted(labels['image'] for labels, _ in images) == [
         'registry.example.com/payments/ledger:v2.3.7',
         'registry.example.com/payments/ledger:v2.4.0',
+    ]
+    pod_level = 'container_cpu_usage_seconds_total{namespace="payments", pod="payments-ledger-0", container=""}'
+    paths = instant(prometheus, f'count by (id) (count_over_time({pod_level}[90m]))', '2026-03-16T10:00:00Z')
+    assert sorted(labels['id'] for labels, _ in paths) == [
+        '/kubepods/burstable/pod265a0574-e771-4b60-8baa-b6cc425c3179',
+        '/kubepods/burstable/pod2c6d788c-bb9f-4198-a510-ed0b4948ee53',
     ]
 
 

@@ -12,12 +12,15 @@ What a scrape of each exporter gives, and so what `PrometheusBackend`'s queries 
   queries' `container!="", container!="POD"` leaves out either.)
   `container_cpu_usage_seconds_total` and the CFS period counters start again from zero at every restart of the
   container (the `restarts` of the scenario file); the pod-level cgroup outlives restarts, so its counter does not
-  reset. A pod replaced by one of the same name (a StatefulSet rollout) starts every counter from zero in the step
-  it was created in: its container is a new series (a new image), its pause container and pod-level cgroup go on in
-  the old ones, with a reset. cAdvisor also labels a series with the cgroup's `id` and `name`, which change at every
-  restart (each container has its own cgroup); the scrape configuration this stands for drops those two labels
-  (`metric_relabel_configs: [{action: labeldrop, regex: 'id|name'}]`, a common way to bound cardinality), so that a
-  container is one series across restarts and a restart is a counter reset, which `rate()` handles.
+  reset. cAdvisor labels a series with its cgroup's path, `id` (`/kubepods/burstable/pod<uid>` for the pod-level
+  cgroup, that path and the container's ID for a container), and a container's `name` (its ID); a container's
+  change at every restart, as each container has a cgroup of its own. The scrape configuration this stands for
+  removes them from the containers' series (`metric_relabel_configs` setting `id` and `name` to "" where `container`
+  is not empty, a common way to bound cardinality), so that a container is one series across restarts and a
+  restart is a counter reset, which `rate()` handles; the pod-level series keeps its `id`. A pod replaced by one of
+  the same name (a StatefulSet rollout) starts every counter from zero in the step it was created in: its container
+  and pod-level cgroup are new series (a new image, a new uid in the `id`), its pause container goes on in the old
+  one, with a reset.
 - **node-exporter** (`job="node-exporter"`, `instance="<node IP>:9100"`): no node name on its series. CPU seconds
   per `cpu` and `mode` (busy time split 3:1 between `user` and `system`, the rest `idle`), `MemTotal` and
   `MemAvailable`, the root filesystem's size and free bytes, and `node_uname_info{nodename="<node>"}`, the only
@@ -214,11 +217,13 @@ def _pod(
         )
         workload = _labels(**kubelet, container=container['name'], image=container['image'])
         pause = _labels(**kubelet, container='POD', image=PAUSE_IMAGE)
-        cgroup = _labels(**kubelet, container='', image='')
+        qos = status.get('qosClass', 'BestEffort').lower()
+        path = '/kubepods' if qos == 'guaranteed' else f'/kubepods/{qos}'
+        cgroup = _labels(**kubelet, container='', image='', id=f'{path}/pod{meta["uid"]}')
         cpu, memory = own['cpu_cores'], own['memory_bytes']
         out.add('container_cpu_usage_seconds_total', 'counter', workload, scrape.counter(cpu, resets))
-        # The pause container and the pod-level cgroup of a pod that replaced another of the same name go on in the
-        # same series (their labels do not change): their counters drop to the new pod's first reading.
+        # The pause container of a pod that replaced another of the same name goes on in the same series (its labels
+        # do not change): its counter drops to the new pod's first reading.
         fresh = number == 0
         pause_cpu = [None if v is None else PAUSE_CPU_CORES for v in cpu]
         out.add('container_cpu_usage_seconds_total', 'counter', pause, scrape.counter(pause_cpu, zero=fresh))
@@ -226,7 +231,7 @@ def _pod(
             'container_cpu_usage_seconds_total',
             'counter',
             cgroup,
-            scrape.counter([None if v is None else v + PAUSE_CPU_CORES for v in cpu], zero=fresh),
+            scrape.counter([None if v is None else v + PAUSE_CPU_CORES for v in cpu]),
         )
         out.add('container_memory_working_set_bytes', 'gauge', workload, scrape.gauge(memory))
         out.add('container_memory_working_set_bytes', 'gauge', pause, scrape.constant(PAUSE_MEMORY_BYTES))
