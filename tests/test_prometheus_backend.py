@@ -377,7 +377,8 @@ def test_a_restart_the_scrapes_could_not_show_lands_on_a_later_scrape(tmp_path: 
 def test_the_main_job_gives_the_same_report_on_prometheus(prometheus: str, tmp_path: Path) -> None:
     # A small slice, as the whole job is long: a pod case with restarts and throttling (namespaced cAdvisor series,
     # counter resets) and a node case (node-exporter joined by instance), through an architecture that runs the
-    # tools in code and one whose model picks them, two runs each.
+    # tools in code and one whose model picks them, two runs each. Every scenario's tool results are compared above;
+    # this shows the job reads the server when told to, and reports the same.
     def session(name: str, **env: str) -> dict[str, Any]:
         report = tmp_path / name
         subprocess.run(
