@@ -155,6 +155,7 @@ class FixtureBackend:
         self._events: list[tuple[datetime, datetime, Json]] = []
         self._logs: dict[tuple[str, str], tuple[list[datetime], list[Json]]] = {}
         self._owner: dict[tuple[str, str], str] = {}
+        self._restarts: dict[tuple[str, str], list[datetime]] = {}
         paths = sorted(data_dir.glob('*.json'))
         if not paths:
             raise FileNotFoundError(f'no scenario files (*.json) in {data_dir}')
@@ -187,6 +188,9 @@ class FixtureBackend:
             entity_type, name = entity.split('/', 1)
             times = [parse_time(line['timestamp']) for line in lines]
             self._logs[(entity_type, name)] = (times, lines)
+        for entity, moments in document.get('restarts', {}).items():
+            entity_type, name = entity.split('/', 1)
+            self._restarts[(entity_type, name)] = sorted(parse_time(moment) for moment in moments)
 
     def all_series(self) -> Iterator[tuple[EntityType, str, datetime, timedelta, dict[str, list[float | None]]]]:
         """Every entity's series: `(entity_type, name, start, step, values by metric)`, in name order; None marks a
@@ -197,6 +201,14 @@ class FixtureBackend:
     def first_object(self, entity_type: EntityType, name: str) -> Json:
         """The entity's first observed object (KeyError for an unknown entity)."""
         return self._objects[(entity_type, name)][0][1]
+
+    def observations(self, entity_type: EntityType, name: str) -> list[tuple[datetime, Json]]:
+        """Every observation of the entity, `(observed at, object)`, oldest first (KeyError for an unknown entity)."""
+        return list(self._objects[(entity_type, name)])
+
+    def restarts(self, name: str) -> list[datetime]:
+        """When the kubelet started a new container in the pod `name` during the data (its restarts), oldest first."""
+        return list(self._restarts.get(('k8s:pod', name), []))
 
     async def entity_names(self, entity_type: EntityType) -> list[str]:
         """Every known entity of this type, sorted."""

@@ -50,6 +50,7 @@ class Builder:
         self.series: dict[str, Json] = {}
         self.events: list[Json] = []
         self.logs: dict[str, list[Json]] = {}
+        self.restarts: dict[str, list[float]] = {}
         self._pod_usage: dict[str, tuple[str, int, list[float], list[float]]] = {}
 
     # --- helpers -------------------------------------------------------------------------------------------
@@ -343,6 +344,11 @@ class Builder:
             }
         )
 
+    def restart(self, pod: str, minute: float) -> None:
+        """The kubelet starts a new container in `pod` at `minute` (a restart in the same pod: the container's
+        counters start again from zero, which a Prometheus backfill of the data must show)."""
+        self.restarts.setdefault(f'k8s:pod/{pod}', []).append(minute)
+
     def log(self, entity: str, minute: float, level: str, message: str) -> None:
         line = {'timestamp': iso_ms(self.at(minute)), 'level': level, 'message': message}
         self.logs.setdefault(entity, []).append(line)
@@ -387,7 +393,7 @@ class Builder:
         for lines in self.logs.values():
             lines.sort(key=lambda line: line['timestamp'])
         self.events.sort(key=lambda event: (event['firstTimestamp'], event['involvedObject']['name'], event['reason']))
-        return {
+        document: Json = {
             'scenario': self.scenario.id,
             'description': self.scenario.description,
             'entity': self.scenario.entity,
@@ -399,3 +405,9 @@ class Builder:
             'events': self.events,
             'logs': self.logs,
         }
+        if self.restarts:  # only scenarios in which a container restarts carry the key
+            document['restarts'] = {
+                entity: [iso_ms(self.at(minute)) for minute in sorted(minutes)]
+                for entity, minutes in sorted(self.restarts.items())
+            }
+        return document

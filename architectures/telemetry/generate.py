@@ -13,6 +13,8 @@ Each file holds Kubernetes-API-shaped objects and telemetry for one small slice 
   `ephemeral_storage_used_bytes`; node series include their pods' usage;
 - `events`: v1 Events (aggregated with `count`, `firstTimestamp`, `lastTimestamp`);
 - `logs`: per entity, container log lines (pods) or kubelet journal lines (nodes): `timestamp`, `level`, `message`.
+- `restarts` (only where a container restarts): per pod, the times the kubelet started a new container in it; its
+  counters (CPU seconds, CFS periods) start again from zero then, as a Prometheus backfill of the data shows.
 
 How each scenario is made lives in its own module, `scenarios/<id with underscores>.py` (a `SEED` and a `build`
 function driving a `builder.Builder`), built from the shared pieces and fault injectors in the `faults` package.

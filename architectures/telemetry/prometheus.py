@@ -1,47 +1,52 @@
-"""Telemetry from a Prometheus server: the CPU and memory series the tools read, as PromQL over HTTP.
+"""Telemetry from a Prometheus server: the CPU, memory and disk series the tools read, as PromQL over HTTP.
 
-`PrometheusBackend` answers `series` with the metrics a kubelet's cAdvisor and node-exporter expose, as Prometheus
-stores them when it scrapes a cluster:
+`PrometheusBackend` answers `series` with the metrics cAdvisor, node-exporter and kube-state-metrics expose, as
+Prometheus stores them when it scrapes a cluster (`backfill.py` describes the series and writes the reference
+scenarios as them). For a pod `P` in namespace `NS` (read from `cluster`), its containers are
+`namespace="NS", pod="P", container!="", container!="POD"`: a pod's name is unique only within its namespace, and
+cAdvisor also reports the pod-level cgroup (`container=""`, the sum of the rest) and the pause container
+(`container="POD"`), which would count the pod twice. A node's series come from node-exporter, whose series name
+no node: they are joined to the node's name by their `instance` through `node_uname_info{nodename="N"}`.
 
-| metric | pod `P` (its containers: `pod=P, container!="", container!="POD"`) | node `N` (`id="/", node=N`) |
-| --- | --- | --- |
-| `cpu_cores` | `sum(rate(container_cpu_usage_seconds_total[1m]))` | the same |
-| `memory_bytes` | `sum(avg_over_time(container_memory_working_set_bytes[1m]))` | the same |
-| `cpu_throttled_ratio` | `sum(rate(container_cpu_cfs_throttled_periods_total)) / sum(rate(..._periods_total))` | - |
-| `ephemeral_storage_used_bytes` | - | `node_filesystem_size_bytes - node_filesystem_avail_bytes` (`mountpoint="/"`) |
+- `cpu_cores`: pod `sum(rate(container_cpu_usage_seconds_total{containers}[1m]))`; node
+  `sum by (instance) (rate(node_cpu_seconds_total{mode` not idle, iowait or steal`}[1m]))`, joined;
+- `memory_bytes`: pod `sum(avg_over_time(container_memory_working_set_bytes{containers}[1m]))`; node
+  `node_memory_MemTotal_bytes - node_memory_MemAvailable_bytes`, joined;
+- `cpu_throttled_ratio` (pods): `sum(rate(container_cpu_cfs_throttled_periods_total{containers}))` over
+  `sum(rate(container_cpu_cfs_periods_total{containers}))`;
+- `ephemeral_storage_used_bytes` (nodes): `node_filesystem_size_bytes - node_filesystem_avail_bytes` of
+  `mountpoint="/"`, joined.
 
-(`container!=""` and `container!="POD"` leave out cAdvisor's pod-level cgroup and the pause container; `id="/"` is
-a node's root cgroup.) The sample of the minute starting at `t` is the query evaluated at `t + 1m` over `[59s]`: the
-scrapes of that minute, whether range selectors include their left end (Prometheus 2) or not (Prometheus 3). A
-series so ends where its data ends, with no 5-minute look-back past the last scrape. Values keep 12 significant
-digits (see `series`). Objects, events, logs,
-entity names and coverage come from `cluster`, another backend (the scenario files by default; a live setup would
-read them from the Kubernetes API and a log store).
+`rate()` takes a counter that drops (a container restarted) as a reset and counts what it reads after it, so a
+restart costs no CPU seconds; the last reading minus the first would (tests/test_prometheus_backend.py shows it).
+The sample of the minute starting at `t` is the query evaluated at `t + 1m` over `[59s]`: the scrapes of that
+minute, whether range selectors include their left end (Prometheus 2) or not (Prometheus 3). A series so ends where
+its data ends, with no 5-minute look-back past the last scrape. Values keep 12 significant digits (see `series`).
+Objects, events, logs, entity names and coverage come from `cluster`, another backend (the scenario files by
+default; a live setup would read them from the Kubernetes API and a log store).
 
-`openmetrics()` writes the scenario files' series as those metrics, in the OpenMetrics text format, for
-`promtool tsdb create-blocks-from openmetrics`: that is how the tests fill a real Prometheus, and how a user can
-load the reference scenarios into theirs (`python -m architectures.telemetry.prometheus > k8s.om`).
+`openmetrics()` (from `backfill.py`) writes the scenario files' series as those metrics, in the OpenMetrics text
+format, for `promtool tsdb create-blocks-from openmetrics`: that is how the tests fill a real Prometheus, and how a
+user can load the reference scenarios into theirs (`python -m architectures.telemetry.prometheus > k8s.om`).
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx2
 
-from architectures.telemetry.backend import FixtureBackend, Json, Metric, Sample, TelemetryBackend, parse_bytes
+from architectures.telemetry.backend import FixtureBackend, Json, Metric, Sample, TelemetryBackend
+from architectures.telemetry.backfill import openmetrics
 from architectures.telemetry.scenarios import EntityType
 
 __all__ = ('PrometheusBackend', 'PrometheusError', 'openmetrics')
 
-_SAMPLES_PER_STEP = 4
-"""Samples `openmetrics` writes per step of a series: a 15 s scrape interval for 1-minute steps."""
-_CFS_PERIODS_PER_SECOND = 10
-"""The kernel's CFS enforcement periods per second (100 ms, the default `cpu.cfs_period_us`)."""
+_BUSY = 'mode!="idle", mode!="iowait", mode!="steal"'
+"""node-exporter's CPU modes that are not work done on the node (waiting on I/O, or taken by the hypervisor)."""
 
 
 class PrometheusError(RuntimeError):
@@ -52,10 +57,10 @@ def _label(value: str) -> str:
     return value.replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
 
 
-def _queries(entity_type: EntityType, name: str, metric: Metric, window: str) -> str | None:
-    """The PromQL query of `metric` for the entity, or None when it has no such metric."""
+def _queries(entity_type: EntityType, name: str, namespace: str, metric: Metric, window: str) -> str | None:
+    """The PromQL query of `metric` for the entity (a pod in `namespace`), or None when it has no such metric."""
     if entity_type == 'k8s:pod':
-        containers = f'pod="{_label(name)}", container!="", container!="POD"'
+        containers = f'namespace="{_label(namespace)}", pod="{_label(name)}", container!="", container!="POD"'
         if metric == 'cpu_cores':
             return f'sum(rate(container_cpu_usage_seconds_total{{{containers}}}[{window}]))'
         if metric == 'memory_bytes':
@@ -66,16 +71,20 @@ def _queries(entity_type: EntityType, name: str, metric: Metric, window: str) ->
                 f'sum(rate(container_cpu_cfs_periods_total{{{containers}}}[{window}]))'
             )
         return None
-    root = f'id="/", node="{_label(name)}"'
+    # node-exporter's series carry the scrape target (`instance`), not the node: `node_uname_info` names it.
+    node = f'* on(instance) group_left(nodename) node_uname_info{{nodename="{_label(name)}"}}'
     if metric == 'cpu_cores':
-        return f'sum(rate(container_cpu_usage_seconds_total{{{root}}}[{window}]))'
+        return f'sum(sum by (instance) (rate(node_cpu_seconds_total{{{_BUSY}}}[{window}])) {node})'
     if metric == 'memory_bytes':
-        return f'sum(avg_over_time(container_memory_working_set_bytes{{{root}}}[{window}]))'
-    if metric == 'ephemeral_storage_used_bytes':
-        disk = f'node="{_label(name)}", mountpoint="/"'
         return (
-            f'sum(avg_over_time(node_filesystem_size_bytes{{{disk}}}[{window}]) - '
-            f'avg_over_time(node_filesystem_avail_bytes{{{disk}}}[{window}]))'
+            f'sum((avg_over_time(node_memory_MemTotal_bytes[{window}]) - '
+            f'avg_over_time(node_memory_MemAvailable_bytes[{window}])) {node})'
+        )
+    if metric == 'ephemeral_storage_used_bytes':
+        disk = 'mountpoint="/"'
+        return (
+            f'sum((avg_over_time(node_filesystem_size_bytes{{{disk}}}[{window}]) - '
+            f'avg_over_time(node_filesystem_avail_bytes{{{disk}}}[{window}])) {node})'
         )
     return None
 
@@ -136,7 +145,13 @@ class PrometheusBackend:
         seconds = self.step.total_seconds()
         # One second short of the step, so that the window holds the step's own scrapes and not the last one of
         # the step before, whether the server's range selectors are left-closed (Prometheus 2) or left-open (3).
-        query = _queries(entity_type, name, metric, f'{seconds - 1:g}s')
+        namespace = ''
+        if entity_type == 'k8s:pod':
+            pod = await self.cluster.get_object(entity_type, name, start)
+            if pod is None:
+                return []
+            namespace = pod['metadata'].get('namespace', 'default')
+        query = _queries(entity_type, name, namespace, metric, f'{seconds - 1:g}s')
         first = math.ceil(start.timestamp() / seconds) * seconds
         last = math.ceil(end.timestamp() / seconds) * seconds - seconds
         if query is None or last < first:
@@ -176,100 +191,6 @@ class PrometheusBackend:
     async def logs(self, entity_type: EntityType, name: str, start: datetime, end: datetime) -> list[Json]:
         """From `cluster`."""
         return await self.cluster.logs(entity_type, name, start, end)
-
-
-# ------------------------------------------------------------------------------------------------ backfill
-
-
-def _labels(**labels: str) -> str:
-    return '{' + ','.join(f'{k}="{_label(v)}"' for k, v in labels.items()) + '}'
-
-
-def _scrapes(start: datetime, step: timedelta, values: list[float | None]) -> Iterator[tuple[float, int, float]]:
-    """`(scrape time, step index, value)`: each step's value scraped `_SAMPLES_PER_STEP` times, at the ends of the
-    equal parts of the step (so the step starting at t is read over `(t, t + step]`); a step without a value (a
-    scrape gap) has no scrapes."""
-    interval = step.total_seconds() / _SAMPLES_PER_STEP
-    for index, value in enumerate(values):
-        if value is None:
-            continue
-        for k in range(1, _SAMPLES_PER_STEP + 1):
-            yield start.timestamp() + index * step.total_seconds() + k * interval, index, value
-
-
-def _counter(start: datetime, step: timedelta, per_second: list[float | None]) -> Iterator[tuple[float, float]]:
-    """A counter growing at `per_second[i]` during step i, from 0 at `start`; unscraped during a gap."""
-    interval = step.total_seconds() / _SAMPLES_PER_STEP
-    yield start.timestamp(), 0.0
-    total = 0.0
-    for at, _, rate in _scrapes(start, step, per_second):
-        total += rate * interval
-        yield at, total
-
-
-def _family(name: str, kind: str, series: list[tuple[str, Iterator[tuple[float, float]]]]) -> Iterator[str]:
-    yield f'# TYPE {name.removesuffix("_total") if kind == "counter" else name} {kind}'
-    for labels, samples in series:
-        for at, value in samples:
-            yield f'{name}{labels} {value!r} {at:.3f}'
-
-
-def openmetrics(cluster: FixtureBackend | None = None) -> str:
-    """The series of `cluster` (the committed scenarios by default) as cAdvisor and node-exporter metrics, in the
-    OpenMetrics text format `promtool tsdb create-blocks-from openmetrics` reads."""
-    cluster = cluster if cluster is not None else FixtureBackend()
-    families: dict[tuple[str, str], list[tuple[str, Iterator[tuple[float, float]]]]] = {}
-
-    def add(name: str, kind: str, labels: str, samples: Iterator[tuple[float, float]]) -> None:
-        families.setdefault((name, kind), []).append((labels, samples))
-
-    for entity_type, name, start, step, values in cluster.all_series():
-        obj = cluster.first_object(entity_type, name)
-        if entity_type == 'k8s:pod':
-            meta, spec = obj['metadata'], obj['spec']
-            labels = _labels(
-                namespace=meta.get('namespace', 'default'),
-                pod=name,
-                container=spec['containers'][0]['name'],
-                node=spec.get('nodeName', ''),
-            )
-        else:
-            labels = _labels(id='/', node=name)  # the node's root cgroup
-        # cAdvisor's CPU counter and working set, for a pod's container or a node's root cgroup alike.
-        if 'cpu_cores' in values:
-            add('container_cpu_usage_seconds_total', 'counter', labels, _counter(start, step, values['cpu_cores']))
-        if 'memory_bytes' in values:
-            add(
-                'container_memory_working_set_bytes',
-                'gauge',
-                labels,
-                ((at, v) for at, _, v in _scrapes(start, step, values['memory_bytes'])),
-            )
-        if entity_type == 'k8s:pod':
-            if 'cpu_throttled_ratio' in values:
-                ratios = values['cpu_throttled_ratio']
-                periods = [None if r is None else float(_CFS_PERIODS_PER_SECOND) for r in ratios]
-                throttled = [None if r is None else r * _CFS_PERIODS_PER_SECOND for r in ratios]
-                add('container_cpu_cfs_periods_total', 'counter', labels, _counter(start, step, periods))
-                add('container_cpu_cfs_throttled_periods_total', 'counter', labels, _counter(start, step, throttled))
-        elif 'ephemeral_storage_used_bytes' in values:
-            disk = _labels(node=name, mountpoint='/', device='/dev/nvme0n1p1')
-            used = values['ephemeral_storage_used_bytes']
-            size = float(parse_bytes(obj['status']['capacity']['ephemeral-storage']))
-            add(
-                'node_filesystem_size_bytes',
-                'gauge',
-                disk,
-                ((at, size) for at, _, _ in _scrapes(start, step, used)),
-            )
-            add(
-                'node_filesystem_avail_bytes',
-                'gauge',
-                disk,
-                ((at, size - v) for at, _, v in _scrapes(start, step, used)),
-            )
-    lines = [line for (name, kind), series in sorted(families.items()) for line in _family(name, kind, series)]
-    return '\n'.join([*lines, '# EOF']) + '\n'
 
 
 if __name__ == '__main__':

@@ -85,6 +85,7 @@ def liveness_kills(b: Builder, pod: Json, *, kills: list[int], back_off_from: in
                 warning=True,
             )
         container_started(b, pod, kill + 0.9)
+        b.restart(pod['name'], kill + 0.9)
 
 
 def cpu_rise(
@@ -126,6 +127,7 @@ def oom_kill(b: Builder, pod: Json, *, at: int, process: str) -> None:
     """The kernel's OOM killer ends the pod's `process` at minute `at` (the node's kernel-monitor reports it) and
     the kubelet restarts the container right away."""
     container_started(b, pod, at + 0.1)
+    b.restart(pod['name'], at + 0.1)
     node_event(
         b,
         pod['node'],
@@ -157,6 +159,8 @@ def crash_loop(
     """
     check_starts(starts)
     restarts = len(starts) - 1
+    for start in starts[1:]:
+        b.restart(pod['name'], start)
     if fresh:
         container_started(b, pod, starts[1], last=starts[-1], count=restarts, reasons=('Pulled',))
         container_started(b, pod, starts[0], last=starts[-1], count=len(starts), reasons=('Created', 'Started'))
