@@ -79,6 +79,13 @@ def _target(ctx: RunContext[AnalysisRequest], entity: str) -> AnalysisRequest:
     return ctx.deps.for_entity(entity.strip())
 
 
+def _model(ctx: RunContext[AnalysisRequest]) -> Model:
+    """The coordinator's model, for its specialists (the run context types it as any model, realtime ones too)."""
+    if not isinstance(ctx.model, Model):
+        raise TypeError(f'delegation needs a request-response model for its specialists, not {ctx.model!r}')
+    return ctx.model
+
+
 def _flat(label: str, report: AnomalyReport) -> dict[str, Any]:
     return {'source': label, **report.model_dump()}
 
@@ -96,7 +103,7 @@ async def _windows(
     if target.entity in _subjects(ctx.deps):
         prompts['baseline window on its own'] = target.baseline_alone_text()
     results = await asyncio.gather(
-        *(agent.run(p, model=ctx.model, usage=ctx.usage, usage_limits=_budget(ctx.deps)) for p in prompts.values())
+        *(agent.run(p, model=_model(ctx), usage=ctx.usage, usage_limits=_budget(ctx.deps)) for p in prompts.values())
     )
     return [_flat(f'{agent.name}: {label}', r.output) for label, r in zip(prompts, results, strict=True)]
 
@@ -109,7 +116,7 @@ async def ask_metadata_specialist(ctx: RunContext[AnalysisRequest], entity: str)
     """
     target = _target(ctx, entity)
     result = await _METADATA.run(
-        target.incident_text(), model=ctx.model, usage=ctx.usage, usage_limits=_budget(ctx.deps)
+        target.incident_text(), model=_model(ctx), usage=ctx.usage, usage_limits=_budget(ctx.deps)
     )
     answer = _flat('metadata_specialist', result.output)
     for message in result.new_messages():

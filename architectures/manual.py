@@ -36,7 +36,8 @@ _SUMMARY = summary_agent()
 
 
 async def _run(call: PlannedCall) -> dict[str, Any]:
-    return await call_tool(call.tool, **call.kwargs)
+    result: dict[str, Any] = await call_tool(call.tool, **call.kwargs)
+    return result
 
 
 @architecture(

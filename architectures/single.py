@@ -50,7 +50,7 @@ class NoAnomaly(BaseModel):
 _LIMITS = UsageLimits(request_limit=20, tool_calls_limit=30)
 """The canonical workflow takes 11 tool calls in 4 or more model requests; the rest is room for retries."""
 
-_AGENT = Agent(
+_AGENT: Agent[None, AnomalyReport | NoAnomaly] = Agent(
     name='single',
     output_type=[AnomalyReport, NoAnomaly],
     tools=[Tool(tool, max_retries=2, docstring_format='google') for tool in ALL_TOOLS],

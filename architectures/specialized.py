@@ -76,7 +76,7 @@ def check_specialist_report(tool_name: str, messages: list[Any], report: Anomaly
 
 
 def _specialist(tool: ToolFunction, subject: str) -> Agent[None, AnomalyReport]:
-    agent = Agent(
+    agent: Agent[None, AnomalyReport] = Agent(
         name=f'{tool.__name__}_agent',
         output_type=AnomalyReport,
         retries=2,
@@ -113,15 +113,13 @@ def _finding(label: str, report: AnomalyReport) -> dict[str, Any]:
 def _metadata_returned(messages: list[Any]) -> dict[str, Any] | None:
     """The raw result of the metadata agent's tool: code needs `exists` and the node, not the model's reading."""
     for message in messages:
-        if isinstance(message, ModelRequest):
-            for part in message.parts:
-                if (
-                    isinstance(part, ToolReturnPart)
-                    and part.tool_name == get_entity_metadata.__name__
-                    and part.outcome == 'success'
-                    and isinstance(part.content, dict)
-                ):
-                    return part.content  # pyright: ignore[reportUnknownVariableType]
+        if not isinstance(message, ModelRequest):
+            continue
+        for part in message.parts:
+            if isinstance(part, ToolReturnPart) and part.tool_name == get_entity_metadata.__name__:
+                content: object = part.content
+                if part.outcome == 'success' and isinstance(content, dict):
+                    return content  # pyright: ignore[reportUnknownVariableType]
     return None
 
 

@@ -1,7 +1,7 @@
-"""`workflow`: the enhanced workflow — pooled agents, a per-invocation cache, batch analysis, rule-based fallback.
+"""`workflow`: the enhanced workflow — a per-invocation cache, batch analysis, rule-based fallback.
 
-- Agent pool: the merge and summary agents are built once per model (lazily, on first use) and reused by every
-  invocation of the session, instead of being rebuilt per run.
+- Agents: the merge and summary agents are built once, at import, and run with the invocation's model (as `manual`
+  does); no state outlives an invocation but these two stateless agents.
 - Cache: within one invocation, tool results are keyed on tool name and arguments, and LLM answers on the step and
   its prompt. A cached tool call does not execute, so it is not recorded as a call: the trajectory shows what ran.
 - Batch: `investigate_batch` analyses several requests in one invocation sharing the cache. A pod and its node in
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic_ai import Agent
@@ -48,24 +47,8 @@ from pytest_agentarch import architecture, call_tool
 __all__ = ('investigate_batch', 'workflow')
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Pool:
-    """The session's LLM-step agents for one model."""
-
-    merge: Agent[None, AnomalyReport]
-    summary: Agent[None, AnomalyReport]
-
-
-_POOLS: dict[int, tuple[Model, _Pool]] = {}
-"""By `id(model)`; the model is kept alongside so its id cannot be reused by another object while pooled."""
-
-
-def _pool(model: Model) -> _Pool:
-    entry = _POOLS.get(id(model))
-    if entry is None or entry[0] is not model:
-        entry = (model, _Pool(merge=merge_agent(model), summary=summary_agent(model)))
-        _POOLS[id(model)] = entry
-    return entry[1]
+_MERGE = merge_agent()
+_SUMMARY = summary_agent()
 
 
 class _Cache:
@@ -115,20 +98,20 @@ class _Cache:
         increment_eval_metric('llm_fallbacks', self.fallbacks)
 
 
-async def _investigate(request: AnalysisRequest, model: Model, pool: _Pool, cache: _Cache) -> AnomalyReport:
+async def _investigate(request: AnalysisRequest, model: Model, cache: _Cache) -> AnomalyReport:
     meta_call = metadata_call(request)
     metadata = await cache.call(meta_call)
     meta_finding = findings(meta_call.label, metadata)
     if not exists(metadata):
         prompt = summary_prompt(request, meta_finding, None)
-        return await cache.answer(pool.summary, prompt, model, merge_by_rule(request.entity, [meta_finding]))
+        return await cache.answer(_SUMMARY, prompt, model, merge_by_rule(request.entity, [meta_finding]))
 
     baseline, incident = window_calls(request)
     calls = [*baseline, *incident]
     results = await asyncio.gather(*(cache.call(c) for c in calls))
     window_findings = [findings(c.label, r) for c, r in zip(calls, results, strict=True)]
     merged = await cache.answer(
-        pool.merge, merge_prompt(request, window_findings), model, merge_by_rule(request.entity, window_findings)
+        _MERGE, merge_prompt(request, window_findings), model, merge_by_rule(request.entity, window_findings)
     )
 
     node_findings: list[dict[str, Any]] = []
@@ -141,7 +124,7 @@ async def _investigate(request: AnalysisRequest, model: Model, pool: _Pool, cach
     merged_data = merged.model_dump()
     prompt = summary_prompt(request, meta_finding, merged_data, node_findings)
     fallback = merge_by_rule(request.entity, [meta_finding, merged_data, *node_findings])
-    return await cache.answer(pool.summary, prompt, model, fallback)
+    return await cache.answer(_SUMMARY, prompt, model, fallback)
 
 
 async def investigate_batch(requests: Sequence[Any], model: Model) -> list[AnomalyReport]:
@@ -151,16 +134,15 @@ async def investigate_batch(requests: Sequence[Any], model: Model) -> list[Anoma
     fetches what a later request about that node needs).
     """
     cache = _Cache()
-    pool = _pool(model)
     try:
-        return [await _investigate(AnalysisRequest.parse(r), model, pool, cache) for r in requests]
+        return [await _investigate(AnalysisRequest.parse(r), model, cache) for r in requests]
     finally:
         cache.report_metrics()
 
 
 @architecture(
     'workflow',
-    description='enhanced workflow: pooled agents, per-invocation cache, batch analysis, rule-based fallback',
+    description='enhanced workflow: per-invocation cache, batch analysis, rule-based fallback',
     datasets=('k8s_anomaly', BATCH_DATASET),
     output_type=Any,  # the cases' expected outputs hold the diagnosis fields only, not a whole report
 )

@@ -30,13 +30,14 @@ from pydantic_evals import Case, Dataset  # noqa: E402
 from pydantic_evals.evaluators import Contains, Evaluator, MaxModelRequests, MaxToolCalls  # noqa: E402
 
 from architectures.batch import BATCH_DATASET, EntityVerdicts  # noqa: E402
-from architectures.common import ANALYSIS_TOOLS, Undegraded, get_entity_metadata  # noqa: E402
+from architectures.common import ANALYSIS_TOOLS, Undegraded  # noqa: E402
 from architectures.telemetry.scenarios import (  # noqa: E402
     CONFOUNDED_SCENARIOS,
     CORE_SCENARIOS,
     Scenario,
     scenario_by_id,
 )
+from architectures.tools import get_entity_metadata  # noqa: E402
 from pytest_agentarch import TrajectoryRequirements  # noqa: E402
 
 OUT = ROOT / 'evals' / 'k8s_anomaly.yaml'

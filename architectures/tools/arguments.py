@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from pydantic_ai import ModelRetry
 
@@ -74,7 +74,7 @@ def _entity_type(entity_type: str) -> EntityType:
     if entity_type not in ENTITY_TYPES:
         valid = ', '.join(repr(kind) for kind in ENTITY_TYPES)
         raise ModelRetry(f'entity_type={entity_type!r} is not valid: use one of {valid}.')
-    return cast(EntityType, entity_type)
+    return entity_type
 
 
 def _name(entity_type: EntityType, name: str) -> str:

@@ -61,7 +61,8 @@ async def analyze_memory_metrics(
         limit = pod_resources(obj, 'limits', 'memory', parse_bytes)
         reference_name = 'limit'
     else:
-        limit = float(parse_bytes(obj['status']['allocatable']['memory']))
+        allocatable = float(parse_bytes(obj['status']['allocatable']['memory']))
+        limit = allocatable
         reference_name = 'allocatable'
     segments = restart_segments(values)
     first, stop = max(segments, key=lambda segment: (segment[1] - segment[0], segment[0]))
@@ -102,5 +103,5 @@ async def analyze_memory_metrics(
         assess_pod_memory(result, values, limit, stop - first, slope, r_squared, time_to_limit, assessor)
     else:
         result['top_pods'] = await top_pods(request, 'memory_bytes', median(values))
-        assess_node_memory(result, values, limit, assessor)
+        assess_node_memory(result, values, allocatable, assessor)
     return attach_assessment(result, assessor.result(['no memory action needed']))

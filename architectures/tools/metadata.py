@@ -43,9 +43,11 @@ async def get_entity_metadata(entity_type: str, name: str, start: str, end: str)
 
 
 def _container_summary(spec: Json, status: Json) -> Json:
-    resources = spec.get('resources', {})
-    state_name, state = next(iter(status.get('state', {}).items()), ('unknown', {}))
-    terminated = status.get('lastState', {}).get('terminated')
+    resources: Json = spec.get('resources', {})
+    states: Json = status.get('state') or {'unknown': {}}
+    state_name = next(iter(states))
+    state: Json = states[state_name]
+    terminated: Json | None = status.get('lastState', {}).get('terminated')
     return {
         'name': spec['name'],
         'image': spec['image'],
