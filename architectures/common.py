@@ -47,6 +47,7 @@ __all__ = (
     'expected_steps',
     'findings',
     'findings_prompt',
+    'incident_alone_calls',
     'merge_agent',
     'merge_by_rule',
     'merge_prompt',
@@ -190,6 +191,24 @@ def _baseline_alone(tool: ToolFunction, request: AnalysisRequest) -> PlannedCall
         },
         label=f'{tool.__name__} of {request.entity}, baseline window on its own',
     )
+
+
+def incident_alone_calls(request: AnalysisRequest) -> list[PlannedCall]:
+    """The incident window's CPU, memory and logs analyses on their own, for an entity that may have no baseline (a
+    pod that started during the incident)."""
+    return [
+        PlannedCall(
+            tool=tool,
+            kwargs={
+                'entity_type': request.entity_type,
+                'name': request.name,
+                'start': request.incident_start,
+                'end': request.incident_end,
+            },
+            label=f'{tool.__name__} of {request.entity}, incident window on its own',
+        )
+        for tool in ANALYSIS_TOOLS
+    ]
 
 
 def window_calls(request: AnalysisRequest) -> tuple[list[PlannedCall], list[PlannedCall]]:

@@ -4,6 +4,10 @@
   does); no state outlives an invocation but these two stateless agents.
 - Cache: within one invocation, tool results are keyed on tool name and arguments, and LLM answers on the step and
   its prompt. A cached tool call does not execute, so it is not recorded as a call: the trajectory shows what ran.
+- Culprit: when the node's incident analyses blame one pod (a noisy neighbour, the biggest pod of a node under
+  memory pressure; `culprit_pod`), the workflow also looks that pod up and analyses its incident window, and its
+  node stage is the one the case already ran: the cache answers it (4 hits), in a single-entity case, which is the
+  reuse pods sharing a node allow. The pod's verdict (merging rule, no LLM step) is added to the report's evidence.
 - Batch: `investigate_batch` analyses several requests in one invocation sharing the cache. A pod and its node in
   the same batch share the node's metadata and incident analyses: the pod's node stage already fetched them.
 - Fallback: when an LLM step raises (provider error, output that never validates, usage limit), the step's report
@@ -16,7 +20,7 @@ Hits and lookups are reported per run as the eval metrics `cache_hits` and `cach
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic_ai import Agent
@@ -31,6 +35,7 @@ from architectures.common import (
     PlannedCall,
     exists,
     findings,
+    incident_alone_calls,
     merge_agent,
     merge_by_rule,
     merge_prompt,
@@ -44,7 +49,7 @@ from architectures.common import (
 from architectures.report import AnomalyReport
 from pytest_agentarch import architecture, call_tool
 
-__all__ = ('investigate_batch', 'workflow')
+__all__ = ('BLAMING', 'culprit_pod', 'investigate_batch', 'workflow')
 
 
 _MERGE = merge_agent()
@@ -115,16 +120,68 @@ async def _investigate(request: AnalysisRequest, model: Model, cache: _Cache) ->
     )
 
     node_findings: list[dict[str, Any]] = []
+    # The node's incident analyses: a node case's own, a pod case's node stage; they may blame a culprit pod.
+    node_analyses: list[dict[str, Any]] = [] if request.is_pod else list(results[len(baseline) :])
     node = node_entity(metadata) if request.is_pod else None
     if node is not None:
         planned = node_calls(request.for_entity(node))
         node_results = await asyncio.gather(*(cache.call(c) for c in planned))
         node_findings = [findings(c.label, r) for c, r in zip(planned, node_results, strict=True)]
+        node_analyses = list(node_results[1:])
+    culprit = culprit_pod(request.entity, node_analyses)
+    note = await _culprit_note(request.for_entity(culprit), cache) if culprit is not None else None
 
     merged_data = merged.model_dump()
     prompt = summary_prompt(request, meta_finding, merged_data, node_findings)
     fallback = merge_by_rule(request.entity, [meta_finding, merged_data, *node_findings])
-    return await cache.answer(_SUMMARY, prompt, model, fallback)
+    report = await cache.answer(_SUMMARY, prompt, model, fallback)
+    return report if note is None else report.model_copy(update={'evidence': [*report.evidence, note]})
+
+
+BLAMING = ('noisy_neighbor', 'node_memory_pressure')
+"""Node verdicts that blame the node's biggest pod (the rules of `tools/rules.py`): its analyses then explain the
+incident, so `workflow` looks at that pod too."""
+
+
+def culprit_pod(entity: str, node_analyses: Iterable[Mapping[str, Any]]) -> str | None:
+    """`'k8s:pod/<name>'` of the pod a node's incident analyses blame, or None.
+
+    The biggest pod (`top_pods[0]`) of the first CPU or memory analysis whose assessment is an anomaly in `BLAMING`;
+    None when none blames a pod, when the blamed pod is `entity` itself, or when the tools run without assessments.
+    """
+    for result in node_analyses:
+        assessment, top = result.get('assessment'), result.get('top_pods')
+        if (
+            isinstance(assessment, Mapping)
+            and assessment.get('anomaly_detected') is True
+            and assessment.get('category') in BLAMING
+            and isinstance(top, list)
+            and top
+            and isinstance(top[0], Mapping)
+        ):
+            pod = f'k8s:pod/{top[0]["pod"]}'
+            return None if pod == entity else pod
+    return None
+
+
+async def _culprit_note(request: AnalysisRequest, cache: _Cache) -> str | None:
+    """The culprit pod's own verdict, as one line of evidence: its metadata, its incident analyses and its node
+    stage, by the merging rule (no LLM step); None when the pod does not exist. The node stage is the one the case
+    already ran (a node case's own analyses, a pod case's node stage): the cache answers it, which is the reuse
+    that pods sharing a node allow."""
+    meta_call = metadata_call(request)
+    metadata = await cache.call(meta_call)
+    if not exists(metadata):
+        return None
+    # The incident window alone: a culprit often started with the incident (a batch job), so it has no baseline.
+    node = node_entity(metadata)
+    planned = [*incident_alone_calls(request), *(node_calls(request.for_entity(node)) if node is not None else [])]
+    results = await asyncio.gather(*(cache.call(c) for c in planned))
+    verdict = merge_by_rule(request.entity, [findings(c.label, r) for c, r in zip(planned, results, strict=True)])
+    return (
+        f'the node blames {request.entity}: by its own analyses and its node, {verdict.category} '
+        f'({verdict.severity}, confidence {verdict.confidence:g})'
+    )
 
 
 async def investigate_batch(requests: Sequence[Any], model: Model) -> list[AnomalyReport]:
