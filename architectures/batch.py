@@ -18,9 +18,18 @@ from pydantic import BaseModel, Field, computed_field
 from pydantic_evals.evaluators import Evaluator, EvaluatorContext, EvaluatorOutput
 
 from architectures.common import AnalysisRequest
-from architectures.report import SEVERITY_RANK, AnomalyReport, Category, Severity
+from architectures.report import SEVERITY_RANK, AnomalyReport, Category, Diagnosis, Severity
 
-__all__ = ('BATCH_DATASET', 'BatchReport', 'BatchRequest', 'EntityVerdicts', 'each_entity')
+__all__ = (
+    'BATCH_DATASET',
+    'BatchDiagnosis',
+    'BatchReport',
+    'BatchRequest',
+    'EntityVerdicts',
+    'Expected',
+    'Inputs',
+    'each_entity',
+)
 
 BATCH_DATASET = 'k8s_anomaly_batch'
 """The dataset of batch cases (`evals/k8s_anomaly_batch.yaml`)."""
@@ -99,6 +108,20 @@ class BatchReport(BaseModel):
         """The most severe entity's category (`'none'` when none is anomalous)."""
         worst = self._worst()
         return worst.category if worst else 'none'
+
+
+class BatchDiagnosis(BaseModel):
+    """A batch case's expected answer: one `Diagnosis` per entity, in the order the request names them."""
+
+    reports: list[Diagnosis] = Field(min_length=2)
+    """One verdict per entity."""
+
+
+Inputs = AnalysisRequest | BatchRequest
+"""The inputs of a K8s case, single-entity or batch: what every architecture of the suite declares it takes."""
+
+Expected = Diagnosis | BatchDiagnosis
+"""The expected output of a K8s case, single-entity or batch."""
 
 
 async def each_entity(

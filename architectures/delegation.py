@@ -17,7 +17,7 @@ from pydantic_ai import Agent, AgentRunResult, ModelRetry, RunContext, Tool
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
-from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest
+from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, Expected, Inputs
 from architectures.common import MERGING_RULE, AnalysisRequest
 from architectures.report import AnomalyReport
 from architectures.tools import (
@@ -196,9 +196,10 @@ async def investigate(request: AnalysisRequest, model: Model) -> AgentRunResult[
     'delegation',
     description='coordinator agent delegating to metadata, metrics and logs sub-agents (usage rolled up)',
     datasets=('k8s_anomaly', BATCH_DATASET),
-    output_type=Any,  # the cases' expected outputs hold the diagnosis fields only, not a whole report
+    inputs_type=Inputs,
+    output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )
-async def delegation(inputs: Any, model: Model) -> AnomalyReport | BatchReport:
+async def delegation(inputs: Inputs, model: Model) -> AnomalyReport | BatchReport:
     """The coordinator runs the investigation; its usage includes every specialist's. A batch case goes to one
     coordinator naming every entity, with the budget scaled by their number."""
     batch = BatchRequest.of(inputs)

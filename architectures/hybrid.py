@@ -26,7 +26,7 @@ from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 from pydantic_graph import BaseNode, End, GraphBuilder, GraphRunContext
 
-from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, each_entity
+from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, Expected, Inputs, each_entity
 from architectures.common import (
     LLM_STEP_LIMITS,
     AnalysisRequest,
@@ -181,9 +181,10 @@ _GRAPH = _build()
     'hybrid',
     description='pydantic-graph: deterministic tool nodes, an adaptive agent node chosen by a per-stage rule',
     datasets=('k8s_anomaly', BATCH_DATASET),
-    output_type=Any,  # the cases' expected outputs hold the diagnosis fields only, not a whole report
+    inputs_type=Inputs,
+    output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )
-async def hybrid(inputs: Any, model: Model) -> AnomalyReport | BatchReport:
+async def hybrid(inputs: Inputs, model: Model) -> AnomalyReport | BatchReport:
     """Run the graph from `LookUp` with a fresh state; a batch case runs one graph per entity, concurrently."""
     batch = BatchRequest.of(inputs)
     if batch is not None:

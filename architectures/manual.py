@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic_ai.models import Model
 
-from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, each_entity
+from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, Expected, Inputs, each_entity
 from architectures.common import (
     LLM_STEP_LIMITS,
     AnalysisRequest,
@@ -44,9 +44,10 @@ async def _run(call: PlannedCall) -> dict[str, Any]:
     'manual',
     description='code calls the tools (gathered concurrently); the LLM only merges and summarises',
     datasets=('k8s_anomaly', BATCH_DATASET),
-    output_type=Any,  # the cases' expected outputs hold the diagnosis fields only, not a whole report
+    inputs_type=Inputs,
+    output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )
-async def manual(inputs: Any, model: Model) -> AnomalyReport | BatchReport:
+async def manual(inputs: Inputs, model: Model) -> AnomalyReport | BatchReport:
     """Explicit orchestration: metadata, both window analyses at once, LLM merge, node analysis, LLM summary; a
     batch case runs it for every entity concurrently."""
     batch = BatchRequest.of(inputs)

@@ -6,7 +6,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
-__all__ = ('SEVERITY_RANK', 'AnomalyReport', 'Category', 'Severity')
+__all__ = ('SEVERITY_RANK', 'AnomalyReport', 'Category', 'Diagnosis', 'Severity')
 
 Severity = Literal['none', 'low', 'medium', 'high', 'critical']
 """How bad the anomaly is; `'none'` when there is none (or the entity does not exist)."""
@@ -40,3 +40,20 @@ class AnomalyReport(BaseModel):
     evidence: list[str] = Field(description='Observations (with numbers) that support the diagnosis.')
     recommended_actions: list[str] = Field(description='Concrete next steps for an operator.')
     confidence: float = Field(ge=0.0, le=1.0, description='Confidence in this diagnosis, from 0 to 1.')
+
+
+class Diagnosis(BaseModel):
+    """A case's expected answer: the verdict about one entity, the fields of `AnomalyReport` a case judges.
+
+    Evidence, actions and confidence are left out: they are judged by what a case promises (its evaluators), not by
+    equality with one written answer.
+    """
+
+    entity: str = Field(pattern=r'^k8s:(pod|node)/\S+$')
+    """The entity the verdict is about, as in the request."""
+    anomaly_detected: bool
+    """Whether the entity behaves anomalously in the incident window."""
+    severity: Severity
+    """How bad the anomaly is; `'none'` when there is none."""
+    category: Category
+    """The failure mode; `'none'` for a healthy entity, `'entity_not_found'` when it does not exist."""

@@ -8,14 +8,14 @@ answer is converted to an `AnomalyReport` so that every architecture returns the
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_ai import Agent, Tool
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
-from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest
+from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, Expected, Inputs
 from architectures.common import MERGING_RULE, AnalysisRequest
 from architectures.report import AnomalyReport
 from architectures.tools import ALL_TOOLS
@@ -92,9 +92,10 @@ _BATCH_AGENT = Agent(
     'single',
     description='one agent with every tool; the model decides the sequence',
     datasets=('k8s_anomaly', BATCH_DATASET),
-    output_type=Any,  # the cases' expected outputs hold the diagnosis fields only, not a whole report
+    inputs_type=Inputs,
+    output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )
-async def single(inputs: Any, model: Model) -> AnomalyReport | BatchReport:
+async def single(inputs: Inputs, model: Model) -> AnomalyReport | BatchReport:
     """One agent, all four tools, a union output converted to `AnomalyReport`; a batch case goes to one agent that
     answers with the whole `BatchReport`."""
     batch = BatchRequest.of(inputs)

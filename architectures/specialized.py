@@ -19,7 +19,7 @@ from pydantic_ai.messages import ModelRequest, ToolReturnPart
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage, UsageLimits
 
-from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, each_entity
+from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, Expected, Inputs, each_entity
 from architectures.common import (
     AnalysisRequest,
     exists,
@@ -151,9 +151,10 @@ class _Investigation:
     'specialized',
     description='one agent per tool, orchestrated by code; tool-less agents merge and summarise',
     datasets=('k8s_anomaly', BATCH_DATASET),
-    output_type=Any,  # the cases' expected outputs hold the diagnosis fields only, not a whole report
+    inputs_type=Inputs,
+    output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )
-async def specialized(inputs: Any, model: Model) -> AnomalyReport | BatchReport:
+async def specialized(inputs: Inputs, model: Model) -> AnomalyReport | BatchReport:
     """Specialists for metadata, CPU, memory and logs; code runs the workflow, the LLM merges and summarises; a
     batch case runs it for every entity concurrently, each with its own budget."""
     batch = BatchRequest.of(inputs)

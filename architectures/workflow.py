@@ -28,7 +28,7 @@ from pydantic_ai.exceptions import AgentRunError
 from pydantic_ai.models import Model
 from pydantic_evals.dataset import increment_eval_metric
 
-from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest
+from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, Expected, Inputs
 from architectures.common import (
     LLM_STEP_LIMITS,
     AnalysisRequest,
@@ -201,9 +201,10 @@ async def investigate_batch(requests: Sequence[Any], model: Model) -> list[Anoma
     'workflow',
     description='enhanced workflow: per-invocation cache, batch analysis, rule-based fallback',
     datasets=('k8s_anomaly', BATCH_DATASET),
-    output_type=Any,  # the cases' expected outputs hold the diagnosis fields only, not a whole report
+    inputs_type=Inputs,
+    output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )
-async def workflow(inputs: Any, model: Model) -> AnomalyReport | BatchReport:
+async def workflow(inputs: Inputs, model: Model) -> AnomalyReport | BatchReport:
     """The workflow run as a batch of one, with caching and a rule-based fallback for each LLM step; a batch case
     is one `investigate_batch` over its entities, sharing the cache."""
     batch = BatchRequest.of(inputs)

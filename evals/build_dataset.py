@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -29,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 from pydantic_evals import Case, Dataset  # noqa: E402
 from pydantic_evals.evaluators import Contains, Evaluator, MaxModelRequests, MaxToolCalls  # noqa: E402
 
-from architectures.batch import BATCH_DATASET, EntityVerdicts  # noqa: E402
-from architectures.common import ANALYSIS_TOOLS, Undegraded  # noqa: E402
+from architectures.batch import BATCH_DATASET, BatchDiagnosis, BatchRequest, EntityVerdicts  # noqa: E402
+from architectures.common import ANALYSIS_TOOLS, AnalysisRequest, Undegraded  # noqa: E402
+from architectures.report import Diagnosis  # noqa: E402
 from architectures.telemetry.scenarios import (  # noqa: E402
     CONFOUNDED_SCENARIOS,
     CORE_SCENARIOS,
@@ -74,15 +74,15 @@ ALL_IS_WELL: tuple[tuple[str, str, str], ...] = (
 """Anomalous entities asked about as if they were healthy."""
 
 
-def _inputs(scenario: Scenario, prompt: str) -> dict[str, str]:
-    return {
-        'entity': scenario.entity,
-        'prompt': prompt,
-        'baseline_start': scenario.baseline_start,
-        'baseline_end': scenario.baseline_end,
-        'incident_start': scenario.incident_start,
-        'incident_end': scenario.incident_end,
-    }
+def _inputs(scenario: Scenario, prompt: str) -> AnalysisRequest:
+    return AnalysisRequest(
+        entity=scenario.entity,
+        prompt=prompt,
+        baseline_start=scenario.baseline_start,
+        baseline_end=scenario.baseline_end,
+        incident_start=scenario.incident_start,
+        incident_end=scenario.incident_end,
+    )
 
 
 def _clear_prompt(scenario: Scenario) -> str:
@@ -106,7 +106,7 @@ def _requirements(exists: bool) -> TrajectoryRequirements:
     )
 
 
-def _case(name: str, scenario: Scenario, prompt: str) -> Case[dict[str, str], dict[str, Any], dict[str, str]]:
+def _case(name: str, scenario: Scenario, prompt: str) -> Case[AnalysisRequest, Diagnosis, dict[str, str]]:
     verdict = {
         'anomaly_detected': scenario.expected_anomaly,
         'severity': scenario.expected_severity,
@@ -116,7 +116,12 @@ def _case(name: str, scenario: Scenario, prompt: str) -> Case[dict[str, str], di
     return Case(
         name=name,
         inputs=_inputs(scenario, prompt),
-        expected_output={'entity': scenario.entity, **verdict},
+        expected_output=Diagnosis(
+            entity=scenario.entity,
+            anomaly_detected=scenario.expected_anomaly,
+            severity=scenario.expected_severity,
+            category=scenario.expected_category,
+        ),
         metadata={'scenario': scenario.id, 'description': scenario.description},
         evaluators=(
             Contains(value=verdict, evaluation_name='diagnosis'),
@@ -126,7 +131,7 @@ def _case(name: str, scenario: Scenario, prompt: str) -> Case[dict[str, str], di
     )
 
 
-def build() -> Dataset[dict[str, str], dict[str, Any], dict[str, str]]:
+def build() -> Dataset[AnalysisRequest, Diagnosis, dict[str, str]]:
     """The dataset: the core scenarios, the ambiguous and the all-is-well requests, then the confounded scenarios
     (appended, so the cases of the first suite keep their order)."""
     cases = [_case(s.id.replace('-', '_'), s, _clear_prompt(s)) for s in CORE_SCENARIOS]
@@ -136,7 +141,7 @@ def build() -> Dataset[dict[str, str], dict[str, Any], dict[str, str]]:
     cases.extend(_case(s.id.replace('-', '_'), s, _clear_prompt(s)) for s in CONFOUNDED_SCENARIOS)
     names = [c.name for c in cases]
     assert len(names) == len(set(names)), 'case names must be unique'
-    evaluators: list[Evaluator[dict[str, str], dict[str, Any], dict[str, str]]] = [
+    evaluators: list[Evaluator[AnalysisRequest, Diagnosis, dict[str, str]]] = [
         # Generous: the canonical workflow needs 11 tool calls and about 30 model requests (specialized); the
         # limits only catch runaway loops.
         MaxToolCalls(max_calls=40),
@@ -144,9 +149,7 @@ def build() -> Dataset[dict[str, str], dict[str, Any], dict[str, str]]:
         # A run whose LLM step fell back to the merging rule is degraded, never a clean pass.
         Undegraded(),
     ]
-    return Dataset[dict[str, str], dict[str, Any], dict[str, str]](
-        name='k8s_anomaly', cases=cases, evaluators=evaluators
-    )
+    return Dataset[AnalysisRequest, Diagnosis, dict[str, str]](name='k8s_anomaly', cases=cases, evaluators=evaluators)
 
 
 BATCHES: tuple[tuple[str, str, tuple[tuple[str, bool, str, str], ...], str], ...] = (
@@ -178,7 +181,7 @@ BATCHES: tuple[tuple[str, str, tuple[tuple[str, bool, str, str], ...], str], ...
 """(case name, scenario id, (entity, anomaly, category, severity) in the order the case names them, description)."""
 
 
-def build_batch() -> Dataset[dict[str, Any], dict[str, Any], dict[str, str]]:
+def build_batch() -> Dataset[BatchRequest, BatchDiagnosis, dict[str, str]]:
     """The batch dataset: one case per batch, judged entity by entity (`EntityVerdicts`).
 
     Its trajectories are not judged against `expected_steps` (that is the workflow of one entity; a batch
@@ -187,38 +190,38 @@ def build_batch() -> Dataset[dict[str, Any], dict[str, Any], dict[str, str]]:
     cases = []
     for name, scenario_id, verdicts, description in BATCHES:
         scenario = scenario_by_id(scenario_id)
-        inputs: dict[str, Any] = {
-            'entities': [entity for entity, *_ in verdicts],
-            'prompt': 'Detect anomalies of each entity below in the incident window compared with its baseline, and '
+        inputs = BatchRequest(
+            entities=[entity for entity, *_ in verdicts],
+            prompt='Detect anomalies of each entity below in the incident window compared with its baseline, and '
             'report the category, severity and evidence of each.',
-            'baseline_start': scenario.baseline_start,
-            'baseline_end': scenario.baseline_end,
-            'incident_start': scenario.incident_start,
-            'incident_end': scenario.incident_end,
-        }
+            baseline_start=scenario.baseline_start,
+            baseline_end=scenario.baseline_end,
+            incident_start=scenario.incident_start,
+            incident_end=scenario.incident_end,
+        )
         reports = [
-            {'entity': entity, 'anomaly_detected': anomaly, 'severity': severity, 'category': category}
+            Diagnosis.model_validate(
+                {'entity': entity, 'anomaly_detected': anomaly, 'severity': severity, 'category': category}
+            )
             for entity, anomaly, category, severity in verdicts
         ]
         cases.append(
             Case(
                 name=name,
                 inputs=inputs,
-                expected_output={'reports': reports},
+                expected_output=BatchDiagnosis(reports=reports),
                 metadata={'scenario': scenario_id, 'description': description},
                 evaluators=(EntityVerdicts(evaluation_name='diagnosis'),),
             )
         )
     most = max(len(verdicts) for _, _, verdicts, _ in BATCHES)
-    evaluators: list[Evaluator[dict[str, Any], dict[str, Any], dict[str, str]]] = [
+    evaluators: list[Evaluator[BatchRequest, BatchDiagnosis, dict[str, str]]] = [
         # The single-entity dataset's runaway limits, once per entity.
         MaxToolCalls(max_calls=40 * most),
         MaxModelRequests(max_requests=80 * most),
         Undegraded(),
     ]
-    return Dataset[dict[str, Any], dict[str, Any], dict[str, str]](
-        name=BATCH_DATASET, cases=cases, evaluators=evaluators
-    )
+    return Dataset[BatchRequest, BatchDiagnosis, dict[str, str]](name=BATCH_DATASET, cases=cases, evaluators=evaluators)
 
 
 if __name__ == '__main__':

@@ -4,6 +4,7 @@ and delegation's usage roll-up. Driven by the simulated model at temperature 0 a
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import itertools
 import json
 from collections.abc import Awaitable, Callable
@@ -19,10 +20,10 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_evals import Dataset
 
 import architectures
-from architectures.batch import BatchRequest, EntityVerdicts
+from architectures.batch import BatchDiagnosis, BatchRequest, EntityVerdicts, Expected, Inputs
 from architectures.common import AnalysisRequest, Undegraded, expected_steps, node_entity
 from architectures.delegation import investigate
-from architectures.report import AnomalyReport
+from architectures.report import AnomalyReport, Diagnosis
 from architectures.telemetry.scenarios import SCENARIOS, Scenario, scenario_by_id
 from architectures.tools import get_entity_metadata
 from architectures.workflow import culprit_pod, investigate_batch
@@ -437,3 +438,43 @@ def test_determinism_falls_continuously_as_temperature_rises() -> None:
     for name in ('specialized', 'manual'):
         rates = [_determinism(name, 'node_memory_pressure', t, 3) for t in TEMPERATURES]
         assert rates == [1.0] * len(TEMPERATURES), (name, rates)
+
+
+BATCH_DATASET = Path(__file__).parent.parent / 'evals' / 'k8s_anomaly_batch.yaml'
+
+
+def test_cases_are_typed_requests_and_diagnoses_for_every_architecture() -> None:
+    assert {(_arch(n).dataset_types().inputs, _arch(n).dataset_types().output) for n in NAMES} == {(Inputs, Expected)}
+    single = Dataset[AnalysisRequest, Diagnosis, Any].from_file(
+        DATASET, custom_evaluator_types=[TrajectoryRequirements, Undegraded]
+    )
+    assert all(isinstance(c.inputs, AnalysisRequest) and isinstance(c.expected_output, Diagnosis) for c in single.cases)
+    assert all(c.expected_output is not None and c.expected_output.entity == c.inputs.entity for c in single.cases)
+    batch = Dataset[BatchRequest, BatchDiagnosis, Any].from_file(
+        BATCH_DATASET, custom_evaluator_types=[EntityVerdicts, Undegraded]
+    )
+    assert [len(c.expected_output.reports) for c in batch.cases if c.expected_output is not None] == [4, 2]
+
+
+def test_a_case_that_is_not_a_request_or_a_diagnosis_names_the_field() -> None:
+    with pytest.raises(ValidationError, match=r'category\n.*Input should be .none., .cpu_saturation.'):
+        Diagnosis.model_validate(
+            {'entity': 'k8s:pod/a', 'anomaly_detected': True, 'severity': 'high', 'category': 'oom'}
+        )
+    with pytest.raises(ValidationError, match=r'entity\n.*should match pattern'):
+        Diagnosis.model_validate({'entity': 'a', 'anomaly_detected': False, 'severity': 'none', 'category': 'none'})
+    with pytest.raises(ValidationError, match=r'incident_end\n.*Field required'):
+        AnalysisRequest.model_validate(
+            {k: v for k, v in _inputs(scenario_by_id('healthy-pod')).items() if k != 'incident_end'}
+        )
+
+
+def test_the_dataset_files_are_what_build_dataset_writes(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location('build_dataset', DATASET.parent / 'build_dataset.py')
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.build().to_file(tmp_path / DATASET.name, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
+    module.build_batch().to_file(tmp_path / BATCH_DATASET.name, custom_evaluator_types=[EntityVerdicts, Undegraded])
+    for path in (DATASET, BATCH_DATASET, *(p.with_name(f'{p.stem}_schema.json') for p in (DATASET, BATCH_DATASET))):
+        assert (tmp_path / path.name).read_text() == path.read_text(), f'{path.name}: run python evals/build_dataset.py'
