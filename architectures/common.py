@@ -17,12 +17,15 @@ An entity that does not exist stops after step 1; the summary then reports `enti
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from pydantic_ai import Agent
+from pydantic_ai import Agent, ModelRetry, capture_run_messages
+from pydantic_ai.exceptions import UnexpectedModelBehavior
+from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, ToolReturnPart
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorContext
@@ -42,6 +45,7 @@ __all__ = (
     'MERGING_RULE',
     'AnalysisRequest',
     'PlannedCall',
+    'SkippedStepError',
     'Undegraded',
     'exists',
     'expected_steps',
@@ -52,10 +56,14 @@ __all__ = (
     'merge_by_rule',
     'merge_prompt',
     'metadata_call',
+    'missing_steps',
     'node_calls',
     'node_entity',
+    'require_steps',
+    'steps_enforced',
     'summary_agent',
     'summary_prompt',
+    'tool_results',
     'window_calls',
 )
 
@@ -392,3 +400,115 @@ def summary_prompt(
         'Metadata, merged report and node findings (one JSON object per line):',
         items,
     )
+
+
+def tool_results(messages: Sequence[ModelMessage], tool_name: str) -> list[tuple[dict[str, Any], Any]]:
+    """(arguments, result) of every successful call of `tool_name` in `messages`, oldest first.
+
+    A call whose arguments did not validate, or whose tool raised `ModelRetry`, comes back marked `retried`: it did
+    not happen, so it is left out.
+    """
+    calls = {
+        part.tool_call_id: part.args_as_dict()
+        for message in messages
+        if isinstance(message, ModelResponse)
+        for part in message.tool_calls
+        if part.tool_name == tool_name
+    }
+    return [
+        (calls.get(part.tool_call_id, {}), part.content)
+        for message in messages
+        if isinstance(message, ModelRequest)
+        for part in message.parts
+        if isinstance(part, ToolReturnPart) and part.tool_name == tool_name and part.outcome == 'success'
+    ]
+
+
+def _about(entity: str, arguments: Mapping[str, Any], result: Any, *, by_argument: bool) -> bool:
+    if by_argument:
+        return str(arguments.get('entity', '')).strip() == entity
+    return isinstance(result, Mapping) and result.get('entity') == entity
+
+
+def missing_steps(
+    messages: Sequence[ModelMessage],
+    entity: str,
+    lookup: str,
+    analyses: Sequence[str],
+    *,
+    by_argument: bool = False,
+) -> str | None:
+    """What an answer about `entity` skipped, or None: the `lookup` tool's successful call about it and, unless that
+    found the entity missing (`exists: false`), a successful call of every tool of `analyses` about it.
+
+    A call is about `entity` when its result names it (the K8s tools' results carry `entity`) or, with
+    `by_argument`, when its `entity` argument does (tools that delegate to another agent).
+
+    For an agent's output validator: an answer resting on a step that did not happen is sent back with this message
+    (`ModelRetry`), and after its retries the run fails instead of carrying on as if the step had happened.
+    """
+    found = [r for a, r in tool_results(messages, lookup) if _about(entity, a, r, by_argument=by_argument)]
+    if not found:
+        return f'You answered without calling {lookup} for {entity}. Call it first, then answer from its result.'
+    if isinstance(found[-1], Mapping) and not exists(found[-1]):
+        return None
+    skipped = [
+        tool
+        for tool in analyses
+        if not any(_about(entity, a, r, by_argument=by_argument) for a, r in tool_results(messages, tool))
+    ]
+    if skipped:
+        return (
+            f'You answered without calling {", ".join(skipped)} for {entity}. Call them, then answer from their '
+            'results.'
+        )
+    return None
+
+
+def require_steps(
+    messages: Sequence[ModelMessage],
+    entities: Iterable[str],
+    lookup: str,
+    analyses: Sequence[str],
+    *,
+    by_argument: bool = False,
+) -> None:
+    """`ModelRetry` with `missing_steps`' messages when an answer about `entities` skipped a step."""
+    found = [missing_steps(messages, e, lookup, analyses, by_argument=by_argument) for e in entities]
+    missing = ' '.join(m for m in found if m is not None) or None
+    if missing is not None:
+        raise ModelRetry(missing)
+
+
+_SENT_BACK = 'You answered without '
+"""How every step check of the suite starts its `ModelRetry` message."""
+
+
+class SkippedStepError(UnexpectedModelBehavior):
+    """An agent kept answering without a step its answer rests on, after being sent back as often as it may be."""
+
+
+@contextmanager
+def steps_enforced(agent: str) -> Iterator[None]:
+    """Around one agent run: when the run fails because the agent ran out of retries after being sent back for a
+    skipped step, raise `SkippedStepError` naming the agent and what it skipped, instead of pydantic-ai's bare
+    "Exceeded maximum output retries"."""
+    with capture_run_messages() as messages:
+        try:
+            yield
+        except UnexpectedModelBehavior as exc:
+            sent_back = [
+                str(part.content)
+                for message in messages
+                if isinstance(message, ModelRequest)
+                for part in message.parts
+                if isinstance(part, ToolReturnPart)
+                and part.outcome == 'retried'
+                and str(part.content).startswith(_SENT_BACK)
+            ]
+            if not sent_back or isinstance(exc, SkippedStepError):
+                raise
+            raise SkippedStepError(
+                f'{agent} answered without a step its answer rests on and was sent back {len(sent_back)} time(s); the '
+                f'run stops instead of carrying on. Last: {sent_back[-1]}'
+            ) from exc

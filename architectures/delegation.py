@@ -18,7 +18,7 @@ from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
 from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, Expected, Inputs
-from architectures.common import MERGING_RULE, AnalysisRequest
+from architectures.common import MERGING_RULE, AnalysisRequest, require_steps, steps_enforced, tool_results
 from architectures.report import AnomalyReport
 from architectures.tools import (
     ToolFunction,
@@ -39,7 +39,7 @@ _ENTITY = re.compile(r'^k8s:(pod|node)/\S+$')
 
 def _specialist(name: str, subject: str, tools: Sequence[ToolFunction]) -> Agent[None, AnomalyReport]:
     listed = ' and '.join(t.__name__ for t in tools)
-    return Agent(
+    agent: Agent[None, AnomalyReport] = Agent(
         name=name,
         output_type=AnomalyReport,
         tools=[Tool(t, max_retries=2, docstring_format='google') for t in tools],
@@ -49,6 +49,17 @@ def _specialist(name: str, subject: str, tools: Sequence[ToolFunction]) -> Agent
             f'{MERGING_RULE}'
         ),
     )
+
+    @agent.output_validator
+    def rests_on_its_tools(ctx: RunContext[None], report: AnomalyReport) -> AnomalyReport:
+        # A report given without its tools' results is made up: send it back; after the retries the run fails
+        # (through the coordinator's tool) instead of carrying on as if the specialist had looked.
+        skipped = [t.__name__ for t in tools if not tool_results(ctx.messages, t.__name__)]
+        if skipped:
+            raise ModelRetry(f'You answered without calling {", ".join(skipped)}. Call it, then report its result.')
+        return report
+
+    return agent
 
 
 _METADATA = _specialist('metadata_specialist', 'metadata', [get_entity_metadata])
@@ -90,6 +101,15 @@ def _flat(label: str, report: AnomalyReport) -> dict[str, Any]:
     return {'source': label, **report.model_dump()}
 
 
+async def _ask(
+    ctx: RunContext[AnalysisRequest], agent: Agent[None, AnomalyReport], prompt: str
+) -> AgentRunResult[AnomalyReport]:
+    """One specialist run, its usage rolled into the coordinator's; a specialist that keeps skipping its tools stops
+    the whole run (`SkippedStepError`), never the coordinator's answer."""
+    with steps_enforced(agent.name or 'specialist'):
+        return await agent.run(prompt, model=_model(ctx), usage=ctx.usage, usage_limits=_budget(ctx.deps))
+
+
 async def _windows(
     ctx: RunContext[AnalysisRequest], agent: Agent[None, AnomalyReport], entity: str
 ) -> list[dict[str, Any]]:
@@ -102,9 +122,7 @@ async def _windows(
     }
     if target.entity in _subjects(ctx.deps):
         prompts['baseline window on its own'] = target.baseline_alone_text()
-    results = await asyncio.gather(
-        *(agent.run(p, model=_model(ctx), usage=ctx.usage, usage_limits=_budget(ctx.deps)) for p in prompts.values())
-    )
+    results = await asyncio.gather(*(_ask(ctx, agent, p) for p in prompts.values()))
     return [_flat(f'{agent.name}: {label}', r.output) for label, r in zip(prompts, results, strict=True)]
 
 
@@ -115,9 +133,7 @@ async def ask_metadata_specialist(ctx: RunContext[AnalysisRequest], entity: str)
         entity: The entity, as "k8s:pod/<name>" or "k8s:node/<name>".
     """
     target = _target(ctx, entity)
-    result = await _METADATA.run(
-        target.incident_text(), model=_model(ctx), usage=ctx.usage, usage_limits=_budget(ctx.deps)
-    )
+    result = await _ask(ctx, _METADATA, target.incident_text())
     answer = _flat('metadata_specialist', result.output)
     for message in result.new_messages():
         for part in message.parts:
@@ -153,7 +169,7 @@ _COORDINATOR_TOOLS = [
     for f in (ask_metadata_specialist, ask_metrics_specialist, ask_logs_specialist)
 ]
 
-_COORDINATOR = Agent(
+_COORDINATOR: Agent[AnalysisRequest, AnomalyReport] = Agent(
     name='coordinator',
     deps_type=AnalysisRequest,
     output_type=AnomalyReport,
@@ -169,7 +185,7 @@ _COORDINATOR = Agent(
 )
 
 
-_BATCH_COORDINATOR = Agent(
+_BATCH_COORDINATOR: Agent[BatchRequest, BatchReport] = Agent(
     name='batch_coordinator',
     deps_type=BatchRequest,
     output_type=BatchReport,
@@ -186,10 +202,30 @@ _BATCH_COORDINATOR = Agent(
 )
 """The coordinator of batch cases: the same specialists, every entity, one report each."""
 
+_ASKED_ABOUT_ANALYSES = [ask_metrics_specialist.__name__, ask_logs_specialist.__name__]
+
+
+# The coordinator decides the order, not whether a step happened: an answer before the metadata specialist was asked
+# about the entity (and, when it exists, the metrics and logs specialists) is sent back; after the retries the run
+# fails instead of answering from nothing.
+@_COORDINATOR.output_validator
+def _rests_on_its_delegations(ctx: RunContext[AnalysisRequest], report: AnomalyReport) -> AnomalyReport:
+    entities = [ctx.deps.entity]
+    require_steps(ctx.messages, entities, ask_metadata_specialist.__name__, _ASKED_ABOUT_ANALYSES, by_argument=True)
+    return report
+
+
+@_BATCH_COORDINATOR.output_validator
+def _rests_on_every_entitys_delegations(ctx: RunContext[BatchRequest], report: BatchReport) -> BatchReport:
+    entities = ctx.deps.entities
+    require_steps(ctx.messages, entities, ask_metadata_specialist.__name__, _ASKED_ABOUT_ANALYSES, by_argument=True)
+    return report
+
 
 async def investigate(request: AnalysisRequest, model: Model) -> AgentRunResult[AnomalyReport]:
     """The coordinator's whole run; its `usage` includes the usage of every specialist it delegated to."""
-    return await _COORDINATOR.run(request.task_text(), model=model, deps=request, usage_limits=_LIMITS)
+    with steps_enforced('coordinator'):
+        return await _COORDINATOR.run(request.task_text(), model=model, deps=request, usage_limits=_LIMITS)
 
 
 @architecture(
@@ -205,5 +241,6 @@ async def delegation(inputs: Inputs, model: Model) -> AnomalyReport | BatchRepor
     batch = BatchRequest.of(inputs)
     if batch is not None:
         prompt = batch.task_text()
-        return (await _BATCH_COORDINATOR.run(prompt, model=model, deps=batch, usage_limits=_budget(batch))).output
+        with steps_enforced('batch_coordinator'):
+            return (await _BATCH_COORDINATOR.run(prompt, model=model, deps=batch, usage_limits=_budget(batch))).output
     return (await investigate(AnalysisRequest.parse(inputs), model)).output

@@ -21,7 +21,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic_ai import Agent, Tool
+from pydantic_ai import Agent, ModelRetry, RunContext, Tool
+from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 from pydantic_graph import BaseNode, End, GraphBuilder, GraphRunContext
@@ -38,8 +39,10 @@ from architectures.common import (
     metadata_call,
     node_calls,
     node_entity,
+    steps_enforced,
     summary_agent,
     summary_prompt,
+    tool_results,
     window_calls,
 )
 from architectures.report import AnomalyReport
@@ -53,8 +56,9 @@ CONFIDENT = 0.8
 
 _MERGE = merge_agent()
 _SUMMARY = summary_agent()
-_NODE_AGENT = Agent(
+_NODE_AGENT: Agent[str, AnomalyReport] = Agent(
     name='node_investigator',
+    deps_type=str,  # the node's entity reference
     output_type=AnomalyReport,
     tools=[Tool(tool, max_retries=2, docstring_format='google') for tool in ALL_TOOLS],
     instructions=(
@@ -64,6 +68,19 @@ _NODE_AGENT = Agent(
     ),
 )
 _NODE_LIMITS = UsageLimits(request_limit=10, tool_calls_limit=12)
+
+
+@_NODE_AGENT.output_validator
+def _rests_on_a_check(ctx: RunContext[str], report: AnomalyReport) -> AnomalyReport:
+    # The agent chooses which checks to run, not whether to run any: a report on a node it never checked is sent
+    # back, and after the retries the run fails instead of summarising a made-up node stage.
+    if not any(result.get('entity') == ctx.deps for result in _node_results(ctx.messages)):
+        raise ModelRetry(f'You answered without checking {ctx.deps}. Call at least one tool for it, then answer.')
+    return report
+
+
+def _node_results(messages: list[ModelMessage]) -> list[dict[str, Any]]:
+    return [r for t in ALL_TOOLS for _, r in tool_results(messages, t.__name__) if isinstance(r, dict)]
 
 
 @dataclass(kw_only=True)
@@ -142,7 +159,10 @@ class NodeInvestigation(BaseNode[_State, None, AnomalyReport]):
     async def run(self, ctx: GraphRunContext[_State, None]) -> Summarise:
         state = ctx.state
         prompt = state.request.for_entity(self.node).windows_text()
-        report = (await _NODE_AGENT.run(prompt, model=state.model, usage_limits=_NODE_LIMITS)).output
+        with steps_enforced('node_investigator'):
+            report = (
+                await _NODE_AGENT.run(prompt, model=state.model, deps=self.node, usage_limits=_NODE_LIMITS)
+            ).output
         state.node_findings = [{'source': f'investigation of {self.node}', **report.model_dump(exclude={'entity'})}]
         return Summarise()
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from pydantic_ai import Agent, Tool
+from pydantic_ai import Agent, RunContext, Tool
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
 from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, Expected, Inputs
-from architectures.common import MERGING_RULE, AnalysisRequest
+from architectures.common import ANALYSIS_TOOLS, MERGING_RULE, AnalysisRequest, require_steps, steps_enforced
 from architectures.report import AnomalyReport
-from architectures.tools import ALL_TOOLS
+from architectures.tools import ALL_TOOLS, get_entity_metadata
 from pytest_agentarch import architecture
 
 __all__ = ('NoAnomaly', 'single')
@@ -50,8 +50,9 @@ class NoAnomaly(BaseModel):
 _LIMITS = UsageLimits(request_limit=20, tool_calls_limit=30)
 """The canonical workflow takes 11 tool calls in 4 or more model requests; the rest is room for retries."""
 
-_AGENT: Agent[None, AnomalyReport | NoAnomaly] = Agent(
+_AGENT: Agent[AnalysisRequest, AnomalyReport | NoAnomaly] = Agent(
     name='single',
+    deps_type=AnalysisRequest,
     output_type=[AnomalyReport, NoAnomaly],
     tools=[Tool(tool, max_retries=2, docstring_format='google') for tool in ALL_TOOLS],
     instructions=(
@@ -68,8 +69,9 @@ _AGENT: Agent[None, AnomalyReport | NoAnomaly] = Agent(
 )
 
 
-_BATCH_AGENT = Agent(
+_BATCH_AGENT: Agent[BatchRequest, BatchReport] = Agent(
     name='single_batch',
+    deps_type=BatchRequest,
     output_type=BatchReport,
     tools=[Tool(tool, max_retries=2, docstring_format='google') for tool in ALL_TOOLS],
     instructions=(
@@ -87,6 +89,25 @@ _BATCH_AGENT = Agent(
 )
 """The agent of batch cases: the same tools and workflow, applied to every entity, one report each."""
 
+_ANALYSES = [t.__name__ for t in ANALYSIS_TOOLS]
+
+
+# Nothing but its instructions makes the agent follow the workflow, but an answer never rests on a step that did not
+# happen: an answer given before the entity was looked up (and, when it exists, analysed) is sent back with
+# `ModelRetry`, and after the retries the run fails instead of answering from nothing.
+@_AGENT.output_validator
+def _rests_on_its_steps(
+    ctx: RunContext[AnalysisRequest], output: AnomalyReport | NoAnomaly
+) -> AnomalyReport | NoAnomaly:
+    require_steps(ctx.messages, [ctx.deps.entity], get_entity_metadata.__name__, _ANALYSES)
+    return output
+
+
+@_BATCH_AGENT.output_validator
+def _rests_on_every_entitys_steps(ctx: RunContext[BatchRequest], output: BatchReport) -> BatchReport:
+    require_steps(ctx.messages, ctx.deps.entities, get_entity_metadata.__name__, _ANALYSES)
+    return output
+
 
 @architecture(
     'single',
@@ -102,8 +123,10 @@ async def single(inputs: Inputs, model: Model) -> AnomalyReport | BatchReport:
     if batch is not None:
         scale = len(batch.entities)
         limits = UsageLimits(request_limit=20 * scale, tool_calls_limit=30 * scale)
-        return (await _BATCH_AGENT.run(batch.task_text(), model=model, usage_limits=limits)).output
+        with steps_enforced('single_batch'):
+            return (await _BATCH_AGENT.run(batch.task_text(), model=model, deps=batch, usage_limits=limits)).output
     request = AnalysisRequest.parse(inputs)
-    result = await _AGENT.run(request.task_text(), model=model, usage_limits=_LIMITS)
+    with steps_enforced('single'):
+        result = await _AGENT.run(request.task_text(), model=model, deps=request, usage_limits=_LIMITS)
     output = result.output
     return output.to_report() if isinstance(output, NoAnomaly) else output

@@ -26,6 +26,7 @@ from architectures.common import (
     merge_agent,
     merge_prompt,
     node_entity,
+    steps_enforced,
     summary_agent,
     summary_prompt,
 )
@@ -131,7 +132,8 @@ class _Investigation:
         self.usage = RunUsage()
 
     async def ask(self, agent: Agent[None, AnomalyReport], prompt: str) -> tuple[AnomalyReport, list[Any]]:
-        result = await agent.run(prompt, model=self.model, usage=self.usage, usage_limits=_LIMITS)
+        with steps_enforced(agent.name or 'specialist'):
+            result = await agent.run(prompt, model=self.model, usage=self.usage, usage_limits=_LIMITS)
         return result.output, result.new_messages()
 
     async def metadata(self, request: AnalysisRequest) -> tuple[AnomalyReport, dict[str, Any]]:

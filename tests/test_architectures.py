@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 from pydantic_ai.exceptions import ModelHTTPError
-from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, ToolCallPart, UserPromptPart
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    ToolCallPart,
+    ToolReturnPart,
+    UserPromptPart,
+)
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_evals import Dataset
 
@@ -185,15 +192,12 @@ def test_workflow_batch_reuses_the_shared_node_through_its_cache() -> None:
 @pytest.mark.parametrize('name', ['single', 'delegation'])
 def test_agentic_architectures_get_one_prompt_naming_every_entity(name: str) -> None:
     prompts: list[str] = []
+    sent_back: list[str] = []
 
     def answer(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        prompts.extend(
-            p.content
-            for m in messages
-            if isinstance(m, ModelRequest)
-            for p in m.parts
-            if isinstance(p, UserPromptPart) and isinstance(p.content, str)
-        )
+        parts = [p for m in messages if isinstance(m, ModelRequest) for p in m.parts]
+        prompts.extend(p.content for p in parts if isinstance(p, UserPromptPart) and isinstance(p.content, str))
+        sent_back.extend(str(p.content) for p in parts if isinstance(p, ToolReturnPart) and p.outcome == 'retried')
         reports = [
             {
                 'entity': entity,
@@ -209,16 +213,18 @@ def test_agentic_architectures_get_one_prompt_naming_every_entity(name: str) -> 
         return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, {'reports': reports})])
 
     record = _record(_arch(name).func, ROLLING_BATCH, FunctionModel(answer))
-    assert record.error_type is None, record.error_message
-    assert prompts == [
+    # One prompt naming every entity (the same one again with the answer sent back).
+    assert set(prompts) == {
         'Detect anomalies of each entity below in the incident window.\n\nEntities: '
         'k8s:pod/order-events-consumer-84d5f6c7b-2xk9p, k8s:pod/order-events-consumer-84d5f6c7b-7mq4r, '
         'k8s:pod/order-events-consumer-84d5f6c7b-c8t2w, k8s:node/ip-10-0-12-7.eu-west-1.compute.internal. '
         'Baseline window 2026-03-27T11:00:00Z to 2026-03-27T12:00:00Z. '
         'Incident window 2026-03-27T12:00:00Z to 2026-03-27T12:30:00Z.'
-    ]
-    assert [r['entity'] for r in record.output['reports']] == ROLLING_BATCH['entities']
-    assert record.output['anomaly_detected'] is False
+    }
+    # An answer about entities nobody looked up is sent back naming each of them, then fails the run.
+    lookup = 'get_entity_metadata' if name == 'single' else 'ask_metadata_specialist'
+    assert sent_back and all(f'calling {lookup} for {e}.' in sent_back[0] for e in ROLLING_BATCH['entities'])
+    assert record.error_type == 'SkippedStepError', record.error_message
 
 
 def test_entity_verdicts_hold_one_assertion_per_expected_entity() -> None:
