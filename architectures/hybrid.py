@@ -11,8 +11,8 @@ Decision rule, per stage, from what is known when the stage starts:
 - node stage (pods only; the node comes from the pod's metadata): deterministic (`NodeChecks`, the fixed four calls)
   when the pod's merged report is an anomaly with confidence >= `CONFIDENT`: the pod's own data explains the
   incident and the node is only context. Adaptive (`NodeInvestigation`, an agent holding the four tools that
-  chooses what to check) otherwise: the pod looks healthy or the signal is weak, so the cause may sit on the node
-  and judgement about where to look pays.
+  chooses what to check, shown the pod's merged report) otherwise: the pod looks healthy or the signal is weak, so
+  the cause may sit on the node and judgement about where to look pays.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from architectures.common import (
     PlannedCall,
     exists,
     findings,
+    findings_prompt,
     merge_agent,
     merge_prompt,
     metadata_call,
@@ -158,7 +159,13 @@ class NodeInvestigation(BaseNode[_State, None, AnomalyReport]):
 
     async def run(self, ctx: GraphRunContext[_State, None]) -> Summarise:
         state = ctx.state
-        prompt = state.request.for_entity(self.node).windows_text()
+        # The agent sees what the pod's own analyses concluded, so it can look for what they leave unexplained.
+        merged = state.merged.model_dump() if state.merged is not None else {}
+        prompt = findings_prompt(
+            f'{state.request.for_entity(self.node).windows_text()}\nThe merged report of the pod '
+            f'{state.request.entity} that runs on this node:',
+            [merged],
+        )
         with steps_enforced('node_investigator'):
             report = (
                 await _NODE_AGENT.run(prompt, model=state.model, deps=self.node, usage_limits=_NODE_LIMITS)

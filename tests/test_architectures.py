@@ -139,6 +139,14 @@ def test_hybrid_finds_a_node_caused_fault_in_its_adaptive_stage() -> None:
     assert any(c.name == 'get_entity_metadata' and node in c.args for c in harmed.tool_calls)
     assert (harmed.output['category'], harmed.output['severity']) == ('disk_pressure', 'high')
     assert harmed.output['entity'] == 'k8s:pod/image-resizer-7b8c9d6f5-w2q8z'
+    # The adaptive stage is shown the pod's merged report (healthy on its own), not only the node and the windows.
+    first = next(
+        r.context
+        for r in harmed.model_requests
+        if r.context is not None and 'Call the tools you judge relevant' in r.context.instructions
+    )
+    # (The record keeps the end of a long prompt: the merged report, with the pod's own "no action" findings.)
+    assert first.prompt.endswith('"confidence": 0.8}') and 'no CPU action needed' in first.prompt, first.prompt
     confident = _record(_arch('hybrid').func, _inputs(scenario_by_id('cpu-saturation-checkout')), SIM)
     assert _node_agent_requests(confident) == 0  # a confident pod report makes the node stage deterministic
 
