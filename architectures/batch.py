@@ -22,6 +22,7 @@ from architectures.report import SEVERITY_RANK, AnomalyReport, Category, Diagnos
 
 __all__ = (
     'BATCH_DATASET',
+    'RAW_DATASET',
     'BatchDiagnosis',
     'BatchReport',
     'BatchRequest',
@@ -33,6 +34,10 @@ __all__ = (
 
 BATCH_DATASET = 'k8s_anomaly_batch'
 """The dataset of batch cases (`evals/k8s_anomaly_batch.yaml`)."""
+
+RAW_DATASET = 'k8s_anomaly_raw'
+"""The single-entity cases again with the tools' assessments off (`evals/k8s_anomaly_raw.yaml`): the verdict must come
+from the statistics."""
 
 Entity = Annotated[str, Field(pattern=r'^k8s:(pod|node)/\S+$')]
 

@@ -94,6 +94,9 @@ class AnalysisRequest(BaseModel):
     """Start of the incident window."""
     incident_end: str
     """End of the incident window."""
+    tool_assessments: bool | None = None
+    """False: the tools return statistics without their rule-based assessment for this case (the `k8s_anomaly_raw`
+    dataset); None: as `K8S_TOOL_ASSESSMENT` says. Never shown to a model."""
 
     @classmethod
     def parse(cls, inputs: Any) -> AnalysisRequest:

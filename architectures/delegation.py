@@ -17,7 +17,7 @@ from pydantic_ai import Agent, AgentRunResult, ModelRetry, RunContext, Tool
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
-from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, Expected, Inputs
+from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchReport, BatchRequest, Expected, Inputs
 from architectures.common import MERGING_RULE, AnalysisRequest, require_steps, steps_enforced, tool_results
 from architectures.report import AnomalyReport
 from architectures.tools import (
@@ -27,6 +27,7 @@ from architectures.tools import (
     analyze_memory_metrics,
     get_entity_metadata,
 )
+from architectures.tools.setting import tool_assessments
 from pytest_agentarch import architecture
 
 __all__ = ('delegation', 'investigate')
@@ -231,7 +232,7 @@ async def investigate(request: AnalysisRequest, model: Model) -> AgentRunResult[
 @architecture(
     'delegation',
     description='coordinator agent delegating to metadata, metrics and logs sub-agents (usage rolled up)',
-    datasets=('k8s_anomaly', BATCH_DATASET),
+    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET),
     inputs_type=Inputs,
     output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )
@@ -243,4 +244,6 @@ async def delegation(inputs: Inputs, model: Model) -> AnomalyReport | BatchRepor
         prompt = batch.task_text()
         with steps_enforced('batch_coordinator'):
             return (await _BATCH_COORDINATOR.run(prompt, model=model, deps=batch, usage_limits=_budget(batch))).output
-    return (await investigate(AnalysisRequest.parse(inputs), model)).output
+    request = AnalysisRequest.parse(inputs)
+    with tool_assessments(request.tool_assessments):
+        return (await investigate(request, model)).output

@@ -27,7 +27,7 @@ from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 from pydantic_graph import BaseNode, End, GraphBuilder, GraphRunContext
 
-from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, Expected, Inputs, each_entity
+from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchReport, BatchRequest, Expected, Inputs, each_entity
 from architectures.common import (
     LLM_STEP_LIMITS,
     AnalysisRequest,
@@ -48,6 +48,7 @@ from architectures.common import (
 )
 from architectures.report import AnomalyReport
 from architectures.tools import ALL_TOOLS
+from architectures.tools.setting import tool_assessments
 from pytest_agentarch import architecture, call_tool
 
 __all__ = ('CONFIDENT', 'hybrid')
@@ -207,7 +208,7 @@ _GRAPH = _build()
 @architecture(
     'hybrid',
     description='pydantic-graph: deterministic tool nodes, an adaptive agent node chosen by a per-stage rule',
-    datasets=('k8s_anomaly', BATCH_DATASET),
+    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET),
     inputs_type=Inputs,
     output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )
@@ -216,7 +217,9 @@ async def hybrid(inputs: Inputs, model: Model) -> AnomalyReport | BatchReport:
     batch = BatchRequest.of(inputs)
     if batch is not None:
         return await each_entity(batch, lambda request: _investigate(request, model))
-    return await _investigate(AnalysisRequest.parse(inputs), model)
+    request = AnalysisRequest.parse(inputs)
+    with tool_assessments(request.tool_assessments):
+        return await _investigate(request, model)
 
 
 async def _investigate(request: AnalysisRequest, model: Model) -> AnomalyReport:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic_ai.models import Model
 
-from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, Expected, Inputs, each_entity
+from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchReport, BatchRequest, Expected, Inputs, each_entity
 from architectures.common import (
     LLM_STEP_LIMITS,
     AnalysisRequest,
@@ -29,6 +29,7 @@ from architectures.common import (
     window_calls,
 )
 from architectures.report import AnomalyReport
+from architectures.tools.setting import tool_assessments
 from pytest_agentarch import architecture, call_tool
 
 _MERGE = merge_agent()
@@ -43,7 +44,7 @@ async def _run(call: PlannedCall) -> dict[str, Any]:
 @architecture(
     'manual',
     description='code calls the tools (gathered concurrently); the LLM only merges and summarises',
-    datasets=('k8s_anomaly', BATCH_DATASET),
+    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET),
     inputs_type=Inputs,
     output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )
@@ -53,7 +54,9 @@ async def manual(inputs: Inputs, model: Model) -> AnomalyReport | BatchReport:
     batch = BatchRequest.of(inputs)
     if batch is not None:
         return await each_entity(batch, lambda request: _investigate(request, model))
-    return await _investigate(AnalysisRequest.parse(inputs), model)
+    request = AnalysisRequest.parse(inputs)
+    with tool_assessments(request.tool_assessments):
+        return await _investigate(request, model)
 
 
 async def _investigate(request: AnalysisRequest, model: Model) -> AnomalyReport:

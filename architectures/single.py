@@ -15,10 +15,11 @@ from pydantic_ai import Agent, RunContext, Tool
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
-from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, Expected, Inputs
+from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchReport, BatchRequest, Expected, Inputs
 from architectures.common import ANALYSIS_TOOLS, MERGING_RULE, AnalysisRequest, require_steps, steps_enforced
 from architectures.report import AnomalyReport
 from architectures.tools import ALL_TOOLS, get_entity_metadata
+from architectures.tools.setting import tool_assessments
 from pytest_agentarch import architecture
 
 __all__ = ('NoAnomaly', 'single')
@@ -112,7 +113,7 @@ def _rests_on_every_entitys_steps(ctx: RunContext[BatchRequest], output: BatchRe
 @architecture(
     'single',
     description='one agent with every tool; the model decides the sequence',
-    datasets=('k8s_anomaly', BATCH_DATASET),
+    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET),
     inputs_type=Inputs,
     output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )
@@ -126,7 +127,7 @@ async def single(inputs: Inputs, model: Model) -> AnomalyReport | BatchReport:
         with steps_enforced('single_batch'):
             return (await _BATCH_AGENT.run(batch.task_text(), model=model, deps=batch, usage_limits=limits)).output
     request = AnalysisRequest.parse(inputs)
-    with steps_enforced('single'):
+    with steps_enforced('single'), tool_assessments(request.tool_assessments):
         result = await _AGENT.run(request.task_text(), model=model, deps=request, usage_limits=_LIMITS)
     output = result.output
     return output.to_report() if isinstance(output, NoAnomaly) else output

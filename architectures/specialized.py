@@ -19,7 +19,7 @@ from pydantic_ai.messages import ModelRequest, ToolReturnPart
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage, UsageLimits
 
-from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, Expected, Inputs, each_entity
+from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchReport, BatchRequest, Expected, Inputs, each_entity
 from architectures.common import (
     AnalysisRequest,
     exists,
@@ -38,6 +38,7 @@ from architectures.tools import (
     analyze_memory_metrics,
     get_entity_metadata,
 )
+from architectures.tools.setting import tool_assessments
 from pytest_agentarch import architecture
 
 _LIMITS = UsageLimits(request_limit=60, tool_calls_limit=30)
@@ -152,7 +153,7 @@ class _Investigation:
 @architecture(
     'specialized',
     description='one agent per tool, orchestrated by code; tool-less agents merge and summarise',
-    datasets=('k8s_anomaly', BATCH_DATASET),
+    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET),
     inputs_type=Inputs,
     output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )
@@ -162,7 +163,9 @@ async def specialized(inputs: Inputs, model: Model) -> AnomalyReport | BatchRepo
     batch = BatchRequest.of(inputs)
     if batch is not None:
         return await each_entity(batch, lambda request: _investigate(request, model))
-    return await _investigate(AnalysisRequest.parse(inputs), model)
+    request = AnalysisRequest.parse(inputs)
+    with tool_assessments(request.tool_assessments):
+        return await _investigate(request, model)
 
 
 async def _investigate(request: AnalysisRequest, model: Model) -> AnomalyReport:

@@ -28,7 +28,7 @@ from pydantic_ai.exceptions import AgentRunError
 from pydantic_ai.models import Model
 from pydantic_evals.dataset import increment_eval_metric
 
-from architectures.batch import BATCH_DATASET, BatchReport, BatchRequest, Expected, Inputs
+from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchReport, BatchRequest, Expected, Inputs
 from architectures.common import (
     LLM_STEP_LIMITS,
     AnalysisRequest,
@@ -47,6 +47,7 @@ from architectures.common import (
     window_calls,
 )
 from architectures.report import AnomalyReport
+from architectures.tools.setting import tool_assessments
 from pytest_agentarch import architecture, call_tool
 
 __all__ = ('BLAMING', 'culprit_pod', 'investigate_batch', 'workflow')
@@ -200,7 +201,7 @@ async def investigate_batch(requests: Sequence[Any], model: Model) -> list[Anoma
 @architecture(
     'workflow',
     description='enhanced workflow: per-invocation cache, batch analysis, rule-based fallback',
-    datasets=('k8s_anomaly', BATCH_DATASET),
+    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET),
     inputs_type=Inputs,
     output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )
@@ -210,4 +211,6 @@ async def workflow(inputs: Inputs, model: Model) -> AnomalyReport | BatchReport:
     batch = BatchRequest.of(inputs)
     if batch is not None:
         return BatchReport(reports=await investigate_batch(batch.requests(), model))
-    return (await investigate_batch([inputs], model))[0]
+    request = AnalysisRequest.parse(inputs)
+    with tool_assessments(request.tool_assessments):
+        return (await investigate_batch([request], model))[0]

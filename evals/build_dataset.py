@@ -1,7 +1,8 @@
 """Build `evals/k8s_anomaly.yaml` (and its JSON schema) from the scenario catalogue.
 
 Run from the repository root: `python evals/build_dataset.py`; it also writes `evals/k8s_anomaly_batch.yaml`, the
-batch cases (several entities per case, `architectures/batch.py`). The expected answers come from
+batch cases (several entities per case, `architectures/batch.py`), and `evals/k8s_anomaly_raw.yaml`, the core
+scenarios with the tools' assessments off (`tool_assessments: false`). The expected answers come from
 `architectures/telemetry/scenarios/`, so the dataset cannot drift from the data.
 
 Each case is judged on two sides (the plugin's `run.sides`): its outcome (`Contains` on the verdict, the pass rate)
@@ -28,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from pydantic_evals import Case, Dataset  # noqa: E402
 from pydantic_evals.evaluators import Contains, Evaluator, MaxModelRequests, MaxToolCalls  # noqa: E402
 
-from architectures.batch import BATCH_DATASET, BatchDiagnosis, BatchRequest, EntityVerdicts  # noqa: E402
+from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchDiagnosis, BatchRequest, EntityVerdicts  # noqa: E402
 from architectures.common import ANALYSIS_TOOLS, AnalysisRequest, Undegraded  # noqa: E402
 from architectures.report import Diagnosis  # noqa: E402
 from architectures.telemetry.scenarios import (  # noqa: E402
@@ -42,6 +43,7 @@ from pytest_agentarch import TrajectoryRequirements  # noqa: E402
 
 OUT = ROOT / 'evals' / 'k8s_anomaly.yaml'
 BATCH_OUT = ROOT / 'evals' / 'k8s_anomaly_batch.yaml'
+RAW_OUT = ROOT / 'evals' / 'k8s_anomaly_raw.yaml'
 
 AMBIGUOUS: tuple[tuple[str, str, str], ...] = (
     # (case name, scenario id, prompt with {name} / {entity})
@@ -74,8 +76,9 @@ ALL_IS_WELL: tuple[tuple[str, str, str], ...] = (
 """Anomalous entities asked about as if they were healthy."""
 
 
-def _inputs(scenario: Scenario, prompt: str) -> AnalysisRequest:
+def _inputs(scenario: Scenario, prompt: str, *, tool_assessments: bool | None = None) -> AnalysisRequest:
     return AnalysisRequest(
+        tool_assessments=tool_assessments,
         entity=scenario.entity,
         prompt=prompt,
         baseline_start=scenario.baseline_start,
@@ -106,7 +109,9 @@ def _requirements(exists: bool) -> TrajectoryRequirements:
     )
 
 
-def _case(name: str, scenario: Scenario, prompt: str) -> Case[AnalysisRequest, Diagnosis, dict[str, str]]:
+def _case(
+    name: str, scenario: Scenario, prompt: str, *, tool_assessments: bool | None = None
+) -> Case[AnalysisRequest, Diagnosis, dict[str, str]]:
     verdict = {
         'anomaly_detected': scenario.expected_anomaly,
         'severity': scenario.expected_severity,
@@ -115,7 +120,7 @@ def _case(name: str, scenario: Scenario, prompt: str) -> Case[AnalysisRequest, D
     exists = scenario.expected_category != 'entity_not_found'
     return Case(
         name=name,
-        inputs=_inputs(scenario, prompt),
+        inputs=_inputs(scenario, prompt, tool_assessments=tool_assessments),
         expected_output=Diagnosis(
             entity=scenario.entity,
             anomaly_detected=scenario.expected_anomaly,
@@ -141,7 +146,20 @@ def build() -> Dataset[AnalysisRequest, Diagnosis, dict[str, str]]:
     cases.extend(_case(s.id.replace('-', '_'), s, _clear_prompt(s)) for s in CONFOUNDED_SCENARIOS)
     names = [c.name for c in cases]
     assert len(names) == len(set(names)), 'case names must be unique'
-    evaluators: list[Evaluator[AnalysisRequest, Diagnosis, dict[str, str]]] = [
+    return Dataset[AnalysisRequest, Diagnosis, dict[str, str]](
+        name='k8s_anomaly', cases=cases, evaluators=_evaluators()
+    )
+
+
+def build_raw() -> Dataset[AnalysisRequest, Diagnosis, dict[str, str]]:
+    """The assessment-off dataset: the core scenarios' clear requests with `tool_assessments: false`, so every tool
+    returns its statistics without a verdict and the architectures must reach the verdict from the numbers."""
+    cases = [_case(s.id.replace('-', '_'), s, _clear_prompt(s), tool_assessments=False) for s in CORE_SCENARIOS]
+    return Dataset[AnalysisRequest, Diagnosis, dict[str, str]](name=RAW_DATASET, cases=cases, evaluators=_evaluators())
+
+
+def _evaluators() -> list[Evaluator[AnalysisRequest, Diagnosis, dict[str, str]]]:
+    return [
         # Generous: the canonical workflow needs 11 tool calls and about 30 model requests (specialized); the
         # limits only catch runaway loops.
         MaxToolCalls(max_calls=40),
@@ -149,7 +167,6 @@ def build() -> Dataset[AnalysisRequest, Diagnosis, dict[str, str]]:
         # A run whose LLM step fell back to the merging rule is degraded, never a clean pass.
         Undegraded(),
     ]
-    return Dataset[AnalysisRequest, Diagnosis, dict[str, str]](name='k8s_anomaly', cases=cases, evaluators=evaluators)
 
 
 BATCHES: tuple[tuple[str, str, tuple[tuple[str, bool, str, str], ...], str], ...] = (
@@ -227,5 +244,7 @@ def build_batch() -> Dataset[BatchRequest, BatchDiagnosis, dict[str, str]]:
 if __name__ == '__main__':
     build().to_file(OUT, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
     print(f'wrote {OUT.relative_to(ROOT)} and its schema')
+    build_raw().to_file(RAW_OUT, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
+    print(f'wrote {RAW_OUT.relative_to(ROOT)} and its schema')
     build_batch().to_file(BATCH_OUT, custom_evaluator_types=[EntityVerdicts, Undegraded])
     print(f'wrote {BATCH_OUT.relative_to(ROOT)} and its schema')

@@ -31,8 +31,9 @@ from architectures.batch import BatchDiagnosis, BatchRequest, EntityVerdicts, Ex
 from architectures.common import AnalysisRequest, Undegraded, expected_steps, node_entity
 from architectures.delegation import investigate
 from architectures.report import AnomalyReport, Diagnosis
-from architectures.telemetry.scenarios import SCENARIOS, Scenario, scenario_by_id
+from architectures.telemetry.scenarios import CORE_SCENARIOS, SCENARIOS, Scenario, scenario_by_id
 from architectures.tools import get_entity_metadata
+from architectures.tools.setting import tool_assessments
 from architectures.workflow import culprit_pod, investigate_batch
 from pytest_agentarch import TrajectoryRequirements
 from pytest_agentarch.backends.sim import SimulatedModel
@@ -490,5 +491,41 @@ def test_the_dataset_files_are_what_build_dataset_writes(tmp_path: Path) -> None
     spec.loader.exec_module(module)
     module.build().to_file(tmp_path / DATASET.name, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
     module.build_batch().to_file(tmp_path / BATCH_DATASET.name, custom_evaluator_types=[EntityVerdicts, Undegraded])
-    for path in (DATASET, BATCH_DATASET, *(p.with_name(f'{p.stem}_schema.json') for p in (DATASET, BATCH_DATASET))):
+    module.build_raw().to_file(tmp_path / RAW_DATASET.name, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
+    files = (DATASET, BATCH_DATASET, RAW_DATASET)
+    for path in (*files, *(p.with_name(f'{p.stem}_schema.json') for p in files)):
         assert (tmp_path / path.name).read_text() == path.read_text(), f'{path.name}: run python evals/build_dataset.py'
+
+
+RAW_DATASET = Path(__file__).parent.parent / 'evals' / 'k8s_anomaly_raw.yaml'
+
+
+def test_a_case_can_turn_the_tools_assessments_off_without_touching_concurrent_runs() -> None:
+    scenario = scenario_by_id('cpu-saturation-checkout')
+    args = (scenario.entity_type, scenario.name, scenario.incident_start, scenario.incident_end)
+
+    async def both() -> tuple[dict[str, Any], dict[str, Any]]:
+        async def raw() -> dict[str, Any]:
+            with tool_assessments(False):
+                await asyncio.sleep(0)  # let the other lookup run in between
+                return await get_entity_metadata(*args)
+
+        return await asyncio.gather(raw(), get_entity_metadata(*args))
+
+    raw, assessed = asyncio.run(both())
+    assert 'assessment' not in raw and 'assessment' in assessed
+    assert {k: v for k, v in assessed.items() if k != 'assessment'} == raw
+    # Through an architecture: the same case with and without assessments. `sim` finds no verdict in statistics
+    # alone (docs/reference-suite.md), so the raw case reads as healthy.
+    on = _record(_arch('manual').func, _inputs(scenario), SIM)
+    off = _record(_arch('manual').func, {**_inputs(scenario), 'tool_assessments': False}, SIM)
+    assert (on.output['category'], off.output['category']) == ('cpu_saturation', 'none')
+
+
+def test_the_raw_dataset_is_the_core_scenarios_with_assessments_off() -> None:
+    raw = Dataset[AnalysisRequest, Diagnosis, Any].from_file(
+        RAW_DATASET, custom_evaluator_types=[TrajectoryRequirements, Undegraded]
+    )
+    assert [c.name for c in raw.cases] == [s.id.replace('-', '_') for s in CORE_SCENARIOS]
+    assert all(c.inputs.tool_assessments is False for c in raw.cases)
+    assert all(_arch(n).serves('k8s_anomaly_raw') for n in NAMES)

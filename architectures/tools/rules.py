@@ -15,6 +15,7 @@ from architectures.report import SEVERITY_RANK, Category, Severity
 from architectures.statistics import median, quantile
 from architectures.tools.arguments import Json, Request
 from architectures.tools.measurement import MIB, NETWORK_ERROR, gib, mib, within
+from architectures.tools.setting import CHOSEN
 from architectures.tools.thresholds import (
     CONFIDENCE_HEALTHY,
     CONFIDENCE_PARTIAL,
@@ -66,7 +67,11 @@ ASSESSMENT_VARIABLE = 'K8S_TOOL_ASSESSMENT'
 
 
 def assessments_enabled() -> bool:
-    """Whether tools end their results with an `assessment`, from `K8S_TOOL_ASSESSMENT` (read at every call)."""
+    """Whether tools end their results with an `assessment`: as the current case chose (`setting.tool_assessments`),
+    else from `K8S_TOOL_ASSESSMENT` (read at every call)."""
+    chosen = CHOSEN.get()
+    if chosen is not None:
+        return chosen
     value = os.environ.get(ASSESSMENT_VARIABLE, '').strip().lower()
     if value in ('', 'on'):
         return True
