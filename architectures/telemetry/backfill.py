@@ -150,7 +150,8 @@ class _Exposition:
 
 
 def _internal_ip(node: Json) -> str:
-    return next(a['address'] for a in node['status']['addresses'] if a['type'] == 'InternalIP')
+    address: str = next(a['address'] for a in node['status']['addresses'] if a['type'] == 'InternalIP')
+    return address
 
 
 def _incarnations(cluster: FixtureBackend, name: str) -> list[list[tuple[datetime, Json]]]:
