@@ -23,6 +23,7 @@ from pydantic_ai.messages import ModelResponse, ToolCallPart
 
 import pytest_agentarch.backends.sim as sim_module
 from conftest import ONE_CASE
+from pytest_agentarch.backends._sim.intent import read_prompt
 from pytest_agentarch.backends.sim import SimulatedModel, explain
 from pytest_agentarch.core.divergence import divergence
 from pytest_agentarch.core.records import RunRecord
@@ -85,6 +86,46 @@ def bank() -> Agent[None, str]:
 
         Args:
             card_id: The card to freeze.
+        """
+        return {'card_id': card_id, 'frozen': True}
+
+    return agent
+
+
+def card_desk() -> Agent[None, str]:
+    """The bank's tools as a new user wrote them: docstrings that start with a verb and list what a look-up covers."""
+    agent = Agent(
+        output_type=str,
+        instructions=(
+            'You are the helpdesk of a bank. Use get_balance for balances, list_transactions for payments and '
+            'freeze_card to stop a card.'
+        ),
+    )
+
+    @agent.tool_plain
+    def get_balance(account_id: str) -> dict[str, Any]:
+        """Get the current balance of an account.
+
+        Args:
+            account_id: The account number, e.g. 'AC-1001'.
+        """
+        return {'account_id': account_id, 'balance': '120.50', 'currency': 'EUR'}
+
+    @agent.tool_plain
+    def list_transactions(account_id: str) -> list[dict[str, Any]]:
+        """List the account's recent card transactions (payments, charges), newest first.
+
+        Args:
+            account_id: The account number, e.g. 'AC-1001'.
+        """
+        return [{'date': '2026-12-05', 'merchant': 'NETFLIX', 'amount': '-13.99', 'card_id': 'C-4421'}]
+
+    @agent.tool_plain
+    def freeze_card(card_id: str) -> dict[str, Any]:
+        """Freeze a card so that no new payment goes through.
+
+        Args:
+            card_id: The card number, e.g. 'C-4421'.
         """
         return {'card_id': card_id, 'frozen': True}
 
@@ -386,6 +427,7 @@ def budget() -> Agent[None, str]:
 
 AGENTS: dict[str, Callable[[], Agent[None, str]]] = {
     'bank': bank,
+    'card desk': card_desk,
     'travel': travel,
     'library': library,
     'orders': orders,
@@ -415,6 +457,75 @@ CASES = [
         build=bank,
         prompt='Is my card C-4421 frozen?',
         steps=[],
+    ),
+    # A verbless fragment after a question (an identifier, an amount, an aside in brackets) is context: the prompt
+    # stays a question, and no tool that changes state is called.
+    Case(
+        name='fragment-account-in-brackets',
+        build=card_desk,
+        prompt='What is my balance? (account AC-1001)',
+        steps=[[('get_balance', {'account_id': 'AC-1001'})]],
+    ),
+    Case(
+        name='fragment-amount-and-account',
+        build=card_desk,
+        prompt='Is this charge mine? 13.99 at NETFLIX, account AC-1001.',
+        steps=[[('list_transactions', {'account_id': 'AC-1001'})]],
+    ),
+    Case(
+        name='fragment-card-only',
+        build=card_desk,
+        prompt='Is my card ok? Card C-4421.',
+        steps=[],
+    ),
+    Case(
+        name='fragment-account-sentence',
+        build=bank,
+        prompt='What is my balance? Account AC-1001.',
+        steps=[[('get_balance', {'account_id': 'AC-1001'})]],
+    ),
+    Case(
+        name='fragment-labelled-card',
+        build=bank,
+        prompt='Is my card frozen? Card: C-4421.',
+        steps=[],
+    ),
+    Case(
+        name='fragment-account-and-period',
+        build=bank,
+        prompt="Any payments I don't know? Account AC-1001, last 7 days.",
+        steps=[[('list_transactions', {'account_id': 'AC-1001', 'days': 7})]],
+    ),
+    Case(
+        name='fragment-customer-after-a-question',
+        build=orders,
+        prompt='What is the status of my latest order? Customer CU-7.',
+        steps=[[('list_orders', {'customer_id': 'CU-7'})], [('get_order_status', {'order_id': 'OR-5512'})]],
+    ),
+    # A sentence that starts with a verb is an order, with or without a question or a fragment around it.
+    Case(
+        name='order-verb-first',
+        build=card_desk,
+        prompt='Freeze card C-4421.',
+        steps=[[('freeze_card', {'card_id': 'C-4421'})]],
+    ),
+    Case(
+        name='order-please-with-an-account',
+        build=card_desk,
+        prompt='Please freeze my card, account AC-1001.',
+        steps=[[('list_transactions', {'account_id': 'AC-1001'})], [('freeze_card', {'card_id': 'C-4421'})]],
+    ),
+    Case(
+        name='order-after-a-question',
+        build=card_desk,
+        prompt='Is my card ok? Freeze card C-4421.',
+        steps=[[('freeze_card', {'card_id': 'C-4421'})]],
+    ),
+    Case(
+        name='order-then-a-fragment',
+        build=orders,
+        prompt='Cancel my latest order. Customer CU-7.',
+        steps=[[('list_orders', {'customer_id': 'CU-7'})], [('cancel_order', {'order_id': 'OR-5512'})]],
     ),
     # An action asked for, whose argument only a look-up provides: the look-up first, the action in a later response.
     Case(
@@ -555,6 +666,26 @@ def test_sim_follows_the_intent_of_the_request(case: Case) -> None:
     for got_step, wanted_step in zip(got, case.steps, strict=True):
         for (name, args), (_, wanted) in zip(sorted(got_step), sorted(wanted_step), strict=True):
             assert {k: args.get(k) for k in wanted} == wanted, (name, args, why)
+
+
+@pytest.mark.parametrize(
+    ('prompt', 'question'),
+    [
+        ('What is my balance? (account AC-1001)', True),
+        ('Is this charge mine? 13.99 at a shop, account AC-1001.', True),
+        ('Is my card ok? Card C-4421.', True),
+        ('Where is my parcel? Tracking [ZX-77].', True),
+        ('How much is left? "Holiday fund", EUR 300.', True),
+        ('Is it done? Ticket #4521.', True),
+        ('Freeze card C-4421.', False),
+        ('Please freeze my card, account AC-1001.', False),
+        ('Is my card ok? Then check card C-4421.', False),
+        ('What is wrong? Investigate node N-3.', False),
+        ('Reindex the table, it is slow.', False),
+    ],
+)
+def test_a_sentence_is_an_order_only_when_it_starts_with_a_verb(prompt: str, question: bool) -> None:
+    assert read_prompt(prompt).question is question
 
 
 def test_no_agent_is_named_in_sims_code() -> None:

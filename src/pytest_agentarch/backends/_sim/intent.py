@@ -107,7 +107,7 @@ def read_prompt(prompt: str) -> Prompt:
             continue
         # "Can you freeze it?" and "Please freeze it" ask for it; "Is it frozen?" and "My card is C-1." do not.
         wanting = bool(set(said) & _WANTING) or (asked and said[0] in _ASKING and 'i' not in said[1:2])
-        imperative = not asked and said[0] not in _SUBJECTS
+        imperative = not asked and said[0] not in _SUBJECTS and _has_a_verb(sentence, said)
         if not (wanting or imperative):
             continue
         requesting = True
@@ -126,7 +126,42 @@ _SUBJECTS = frozenset(
         'last', 'on', 'in', 'at', 'since', 'after', 'before', 'as', 'thanks', 'thank', 'hello', 'hi', 'dear',
     }
 )  # fmt: skip
-"""Words a statement starts with (a subject, a determiner, a time): a sentence starting otherwise is a command."""
+"""Words a statement starts with (a subject, a determiner, a time): a sentence starting otherwise is a command, if it
+has a verb."""
+_VERBS = (
+    _CHANGE_VERBS
+    | (_READ_VERBS - {'how', 'is', 'the', 'what', 'when', 'where', 'whether', 'which', 'who'})
+    | _TELLING
+    | frozenset(
+        {
+            'add', 'analyse', 'analyze', 'ask', 'audit', 'build', 'clean', 'clear', 'collect', 'compare', 'confirm',
+            'contact', 'copy', 'correct', 'debug', 'decide', 'detect', 'determine', 'diagnose', 'do', 'download',
+            'ensure', 'evaluate', 'examine', 'figure', 'fix', 'follow', 'gather', 'give', 'go', 'handle', 'help',
+            'identify', 'investigate', 'keep', 'let', 'load', 'make', 'merge', 'monitor', 'notify', 'open', 'pick',
+            'print', 'put', 'raise', 'rank', 'recommend', 'reset', 'resolve', 'respond', 'retry', 'review', 'run',
+            'scan', 'see', 'select', 'sort', 'start', 'stop', 'summarise', 'summarize', 'take', 'test', 'triage',
+            'try', 'turn', 'use', 'wait', 'watch',
+        }
+    )
+)  # fmt: skip
+"""Verbs a command starts with: an action, a look-up, or a general verb of doing ("Investigate ...", "Fix ...")."""
+_LEADING = frozenset({'please', 'kindly', 'just', 'now', 'also', 'then', 'and', 'so', 'first', 'next', 'finally', 'ok'})
+"""Words that may come before a command's verb ("Please freeze ...", "Then check ...")."""
+_VALUE_START = re.compile(r'\s*[(\[{<"\'`]|\s*[-+]?[$€£]?\d')
+"""A sentence starting with a bracket, a quote or a number is a value or an aside, not a clause."""
+
+
+def _has_a_verb(sentence: str, said: tuple[str, ...]) -> bool:
+    """Whether a sentence that starts with no subject is a command (a verb-initial clause: "Freeze the card", "Then
+    check ...") rather than a fragment that gives context ("Account AC-1001.", "(order 12)", "13.99 at a shop.")."""
+    if _VALUE_START.match(sentence):
+        return False
+    first = next((w for w in said if w not in _LEADING), '')
+    if first in _VERBS:
+        return True
+    # A word outside the list may still be a verb ("Reindex the table."); what gives a fragment away is a value
+    # (an identifier, a number) with no known verb anywhere in the sentence.
+    return not any(c.isdigit() for c in sentence) and not set(said) & _VERBS
 
 
 @dataclass(frozen=True, kw_only=True)
