@@ -497,6 +497,12 @@ CASES = [
         steps=[[('list_transactions', {'account_id': 'AC-1001', 'days': 7})]],
     ),
     Case(
+        name='fragment-with-no-value',
+        build=card_desk,
+        prompt='Is my card ok? Card lost yesterday.',
+        steps=[],
+    ),
+    Case(
         name='fragment-customer-after-a-question',
         build=orders,
         prompt='What is the status of my latest order? Customer CU-7.',
@@ -677,11 +683,15 @@ def test_sim_follows_the_intent_of_the_request(case: Case) -> None:
         ('Where is my parcel? Tracking [ZX-77].', True),
         ('How much is left? "Holiday fund", EUR 300.', True),
         ('Is it done? Ticket #4521.', True),
-        ('Freeze card C-4421.', False),
-        ('Please freeze my card, account AC-1001.', False),
+        ('Is my card ok? Cheers.', True),
+        ('Is my card ok? Card lost yesterday.', True),
+        ('Is my card ok? Best regards, Ana', True),
+        ('Is my card ok? Freeze card C-4421.', False),
+        ('Is my card ok? Please freeze my card, account AC-1001.', False),
         ('Is my card ok? Then check card C-4421.', False),
         ('What is wrong? Investigate node N-3.', False),
-        ('Reindex the table, it is slow.', False),
+        ('Why is it slow? Reindex the table.', False),
+        ('Is it open? Escalate it.', False),
     ],
 )
 def test_a_sentence_is_an_order_only_when_it_starts_with_a_verb(prompt: str, question: bool) -> None:

@@ -147,6 +147,13 @@ _VERBS = (
 """Verbs a command starts with: an action, a look-up, or a general verb of doing ("Investigate ...", "Fix ...")."""
 _LEADING = frozenset({'please', 'kindly', 'just', 'now', 'also', 'then', 'and', 'so', 'first', 'next', 'finally', 'ok'})
 """Words that may come before a command's verb ("Please freeze ...", "Then check ...")."""
+_OBJECT_STARTS = frozenset(
+    {
+        'the', 'a', 'an', 'my', 'our', 'your', 'his', 'her', 'its', 'their', 'this', 'that', 'these', 'those', 'all',
+        'every', 'each', 'any', 'some', 'it', 'them', 'me', 'us', 'him',
+    }
+)  # fmt: skip
+"""Words an object starts with: after a sentence's first word, they show that word is a verb."""
 _VALUE_START = re.compile(r'\s*[(\[{<"\'`]|\s*[-+]?[$€£]?\d')
 """A sentence starting with a bracket, a quote or a number is a value or an aside, not a clause."""
 
@@ -156,12 +163,12 @@ def _has_a_verb(sentence: str, said: tuple[str, ...]) -> bool:
     check ...") rather than a fragment that gives context ("Account AC-1001.", "(order 12)", "13.99 at a shop.")."""
     if _VALUE_START.match(sentence):
         return False
-    first = next((w for w in said if w not in _LEADING), '')
-    if first in _VERBS:
-        return True
-    # A word outside the list may still be a verb ("Reindex the table."); what gives a fragment away is a value
-    # (an identifier, a number) with no known verb anywhere in the sentence.
-    return not any(c.isdigit() for c in sentence) and not set(said) & _VERBS
+    clause = [w for k, w in enumerate(said) if k > 0 or w not in _LEADING]
+    if not clause:
+        return False
+    # A word outside the list is a verb when an object follows it ("Reindex the table.", "Escalate it."); a noun is
+    # followed by a value, a label or nothing ("Card C-4421.", "Main account, AC-1001.", "Cheers.").
+    return clause[0] in _VERBS or (len(clause) > 1 and clause[1] in _OBJECT_STARTS)
 
 
 @dataclass(frozen=True, kw_only=True)
