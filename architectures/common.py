@@ -191,35 +191,27 @@ def _incident(tool: ToolFunction, request: AnalysisRequest) -> PlannedCall:
     )
 
 
-def _baseline_alone(tool: ToolFunction, request: AnalysisRequest) -> PlannedCall:
+def _window_alone(tool: ToolFunction, request: AnalysisRequest, window: Literal['baseline', 'incident']) -> PlannedCall:
+    start, end = (
+        (request.baseline_start, request.baseline_end)
+        if window == 'baseline'
+        else (request.incident_start, request.incident_end)
+    )
     return PlannedCall(
         tool=tool,
-        kwargs={
-            'entity_type': request.entity_type,
-            'name': request.name,
-            'start': request.baseline_start,
-            'end': request.baseline_end,
-        },
-        label=f'{tool.__name__} of {request.entity}, baseline window on its own',
+        kwargs={'entity_type': request.entity_type, 'name': request.name, 'start': start, 'end': end},
+        label=f'{tool.__name__} of {request.entity}, {window} window on its own',
     )
+
+
+def _baseline_alone(tool: ToolFunction, request: AnalysisRequest) -> PlannedCall:
+    return _window_alone(tool, request, 'baseline')
 
 
 def incident_alone_calls(request: AnalysisRequest) -> list[PlannedCall]:
     """The incident window's CPU, memory and logs analyses on their own, for an entity that may have no baseline (a
     pod that started during the incident)."""
-    return [
-        PlannedCall(
-            tool=tool,
-            kwargs={
-                'entity_type': request.entity_type,
-                'name': request.name,
-                'start': request.incident_start,
-                'end': request.incident_end,
-            },
-            label=f'{tool.__name__} of {request.entity}, incident window on its own',
-        )
-        for tool in ANALYSIS_TOOLS
-    ]
+    return [_window_alone(tool, request, 'incident') for tool in ANALYSIS_TOOLS]
 
 
 def window_calls(request: AnalysisRequest) -> tuple[list[PlannedCall], list[PlannedCall]]:
