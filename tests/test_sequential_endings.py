@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
+from conftest import XDIST
+
 ARCHS = """
     import archkit
     from pytest_agentarch import architecture
@@ -63,3 +65,26 @@ def test_a_path_gate_below_1_stops_the_item_early_and_warns_of_nothing(
     # One trajectory in every run: determinism's met test (held-out agreement, n - 1 trials) decides 0.9 after 35 runs
     # in batches of 5 (the -v line of tests/test_glance.py), the last of the three gates.
     result.stdout.fnmatch_lines(['*cases.yaml::first?a?: 35 of 60 runs: *determinism:steps met at run 35*'])
+
+
+@pytest.mark.parametrize('xdist', XDIST)
+def test_an_item_stops_at_its_first_missed_gate_and_counts_as_decided(
+    project: Callable[..., pytest.Pytester], xdist: list[str]
+) -> None:
+    pytester = _project(project, astray=True)
+    result = pytester.runpytest(*RATES, '-v', *xdist)
+    result.assert_outcomes(failed=1)
+    # Run 0 strays from the path: a gate of 1 is missed at the first decision, after the first batch of 5 runs; the
+    # pass rate (5/5) and determinism (4 of 5 on the mode) are left undecided at the stop, and are no misses.
+    result.stdout.fnmatch_lines(
+        [
+            '*path_conformance 0.800 (decided missed by the sequential test) n=5*',
+            'sequential gates (*: 1 items, 1 decided (0 met, 1 missed), 0 undecided *; runs 5 of 60 (saved 55, 91.7%)*',
+            '  gates: determinism:steps 1 undecided; pass_rate 1 undecided; path_conformance 1 missed',
+            '  a: 1 of 1 decided (0 met, 1 missed); runs 5 of 60 *',
+            '*cases.yaml::first?a?: 5 of 60 runs: pass_rate undecided at the stop (*, 5/5); path_conformance missed '
+            'at run 5 (*, 4/5); determinism:steps undecided at the stop*',
+        ]
+    )
+    text = result.stdout.str()
+    assert 'pass_rate 1.000' not in text and 'determinism:steps 0.' not in text

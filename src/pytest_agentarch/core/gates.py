@@ -305,11 +305,14 @@ def sequential_misses(stats: CaseStats, misses: list[Miss], decisions: Sequence[
     decided missed is a miss judged `sequential`, and one still undecided is a miss judged `undecided`, whatever the
     ordinary rule says of the final runs, so that a pass is always a decision with a wrong-pass rate of at most
     alpha. Gates with a threshold of 1 (every run must pass) when undecided, and score gates, keep the ordinary
-    rule's verdict."""
+    rule's verdict. Beside a gate decided missed, an undecided gate is no miss: the item stopped at that miss."""
     decided = {d.metric: d for d in decisions if d.decision != 'undecided' or d.threshold < 1}
     kept = [m for m in misses if m.metric not in decided]
+    # An item stops at its first missed gate (`--agentarch-sequential`): the gates left undecided then were not
+    # judged, so they are no misses; the missed gate fails the item.
+    stopped = any(d.decision == 'missed' for d in decisions)
     for d in decided.values():
-        if d.decision != 'met':
+        if d.decision == 'missed' or (d.decision == 'undecided' and not stopped):
             kept.append(
                 Miss(
                     architecture=stats.architecture,

@@ -406,9 +406,11 @@ def _saved(totals: SequentialTotals) -> str:
     )
 
 
-def _gate(d: GateDecision) -> str:
+def _gate(d: GateDecision, *, stopped: bool) -> str:
     if d.decision == 'undecided':
-        return f'{d.metric} undecided (e={d.e_value:.3g}, {d.successes}/{d.trials})'
+        # `stopped`: another gate was decided missed and the item stopped there, before this one could be decided.
+        at = ' at the stop' if stopped else ''
+        return f'{d.metric} undecided{at} (e={d.e_value:.3g}, {d.successes}/{d.trials})'
     if d.final_test:
         return f'{d.metric} met at the maximum by the final test ({d.successes}/{d.trials})'
     return f'{d.metric} {d.decision} at run {d.at_run} (e={d.e_value:.3g}, {d.successes}/{d.trials})'
@@ -443,7 +445,8 @@ def render_sequential(report: Report, *, verbose: bool) -> list[str]:
             for c in a.cases:
                 if c.sequential is not None:
                     q = c.sequential
-                    gates = '; '.join(_gate(d) for d in q.gates)
+                    stopped = any(d.decision == 'missed' for d in q.gates)
+                    gates = '; '.join(_gate(d, stopped=stopped) for d in q.gates)
                     lines.append(f'    {c.nodeid}: {q.runs_used} of {q.max_runs} runs: {gates}')
     return lines
 
