@@ -550,15 +550,26 @@ def test_an_item_undecided_at_the_maximum_fails_unless_the_final_test_meets_it(
     # At most 20 runs: steady's determinism needs 35 for the e-process, and 19 of 19 held-out agreements are short of
     # the final test (0.9^19 = 0.135 > 0.05): undecided, so it fails although its point estimate is 100%.
     args = ['--agentarch-sequential', '--min-determinism', '0.9', '-k', 'steady', '-vv']
-    result = pytester.runpytest('--runs', '20', *args)
+    result = pytester.runpytest('--runs', '20', *args, '--agentarch-md', 'u.md', '--agentarch-html', 'u.html')
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
             '*1 items, 0 decided (0 met, 0 missed), 1 undecided (an undecided gate fails; a threshold of 1 is judged '
             'on every run)*',
-            '*determinism:steps 1.000 (undecided at the maximum: not shown to meet it at alpha) n=19 < threshold 0.9*',
+            # The failure says the gate is undecided, never "1.000 < 0.9": the figure is above the threshold.
+            '*determinism:steps undecided at the maximum of runs: 1.000 (n=19) not shown to reach 0.9 by the '
+            'sequential test at alpha',
         ]
     )
+    result.stdout.fnmatch_lines(
+        ['*steady*determinism:steps undecided at the maximum: 1.000  n=19  not shown to reach 0.9']
+    )
+    assert '< threshold 0.9' not in result.stdout.str() and '< 0.9' not in result.stdout.str()
+    markdown = (pytester.path / 'u.md').read_text()
+    assert '| steady | first | determinism:steps (undecided at the maximum) | 1.000 | 19 | 0.9 |' in markdown
+    html = (pytester.path / 'u.html').read_text()
+    assert 'determinism:steps undecided at the maximum: 1.000 (n=19) not shown to reach 0.9</li>' in html
+    assert '&lt; 0.9' not in html
     # At most 30: 29 of 29 reach the final cutoff (0.9^29 = 0.0471): met at the maximum. The pass-rate gate (every
     # run must pass, a threshold of 1) stays with the ordinary rule: the item passes and counts as undecided.
     result = pytester.runpytest('--runs', '30', *args)

@@ -94,9 +94,15 @@ class Miss(BaseModel, frozen=True):
             'wilson-low': ' (Wilson 95% lower bound)',
             't-low': ' (t 95% lower bound)',
             'sequential': ' (decided missed by the sequential test)',
-            'undecided': ' (undecided at the maximum: not shown to meet it at alpha)',
         }
         who = f'{self.architecture}@{self.model}' if self.model else self.architecture
+        if self.judged_on == 'undecided':
+            # Not "value < threshold": an undecided figure may well be above it, only not shown to be.
+            text = (
+                f'{who} {self.case}: {self.metric} undecided at the maximum of runs: {shown} (n={self.n}) not shown '
+                f'to reach {self.threshold:g} by the sequential test at alpha'
+            )
+            return f'{text} ({self.detail})' if self.detail else text
         text = (
             f'{who} {self.case}: {self.metric} {shown}{basis[self.judged_on]} n={self.n} < threshold {self.threshold:g}'
         )

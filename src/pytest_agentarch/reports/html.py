@@ -526,7 +526,11 @@ def render_html(report: Report) -> str:
     )
     misses = ''.join(
         f'<li>{_e(m.architecture)} \u00b7 {_e(m.case)}: {_e(m.metric)} '
-        f'{"n/a" if m.value is None else f"{m.value:.3f}"} (n={m.n}) &lt; {m.threshold:g}</li>'
+        # An undecided figure may be above the threshold: "<" would read as a failed comparison.
+        + ('undecided at the maximum: ' if m.judged_on == 'undecided' else '')
+        + f'{"n/a" if m.value is None else f"{m.value:.3f}"} (n={m.n}) '
+        + (f'not shown to reach {m.threshold:g}' if m.judged_on == 'undecided' else f'&lt; {m.threshold:g}')
+        + '</li>'
         for m in report.gate_misses
     )
     missing = ''.join(f'<li>{_e(m.nodeid)}: {_e(m.reason)}</li>' for m in report.missing)

@@ -238,7 +238,8 @@ def render_markdown(report: Report) -> str:
                 [
                     _who(m.architecture, m.model),
                     m.case,
-                    m.metric,
+                    # Undecided is not below the threshold: only not shown to reach it.
+                    f'{m.metric} (undecided at the maximum)' if m.judged_on == 'undecided' else m.metric,
                     fmt_number(m.value, '{:.3f}'),
                     m.n,
                     f'{m.threshold:g}',

@@ -298,12 +298,16 @@ def _scores_and_labels(report: Report, verbose: bool) -> list[str]:
 
 def _miss_row(m: Miss) -> str:
     value = 'n/a' if m.value is None else f'{m.value:.3f}'
+    if m.judged_on == 'undecided':
+        # An undecided figure may be above the threshold: "< threshold" would read as a failed comparison.
+        row = f'  {_who(m.architecture, m.model)}  {m.case}  {m.metric} undecided at the maximum: {value}  n={m.n}'
+        row += f'  not shown to reach {m.threshold:g}'
+        return f'{row}  ({m.detail})' if m.detail else row
     basis = {
         'value': '',
         'wilson-low': ' wilson-low',
         't-low': ' t-low',
         'sequential': ' sequential',
-        'undecided': ' undecided',
     }[m.judged_on]
     row = f'  {_who(m.architecture, m.model)}  {m.case}  {m.metric}{basis} {value}  n={m.n}  < {m.threshold:g}'
     return f'{row}  ({m.detail})' if m.detail else row
