@@ -3,11 +3,13 @@ path-conformance gate too), and an item stops at its first missed gate and is co
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import pytest
 
 from conftest import XDIST
+from pytest_agentarch import BoundArchitecture
 
 ARCHS = """
     import archkit
@@ -88,3 +90,11 @@ def test_an_item_stops_at_its_first_missed_gate_and_counts_as_decided(
     )
     text = result.stdout.str()
     assert 'pass_rate 1.000' not in text and 'determinism:steps 0.' not in text
+
+
+def test_repeat_and_arepeat_say_which_kind_of_test_each_is_for() -> None:
+    repeat = inspect.getdoc(BoundArchitecture.repeat) or ''
+    arepeat = inspect.getdoc(BoundArchitecture.arepeat) or ''
+    assert 'For synchronous\ntests' in repeat and 'await `arepeat` instead' in repeat
+    assert 'The form to await in async tests' in arepeat and '`repeat` is for\nsynchronous tests' in arepeat
+    assert '`arepeat` for\nsynchronous' not in repeat  # the old, backwards wording
