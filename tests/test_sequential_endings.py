@@ -74,7 +74,7 @@ def test_an_item_stops_at_its_first_missed_gate_and_counts_as_decided(
     project: Callable[..., pytest.Pytester], xdist: list[str]
 ) -> None:
     pytester = _project(project, astray=True)
-    result = pytester.runpytest(*RATES, '-v', *xdist)
+    result = pytester.runpytest(*RATES, '-v', '--agentarch-html', 'r.html', *xdist)
     result.assert_outcomes(failed=1)
     # Run 0 strays from the path: a gate of 1 is missed at the first decision, after the first batch of 5 runs; the
     # pass rate (5/5) and determinism (4 of 5 on the mode) are left undecided at the stop, and are no misses.
@@ -90,6 +90,9 @@ def test_an_item_stops_at_its_first_missed_gate_and_counts_as_decided(
     )
     text = result.stdout.str()
     assert 'pass_rate 1.000' not in text and 'determinism:steps 0.' not in text
+    html = (pytester.path / 'r.html').read_text()
+    assert '5 of 60 runs; pass_rate undecided at the stop (e=' in html
+    assert 'path_conformance missed at run 5 (e=' in html
 
 
 def test_repeat_and_arepeat_say_which_kind_of_test_each_is_for() -> None:

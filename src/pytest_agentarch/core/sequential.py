@@ -292,6 +292,11 @@ class SequentialItem(BaseModel):
         """Runs of the maximum that were not needed."""
         return self.max_runs - self.runs_used
 
+    @property
+    def stopped_on_miss(self) -> bool:
+        """A gate was decided missed: the item stopped there, its undecided gates left undecided at the stop."""
+        return any(g.decision == 'missed' for g in self.gates)
+
 
 class SequentialTotals(BaseModel):
     """Sequential runs summed over items (an architecture's, or the session's)."""

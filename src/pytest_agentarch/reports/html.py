@@ -463,6 +463,8 @@ def _sequential(report: Report) -> str:
             f'{_e(d.metric)} {_e(d.decision)}'
             + (f' at run {d.at_run}' if d.at_run is not None else '')
             + (' by the final test' if d.final_test else '')
+            # Another gate decided missed stopped the item before this one was decided (as -v says).
+            + (' at the stop' if d.decision == 'undecided' and c.sequential.stopped_on_miss else '')
             + f' (e={d.e_value:.3g}, {d.successes}/{d.trials})'
             for d in c.sequential.gates
         )

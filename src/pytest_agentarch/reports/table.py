@@ -449,8 +449,7 @@ def render_sequential(report: Report, *, verbose: bool) -> list[str]:
             for c in a.cases:
                 if c.sequential is not None:
                     q = c.sequential
-                    stopped = any(d.decision == 'missed' for d in q.gates)
-                    gates = '; '.join(_gate(d, stopped=stopped) for d in q.gates)
+                    gates = '; '.join(_gate(d, stopped=q.stopped_on_miss) for d in q.gates)
                     lines.append(f'    {c.nodeid}: {q.runs_used} of {q.max_runs} runs: {gates}')
     return lines
 
