@@ -33,6 +33,7 @@ __all__ = (
     'render_sequential',
     'render_session',
     'render_summary',
+    'run_ranges',
 )
 
 
@@ -564,20 +565,41 @@ def render_failure(stats: CaseStats, misses: Sequence[Miss], expected_calls: str
         lines.append('scores: ' + '; '.join(f'{name} {score}' for name, score in stats.scores.items()))
     if stats.labels:
         lines.append('labels: ' + _judged({}, stats.labels))
+    # Runs that failed alike are one block: ten identical blocks hide the one run that failed differently.
+    blocks: dict[tuple[str, ...], list[int]] = {}
     for f in stats.failures:
-        lines.append(f'run {f.index}:')
+        block: list[str] = []
         if f.error:
             kind = ' (infrastructure: not counted)' if f.error_kind == 'infrastructure' else ''
-            lines.append(f'  error{kind}: {f.error}')
-        lines.extend(f'  assertion failed: {a}' for a in f.failed_assertions)
+            block.append(f'  error{kind}: {f.error}')
+        block.extend(f'  assertion failed: {a}' for a in f.failed_assertions)
         if expected_calls:
-            lines.append(f'  expected tools: {expected_calls}')
-        lines.append(f'  actual tools:   {" > ".join(f.tool_calls) or "(none)"}')
+            block.append(f'  expected tools: {expected_calls}')
+        block.append(f'  actual tools:   {" > ".join(f.tool_calls) or "(none)"}')
+        blocks.setdefault(tuple(block), []).append(f.index)
+    for block, indexes in blocks.items():
+        lines.append(
+            f'run {indexes[0]}:' if len(indexes) == 1 else f'runs {run_ranges(indexes)} ({len(indexes)} runs):'
+        )
+        lines.extend(block)
     if len(stats.variants) > 1:
         lines.append(f'trajectory variants ({stats.level}):')
         lines.extend(f'  {v.count:>4}x  {v.trajectory}' for v in stats.variants[:5])
     lines.extend(_tracebacks(stats, indent=''))
     return '\n'.join(lines)
+
+
+def run_ranges(indexes: Sequence[int]) -> str:
+    """Run indexes as runs of consecutive numbers, e.g. `0, 3, 5-9` for 0, 3, 5, 6, 7, 8, 9."""
+    parts: list[str] = []
+    ordered = sorted(set(indexes))
+    start = 0
+    for i in range(1, len(ordered) + 1):
+        if i == len(ordered) or ordered[i] != ordered[i - 1] + 1:
+            first, last = ordered[start], ordered[i - 1]
+            parts.append(str(first) if first == last else f'{first}-{last}')
+            start = i
+    return ', '.join(parts)
 
 
 def _tracebacks(stats: CaseStats, *, indent: str) -> list[str]:
