@@ -577,11 +577,11 @@ def render_failure(stats: CaseStats, misses: Sequence[Miss], expected_calls: str
             block.append(f'  expected tools: {expected_calls}')
         block.append(f'  actual tools:   {" > ".join(f.tool_calls) or "(none)"}')
         blocks.setdefault(tuple(block), []).append(f.index)
-    for block, indexes in blocks.items():
+    for alike, indexes in blocks.items():
         lines.append(
             f'run {indexes[0]}:' if len(indexes) == 1 else f'runs {run_ranges(indexes)} ({len(indexes)} runs):'
         )
-        lines.extend(block)
+        lines.extend(alike)
     if len(stats.variants) > 1:
         lines.append(f'trajectory variants ({stats.level}):')
         lines.extend(f'  {v.count:>4}x  {v.trajectory}' for v in stats.variants[:5])
