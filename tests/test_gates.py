@@ -284,11 +284,12 @@ def test_a_failing_run_fails_the_item_and_the_message_shows_expected_and_actual_
             # Y for runs 1..9, so 5 of 9 held-out runs agree: the lower bound is Wilson's of 5/9, 0.267.
             'runs=10 errors=0 pass rate 100% [[]72%-100%[]] n=10 path conformance 70% [[]40%-89%[]] n=10 '
             'determinism* 70% [[]27%-89%[]] n=10',
-            'run 0:',
+            # Runs that failed alike are one block (`runs 0, 4, 8 (3 runs):` when the concurrent calls started in
+            # the same order in all three).
+            'run* 0[,:]*',
             '  assertion failed: path TrajectorySteps: expected alpha > beta; got {alpha, beta}',
             '  expected tools: alpha > beta',
             '  actual tools:   * > *',
-            'run 4:',
             'trajectory variants*',
             '     7x  agent(alpha > beta)',
             '     3x  agent({alpha, beta})',
@@ -463,3 +464,34 @@ def test_gates_no_outcome_could_meet_are_usage_errors_before_any_run(
     result = pytester.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+def test_runs_that_failed_alike_are_one_block_of_the_failure_message() -> None:
+    from pytest_agentarch.core.stats import FailedRun
+    from pytest_agentarch.reports.table import render_failure, run_ranges
+
+    assert run_ranges([9, 0, 3, 5, 6, 7, 8]) == '0, 3, 5-9'
+    assert run_ranges([4]) == '4' and run_ranges([1, 2]) == '1-2' and run_ranges([]) == ''
+    alike = {0, 3, 5, 6, 7, 8, 9}
+    failures = [
+        FailedRun(index=i, error=None, failed_assertions=['ok: false'], tool_calls=['alpha'])
+        if i in alike
+        else FailedRun(index=i, error='ValueError: boom', failed_assertions=[], tool_calls=[])
+        for i in (0, 1, 3, 5, 6, 7, 8, 9)
+    ]
+    stats = stats_of([i not in alike and i != 1 for i in range(10)], ['t'] * 10).model_copy(
+        update={'failures': failures}
+    )
+    body = render_failure(stats, [], 'alpha').splitlines()
+    start = body.index('runs 0, 3, 5-9 (7 runs):')
+    assert body[start : start + 8] == [
+        'runs 0, 3, 5-9 (7 runs):',
+        '  assertion failed: ok: false',
+        '  expected tools: alpha',
+        '  actual tools:   alpha',
+        'run 1:',
+        '  error: ValueError: boom',
+        '  expected tools: alpha',
+        '  actual tools:   (none)',
+    ]
+    assert sum(line.startswith('run') for line in body) == 3  # runs=10 ..., and the two blocks

@@ -103,7 +103,7 @@ def test_capture_of_nested_concurrent_and_direct_tool_calls(project: Callable[..
             '*_ first[[]silent[]] _*',
             'gate missed: silent first: pass_rate 0.000 n=4 < threshold 1',
             'runs=4 errors=4 pass rate 0% [[]0%-49%[]] n=4 all 4 runs raised CaptureError',
-            'run 0:',
+            'runs 0-3 (4 runs):',  # four runs that failed alike: one block
             '  error: CaptureError: nothing was captured: *call tools from orchestration code through '
             'pytest_agentarch.call_tool',
         ]

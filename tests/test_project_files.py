@@ -97,3 +97,18 @@ def test_the_licence_and_the_changelog_match_the_package() -> None:
     headings = re.findall(r'^## (\S+)', changelog, re.M)
     assert headings[0] == 'Unreleased'
     assert PROJECT['version'] in headings, f'CHANGELOG.md has no section for version {PROJECT["version"]}'
+
+
+def test_the_changelog_lists_every_agentarch_subcommand() -> None:
+    import argparse
+
+    from pytest_agentarch.cli import build_parser
+
+    (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(commands.choices) == {'html', 'merge', 'recording', 'local', 'plan'}
+    changelog = (ROOT / 'CHANGELOG.md').read_text(encoding='utf-8')
+    listings = [line for line in changelog.splitlines() if 'command-line tool' in line and '`agentarch`' in line]
+    assert listings, 'CHANGELOG.md no longer lists the `agentarch` subcommands'
+    for line in listings:
+        missing = [name for name in commands.choices if f'`{name}' not in line]
+        assert not missing, f'CHANGELOG.md leaves out agentarch {", ".join(missing)}: {line}'

@@ -504,38 +504,42 @@ def test_a_session_stops_each_item_where_its_gates_are_decided(
     report: dict[str, Any] = json.loads((pytester.path / 'report.json').read_text())
     items = {c['architecture']: c for a in report['architectures'] for c in a['cases']}
     steady, turns = items['steady']['sequential'], items['turns']['sequential']
-    assert (steady['runs_used'], turns['runs_used']) == (35, 20)
+    # turns stops at its missed gate, after 10 runs: its pass rate (10/10 short of the 20 that decide 0.8) is left
+    # undecided at the stop, and is no miss.
+    assert (steady['runs_used'], turns['runs_used']) == (35, 10)
     assert [r['index'] for r in items['steady']['run_results']] == list(range(35))
     assert [(g['metric'], g['decision'], g['at_run']) for g in steady['gates']] == [
         ('pass_rate', 'met', 20),
         ('determinism:steps', 'met', 35),
     ]
     assert [(g['metric'], g['decision'], g['at_run']) for g in turns['gates']] == [
-        ('pass_rate', 'met', 20),
+        ('pass_rate', 'undecided', None),
         ('determinism:steps', 'missed', 10),
     ]
     (miss,) = items['turns']['gate_misses']
     # Decided at 10 runs with 5 of them on the modal trajectory.
     assert (miss['metric'], miss['judged_on'], miss['value'], miss['n']) == ('determinism:steps', 'sequential', 0.5, 10)
     # Each run made 3 model requests of 100 + 10 tokens (archkit's usage): 330 tokens a run.
-    # Saved: steady 25 runs x 330 = 8250, turns 40 x 330 = 13200.
+    # Saved: steady 25 runs x 330 = 8250, turns 50 x 330 = 16500.
     assert (steady['tokens_used'], steady['tokens_saved']) == (35 * 330, 25 * 330)
-    assert report['sequential']['runs_saved'] == 25 + 40
+    assert (turns['tokens_used'], turns['tokens_saved']) == (10 * 330, 50 * 330)
+    assert report['sequential']['runs_saved'] == 25 + 50
     assert report['sequential']['undecided'] == 0
     result.stdout.fnmatch_lines(
         [
             '*sequential gates (alpha 0.05, batches of 5, at most 60 runs*: 2 items, 2 decided (1 met, 1 missed), '
-            '0 undecided*runs 55 of 120 (saved 65, 54.2%)*',
+            '0 undecided*runs 45 of 120 (saved 75, 62.5%)*',
             '*first[[]steady[]]: 35 of 60 runs: pass_rate met at run 20 (e=*, 20/20); determinism:steps met at run 35*',
             '*determinism:steps sequential 0.500  n=10  < 0.9*',
         ]
     )
-    # The Markdown and HTML reports carry the same figures: 55 of 120 runs used, 65 saved (54.2%), 21450 tokens.
+    # The Markdown and HTML reports carry the same figures: 45 of 120 runs used, 75 saved (62.5%), 75 x 330 = 24750
+    # tokens saved.
     markdown = (pytester.path / 'summary.md').read_text()
     assert '| steady | 1 | 1 | 0 | 0 | 35 of 60 | 25 (41.7%) | 8250 |' in markdown, markdown
-    assert '| **session** | 2 | 1 | 1 | 0 | 55 of 120 | 65 (54.2%) | 21450 |' in markdown, markdown
+    assert '| **session** | 2 | 1 | 1 | 0 | 45 of 120 | 75 (62.5%) | 24750 |' in markdown, markdown
     html = (pytester.path / 'r.html').read_text()
-    assert '<td>session</td><td>2</td><td>1</td><td>1</td><td>0</td><td>55 of 120</td><td>65</td>' in html
+    assert '<td>session</td><td>2</td><td>1</td><td>1</td><td>0</td><td>45 of 120</td><td>75</td>' in html
     assert 'determinism:steps missed at run 10 (e=' in html
 
 
@@ -546,15 +550,26 @@ def test_an_item_undecided_at_the_maximum_fails_unless_the_final_test_meets_it(
     # At most 20 runs: steady's determinism needs 35 for the e-process, and 19 of 19 held-out agreements are short of
     # the final test (0.9^19 = 0.135 > 0.05): undecided, so it fails although its point estimate is 100%.
     args = ['--agentarch-sequential', '--min-determinism', '0.9', '-k', 'steady', '-vv']
-    result = pytester.runpytest('--runs', '20', *args)
+    result = pytester.runpytest('--runs', '20', *args, '--agentarch-md', 'u.md', '--agentarch-html', 'u.html')
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
             '*1 items, 0 decided (0 met, 0 missed), 1 undecided (an undecided gate fails; a threshold of 1 is judged '
             'on every run)*',
-            '*determinism:steps 1.000 (undecided at the maximum: not shown to meet it at alpha) n=19 < threshold 0.9*',
+            # The failure says the gate is undecided, never "1.000 < 0.9": the figure is above the threshold.
+            '*determinism:steps undecided at the maximum of runs: 1.000 (n=19) not shown to reach 0.9 by the '
+            'sequential test at alpha',
         ]
     )
+    result.stdout.fnmatch_lines(
+        ['*steady*determinism:steps undecided at the maximum: 1.000  n=19  not shown to reach 0.9']
+    )
+    assert '< threshold 0.9' not in result.stdout.str() and '< 0.9' not in result.stdout.str()
+    markdown = (pytester.path / 'u.md').read_text()
+    assert '| steady | first | determinism:steps (undecided at the maximum) | 1.000 | 19 | 0.9 |' in markdown
+    html = (pytester.path / 'u.html').read_text()
+    assert 'determinism:steps undecided at the maximum: 1.000 (n=19) not shown to reach 0.9</li>' in html
+    assert '&lt; 0.9' not in html
     # At most 30: 29 of 29 reach the final cutoff (0.9^29 = 0.0471): met at the maximum. The pass-rate gate (every
     # run must pass, a threshold of 1) stays with the ordinary rule: the item passes and counts as undecided.
     result = pytester.runpytest('--runs', '30', *args)

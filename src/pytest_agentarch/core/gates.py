@@ -94,9 +94,15 @@ class Miss(BaseModel, frozen=True):
             'wilson-low': ' (Wilson 95% lower bound)',
             't-low': ' (t 95% lower bound)',
             'sequential': ' (decided missed by the sequential test)',
-            'undecided': ' (undecided at the maximum: not shown to meet it at alpha)',
         }
         who = f'{self.architecture}@{self.model}' if self.model else self.architecture
+        if self.judged_on == 'undecided':
+            # Not "value < threshold": an undecided figure may well be above it, only not shown to be.
+            text = (
+                f'{who} {self.case}: {self.metric} undecided at the maximum of runs: {shown} (n={self.n}) not shown '
+                f'to reach {self.threshold:g} by the sequential test at alpha'
+            )
+            return f'{text} ({self.detail})' if self.detail else text
         text = (
             f'{who} {self.case}: {self.metric} {shown}{basis[self.judged_on]} n={self.n} < threshold {self.threshold:g}'
         )
@@ -305,11 +311,14 @@ def sequential_misses(stats: CaseStats, misses: list[Miss], decisions: Sequence[
     decided missed is a miss judged `sequential`, and one still undecided is a miss judged `undecided`, whatever the
     ordinary rule says of the final runs, so that a pass is always a decision with a wrong-pass rate of at most
     alpha. Gates with a threshold of 1 (every run must pass) when undecided, and score gates, keep the ordinary
-    rule's verdict."""
+    rule's verdict. Beside a gate decided missed, an undecided gate is no miss: the item stopped at that miss."""
     decided = {d.metric: d for d in decisions if d.decision != 'undecided' or d.threshold < 1}
     kept = [m for m in misses if m.metric not in decided]
+    # An item stops at its first missed gate (`--agentarch-sequential`): the gates left undecided then were not
+    # judged, so they are no misses; the missed gate fails the item.
+    stopped = any(d.decision == 'missed' for d in decisions)
     for d in decided.values():
-        if d.decision != 'met':
+        if d.decision == 'missed' or (d.decision == 'undecided' and not stopped):
             kept.append(
                 Miss(
                     architecture=stats.architecture,

@@ -278,7 +278,8 @@ class SequentialItem(BaseModel):
     max_runs: int = Field(description='--runs, the most the item could use')
     runs_used: int
     decided: bool = Field(
-        description='every gate decided before or at the maximum (an undecided gate fails, unless its threshold is 1)'
+        description='every gate decided before or at the maximum, or one decided missed (the item stops there: the '
+        'others are left undecided at the stop); an undecided gate fails, unless its threshold is 1'
     )
     gates: list[GateDecision]
     tokens_used: int = Field(description='input + output tokens of the runs made')
@@ -290,6 +291,11 @@ class SequentialItem(BaseModel):
     def runs_saved(self) -> int:
         """Runs of the maximum that were not needed."""
         return self.max_runs - self.runs_used
+
+    @property
+    def stopped_on_miss(self) -> bool:
+        """A gate was decided missed: the item stopped there, its undecided gates left undecided at the stop."""
+        return any(g.decision == 'missed' for g in self.gates)
 
 
 class SequentialTotals(BaseModel):

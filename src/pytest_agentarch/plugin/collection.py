@@ -288,7 +288,8 @@ class DatasetItem(pytest.Item):
     async def _sequential(
         self, model: Model, run: RunSettings, thresholds: Thresholds, alpha: float
     ) -> tuple[list[RunRecord], list[GateDecision], bool]:
-        """Batches of runs until every rate gate is decided or `run.runs` is reached: (records, decisions, stopped).
+        """Batches of runs until every rate gate is decided, one is decided missed, or `run.runs` is reached:
+        (records, decisions, stopped).
 
         Decisions are taken after each whole batch on runs 0..k-1, so where the item stops depends on the runs'
         results alone, never on scheduling. A gate keeps the first decision it reaches (its stopping time); `stopped`
@@ -312,6 +313,10 @@ class DatasetItem(pytest.Item):
                 if d.decision != 'undecided':
                     latched.setdefault(d.metric, d)
             current = [latched.get(d.metric, d) for d in now]
+            if any(d.decision == 'missed' for d in current):
+                # A missed gate fails the item whatever the others do, and stopping at a decision leaves its error
+                # at most alpha (anytime-valid): the runs left would buy nothing. The others stay undecided.
+                return records, current, False
             if not thresholds.min_scores and all(d.decision != 'undecided' for d in current):
                 break
         # At the maximum, gates still undecided get the final test (`gates.final`); decided ones are kept.
@@ -405,7 +410,8 @@ def _sequential_item(
         batch=settings.batch,
         max_runs=max_runs,
         runs_used=len(records),
-        decided=not thresholds.min_scores and all(d.decision != 'undecided' for d in decisions),
+        decided=any(d.decision == 'missed' for d in decisions)
+        or (not thresholds.min_scores and all(d.decision != 'undecided' for d in decisions)),
         gates=decisions,
         tokens_used=tokens,
         tokens_saved=round(saved_runs * tokens / len(records)) if records else 0,

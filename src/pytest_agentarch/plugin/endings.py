@@ -32,12 +32,14 @@ def conftest_registry_error(exc: BaseException) -> str | None:
     return f'{getattr(exc, "path", "conftest.py")}: {cause}'
 
 
-def sequential_warnings(settings: Settings) -> list[str]:
+def sequential_warnings(settings: Settings, *, path: bool = True) -> list[str]:
     """Under `--agentarch-sequential`, the gates in force that cannot be decided met before `--runs`, each with what
-    to pass instead (`sequential_notes.undecidable`); empty otherwise."""
+    to pass instead (`sequential_notes.undecidable`); empty otherwise. `path`: the default path-conformance gate
+    counts (before any run it may, since which items have path evaluators is known only once they are collected)."""
     if not settings.sequential:
         return []
-    return undecidable(planned_gates(settings), runs=settings.run.runs, batch=settings.batch, alpha=settings.alpha)
+    gates = planned_gates(settings, default_path=path)
+    return undecidable(gates, runs=settings.run.runs, batch=settings.batch, alpha=settings.alpha)
 
 
 def _plural(count: int, one: str, many: str) -> str:

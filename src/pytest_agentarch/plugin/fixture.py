@@ -109,7 +109,8 @@ class BoundArchitecture:
         expected_output: Any = None,
     ) -> CaseStats:
         """Run `inputs` `runs` times (default `--runs`) concurrently; return their statistics (see `repeat` for
-        each parameter).
+        each parameter). The form to await in async tests, whose event loop is already running; `repeat` is for
+        synchronous tests.
 
         The runs are captured and judged like dataset cases, and appear in the terminal summary and JSON report.
         Like a dataset case's, `inputs` and `expected_output` are validated and coerced to the types the
@@ -163,8 +164,8 @@ class BoundArchitecture:
         evaluators: Sequence[Evaluator[Any, Any, Any]] = (),
         expected_output: Any = None,
     ) -> CaseStats:
-        """Run `inputs` `runs` times (default `--runs`) concurrently and return their statistics; `arepeat` for
-        synchronous tests (it runs its own event loop).
+        """Run `inputs` `runs` times (default `--runs`) concurrently and return their statistics. For synchronous
+        tests: it runs its own event loop, so in an async test (a loop already running) await `arepeat` instead.
 
         Args:
             inputs: the case's inputs, as a dataset case would give them (validated against the inputs type the

@@ -847,17 +847,19 @@ class Settings:
             raise pytest.UsageError('\n'.join(problems))
 
 
-def planned_gates(settings: Settings) -> list[tuple[str, str, float]]:
+def planned_gates(settings: Settings, *, default_path: bool = False) -> list[tuple[str, str, float]]:
     """The rate gates in force, as (who they apply to, metric, threshold), each distinct gate once: the session's, then
     each `agentarch_arch_thresholds` line's that differs. A threshold of 0 is no gate; a pass rate of None (every run
-    must pass) is the threshold 1."""
+    must pass) is the threshold 1. With `default_path`, an unset path-conformance threshold is the gate of 1 it is for
+    items with path evaluators (the planner leaves it out: it holds only for those items)."""
     found: dict[tuple[str, float], list[str]] = {}
     for who, thresholds in [('session', settings.thresholds), *settings.overrides.items()]:
         pass_rate = 1.0 if thresholds.min_pass_rate is None else thresholds.min_pass_rate
         gates = [('pass_rate', pass_rate)]
-        # Only a set path gate is planned: the default one holds only for items with trajectory evaluators.
         if thresholds.min_path_conformance is not None:
             gates.append(('path_conformance', thresholds.min_path_conformance))
+        elif default_path:
+            gates.append(('path_conformance', 1.0))
         if thresholds.min_determinism is not None:
             gates.append((f'determinism:{thresholds.level}', thresholds.min_determinism))
         for metric, threshold in gates:

@@ -216,7 +216,15 @@ class Collector:
             not_run = f'; {self.report.not_run} runs not run' if self.report.not_run else ''
             tr.write_line(f'agentarch: session stopped by {self.report.stopped_by}{not_run}', red=True, bold=True)
         if settings.sequential and self.report.sequential is not None:
-            for line in sequential_warnings(settings):
+            # The default path gate is said again only if an item had one: the report knows now.
+            path = any(
+                g.metric == 'path_conformance'
+                for a in self.report.architectures
+                for c in a.cases
+                if c.sequential is not None
+                for g in c.sequential.gates
+            )
+            for line in sequential_warnings(settings, path=path):
                 tr.write_line(f'agentarch: {line}', yellow=True)
         ending(
             tr,

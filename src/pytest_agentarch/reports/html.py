@@ -463,6 +463,8 @@ def _sequential(report: Report) -> str:
             f'{_e(d.metric)} {_e(d.decision)}'
             + (f' at run {d.at_run}' if d.at_run is not None else '')
             + (' by the final test' if d.final_test else '')
+            # Another gate decided missed stopped the item before this one was decided (as -v says).
+            + (' at the stop' if d.decision == 'undecided' and c.sequential.stopped_on_miss else '')
             + f' (e={d.e_value:.3g}, {d.successes}/{d.trials})'
             for d in c.sequential.gates
         )
@@ -526,7 +528,11 @@ def render_html(report: Report) -> str:
     )
     misses = ''.join(
         f'<li>{_e(m.architecture)} \u00b7 {_e(m.case)}: {_e(m.metric)} '
-        f'{"n/a" if m.value is None else f"{m.value:.3f}"} (n={m.n}) &lt; {m.threshold:g}</li>'
+        # An undecided figure may be above the threshold: "<" would read as a failed comparison.
+        + ('undecided at the maximum: ' if m.judged_on == 'undecided' else '')
+        + f'{"n/a" if m.value is None else f"{m.value:.3f}"} (n={m.n}) '
+        + (f'not shown to reach {m.threshold:g}' if m.judged_on == 'undecided' else f'&lt; {m.threshold:g}')
+        + '</li>'
         for m in report.gate_misses
     )
     missing = ''.join(f'<li>{_e(m.nodeid)}: {_e(m.reason)}</li>' for m in report.missing)

@@ -100,10 +100,10 @@ def _sequential(report: Report) -> list[str]:
         '',
         '### Sequential gates',
         '',
-        'Each gated item stopped once every rate gate on it was decided met or missed by an anytime-valid test '
-        '(docs/statistics.md), or reached the maximum: there a gate still undecided was met only by the final test '
-        '(wrong-pass rate at the threshold at most alpha overall) and failed otherwise; a threshold of 1 was judged '
-        'on every run.',
+        'Each gated item stopped once every rate gate on it was decided met by an anytime-valid test '
+        '(docs/statistics.md), at its first gate decided missed (the others left undecided), or at the maximum: '
+        'there a gate still undecided was met only by the final test (wrong-pass rate at the threshold at most alpha '
+        'overall) and failed otherwise; a threshold of 1 was judged on every run.',
         '',
         *_table(
             ['architecture', 'items', 'met', 'missed', 'undecided', 'runs used', 'runs saved', 'tokens saved (est.)'],
@@ -238,7 +238,8 @@ def render_markdown(report: Report) -> str:
                 [
                     _who(m.architecture, m.model),
                     m.case,
-                    m.metric,
+                    # Undecided is not below the threshold: only not shown to reach it.
+                    f'{m.metric} (undecided at the maximum)' if m.judged_on == 'undecided' else m.metric,
                     fmt_number(m.value, '{:.3f}'),
                     m.n,
                     f'{m.threshold:g}',

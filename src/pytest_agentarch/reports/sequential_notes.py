@@ -1,7 +1,8 @@
 """Sequential gates that cannot stop early, said before any run and in the summary, with what to pass instead.
 
 Under `--agentarch-sequential` an item stops as soon as every gate in force is decided. A gate of 1 (the default
-pass-rate gate: every run must pass) is decided missed at the first run that fails but never decided met before the
+pass-rate gate, and the default path-conformance gate of items with path evaluators: every run must pass, or
+conform) is decided missed at the first run that fails but never decided met before the
 last run, so items that pass run every run; a gate whose fewest runs to be met (`fewest_runs_to_meet`) fall at or
 after the cap cannot stop early either. Users saw "0 of 4 decided" with no reason; these lines give it.
 """
@@ -17,8 +18,11 @@ from ..core.sequential import SequentialItem, fewest_runs_to_meet
 __all__ = ('gate_tallies', 'undecidable')
 
 
+_FLAGS = {'pass_rate': '--min-pass-rate', 'path_conformance': '--min-path-conformance'}
+
+
 def _flag(metric: str) -> str:
-    return '--min-pass-rate' if metric == 'pass_rate' else '--min-determinism'
+    return _FLAGS.get(metric, '--min-determinism')
 
 
 def undecidable(gates: Sequence[tuple[str, str, float]], *, runs: int, batch: int, alpha: float) -> list[str]:
@@ -28,7 +32,10 @@ def undecidable(gates: Sequence[tuple[str, str, float]], *, runs: int, batch: in
     for who, metric, threshold in gates:
         determinism = metric.startswith('determinism')
         fewest = fewest_runs_to_meet(threshold, alpha, determinism=determinism)
-        gate = f'{metric} >= {threshold:g} ({who})'
+        # A path gate holds only where a case has path evaluators (trajectory expectations): say so, since the
+        # default one (every run must conform) is in force without any option.
+        where = '; items with path evaluators' if metric == 'path_conformance' else ''
+        gate = f'{metric} >= {threshold:g} ({who}{where})'
         if fewest is None:
             alternative = fewest_runs_to_meet(0.9, alpha, determinism=determinism)
             lines.append(

@@ -33,6 +33,7 @@ __all__ = (
     'render_sequential',
     'render_session',
     'render_summary',
+    'run_ranges',
 )
 
 
@@ -298,12 +299,16 @@ def _scores_and_labels(report: Report, verbose: bool) -> list[str]:
 
 def _miss_row(m: Miss) -> str:
     value = 'n/a' if m.value is None else f'{m.value:.3f}'
+    if m.judged_on == 'undecided':
+        # An undecided figure may be above the threshold: "< threshold" would read as a failed comparison.
+        row = f'  {_who(m.architecture, m.model)}  {m.case}  {m.metric} undecided at the maximum: {value}  n={m.n}'
+        row += f'  not shown to reach {m.threshold:g}'
+        return f'{row}  ({m.detail})' if m.detail else row
     basis = {
         'value': '',
         'wilson-low': ' wilson-low',
         't-low': ' t-low',
         'sequential': ' sequential',
-        'undecided': ' undecided',
     }[m.judged_on]
     row = f'  {_who(m.architecture, m.model)}  {m.case}  {m.metric}{basis} {value}  n={m.n}  < {m.threshold:g}'
     return f'{row}  ({m.detail})' if m.detail else row
@@ -406,9 +411,11 @@ def _saved(totals: SequentialTotals) -> str:
     )
 
 
-def _gate(d: GateDecision) -> str:
+def _gate(d: GateDecision, *, stopped: bool) -> str:
     if d.decision == 'undecided':
-        return f'{d.metric} undecided (e={d.e_value:.3g}, {d.successes}/{d.trials})'
+        # `stopped`: another gate was decided missed and the item stopped there, before this one could be decided.
+        at = ' at the stop' if stopped else ''
+        return f'{d.metric} undecided{at} (e={d.e_value:.3g}, {d.successes}/{d.trials})'
     if d.final_test:
         return f'{d.metric} met at the maximum by the final test ({d.successes}/{d.trials})'
     return f'{d.metric} {d.decision} at run {d.at_run} (e={d.e_value:.3g}, {d.successes}/{d.trials})'
@@ -443,7 +450,7 @@ def render_sequential(report: Report, *, verbose: bool) -> list[str]:
             for c in a.cases:
                 if c.sequential is not None:
                     q = c.sequential
-                    gates = '; '.join(_gate(d) for d in q.gates)
+                    gates = '; '.join(_gate(d, stopped=q.stopped_on_miss) for d in q.gates)
                     lines.append(f'    {c.nodeid}: {q.runs_used} of {q.max_runs} runs: {gates}')
     return lines
 
@@ -558,20 +565,41 @@ def render_failure(stats: CaseStats, misses: Sequence[Miss], expected_calls: str
         lines.append('scores: ' + '; '.join(f'{name} {score}' for name, score in stats.scores.items()))
     if stats.labels:
         lines.append('labels: ' + _judged({}, stats.labels))
+    # Runs that failed alike are one block: ten identical blocks hide the one run that failed differently.
+    blocks: dict[tuple[str, ...], list[int]] = {}
     for f in stats.failures:
-        lines.append(f'run {f.index}:')
+        block: list[str] = []
         if f.error:
             kind = ' (infrastructure: not counted)' if f.error_kind == 'infrastructure' else ''
-            lines.append(f'  error{kind}: {f.error}')
-        lines.extend(f'  assertion failed: {a}' for a in f.failed_assertions)
+            block.append(f'  error{kind}: {f.error}')
+        block.extend(f'  assertion failed: {a}' for a in f.failed_assertions)
         if expected_calls:
-            lines.append(f'  expected tools: {expected_calls}')
-        lines.append(f'  actual tools:   {" > ".join(f.tool_calls) or "(none)"}')
+            block.append(f'  expected tools: {expected_calls}')
+        block.append(f'  actual tools:   {" > ".join(f.tool_calls) or "(none)"}')
+        blocks.setdefault(tuple(block), []).append(f.index)
+    for alike, indexes in blocks.items():
+        lines.append(
+            f'run {indexes[0]}:' if len(indexes) == 1 else f'runs {run_ranges(indexes)} ({len(indexes)} runs):'
+        )
+        lines.extend(alike)
     if len(stats.variants) > 1:
         lines.append(f'trajectory variants ({stats.level}):')
         lines.extend(f'  {v.count:>4}x  {v.trajectory}' for v in stats.variants[:5])
     lines.extend(_tracebacks(stats, indent=''))
     return '\n'.join(lines)
+
+
+def run_ranges(indexes: Sequence[int]) -> str:
+    """Run indexes as runs of consecutive numbers, e.g. `0, 3, 5-9` for 0, 3, 5, 6, 7, 8, 9."""
+    parts: list[str] = []
+    ordered = sorted(set(indexes))
+    start = 0
+    for i in range(1, len(ordered) + 1):
+        if i == len(ordered) or ordered[i] != ordered[i - 1] + 1:
+            first, last = ordered[start], ordered[i - 1]
+            parts.append(str(first) if first == last else f'{first}-{last}')
+            start = i
+    return ', '.join(parts)
 
 
 def _tracebacks(stats: CaseStats, *, indent: str) -> list[str]:
