@@ -47,6 +47,7 @@ def _command(json_path: Path, extra: list[str], selection: str) -> list[str]:
         sys.executable,
         '-m',
         'pytest',
+        'evals/k8s_anomaly.yaml',
         '--arch',
         ','.join(ARCHITECTURES),
         '--runs',

@@ -87,6 +87,7 @@ def test_bad_shards_are_refused(text: str, message: str) -> None:
 # a temperature where some items miss the determinism gate: the merge must judge the gates as the session did, not only
 # count runs.
 SLICE = [
+    'evals/k8s_anomaly.yaml',
     '--arch',
     'single,delegation',
     '--runs',

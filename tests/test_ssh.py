@@ -25,7 +25,7 @@ from test_shards import TIMING
 ROOT = Path(__file__).parent.parent
 SSHD = shutil.which('sshd') or ('/usr/sbin/sshd' if Path('/usr/sbin/sshd').exists() else None)
 SLICE = [
-    '--arch', 'single,manual', '--runs', '3', '-k', 'crash_loop_ledger or healthy_pod',
+    '--arch', 'single,manual', '--runs', '3', '-k', '(crash_loop_ledger or healthy_pod) and not k8s_anomaly_raw',
     '--agentarch-model-settings', 'temperature=1.2', '--min-determinism', '0.9',
     '-p', 'no:cacheprovider', '-p', 'no:randomly', '-q',
 ]  # fmt: skip

@@ -122,9 +122,9 @@ def pytest_configure(config: pytest.Config) -> None:
         collector = config.stash[COLLECTOR] = Collector(config)
         config.pluginmanager.register(_ControllerHooks(collector), 'agentarch-controller')
         config.pluginmanager.register(ProgressHooks(collector), 'agentarch-progress')
+        _catch_sigterm(config)
     elif getattr(config, 'workerinput', {}).get(WORKER_KEY):  # a worker whose controller draws the line
         config.pluginmanager.register(WorkerProgress(config), 'agentarch-progress')
-        _catch_sigterm(config)
     if config.pluginmanager.hasplugin('xdist'):
         config.pluginmanager.register(_XdistHooks(config), 'agentarch-xdist')
 
