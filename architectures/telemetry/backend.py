@@ -194,8 +194,8 @@ class FixtureBackend:
             )
         for snapshot in document.get('autoscalers', []):
             hpa = snapshot['object']
-            key = (hpa['metadata']['namespace'], hpa['metadata']['name'])
-            self._autoscalers.setdefault(key, []).append((parse_time(snapshot['observedAt']), hpa))
+            named = (hpa['metadata']['namespace'], hpa['metadata']['name'])
+            self._autoscalers.setdefault(named, []).append((parse_time(snapshot['observedAt']), hpa))
         for event in document['events']:
             self._events.append((parse_time(event['firstTimestamp']), parse_time(event['lastTimestamp']), event))
         for entity, lines in document['logs'].items():

@@ -95,8 +95,10 @@ async def _autoscaler(request: Request, pod: Json) -> Json | None:
         return None
     hpa, events = found
     spec, status = hpa['spec'], hpa['status']
-    target = next((m['resource']['target'] for m in spec.get('metrics', []) if m['type'] == 'Resource'), {})
-    current = next((m['resource']['current'] for m in status.get('currentMetrics', []) if m['type'] == 'Resource'), {})
+    target: Json = next((m['resource']['target'] for m in spec.get('metrics', []) if m['type'] == 'Resource'), {})
+    current: Json = next(
+        (m['resource']['current'] for m in status.get('currentMetrics', []) if m['type'] == 'Resource'), {}
+    )
     # The event recorder aggregates identical rescales (same size, same reason) into one event with a count.
     rescales = sorted(
         (e['firstTimestamp'], e['lastTimestamp'], e['count'], int(match.group(1)), e['message'])
