@@ -7,6 +7,8 @@
 #   - cpu_throttled_quota_thumbnailer: heavy CFS throttling by the pod's own quota, not a noisy neighbour (new);
 #   - oom_limit_too_low_pdf: OOM kills at an undersized limit, not a leak (new);
 #   - cpu_saturation_checkout with the tools' assessments off (evals/k8s_anomaly_raw.yaml).
+# They are selected by the pytest arguments in recordings/k8s-qwen2.5-coder-1.5b/selection.txt (one a line, read by
+# pytest's @FILE), which tests/test_real_model_replay.py replays too.
 # Hours of CPU time: it is resumable. Stop it at any point (Ctrl-C, kill); run it again and it goes on where it
 # stopped, sending only the requests the recording lacks (--agentarch-resume). Extra arguments go to pytest.
 set -euo pipefail
@@ -43,10 +45,8 @@ for arch in manual workflow hybrid single delegation specialized; do
         echo "t$temperature $arch: complete, not run again"
         continue
     fi
-    .venv/bin/pytest evals/k8s_anomaly.yaml evals/k8s_anomaly_raw.yaml \
-        -k '(cpu_saturation_checkout and not ambiguous) or (not k8s_anomaly_raw and (cpu_throttled_quota_thumbnailer or oom_limit_too_low_pdf))' \
-        --arch "$arch" --runs "$runs" -n 0 --agentarch-concurrency 1 --agentarch-memory off \
-        --agentarch-model llamacpp:qwen2.5-coder-1.5b \
+    .venv/bin/pytest "@$out/selection.txt" --arch "$arch" --runs "$runs" -n 0 \
+        --agentarch-concurrency 1 --agentarch-memory off --agentarch-model llamacpp:qwen2.5-coder-1.5b \
         --agentarch-model-settings "temperature=$temperature,max_tokens=700,extra_body={\"cache_prompt\": false}" \
         --agentarch-record "$out/t$temperature" --agentarch-resume \
         --agentarch-json "$out/t$temperature-$arch.report.json" -v "$@" \
