@@ -4,7 +4,8 @@ Usage: python scripts/real-models-table.py [REAL.report.json ...] [--replay REPL
            [--sim SIM.report.json]
 
 Each REAL report is one session of `scripts/local-llm-measure.sh` (one architecture, every item of the measurement;
-its latency is the live session's). One row per architecture: how many runs, determinism at the three levels (share
+its latency is the live session's), of a complete cell: a report with runs missing or left out as infrastructure
+failures is refused. One row per architecture: how many runs, determinism at the three levels (share
 of runs with the most common trajectory, as successes/n), pass rate (right verdicts), path conformance, mean
 input/output tokens and requests per run, live latency p50/p95, runs that raised; then, when given:
 - `--replay`: the report of the recording replayed (the replay command of docs/real-models.md with `--agentarch-json`)
@@ -46,6 +47,27 @@ def load(path: Path) -> dict[str, Any]:
     if not isinstance(report, dict) or not isinstance(report.get('architectures'), list):
         raise SystemExit(f'{path}: not a pytest-agentarch JSON report (no "architectures" list)')
     return report
+
+
+def check_complete(path: Path, report: dict[str, Any]) -> None:
+    """Exit with a message unless every architecture of a live report ran every run of every item: a row is added
+    when its cell is complete (the measurement script's own test of a cell, plus the items' runs)."""
+    problems = []
+    if report.get('not_run') or report.get('stopped_by'):
+        problems.append(f'the session stopped early ({report.get("stopped_by") or "items not run"})')
+    for entry in report['architectures']:
+        summary = entry['summary']
+        expected = len(entry['cases']) * report['runs_per_case']
+        if summary['runs'] != expected or summary['infra']:
+            problems.append(
+                f'{summary["architecture"]}: {summary["runs"]} of {expected} runs, {summary["infra"]} left out as '
+                'infrastructure failures'
+            )
+    if problems:
+        raise SystemExit(
+            f'{path}: an incomplete cell ({"; ".join(problems)}); leave it out until the measurement completes it '
+            '(scripts/local-llm-measure.sh resumes it)'
+        )
 
 
 def summaries(reports: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -127,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             print('| ' + ' | '.join((name, *counts(summary).values())) + ' |')
         return 0
     real_reports = [load(path) for path in args.reports]
+    for path, report in zip(args.reports, real_reports, strict=True):
+        check_complete(path, report)
     real = summaries(real_reports)
     replayed: dict[str, dict[str, Any]] = {}
     if args.replay is not None:

@@ -43,6 +43,7 @@ def _summary(name: str, **changes: Any) -> dict[str, Any]:
         'output_tokens': 638.449,
         'requests': 5.34,
         'errors': 2,
+        'infra': 0,
         'latency_p50': 211.4,
         'latency_p95': 576.6,
         'recorded_latency_p50': None,
@@ -51,13 +52,27 @@ def _summary(name: str, **changes: Any) -> dict[str, Any]:
     return summary | changes
 
 
-ITEMS = ('evals/k8s_anomaly.yaml::oom_limit_too_low_pdf', 'evals/k8s_anomaly_raw.yaml::cpu_saturation_checkout')
+ITEMS = (
+    'evals/k8s_anomaly.yaml::cpu_saturation_checkout',
+    'evals/k8s_anomaly.yaml::cpu_throttled_quota_thumbnailer',
+    'evals/k8s_anomaly.yaml::oom_limit_too_low_pdf',
+    'evals/k8s_anomaly_raw.yaml::cpu_saturation_checkout',
+)
+"""Four items of 5 runs: the 20 runs of every summary below."""
 
 
 def _report(
-    path: Path, *summaries: dict[str, Any], seed: int = 0, runs: int = 5, temperature: float = 0.7, items: Any = ITEMS
+    path: Path,
+    *summaries: dict[str, Any],
+    seed: int = 0,
+    runs: int = 5,
+    temperature: float = 0.7,
+    items: Any = ITEMS,
+    stopped_by: str | None = None,
 ) -> Path:
     report = {
+        'not_run': [],
+        'stopped_by': stopped_by,
         'seed': seed,
         'runs_per_case': runs,
         'metadata': {'options': {'model_settings': {'temperature': temperature, 'max_tokens': 700}}},
@@ -135,7 +150,7 @@ def test_a_replay_that_does_not_give_back_the_live_counts_is_refused(tmp_path: P
         ({'seed': 3}, 'seed 3 (the real reports: [0])'),
         ({'runs': 20}, 'runs_per_case 20 (the real reports: [5])'),
         ({'temperature': 0.0}, 'temperature 0.0 (the real reports: [0.7])'),
-        ({'items': ITEMS[:1]}, "single: items ['evals/k8s_anomaly.yaml::oom_limit_too_low_pdf[single]']"),
+        ({'items': ITEMS[1:]}, "single: items ['evals/k8s_anomaly.yaml::cpu_throttled_quota_thumbnailer[single]',"),
     ],
 )
 def test_sim_figures_of_other_cells_are_refused(tmp_path: Path, changes: dict[str, Any], message: str) -> None:
@@ -144,6 +159,23 @@ def test_sim_figures_of_other_cells_are_refused(tmp_path: Path, changes: dict[st
     done = _run(live, '--sim', sim)
     assert done.returncode == 1 and not done.stdout
     assert 'the sim report is not of the same cells as the real ones' in done.stderr and message in done.stderr
+
+
+@pytest.mark.parametrize(
+    ('changes', 'stopped_by', 'problem'),
+    [
+        ({'runs': 19}, None, 'single: 19 of 20 runs, 0 left out as infrastructure failures'),
+        ({'infra': 1}, None, 'single: 20 of 20 runs, 1 left out as infrastructure failures'),
+        ({}, 'interrupted', 'the session stopped early (interrupted)'),
+    ],
+)
+def test_a_report_of_an_incomplete_cell_is_refused(
+    tmp_path: Path, changes: dict[str, Any], stopped_by: str | None, problem: str
+) -> None:
+    live = _report(tmp_path / 'single.json', _summary('single', **changes), stopped_by=stopped_by)
+    done = _run(live)
+    assert done.returncode == 1 and not done.stdout
+    assert f'{live}: an incomplete cell ({problem}); leave it out' in done.stderr
 
 
 def test_sim_alone_prints_the_table_of_sim(tmp_path: Path) -> None:
