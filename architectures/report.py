@@ -23,6 +23,16 @@ Category = Literal[
     'noisy_neighbor',
     'disk_pressure',
     'network_errors',
+    'oom_killed',
+    'node_not_ready',
+    'pid_pressure',
+    'image_pull_error',
+    'scheduling_failure',
+    'config_error',
+    'readiness_failure',
+    'volume_mount_error',
+    'hpa_at_max',
+    'hpa_flapping',
     'entity_not_found',
 ]
 """The failure mode diagnosed; `'none'` for a healthy entity."""

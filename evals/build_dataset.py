@@ -12,7 +12,8 @@ analyse its CPU, memory and logs (in any grouping, with or without separate base
 stage); for a missing entity, look it up (again under a suggested name if you like) and analyse nothing.
 
 Cases:
-- one per scenario, with a clear request naming the entity and what to do (the confounded scenarios last);
+- one per scenario, with a clear request naming the entity and what to do (the confounded scenarios, then those of
+  the wider taxonomy, last);
 - ambiguous requests about the same entities (a bare name, "tell me about", "is anything wrong with");
 - requests that suggest all is well about an anomalous entity, where an architecture with a union output type
   (`single`) is tempted to answer with the wrong type (`NoAnomaly`).
@@ -35,6 +36,7 @@ from architectures.report import Diagnosis  # noqa: E402
 from architectures.telemetry.scenarios import (  # noqa: E402
     CONFOUNDED_SCENARIOS,
     CORE_SCENARIOS,
+    TAXONOMY_SCENARIOS,
     Scenario,
     scenario_by_id,
 )
@@ -137,13 +139,13 @@ def _case(
 
 
 def build() -> Dataset[AnalysisRequest, Diagnosis, dict[str, str]]:
-    """The dataset: the core scenarios, the ambiguous and the all-is-well requests, then the confounded scenarios
-    (appended, so the cases of the first suite keep their order)."""
+    """The dataset: the core scenarios, the ambiguous and the all-is-well requests, then the confounded scenarios and
+    those of the wider taxonomy (appended, so the cases before them keep their order)."""
     cases = [_case(s.id.replace('-', '_'), s, _clear_prompt(s)) for s in CORE_SCENARIOS]
     for name, scenario_id, template in (*AMBIGUOUS, *ALL_IS_WELL):
         scenario = scenario_by_id(scenario_id)
         cases.append(_case(name, scenario, template.format(name=scenario.name, entity=scenario.entity)))
-    cases.extend(_case(s.id.replace('-', '_'), s, _clear_prompt(s)) for s in CONFOUNDED_SCENARIOS)
+    cases.extend(_case(s.id.replace('-', '_'), s, _clear_prompt(s)) for s in CONFOUNDED_SCENARIOS + TAXONOMY_SCENARIOS)
     names = [c.name for c in cases]
     assert len(names) == len(set(names)), 'case names must be unique'
     return Dataset[AnalysisRequest, Diagnosis, dict[str, str]](

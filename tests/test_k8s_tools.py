@@ -82,7 +82,7 @@ def investigation(s: Scenario) -> list[Json]:
     if not metadata['exists']:
         return results
     entities = [(s.entity_type, s.name)]
-    if s.entity_type == 'k8s:pod':
+    if s.entity_type == 'k8s:pod' and metadata['node_name']:  # a pod no node took has none
         entities.append(('k8s:node', metadata['node_name']))
         results.append(get_entity_metadata('k8s:node', metadata['node_name'], *incident(s)))
     for entity_type, name in entities:
@@ -222,6 +222,10 @@ def test_noisy_neighbour_pod_sees_its_saturated_node() -> None:
     s = scenario_by_id('noisy-neighbor-search')
     result = analyze_cpu_metrics(s.entity_type, s.name, *incident(s))
     assert result['p95_over_limit'] < 0.8
+    # Contention, not its own quota: it waits for a CPU (pressure) and is hardly throttled.
+    assert result['cpu_waiting_ratio']['median'] >= 0.2
+    assert result['throttled_ratio']['median'] < 0.25
+    assert result['assessment']['category'] == 'noisy_neighbor'
     assert result['node']['utilization_p95'] >= 0.9
     node = analyze_cpu_metrics('k8s:node', result['node']['name'], *incident(s))
     assert node['top_pods'][0]['pod'] == 'batch-reindex-29563860-vx9lm'
@@ -250,6 +254,17 @@ PRIMARY: dict[str, Callable[..., Json]] = {
     'two-faults-orders': analyze_memory_metrics,
     'rolling-crash-consumers': analyze_logs,
     'cpu-near-limit-pricing': analyze_cpu_metrics,
+    'image-pull-backoff-inventory': analyze_logs,
+    'config-error-billing': analyze_logs,
+    'failed-scheduling-metrics-store': analyze_logs,
+    'failed-mount-postgres': analyze_logs,
+    'readiness-failing-reviews': analyze_logs,
+    'node-not-ready': analyze_logs,
+    'pid-pressure-node': analyze_logs,
+    'oom-limit-too-low-pdf': analyze_memory_metrics,
+    'hpa-at-max-storefront': analyze_cpu_metrics,
+    'hpa-flapping-ranker': analyze_cpu_metrics,
+    'cpu-throttled-quota-thumbnailer': analyze_cpu_metrics,
 }
 NODE_CAUSED = {'node-disk-harms-pod'}
 """Scenarios whose pod looks healthy to every analysis of its own: only its node shows the cause."""
@@ -527,15 +542,15 @@ def test_tool_docstrings_describe_every_parameter() -> None:
 # --- data ---------------------------------------------------------------------------------------------------------
 def test_data_files_are_modest_and_name_their_scenario() -> None:
     paths = sorted(DEFAULT_DATA_DIR.glob('*.json'))
-    assert sum(path.stat().st_size for path in paths) < 2_000_000
+    assert sum(path.stat().st_size for path in paths) < 3_000_000
     assert {path.stem for path in paths} == {s.id for s in EXISTING}
     for s in EXISTING:
         document = raw(s)
         assert document['scenario'] == s.id
         assert s.entity in document['series']
         for snapshot in document['pods']:
-            node = snapshot['object']['spec']['nodeName']
-            assert node in asyncio.run(get_backend().entity_names('k8s:node'))
+            node = snapshot['object']['spec'].get('nodeName')
+            assert node is None or node in asyncio.run(get_backend().entity_names('k8s:node'))
 
 
 def test_generator_reproduces_the_committed_data_byte_for_byte(tmp_path: Path) -> None:

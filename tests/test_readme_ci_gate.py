@@ -24,8 +24,8 @@ def ci_gate_command() -> list[str]:
 
 # One case of each dataset, evals/k8s_anomaly.yaml and evals/k8s_anomaly_batch.yaml. The command's options (gates,
 # runs, the check that the gates can be met at that many runs) act on each item alike, and every case passes with one
-# trajectory at temperature 0 (tests/test_architectures.py), so two items prove what all 29 would at a fifteenth of
-# the runs; the test below checks that the command as written collects all 29.
+# trajectory at temperature 0 (tests/test_architectures.py), so two items prove what all 40 would at a twentieth of
+# the runs; the test below checks that the command as written collects all 40.
 SLICE = ('-k', 'crash_loop_ledger or batch_node_disk_harms_pod')
 
 
@@ -39,8 +39,8 @@ def test_the_readme_ci_gate_command_collects_every_case_of_both_datasets() -> No
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     items = [line for line in result.stdout.splitlines() if line.endswith('[workflow]')]
-    # 27 cases in evals/k8s_anomaly.yaml and 2 in evals/k8s_anomaly_batch.yaml, on the one architecture named.
-    assert len(items) == 29
+    # 38 cases in evals/k8s_anomaly.yaml and 2 in evals/k8s_anomaly_batch.yaml, on the one architecture named.
+    assert len(items) == 40
     assert sum(i.startswith('evals/k8s_anomaly_batch.yaml::') for i in items) == 2
 
 

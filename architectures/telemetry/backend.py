@@ -37,9 +37,11 @@ DEFAULT_DATA_DIR = Path(__file__).parent / 'data'
 ENTITY_TYPES: tuple[EntityType, ...] = ('k8s:pod', 'k8s:node')
 """Every entity type a backend serves."""
 
-Metric = Literal['cpu_cores', 'memory_bytes', 'cpu_throttled_ratio', 'ephemeral_storage_used_bytes']
-"""Per-minute series a backend may hold for an entity (`cpu_throttled_ratio` for pods only,
-`ephemeral_storage_used_bytes` for nodes only)."""
+Metric = Literal[
+    'cpu_cores', 'memory_bytes', 'cpu_throttled_ratio', 'cpu_waiting_ratio', 'ephemeral_storage_used_bytes'
+]
+"""Per-minute series a backend may hold for an entity (`cpu_throttled_ratio` and `cpu_waiting_ratio`, the CPU
+pressure, for pods only, `ephemeral_storage_used_bytes` for nodes only)."""
 
 Sample = tuple[datetime, float]
 """One sample: the start of its minute (aware UTC datetime) and the value."""
@@ -83,6 +85,13 @@ class TelemetryBackend(Protocol):
     async def logs(self, entity_type: EntityType, name: str, start: datetime, end: datetime) -> list[Json]:
         """Log lines (`timestamp`, `level`, `message`) in `[start, end)`: container logs for a pod, kubelet
         logs for a node."""
+        ...
+
+    async def autoscaler(
+        self, namespace: str, workloads: list[str], start: datetime, end: datetime
+    ) -> tuple[Json, list[Json]] | None:
+        """The HorizontalPodAutoscaler of `namespace` that scales one of `workloads` (its `scaleTargetRef` name), as
+        last observed before `end`, with its events overlapping `[start, end)`; None when none scales them."""
         ...
 
 
@@ -156,6 +165,7 @@ class FixtureBackend:
         self._logs: dict[tuple[str, str], tuple[list[datetime], list[Json]]] = {}
         self._owner: dict[tuple[str, str], str] = {}
         self._restarts: dict[tuple[str, str], list[datetime]] = {}
+        self._autoscalers: dict[tuple[str, str], list[tuple[datetime, Json]]] = {}
         paths = sorted(data_dir.glob('*.json'))
         if not paths:
             raise FileNotFoundError(f'no scenario files (*.json) in {data_dir}')
@@ -182,6 +192,10 @@ class FixtureBackend:
             self._series[(entity_type, name)] = _Series(
                 parse_time(block['start']), timedelta(seconds=block['step_seconds']), values
             )
+        for snapshot in document.get('autoscalers', []):
+            hpa = snapshot['object']
+            named = (hpa['metadata']['namespace'], hpa['metadata']['name'])
+            self._autoscalers.setdefault(named, []).append((parse_time(snapshot['observedAt']), hpa))
         for event in document['events']:
             self._events.append((parse_time(event['firstTimestamp']), parse_time(event['lastTimestamp']), event))
         for entity, lines in document['logs'].items():
@@ -255,6 +269,28 @@ class FixtureBackend:
             if about_entity or reported_by_node:
                 selected.append(event)
         return selected
+
+    async def autoscaler(
+        self, namespace: str, workloads: list[str], start: datetime, end: datetime
+    ) -> tuple[Json, list[Json]] | None:
+        """The autoscaler of `namespace` scaling one of `workloads`, as last observed before `end`, with its events
+        overlapping `[start, end)`."""
+        for (hpa_namespace, name), snapshots in sorted(self._autoscalers.items()):
+            target = snapshots[0][1]['spec']['scaleTargetRef']['name']
+            if hpa_namespace != namespace or target not in workloads:
+                continue
+            seen = [hpa for moment, hpa in sorted(snapshots, key=lambda entry: entry[0]) if moment < end]
+            events = [
+                event
+                for first, last, event in self._events
+                if first < end
+                and last >= start
+                and event['involvedObject']['kind'] == 'HorizontalPodAutoscaler'
+                and event['involvedObject']['name'] == name
+                and event['involvedObject']['namespace'] == namespace
+            ]
+            return (seen[-1] if seen else snapshots[0][1]), events
+        return None
 
     async def logs(self, entity_type: EntityType, name: str, start: datetime, end: datetime) -> list[Json]:
         """Log lines in `[start, end)`."""

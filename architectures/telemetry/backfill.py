@@ -182,7 +182,8 @@ def _restart_counts(observations: list[tuple[datetime, Json]], restarts: list[fl
 
 
 def _restart_count(pod: Json) -> int:
-    return int(pod['status']['containerStatuses'][0]['restartCount'])
+    statuses = pod['status'].get('containerStatuses')  # none in a pod no node took
+    return int(statuses[0]['restartCount']) if statuses else 0
 
 
 def _pod(
@@ -208,6 +209,10 @@ def _pod(
         end = (begin + (stop - first) * step).timestamp()
         resets = [moment for moment in restarts if begin.timestamp() <= moment < end]
         meta, spec, status = pod['metadata'], pod['spec'], pod['status']
+        if not spec.get('nodeName'):
+            # A pod no node took has no kubelet to report it: kube-state-metrics alone knows it.
+            _pod_info(out, _Scrape(begin, step, [True] * (stop - first), per_step=1), pod)
+            continue
         container = spec['containers'][0]
         kubelet = dict(
             job='kubelet',
@@ -248,21 +253,15 @@ def _pod(
             throttled = [None if r is None else r * CFS_PERIODS_PER_SECOND for r in ratios]
             out.add('container_cpu_cfs_periods_total', 'counter', workload, scrape.counter(periods, resets))
             out.add('container_cpu_cfs_throttled_periods_total', 'counter', workload, scrape.counter(throttled, resets))
+        if 'cpu_waiting_ratio' in own:
+            # CPU pressure (PSI "some"): seconds a task of the container waited for a CPU, a per-container counter.
+            waiting = own['cpu_waiting_ratio']
+            out.add(
+                'container_pressure_cpu_waiting_seconds_total', 'counter', workload, scrape.counter(waiting, resets)
+            )
         # kube-state-metrics: the pod, and its restart count as the API reports it.
         state = _Scrape(begin, step, [True] * (stop - first), per_step=1)
-        owner = (meta.get('ownerReferences') or [{}])[0]
-        info = _labels(
-            job='kube-state-metrics',
-            namespace=meta['namespace'],
-            pod=name,
-            uid=meta['uid'],
-            node=spec['nodeName'],
-            host_ip=status['hostIP'],
-            pod_ip=status.get('podIP', ''),
-            created_by_kind=owner.get('kind', ''),
-            created_by_name=owner.get('name', ''),
-        )
-        out.add('kube_pod_info', 'gauge', info, state.constant(1.0))
+        _pod_info(out, state, pod)
         since, count = _restart_counts(incarnations[number], resets)
         restart_labels = _labels(
             job='kube-state-metrics',
@@ -280,6 +279,24 @@ def _pod(
                 for at, _ in state.times()
             ],
         )
+
+
+def _pod_info(out: _Exposition, state: _Scrape, pod: Json) -> None:
+    """kube-state-metrics' `kube_pod_info` of the pod (empty `node` and `host_ip` for a pod no node took)."""
+    meta, spec, status = pod['metadata'], pod['spec'], pod['status']
+    owner = (meta.get('ownerReferences') or [{}])[0]
+    info = _labels(
+        job='kube-state-metrics',
+        namespace=meta['namespace'],
+        pod=meta['name'],
+        uid=meta['uid'],
+        node=spec.get('nodeName', ''),
+        host_ip=status.get('hostIP', ''),
+        pod_ip=status.get('podIP', ''),
+        created_by_kind=owner.get('kind', ''),
+        created_by_name=owner.get('name', ''),
+    )
+    out.add('kube_pod_info', 'gauge', info, state.constant(1.0))
 
 
 def _node(

@@ -51,6 +51,7 @@ class Builder:
         self.events: list[Json] = []
         self.logs: dict[str, list[Json]] = {}
         self.restarts: dict[str, list[float]] = {}
+        self.autoscalers: list[Json] = []
         self._pod_usage: dict[str, tuple[str, int, list[float], list[float]]] = {}
 
     # --- helpers -------------------------------------------------------------------------------------------
@@ -71,7 +72,11 @@ class Builder:
 
     # --- objects -------------------------------------------------------------------------------------------
     def snapshot(self, kind: str, minute: int, obj: Json) -> None:
-        (self.pods if kind == 'Pod' else self.nodes).append({'observedAt': iso(self.at(minute)), 'object': obj})
+        observation = {'observedAt': iso(self.at(minute)), 'object': obj}
+        if kind == 'HorizontalPodAutoscaler':
+            self.autoscalers.append(observation)
+        else:
+            (self.pods if kind == 'Pod' else self.nodes).append(observation)
 
     def node(
         self,
@@ -180,8 +185,10 @@ class Builder:
         phase: str = 'Running',
         evicted_message: str | None = None,
         probe: bool = True,
+        unschedulable: str | None = None,
     ) -> Json:
-        """A v1 Pod with one container."""
+        """A v1 Pod with one container; `unschedulable` (the scheduler's message) makes it a Pending pod no node
+        took: no node, no IP, no container status, condition PodScheduled=False."""
         created = self.at(created_minute)
         if not requests and not limits:
             qos = 'BestEffort'
@@ -249,6 +256,19 @@ class Builder:
         if evicted_message:
             status['reason'] = 'Evicted'
             status['message'] = evicted_message
+        spec: Json = {'nodeName': node, 'containers': [spec_container], 'restartPolicy': 'Always'}
+        if unschedulable:
+            del spec['nodeName'], status['hostIP'], status['podIP'], status['containerStatuses']
+            status['phase'] = 'Pending'
+            status['conditions'] = [
+                {
+                    'type': 'PodScheduled',
+                    'status': 'False',
+                    'reason': 'Unschedulable',
+                    'message': unschedulable,
+                    'lastTransitionTime': iso(created),
+                }
+            ]
         return {
             'apiVersion': 'v1',
             'kind': 'Pod',
@@ -260,7 +280,7 @@ class Builder:
                 'labels': {'app.kubernetes.io/name': app, 'app.kubernetes.io/part-of': namespace},
                 'ownerReferences': [{'apiVersion': 'apps/v1', 'kind': owner[0], 'name': owner[1], 'controller': True}],
             },
-            'spec': {'nodeName': node, 'containers': [spec_container], 'restartPolicy': 'Always'},
+            'spec': spec,
             'status': status,
         }
 
@@ -273,7 +293,10 @@ class Builder:
         memory: list[float],
         throttled: list[float] | None = None,
         start: int = 0,
+        cpu_waiting: list[float] | None = None,
     ) -> None:
+        """A pod's series from minute `start`; `cpu_waiting` (CPU pressure: seconds a task waited for a CPU, per
+        second) only where the scenario measures it."""
         self.series[f'k8s:pod/{name}'] = {
             'start': iso(self.at(start)),
             'step_seconds': 60,
@@ -281,6 +304,8 @@ class Builder:
             'memory_bytes': [int(max(v, 1.0)) for v in memory],
             'cpu_throttled_ratio': [round(min(max(v, 0.0), 1.0), 4) for v in throttled or [0.0] * len(cpu)],
         }
+        if cpu_waiting is not None:
+            self.series[f'k8s:pod/{name}']['cpu_waiting_ratio'] = [round(min(max(v, 0.0), 1.0), 4) for v in cpu_waiting]
         self._pod_usage[name] = (node, start, cpu, memory)
 
     def node_series(
@@ -404,6 +429,7 @@ class Builder:
             'series': self.series,
             'events': self.events,
             'logs': self.logs,
+            **({'autoscalers': self.autoscalers} if self.autoscalers else {}),
         }
         if self.restarts:  # only scenarios in which a container restarts carry the key
             document['restarts'] = {

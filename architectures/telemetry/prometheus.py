@@ -14,6 +14,7 @@ no node: they are joined to the node's name by their `instance` through `node_un
   `node_memory_MemTotal_bytes - node_memory_MemAvailable_bytes`, joined;
 - `cpu_throttled_ratio` (pods): `sum(rate(container_cpu_cfs_throttled_periods_total{containers}))` over
   `sum(rate(container_cpu_cfs_periods_total{containers}))`;
+- `cpu_waiting_ratio` (pods, CPU pressure): `sum(rate(container_pressure_cpu_waiting_seconds_total{containers}[1m]))`;
 - `ephemeral_storage_used_bytes` (nodes): `node_filesystem_size_bytes - node_filesystem_avail_bytes` of
   `mountpoint="/"`, joined.
 
@@ -70,6 +71,8 @@ def _queries(entity_type: EntityType, name: str, namespace: str, metric: Metric,
                 f'sum(rate(container_cpu_cfs_throttled_periods_total{{{containers}}}[{window}])) / '
                 f'sum(rate(container_cpu_cfs_periods_total{{{containers}}}[{window}]))'
             )
+        if metric == 'cpu_waiting_ratio':
+            return f'sum(rate(container_pressure_cpu_waiting_seconds_total{{{containers}}}[{window}]))'
         return None
     # node-exporter's series carry the scrape target (`instance`), not the node: `node_uname_info` names it.
     node = f'* on(instance) group_left(nodename) node_uname_info{{nodename="{_label(name)}"}}'
@@ -191,6 +194,12 @@ class PrometheusBackend:
     async def logs(self, entity_type: EntityType, name: str, start: datetime, end: datetime) -> list[Json]:
         """From `cluster`."""
         return await self.cluster.logs(entity_type, name, start, end)
+
+    async def autoscaler(
+        self, namespace: str, workloads: list[str], start: datetime, end: datetime
+    ) -> tuple[Json, list[Json]] | None:
+        """From `cluster`."""
+        return await self.cluster.autoscaler(namespace, workloads, start, end)
 
 
 if __name__ == '__main__':

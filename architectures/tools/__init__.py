@@ -5,16 +5,21 @@ fields of `AnomalyReport` except `entity`, decided by the documented rules below
 The confidences are calibrated so that the contract's merging rule (the anomalous assessment with the highest
 confidence wins) picks the tool most directly tied to a failure mode:
 
-- 0.90  metadata: node DiskPressure; memory: leak / node memory pressure confirmed by a baseline shift;
-        cpu: saturation or noisy neighbour confirmed by a baseline shift; logs: crash loop with new error templates
-- 0.85  the same without a baseline; metadata: node MemoryPressure or a pod in CrashLoopBackOff after application
-        errors; logs: node disk pressure, network errors new against the baseline
+- 0.90  metadata: node DiskPressure, NotReady or PIDPressure, a container waiting for its image or its configuration,
+        an unschedulable pod; memory: leak / node memory pressure confirmed by a baseline shift; cpu: saturation
+        confirmed by a baseline shift, noisy neighbour (CPU pressure) confirmed by a shift or a busy node; logs:
+        crash loop with new error templates
+- 0.85  the same without a baseline; metadata: node MemoryPressure, a pod in CrashLoopBackOff after application
+        errors, an autoscaler at its maximum or flapping; logs: node disk pressure, network errors new against the
+        baseline, NodeNotReady, PID pressure, image pull / configuration / scheduling / volume mount failures,
+        readiness failing for 10 minutes in a pod not restarted
 - 0.80  logs: node memory pressure, network errors; cpu (node): saturation by one dominant pod (noisy neighbour)
-- 0.75  cpu (node): saturation without a dominant pod (0.80 with a baseline shift)
-- 0.70  metadata/logs: OOMKilled container, evicted pod
+- 0.75  cpu (node): saturation without a dominant pod (0.80 with a baseline shift); memory: at the limit without
+        growth, then restarted (OOM-killed, not a leak)
+- 0.70  metadata/logs: OOMKilled container (oom_killed), evicted pod
 - 0.60  logs: liveness-probe timeouts (a symptom of CPU starvation); cpu/memory: large shift towards the limit
-- 0.55  memory: close to the limit without growth
-- 0.50  metadata: repeated kills (exit 137) without OOM; cpu: throttled below the limit on an idle node
+- 0.55  memory: close to the limit without growth (oom_killed, medium)
+- 0.50  metadata: repeated kills (exit 137) without OOM; cpu: throttled below the limit (bursts over its own quota)
 
 A healthy verdict carries confidence 0.80; `get_entity_metadata` on a missing entity answers `entity_not_found`
 with confidence 1.0.

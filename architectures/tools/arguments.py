@@ -134,9 +134,13 @@ async def parse_request(
     return request
 
 
-async def fetch_series(request: Request, metric: Metric, start: datetime, end: datetime, which: str) -> list[Sample]:
+async def fetch_series(
+    request: Request, metric: Metric, start: datetime, end: datetime, which: str, *, allow_empty: bool = False
+) -> list[Sample]:
+    """The samples of `metric` in the window; `ModelRetry` when the window is outside the entity's data or, unless
+    `allow_empty` (a pod whose container never ran in a window it existed in has no usage), holds no sample."""
     await check_coverage(request, start, end, which)
     samples = await request.backend.series(request.entity_type, request.name, metric, start, end)
-    if not samples:
+    if not samples and not allow_empty:
         raise ModelRetry(f'{request.entity} has no {metric} samples between {iso(start)} and {iso(end)}.')
     return samples

@@ -17,7 +17,14 @@ from architectures.tools.measurement import (
     top_pods,
     window_block,
 )
-from architectures.tools.rules import Assessor, assess_node_cpu, assess_pod_cpu, attach_assessment, note_missing_samples
+from architectures.tools.rules import (
+    Assessor,
+    assess_node_cpu,
+    assess_pod_cpu,
+    attach_assessment,
+    no_usage_assessment,
+    note_missing_samples,
+)
 
 __all__ = ('analyze_cpu_metrics',)
 
@@ -45,8 +52,11 @@ async def analyze_cpu_metrics(
         baseline_end: End of the baseline period.
     """
     request = await parse_request(entity_type, name, start, end, baseline_start, baseline_end)
-    samples = await fetch_series(request, 'cpu_cores', request.start, request.end, 'requested')
+    samples = await fetch_series(request, 'cpu_cores', request.start, request.end, 'requested', allow_empty=True)
     missing = await missing_samples(request, samples, request.start, request.end)
+    if not samples:
+        empty: Json = {'entity': request.entity, 'window': window_block(request, samples, missing), 'unit': 'cores'}
+        return attach_assessment(empty | {'usage': None}, no_usage_assessment(request.entity_type, 'CPU'))
     values = [v for _, v in samples]
     result: Json = {
         'entity': request.entity,
@@ -86,6 +96,12 @@ async def _pod_cpu(request: Request, result: Json, values: list[float], assessor
             request.entity_type, request.name, 'cpu_throttled_ratio', request.start, request.end
         )
     ]
+    waiting = [
+        v
+        for _, v in await request.backend.series(
+            request.entity_type, request.name, 'cpu_waiting_ratio', request.start, request.end
+        )
+    ]
     node_name = pod['spec'].get('nodeName')
     node = await node_utilisation(request.backend, node_name, request.start, request.end) if node_name else None
     result.update(
@@ -95,6 +111,8 @@ async def _pod_cpu(request: Request, result: Json, values: list[float], assessor
             'p95_over_request': rounded(p95 / request_cores, 3) if request_cores else None,
             'p95_over_limit': rounded(p95 / limit, 3) if limit else None,
             'throttled_ratio': summary(throttled, 3) if throttled else None,
+            # CPU pressure only where measured, so results without it keep their shape.
+            **({'cpu_waiting_ratio': summary(waiting, 3)} if waiting else {}),
             'node': node,
         }
     )
@@ -109,7 +127,15 @@ async def _pod_cpu(request: Request, result: Json, values: list[float], assessor
             result['baseline']['throttled_ratio_median'] = rounded(median(reference), 3)
             result['baseline']['throttled_shift'] = rounded(robust_shift(throttled, reference, 0.01), 2)
     throttling = median(throttled) if throttled else 0.0
-    assess_pod_cpu(result, p95=p95, limit=limit, throttling=throttling, node_name=node_name, assessor=assessor)
+    assess_pod_cpu(
+        result,
+        p95=p95,
+        limit=limit,
+        throttling=throttling,
+        waiting=median(waiting) if waiting else None,
+        node_name=node_name,
+        assessor=assessor,
+    )
 
 
 async def _node_cpu(request: Request, result: Json, values: list[float], assessor: Assessor) -> None:

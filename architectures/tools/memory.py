@@ -22,6 +22,7 @@ from architectures.tools.rules import (
     assess_node_memory,
     assess_pod_memory,
     attach_assessment,
+    no_usage_assessment,
     note_missing_samples,
 )
 
@@ -52,8 +53,11 @@ async def analyze_memory_metrics(
         baseline_end: End of the baseline period.
     """
     request = await parse_request(entity_type, name, start, end, baseline_start, baseline_end)
-    samples = await fetch_series(request, 'memory_bytes', request.start, request.end, 'requested')
+    samples = await fetch_series(request, 'memory_bytes', request.start, request.end, 'requested', allow_empty=True)
     missing = await missing_samples(request, samples, request.start, request.end)
+    if not samples:
+        empty: Json = {'entity': request.entity, 'window': window_block(request, samples, missing), 'unit': 'bytes'}
+        return attach_assessment(empty | {'usage': None}, no_usage_assessment(request.entity_type, 'memory'))
     values = [v for _, v in samples]
     obj = await request.backend.get_object(request.entity_type, request.name, request.end)
     assert obj is not None

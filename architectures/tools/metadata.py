@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from architectures.telemetry.backend import parse_bytes, parse_cpu
@@ -38,7 +39,7 @@ async def get_entity_metadata(entity_type: str, name: str, start: str, end: str)
     obj = await request.backend.get_object(request.entity_type, request.name, request.end)
     assert obj is not None
     if request.entity_type == 'k8s:pod':
-        return _pod_metadata(request, obj)
+        return _pod_metadata(request, obj, await _autoscaler(request, obj))
     return await _node_metadata(request, obj)
 
 
@@ -67,6 +68,8 @@ def _container_summary(spec: Json, status: Json) -> Json:
         'restart_count': status.get('restartCount', 0),
         'state': state_name,
         'state_reason': state.get('reason'),
+        # Only where there is one, so results without it keep their shape (recorded exchanges hash them).
+        **({'state_message': state['message']} if state.get('message') else {}),
         'last_termination': {
             'reason': terminated.get('reason'),
             'exit_code': terminated.get('exitCode'),
@@ -77,12 +80,72 @@ def _container_summary(spec: Json, status: Json) -> Json:
     }
 
 
-def _pod_metadata(request: Request, pod: Json) -> Json:
+_NEW_SIZE = re.compile(r'New size: (\d+)')
+
+
+async def _autoscaler(request: Request, pod: Json) -> Json | None:
+    """The HorizontalPodAutoscaler scaling the pod's workload, summarised, with its rescales in the window."""
+    owner = next(iter(pod['metadata'].get('ownerReferences', [])), None)
+    if owner is None:
+        return None
+    # A Deployment's pods belong to a ReplicaSet named after it plus a template hash: try both names.
+    workloads = [owner['name'], owner['name'].rsplit('-', 1)[0]]
+    found = await request.backend.autoscaler(pod['metadata']['namespace'], workloads, request.start, request.end)
+    if found is None:
+        return None
+    hpa, events = found
+    spec, status = hpa['spec'], hpa['status']
+    target: Json = next((m['resource']['target'] for m in spec.get('metrics', []) if m['type'] == 'Resource'), {})
+    current: Json = next(
+        (m['resource']['current'] for m in status.get('currentMetrics', []) if m['type'] == 'Resource'), {}
+    )
+    # The event recorder aggregates identical rescales (same size, same reason) into one event with a count.
+    rescales = sorted(
+        (e['firstTimestamp'], e['lastTimestamp'], e['count'], int(match.group(1)), e['message'])
+        for e in events
+        if e['reason'] == 'SuccessfulRescale' and (match := _NEW_SIZE.search(e['message']))
+    )
+    return {
+        'name': hpa['metadata']['name'],
+        'target': f'{spec["scaleTargetRef"]["kind"]}/{spec["scaleTargetRef"]["name"]}',
+        'min_replicas': spec.get('minReplicas', 1),
+        'max_replicas': spec['maxReplicas'],
+        'current_replicas': status.get('currentReplicas'),
+        'desired_replicas': status.get('desiredReplicas'),
+        'target_cpu_utilization': target.get('averageUtilization'),
+        'current_cpu_utilization': current.get('averageUtilization'),
+        'conditions': {
+            c['type']: {
+                'status': c['status'],
+                'reason': c.get('reason'),
+                'message': c.get('message'),
+                'since': c.get('lastTransitionTime'),
+            }
+            for c in status.get('conditions', [])
+        },
+        'rescales_in_window': [
+            {
+                'replicas': size,
+                'direction': 'down' if 'below target' in message else 'up',
+                'reason': message.split('reason: ', 1)[-1],
+                'count': count,
+                'first': first,
+                'last': last,
+            }
+            for first, last, count, size, message in rescales
+        ],
+    }
+
+
+def _pod_metadata(request: Request, pod: Json, autoscaler: Json | None) -> Json:
     statuses = {status['name']: status for status in pod['status'].get('containerStatuses', [])}
     containers = [_container_summary(spec, statuses.get(spec['name'], {})) for spec in pod['spec']['containers']]
     status = pod['status']
     owner = next(iter(pod['metadata'].get('ownerReferences', [])), None)
     terminations = [c['last_termination'] for c in containers if c['last_termination']]
+    unschedulable = next(
+        (c.get('message') for c in status.get('conditions', []) if c.get('reason') == 'Unschedulable'), None
+    )
     result: Json = {
         'entity': request.entity,
         'exists': True,
@@ -98,9 +161,11 @@ def _pod_metadata(request: Request, pod: Json) -> Json:
         'message': status.get('message'),
         'qos_class': status.get('qosClass'),
         'conditions': {c['type']: c['status'] for c in status.get('conditions', [])},
+        **({'unschedulable': unschedulable} if unschedulable else {}),
         'restart_count': sum(c['restart_count'] for c in containers),
         'last_termination_reason': terminations[0]['reason'] if terminations else None,
         'containers': containers,
+        **({'autoscaler': autoscaler} if autoscaler else {}),
     }
     return attach_assessment(result, assess_pod_metadata(result, request.start, request.end))
 
@@ -108,7 +173,13 @@ def _pod_metadata(request: Request, pod: Json) -> Json:
 async def _node_metadata(request: Request, node: Json) -> Json:
     status = node['status']
     conditions = {
-        c['type']: {'status': c['status'], 'reason': c.get('reason'), 'since': c.get('lastTransitionTime')}
+        c['type']: {
+            'status': c['status'],
+            'reason': c.get('reason'),
+            'since': c.get('lastTransitionTime'),
+            # The message of a condition in trouble only (Ready not True, a pressure True): it says what is wrong.
+            **({'message': c.get('message')} if (c['status'] == 'True') != (c['type'] == 'Ready') else {}),
+        }
         for c in status.get('conditions', [])
     }
     taints = [f'{t["key"]}:{t["effect"]}' for t in node['spec'].get('taints', [])]

@@ -8,21 +8,27 @@ package docstring lists, so that the contract's merging rule picks the tool most
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from architectures.report import SEVERITY_RANK, Category, Severity
 from architectures.statistics import median, quantile
+from architectures.telemetry.backend import parse_time
 from architectures.tools.arguments import Json, Request
 from architectures.tools.measurement import MIB, NETWORK_ERROR, gib, mib, within
 from architectures.tools.setting import CHOSEN
 from architectures.tools.thresholds import (
     CONFIDENCE_HEALTHY,
     CONFIDENCE_PARTIAL,
+    CPU_PRESSURE_CONTENDED,
     CPU_SATURATED_FRACTION,
     CPU_SHIFT_LIMIT_FRACTION,
     CRASH_MIN_RESTARTS,
     DOMINANT_POD_SHARE,
+    HPA_AT_MAX_MINUTES,
+    HPA_FLAP_MIN_EACH_WAY,
+    HPA_FLAP_MIN_RESCALES,
     LEAK_HORIZON_MINUTES,
     LEAK_MIN_GROWTH_FRACTION,
     LEAK_MIN_R2,
@@ -30,6 +36,7 @@ from architectures.tools.thresholds import (
     MEMORY_AT_LIMIT,
     MEMORY_NEAR_LIMIT,
     MEMORY_SHIFT_LIMIT_FRACTION,
+    MOUNT_MIN_FAILURES,
     NETWORK_MIN_LINES,
     NETWORK_MIN_SHARE,
     NETWORK_NEW_RATIO,
@@ -38,6 +45,8 @@ from architectures.tools.thresholds import (
     NOISY_BELOW_LIMIT_FRACTION,
     PARTIAL_DATA_SHARE,
     PROBE_MIN_FAILURES,
+    READINESS_MIN_FAILURES,
+    READINESS_MIN_MINUTES,
     SHIFT_LARGE,
     SHIFT_SIGNIFICANT,
     THROTTLING_HEAVY,
@@ -57,6 +66,7 @@ __all__ = (
     'assessment',
     'assessments_enabled',
     'attach_assessment',
+    'no_usage_assessment',
     'not_found_assessment',
     'note_missing_samples',
 )
@@ -146,6 +156,24 @@ def note_missing_samples(assessor: Assessor, which: str, missing: int, samples: 
         assessor.partial = True
 
 
+def no_usage_assessment(entity_type: str, which: str) -> Json:
+    """The verdict of a metrics tool on a window without a single sample: nothing to judge, partial data."""
+    reason = (
+        'no container of the pod ran in it (a pod no node took, or whose container could not be created or '
+        'started, has no usage)'
+        if entity_type == 'k8s:pod'
+        else 'the node reported no metrics in it'
+    )
+    return assessment(
+        False,
+        'none',
+        'none',
+        CONFIDENCE_PARTIAL,
+        [f'no {which} sample in the window: {reason}; the usage neither shows nor rules out a problem'],
+        ['get_entity_metadata and analyze_logs (events) show why the workload is not running'],
+    )
+
+
 def assessment(
     anomaly: bool, severity: Severity, category: Category, confidence: float, evidence: list[str], actions: list[str]
 ) -> Json:
@@ -175,8 +203,15 @@ def not_found_assessment(kind: str, name: str, names: list[str], hint: str) -> J
     )
 
 
+_IMAGE_PULL_REASONS = ('ImagePullBackOff', 'ErrImagePull', 'InvalidImageName')
+"""Waiting reasons of a container whose image the kubelet cannot pull."""
+_CONFIG_REASONS = ('CreateContainerConfigError', 'CreateContainerError')
+"""Waiting reasons of a container the runtime cannot create from its spec (a missing Secret, ConfigMap or key)."""
+
+
 def assess_pod_metadata(result: Json, start: datetime, end: datetime) -> Json:
-    """Recent OOM kills, a crash loop, repeated SIGKILLs and evictions, from the pod object summarised in `result`."""
+    """Recent OOM kills, a crash loop, repeated SIGKILLs, evictions, a container that cannot be pulled or created, a
+    pod no node takes and an autoscaler at its maximum or flapping, from the pod object summarised in `result`."""
     containers = result['containers']
     assessor = Assessor(
         context=[
@@ -189,9 +224,10 @@ def assess_pod_metadata(result: Json, start: datetime, end: datetime) -> Json:
         recent = last is not None and within(last['finished_at'], start, end)
         restarts = container['restart_count']
         if recent and last['reason'] == 'OOMKilled':
+            # An OOM kill says the limit was reached, not why: a leak is told apart by steady growth (memory tool).
             assessor.add(
-                'memory_leak',
-                'critical',
+                'oom_killed',
+                'high',
                 0.7,
                 [
                     f'container {container["name"]} was OOMKilled at {last["finished_at"]} (exit 137) after '
@@ -232,6 +268,38 @@ def assess_pod_metadata(result: Json, start: datetime, end: datetime) -> Json:
                 ],
                 ['check probe failures with analyze_logs and CPU with analyze_cpu_metrics'],
             )
+        waiting = container['state_reason']
+        if container['state'] == 'waiting' and waiting in _IMAGE_PULL_REASONS + _CONFIG_REASONS:
+            pull = waiting in _IMAGE_PULL_REASONS
+            assessor.add(
+                'image_pull_error' if pull else 'config_error',
+                'high',
+                0.9,
+                [
+                    f'container {container["name"]} is waiting: {waiting}'
+                    + (f' ({container["state_message"]})' if container.get('state_message') else ''),
+                    f'image {container["image"]}, {restarts} restarts: the container never started',
+                ],
+                [
+                    'check the image name and tag exist in the registry and the pull secret is valid'
+                    if pull
+                    else 'create the missing Secret/ConfigMap (or key) the container references, or fix the reference',
+                    'roll back to the previous revision meanwhile',
+                ],
+            )
+    if result['phase'] == 'Pending' and result.get('unschedulable'):
+        assessor.add(
+            'scheduling_failure',
+            'high',
+            0.9,
+            [f'pod is Pending and unscheduled (PodScheduled=False, Unschedulable): {result["unschedulable"]}'],
+            [
+                'free or add capacity matching the pod (cluster autoscaler, node pools), or lower its requests',
+                'check its node selectors, affinities, tolerations and volume zones against the nodes',
+            ],
+        )
+    if result.get('autoscaler'):
+        assess_autoscaler(result['autoscaler'], end, assessor)
     if result['reason'] == 'Evicted':
         category: Category = (
             'disk_pressure' if 'ephemeral-storage' in (result['message'] or '') else ('node_memory_pressure')
@@ -248,11 +316,99 @@ def assess_pod_metadata(result: Json, start: datetime, end: datetime) -> Json:
     )
 
 
+def assess_autoscaler(hpa: Json, end: datetime, assessor: Assessor) -> None:
+    """An autoscaler held at its maximum replicas while its metric stays above target, or one flapping."""
+    limited = hpa['conditions'].get('ScalingLimited', {})
+    utilisation, target = hpa['current_cpu_utilization'], hpa['target_cpu_utilization']
+    rescales = hpa['rescales_in_window']
+    ups = sum(r['count'] for r in rescales if r['direction'] == 'up')
+    downs = sum(r['count'] for r in rescales if r['direction'] == 'down')
+    assessor.context.append(
+        f'autoscaler {hpa["name"]}: {hpa["current_replicas"]} replicas (min {hpa["min_replicas"]}, max '
+        f'{hpa["max_replicas"]}), CPU {utilisation}% of request against a {target}% target, '
+        f'{ups} scale-up(s) and {downs} scale-down(s) in the window'
+    )
+    at_max_minutes = (
+        (end - parse_time(limited['since'])).total_seconds() / 60
+        if limited.get('status') == 'True' and limited.get('reason') == 'TooManyReplicas' and limited.get('since')
+        else 0.0
+    )
+    if (
+        hpa['current_replicas'] == hpa['max_replicas']
+        and at_max_minutes >= HPA_AT_MAX_MINUTES
+        and utilisation is not None
+        and target is not None
+        and utilisation > target
+    ):
+        assessor.add(
+            'hpa_at_max',
+            'high',
+            0.85,
+            [
+                f'autoscaler {hpa["name"]} has run at its maximum of {hpa["max_replicas"]} replicas for '
+                f'{at_max_minutes:.0f} min (ScalingLimited=True, TooManyReplicas: {limited.get("message")})',
+                f'CPU {utilisation}% of request against a {target}% target: it would scale further and cannot',
+            ],
+            [
+                f'raise maxReplicas of {hpa["name"]} (check the cluster has room) or cut the per-pod load',
+                'find what drove the demand up (traffic, a slower dependency, a costlier release)',
+            ],
+        )
+    if ups + downs >= HPA_FLAP_MIN_RESCALES and min(ups, downs) >= HPA_FLAP_MIN_EACH_WAY:
+        assessor.add(
+            'hpa_flapping',
+            'medium',
+            0.85,
+            [
+                f'autoscaler {hpa["name"]} rescaled {ups + downs} times in the window: {ups} times up and {downs} '
+                'times down',
+            ]
+            + [f'{r["count"]}x to {r["replicas"]} replicas ({r["direction"]}): {r["reason"]}' for r in rescales[:4]]
+            + [
+                'pods are started and stopped over and over (cold caches, dropped connections)',
+            ],
+            [
+                'lengthen the scale-down stabilisation window (behavior.scaleDown.stabilizationWindowSeconds)',
+                'check the metric is stable per pod (a target near the per-pod usage of one request oscillates)',
+            ],
+        )
+
+
 def assess_node_metadata(result: Json) -> Json:
-    """DiskPressure and MemoryPressure conditions, from the node object summarised in `result`."""
+    """Ready, DiskPressure, MemoryPressure and PIDPressure conditions, from the node object summarised in
+    `result`."""
     conditions, taints, pods = result['conditions'], result['taints'], result['running_pods']
     ready = conditions.get('Ready', {}).get('status')
     assessor = Assessor(context=[f'Ready={ready}, taints: {", ".join(taints) or "none"}, {len(pods)} running pods'])
+    if ready != 'True':
+        condition = conditions.get('Ready', {})
+        assessor.add(
+            'node_not_ready',
+            'critical',
+            0.9,
+            [
+                f'condition Ready={ready} ({condition.get("reason")}: {condition.get("message")}) since '
+                f'{condition.get("since")}',
+            ]
+            + [f'taint {t}' for t in taints if 'not-ready' in t or 'unreachable' in t],
+            [
+                'check the kubelet and container runtime on the node (journalctl -u kubelet, crictl ps)',
+                'cordon and drain the node, or replace it, so its pods run elsewhere',
+            ],
+        )
+    pid_pressure = conditions.get('PIDPressure', {})
+    if pid_pressure.get('status') == 'True':
+        assessor.add(
+            'pid_pressure',
+            'high',
+            0.9,
+            [f'condition PIDPressure=True ({pid_pressure["reason"]}) since {pid_pressure["since"]}']
+            + [f'taint {t}' for t in taints if 'pid-pressure' in t],
+            [
+                'find the pod forking processes or threads without bound (analyze_logs on the node)',
+                'set pod PID limits (podPidsLimit) and fix or restart the leaking workload',
+            ],
+        )
     disk_pressure = conditions.get('DiskPressure', {})
     if disk_pressure.get('status') == 'True':
         used = result['ephemeral_storage_used_fraction']
@@ -297,11 +453,12 @@ def assess_pod_cpu(
     p95: float,
     limit: float | None,
     throttling: float,
+    waiting: float | None,
     node_name: str | None,
     assessor: Assessor,
 ) -> None:
-    """Saturation at the limit, a noisy neighbour (throttled below the limit on a busy node), CFS bursts, or a
-    large shift towards the limit."""
+    """Saturation at the limit, a noisy neighbour (below its limit, unthrottled, yet waiting for a CPU: CPU pressure),
+    bursts over its own CFS quota (throttled below the limit), or a large shift towards the limit."""
     node = result['node']
     node_busy = node is not None and node['utilization_p95'] >= NODE_CPU_BUSY
     confirmed = shift_confirms(result) or (result.get('baseline') or {}).get('throttled_shift', 0) >= SHIFT_SIGNIFICANT
@@ -309,6 +466,7 @@ def assess_pod_cpu(
         f'CPU p95 {p95:.3f} cores'
         + (f' = {p95 / limit:.0%} of the {limit:g}-core limit' if limit else ' (no CPU limit)')
         + f', throttled {throttling:.0%} of periods'
+        + (f', waiting for a CPU {waiting:.0%} of the time (CPU pressure)' if waiting is not None else '')
         + (f', node {node_name} at {node["utilization_p95"]:.0%} (p95)' if node else '')
     )
     if result.get('baseline'):
@@ -328,16 +486,25 @@ def assess_pod_cpu(
             ],
             ['raise the CPU limit or scale out (more replicas / HPA)', 'profile the hot path that drove the increase'],
         )
-    elif throttling >= THROTTLING_HEAVY and node_busy and (limit is None or p95 < NOISY_BELOW_LIMIT_FRACTION * limit):
-        assert node is not None
+    elif (
+        waiting is not None
+        and waiting >= CPU_PRESSURE_CONTENDED
+        and throttling < THROTTLING_HEAVY
+        and (limit is None or p95 < NOISY_BELOW_LIMIT_FRACTION * limit)
+    ):
+        # Throttling is the pod spending its own quota; waiting while under quota is other tasks holding the CPUs.
+        contended = (result.get('baseline') or {}).get('shift', 0) >= SHIFT_SIGNIFICANT or node_busy
         assessor.add(
             'noisy_neighbor',
             'medium',
-            0.9 if confirmed else 0.85,
+            0.9 if contended else 0.85,
             [
-                f'throttled in {throttling:.0%} of periods while using only '
-                + (f'{p95 / limit:.0%} of its limit (p95)' if limit else f'{p95:.3f} cores'),
-                f'its node {node_name} is saturated: CPU utilisation p95 {node["utilization_p95"]:.0%}',
+                f'waiting for a CPU {waiting:.0%} of the time (CPU pressure) while using only '
+                + (f'{p95 / limit:.0%} of its limit (p95)' if limit else f'{p95:.3f} cores')
+                + f' and throttled in only {throttling:.0%} of periods: the CPUs are taken by others',
+                f'its node {node_name} runs at {node["utilization_p95"]:.0%} CPU (p95)'
+                if node
+                else 'its node is not known',
             ],
             [
                 f'find the pod monopolising node {node_name} (analyze_cpu_metrics on the node)',
@@ -350,8 +517,10 @@ def assess_pod_cpu(
             'low',
             0.5,
             [
-                f'throttled in {throttling:.0%} of periods below its limit on a node that is not busy: '
-                'short bursts exceed the CFS quota'
+                f'throttled in {throttling:.0%} of periods below its limit (p95): short bursts use up its own CFS '
+                'quota within a period'
+                + (', whatever its busy node does' if node_busy else '')
+                + (f'; it waits for a CPU only {waiting:.0%} of the time' if waiting is not None else '')
             ],
             ['raise the CPU limit moderately or remove it'],
         )
@@ -465,12 +634,27 @@ def assess_pod_memory(
                 'roll back the change that started the growth; raise the limit only as a stopgap',
             ],
         )
+    elif restarts and peak >= MEMORY_AT_LIMIT * limit:
+        assessor.add(
+            'oom_killed',
+            'high',
+            0.75,
+            [
+                f'peak memory {peak / limit:.0%} of the {mib(limit)} limit without steady growth '
+                f'(growth r^2 {r_squared:.2f}), then {restarts} drop(s) to a fresh process: killed at an undersized '
+                'limit or by a spike, not a leak',
+            ],
+            [
+                'raise the memory limit to the working set plus its peaks, or bound the spike (batch size, buffers)',
+                'check the OOM-killed process in the events',
+            ],
+        )
     elif peak >= MEMORY_NEAR_LIMIT * limit:
         assessor.add(
-            'memory_leak',
+            'oom_killed',
             'medium',
             0.55,
-            [f'peak memory {peak / limit:.0%} of the limit without steady growth'],
+            [f'peak memory {peak / limit:.0%} of the limit without steady growth: an undersized limit'],
             ['raise the memory limit or reduce the working set before an OOM kill'],
         )
     elif baseline and baseline['shift'] >= SHIFT_LARGE and peak >= MEMORY_SHIFT_LIMIT_FRACTION * limit:
@@ -541,8 +725,8 @@ def assess_logs(request: Request, result: Json, events: list[Json], assessor: As
     recent = last is not None and within(last['finished_at'], request.start, request.end)
     if recent and last['reason'] == 'OOMKilled':
         assessor.add(
-            'memory_leak',
-            'critical',
+            'oom_killed',
+            'high',
             0.7,
             [
                 f'container OOMKilled at {last["finished_at"]} (exit 137); {restarts["restarts_in_window"]} '
@@ -603,6 +787,7 @@ def assess_logs(request: Request, result: Json, events: list[Json], assessor: As
             ],
             ['confirm CPU saturation with analyze_cpu_metrics', 'raise the probe timeout or the CPU limit'],
         )
+    assess_pod_events(events, restarting=in_window > 0 or probe_kills > 0, assessor=assessor)
     network_lines = logs['network_error_lines']
     if network_lines >= NETWORK_MIN_LINES and network_lines >= NETWORK_MIN_SHARE * logs['error_lines']:
         new = baseline is not None and (
@@ -625,6 +810,87 @@ def assess_logs(request: Request, result: Json, events: list[Json], assessor: As
         )
 
 
+def _span_minutes(events: list[Json]) -> float:
+    if not events:
+        return 0.0
+    first = min(parse_time(e['firstTimestamp']) for e in events)
+    last = max(parse_time(e['lastTimestamp']) for e in events)
+    return (last - first).total_seconds() / 60
+
+
+_CONFIG_ERROR = re.compile(r"couldn't find key \S+ in (Secret|ConfigMap)|(secret|configmap) \"[^\"]+\" not found")
+"""The kubelet's message when a container's environment or volume names a Secret or ConfigMap (key) that is missing."""
+
+
+def assess_pod_events(events: list[Json], *, restarting: bool, assessor: Assessor) -> None:
+    """The kubelet's and scheduler's warnings about a pod that does not run or serve: image pulls, container
+    configuration, scheduling, volumes, and a readiness probe failing for a long time in a pod that is not
+    `restarting` (in one that is, unreadiness is a symptom of what kills it)."""
+    pulls = [
+        e
+        for e in events
+        if e['reason'] in ('Failed', 'BackOff')
+        and ('Failed to pull image' in e['message'] or 'Back-off pulling image' in e['message'])
+    ]
+    if pulls:
+        assessor.add(
+            'image_pull_error',
+            'high',
+            0.85,
+            [f'{sum(e["count"] for e in pulls)} image pull failures and back-offs']
+            + [f'{e["count"]}x {e["reason"]}: {e["message"]}' for e in pulls[:2]],
+            ['fix the image reference or the registry credentials, or roll back'],
+        )
+    config = [e for e in events if e['reason'] == 'Failed' and _CONFIG_ERROR.search(e['message'])]
+    if config:
+        assessor.add(
+            'config_error',
+            'high',
+            0.85,
+            [f'{e["count"]}x {e["reason"]}: {e["message"]}' for e in config[:2]],
+            ['create the Secret/ConfigMap key the container references, or fix the reference'],
+        )
+    unscheduled = [e for e in events if e['reason'] == 'FailedScheduling']
+    if unscheduled:
+        assessor.add(
+            'scheduling_failure',
+            'high',
+            0.85,
+            [f'{e["count"]}x FailedScheduling: {e["message"]}' for e in unscheduled[:2]],
+            ['add capacity matching the pod or relax its requests, affinities or volume zones'],
+        )
+    mounts = [e for e in events if e['reason'] in ('FailedMount', 'FailedAttachVolume')]
+    if sum(e['count'] for e in mounts) >= MOUNT_MIN_FAILURES:
+        assessor.add(
+            'volume_mount_error',
+            'high',
+            0.85,
+            [f'{sum(e["count"] for e in mounts)} volume attach/mount failures; the container cannot be created']
+            + [f'{e["count"]}x {e["reason"]}: {e["message"]}' for e in mounts[:2]],
+            [
+                'find where the volume is still attached (VolumeAttachment objects) and detach it, or fix the '
+                'missing Secret/ConfigMap/PVC the volume names',
+            ],
+        )
+    readiness = [e for e in events if e['reason'] == 'Unhealthy' and 'Readiness probe failed' in e['message']]
+    failures = sum(e['count'] for e in readiness)
+    span = _span_minutes(readiness)
+    if failures >= READINESS_MIN_FAILURES and span >= READINESS_MIN_MINUTES and not restarting:
+        assessor.add(
+            'readiness_failure',
+            'medium',
+            0.85,
+            [
+                f'{failures} readiness probe failures over {span:.0f} min: the pod is out of its Service endpoints',
+                f'probe: {readiness[0]["message"]}',
+            ],
+            [
+                'read why the readiness endpoint fails (the dependency it checks, in the container logs)',
+                'fix the dependency or the probe; the pod receives no traffic meanwhile',
+            ],
+        )
+
+
 def assess_node_logs(events: list[Json], evicted_memory: int, evicted_disk: int, assessor: Assessor) -> None:
     memory_signals = (
         events_matching(events, {'EvictionThresholdMet'}, 'memory')
@@ -641,6 +907,26 @@ def assess_node_logs(events: list[Json], evicted_memory: int, evicted_disk: int,
         )
         + evicted_disk
     )
+    not_ready = events_matching(events, {'NodeNotReady'})
+    if not_ready:
+        assessor.add(
+            'node_not_ready',
+            'critical',
+            0.85,
+            [f'{not_ready} NodeNotReady event(s): the node stopped being ready and its pods are being moved'],
+            ['check the kubelet and container runtime on the node, or replace the node'],
+        )
+    pid_signals = events_matching(events, {'NodeHasInsufficientPID'}) + events_matching(
+        events, {'EvictionThresholdMet'}, 'pid'
+    )
+    if pid_signals:
+        assessor.add(
+            'pid_pressure',
+            'high',
+            0.85,
+            [f'{pid_signals} PID-pressure events (insufficient PIDs, eviction threshold on pids)'],
+            ['find the pod forking without bound; set pod PID limits'],
+        )
     cgroup_ooms = events_matching(events, {'OOMKilling'}, 'Memory cgroup out of memory')
     if cgroup_ooms:
         # A cgroup OOM is one container hitting its own limit, not the node running out: context, not a finding.

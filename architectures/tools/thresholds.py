@@ -15,6 +15,10 @@ THROTTLING_HEAVY = 0.25
 """Median share of CFS periods throttled that counts as heavy throttling."""
 NOISY_BELOW_LIMIT_FRACTION = 0.8
 """A throttled pod whose p95 usage stays below this fraction of its limit is not the one saturating."""
+CPU_PRESSURE_CONTENDED = 0.2
+"""Median CPU pressure (PSI "some": seconds a task of the pod waited for a CPU, per second) at or above this is
+contention: the pod is runnable but the node gives it no CPU. CFS throttling is not counted in it (a throttled task
+is not runnable), so it tells another pod's load from the pod's own quota."""
 NODE_CPU_BUSY = 0.9
 """p95 node CPU utilisation (usage / allocatable) at or above this is saturation."""
 DOMINANT_POD_SHARE = 0.5
@@ -41,6 +45,18 @@ CRASH_MIN_RESTARTS = 3
 """Restarts within the window that make a restart loop."""
 PROBE_MIN_FAILURES = 3
 """Liveness-probe failures within the window that count as failing probes."""
+READINESS_MIN_FAILURES = 10
+"""Readiness-probe failures within the window that make a persistently unready pod (not a blip)."""
+READINESS_MIN_MINUTES = 10.0
+"""...and the minutes they must span."""
+MOUNT_MIN_FAILURES = 3
+"""FailedMount / FailedAttachVolume events within the window that make a volume that cannot be mounted."""
+HPA_FLAP_MIN_RESCALES = 6
+"""Rescales of one autoscaler within the window that make flapping..."""
+HPA_FLAP_MIN_EACH_WAY = 3
+"""...with at least this many in each direction (events are aggregated by size, so their order is not known)."""
+HPA_AT_MAX_MINUTES = 10.0
+"""An autoscaler limited at its maximum replicas for at least this long is at its ceiling, not passing through."""
 NETWORK_MIN_LINES = 5
 """Network-error log lines within the window needed to call network errors."""
 NETWORK_MIN_SHARE = 0.5

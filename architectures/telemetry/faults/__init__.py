@@ -7,7 +7,8 @@ together), so a scenario module reads as the list of what happens in it:
   nodes, request lines) and the events every injector writes through;
 - `usage`: shapes of usage series (steps, leaks, saturation, crash loops, peaks, a node filling up, scrape gaps);
 - `pods`: trouble of one pod (probe failures and kills, OOM kills, crash loops, rollouts, network failures);
-- `nodes`: trouble of a node (pressure, image garbage collection, evictions, a noisy neighbour).
+- `nodes`: trouble of a node (pressure, image garbage collection, evictions, a noisy neighbour);
+- `workloads` (imported from its module): a pod whose container never runs, an autoscaler and its rescales.
 
 Injectors draw from the scenario's one random generator in a fixed order, on which the committed data files depend.
 docs/k8s-contract.md ("Fault injectors") lists which scenario uses which.

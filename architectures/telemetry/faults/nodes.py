@@ -23,7 +23,7 @@ __all__ = (
     'reclaim_lines',
 )
 
-Resource = Literal['memory', 'ephemeral-storage']
+Resource = Literal['memory', 'ephemeral-storage', 'pids']
 """A resource whose shortage puts a node under pressure."""
 
 _CONDITIONS: dict[Resource, tuple[str, str, str, str]] = {
@@ -40,10 +40,17 @@ _CONDITIONS: dict[Resource, tuple[str, str, str, str]] = {
         'kubelet has disk pressure',
         'NodeHasDiskPressure',
     ),
+    'pids': (
+        'PIDPressure',
+        'KubeletHasInsufficientPID',
+        'kubelet has insufficient PID available',
+        'NodeHasInsufficientPID',
+    ),
 }
 _TAINTS: dict[Resource, str] = {
     'memory': 'node.kubernetes.io/memory-pressure',
     'ephemeral-storage': 'node.kubernetes.io/disk-pressure',
+    'pids': 'node.kubernetes.io/pid-pressure',
 }
 
 

@@ -21,7 +21,9 @@ __all__ = (
     'CORE_SCENARIOS',
     'INCIDENT_MINUTES',
     'SCENARIOS',
+    'TAXONOMY_SCENARIOS',
     'EntityType',
+    'Reading',
     'Scenario',
     'scenario_by_id',
 )
@@ -84,6 +86,33 @@ class Scenario:
     def incident_end(self) -> str:
         """End of the incident window."""
         return _iso(self.incident_start_dt + timedelta(minutes=INCIDENT_MINUTES))
+
+
+ReadingSource = Literal['pod', 'node', 'autoscaler', 'event', 'log', 'series']
+"""Where in a scenario's data file a reading is."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reading:
+    """One line of a scenario's data from which a competent SRE reaches its verdict, and what it tells them.
+
+    `source` and `text` locate it (the tests check the data holds it): `'pod'`/`'node'` the entity's last observed
+    object, `'autoscaler'` its workload's last observed HorizontalPodAutoscaler (each as compact JSON, `text` a
+    fragment of it such as `"reason": "ImagePullBackOff"`), `'event'` an event as `<reason>: <message>`, `'log'`
+    a log line as `<level> <message>` (`text` a fragment of either); `'series'` the median of the entity's metric
+    `text` over the incident window, which lies in `[low, high]`.
+    """
+
+    source: ReadingSource
+    """Where the line is."""
+    text: str
+    """A fragment of the line, or for `'series'` the metric."""
+    meaning: str
+    """What the line tells the SRE."""
+    low: float | None = None
+    """For `'series'`: the least median the scenario promises."""
+    high: float | None = None
+    """For `'series'`: the greatest median the scenario promises."""
 
 
 CORE_SCENARIOS: tuple[Scenario, ...] = (
@@ -150,7 +179,8 @@ CORE_SCENARIOS: tuple[Scenario, ...] = (
         expected_severity='medium',
         description=(
             'A reindexing batch job without CPU limits lands on the same node and saturates it; the search API '
-            'stays below its own limit but is throttled and slow.'
+            'stays below its own limit and is hardly throttled, but waits for a CPU 38% of the time (CPU pressure) '
+            'and is slow.'
         ),
     ),
     Scenario(
@@ -339,7 +369,166 @@ CONFOUNDED_SCENARIOS: tuple[Scenario, ...] = (
 """The harder suite: two faults at once, a red herring, a pod harmed by its node, replicas failing one after
 another, partial data, and values close to the rules' thresholds."""
 
-SCENARIOS: tuple[Scenario, ...] = CORE_SCENARIOS + CONFOUNDED_SCENARIOS
+TAXONOMY_SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        id='image-pull-backoff-inventory',
+        entity_type='k8s:pod',
+        name='inventory-sync-0',
+        incident_start='2026-03-31T09:00:00Z',
+        expected_anomaly=True,
+        expected_category='image_pull_error',
+        expected_severity='high',
+        description=(
+            'A StatefulSet rollout to an image tag that was never pushed: the recreated pod waits in '
+            'ImagePullBackOff for the whole incident ("not found" from the registry), its container never starts '
+            'and it has no usage at all.'
+        ),
+    ),
+    Scenario(
+        id='config-error-billing',
+        entity_type='k8s:pod',
+        name='billing-worker-0',
+        incident_start='2026-04-01T10:00:00Z',
+        expected_anomaly=True,
+        expected_category='config_error',
+        expected_severity='high',
+        description=(
+            'A rollout whose new revision reads an environment variable from a Secret key nobody created: the '
+            "kubelet cannot create the container (CreateContainerConfigError: couldn't find key ... in Secret) and "
+            'the pod never runs.'
+        ),
+    ),
+    Scenario(
+        id='failed-scheduling-metrics-store',
+        entity_type='k8s:pod',
+        name='metrics-store-2',
+        incident_start='2026-04-02T03:00:00Z',
+        expected_anomaly=True,
+        expected_category='scheduling_failure',
+        expected_severity='high',
+        description=(
+            'A node drain for an upgrade evicts a StatefulSet replica; the recreated pod stays Pending: its node '
+            'is cordoned, two nodes lack the memory it requests and three are in another zone than its volume '
+            '(FailedScheduling every minute, and the cluster autoscaler cannot add a node).'
+        ),
+    ),
+    Scenario(
+        id='failed-mount-postgres',
+        entity_type='k8s:pod',
+        name='postgres-orders-1',
+        incident_start='2026-04-03T04:00:00Z',
+        expected_anomaly=True,
+        expected_category='volume_mount_error',
+        expected_severity='high',
+        description=(
+            'A drained node does not release its EBS volume: the database replica rescheduled on another node '
+            'hits a Multi-Attach error and then FailedMount every two minutes, stuck in ContainerCreating.'
+        ),
+    ),
+    Scenario(
+        id='readiness-failing-reviews',
+        entity_type='k8s:pod',
+        name='reviews-api-6d8c7b9f5-n4k2p',
+        incident_start='2026-04-04T12:00:00Z',
+        expected_anomaly=True,
+        expected_category='readiness_failure',
+        expected_severity='medium',
+        description=(
+            'A schema migration holds a lock the reviews API checks in its readiness endpoint: the probe answers '
+            '503 for 29 minutes, the pod is out of its Service endpoints but is never restarted (liveness passes), '
+            'and its CPU falls as it gets no traffic. Medium: the other replicas serve.'
+        ),
+    ),
+    Scenario(
+        id='node-not-ready',
+        entity_type='k8s:node',
+        name='ip-10-0-16-40.eu-west-1.compute.internal',
+        incident_start='2026-04-05T06:00:00Z',
+        expected_anomaly=True,
+        expected_category='node_not_ready',
+        expected_severity='critical',
+        description=(
+            'containerd hangs on a worker node: PLEG is not healthy, the kubelet reports Ready=False from minute 4 '
+            'of the incident, the node controller taints it not-ready and records NodeNotReady; its pods can no '
+            'longer be started, stopped or probed.'
+        ),
+    ),
+    Scenario(
+        id='pid-pressure-node',
+        entity_type='k8s:node',
+        name='ip-10-0-17-12.eu-west-1.compute.internal',
+        incident_start='2026-04-06T14:00:00Z',
+        expected_anomaly=True,
+        expected_category='pid_pressure',
+        expected_severity='high',
+        description=(
+            'A report renderer leaks headless-browser processes that are never reaped: the node runs short of '
+            'process IDs, reports PIDPressure from minute 12 of the incident, is tainted pid-pressure and the '
+            'kubelet tries to reclaim PIDs; its CPU and memory stay moderate.'
+        ),
+    ),
+    Scenario(
+        id='oom-limit-too-low-pdf',
+        entity_type='k8s:pod',
+        name='pdf-export-5c7d8b9f6-t3m8q',
+        incident_start='2026-04-07T11:00:00Z',
+        expected_anomaly=True,
+        expected_category='oom_killed',
+        expected_severity='high',
+        description=(
+            'OOM kills that are not a leak: a PDF exporter with a 256Mi limit and a flat ~190Mi working set is '
+            'OOMKilled three times when large exports spike its memory to the limit; after each restart it returns '
+            'to the same flat level. The limit is too low for its peaks; nothing grows.'
+        ),
+    ),
+    Scenario(
+        id='hpa-at-max-storefront',
+        entity_type='k8s:pod',
+        name='storefront-6b8d9c7f5-k2p8w',
+        incident_start='2026-04-08T19:00:00Z',
+        expected_anomaly=True,
+        expected_category='hpa_at_max',
+        expected_severity='high',
+        description=(
+            'A campaign drives the storefront past what its autoscaler may give it: 12 of 12 replicas from minute '
+            '3 (ScalingLimited, TooManyReplicas) at 142% of the CPU request against a 60% target; each pod runs '
+            'at about three quarters of its CPU limit and answers slowly, none is saturated on its own.'
+        ),
+    ),
+    Scenario(
+        id='hpa-flapping-ranker',
+        entity_type='k8s:pod',
+        name='recs-ranker-7c9d8b6f4-h5t2m',
+        incident_start='2026-04-09T15:00:00Z',
+        expected_anomaly=True,
+        expected_category='hpa_flapping',
+        expected_severity='medium',
+        description=(
+            'An autoscaler whose scale-down stabilisation was set to zero follows every burst of a bursty ranker: '
+            '10 rescales in the incident, 4 -> 8 and back, five times each way; pods start and stop over and over '
+            'while no pod is short of CPU or memory.'
+        ),
+    ),
+    Scenario(
+        id='cpu-throttled-quota-thumbnailer',
+        entity_type='k8s:pod',
+        name='thumbnailer-7b6c5d8f9-w8r4j',
+        incident_start='2026-04-10T13:00:00Z',
+        expected_anomaly=True,
+        expected_category='cpu_saturation',
+        expected_severity='low',
+        description=(
+            'Throttled by its own quota, not by a neighbour: a thumbnailer with a 500m limit processes uploads in '
+            'bursts, is CFS-throttled in ~40% of periods although its minute p95 is ~60% of the limit, and waits '
+            'for a CPU only ~3% of the time on a node at ~70%. Bursts over its own quota: cpu_saturation, low.'
+        ),
+    ),
+)
+"""The wider taxonomy: workloads that never run (image, configuration, scheduling, volume), a pod that runs but is
+never ready, node conditions (NotReady, PIDPressure), OOM kills that are not a leak, autoscalers at their maximum or
+flapping, and throttling by a pod's own quota told from a noisy neighbour."""
+
+SCENARIOS: tuple[Scenario, ...] = CORE_SCENARIOS + CONFOUNDED_SCENARIOS + TAXONOMY_SCENARIOS
 """All shipped scenarios, in dataset order."""
 
 

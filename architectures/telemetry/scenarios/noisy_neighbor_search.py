@@ -23,16 +23,27 @@ SEED = 505
 
 def build(b: Builder) -> None:
     """Write the scenario into `b`: a reindexing Job without a CPU limit lands on the search API's 8-core node and
-    takes all it leaves; the search API stays below its own limit but is throttled and slow."""
+    takes all it leaves; the search API stays below its own limit and unthrottled, but waits for a CPU and is slow.
+
+    What an SRE reads (series `k8s:pod/search-api-...`, incident minutes 60-89; node series; the Job's pod):
+    - `cpu_waiting_ratio` ~0.02 in the baseline, ~0.38 in the incident: the pod waits for a CPU 38% of the time
+      (container_pressure_cpu_waiting_seconds_total rate);
+    - `cpu_throttled_ratio` ~0.04: not its own CFS quota; `cpu_cores` ~1.2 of a 2-core limit (60%);
+    - node `cpu_cores` at its 8-core capacity from minute 60; `batch-reindex-...` (Job, no CPU limit) ~5.8 cores;
+    - request lines: `slow query took ...ms` warnings and latencies ~380ms instead of ~45ms.
+    Verdict: noisy_neighbor, medium (degraded, not down), entity the search API pod."""
     pod, ns = b.scenario.name, 'search'
     host = Host('ip-10-0-4-19.eu-west-1.compute.internal', '10.0.4.19', 'eu-west-1b')
-    cpu, throttled, memory = step_changes(
+    # Under its 2-core limit the API is hardly throttled (its own quota is not the problem); from the incident on
+    # its threads wait for a CPU 38% of the time: the CPU pressure (PSI) of a node whose cores another pod holds.
+    cpu, throttled, memory, waiting = step_changes(
         b,
         ((0.9, 0.05), (1.2, 0.06)),
-        ((0.03, 0.3), (0.38, 0.12)),
+        ((0.03, 0.3), (0.04, 0.3)),
         ((1150 * MIB, 0.01), (1150 * MIB, 0.01)),
+        ((0.02, 0.3), (0.38, 0.12)),
     )
-    b.pod_series(pod, host.name, cpu, memory, throttled)
+    b.pod_series(pod, host.name, cpu, memory, throttled, cpu_waiting=waiting)
     spec = service_pod(
         b,
         host,
