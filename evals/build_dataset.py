@@ -34,6 +34,7 @@ from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchDiagnosis, Batc
 from architectures.common import ANALYSIS_TOOLS, AnalysisRequest, Undegraded  # noqa: E402
 from architectures.report import Diagnosis  # noqa: E402
 from architectures.telemetry.scenarios import (  # noqa: E402
+    ADAPTIVE_SCENARIOS,
     CONFOUNDED_SCENARIOS,
     CORE_SCENARIOS,
     TAXONOMY_SCENARIOS,
@@ -145,7 +146,10 @@ def build() -> Dataset[AnalysisRequest, Diagnosis, dict[str, str]]:
     for name, scenario_id, template in (*AMBIGUOUS, *ALL_IS_WELL):
         scenario = scenario_by_id(scenario_id)
         cases.append(_case(name, scenario, template.format(name=scenario.name, entity=scenario.entity)))
-    cases.extend(_case(s.id.replace('-', '_'), s, _clear_prompt(s)) for s in CONFOUNDED_SCENARIOS + TAXONOMY_SCENARIOS)
+    cases.extend(
+        _case(s.id.replace('-', '_'), s, _clear_prompt(s))
+        for s in CONFOUNDED_SCENARIOS + TAXONOMY_SCENARIOS + ADAPTIVE_SCENARIOS
+    )
     names = [c.name for c in cases]
     assert len(names) == len(set(names)), 'case names must be unique'
     return Dataset[AnalysisRequest, Diagnosis, dict[str, str]](
