@@ -19,6 +19,7 @@ from pydantic_evals.evaluators import Evaluator, EvaluatorContext, EvaluatorOutp
 
 from architectures.common import AnalysisRequest
 from architectures.report import SEVERITY_RANK, AnomalyReport, Category, Diagnosis, Severity
+from architectures.resolve import OpenRequest
 
 __all__ = (
     'BATCH_DATASET',
@@ -122,8 +123,9 @@ class BatchDiagnosis(BaseModel):
     """One verdict per entity."""
 
 
-Inputs = AnalysisRequest | BatchRequest
-"""The inputs of a K8s case, single-entity or batch: what every architecture of the suite declares it takes."""
+Inputs = AnalysisRequest | BatchRequest | OpenRequest
+"""The inputs of a K8s case, single-entity, batch or open (no entity or windows named): what every architecture of
+the suite declares it takes."""
 
 Expected = Diagnosis | BatchDiagnosis
 """The expected output of a K8s case, single-entity or batch."""

@@ -20,6 +20,7 @@ from pydantic_ai.usage import UsageLimits
 from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchReport, BatchRequest, Expected, Inputs
 from architectures.common import MERGING_RULE, AnalysisRequest, require_steps, steps_enforced, tool_results
 from architectures.report import AnomalyReport
+from architectures.resolve import resolved
 from architectures.tools import (
     ToolFunction,
     analyze_cpu_metrics,
@@ -244,6 +245,6 @@ async def delegation(inputs: Inputs, model: Model) -> AnomalyReport | BatchRepor
         prompt = batch.task_text()
         with steps_enforced('batch_coordinator'):
             return (await _BATCH_COORDINATOR.run(prompt, model=model, deps=batch, usage_limits=_budget(batch))).output
-    request = AnalysisRequest.parse(inputs)
+    request = await resolved(inputs, model)  # an open request is resolved by an LLM step first
     with tool_assessments(request.tool_assessments):
         return (await investigate(request, model)).output

@@ -29,6 +29,7 @@ from architectures.common import (
     window_calls,
 )
 from architectures.report import AnomalyReport
+from architectures.resolve import resolved
 from architectures.tools.setting import tool_assessments
 from pytest_agentarch import architecture, call_tool
 
@@ -54,7 +55,7 @@ async def manual(inputs: Inputs, model: Model) -> AnomalyReport | BatchReport:
     batch = BatchRequest.of(inputs)
     if batch is not None:
         return await each_entity(batch, lambda request: _investigate(request, model))
-    request = AnalysisRequest.parse(inputs)
+    request = await resolved(inputs, model)  # an open request is resolved by an LLM step first
     with tool_assessments(request.tool_assessments):
         return await _investigate(request, model)
 

@@ -31,6 +31,7 @@ from architectures.common import (
     summary_prompt,
 )
 from architectures.report import AnomalyReport
+from architectures.resolve import resolved
 from architectures.tools import (
     ToolFunction,
     analyze_cpu_metrics,
@@ -163,7 +164,7 @@ async def specialized(inputs: Inputs, model: Model) -> AnomalyReport | BatchRepo
     batch = BatchRequest.of(inputs)
     if batch is not None:
         return await each_entity(batch, lambda request: _investigate(request, model))
-    request = AnalysisRequest.parse(inputs)
+    request = await resolved(inputs, model)  # an open request is resolved by an LLM step first
     with tool_assessments(request.tool_assessments):
         return await _investigate(request, model)
 

@@ -47,6 +47,7 @@ from architectures.common import (
     window_calls,
 )
 from architectures.report import AnomalyReport
+from architectures.resolve import resolved
 from architectures.tools.setting import tool_assessments
 from pytest_agentarch import architecture, call_tool
 
@@ -211,6 +212,6 @@ async def workflow(inputs: Inputs, model: Model) -> AnomalyReport | BatchReport:
     batch = BatchRequest.of(inputs)
     if batch is not None:
         return BatchReport(reports=await investigate_batch(batch.requests(), model))
-    request = AnalysisRequest.parse(inputs)
+    request = await resolved(inputs, model)  # an open request is resolved by an LLM step first
     with tool_assessments(request.tool_assessments):
         return (await investigate_batch([request], model))[0]

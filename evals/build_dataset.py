@@ -16,7 +16,9 @@ Cases:
   the wider taxonomy, last);
 - ambiguous requests about the same entities (a bare name, "tell me about", "is anything wrong with");
 - requests that suggest all is well about an anomalous entity, where an architecture with a union output type
-  (`single`) is tempted to answer with the wrong type (`NoAnomaly`).
+  (`single`) is tempted to answer with the wrong type (`NoAnomaly`);
+- open requests that name neither the entity nor the windows (a workload and a time of day, with the time the
+  question was asked), judged on the entity the answer names too.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pydantic_evals.evaluators import Contains, Evaluator, MaxModelRequests, Max
 from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchDiagnosis, BatchRequest, EntityVerdicts  # noqa: E402
 from architectures.common import ANALYSIS_TOOLS, AnalysisRequest, Undegraded  # noqa: E402
 from architectures.report import Diagnosis  # noqa: E402
+from architectures.resolve import OpenRequest  # noqa: E402
 from architectures.telemetry.scenarios import (  # noqa: E402
     ADAPTIVE_SCENARIOS,
     CONFOUNDED_SCENARIOS,
@@ -78,6 +81,37 @@ ALL_IS_WELL: tuple[tuple[str, str, str], ...] = (
 )
 """Anomalous entities asked about as if they were healthy."""
 
+OPEN: tuple[tuple[str, str, str], ...] = (
+    (
+        'open_checkout_slow_since',
+        'cpu-saturation-checkout',
+        'Checkout has been slow since about {since}, look into it.',
+    ),
+    (
+        'open_search_slow_since',
+        'noisy-neighbor-search',
+        'Users say search got slow at around {since}. What is going on?',
+    ),
+    (
+        'open_cart_restarting_since',
+        'memory-leak-cart',
+        'The cart service keeps restarting since {since} or so; find out why.',
+    ),
+    (
+        'open_frontend_busy_since',
+        'healthy-traffic-peak',
+        'The web frontend has looked busy since {since}. Is anything actually wrong?',
+    ),
+    (
+        'open_notifications_failing_since',
+        'network-errors-notifications',
+        'Notification emails started failing at {since}, please investigate.',
+    ),
+)
+"""Open requests: a workload and a time of day, asked at the end of the incident window; neither the entity nor the
+windows are named, so every architecture must resolve them itself (`architectures.resolve`). The answer must name
+the entity meant."""
+
 
 def _inputs(scenario: Scenario, prompt: str, *, tool_assessments: bool | None = None) -> AnalysisRequest:
     return AnalysisRequest(
@@ -113,17 +147,24 @@ def _requirements(exists: bool) -> TrajectoryRequirements:
 
 
 def _case(
-    name: str, scenario: Scenario, prompt: str, *, tool_assessments: bool | None = None
-) -> Case[AnalysisRequest, Diagnosis, dict[str, str]]:
-    verdict = {
+    name: str, scenario: Scenario, prompt: str, *, tool_assessments: bool | None = None, open_request: bool = False
+) -> Case[AnalysisRequest | OpenRequest, Diagnosis, dict[str, str]]:
+    verdict: dict[str, object] = {
         'anomaly_detected': scenario.expected_anomaly,
         'severity': scenario.expected_severity,
         'category': scenario.expected_category,
     }
+    inputs: AnalysisRequest | OpenRequest = _inputs(scenario, prompt, tool_assessments=tool_assessments)
+    if open_request:
+        # The question is asked at the end of the incident window and names its start as a time of day; the verdict
+        # must be about the entity it meant.
+        since = scenario.incident_start_dt.strftime('%H:%M')
+        inputs = OpenRequest(prompt=prompt.format(since=since), now=scenario.incident_end)
+        verdict['entity'] = scenario.entity
     exists = scenario.expected_category != 'entity_not_found'
     return Case(
         name=name,
-        inputs=_inputs(scenario, prompt, tool_assessments=tool_assessments),
+        inputs=inputs,
         expected_output=Diagnosis(
             entity=scenario.entity,
             anomaly_detected=scenario.expected_anomaly,
@@ -139,9 +180,10 @@ def _case(
     )
 
 
-def build() -> Dataset[AnalysisRequest, Diagnosis, dict[str, str]]:
-    """The dataset: the core scenarios, the ambiguous and the all-is-well requests, then the confounded scenarios and
-    those of the wider taxonomy (appended, so the cases before them keep their order)."""
+def build() -> Dataset[AnalysisRequest | OpenRequest, Diagnosis, dict[str, str]]:
+    """The dataset: the core scenarios, the ambiguous and the all-is-well requests, then the confounded scenarios,
+    those of the wider taxonomy, the cases beyond the fixed workflow and the open requests (appended, so the cases
+    before them keep their order)."""
     cases = [_case(s.id.replace('-', '_'), s, _clear_prompt(s)) for s in CORE_SCENARIOS]
     for name, scenario_id, template in (*AMBIGUOUS, *ALL_IS_WELL):
         scenario = scenario_by_id(scenario_id)
@@ -150,21 +192,24 @@ def build() -> Dataset[AnalysisRequest, Diagnosis, dict[str, str]]:
         _case(s.id.replace('-', '_'), s, _clear_prompt(s))
         for s in CONFOUNDED_SCENARIOS + TAXONOMY_SCENARIOS + ADAPTIVE_SCENARIOS
     )
+    cases.extend(_case(name, scenario_by_id(sid), template, open_request=True) for name, sid, template in OPEN)
     names = [c.name for c in cases]
     assert len(names) == len(set(names)), 'case names must be unique'
-    return Dataset[AnalysisRequest, Diagnosis, dict[str, str]](
+    return Dataset[AnalysisRequest | OpenRequest, Diagnosis, dict[str, str]](
         name='k8s_anomaly', cases=cases, evaluators=_evaluators()
     )
 
 
-def build_raw() -> Dataset[AnalysisRequest, Diagnosis, dict[str, str]]:
+def build_raw() -> Dataset[AnalysisRequest | OpenRequest, Diagnosis, dict[str, str]]:
     """The assessment-off dataset: the core scenarios' clear requests with `tool_assessments: false`, so every tool
     returns its statistics without a verdict and the architectures must reach the verdict from the numbers."""
     cases = [_case(s.id.replace('-', '_'), s, _clear_prompt(s), tool_assessments=False) for s in CORE_SCENARIOS]
-    return Dataset[AnalysisRequest, Diagnosis, dict[str, str]](name=RAW_DATASET, cases=cases, evaluators=_evaluators())
+    return Dataset[AnalysisRequest | OpenRequest, Diagnosis, dict[str, str]](
+        name=RAW_DATASET, cases=cases, evaluators=_evaluators()
+    )
 
 
-def _evaluators() -> list[Evaluator[AnalysisRequest, Diagnosis, dict[str, str]]]:
+def _evaluators() -> list[Evaluator[AnalysisRequest | OpenRequest, Diagnosis, dict[str, str]]]:
     return [
         # Generous: the canonical workflow needs 11 tool calls and about 30 model requests (specialized); the
         # limits only catch runaway loops.

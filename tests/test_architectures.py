@@ -7,6 +7,7 @@ import asyncio
 import importlib.util
 import itertools
 import json
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -31,7 +32,8 @@ from architectures.batch import BatchDiagnosis, BatchRequest, EntityVerdicts, Ex
 from architectures.common import AnalysisRequest, Undegraded, expected_steps, node_entity
 from architectures.delegation import investigate
 from architectures.report import AnomalyReport, Diagnosis
-from architectures.telemetry.scenarios import CORE_SCENARIOS, SCENARIOS, Scenario, scenario_by_id
+from architectures.resolve import OpenRequest
+from architectures.telemetry.scenarios import ADAPTIVE_SCENARIOS, CORE_SCENARIOS, SCENARIOS, Scenario, scenario_by_id
 from architectures.tools import get_entity_metadata
 from architectures.tools.setting import tool_assessments
 from architectures.workflow import culprit_pod, investigate_batch
@@ -80,13 +82,26 @@ def test_importing_the_package_registers_all_six() -> None:
     assert all(_arch(n).serves('k8s_anomaly') and not _arch(n).serves('other') for n in NAMES)
 
 
-@pytest.mark.parametrize('scenario', SCENARIOS, ids=[s.id for s in SCENARIOS])
+_WITHIN_THE_WORKFLOW = [s for s in SCENARIOS if s not in ADAPTIVE_SCENARIOS]
+
+
+@pytest.mark.parametrize('scenario', _WITHIN_THE_WORKFLOW, ids=[s.id for s in _WITHIN_THE_WORKFLOW])
 @pytest.mark.parametrize('name', NAMES)
 def test_reaches_the_expected_diagnosis(name: str, scenario: Scenario) -> None:
     report = asyncio.run(_arch(name).func(_inputs(scenario), SIM))
     assert isinstance(report, AnomalyReport)
     got = (report.anomaly_detected, report.category, report.severity)
     assert got == (scenario.expected_anomaly, scenario.expected_category, scenario.expected_severity), report
+
+
+@pytest.mark.parametrize('scenario', ADAPTIVE_SCENARIOS, ids=[s.id for s in ADAPTIVE_SCENARIOS])
+@pytest.mark.parametrize('name', ['manual', 'workflow', 'specialized'])
+def test_the_fixed_workflow_cannot_reach_a_verdict_its_calls_never_see(name: str, scenario: Scenario) -> None:
+    """The evidence is in other pods of the node, which the fixed stages never analyse: every assessment they get
+    says "no anomaly", and the model merging them by the rule answers so (tests/test_scenarios_adaptive.py)."""
+    report = asyncio.run(_arch(name).func(_inputs(scenario), SIM))
+    assert isinstance(report, AnomalyReport)
+    assert (report.anomaly_detected, report.category) == (False, 'none')
 
 
 @pytest.mark.parametrize('name', NAMES)
@@ -392,10 +407,15 @@ DATASET = Path(__file__).parent.parent / 'evals' / 'k8s_anomaly.yaml'
 
 @pytest.mark.parametrize('name', NAMES)
 def test_every_dataset_case_passes_with_one_trajectory_at_temperature_0(name: str) -> None:
-    """The dataset's own evaluators (verdict and expected steps) hold for every case, and runs never differ."""
+    """The dataset's own evaluators (verdict and expected steps) hold for every case within the fixed workflow, and
+    runs never differ. Left out, as `sim` misses them (docs/reference-suite.md): the cases beyond the fixed
+    workflow and the open requests."""
     install()
     dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
+    beyond = {s.id for s in ADAPTIVE_SCENARIOS}
     for case in dataset.cases:
+        if case.metadata['scenario'] in beyond or OpenRequest.of(case.inputs) is not None:
+            continue
         spec = CaseSpec(name=str(case.name), inputs=case.inputs, evaluators=[*case.evaluators, *dataset.evaluators])
         records = asyncio.run(run_case(_arch(name), SIM, spec, RunSettings(runs=3)))
         stats = case_stats(records, architecture=name, case=spec.name)
@@ -460,11 +480,19 @@ BATCH_DATASET = Path(__file__).parent.parent / 'evals' / 'k8s_anomaly_batch.yaml
 
 def test_cases_are_typed_requests_and_diagnoses_for_every_architecture() -> None:
     assert {(_arch(n).dataset_types().inputs, _arch(n).dataset_types().output) for n in NAMES} == {(Inputs, Expected)}
-    single = Dataset[AnalysisRequest, Diagnosis, Any].from_file(
+    single = Dataset[AnalysisRequest | OpenRequest, Diagnosis, Any].from_file(
         DATASET, custom_evaluator_types=[TrajectoryRequirements, Undegraded]
     )
-    assert all(isinstance(c.inputs, AnalysisRequest) and isinstance(c.expected_output, Diagnosis) for c in single.cases)
-    assert all(c.expected_output is not None and c.expected_output.entity == c.inputs.entity for c in single.cases)
+    assert all(isinstance(c.expected_output, Diagnosis) for c in single.cases)
+    clear = [c for c in single.cases if isinstance(c.inputs, AnalysisRequest)]
+    assert all(c.expected_output is not None and c.expected_output.entity == c.inputs.entity for c in clear)
+    opened = [c for c in single.cases if isinstance(c.inputs, OpenRequest)]
+    # An open request names neither the entity nor its windows; its expected answer names the entity meant.
+    assert len(opened) == 5 and len(clear) == len(single.cases) - 5
+    for case in opened:
+        assert isinstance(case.inputs, OpenRequest) and case.expected_output is not None
+        assert case.expected_output.entity.partition('/')[2] not in case.inputs.prompt
+        assert re.search(r'\d{4}-\d{2}-\d{2}', case.inputs.prompt) is None  # no date, only a time of day
     batch = Dataset[BatchRequest, BatchDiagnosis, Any].from_file(
         BATCH_DATASET, custom_evaluator_types=[EntityVerdicts, Undegraded]
     )
