@@ -4,6 +4,7 @@ clear request that never reaches it."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,12 +13,20 @@ from pydantic_ai import ModelRetry
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, ToolCallPart, ToolReturnPart
 from pydantic_ai.models import Model
 from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_evals import Dataset
 
-from architectures.common import AnalysisRequest, SkippedStepError
+from architectures.common import AnalysisRequest, SkippedStepError, Undegraded
+from architectures.report import AnomalyReport
 from architectures.resolve import OpenRequest, resolution_problem, resolved
 from architectures.telemetry import scenario_by_id
 from architectures.telemetry.backend import parse_time
+from architectures.tools import get_entity_metadata
 from architectures.tools.lookup import name_matches, search_entities, windows_since
+from pytest_agentarch import TrajectoryRequirements, call_tool
+from pytest_agentarch.core.stats import case_stats
+from pytest_agentarch.run import registry
+from pytest_agentarch.run.capture import install
+from pytest_agentarch.run.runner import CaseSpec, RunSettings, run_case
 
 CHECKOUT = scenario_by_id('cpu-saturation-checkout')
 
@@ -141,6 +150,7 @@ def _scripted(answer: dict[str, Any] | None = None, *, search: bool = True) -> F
     return FunctionModel(respond)
 
 
+WINDOWS_OF_CHECKOUT = (CHECKOUT.incident_start, CHECKOUT.incident_end)
 OPEN = {'prompt': 'Checkout has been slow since about 10:00, look into it.', 'now': CHECKOUT.incident_end}
 
 
@@ -233,3 +243,38 @@ def test_single_answers_an_open_request_with_its_resolving_agent() -> None:
 
     with pytest.raises(SkippedStepError, match=r'single_open answered without a step.*without finding the entity'):
         asyncio.run(single(OPEN, FunctionModel(answer_at_once)))
+
+
+def test_an_open_case_fails_a_right_verdict_about_the_wrong_entity() -> None:
+    """The open case's outcome evaluator checks the entity: the right verdict about another checkout pod fails."""
+    install()
+    path = Path(__file__).resolve().parents[1] / 'evals' / 'k8s_anomaly.yaml'
+    dataset = Dataset[Any, Any, Any].from_file(path, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
+    case = next(c for c in dataset.cases if c.name == 'open_checkout_slow_since')
+    outcome = [e for e in case.evaluators if not isinstance(e, TrajectoryRequirements)]
+
+    def answering(entity: str) -> registry.Architecture:
+        async def func(inputs: Any, model: Any) -> AnomalyReport:
+            # One call, so that the run captured something (a run that did nothing is a capture error).
+            await call_tool(
+                get_entity_metadata, 'k8s:pod', CHECKOUT.name, CHECKOUT.incident_start, CHECKOUT.incident_end
+            )
+            return AnomalyReport(
+                entity=entity,
+                anomaly_detected=True,
+                severity='high',
+                category='cpu_saturation',
+                evidence=[],
+                recommended_actions=[],
+                confidence=0.9,
+            )
+
+        return registry.Architecture(name='probe', description='', func=func)
+
+    def passed(entity: str) -> float:
+        spec = CaseSpec(name=str(case.name), inputs=case.inputs, evaluators=outcome)
+        records = asyncio.run(run_case(answering(entity), _Untouchable(), spec, RunSettings(runs=1)))
+        return case_stats(records, architecture='probe', case=spec.name).pass_rate.value
+
+    assert passed(CHECKOUT.entity) == 1.0
+    assert passed('k8s:pod/checkout-worker-6d7c8b9f5-b5n7m') == 0.0
