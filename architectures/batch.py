@@ -24,6 +24,7 @@ from architectures.resolve import OpenRequest
 __all__ = (
     'BATCH_DATASET',
     'RAW_DATASET',
+    'SEPARATING_DATASET',
     'BatchDiagnosis',
     'BatchReport',
     'BatchRequest',
@@ -39,6 +40,10 @@ BATCH_DATASET = 'k8s_anomaly_batch'
 RAW_DATASET = 'k8s_anomaly_raw'
 """The single-entity cases again with the tools' assessments off (`evals/k8s_anomaly_raw.yaml`): the verdict must come
 from the statistics."""
+
+SEPARATING_DATASET = 'k8s_anomaly_separating'
+"""Cases that separate the architectures (`evals/k8s_anomaly_separating.yaml`): cases the fixed workflow cannot solve
+and open requests that name neither the entity nor the windows; measured by the main job, not gated."""
 
 Entity = Annotated[str, Field(pattern=r'^k8s:(pod|node)/\S+$')]
 

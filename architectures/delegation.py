@@ -17,7 +17,15 @@ from pydantic_ai import Agent, AgentRunResult, ModelRetry, RunContext, Tool
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
-from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchReport, BatchRequest, Expected, Inputs
+from architectures.batch import (
+    BATCH_DATASET,
+    RAW_DATASET,
+    SEPARATING_DATASET,
+    BatchReport,
+    BatchRequest,
+    Expected,
+    Inputs,
+)
 from architectures.common import MERGING_RULE, AnalysisRequest, require_steps, steps_enforced, tool_results
 from architectures.report import AnomalyReport
 from architectures.resolve import resolved
@@ -233,7 +241,7 @@ async def investigate(request: AnalysisRequest, model: Model) -> AgentRunResult[
 @architecture(
     'delegation',
     description='coordinator agent delegating to metadata, metrics and logs sub-agents (usage rolled up)',
-    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET),
+    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET, SEPARATING_DATASET),
     inputs_type=Inputs,
     output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )

@@ -27,7 +27,16 @@ from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 from pydantic_graph import BaseNode, End, GraphBuilder, GraphRunContext
 
-from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchReport, BatchRequest, Expected, Inputs, each_entity
+from architectures.batch import (
+    BATCH_DATASET,
+    RAW_DATASET,
+    SEPARATING_DATASET,
+    BatchReport,
+    BatchRequest,
+    Expected,
+    Inputs,
+    each_entity,
+)
 from architectures.common import (
     LLM_STEP_LIMITS,
     AnalysisRequest,
@@ -209,7 +218,7 @@ _GRAPH = _build()
 @architecture(
     'hybrid',
     description='pydantic-graph: deterministic tool nodes, an adaptive agent node chosen by a per-stage rule',
-    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET),
+    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET, SEPARATING_DATASET),
     inputs_type=Inputs,
     output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )

@@ -12,7 +12,16 @@ from typing import Any
 
 from pydantic_ai.models import Model
 
-from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchReport, BatchRequest, Expected, Inputs, each_entity
+from architectures.batch import (
+    BATCH_DATASET,
+    RAW_DATASET,
+    SEPARATING_DATASET,
+    BatchReport,
+    BatchRequest,
+    Expected,
+    Inputs,
+    each_entity,
+)
 from architectures.common import (
     LLM_STEP_LIMITS,
     AnalysisRequest,
@@ -45,7 +54,7 @@ async def _run(call: PlannedCall) -> dict[str, Any]:
 @architecture(
     'manual',
     description='code calls the tools (gathered concurrently); the LLM only merges and summarises',
-    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET),
+    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET, SEPARATING_DATASET),
     inputs_type=Inputs,
     output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )

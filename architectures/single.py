@@ -15,7 +15,15 @@ from pydantic_ai import Agent, ModelRetry, RunContext, Tool
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
-from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchReport, BatchRequest, Expected, Inputs
+from architectures.batch import (
+    BATCH_DATASET,
+    RAW_DATASET,
+    SEPARATING_DATASET,
+    BatchReport,
+    BatchRequest,
+    Expected,
+    Inputs,
+)
 from architectures.common import (
     ANALYSIS_TOOLS,
     MERGING_RULE,
@@ -163,7 +171,7 @@ def _rests_on_every_entitys_steps(ctx: RunContext[BatchRequest], output: BatchRe
 @architecture(
     'single',
     description='one agent with every tool; the model decides the sequence',
-    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET),
+    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET, SEPARATING_DATASET),
     inputs_type=Inputs,
     output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )

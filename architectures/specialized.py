@@ -19,7 +19,16 @@ from pydantic_ai.messages import ModelRequest, ToolReturnPart
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage, UsageLimits
 
-from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchReport, BatchRequest, Expected, Inputs, each_entity
+from architectures.batch import (
+    BATCH_DATASET,
+    RAW_DATASET,
+    SEPARATING_DATASET,
+    BatchReport,
+    BatchRequest,
+    Expected,
+    Inputs,
+    each_entity,
+)
 from architectures.common import (
     AnalysisRequest,
     exists,
@@ -154,7 +163,7 @@ class _Investigation:
 @architecture(
     'specialized',
     description='one agent per tool, orchestrated by code; tool-less agents merge and summarise',
-    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET),
+    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET, SEPARATING_DATASET),
     inputs_type=Inputs,
     output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )

@@ -28,7 +28,15 @@ from pydantic_ai.exceptions import AgentRunError
 from pydantic_ai.models import Model
 from pydantic_evals.dataset import increment_eval_metric
 
-from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchReport, BatchRequest, Expected, Inputs
+from architectures.batch import (
+    BATCH_DATASET,
+    RAW_DATASET,
+    SEPARATING_DATASET,
+    BatchReport,
+    BatchRequest,
+    Expected,
+    Inputs,
+)
 from architectures.common import (
     LLM_STEP_LIMITS,
     AnalysisRequest,
@@ -202,7 +210,7 @@ async def investigate_batch(requests: Sequence[Any], model: Model) -> list[Anoma
 @architecture(
     'workflow',
     description='enhanced workflow: per-invocation cache, batch analysis, rule-based fallback',
-    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET),
+    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET, SEPARATING_DATASET),
     inputs_type=Inputs,
     output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )

@@ -1,9 +1,10 @@
 """Build `evals/k8s_anomaly.yaml` (and its JSON schema) from the scenario catalogue.
 
 Run from the repository root: `python evals/build_dataset.py`; it also writes `evals/k8s_anomaly_batch.yaml`, the
-batch cases (several entities per case, `architectures/batch.py`), and `evals/k8s_anomaly_raw.yaml`, the core
-scenarios with the tools' assessments off (`tool_assessments: false`). The expected answers come from
-`architectures/telemetry/scenarios/`, so the dataset cannot drift from the data.
+batch cases (several entities per case, `architectures/batch.py`), `evals/k8s_anomaly_raw.yaml`, the core
+scenarios with the tools' assessments off (`tool_assessments: false`), and `evals/k8s_anomaly_separating.yaml`, the
+cases that separate the architectures (the scenarios the fixed workflow cannot solve, and open requests). The
+expected answers come from `architectures/telemetry/scenarios/`, so the dataset cannot drift from the data.
 
 Each case is judged on two sides (the plugin's `run.sides`): its outcome (`Contains` on the verdict, the pass rate)
 and its path (`TrajectoryRequirements`, path conformance). The path requirements describe what any reasonable
@@ -16,15 +17,17 @@ Cases:
   the wider taxonomy, last);
 - ambiguous requests about the same entities (a bare name, "tell me about", "is anything wrong with");
 - requests that suggest all is well about an anomalous entity, where an architecture with a union output type
-  (`single`) is tempted to answer with the wrong type (`NoAnomaly`);
-- open requests that name neither the entity nor the windows (a workload and a time of day, with the time the
-  question was asked), judged on the entity the answer names too.
+  (`single`) is tempted to answer with the wrong type (`NoAnomaly`).
+
+The separating dataset's open requests name neither the entity nor the windows (a workload and a time of day, with
+the time the question was asked), and are judged on the entity the answer names too.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -32,7 +35,14 @@ sys.path.insert(0, str(ROOT))
 from pydantic_evals import Case, Dataset  # noqa: E402
 from pydantic_evals.evaluators import Contains, Evaluator, MaxModelRequests, MaxToolCalls  # noqa: E402
 
-from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchDiagnosis, BatchRequest, EntityVerdicts  # noqa: E402
+from architectures.batch import (  # noqa: E402
+    BATCH_DATASET,
+    RAW_DATASET,
+    SEPARATING_DATASET,
+    BatchDiagnosis,
+    BatchRequest,
+    EntityVerdicts,
+)
 from architectures.common import ANALYSIS_TOOLS, AnalysisRequest, Undegraded  # noqa: E402
 from architectures.report import Diagnosis  # noqa: E402
 from architectures.resolve import OpenRequest  # noqa: E402
@@ -48,6 +58,7 @@ from architectures.tools import get_entity_metadata  # noqa: E402
 from pytest_agentarch import TrajectoryRequirements  # noqa: E402
 
 OUT = ROOT / 'evals' / 'k8s_anomaly.yaml'
+SEPARATING_OUT = ROOT / 'evals' / f'{SEPARATING_DATASET}.yaml'
 BATCH_OUT = ROOT / 'evals' / 'k8s_anomaly_batch.yaml'
 RAW_OUT = ROOT / 'evals' / 'k8s_anomaly_raw.yaml'
 
@@ -148,7 +159,7 @@ def _requirements(exists: bool) -> TrajectoryRequirements:
 
 def _case(
     name: str, scenario: Scenario, prompt: str, *, tool_assessments: bool | None = None, open_request: bool = False
-) -> Case[AnalysisRequest | OpenRequest, Diagnosis, dict[str, str]]:
+) -> Case[Any, Diagnosis, dict[str, str]]:
     verdict: dict[str, object] = {
         'anomaly_detected': scenario.expected_anomaly,
         'severity': scenario.expected_severity,
@@ -180,36 +191,43 @@ def _case(
     )
 
 
-def build() -> Dataset[AnalysisRequest | OpenRequest, Diagnosis, dict[str, str]]:
-    """The dataset: the core scenarios, the ambiguous and the all-is-well requests, then the confounded scenarios,
-    those of the wider taxonomy, the cases beyond the fixed workflow and the open requests (appended, so the cases
-    before them keep their order)."""
+def build() -> Dataset[AnalysisRequest, Diagnosis, dict[str, str]]:
+    """The dataset: the core scenarios, the ambiguous and the all-is-well requests, then the confounded scenarios and
+    those of the wider taxonomy (appended, so the cases before them keep their order)."""
     cases = [_case(s.id.replace('-', '_'), s, _clear_prompt(s)) for s in CORE_SCENARIOS]
     for name, scenario_id, template in (*AMBIGUOUS, *ALL_IS_WELL):
         scenario = scenario_by_id(scenario_id)
         cases.append(_case(name, scenario, template.format(name=scenario.name, entity=scenario.entity)))
-    cases.extend(
-        _case(s.id.replace('-', '_'), s, _clear_prompt(s))
-        for s in CONFOUNDED_SCENARIOS + TAXONOMY_SCENARIOS + ADAPTIVE_SCENARIOS
+    cases.extend(_case(s.id.replace('-', '_'), s, _clear_prompt(s)) for s in CONFOUNDED_SCENARIOS + TAXONOMY_SCENARIOS)
+    return Dataset[AnalysisRequest, Diagnosis, dict[str, str]](
+        name='k8s_anomaly', cases=_unique(cases), evaluators=_evaluators()
     )
+
+
+def build_separating() -> Dataset[AnalysisRequest | OpenRequest, Diagnosis, dict[str, str]]:
+    """The cases that separate the architectures: the scenarios the fixed workflow cannot solve, asked clearly, then
+    the open requests. Measured by the main job, not gated (docs/ci-gates.md): `sim` misses every one of them."""
+    cases = [_case(s.id.replace('-', '_'), s, _clear_prompt(s)) for s in ADAPTIVE_SCENARIOS]
     cases.extend(_case(name, scenario_by_id(sid), template, open_request=True) for name, sid, template in OPEN)
+    return Dataset[AnalysisRequest | OpenRequest, Diagnosis, dict[str, str]](
+        name=SEPARATING_DATASET, cases=_unique(cases), evaluators=_evaluators()
+    )
+
+
+def _unique(cases: list[Case[Any, Diagnosis, dict[str, str]]]) -> list[Case[Any, Diagnosis, dict[str, str]]]:
     names = [c.name for c in cases]
     assert len(names) == len(set(names)), 'case names must be unique'
-    return Dataset[AnalysisRequest | OpenRequest, Diagnosis, dict[str, str]](
-        name='k8s_anomaly', cases=cases, evaluators=_evaluators()
-    )
+    return cases
 
 
-def build_raw() -> Dataset[AnalysisRequest | OpenRequest, Diagnosis, dict[str, str]]:
+def build_raw() -> Dataset[AnalysisRequest, Diagnosis, dict[str, str]]:
     """The assessment-off dataset: the core scenarios' clear requests with `tool_assessments: false`, so every tool
     returns its statistics without a verdict and the architectures must reach the verdict from the numbers."""
     cases = [_case(s.id.replace('-', '_'), s, _clear_prompt(s), tool_assessments=False) for s in CORE_SCENARIOS]
-    return Dataset[AnalysisRequest | OpenRequest, Diagnosis, dict[str, str]](
-        name=RAW_DATASET, cases=cases, evaluators=_evaluators()
-    )
+    return Dataset[AnalysisRequest, Diagnosis, dict[str, str]](name=RAW_DATASET, cases=cases, evaluators=_evaluators())
 
 
-def _evaluators() -> list[Evaluator[AnalysisRequest | OpenRequest, Diagnosis, dict[str, str]]]:
+def _evaluators() -> list[Evaluator[Any, Diagnosis, dict[str, str]]]:
     return [
         # Generous: the canonical workflow needs 11 tool calls and about 30 model requests (specialized); the
         # limits only catch runaway loops.
@@ -299,3 +317,5 @@ if __name__ == '__main__':
     print(f'wrote {RAW_OUT.relative_to(ROOT)} and its schema')
     build_batch().to_file(BATCH_OUT, custom_evaluator_types=[EntityVerdicts, Undegraded])
     print(f'wrote {BATCH_OUT.relative_to(ROOT)} and its schema')
+    build_separating().to_file(SEPARATING_OUT, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
+    print(f'wrote {SEPARATING_OUT.relative_to(ROOT)} and its schema')

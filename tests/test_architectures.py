@@ -407,15 +407,10 @@ DATASET = Path(__file__).parent.parent / 'evals' / 'k8s_anomaly.yaml'
 
 @pytest.mark.parametrize('name', NAMES)
 def test_every_dataset_case_passes_with_one_trajectory_at_temperature_0(name: str) -> None:
-    """The dataset's own evaluators (verdict and expected steps) hold for every case within the fixed workflow, and
-    runs never differ. Left out, as `sim` misses them (docs/reference-suite.md): the cases beyond the fixed
-    workflow and the open requests."""
+    """The dataset's own evaluators (verdict and expected steps) hold for every case, and runs never differ."""
     install()
     dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
-    beyond = {s.id for s in ADAPTIVE_SCENARIOS}
     for case in dataset.cases:
-        if case.metadata['scenario'] in beyond or OpenRequest.of(case.inputs) is not None:
-            continue
         spec = CaseSpec(name=str(case.name), inputs=case.inputs, evaluators=[*case.evaluators, *dataset.evaluators])
         records = asyncio.run(run_case(_arch(name), SIM, spec, RunSettings(runs=3)))
         stats = case_stats(records, architecture=name, case=spec.name)
@@ -480,19 +475,11 @@ BATCH_DATASET = Path(__file__).parent.parent / 'evals' / 'k8s_anomaly_batch.yaml
 
 def test_cases_are_typed_requests_and_diagnoses_for_every_architecture() -> None:
     assert {(_arch(n).dataset_types().inputs, _arch(n).dataset_types().output) for n in NAMES} == {(Inputs, Expected)}
-    single = Dataset[AnalysisRequest | OpenRequest, Diagnosis, Any].from_file(
+    single = Dataset[AnalysisRequest, Diagnosis, Any].from_file(
         DATASET, custom_evaluator_types=[TrajectoryRequirements, Undegraded]
     )
-    assert all(isinstance(c.expected_output, Diagnosis) for c in single.cases)
-    clear = [c for c in single.cases if isinstance(c.inputs, AnalysisRequest)]
-    assert all(c.expected_output is not None and c.expected_output.entity == c.inputs.entity for c in clear)
-    opened = [c for c in single.cases if isinstance(c.inputs, OpenRequest)]
-    # An open request names neither the entity nor its windows; its expected answer names the entity meant.
-    assert len(opened) == 5 and len(clear) == len(single.cases) - 5
-    for case in opened:
-        assert isinstance(case.inputs, OpenRequest) and case.expected_output is not None
-        assert case.expected_output.entity.partition('/')[2] not in case.inputs.prompt
-        assert re.search(r'\d{4}-\d{2}-\d{2}', case.inputs.prompt) is None  # no date, only a time of day
+    assert all(isinstance(c.inputs, AnalysisRequest) and isinstance(c.expected_output, Diagnosis) for c in single.cases)
+    assert all(c.expected_output is not None and c.expected_output.entity == c.inputs.entity for c in single.cases)
     batch = Dataset[BatchRequest, BatchDiagnosis, Any].from_file(
         BATCH_DATASET, custom_evaluator_types=[EntityVerdicts, Undegraded]
     )
@@ -520,12 +507,36 @@ def test_the_dataset_files_are_what_build_dataset_writes(tmp_path: Path) -> None
     module.build().to_file(tmp_path / DATASET.name, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
     module.build_batch().to_file(tmp_path / BATCH_DATASET.name, custom_evaluator_types=[EntityVerdicts, Undegraded])
     module.build_raw().to_file(tmp_path / RAW_DATASET.name, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
-    files = (DATASET, BATCH_DATASET, RAW_DATASET)
+    module.build_separating().to_file(
+        tmp_path / SEPARATING_DATASET.name, custom_evaluator_types=[TrajectoryRequirements, Undegraded]
+    )
+    files = (DATASET, BATCH_DATASET, RAW_DATASET, SEPARATING_DATASET)
     for path in (*files, *(p.with_name(f'{p.stem}_schema.json') for p in files)):
         assert (tmp_path / path.name).read_text() == path.read_text(), f'{path.name}: run python evals/build_dataset.py'
 
 
 RAW_DATASET = Path(__file__).parent.parent / 'evals' / 'k8s_anomaly_raw.yaml'
+SEPARATING_DATASET = Path(__file__).parent.parent / 'evals' / 'k8s_anomaly_separating.yaml'
+
+
+def test_the_separating_dataset_holds_the_cases_beyond_the_workflow_then_open_requests() -> None:
+    separating = Dataset[AnalysisRequest | OpenRequest, Diagnosis, Any].from_file(
+        SEPARATING_DATASET, custom_evaluator_types=[TrajectoryRequirements, Undegraded]
+    )
+    clear = [c for c in separating.cases if isinstance(c.inputs, AnalysisRequest)]
+    assert [c.name for c in clear] == [s.id.replace('-', '_') for s in ADAPTIVE_SCENARIOS]
+    assert all(c.expected_output is not None and c.expected_output.entity == c.inputs.entity for c in clear)
+    opened = [c for c in separating.cases if isinstance(c.inputs, OpenRequest)]
+    assert len(opened) == 5 and len(separating.cases) == 7
+    for case in opened:
+        # Neither the entity's name nor a date: a workload and a time of day; the expected answer names the entity.
+        assert isinstance(case.inputs, OpenRequest) and case.expected_output is not None
+        assert case.expected_output.entity.partition('/')[2] not in case.inputs.prompt
+        assert re.search(r'\d{4}-\d{2}-\d{2}', case.inputs.prompt) is None
+        scenario = scenario_by_id(str(case.metadata['scenario'])) if case.metadata else None
+        assert scenario is not None and case.inputs.now == scenario.incident_end
+        assert scenario.incident_start_dt.strftime('%H:%M') in case.inputs.prompt
+    assert all(_arch(n).serves('k8s_anomaly_separating') for n in NAMES)
 
 
 def test_a_case_can_turn_the_tools_assessments_off_without_touching_concurrent_runs() -> None:

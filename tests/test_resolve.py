@@ -248,7 +248,7 @@ def test_single_answers_an_open_request_with_its_resolving_agent() -> None:
 def test_an_open_case_fails_a_right_verdict_about_the_wrong_entity() -> None:
     """The open case's outcome evaluator checks the entity: the right verdict about another checkout pod fails."""
     install()
-    path = Path(__file__).resolve().parents[1] / 'evals' / 'k8s_anomaly.yaml'
+    path = Path(__file__).resolve().parents[1] / 'evals' / 'k8s_anomaly_separating.yaml'
     dataset = Dataset[Any, Any, Any].from_file(path, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
     case = next(c for c in dataset.cases if c.name == 'open_checkout_slow_since')
     outcome = [e for e in case.evaluators if not isinstance(e, TrajectoryRequirements)]
