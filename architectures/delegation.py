@@ -4,6 +4,10 @@ The coordinator decides which specialist to ask about which entity, in which ord
 holding only its own tools (metadata; CPU and memory metrics; logs). Every sub-agent runs with `usage=ctx.usage`,
 so its requests, tokens and tool calls add up in the coordinator's usage, and the coordinator's `UsageLimits`
 bound the whole delegation tree.
+
+An open request (no entity or windows named) is resolved first by the resolver's LLM step (`architectures.resolve`):
+the specialists take the windows from the request, and the coordinator's tools name only an entity, so the
+coordinator starts from the resolved request.
 """
 
 from __future__ import annotations
