@@ -19,10 +19,12 @@ from pydantic_evals.evaluators import Evaluator, EvaluatorContext, EvaluatorOutp
 
 from architectures.common import AnalysisRequest
 from architectures.report import SEVERITY_RANK, AnomalyReport, Category, Diagnosis, Severity
+from architectures.resolve import OpenRequest
 
 __all__ = (
     'BATCH_DATASET',
     'RAW_DATASET',
+    'SEPARATING_DATASET',
     'BatchDiagnosis',
     'BatchReport',
     'BatchRequest',
@@ -38,6 +40,10 @@ BATCH_DATASET = 'k8s_anomaly_batch'
 RAW_DATASET = 'k8s_anomaly_raw'
 """The single-entity cases again with the tools' assessments off (`evals/k8s_anomaly_raw.yaml`): the verdict must come
 from the statistics."""
+
+SEPARATING_DATASET = 'k8s_anomaly_separating'
+"""Cases that separate the architectures (`evals/k8s_anomaly_separating.yaml`): cases the fixed workflow cannot solve
+and open requests that name neither the entity nor the windows; measured by the main job, not gated."""
 
 Entity = Annotated[str, Field(pattern=r'^k8s:(pod|node)/\S+$')]
 
@@ -122,8 +128,9 @@ class BatchDiagnosis(BaseModel):
     """One verdict per entity."""
 
 
-Inputs = AnalysisRequest | BatchRequest
-"""The inputs of a K8s case, single-entity or batch: what every architecture of the suite declares it takes."""
+Inputs = AnalysisRequest | BatchRequest | OpenRequest
+"""The inputs of a K8s case, single-entity, batch or open (no entity or windows named): what every architecture of
+the suite declares it takes."""
 
 Expected = Diagnosis | BatchDiagnosis
 """The expected output of a K8s case, single-entity or batch."""

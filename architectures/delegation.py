@@ -4,6 +4,10 @@ The coordinator decides which specialist to ask about which entity, in which ord
 holding only its own tools (metadata; CPU and memory metrics; logs). Every sub-agent runs with `usage=ctx.usage`,
 so its requests, tokens and tool calls add up in the coordinator's usage, and the coordinator's `UsageLimits`
 bound the whole delegation tree.
+
+An open request (no entity or windows named) is resolved first by the resolver's LLM step (`architectures.resolve`):
+the specialists take the windows from the request, and the coordinator's tools name only an entity, so the
+coordinator starts from the resolved request.
 """
 
 from __future__ import annotations
@@ -17,9 +21,18 @@ from pydantic_ai import Agent, AgentRunResult, ModelRetry, RunContext, Tool
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
-from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchReport, BatchRequest, Expected, Inputs
+from architectures.batch import (
+    BATCH_DATASET,
+    RAW_DATASET,
+    SEPARATING_DATASET,
+    BatchReport,
+    BatchRequest,
+    Expected,
+    Inputs,
+)
 from architectures.common import MERGING_RULE, AnalysisRequest, require_steps, steps_enforced, tool_results
 from architectures.report import AnomalyReport
+from architectures.resolve import resolved
 from architectures.tools import (
     ToolFunction,
     analyze_cpu_metrics,
@@ -232,7 +245,7 @@ async def investigate(request: AnalysisRequest, model: Model) -> AgentRunResult[
 @architecture(
     'delegation',
     description='coordinator agent delegating to metadata, metrics and logs sub-agents (usage rolled up)',
-    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET),
+    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET, SEPARATING_DATASET),
     inputs_type=Inputs,
     output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )
@@ -244,6 +257,6 @@ async def delegation(inputs: Inputs, model: Model) -> AnomalyReport | BatchRepor
         prompt = batch.task_text()
         with steps_enforced('batch_coordinator'):
             return (await _BATCH_COORDINATOR.run(prompt, model=model, deps=batch, usage_limits=_budget(batch))).output
-    request = AnalysisRequest.parse(inputs)
+    request = await resolved(inputs, model)  # an open request is resolved by an LLM step first
     with tool_assessments(request.tool_assessments):
         return (await investigate(request, model)).output

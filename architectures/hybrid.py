@@ -12,7 +12,11 @@ Decision rule, per stage, from what is known when the stage starts:
   when the pod's merged report is an anomaly with confidence >= `CONFIDENT`: the pod's own data explains the
   incident and the node is only context. Adaptive (`NodeInvestigation`, an agent holding the four tools that
   chooses what to check, shown the pod's merged report) otherwise: the pod looks healthy or the signal is weak, so
-  the cause may sit on the node and judgement about where to look pays.
+  the cause may sit on the node and judgement about where to look pays. Its tools reach any entity, so it can look
+  at the node's other pods, which the fixed node stage never does (the separating dataset's cases need that).
+
+An open request (no entity or windows named) is resolved first by the resolver's LLM step (`architectures.resolve`);
+the graph then runs on the resolved request.
 """
 
 from __future__ import annotations
@@ -27,7 +31,16 @@ from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 from pydantic_graph import BaseNode, End, GraphBuilder, GraphRunContext
 
-from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchReport, BatchRequest, Expected, Inputs, each_entity
+from architectures.batch import (
+    BATCH_DATASET,
+    RAW_DATASET,
+    SEPARATING_DATASET,
+    BatchReport,
+    BatchRequest,
+    Expected,
+    Inputs,
+    each_entity,
+)
 from architectures.common import (
     LLM_STEP_LIMITS,
     AnalysisRequest,
@@ -47,6 +60,7 @@ from architectures.common import (
     window_calls,
 )
 from architectures.report import AnomalyReport
+from architectures.resolve import resolved
 from architectures.tools import ALL_TOOLS
 from architectures.tools.setting import tool_assessments
 from pytest_agentarch import architecture, call_tool
@@ -208,7 +222,7 @@ _GRAPH = _build()
 @architecture(
     'hybrid',
     description='pydantic-graph: deterministic tool nodes, an adaptive agent node chosen by a per-stage rule',
-    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET),
+    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET, SEPARATING_DATASET),
     inputs_type=Inputs,
     output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )
@@ -217,7 +231,7 @@ async def hybrid(inputs: Inputs, model: Model) -> AnomalyReport | BatchReport:
     batch = BatchRequest.of(inputs)
     if batch is not None:
         return await each_entity(batch, lambda request: _investigate(request, model))
-    request = AnalysisRequest.parse(inputs)
+    request = await resolved(inputs, model)  # an open request is resolved by an LLM step first
     with tool_assessments(request.tool_assessments):
         return await _investigate(request, model)
 

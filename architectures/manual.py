@@ -12,7 +12,16 @@ from typing import Any
 
 from pydantic_ai.models import Model
 
-from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchReport, BatchRequest, Expected, Inputs, each_entity
+from architectures.batch import (
+    BATCH_DATASET,
+    RAW_DATASET,
+    SEPARATING_DATASET,
+    BatchReport,
+    BatchRequest,
+    Expected,
+    Inputs,
+    each_entity,
+)
 from architectures.common import (
     LLM_STEP_LIMITS,
     AnalysisRequest,
@@ -29,6 +38,7 @@ from architectures.common import (
     window_calls,
 )
 from architectures.report import AnomalyReport
+from architectures.resolve import resolved
 from architectures.tools.setting import tool_assessments
 from pytest_agentarch import architecture, call_tool
 
@@ -44,7 +54,7 @@ async def _run(call: PlannedCall) -> dict[str, Any]:
 @architecture(
     'manual',
     description='code calls the tools (gathered concurrently); the LLM only merges and summarises',
-    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET),
+    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET, SEPARATING_DATASET),
     inputs_type=Inputs,
     output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )
@@ -54,7 +64,7 @@ async def manual(inputs: Inputs, model: Model) -> AnomalyReport | BatchReport:
     batch = BatchRequest.of(inputs)
     if batch is not None:
         return await each_entity(batch, lambda request: _investigate(request, model))
-    request = AnalysisRequest.parse(inputs)
+    request = await resolved(inputs, model)  # an open request is resolved by an LLM step first
     with tool_assessments(request.tool_assessments):
         return await _investigate(request, model)
 

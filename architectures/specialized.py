@@ -19,7 +19,16 @@ from pydantic_ai.messages import ModelRequest, ToolReturnPart
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage, UsageLimits
 
-from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchReport, BatchRequest, Expected, Inputs, each_entity
+from architectures.batch import (
+    BATCH_DATASET,
+    RAW_DATASET,
+    SEPARATING_DATASET,
+    BatchReport,
+    BatchRequest,
+    Expected,
+    Inputs,
+    each_entity,
+)
 from architectures.common import (
     AnalysisRequest,
     exists,
@@ -31,6 +40,7 @@ from architectures.common import (
     summary_prompt,
 )
 from architectures.report import AnomalyReport
+from architectures.resolve import resolved
 from architectures.tools import (
     ToolFunction,
     analyze_cpu_metrics,
@@ -153,7 +163,7 @@ class _Investigation:
 @architecture(
     'specialized',
     description='one agent per tool, orchestrated by code; tool-less agents merge and summarise',
-    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET),
+    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET, SEPARATING_DATASET),
     inputs_type=Inputs,
     output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )
@@ -163,7 +173,7 @@ async def specialized(inputs: Inputs, model: Model) -> AnomalyReport | BatchRepo
     batch = BatchRequest.of(inputs)
     if batch is not None:
         return await each_entity(batch, lambda request: _investigate(request, model))
-    request = AnalysisRequest.parse(inputs)
+    request = await resolved(inputs, model)  # an open request is resolved by an LLM step first
     with tool_assessments(request.tool_assessments):
         return await _investigate(request, model)
 

@@ -28,7 +28,15 @@ from pydantic_ai.exceptions import AgentRunError
 from pydantic_ai.models import Model
 from pydantic_evals.dataset import increment_eval_metric
 
-from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchReport, BatchRequest, Expected, Inputs
+from architectures.batch import (
+    BATCH_DATASET,
+    RAW_DATASET,
+    SEPARATING_DATASET,
+    BatchReport,
+    BatchRequest,
+    Expected,
+    Inputs,
+)
 from architectures.common import (
     LLM_STEP_LIMITS,
     AnalysisRequest,
@@ -47,6 +55,7 @@ from architectures.common import (
     window_calls,
 )
 from architectures.report import AnomalyReport
+from architectures.resolve import resolved
 from architectures.tools.setting import tool_assessments
 from pytest_agentarch import architecture, call_tool
 
@@ -201,7 +210,7 @@ async def investigate_batch(requests: Sequence[Any], model: Model) -> list[Anoma
 @architecture(
     'workflow',
     description='enhanced workflow: per-invocation cache, batch analysis, rule-based fallback',
-    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET),
+    datasets=('k8s_anomaly', RAW_DATASET, BATCH_DATASET, SEPARATING_DATASET),
     inputs_type=Inputs,
     output_type=Expected,  # a case expects the verdict (`Diagnosis`), not a whole report
 )
@@ -211,6 +220,6 @@ async def workflow(inputs: Inputs, model: Model) -> AnomalyReport | BatchReport:
     batch = BatchRequest.of(inputs)
     if batch is not None:
         return BatchReport(reports=await investigate_batch(batch.requests(), model))
-    request = AnalysisRequest.parse(inputs)
+    request = await resolved(inputs, model)  # an open request is resolved by an LLM step first
     with tool_assessments(request.tool_assessments):
         return (await investigate_batch([request], model))[0]

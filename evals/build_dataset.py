@@ -1,9 +1,10 @@
 """Build `evals/k8s_anomaly.yaml` (and its JSON schema) from the scenario catalogue.
 
 Run from the repository root: `python evals/build_dataset.py`; it also writes `evals/k8s_anomaly_batch.yaml`, the
-batch cases (several entities per case, `architectures/batch.py`), and `evals/k8s_anomaly_raw.yaml`, the core
-scenarios with the tools' assessments off (`tool_assessments: false`). The expected answers come from
-`architectures/telemetry/scenarios/`, so the dataset cannot drift from the data.
+batch cases (several entities per case, `architectures/batch.py`), `evals/k8s_anomaly_raw.yaml`, the core
+scenarios with the tools' assessments off (`tool_assessments: false`), and `evals/k8s_anomaly_separating.yaml`, the
+cases that separate the architectures (the scenarios the fixed workflow cannot solve, and open requests). The
+expected answers come from `architectures/telemetry/scenarios/`, so the dataset cannot drift from the data.
 
 Each case is judged on two sides (the plugin's `run.sides`): its outcome (`Contains` on the verdict, the pass rate)
 and its path (`TrajectoryRequirements`, path conformance). The path requirements describe what any reasonable
@@ -17,12 +18,16 @@ Cases:
 - ambiguous requests about the same entities (a bare name, "tell me about", "is anything wrong with");
 - requests that suggest all is well about an anomalous entity, where an architecture with a union output type
   (`single`) is tempted to answer with the wrong type (`NoAnomaly`).
+
+The separating dataset's open requests name neither the entity nor the windows (a workload and a time of day, with
+the time the question was asked), and are judged on the entity the answer names too.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -30,10 +35,19 @@ sys.path.insert(0, str(ROOT))
 from pydantic_evals import Case, Dataset  # noqa: E402
 from pydantic_evals.evaluators import Contains, Evaluator, MaxModelRequests, MaxToolCalls  # noqa: E402
 
-from architectures.batch import BATCH_DATASET, RAW_DATASET, BatchDiagnosis, BatchRequest, EntityVerdicts  # noqa: E402
+from architectures.batch import (  # noqa: E402
+    BATCH_DATASET,
+    RAW_DATASET,
+    SEPARATING_DATASET,
+    BatchDiagnosis,
+    BatchRequest,
+    EntityVerdicts,
+)
 from architectures.common import ANALYSIS_TOOLS, AnalysisRequest, Undegraded  # noqa: E402
 from architectures.report import Diagnosis  # noqa: E402
+from architectures.resolve import OpenRequest  # noqa: E402
 from architectures.telemetry.scenarios import (  # noqa: E402
+    ADAPTIVE_SCENARIOS,
     CONFOUNDED_SCENARIOS,
     CORE_SCENARIOS,
     TAXONOMY_SCENARIOS,
@@ -44,6 +58,7 @@ from architectures.tools import get_entity_metadata  # noqa: E402
 from pytest_agentarch import TrajectoryRequirements  # noqa: E402
 
 OUT = ROOT / 'evals' / 'k8s_anomaly.yaml'
+SEPARATING_OUT = ROOT / 'evals' / f'{SEPARATING_DATASET}.yaml'
 BATCH_OUT = ROOT / 'evals' / 'k8s_anomaly_batch.yaml'
 RAW_OUT = ROOT / 'evals' / 'k8s_anomaly_raw.yaml'
 
@@ -76,6 +91,37 @@ ALL_IS_WELL: tuple[tuple[str, str, str], ...] = (
     ),
 )
 """Anomalous entities asked about as if they were healthy."""
+
+OPEN: tuple[tuple[str, str, str], ...] = (
+    (
+        'open_checkout_slow_since',
+        'cpu-saturation-checkout',
+        'Checkout has been slow since about {since}, look into it.',
+    ),
+    (
+        'open_search_slow_since',
+        'noisy-neighbor-search',
+        'Users say search got slow at around {since}. What is going on?',
+    ),
+    (
+        'open_cart_restarting_since',
+        'memory-leak-cart',
+        'The cart service keeps restarting since {since} or so; find out why.',
+    ),
+    (
+        'open_frontend_busy_since',
+        'healthy-traffic-peak',
+        'The web frontend has looked busy since {since}. Is anything actually wrong?',
+    ),
+    (
+        'open_notifications_failing_since',
+        'network-errors-notifications',
+        'Notification emails started failing at {since}, please investigate.',
+    ),
+)
+"""Open requests: a workload and a time of day, asked at the end of the incident window; neither the entity nor the
+windows are named, so every architecture must resolve them itself (`architectures.resolve`). The answer must name
+the entity meant."""
 
 
 def _inputs(scenario: Scenario, prompt: str, *, tool_assessments: bool | None = None) -> AnalysisRequest:
@@ -112,17 +158,24 @@ def _requirements(exists: bool) -> TrajectoryRequirements:
 
 
 def _case(
-    name: str, scenario: Scenario, prompt: str, *, tool_assessments: bool | None = None
-) -> Case[AnalysisRequest, Diagnosis, dict[str, str]]:
-    verdict = {
+    name: str, scenario: Scenario, prompt: str, *, tool_assessments: bool | None = None, open_request: bool = False
+) -> Case[Any, Diagnosis, dict[str, str]]:
+    verdict: dict[str, object] = {
         'anomaly_detected': scenario.expected_anomaly,
         'severity': scenario.expected_severity,
         'category': scenario.expected_category,
     }
+    inputs: AnalysisRequest | OpenRequest = _inputs(scenario, prompt, tool_assessments=tool_assessments)
+    if open_request:
+        # The question is asked at the end of the incident window and names its start as a time of day; the verdict
+        # must be about the entity it meant.
+        since = scenario.incident_start_dt.strftime('%H:%M')
+        inputs = OpenRequest(prompt=prompt.format(since=since), now=scenario.incident_end)
+        verdict['entity'] = scenario.entity
     exists = scenario.expected_category != 'entity_not_found'
     return Case(
         name=name,
-        inputs=_inputs(scenario, prompt, tool_assessments=tool_assessments),
+        inputs=inputs,
         expected_output=Diagnosis(
             entity=scenario.entity,
             anomaly_detected=scenario.expected_anomaly,
@@ -146,11 +199,25 @@ def build() -> Dataset[AnalysisRequest, Diagnosis, dict[str, str]]:
         scenario = scenario_by_id(scenario_id)
         cases.append(_case(name, scenario, template.format(name=scenario.name, entity=scenario.entity)))
     cases.extend(_case(s.id.replace('-', '_'), s, _clear_prompt(s)) for s in CONFOUNDED_SCENARIOS + TAXONOMY_SCENARIOS)
+    return Dataset[AnalysisRequest, Diagnosis, dict[str, str]](
+        name='k8s_anomaly', cases=_unique(cases), evaluators=_evaluators()
+    )
+
+
+def build_separating() -> Dataset[AnalysisRequest | OpenRequest, Diagnosis, dict[str, str]]:
+    """The cases that separate the architectures: the scenarios the fixed workflow cannot solve, asked clearly, then
+    the open requests. Measured by the main job, not gated (docs/ci-gates.md): `sim` misses every one of them."""
+    cases = [_case(s.id.replace('-', '_'), s, _clear_prompt(s)) for s in ADAPTIVE_SCENARIOS]
+    cases.extend(_case(name, scenario_by_id(sid), template, open_request=True) for name, sid, template in OPEN)
+    return Dataset[AnalysisRequest | OpenRequest, Diagnosis, dict[str, str]](
+        name=SEPARATING_DATASET, cases=_unique(cases), evaluators=_evaluators()
+    )
+
+
+def _unique(cases: list[Case[Any, Diagnosis, dict[str, str]]]) -> list[Case[Any, Diagnosis, dict[str, str]]]:
     names = [c.name for c in cases]
     assert len(names) == len(set(names)), 'case names must be unique'
-    return Dataset[AnalysisRequest, Diagnosis, dict[str, str]](
-        name='k8s_anomaly', cases=cases, evaluators=_evaluators()
-    )
+    return cases
 
 
 def build_raw() -> Dataset[AnalysisRequest, Diagnosis, dict[str, str]]:
@@ -160,7 +227,7 @@ def build_raw() -> Dataset[AnalysisRequest, Diagnosis, dict[str, str]]:
     return Dataset[AnalysisRequest, Diagnosis, dict[str, str]](name=RAW_DATASET, cases=cases, evaluators=_evaluators())
 
 
-def _evaluators() -> list[Evaluator[AnalysisRequest, Diagnosis, dict[str, str]]]:
+def _evaluators() -> list[Evaluator[Any, Diagnosis, dict[str, str]]]:
     return [
         # Generous: the canonical workflow needs 11 tool calls and about 30 model requests (specialized); the
         # limits only catch runaway loops.
@@ -250,3 +317,5 @@ if __name__ == '__main__':
     print(f'wrote {RAW_OUT.relative_to(ROOT)} and its schema')
     build_batch().to_file(BATCH_OUT, custom_evaluator_types=[EntityVerdicts, Undegraded])
     print(f'wrote {BATCH_OUT.relative_to(ROOT)} and its schema')
+    build_separating().to_file(SEPARATING_OUT, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
+    print(f'wrote {SEPARATING_OUT.relative_to(ROOT)} and its schema')

@@ -7,6 +7,7 @@ import asyncio
 import importlib.util
 import itertools
 import json
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -31,7 +32,8 @@ from architectures.batch import BatchDiagnosis, BatchRequest, EntityVerdicts, Ex
 from architectures.common import AnalysisRequest, Undegraded, expected_steps, node_entity
 from architectures.delegation import investigate
 from architectures.report import AnomalyReport, Diagnosis
-from architectures.telemetry.scenarios import CORE_SCENARIOS, SCENARIOS, Scenario, scenario_by_id
+from architectures.resolve import OpenRequest
+from architectures.telemetry.scenarios import ADAPTIVE_SCENARIOS, CORE_SCENARIOS, SCENARIOS, Scenario, scenario_by_id
 from architectures.tools import get_entity_metadata
 from architectures.tools.setting import tool_assessments
 from architectures.workflow import culprit_pod, investigate_batch
@@ -80,13 +82,26 @@ def test_importing_the_package_registers_all_six() -> None:
     assert all(_arch(n).serves('k8s_anomaly') and not _arch(n).serves('other') for n in NAMES)
 
 
-@pytest.mark.parametrize('scenario', SCENARIOS, ids=[s.id for s in SCENARIOS])
+_WITHIN_THE_WORKFLOW = [s for s in SCENARIOS if s not in ADAPTIVE_SCENARIOS]
+
+
+@pytest.mark.parametrize('scenario', _WITHIN_THE_WORKFLOW, ids=[s.id for s in _WITHIN_THE_WORKFLOW])
 @pytest.mark.parametrize('name', NAMES)
 def test_reaches_the_expected_diagnosis(name: str, scenario: Scenario) -> None:
     report = asyncio.run(_arch(name).func(_inputs(scenario), SIM))
     assert isinstance(report, AnomalyReport)
     got = (report.anomaly_detected, report.category, report.severity)
     assert got == (scenario.expected_anomaly, scenario.expected_category, scenario.expected_severity), report
+
+
+@pytest.mark.parametrize('scenario', ADAPTIVE_SCENARIOS, ids=[s.id for s in ADAPTIVE_SCENARIOS])
+@pytest.mark.parametrize('name', ['manual', 'workflow', 'specialized'])
+def test_the_fixed_workflow_cannot_reach_a_verdict_its_calls_never_see(name: str, scenario: Scenario) -> None:
+    """The evidence is in other pods of the node, which the fixed stages never analyse: every assessment they get
+    says "no anomaly", and the model merging them by the rule answers so (tests/test_scenarios_adaptive.py)."""
+    report = asyncio.run(_arch(name).func(_inputs(scenario), SIM))
+    assert isinstance(report, AnomalyReport)
+    assert (report.anomaly_detected, report.category) == (False, 'none')
 
 
 @pytest.mark.parametrize('name', NAMES)
@@ -492,12 +507,36 @@ def test_the_dataset_files_are_what_build_dataset_writes(tmp_path: Path) -> None
     module.build().to_file(tmp_path / DATASET.name, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
     module.build_batch().to_file(tmp_path / BATCH_DATASET.name, custom_evaluator_types=[EntityVerdicts, Undegraded])
     module.build_raw().to_file(tmp_path / RAW_DATASET.name, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
-    files = (DATASET, BATCH_DATASET, RAW_DATASET)
+    module.build_separating().to_file(
+        tmp_path / SEPARATING_DATASET.name, custom_evaluator_types=[TrajectoryRequirements, Undegraded]
+    )
+    files = (DATASET, BATCH_DATASET, RAW_DATASET, SEPARATING_DATASET)
     for path in (*files, *(p.with_name(f'{p.stem}_schema.json') for p in files)):
         assert (tmp_path / path.name).read_text() == path.read_text(), f'{path.name}: run python evals/build_dataset.py'
 
 
 RAW_DATASET = Path(__file__).parent.parent / 'evals' / 'k8s_anomaly_raw.yaml'
+SEPARATING_DATASET = Path(__file__).parent.parent / 'evals' / 'k8s_anomaly_separating.yaml'
+
+
+def test_the_separating_dataset_holds_the_cases_beyond_the_workflow_then_open_requests() -> None:
+    separating = Dataset[AnalysisRequest | OpenRequest, Diagnosis, Any].from_file(
+        SEPARATING_DATASET, custom_evaluator_types=[TrajectoryRequirements, Undegraded]
+    )
+    clear = [c for c in separating.cases if isinstance(c.inputs, AnalysisRequest)]
+    assert [c.name for c in clear] == [s.id.replace('-', '_') for s in ADAPTIVE_SCENARIOS]
+    assert all(c.expected_output is not None and c.expected_output.entity == c.inputs.entity for c in clear)
+    opened = [c for c in separating.cases if isinstance(c.inputs, OpenRequest)]
+    assert len(opened) == 5 and len(separating.cases) == 7
+    for case in opened:
+        # Neither the entity's name nor a date: a workload and a time of day; the expected answer names the entity.
+        assert isinstance(case.inputs, OpenRequest) and case.expected_output is not None
+        assert case.expected_output.entity.partition('/')[2] not in case.inputs.prompt
+        assert re.search(r'\d{4}-\d{2}-\d{2}', case.inputs.prompt) is None
+        scenario = scenario_by_id(str(case.metadata['scenario'])) if case.metadata else None
+        assert scenario is not None and case.inputs.now == scenario.incident_end
+        assert scenario.incident_start_dt.strftime('%H:%M') in case.inputs.prompt
+    assert all(_arch(n).serves('k8s_anomaly_separating') for n in NAMES)
 
 
 def test_a_case_can_turn_the_tools_assessments_off_without_touching_concurrent_runs() -> None:

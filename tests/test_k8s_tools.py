@@ -30,6 +30,7 @@ from architectures.statistics import (
 from architectures.telemetry import SCENARIOS, FixtureBackend, Scenario, get_backend, scenario_by_id, use_backend
 from architectures.telemetry.backend import DEFAULT_DATA_DIR, parse_bytes, parse_cpu
 from architectures.telemetry.generate import generate
+from architectures.telemetry.scenarios import ADAPTIVE_SCENARIOS
 from architectures.tools.rules import ASSESSMENT_VARIABLE
 from architectures.tools.thresholds import CRASH_MIN_RESTARTS, NETWORK_MIN_LINES
 
@@ -233,7 +234,12 @@ def test_noisy_neighbour_pod_sees_its_saturated_node() -> None:
 
 
 # --- calibration --------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize('scenario', SCENARIOS, ids=lambda s: s.id)
+# The cases beyond the fixed workflow are left out: their evidence is in other pods of the node, by design
+# (tests/test_scenarios_adaptive.py shows the investigation below merges to "no anomaly" for them).
+WITHIN_THE_WORKFLOW = [s for s in SCENARIOS if s not in ADAPTIVE_SCENARIOS]
+
+
+@pytest.mark.parametrize('scenario', WITHIN_THE_WORKFLOW, ids=lambda s: s.id)
 def test_merged_investigation_yields_the_expected_diagnosis(scenario: Scenario) -> None:
     verdict = merge([result['assessment'] for result in investigation(scenario)])
     assert (verdict['anomaly_detected'], verdict['category'], verdict['severity']) == (
@@ -270,7 +276,9 @@ NODE_CAUSED = {'node-disk-harms-pod'}
 """Scenarios whose pod looks healthy to every analysis of its own: only its node shows the cause."""
 
 
-@pytest.mark.parametrize('scenario', [s for s in ANOMALOUS if s.id not in NODE_CAUSED], ids=lambda s: s.id)
+@pytest.mark.parametrize(
+    'scenario', [s for s in ANOMALOUS if s.id not in NODE_CAUSED and s not in ADAPTIVE_SCENARIOS], ids=lambda s: s.id
+)
 @pytest.mark.parametrize('with_baseline', [False, True])
 def test_metadata_and_the_primary_tool_alone_suffice(scenario: Scenario, with_baseline: bool) -> None:
     extra = baseline(scenario) if with_baseline else ()

@@ -53,8 +53,8 @@ def _holds(document: Json, scenario: Scenario, reading: Reading) -> bool:
     return bool(values) and reading.low <= median(values) <= reading.high
 
 
-def test_the_catalogue_has_28_scenarios_with_unique_ids_and_the_new_categories() -> None:
-    assert len(SCENARIOS) == 29  # 28 with data, and pod-not-found
+def test_the_catalogue_has_30_scenarios_with_unique_ids_and_the_new_categories() -> None:
+    assert len(SCENARIOS) == 31  # 30 with data, and pod-not-found
     assert len({s.id for s in SCENARIOS}) == len(SCENARIOS)
     assert len({s.name for s in SCENARIOS}) == len(SCENARIOS)
     assert {s.expected_category for s in TAXONOMY_SCENARIOS} == {

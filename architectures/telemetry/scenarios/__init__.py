@@ -16,6 +16,7 @@ from typing import Literal
 from architectures.report import Category, Severity
 
 __all__ = (
+    'ADAPTIVE_SCENARIOS',
     'BASELINE_MINUTES',
     'CONFOUNDED_SCENARIOS',
     'CORE_SCENARIOS',
@@ -528,7 +529,46 @@ TAXONOMY_SCENARIOS: tuple[Scenario, ...] = (
 never ready, node conditions (NotReady, PIDPressure), OOM kills that are not a leak, autoscalers at their maximum or
 flapping, and throttling by a pod's own quota told from a noisy neighbour."""
 
-SCENARIOS: tuple[Scenario, ...] = CORE_SCENARIOS + CONFOUNDED_SCENARIOS + TAXONOMY_SCENARIOS
+ADAPTIVE_SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        id='dns-cache-timeouts-shipping',
+        entity_type='k8s:pod',
+        name='shipping-quotes-6d9c8b7f5-x4k2m',
+        incident_start='2026-04-11T09:00:00Z',
+        expected_anomaly=True,
+        expected_category='network_errors',
+        expected_severity='medium',
+        description=(
+            'Beyond the fixed workflow, a DNS fault: the cluster DNS stops answering the node-local DNS cache of the '
+            "shipping pod's node in time (the cache logs upstream i/o timeouts, about eight a minute, none in the "
+            "baseline); the cache retries and serves late, so the pod's carrier quotes take 2.5-3.5 s instead of "
+            "0.3 s, all answered. The pod's own CPU, memory, object and logs (slow requests, no error) and its "
+            "node's are normal: the evidence is in another pod of the node, the cache, which the fixed stages "
+            'never analyse.'
+        ),
+    ),
+    Scenario(
+        id='dns-flood-neighbour-catalog',
+        entity_type='k8s:pod',
+        name='catalog-api-7f6e5d4c3-b8n2v',
+        incident_start='2026-04-12T10:00:00Z',
+        expected_anomaly=True,
+        expected_category='noisy_neighbor',
+        expected_severity='medium',
+        description=(
+            'Beyond the fixed workflow, a neighbour that hogs a shared resource of the node: a crawler job started '
+            "on the catalog pod's node at the incident start resolves about 1,900 names a second through the "
+            "node-local DNS cache both use; the cache's forwarder reaches its concurrency limit, the crawler's "
+            "lookups time out, and the catalog pod's searches slow from 0.2 s to about 2 s. The catalog pod's own "
+            "data and its node's hold only the symptom (node CPU and memory are moderate); the crawler and the "
+            "cache are found only among the node's other pods."
+        ),
+    ),
+)
+"""Cases the fixed workflow cannot solve: the evidence is in another pod of the entity's node (the node lists its
+pods), which only an investigation choosing its next step reaches."""
+
+SCENARIOS: tuple[Scenario, ...] = CORE_SCENARIOS + CONFOUNDED_SCENARIOS + TAXONOMY_SCENARIOS + ADAPTIVE_SCENARIOS
 """All shipped scenarios, in dataset order."""
 
 
