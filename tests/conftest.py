@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import subprocess
 import sys
 import textwrap
@@ -101,6 +102,25 @@ on two workers. The rest run in one process: their results reach the controller 
 `test_json_report_is_the_same_with_and_without_xdist_for_one_seed` compares whole."""
 
 
+CHILD_ADDOPTS = '-p no:hypothesispytest -p no:logfire -p no:pytest_logfire'
+"""Options for every pytest session a test starts (through `PYTEST_ADDOPTS`): the pytest plugins of this
+environment's test tools that the plugin under test neither uses nor offers. Each would cost every child session and
+xdist worker some CPU for nothing: Hypothesis' plugin imports Hypothesis in its terminal summary (about 0.25 s), and
+logfire's two import the whole SDK and register their options. The sessions under test never use them, and users'
+sessions are judged with them in the main session, which keeps every installed plugin."""
+
+
+def _child_addopts() -> str:
+    return f'{CHILD_ADDOPTS} {os.environ.get("PYTEST_ADDOPTS", "")}'.strip()
+
+
+@pytest.fixture(autouse=True)
+def _lean_child_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every pytest process a test starts (`subprocess`, xdist workers, in-process runs) leaves out `CHILD_ADDOPTS`'s
+    plugins; set per test, so this session's own workers, started before any test, keep them."""
+    monkeypatch.setenv('PYTEST_ADDOPTS', _child_addopts())
+
+
 @pytest.fixture
 def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """pytester whose in-process runs each start with an empty architecture registry and leave it as it was.
@@ -122,6 +142,8 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
                 registry._add(arch)  # pyright: ignore[reportPrivateUsage]
 
     monkeypatch.setattr(pytester, 'inline_run', isolated)
+    # pytester clears PYTEST_ADDOPTS for its runs; its sessions are child sessions like any other.
+    monkeypatch.setenv('PYTEST_ADDOPTS', CHILD_ADDOPTS)
     return pytester
 
 

@@ -4,6 +4,7 @@ and delegation's usage roll-up. Driven by the simulated model at temperature 0 a
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import itertools
 import json
@@ -405,11 +406,17 @@ def test_delegation_rolls_sub_agent_usage_into_the_coordinator() -> None:
 DATASET = Path(__file__).parent.parent / 'evals' / 'k8s_anomaly.yaml'
 
 
+@functools.cache
+def _dataset() -> Dataset[Any, Any, Any]:
+    """The K8s dataset, read once for the module (0.1 s of CPU a read; the tests below only read its cases)."""
+    return Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
+
+
 @pytest.mark.parametrize('name', NAMES)
 def test_every_dataset_case_passes_with_one_trajectory_at_temperature_0(name: str) -> None:
     """The dataset's own evaluators (verdict and expected steps) hold for every case, and runs never differ."""
     install()
-    dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
+    dataset = _dataset()
     for case in dataset.cases:
         spec = CaseSpec(name=str(case.name), inputs=case.inputs, evaluators=[*case.evaluators, *dataset.evaluators])
         records = asyncio.run(run_case(_arch(name), SIM, spec, RunSettings(runs=3)))
@@ -423,7 +430,7 @@ def test_a_case_gives_the_same_runs_whatever_ran_before_it_in_the_process() -> N
     """Reproducibility across xdist schedules: no state carries over from one item to the next."""
     install()
     model = SimulatedModel(temperature=0.7)
-    dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
+    dataset = _dataset()
     cases = {str(c.name): c for c in dataset.cases}
 
     def runs(arch: str, case: str) -> list[tuple[Any, ...]]:
@@ -442,7 +449,7 @@ TEMPERATURES = (0.0, 0.1, 0.4, 0.7, 1.2)
 
 
 def _determinism(name: str, case: str, temperature: float, runs: int) -> float:
-    dataset = Dataset[Any, Any, Any].from_file(DATASET, custom_evaluator_types=[TrajectoryRequirements, Undegraded])
+    dataset = _dataset()
     inputs = next(c.inputs for c in dataset.cases if c.name == case)
     spec = CaseSpec(name=case, inputs=inputs)
     records = asyncio.run(run_case(_arch(name), SimulatedModel(temperature=temperature), spec, RunSettings(runs=runs)))

@@ -121,6 +121,7 @@ def _session(json_path: Path, *extra: str) -> int:
 
 
 def _merge(*args: str | Path) -> tuple[int, str, str]:
+    """`agentarch merge` as a user runs it: its own process, its exit status, its output."""
     done = subprocess.run(
         [sys.executable, '-m', 'pytest_agentarch', 'merge', *map(str, args)],
         capture_output=True,
@@ -129,6 +130,14 @@ def _merge(*args: str | Path) -> tuple[int, str, str]:
         check=False,
     )
     return done.returncode, done.stdout, done.stderr
+
+
+def _merge_here(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    """The same command in this process (`_merge` shows the process's exit status is the command's)."""
+    capsys.readouterr()
+    status = main(['merge', *map(str, args)])
+    out, err = capsys.readouterr()
+    return status, out, err
 
 
 @pytest.fixture(scope='module')
@@ -164,9 +173,14 @@ def _comparable(path: Path) -> Any:
 
 
 @pytest.mark.parametrize('count', [1, 2, 3])
-def test_merged_shards_equal_the_one_session(sessions: dict[str, Any], count: int) -> None:
+def test_merged_shards_equal_the_one_session(
+    sessions: dict[str, Any], count: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     merged = sessions['dir'] / f'merged-{count}.json'
-    status, out, err = _merge(*sessions[count], '-o', merged)
+    if count == 3:  # as its own process: the exit status a CI step sees
+        status, out, err = _merge(*sessions[count], '-o', merged)
+    else:
+        status, out, err = _merge_here(capsys, *sessions[count], '-o', merged)
     assert err == ''
     # The session missed gates (items below 0.7 determinism) and so exits 1; the merge says the same.
     assert sessions['whole_status'] == 1
@@ -206,18 +220,21 @@ def _mutated(source: Path, target: Path, change: Any) -> Path:
     return target
 
 
-def _refused(*args: str | Path) -> str:
-    status, out, err = _merge(*args)
-    assert status == 4, out + err
-    return err
-
-
-def test_mismatched_shards_are_refused_with_the_reason(sessions: dict[str, Any]) -> None:
+def test_mismatched_shards_are_refused_with_the_reason(
+    sessions: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     tmp: Path = sessions['dir']
     one, two, three = sessions[3]
     out = tmp / 'refused.json'
 
-    err = _refused(one, two, '-o', out)
+    def _refused(*args: str | Path) -> str:
+        status, stdout, err = _merge_here(capsys, *args)
+        assert status == 4, stdout + err
+        return err
+
+    # The refusal as its own process: exit status 4 and the reason on stderr.
+    status, stdout, err = _merge(one, two, '-o', out)
+    assert status == 4, stdout + err
     assert 'shard(s) 3/3 missing' in err
     err = _refused(one, two, three, one, '-o', out)
     assert f'shard 1/3 is given twice: {one} and {one}' in err

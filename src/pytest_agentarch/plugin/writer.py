@@ -11,7 +11,6 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from ..reports.html import write_html
 from ..reports.markdown import append_markdown, render_markdown
 from ..reports.report import Report, write_json
 from .options import Settings
@@ -25,6 +24,9 @@ def write_report(report: Report, settings: Settings) -> list[str]:
     if (json_path := settings.json_path) is not None:
         writes.append(('JSON report', json_path, lambda: write_json(report, json_path)))
     if (html_path := settings.html_path) is not None:
+        # Imported here: most sessions write no HTML, and every pytest session of the user imports this module.
+        from ..reports.html import write_html
+
         writes.append(('HTML report', html_path, lambda: write_html(report, html_path)))
     if settings.markdown_path is not None or os.environ.get('GITHUB_STEP_SUMMARY'):
         text = render_markdown(report)
