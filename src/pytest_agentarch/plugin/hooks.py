@@ -50,7 +50,7 @@ from .options import SETTINGS, Settings, add_options, planned_gates
 from .progress import WORKER_KEY, ProgressHooks, WorkerProgress
 from .remote import check_remote_workers
 from .runtime import RUNTIME, Runtime
-from .session import COLLECTOR, STOPPED_BY, WIRE_KEY, Collector, is_controller
+from .session import COLLECTOR, STOPPED_BY, WIRE_KEY, Collector, is_controller, to_wire
 from .sharding import ShardHooks
 
 STORE_KEY = 'agentarch_store'
@@ -286,7 +286,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if call.when == 'call' and (results := item.stash.get(ITEM_RESULTS, None)):
         _fingerprint(item, results)
-        setattr(report, WIRE_KEY, [r.to_wire() for r in results])
+        # The results themselves: made plain data only if the report leaves this process (to_serializable below);
+        # a session without xdist hands them to its collector as they are.
+        setattr(report, WIRE_KEY, results)
         # JUnit properties: the call report and (junitxml reads them there) the teardown report, which copies them
         # from the item; both travel under xdist.
         settings = item.config.stash[SETTINGS]
@@ -321,7 +323,7 @@ def pytest_report_to_serializable(
 ) -> Generator[None, Any, Any]:
     data = yield
     if data is not None and hasattr(report, WIRE_KEY):
-        data[WIRE_KEY] = getattr(report, WIRE_KEY)
+        data[WIRE_KEY] = [to_wire(r) for r in getattr(report, WIRE_KEY)]
     return data
 
 
