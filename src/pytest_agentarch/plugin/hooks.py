@@ -41,7 +41,7 @@ from ..requests.stack import build_judge, build_model, no_live_judge
 from ..requests.store import StoreError, open_limits, open_store, store_handle
 from ..run import capture, capture_requests, registry, tracing
 from ..run.capture import uninstall
-from ..run.memory import tune_gc, untune_gc
+from ..run.memory import settle, tune_gc, untune_gc
 from . import evaluator_names, hookspecs
 from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
 from .endings import conftest_registry_error, sequential_warnings
@@ -279,6 +279,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
             _fingerprint(item, [partial])
             collector.add(partial)
         raise
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    if isinstance(item, DatasetItem) or uses_arch(item):
+        settle()  # the item's garbage collected, what it keeps frozen (run/memory.py)
 
 
 @pytest.hookimpl(wrapper=True)
