@@ -241,6 +241,45 @@ def test_json_report_is_the_same_with_and_without_xdist_for_one_seed(pytester: p
     assert untimed(json.loads(pytester.path.joinpath('out', 'c.json').read_text())) != untimed(reports['a'])
 
 
+def test_a_session_without_xdist_builds_its_report_from_the_items_own_results(
+    pytester: pytest.Pytester, project: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In one process the controller takes each item's results as the item made them: no record is copied to plain
+    # data and back (that is for reports crossing to an xdist controller), and the statistics an item judged its
+    # gates on are the report's, not computed a second time. Four items: four computations, no copies.
+    from pytest_agentarch.core.records import RunRecord
+    from pytest_agentarch.plugin import collection, hooks
+    from pytest_agentarch.reports import report as report_module
+
+    calls = {'case_stats': 0, 'to_wire': 0, 'from_wire': 0}
+    stats_of = collection.case_stats
+
+    def counted_stats(*args: Any, **kwargs: Any) -> Any:
+        calls['case_stats'] += 1
+        return stats_of(*args, **kwargs)
+
+    for module in (collection, hooks, report_module):
+        monkeypatch.setattr(module, 'case_stats', counted_stats)
+    to_wire, from_wire = RunRecord.to_wire, RunRecord.from_wire.__func__  # type: ignore[attr-defined]
+
+    def counted_to_wire(self: RunRecord) -> dict[str, Any]:
+        calls['to_wire'] += 1
+        return to_wire(self)
+
+    def counted_from_wire(cls: type[RunRecord], data: dict[str, Any]) -> RunRecord:
+        calls['from_wire'] += 1
+        return from_wire(cls, data)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(RunRecord, 'to_wire', counted_to_wire)
+    monkeypatch.setattr(RunRecord, 'from_wire', classmethod(counted_from_wire))
+    project(SEEDED, cases=TWO_CASES)
+    result = pytester.runpytest_inprocess('-n', '0', '--runs=6', '--min-pass-rate=0', '--agentarch-json=a.json')
+    result.assert_outcomes(passed=4)
+    assert calls == {'case_stats': 4, 'to_wire': 0, 'from_wire': 0}
+    report = load(pytester, 'a.json')
+    assert [sum(v.count for v in c.variants) for a in report.architectures for c in a.cases] == [6, 6, 6, 6]
+
+
 CRASHING = """
     import os
 

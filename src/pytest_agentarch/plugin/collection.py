@@ -382,6 +382,8 @@ class DatasetItem(pytest.Item):
             not_run=not_run,
             stopped_by=stopped_by,
             sequential=self.sequential.model_dump() if self.sequential is not None else None,
+            # Only statistics of exactly these records (an interrupted or stopped item has none yet).
+            stats=self.stats if self.stats is not None and self.stats.runs == len(records) else None,
         )
 
     def repr_failure(

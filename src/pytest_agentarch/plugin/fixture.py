@@ -151,6 +151,7 @@ class BoundArchitecture:
                 dataset=None,
                 records=records,
                 expected_steps=spec.expected_steps,
+                stats=stats,
             )
         )
         return stats

@@ -41,7 +41,7 @@ from ..requests.stack import build_judge, build_model, no_live_judge
 from ..requests.store import StoreError, open_limits, open_store, store_handle
 from ..run import capture, capture_requests, registry, tracing
 from ..run.capture import uninstall
-from ..run.memory import tune_gc, untune_gc
+from ..run.memory import settle, tune_gc, untune_gc
 from . import evaluator_names, hookspecs
 from .collection import ITEM_RESULTS, DatasetFile, DatasetItem, is_dataset_file
 from .endings import conftest_registry_error, sequential_warnings
@@ -50,7 +50,7 @@ from .options import SETTINGS, Settings, add_options, planned_gates
 from .progress import WORKER_KEY, ProgressHooks, WorkerProgress
 from .remote import check_remote_workers
 from .runtime import RUNTIME, Runtime
-from .session import COLLECTOR, STOPPED_BY, WIRE_KEY, Collector, is_controller
+from .session import COLLECTOR, STOPPED_BY, WIRE_KEY, Collector, is_controller, to_wire
 from .sharding import ShardHooks
 
 STORE_KEY = 'agentarch_store'
@@ -281,12 +281,20 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         raise
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    if isinstance(item, DatasetItem) or uses_arch(item):
+        settle()  # the item's garbage collected, what it keeps frozen (run/memory.py)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
     if call.when == 'call' and (results := item.stash.get(ITEM_RESULTS, None)):
         _fingerprint(item, results)
-        setattr(report, WIRE_KEY, [r.to_wire() for r in results])
+        # The results themselves: made plain data only if the report leaves this process (to_serializable below);
+        # a session without xdist hands them to its collector as they are.
+        setattr(report, WIRE_KEY, results)
         # JUnit properties: the call report and (junitxml reads them there) the teardown report, which copies them
         # from the item; both travel under xdist.
         settings = item.config.stash[SETTINGS]
@@ -321,7 +329,7 @@ def pytest_report_to_serializable(
 ) -> Generator[None, Any, Any]:
     data = yield
     if data is not None and hasattr(report, WIRE_KEY):
-        data[WIRE_KEY] = getattr(report, WIRE_KEY)
+        data[WIRE_KEY] = [to_wire(r) for r in getattr(report, WIRE_KEY)]
     return data
 
 

@@ -23,7 +23,7 @@ import pytest
 
 from ..reports import progress
 from .options import SETTINGS
-from .session import WIRE_KEY, Collector
+from .session import WIRE_KEY, Collector, runs_of
 
 __all__ = ('INTERVAL', 'PROGRESS_KEY', 'RUN_DONE', 'WORKER_KEY', 'ProgressHooks', 'WorkerProgress')
 
@@ -150,7 +150,7 @@ class ProgressHooks:
             done = getattr(report, PROGRESS_KEY, None)
             if done is None:  # the item's own report: its final count
                 data = getattr(report, WIRE_KEY, None) or []
-                done = sum(len(d['records']) + d['not_run'] for d in data) if data else None
+                done = sum(runs_of(d) for d in data) if data else None
             if done is not None:
                 self.state.finished(report.nodeid, done)
         return (yield from self._around(self.during_items))

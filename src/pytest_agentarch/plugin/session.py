@@ -24,10 +24,28 @@ from .endings import ending, sequential_warnings
 from .options import SETTINGS
 from .writer import write_report
 
-__all__ = ('COLLECTOR', 'STOPPED_BY', 'WIRE_KEY', 'Collector', 'is_controller')
+__all__ = ('COLLECTOR', 'STOPPED_BY', 'WIRE_KEY', 'Collector', 'from_wire', 'is_controller', 'runs_of', 'to_wire')
 
 WIRE_KEY = 'agentarch'
-"""The attribute (and serialized key) of a TestReport that carries an item's results."""
+"""The attribute (and serialized key) of a TestReport that carries an item's results: `ItemResult`s in the process
+that ran the item, their `to_wire` dicts once the report is serialized (an xdist worker's, sent to the controller)."""
+
+
+def to_wire(result: ItemResult | dict[str, Any]) -> dict[str, Any]:
+    """An item's result as plain data (a report serialized twice holds plain data already)."""
+    return result.to_wire() if isinstance(result, ItemResult) else result
+
+
+def from_wire(result: ItemResult | dict[str, Any]) -> ItemResult:
+    """An item's result from a report: as it is when the item ran in this process, rebuilt when it came as data."""
+    return result if isinstance(result, ItemResult) else ItemResult.from_wire(result)
+
+
+def runs_of(result: ItemResult | dict[str, Any]) -> int:
+    """The runs an item's result accounts for: those made and those not run."""
+    if isinstance(result, ItemResult):
+        return len(result.records) + result.not_run
+    return len(result['records']) + int(result['not_run'])
 
 
 STOPPED_BY = pytest.StashKey[str]()
@@ -75,7 +93,7 @@ class Collector:
         if report.failed and report.nodeid not in self.expected:
             self.failed_tests.add(report.nodeid)
         if data is not None:
-            self.results[report.nodeid] = [ItemResult.from_wire(d) for d in data]
+            self.results[report.nodeid] = [from_wire(d) for d in data]
         elif report.failed and report.nodeid in self.expected:
             # xdist reports an item whose worker died with when='???': keep the first reason an item gives.
             lines = report.longreprtext.strip().splitlines()

@@ -90,6 +90,9 @@ class ItemResult:
     """The case's fingerprint (`metadata.case_fingerprint`); None for runs that are not a dataset case."""
     sequential: dict[str, Any] | None = None
     """`SequentialItem` as plain data, when the item ran under `--agentarch-sequential`."""
+    stats: CaseStats | None = None
+    """The statistics the item judged its gates on, in the process that ran it: the report reuses them at their
+    level instead of computing them again. Not sent on the wire (a controller recomputes them from the records)."""
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -347,14 +350,18 @@ def build_report(
         name, model_label = key
         cases: list[CaseReport] = []
         for item in sorted(by_arch[key], key=lambda i: (i.case, i.nodeid)):
-            stats = case_stats(
-                item.records,
-                architecture=name,
-                case=item.case,
-                dataset=item.dataset,
-                expected_steps=item.expected_steps,
-                level=level,
-                model=model_label,
+            stats = (
+                item.stats
+                if item.stats is not None and item.stats.level == level
+                else case_stats(
+                    item.records,
+                    architecture=name,
+                    case=item.case,
+                    dataset=item.dataset,
+                    expected_steps=item.expected_steps,
+                    level=level,
+                    model=model_label,
+                )
             )
             misses = [Miss.model_validate(m) for m in item.misses]
             all_misses.extend(misses)
