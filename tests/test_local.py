@@ -267,6 +267,8 @@ def test_every_architecture_agent_is_covered() -> None:
         'ask_metadata_specialist',
         'ask_metrics_specialist',
         'ask_logs_specialist',
+        'find_entities',
+        'incident_windows',
     }
 
 
