@@ -17,7 +17,15 @@ repository's datasets on `sim`) also runs once, in a child process of this one, 
 (user + system, start to exit: interpreter, collection, reports included) against the floor's CPU for the same
 number of runs, measured in the rounds just before.
 
-Usage: python benchmarks/main_job.py [--runs 2] [--rounds 3] [--cores 2] [--session]
+With `--paired N`, nothing else runs: the floor and the session are both measured as whole processes, N times each,
+interleaved (floor then session, then session then floor, ...), and each session is set against the floor measured
+beside it. The floor process (`--floor-process`) makes the main job's runs exactly as the session does (every
+architecture on every case, `--runs 20` gathered per item, one item after another) bare, under the collector setting
+the session runs its items with; both sides pay for their interpreter and imports. Pairing cancels the slow drift of a
+shared machine's load, which moved a one-off session-against-rounds ratio by more than its target's margin; the
+median pair and the range of the pairs are reported.
+
+Usage: python benchmarks/main_job.py [--runs 2] [--rounds 3] [--cores 2] [--session] [--paired N]
 """
 
 from __future__ import annotations
@@ -125,7 +133,19 @@ def main() -> None:
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--cores', type=int, default=2, help='cores the main job is spread over')
     parser.add_argument('--session', action='store_true', help="also run the main job's pytest session once")
+    parser.add_argument(
+        '--paired', type=int, metavar='N', help='measure the floor and the session as whole processes, N pairs'
+    )
+    parser.add_argument('--floor-process', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.floor_process:
+        floor_process()
+        return
+    if args.paired is not None:
+        if args.paired < 1:
+            parser.error(f'--paired: must be at least 1, got {args.paired}')
+        paired(args.paired)
+        return
     cases = load_cases()
     model = resolve_model('sim')
     per_run: dict[str, list[float]] = {k: [] for k in ('a', 'b', "a'", "b'")}
@@ -163,17 +183,60 @@ def main() -> None:
     )
     print(f"  run path against its floor: b/a = {b / a:.2f}, b'/min(a, a') = {b_tuned / floor:.2f} (target <= 1.2)")
     if args.session:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        command = [sys.executable, '-m', 'pytest', '--arch', 'all', '--runs', str(MAIN_JOB_RUNS), '--assert=plain']
-        done = subprocess.run([*command, '-n', '0', '-p', 'no:randomly', '-q'], cwd=ROOT, capture_output=True)
-        wall = time.perf_counter() - t0
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        session_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        session_cpu, wall, returncode = child_cpu(SESSION)
         print(
-            f'the main job session ({job} runs, -n 0, exit {done.returncode}): {session_cpu:.0f} s CPU, {wall:.0f} s '
+            f'the main job session ({job} runs, -n 0, exit {returncode}): {session_cpu:.0f} s CPU, {wall:.0f} s '
             f"wall; {session_cpu / (job * floor):.2f}x the floor's {job * floor:.0f} s CPU (target <= 1.25)"
         )
+
+
+SESSION = [sys.executable, '-m', 'pytest', '--arch', 'all', '--runs', str(MAIN_JOB_RUNS), '--assert=plain', '-n', '0']
+SESSION += ['-p', 'no:randomly', '-q']
+"""The main job's pytest session on one core (`scripts/main.sh` spreads the same items over every core)."""
+
+FLOOR = [sys.executable, str(Path(__file__).resolve()), '--floor-process']
+"""The same runs made bare, in a process of their own."""
+
+
+def child_cpu(command: list[str]) -> tuple[float, float, int]:
+    """CPU seconds (user + system, start to exit) and wall seconds of a child process, and its exit status."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode not in (0, 1):  # 1: some runs failed their evaluators, which the main job reports
+        output = done.stdout.decode()[-2000:] + done.stderr.decode()[-2000:]
+        sys.exit(f'{" ".join(command[1:4])} exited {done.returncode}:\n{output}')
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall, done.returncode
+
+
+def floor_process() -> None:
+    """The main job's runs, bare: every architecture on every case, `MAIN_JOB_RUNS` runs gathered per item, one item
+    after another, as a `-n 0` session makes them, under the collector setting its items run with."""
+    cases = load_cases()
+    model = resolve_model('sim')
+    capture.uninstall()
+    Agent.instrument_all(False)
+    memory.tune_gc()
+    asyncio.run(bare(model, cases, MAIN_JOB_RUNS))
+
+
+def paired(pairs: int) -> None:
+    """The session against the floor, both whole processes, `pairs` times, interleaved."""
+    ratios = []
+    for p in range(pairs):
+        order = (('floor', FLOOR), ('session', SESSION)) if p % 2 == 0 else (('session', SESSION), ('floor', FLOOR))
+        cpu_of = {}
+        for name, command in order:
+            cpu_of[name], wall, _ = child_cpu(command)
+            print(f'  pair {p + 1}: {name:<7} {cpu_of[name]:6.1f} s CPU, {wall:6.1f} s wall', flush=True)
+        ratios.append(cpu_of['session'] / cpu_of['floor'])
+        print(f'  pair {p + 1}: session / floor = {ratios[-1]:.2f}', flush=True)
+    print(
+        f'the main job session against its bare floor, {pairs} interleaved pair(s): '
+        f'median {statistics.median(ratios):.2f}x (pairs {min(ratios):.2f}-{max(ratios):.2f}; target <= 1.25)'
+    )
 
 
 if __name__ == '__main__':

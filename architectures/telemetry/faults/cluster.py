@@ -16,6 +16,7 @@ __all__ = (
     'companions',
     'healthy_node',
     'node_event',
+    'node_local_dns',
     'observe',
     'pod_event',
     'quiet_node',
@@ -73,6 +74,26 @@ def service_pod(
         limits=limits,
         container=container,
         probe=probe,
+    )
+
+
+def node_local_dns(b: Builder, host: Host, name: str) -> Json:
+    """The node-local DNS cache on `host` (a hostNetwork DaemonSet pod, `kube-system`), which every pod of the node
+    resolves through: `service_pod`'s keyword arguments for it (its uid drawn here)."""
+    return service_pod(
+        b,
+        host,
+        name=name,
+        namespace='kube-system',
+        app='node-local-dns',
+        pod_ip=host.ip,  # a hostNetwork DaemonSet: the node's own address
+        version='1.23.1',
+        requests={'cpu': '25m', 'memory': '5Mi'},
+        limits={'cpu': '500m', 'memory': '128Mi'},
+        container='node-cache',
+        created_minute=-60 * 24 * 9,
+        image_name='k8s-dns-node-cache',
+        owner_kind='DaemonSet',
     )
 
 

@@ -11,6 +11,7 @@ from architectures.telemetry.builder import INCIDENT, MIB, MINUTES, Builder
 from architectures.telemetry.faults import (
     Companion,
     Host,
+    node_local_dns,
     observe,
     quiet_node,
     request_line,
@@ -98,21 +99,7 @@ def build(b: Builder) -> None:
 
     b.request_logs(f'k8s:pod/{pod}', 0, MINUTES, 3.0, line)
 
-    cache = service_pod(
-        b,
-        host,
-        name=CACHE_POD,
-        namespace='kube-system',
-        app='node-local-dns',
-        pod_ip=host.ip,  # a hostNetwork DaemonSet: the node's own address
-        version='1.23.1',
-        requests={'cpu': '25m', 'memory': '5Mi'},
-        limits={'cpu': '500m', 'memory': '128Mi'},
-        container='node-cache',
-        created_minute=-60 * 24 * 9,
-        image_name='k8s-dns-node-cache',
-        owner_kind='DaemonSet',
-    )
+    cache = node_local_dns(b, host, CACHE_POD)
     steady_usage(b, CACHE_POD, host.name, cpu=(0.04, 0.15), memory_mib=22, throttled=(0.0, 0.5))
     observe(b, cache)
     names = ('api.carrier-dhl.example.com.', 'api.carrier-ups.example.com.', 'api.carrier-dpd.example.com.')

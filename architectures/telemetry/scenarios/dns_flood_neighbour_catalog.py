@@ -11,6 +11,7 @@ from architectures.telemetry.builder import INCIDENT, MIB, MINUTES, Builder
 from architectures.telemetry.faults import (
     Companion,
     Host,
+    node_local_dns,
     observe,
     quiet_node,
     request_line,
@@ -106,21 +107,7 @@ def build(b: Builder) -> None:
 
     b.request_logs(f'k8s:pod/{pod}', 0, MINUTES, 4.0, line)
 
-    cache = service_pod(
-        b,
-        host,
-        name=CACHE_POD,
-        namespace='kube-system',
-        app='node-local-dns',
-        pod_ip=host.ip,  # a hostNetwork DaemonSet: the node's own address
-        version='1.23.1',
-        requests={'cpu': '25m', 'memory': '5Mi'},
-        limits={'cpu': '500m', 'memory': '128Mi'},
-        container='node-cache',
-        created_minute=-60 * 24 * 9,
-        image_name='k8s-dns-node-cache',
-        owner_kind='DaemonSet',
-    )
+    cache = node_local_dns(b, host, CACHE_POD)
     cache_cpu = [b.noisy(0.04, 0.15) if m < INCIDENT else b.noisy(0.3, 0.08) for m in range(MINUTES)]
     cache_memory = [b.noisy(22 * MIB, 0.01) if m < INCIDENT else b.noisy(48 * MIB, 0.02) for m in range(MINUTES)]
     b.pod_series(CACHE_POD, host.name, cache_cpu, cache_memory, b.flat(MINUTES, 0.002, 0.5))
