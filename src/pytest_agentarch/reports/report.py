@@ -367,7 +367,9 @@ def build_report(
     name). An architecture on two models is two rows: runs of different models are never pooled.
 
     `level` is the trajectory level of the headline determinism and of the variants listed. Architectures are
-    compared pairwise, and with `baseline` when one is given, at that level."""
+    compared pairwise, and with `baseline` when one is given, at that level. When the items come from more than one
+    dataset (the tests that are not dataset cases count as one), each architecture's summary is also computed per
+    dataset (`ArchitectureReport.by_dataset`)."""
     order = {m: i for i, m in enumerate(models or [])}
     by_arch: dict[tuple[str, str | None], list[ItemResult]] = defaultdict(list)
     all_items = list(items)

@@ -369,8 +369,9 @@ def _miss_row(m: Miss) -> str:
 
 
 def render_session(report: Report, *, verbose: bool) -> list[str]:
-    """The body of the terminal summary section: what was run, the summary table, the session's spend, with
-    `verbose` the case table, then scores and labels, reported metrics, gate misses, interrupted and missing items."""
+    """The body of the terminal summary section: what was run, the summary table, the session's spend, in a session
+    of several datasets the same figures per dataset, with `verbose` the case table, then scores and labels,
+    reported metrics, gate misses, interrupted and missing items."""
     level = report.level
     lines = [
         f'{"models" if len(report.models) > 1 else "model"} {", ".join(report.models) or report.model}, '
