@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -205,13 +206,18 @@ def test_each_dataset_is_reported_apart_with_the_figures_worked_out_by_hand(suit
         '4',
         '4',
         '0',
-        *['all 4 runs raised ValueError'] * 3,
-        '1.0',
+        'all 4 runs raised ValueError',
         '0.0% [0%\u201349%] n=4',
         '-',
-        '0.00 (k=4)',
+        '0.00',
     ]
-    assert rows['one_entity', 'narrow'][9:12] == ['1.5', '100.0% [34%\u2013100%] n=8', '87.5% [3%\u2013100%] n=8']
+    assert rows['one_entity', 'narrow'][6:] == [
+        '87.5% [2%\u2013100%] n=8',
+        '100.0% [34%\u2013100%] n=8',
+        '87.5% [3%\u2013100%] n=8',
+        '1.00',
+    ]
+    assert '<th>path conformance</th><th>pass^4</th></tr>' in page
 
 
 def test_a_session_of_one_dataset_shows_no_breakdown(suite: pytest.Pytester) -> None:
@@ -301,14 +307,25 @@ def test_merged_shards_carry_the_breakdown_of_the_one_session(
 
 
 def _item(
-    architecture: str, dataset: str | None, case: str, passed: list[bool], model: str | None = None
+    architecture: str,
+    dataset: str | None,
+    case: str,
+    passed: list[bool],
+    model: str | None = None,
+    raised: str | None = None,
+    path: bool = False,
 ) -> ItemResult:
+    """An item whose run i passes when `passed[i]` (trajectory a, else b), or raises `raised` in every run; with
+    `path`, its case has a path evaluator (every run that did not raise conforms)."""
     records = [
-        RunRecord(
+        RunRecord(index=i, duration=0.1, error_type=raised, error_message='stopped', path_checked=path)
+        if raised
+        else RunRecord(
             index=i,
             duration=0.1,
             trajectory='a' if ok else 'b',
             assertions=[Assertion(name='EqualsExpected', value=ok)],
+            path_checked=path,
         )
         for i, ok in enumerate(passed)
     ]
@@ -371,3 +388,51 @@ def test_a_datasets_breakdown_is_the_summary_of_a_session_of_that_dataset_alone(
     assert any(line.startswith('by dataset (') for line in render_session(report, verbose=False))
     assert '### By dataset' in render_markdown(report)
     assert 'data-table="by-dataset"' in render_html(report)
+
+
+def test_dataset_names_are_escaped_in_every_output() -> None:
+    hostile = '<script>document.title="pwned"</script>|`x`'
+    items = [_item('x', 'one', 'c1', [True, False]), _item('x', hostile, 'c2', [False, False])]
+    report = build_report(items, model='m', seed=0, runs=2, missing={})
+    page = render_html(report)
+    assert '<script>' not in page
+    assert 'data-dataset="&lt;script&gt;document.title=&quot;pwned&quot;&lt;/script&gt;|`x`"' in page
+    markdown = render_markdown(report)
+    assert '<script>' not in markdown
+    assert '| &lt;script&gt;document.title="pwned"&lt;/script&gt;\\|\\`x\\` | x |' in markdown
+
+
+def test_the_by_dataset_table_fits_a_1280_pixel_window(tmp_path: Path) -> None:
+    from test_html_report import MEASURE, browse
+
+    # The main job's shape: its datasets and architectures on one model, path conformance, and whole datasets that
+    # raised. (Two models with long names widen the architecture column past the window, as they do the summary's.)
+    names = ['k8s_anomaly', 'k8s_anomaly_batch', 'k8s_anomaly_raw', 'k8s_anomaly_separating']
+    architectures = ['delegation', 'hybrid', 'manual', 'single', 'specialized', 'workflow']
+    items = [
+        _item(
+            arch,
+            dataset,
+            f'{dataset}_{i}',
+            [True] * 20,
+            raised='SkippedStepError' if arch in ('single', 'delegation') and dataset != 'k8s_anomaly' else None,
+            path=True,
+        )
+        for arch in architectures
+        for dataset in names
+        for i in range(2)
+    ]
+    report = build_report(items, model='sim', seed=0, runs=20, missing={})
+    page = render_html(report)
+    assert '<td>all 40 runs raised SkippedStepError</td>' in page
+    assert '<th>path conformance</th>' in page
+    policy = re.search(r'<meta http-equiv="Content-Security-Policy"[^>]*>', page)
+    assert policy is not None
+    harness = tmp_path / 'measured.html'
+    harness.write_text(page.replace(policy.group(0), '').replace('</body>', MEASURE + '</body>'), encoding='utf-8')
+    dom = browse(harness, tmp_path / 'profile', '--window-size=1280,1000', '--dump-dom')
+    title = re.search(r'<title>(.*?)</title>', dom)
+    assert title is not None
+    widths = dict(part.split(':') for part in title.group(1).split())
+    scroll, visible = map(int, widths['by-dataset'].split('/'))
+    assert 0 < scroll <= visible, f'the by-dataset table needs {scroll} px in a {visible} px column: it scrolls'

@@ -266,23 +266,26 @@ def _summary_table(report: Report) -> str:
 
 
 def _by_dataset(report: Report) -> str:
-    """In a session of several datasets, the rates table per dataset and architecture (`by_dataset`), grouped by
-    dataset; empty in a session of one."""
+    """In a session of several datasets, the rates per dataset and architecture (`by_dataset`), grouped by dataset;
+    empty in a session of one. Determinism at the headline level only and no `traj/case`: with the dataset's name
+    beside the architecture's, more columns push the table past a 1280 px window (the summary above has them)."""
     found = [(d, a) for a in report.architectures for d in a.by_dataset]
     if not found:
         return ''
     found.sort(key=lambda da: (da[0].dataset is None, da[0].dataset or ''))
     conformance = any(d.summary.path_conformance is not None for d, _ in found)
+    ks = {d.summary.k for d, _ in found}
+    same_k = len(ks) == 1
     head = (
         '<tr><th>dataset</th><th>architecture</th><th>cases</th><th>runs</th><th>err</th><th>infra</th>'
-        + ''.join(f'<th>determinism({lv})</th>' for lv in LEVELS)
-        + '<th>traj/case</th><th>pass rate</th>'
+        f'<th>determinism({_e(report.level)})</th><th>pass rate</th>'
         + ('<th>path conformance</th>' if conformance else '')
-        + '<th>pass^k</th></tr>'
+        + f'<th>pass^{min(ks) if same_k else "k"}</th></tr>'
     )
     rows = []
     for d, a in found:
         s = d.summary
+        hat = '-' if not s.pass_hat_k else f'{s.pass_hat_k[-1]:.2f}' + ('' if same_k else f' (k={s.k})')
         cells: list[object] = [
             d.label,
             _who(a),
@@ -290,11 +293,10 @@ def _by_dataset(report: Report) -> str:
             s.runs,
             s.errors,
             s.infra,
-            *(s.all_raised or _rate(s.determinism_by_level[lv]) for lv in LEVELS),
-            '-' if s.distinct_trajectories is None else f'{s.distinct_trajectories:.1f}',
+            s.all_raised or _rate(s.determinism),
             _rate(s.pass_rate),
             *([_rate(s.path_conformance) if s.path_conformance is not None else '-'] if conformance else []),
-            f'{s.pass_hat_k[-1]:.2f} (k={s.k})' if s.pass_hat_k else '-',
+            hat,
         ]
         rows.append(
             f'<tr data-dataset="{_e(d.label)}" data-arch="{_e(_who(a))}">'
