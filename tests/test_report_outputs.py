@@ -113,7 +113,7 @@ def test_a_significant_drop_fails_the_session_with_one_line_and_nothing_is_dropp
     # The last line says why the session failed although every test passed.
     result.stdout.fnmatch_lines(['=* 6 passed, 1 regression in *'])
     report = json.loads(baseline.path.joinpath('new.json').read_text())
-    assert report['schema_version'] == 7
+    assert report['schema_version'] == 8
     cmp = report['baseline']
     assert cmp['fingerprints'] == 'changed'
     key = {'architecture': 'wobbly', 'model': None, 'dataset': 'demo', 'case': 'first'}

@@ -26,10 +26,11 @@ def _cell(value: object) -> str:
     return ' '.join(text.replace('\\', '\\\\').replace('|', '\\|').replace('`', '\\`').split())
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]], *, names: int = 1) -> list[str]:
+    """A table whose first `names` columns (what a row is about) are left-aligned, the figures right-aligned."""
     return [
         '| ' + ' | '.join(_cell(h) for h in header) + ' |',
-        '|' + '|'.join(' --- ' if i == 0 else ' ---: ' for i in range(len(header))) + '|',
+        '|' + '|'.join(' --- ' if i < names else ' ---: ' for i in range(len(header))) + '|',
         *('| ' + ' | '.join(_cell(c) for c in row) + ' |' for row in rows),
     ]
 
@@ -124,9 +125,64 @@ def _sequential(report: Report) -> list[str]:
     ]
 
 
+def _by_dataset(report: Report) -> list[str]:
+    """In a session of several datasets, the summary's figures per dataset and architecture (`by_dataset`), grouped
+    by dataset; nothing in a session of one."""
+    found = [(d, a) for a in report.architectures for d in a.by_dataset]
+    if not found:
+        return []
+    found.sort(key=lambda da: (da[0].dataset is None, da[0].dataset or ''))
+    paths = any(d.summary.path_conformance is not None for d, _ in found)
+    rows = []
+    for d, _ in found:
+        s = d.summary
+        hat = fmt_number(s.pass_hat_k[-1] if s.pass_hat_k else None, '{:.2f}')
+        rows.append(
+            [
+                d.label,
+                _who(s.architecture, s.model),
+                s.cases,
+                s.runs,
+                s.errors,
+                s.infra,
+                s.all_raised or fmt_rate(s.determinism, suite=True),
+                fmt_rate(s.pass_rate, suite=True),
+                *(
+                    [fmt_rate(s.path_conformance, suite=True) if s.path_conformance is not None else '-']
+                    if paths
+                    else []
+                ),
+                f'{hat} (k={s.k})' if s.pass_hat_k else hat,
+            ]
+        )
+    return [
+        '',
+        '### By dataset',
+        '',
+        "Each row: the table's figures over that dataset's cases only, with the same intervals.",
+        '',
+        *_table(
+            [
+                'dataset',
+                'architecture',
+                'cases',
+                'runs',
+                'err',
+                'infra',
+                f'determinism ({report.level})',
+                'pass rate',
+                *(['path conformance'] if paths else []),
+                'pass^k',
+            ],
+            rows,
+            names=2,
+        ),
+    ]
+
+
 def render_markdown(report: Report) -> str:
-    """The session as Markdown: what ran, one row per architecture, the pairwise comparisons, the baseline
-    comparison, gate misses and missing items."""
+    """The session as Markdown: what ran, one row per architecture (and per dataset and architecture in a session of
+    several datasets), the pairwise comparisons, the baseline comparison, gate misses and missing items."""
     models = ', '.join(report.models) or report.model
     lines = [
         '## agentarch: architecture comparison',
@@ -187,6 +243,7 @@ def render_markdown(report: Report) -> str:
         ],
         rows,
     )
+    lines += _by_dataset(report)
     faulted = [a.summary for a in report.architectures if a.summary.faults is not None]
     if faulted:
         lines += ['', '### Injected faults', '']

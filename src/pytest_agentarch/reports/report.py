@@ -12,7 +12,7 @@ import json
 import os
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,8 +36,10 @@ from ..core.stats import LEVELS, ArchitectureStats, CaseStats, Level, Totals, ag
 from .metadata import ReportMetadata
 
 __all__ = (
+    'NO_DATASET',
     'ArchitectureReport',
     'Baseline',
+    'DatasetSummary',
     'ItemResult',
     'MissingItem',
     'Report',
@@ -46,7 +48,7 @@ __all__ = (
     'write_json',
 )
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """2: determinism at three levels, errors as variants, infrastructure failures, scores, labels, totals.
 3: several models per session (`models`, `model` on architectures, cases and misses), retries and waiting in totals,
 runs not started (`not_run`), what stopped the session (`stopped_by`), the recording a replay read (`replay_of`).
@@ -62,7 +64,9 @@ added by `pytest_agentarch_report` hooks (`extra`, empty without one: readers of
 6: modal shares (determinism, output agreement) carry `held_out` and an interval built on it (`held-out`,
 `cluster-held-out`); architecture rates carry the fixed-suite interval (`suite_low`, `suite_high`); sequential gates
 undecided at the maximum are judged by the final test (misses `judged_on` 'undecided').
-7: a shard's part of a split session (`shard`: its per-run records, for `agentarch merge`)."""
+7: a shard's part of a split session (`shard`: its per-run records, for `agentarch merge`).
+8: each architecture's summary per dataset (`by_dataset`), in a session whose items come from more than one dataset
+(empty otherwise)."""
 
 
 @dataclass(kw_only=True)
@@ -232,6 +236,25 @@ class CaseReport(CaseStats):
     )
 
 
+NO_DATASET = '(no dataset)'
+"""How reports name the group of tests that are not dataset cases (test functions using the `arch` fixture)."""
+
+
+class DatasetSummary(BaseModel):
+    """One architecture (on one model) over the cases of one dataset: the statistics of its summary, computed on
+    those cases only, so that a dataset it cannot answer does not pull down its figures on the others."""
+
+    dataset: str | None = Field(
+        description="the dataset's name; null for the tests that are not dataset cases (the `arch` fixture's runs)"
+    )
+    summary: ArchitectureStats
+
+    @property
+    def label(self) -> str:
+        """The dataset's name as reports show it: `NO_DATASET` for the tests that are not dataset cases."""
+        return NO_DATASET if self.dataset is None else self.dataset
+
+
 class ArchitectureReport(BaseModel):
     """One architecture: its pooled statistics and its cases."""
 
@@ -239,6 +262,12 @@ class ArchitectureReport(BaseModel):
     cases: list[CaseReport]
     sequential: SequentialTotals | None = Field(
         default=None, description='its sequential items summed: runs and tokens used and saved, decisions'
+    )
+    by_dataset: list[DatasetSummary] = Field(
+        default_factory=list[DatasetSummary],
+        description='its summary per dataset, datasets by name (the tests that are not dataset cases, if any, last), '
+        "each computed on that dataset's cases only, as `summary` is on all of them; filled when the session's items "
+        'come from more than one dataset (the tests that are not dataset cases count as one), empty otherwise',
     )
 
 
@@ -338,18 +367,24 @@ def build_report(
     name). An architecture on two models is two rows: runs of different models are never pooled.
 
     `level` is the trajectory level of the headline determinism and of the variants listed. Architectures are
-    compared pairwise, and with `baseline` when one is given, at that level."""
+    compared pairwise, and with `baseline` when one is given, at that level. When the items come from more than one
+    dataset (the tests that are not dataset cases count as one), each architecture's summary is also computed per
+    dataset (`ArchitectureReport.by_dataset`)."""
     order = {m: i for i, m in enumerate(models or [])}
     by_arch: dict[tuple[str, str | None], list[ItemResult]] = defaultdict(list)
     all_items = list(items)
     for item in all_items:
         by_arch[item.architecture, item.model].append(item)
+    # Decided over the whole session, not per architecture: every architecture gets its breakdown, even one that
+    # served a single dataset of several.
+    split = len({item.dataset for item in all_items}) > 1
     archs: list[ArchitectureReport] = []
     all_misses: list[Miss] = []
     for key in sorted(by_arch, key=lambda k: (k[0], order.get(k[1] or '', len(order)), k[1] or '')):
         name, model_label = key
         cases: list[CaseReport] = []
-        for item in sorted(by_arch[key], key=lambda i: (i.case, i.nodeid)):
+        ran = sorted(by_arch[key], key=lambda i: (i.case, i.nodeid))
+        for item in ran:
             stats = (
                 item.stats
                 if item.stats is not None and item.stats.level == level
@@ -381,19 +416,14 @@ def build_report(
                     sequential=SequentialItem.model_validate(item.sequential) if item.sequential else None,
                 )
             )
-        counted = [r for i in by_arch[key] for r in i.records if not r.infrastructure]
-        summary = aggregate(
-            cases,
-            description=by_arch[key][0].description,
-            latencies=[r.duration for r in counted],
-            recorded_latencies=_recorded_latencies(counted),
-        )
-        peaks = [c.peak_memory for c in cases if c.peak_memory is not None]
-        summary.peak_memory = max(peaks) if peaks else None
+        pairs = list(zip(ran, cases, strict=True))
         sequential = [c.sequential for c in cases if c.sequential is not None]
         archs.append(
             ArchitectureReport(
-                summary=summary, cases=cases, sequential=SequentialTotals.of(sequential) if sequential else None
+                summary=_summarize(pairs),
+                cases=cases,
+                sequential=SequentialTotals.of(sequential) if sequential else None,
+                by_dataset=_by_dataset(pairs) if split else [],
             )
         )
     observed = observe(archs, level)
@@ -418,6 +448,34 @@ def build_report(
         if (every := [c.sequential for a in archs for c in a.cases if c.sequential])
         else None,
     )
+
+
+def _summarize(pairs: Sequence[tuple[ItemResult, CaseReport]]) -> ArchitectureStats:
+    """The summary of one architecture's items (each with its case's report): its cases pooled, latency percentiles
+    over their counted runs, the largest memory peak."""
+    cases = [c for _, c in pairs]
+    counted = [r for item, _ in pairs for r in item.records if not r.infrastructure]
+    summary = aggregate(
+        cases,
+        description=pairs[0][0].description,
+        latencies=[r.duration for r in counted],
+        recorded_latencies=_recorded_latencies(counted),
+    )
+    peaks = [c.peak_memory for c in cases if c.peak_memory is not None]
+    summary.peak_memory = max(peaks) if peaks else None
+    return summary
+
+
+def _by_dataset(pairs: Sequence[tuple[ItemResult, CaseReport]]) -> list[DatasetSummary]:
+    """One architecture's summary per dataset: `_summarize` on that dataset's items only, datasets by name and the
+    tests that are not dataset cases last."""
+    groups: dict[str | None, list[tuple[ItemResult, CaseReport]]] = defaultdict(list)
+    for item, case in pairs:
+        groups[item.dataset].append((item, case))
+    return [
+        DatasetSummary(dataset=name, summary=_summarize(groups[name]))
+        for name in sorted(groups, key=lambda d: (d is None, d or ''))
+    ]
 
 
 def observe(architectures: Iterable[ArchitectureReport], level: Level) -> list[Observed]:

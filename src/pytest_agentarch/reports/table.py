@@ -23,6 +23,7 @@ from .report import Report
 from .sequential_notes import gate_tallies
 
 __all__ = (
+    'render_by_dataset',
     'render_cases',
     'render_comparisons',
     'render_divergence',
@@ -37,12 +38,14 @@ __all__ = (
 )
 
 
-def _grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+def _grid(header: Sequence[str], rows: Sequence[Sequence[str]], *, names: int = 1) -> list[str]:
+    """Columns padded to their widest cell: the first `names` (what a row is about) left-aligned, figures right."""
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
         return '  '.join(
-            str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            str(c).ljust(w) if i < names else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         )
 
     return [line(header), '  '.join('-' * w for w in widths), *(line(r) for r in rows)]
@@ -159,6 +162,57 @@ def render_summary(report: Report) -> list[str]:
             ]
         )
     return _grid(header, rows)
+
+
+def render_by_dataset(report: Report) -> list[str]:
+    """In a session of several datasets, one row per (dataset, architecture): the summary's counts and rates over
+    that dataset's cases only (`ArchitectureReport.by_dataset`), grouped by dataset so that the architectures are
+    compared on the same cases; empty in a session of one dataset."""
+    found = [(d, a) for a in report.architectures for d in a.by_dataset]
+    if not found:
+        return []
+    # Every architecture lists its datasets in the same order (by name, no dataset last): a stable sort keeps the
+    # architectures in the summary's order within each dataset.
+    found.sort(key=lambda da: (da[0].dataset is None, da[0].dataset or ''))
+    ks = {d.summary.k for d, _ in found}
+    same_k = len(ks) == 1
+    paths = any(d.summary.path_conformance is not None for d, _ in found)
+    header = [
+        'dataset',
+        'architecture',
+        'cases',
+        'runs',
+        'err',
+        'infra',
+        f'determinism({report.level})',
+        'pass rate',
+        *(['path conformance'] if paths else []),
+        f'pass^{min(ks)}' if same_k else 'pass^k',
+    ]
+    rows = []
+    for d, _ in found:
+        s = d.summary
+        hat = fmt_number(s.pass_hat_k[-1] if s.pass_hat_k else None, '{:.2f}')
+        rows.append(
+            [
+                d.label,
+                _who(s.architecture, s.model),
+                str(s.cases),
+                str(s.runs),
+                str(s.errors),
+                str(s.infra),
+                s.all_raised or _compact(s.determinism),
+                _compact(s.pass_rate),
+                *([_compact(s.path_conformance) if s.path_conformance is not None else '-'] if paths else []),
+                hat if same_k or not s.pass_hat_k else f'{hat} (k={s.k})',
+            ]
+        )
+    return [
+        '',
+        "by dataset (each row: the summary's figures over that dataset's cases only; rates: value [95% CI] in "
+        'percent, intervals as above):',
+        *_grid(header, rows, names=2),
+    ]
 
 
 REPLAY_LATENCY_NOTE = (
@@ -315,8 +369,9 @@ def _miss_row(m: Miss) -> str:
 
 
 def render_session(report: Report, *, verbose: bool) -> list[str]:
-    """The body of the terminal summary section: what was run, the summary table, the session's spend, with
-    `verbose` the case table, then scores and labels, reported metrics, gate misses, interrupted and missing items."""
+    """The body of the terminal summary section: what was run, the summary table, the session's spend, in a session
+    of several datasets the same figures per dataset, with `verbose` the case table, then scores and labels,
+    reported metrics, gate misses, interrupted and missing items."""
     level = report.level
     lines = [
         f'{"models" if len(report.models) > 1 else "model"} {", ".join(report.models) or report.model}, '
@@ -359,6 +414,7 @@ def render_session(report: Report, *, verbose: bool) -> list[str]:
                     for a in report.architectures
                 )
             )
+        lines.extend(render_by_dataset(report))
     if verbose and report.architectures:
         lines.append('')
         lines.extend(render_cases(report))
