@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import openai_server as scripted_server
 import pytest
 from pydantic import BaseModel, Field
 from pydantic_ai import Agent
@@ -27,6 +28,8 @@ from architectures.common import AnalysisRequest
 from pytest_agentarch import cli
 from pytest_agentarch.backends import local
 from pytest_agentarch.requests.specs import ModelSpecError, base_model, split_model_specs
+
+pytest_plugins = ['openai_server']
 
 # --- weights ---------------------------------------------------------------------------------------------------------
 
@@ -187,6 +190,41 @@ def test_the_model_is_a_chat_completions_model_with_a_cap() -> None:
     assert model.settings == {'max_tokens': 200}
     assert model.base_url == 'http://127.0.0.1:9/v1/'
     assert model.profile.get('json_schema_transformer') is local.LlamaCppJsonSchemaTransformer
+
+
+def test_a_slow_local_request_is_waited_for_an_hour_not_the_sdks_ten_minutes() -> None:
+    # The SDK's default gives up on a request after 600 s and sends it again from the start: on a busy CPU a long
+    # prompt never finishes so. One hour per attempt (3600 s, worked out as 60 x 60).
+    model = local.local_model('llamacpp:qwen2.5-coder-1.5b', base_url='http://127.0.0.1:9')
+    assert isinstance(model, OpenAIChatModel)
+    assert model.client.timeout == 60 * 60
+
+
+@pytest.mark.parametrize(('limit', 'attempts', 'answered'), [(0.3, 3, False), (5.0, 1, True)])
+def test_the_local_request_timeout_is_what_each_request_waits(
+    openai_server: scripted_server.ScriptedOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
+    limit: float,
+    attempts: int,
+    answered: bool,
+) -> None:
+    # The server answers after 1 s. Under a 0.3 s limit every attempt times out: the first and the SDK's two
+    # retries, 3 requests, then the run fails. Under a 5 s limit the one request is answered.
+    openai_server.script = [scripted_server.text('ok', delay=1.0)]
+    monkeypatch.setattr(local, 'LOCAL_REQUEST_TIMEOUT', limit)
+    model = local.local_model('llamacpp:qwen2.5-coder-1.5b', base_url=openai_server.base_url.removesuffix('/v1'))
+    agent = Agent(model)
+
+    async def ask() -> str:
+        async with agent:  # closes the provider's HTTP client
+            return (await agent.run('hi')).output
+
+    if answered:
+        assert asyncio.run(ask()) == 'ok'
+    else:
+        with pytest.raises(Exception, match=r'(?i)timed out|timeout'):
+            asyncio.run(ask())
+    assert len(openai_server.requests) == attempts
 
 
 def test_the_shipped_template_marks_tool_calls_with_fences() -> None:

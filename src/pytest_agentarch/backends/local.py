@@ -51,6 +51,7 @@ from ..requests.errors import ModelSpecError
 __all__ = (
     'DEFAULT_MAX_TOKENS',
     'LLAMACPP_PROFILE',
+    'LOCAL_REQUEST_TIMEOUT',
     'PREFIX',
     'WEIGHTS',
     'LlamaCppJsonSchemaTransformer',
@@ -513,6 +514,13 @@ LLAMACPP_PROFILE = OpenAIModelProfile(
 """The pydantic-ai profile of a llama.cpp-served model."""
 
 
+LOCAL_REQUEST_TIMEOUT = 3600.0
+"""Seconds one request to the local server may take. The OpenAI SDK's default (600 s, then two retries) suits a
+remote API; a CPU-bound server shared with other work can take longer than that to answer a long prompt, and each
+retry would start the whole prompt again (the prompt cache is off in measurements), so under load no request would
+ever finish. A run's own limit is `--agentarch-timeout`."""
+
+
 def local_model(spec: str, *, base_url: str | None = None) -> Model:
     """pydantic-ai's `OpenAIChatModel` for a `llamacpp:` spec, against `base_url`, else the server attached for the
     spec, else this process's (started if needed). Chat completions rather than the Responses API: llama.cpp's
@@ -524,10 +532,12 @@ def local_model(spec: str, *, base_url: str | None = None) -> Model:
         raise LocalModelError(f'the llamacpp: backend needs the openai package: {INSTALL_HINT}') from None
     parsed = LocalSpec.parse(spec)
     url = base_url or _ATTACHED.get(spec) or serve(spec).base_url
+    provider = OpenAIProvider(base_url=f'{url}/v1', api_key='local')  # no key is checked; the SDK wants one
+    # Each request's read timeout; the provider keeps creating (and closing) its HTTP client per event loop.
+    provider.client.timeout = LOCAL_REQUEST_TIMEOUT
     return OpenAIChatModel(
         parsed.name,
-        # No key is checked; the SDK wants one.
-        provider=OpenAIProvider(base_url=f'{url}/v1', api_key='local'),
+        provider=provider,
         profile=LLAMACPP_PROFILE,
         settings={'max_tokens': parsed.max_tokens},
     )
