@@ -21,6 +21,7 @@ from .text import (
     is_time,
     label_stems,
     mentions,
+    periods,
     stem_set,
     stems,
     words,
@@ -51,9 +52,26 @@ _DANGLING_TO = re.compile(r'\bto\b(?=\s*(?:[,.;:)]|$|e\.g\.))')
 """'Currency code to convert to, e.g. ...': the parameter is the target side."""
 _CLOCK = re.compile(r'HH|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}')
 """A description asking for a time of day ('YYYY-MM-DDTHH:MM:SS', or an example with one)."""
+_TIME_OF_DAY = re.compile(r'\bHH:MM\b|(?<![\dT:-])\d{1,2}:\d{2}(?![\d:])')
+"""A description asking for a bare time of day ('HH:MM', or an example such as '10:00'), not a whole ISO time."""
 _GAP_WORDS = 4
 """Numbers at most this many words apart, in one sentence, are read as one expression ('3 times 7, plus 2')."""
 _BOOLEAN_TAIL = re.compile(r'^\W{0,2}\s*(?:[:=]|\bis\b|\bwas\b)\s*(true|yes|enabled|1|false|no|disabled|0)\b')
+
+
+_ASKS_FOR_PROMPT = re.compile(
+    r"\b(?:the user'?s (?:question|request|message|prompt)|(?:question|request|message|prompt) as (?:the user|they) "
+    r'(?:asked|wrote|said|typed) it)\b'
+)
+"""A parameter that takes the user's own words ('the question as the user asked it')."""
+_UNITS = {'second': 1 / 60, 'minute': 1.0, 'hour': 60.0, 'day': 1440.0}
+
+
+def _unit(name: str, description: str) -> float | None:
+    """Minutes per unit of a number parameter that counts a duration ('minutes', 'lookback_hours'), or None."""
+    said = {w[:-1] if w.endswith('s') else w for w in words(f'{name} {description}')}
+    found = [_UNITS[w] for w in _UNITS if w in said]
+    return found[0] if len(found) == 1 else None
 
 
 @lru_cache(maxsize=1024)
@@ -626,9 +644,23 @@ class Filler:
                     # invent the hour, it takes one a result gives (a free slot) under this key.
                     return None
                 return moment
+            if role is not None and _TIME_OF_DAY.search(description):
+                # A time of day the text gives ('since about 10:00') for a parameter that asks for one.
+                clock = self._clock(role, items, avoid)
+                if clock is not None:
+                    return clock
             prompt_start = self.prompt_start if text is self.conversation.masked else len(text) + 1
-            return self._string(name, description, items, avoid, has_type_param, prompt_start)
+            return self._asked(name, description, text, avoid) or self._string(
+                name, description, items, avoid, has_type_param, prompt_start
+            )
         if kind in ('number', 'integer'):
+            unit = _unit(name, description)
+            if unit is not None:
+                counted = [minutes / unit for minutes, _ in periods(text)]
+                ok, fitted = js.coerce(counted[0], sub, root) if len(counted) == 1 else (False, None)
+                if ok and str(fitted) not in avoid:
+                    # 'the last hour' for a parameter counted in minutes: 60.
+                    return fitted
             label = label_stems(f'{name} {description}')
             best: tuple[float, int, Any] | None = None
             for index, m in enumerate(items):
@@ -675,6 +707,22 @@ class Filler:
             if best is None or key > best[:2]:
                 best = (key[0], key[1], option)
         return best[2] if best else None
+
+    def _clock(self, role: str, items: tuple[Mention, ...], avoid: set[str]) -> str | None:
+        """The time of day the text writes for a parameter of this role: the first one, or for an end, the last of
+        two or more (a single time of day is where something starts, as in 'since 10:00')."""
+        clocks = [m.value for m in items if m.kind == 'clock' and m.value not in avoid]
+        if not clocks or (role == 'end' and len(clocks) < 2):
+            return None
+        return clocks[-1] if role == 'end' else clocks[0]
+
+    def _asked(self, name: str, description: str, text: str, avoid: set[str]) -> str | None:
+        """The user's own words, for a parameter that asks for the question as asked ('question: the question as
+        the user asked it'): only in the conversation's text, never in a retry message."""
+        if text is not self.conversation.masked or not _ASKS_FOR_PROMPT.search(f'{name} {description}'.lower()):
+            return None
+        asked = ' '.join(self.conversation.prompt.split())
+        return asked if asked and asked not in avoid else None
 
     def _time(
         self,
