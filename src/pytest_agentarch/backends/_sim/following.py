@@ -15,7 +15,7 @@ from . import schema as js
 from .arguments import Filled, canonical, quoted_options
 from .intent import is_identifier
 from .reading import Call, Conversation
-from .text import find_word, stem_set, words
+from .text import find_word, stem, stem_set, words
 
 WANDER = -0.12
 """Margin of the yes/no choice to follow listed subjects: never at temperature 0 (greedy), about 30% of the
@@ -37,6 +37,32 @@ class Follow:
     tool: ToolDefinition
     filled: Filled
     why: str
+
+
+_TROUBLE = frozenset(
+    {
+        'slow', 'slower', 'late', 'fail', 'fails', 'failing', 'failed', 'failure', 'failures', 'error', 'errors',
+        'broken', 'breaks', 'crash', 'crashes', 'crashing', 'restarting', 'stuck', 'hangs', 'hanging', 'timeout',
+        'timeouts', 'unavailable', 'unreachable', 'degraded', 'outage', 'trouble', 'problem', 'problems', 'wrong',
+    }
+)  # fmt: skip
+"""Words a user states a symptom with ('checkout is slow', 'emails keep failing'): generic English, any domain."""
+_DOUBT = frozenset({'not', 'no', 'nothing', 'never', 'without', 'whether', 'if', 'any', 'anything', 'don', 't'})
+"""Words that, in the four before a symptom word, make it no statement ('nothing is wrong', 'whether it fails')."""
+
+
+def complains(prompt: str) -> bool:
+    """The user states a symptom: a sentence of the prompt that is no question uses a word of trouble with no word of
+    negation or doubt in the four before it ('Users say quotes are slow.', not 'Is anything wrong?' or 'Confirm
+    nothing is wrong.')."""
+    for sentence in re.split(r'(?<=[.!?;])\s+', prompt):
+        if sentence.rstrip().endswith('?'):
+            continue
+        said = words(sentence)
+        for k, w in enumerate(said):
+            if w in _TROUBLE and not set(said[max(0, k - 4) : k]) & _DOUBT:
+                return True
+    return False
 
 
 def unexplained(conversation: Conversation, verdicts: frozenset[str]) -> bool:
@@ -124,12 +150,19 @@ def _lists(conversation: Conversation) -> list[tuple[str, tuple[str, ...]]]:
     return list(found.items())
 
 
+def _nouns(text: str) -> frozenset[str]:
+    """The stems of the words of `text`, plurals in -es read as their singular too ('boxes' -> 'box')."""
+    found = set(stem_set(text))
+    found |= {stem(w[:-2]) for w in words(text) if len(w) > 4 and w.endswith('es')}
+    return frozenset(found)
+
+
 def _target(tool: ToolDefinition, key: str) -> tuple[str, dict[str, Any]] | None:
     """The name parameter a listed value under `key` goes to, with the type option naming the key's words; None when
     no parameter speaks of what the key lists, or the type is not clear."""
     root = tool.parameters_json_schema
     props: dict[str, js.Schema] = js.resolve(root, root).get('properties') or {}
-    listed = stem_set(key)
+    listed = _nouns(key)
     if not listed:
         return None
     names = [
@@ -137,7 +170,7 @@ def _target(tool: ToolDefinition, key: str) -> tuple[str, dict[str, Any]] | None
         for n, sub in props.items()
         if (set(words(n)) & _NAME_WORDS or is_identifier(n))
         and js.kind(js.resolve(sub, root)) == 'string'
-        and listed & stem_set(f'{n} {js.resolve(sub, root).get("description", "")}')
+        and listed & _nouns(f'{n} {js.resolve(sub, root).get("description", "")}')
     ]
     if len(names) != 1:
         return None
@@ -147,7 +180,7 @@ def _target(tool: ToolDefinition, key: str) -> tuple[str, dict[str, Any]] | None
             continue
         resolved = js.resolve(sub, root)
         options = resolved.get('enum') or quoted_options(str(resolved.get('description', '')))
-        matching = [o for o in options if isinstance(o, str) and listed & stem_set(' '.join(words(o)))]
+        matching = [o for o in options if isinstance(o, str) and listed & _nouns(' '.join(words(o)))]
         if len(matching) != 1:
             return None
         typed[n] = matching[0]

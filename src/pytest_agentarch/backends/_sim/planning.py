@@ -16,7 +16,7 @@ from pydantic_ai.tools import ToolDefinition
 
 from . import schema as js
 from .arguments import Filled, Filler, Operator, canonical, quoted_options, same_number, time_label, time_role
-from .following import WANDER, offers, own_generator, unexplained
+from .following import WANDER, complains, offers, own_generator, unexplained
 from .intent import QUESTION_STEMS, action_stems, catalogue, effect, is_identifier, purpose_stems, read_prompt, without
 from .reading import Call, Conversation
 from .text import count_tokens, find_word, is_code, label_stems, stem, stem_set, stems, without_examples, words
@@ -537,10 +537,11 @@ def _followed(
     rng: random.Random,
     temperature: float,
 ) -> list[Option]:
-    """Before answering, when nothing asked for is left and every result that says so says nothing is wrong: the calls
-    on one subject a result lists, if the model chooses to look further (a yes/no choice with margin
-    `following.WANDER`, never at temperature 0; the subject drawn among the new ones). Empty: it answers."""
-    if temperature <= 0 or not unexplained(conversation, verdicts):
+    """Before answering, when nothing asked for is left, the user states a symptom and every result that says so says
+    nothing is wrong (the symptom is unexplained): the calls on one subject a result lists, if the model chooses to
+    look further (a yes/no choice with margin `following.WANDER`, never at temperature 0; the subject drawn among the
+    new ones). Empty: it answers."""
+    if temperature <= 0 or not complains(conversation.prompt) or not unexplained(conversation, verdicts):
         return []
     found = offers(tools, conversation)
     if not found:
