@@ -174,11 +174,12 @@ class NodeInvestigation(BaseNode[_State, None, AnomalyReport]):
 
     async def run(self, ctx: GraphRunContext[_State, None]) -> Summarise:
         state = ctx.state
-        # The agent sees what the pod's own analyses concluded, so it can look for what they leave unexplained.
+        # The agent sees what the user reported and what the pod's own analyses concluded, so it can look for what
+        # they leave unexplained.
         merged = state.merged.model_dump() if state.merged is not None else {}
         prompt = findings_prompt(
-            f'{state.request.for_entity(self.node).windows_text()}\nThe merged report of the pod '
-            f'{state.request.entity} that runs on this node:',
+            f'{state.request.for_entity(self.node).windows_text()}\nThe question about the pod: '
+            f'{state.request.prompt}\nThe merged report of the pod {state.request.entity} that runs on this node:',
             [merged],
         )
         with steps_enforced('node_investigator'):
