@@ -178,9 +178,9 @@ class NodeInvestigation(BaseNode[_State, None, AnomalyReport]):
         # they leave unexplained.
         merged = state.merged.model_dump() if state.merged is not None else {}
         prompt = findings_prompt(
-            f'{state.request.for_entity(self.node).windows_text()}\nThe question about the pod: '
-            f'{state.request.prompt}\nThe merged report of the pod {state.request.entity} that runs on this node:',
-            [merged],
+            f"{state.request.for_entity(self.node).windows_text()}\nThe user's question about the pod, then the merged "
+            f'report of the pod {state.request.entity} that runs on this node:',
+            [{'question': state.request.prompt}, merged],
         )
         with steps_enforced('node_investigator'):
             report = (

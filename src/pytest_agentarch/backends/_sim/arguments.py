@@ -101,6 +101,20 @@ def _repeat_for(text: str, tool_names: frozenset[str]) -> frozenset[str]:
     return frozenset(chosen)
 
 
+def _result_ranges(objects: list[dict[str, Any]]) -> tuple[TimeRange, ...]:
+    """The windows the objects give as `<label>_start` / `<label>_end` pairs of times, labelled by `<label>`, latest
+    object first."""
+    ranges: list[TimeRange] = []
+    for obj in reversed(objects):
+        for key, start in obj.items():
+            if not isinstance(key, str) or not key.endswith('_start') or not is_time(start):
+                continue
+            end = obj.get(f'{key[: -len("_start")]}_end')
+            if is_time(end):
+                ranges.append(TimeRange(start=start, end=end, label=label_stems(key[: -len('_start')])))
+    return tuple(ranges)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Operator:
     """A tool of exactly two required numbers, read as an operation written between them ('a plus b')."""
@@ -257,6 +271,9 @@ class Filler:
         """Label stems of the identifier parameters (`card_id`): they label identifiers only, so a name written
         after one of their words ('the book "Dune"' beside `book_id`) is still free for a title."""
         found, self.ranges = mentions(conversation.masked)
+        if not any(m.kind == 'time' for m in found):
+            # No time in the text: the windows a result gives (`incident_start`, `incident_end`) are the ranges.
+            self.ranges = _result_ranges(conversation.objects)
         # Tool and parameter names are mentioned to be called or set, not passed; the prompt outranks the instructions.
         self.found = tuple(m for m in found if m.value not in names)
         self.prompt_start = len(conversation.instructions) + 1
@@ -547,6 +564,9 @@ class Filler:
             value = self._from_text(name, description, sub, root, retry_text, retry_found, avoid, has_type_param)
             if value is not None:
                 return value
+        found = self._found_subject(name, sub, root, avoid) if kind == 'string' and not retry_text else None
+        if found is not None:
+            return found
         value = self._from_text(
             name, description, sub, root, self.conversation.masked, (self.found, self.ranges), avoid, has_type_param
         )
@@ -637,7 +657,9 @@ class Filler:
             return self._enum(name, enum, text, items, avoid, _side(name, description))
         if kind == 'string':
             role = time_role(name) or ('time' if sub.get('format') in ('date-time', 'date') else None)
-            if role is not None and any(m.kind == 'time' for m in items):
+            if role is not None and (
+                any(m.kind == 'time' for m in items) or (ranges and text is self.conversation.masked)
+            ):
                 moment = self._time(role, time_label(name, description), items, ranges, avoid)
                 if moment is not None and len(moment) == 10 and _CLOCK.search(description):
                     # The text gives the day, the parameter wants the time of day too: a careful model does not
@@ -707,6 +729,29 @@ class Filler:
             if best is None or key > best[:2]:
                 best = (key[0], key[1], option)
         return best[2] if best else None
+
+    def names_no_subject(self) -> bool:
+        """The user's prompt writes no value a subject could be (no reference, identifier, quote, path, code or
+        proper noun): 'Checkout has been slow since about 10:00'."""
+        return not any(m.position >= self.prompt_start and m.kind in _KIND_PRIOR for m in self.found)
+
+    def _found_subject(self, name: str, sub: js.Schema, root: js.Schema, avoid: set[str]) -> str | None:
+        """When the prompt names no subject, the name (or type) of the latest whole `type/name` reference a result
+        gives under a key the text uses ('the entity is the match the question means' and a search that returned
+        `entity: 'svc:host/alpha'`): a model investigates what its look-up found, not a word of its instructions."""
+        said = set(words(name))
+        part = 1 if said & _NAME_WORDS else 0 if said & _TYPE_WORDS else None
+        if part is None or not self.names_no_subject():
+            return None
+        for obj in reversed(self.conversation.objects):
+            for key, value in obj.items():
+                parts = entity_parts(value)
+                if parts is None or not stem_set(str(key)) or not stem_set(str(key)) <= self.text_stems:
+                    continue
+                ok, fitted = js.coerce(parts[part], sub, root)
+                if ok and isinstance(fitted, str) and fitted not in avoid:
+                    return fitted
+        return None
 
     def _clock(self, role: str, items: tuple[Mention, ...], avoid: set[str]) -> str | None:
         """The time of day the text writes for a parameter of this role: the first one, or for an end, the last of

@@ -14,7 +14,7 @@ from pydantic_ai.tools import ToolDefinition
 from . import schema as js
 from .arguments import Filled, canonical, quoted_options
 from .intent import is_identifier
-from .reading import Call, Conversation
+from .reading import Call, Conversation, embedded_objects
 from .text import find_word, stem, stem_set, words
 
 WANDER = -0.12
@@ -51,11 +51,27 @@ _DOUBT = frozenset({'not', 'no', 'nothing', 'never', 'without', 'whether', 'if',
 """Words that, in the four before a symptom word, make it no statement ('nothing is wrong', 'whether it fails')."""
 
 
-def complains(prompt: str) -> bool:
-    """The user states a symptom: a sentence of the prompt that is no question uses a word of trouble with no word of
-    negation or doubt in the four before it ('Users say quotes are slow.', not 'Is anything wrong?' or 'Confirm
-    nothing is wrong.')."""
-    for sentence in re.split(r'(?<=[.!?;])\s+', prompt):
+def complains(conversation: Conversation) -> bool:
+    """The user states a symptom: a sentence of the prompt's prose, or of a question the prompt passes on as JSON
+    (`{"question": "..."}`), that is no question uses a word of trouble with no word of negation or doubt in the four
+    before it ('Users say quotes are slow.', not 'Is anything wrong?' or 'Confirm nothing is wrong.'). Data written
+    in the prompt ('1 errors' in a report) states nothing."""
+    prose = conversation.masked[len(conversation.instructions) + 1 :]
+    passed = [
+        value
+        for obj in embedded_objects(conversation.prompt)
+        for key, value in obj.items()
+        if isinstance(value, str) and set(words(str(key))) & _ASKED
+    ]
+    return any(_states_trouble(text) for text in (prose, *passed))
+
+
+_ASKED = frozenset({'question', 'prompt', 'request', 'query'})
+"""Keys under which a prompt passes on what the user asked."""
+
+
+def _states_trouble(text: str) -> bool:
+    for sentence in re.split(r'(?<=[.!?;])\s+', text):
         if sentence.rstrip().endswith('?'):
             continue
         said = words(sentence)

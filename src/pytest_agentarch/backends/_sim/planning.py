@@ -541,7 +541,7 @@ def _followed(
     nothing is wrong (the symptom is unexplained): the calls on one subject a result lists, if the model chooses to
     look further (a yes/no choice with margin `following.WANDER`, never at temperature 0; the subject drawn among the
     new ones). Empty: it answers."""
-    if temperature <= 0 or not complains(conversation.prompt) or not unexplained(conversation, verdicts):
+    if temperature <= 0 or not complains(conversation) or not unexplained(conversation, verdicts):
         return []
     found = offers(tools, conversation)
     if not found:
