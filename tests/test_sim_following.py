@@ -234,3 +234,95 @@ def test_times_periods_and_the_question_fill_the_parameters_that_ask_for_them(
     first = calls(result.all_messages())[0]
     wanted = expected or ('search_notes', {'question': prompt})
     assert first == [wanted], json.dumps(first)
+
+
+# --- a question that names no subject: the look-up's find is what is investigated -----------------------------------
+
+
+class SiteReport(BaseModel):
+    """What was found at a site."""
+
+    site: str
+    damaged: bool
+
+
+def depot() -> Agent[None, SiteReport]:
+    agent: Agent[None, SiteReport] = Agent(
+        output_type=SiteReport,
+        instructions=(
+            'You look into delivery problems. First call find_sites with the question (the site is the match it '
+            'returns) and delivery_window with the time the trouble started. Then call inspect_site for the site '
+            'over the window. Then answer.'
+        ),
+    )
+
+    @agent.tool_plain
+    def find_sites(question: str) -> dict[str, Any]:
+        """Search the depot's sites for the ones a question is about.
+
+        Args:
+            question: The question as the user asked it.
+        """
+        return {'matches': [{'site': 'geo:site/lyon-2', 'matched_words': ['deliveries']}]}
+
+    @agent.tool_plain
+    def delivery_window(since: str) -> dict[str, str]:
+        """The window to inspect, from when the trouble started.
+
+        Args:
+            since: A time of day 'HH:MM', e.g. '07:00'.
+        """
+        return {'window_start': f'2026-05-04T{since}:00Z', 'window_end': '2026-05-04T08:00:00Z'}
+
+    @agent.tool_plain
+    def inspect_site(site_type: str, name: str, start: str, end: str) -> dict[str, Any]:
+        """Inspect a depot site over a window.
+
+        Args:
+            site_type: 'geo:site'.
+            name: The site name.
+            start: Window start, ISO 8601 UTC.
+            end: Window end, ISO 8601 UTC.
+        """
+        return {'site': f'{site_type}/{name}', 'damaged': False, 'next_site': 'geo:site/paris-1'}
+
+    return agent
+
+
+def test_a_question_that_names_no_subject_is_investigated_where_the_look_up_points() -> None:
+    prompt = 'Deliveries have been late since about 07:00, look into it.'
+    result = asyncio.run(depot().run(prompt, model=SimulatedModel(temperature=0)))
+    steps = calls(result.all_messages())
+    assert sorted(steps[0], key=lambda c: c[0]) == [
+        ('delivery_window', {'since': '07:00'}),
+        ('find_sites', {'question': prompt}),
+    ]
+    # The reference the search returned gives the type and the name; the window's pair of times gives start and end.
+    assert steps[1] == [
+        (
+            'inspect_site',
+            {'site_type': 'geo:site', 'name': 'lyon-2', 'start': '2026-05-04T07:00:00Z', 'end': '2026-05-04T08:00:00Z'},
+        )
+    ]
+    # The answer names the site the investigation started from, not the later one a result mentions.
+    assert result.output == SiteReport(site='geo:site/lyon-2', damaged=False)
+
+
+def test_a_symptom_passed_on_as_a_json_question_counts_and_data_in_the_prompt_does_not() -> None:
+    agent = warehouse()
+    passed = f'Shelf: shelf-7.\n{json.dumps({"question": BROKEN})}'
+    data = f'{HEALTHY}\n{json.dumps({"evidence": "3 errors, 2 broken seals"})}'
+    follows = {name: 0 for name in ('passed', 'data')}
+    for seed in range(60):
+        for name, prompt in (('passed', passed), ('data', data)):
+            _, steps = run(agent, prompt, 0.7, seed)
+            follows[name] += len(steps) > 2
+    assert follows['data'] == 0 and follows['passed'] > 0
+
+
+def test_a_time_of_day_stays_the_one_the_user_wrote_after_a_result_gives_windows() -> None:
+    prompt = 'Deliveries have been late since about 07:00, look into it.'
+    for seed in range(30):
+        result = asyncio.run(depot().run(prompt, model=SimulatedModel(temperature=0.7, seed=seed)))
+        windows = [args for step in calls(result.all_messages()) for name, args in step if name == 'delivery_window']
+        assert windows == [{'since': '07:00'}], (seed, windows)

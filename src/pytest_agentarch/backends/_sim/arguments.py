@@ -657,6 +657,12 @@ class Filler:
             return self._enum(name, enum, text, items, avoid, _side(name, description))
         if kind == 'string':
             role = time_role(name) or ('time' if sub.get('format') in ('date-time', 'date') else None)
+            if role is not None and _TIME_OF_DAY.search(description):
+                # A time of day the text gives ('since about 10:00') for a parameter that asks for one, before any
+                # window a result computed from it.
+                clock = self._clock(role, items, avoid)
+                if clock is not None:
+                    return clock
             if role is not None and (
                 any(m.kind == 'time' for m in items) or (ranges and text is self.conversation.masked)
             ):
@@ -666,11 +672,6 @@ class Filler:
                     # invent the hour, it takes one a result gives (a free slot) under this key.
                     return None
                 return moment
-            if role is not None and _TIME_OF_DAY.search(description):
-                # A time of day the text gives ('since about 10:00') for a parameter that asks for one.
-                clock = self._clock(role, items, avoid)
-                if clock is not None:
-                    return clock
             prompt_start = self.prompt_start if text is self.conversation.masked else len(text) + 1
             return self._asked(name, description, text, avoid) or self._string(
                 name, description, items, avoid, has_type_param, prompt_start
