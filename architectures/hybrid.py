@@ -11,9 +11,10 @@ Decision rule, per stage, from what is known when the stage starts:
 - node stage (pods only; the node comes from the pod's metadata): deterministic (`NodeChecks`, the fixed four calls)
   when the pod's merged report is an anomaly with confidence >= `CONFIDENT`: the pod's own data explains the
   incident and the node is only context. Adaptive (`NodeInvestigation`, an agent holding the four tools that
-  chooses what to check, shown the pod's merged report) otherwise: the pod looks healthy or the signal is weak, so
-  the cause may sit on the node and judgement about where to look pays. Its tools reach any entity, so it can look
-  at the node's other pods, which the fixed node stage never does (the separating dataset's cases need that).
+  chooses what to check, shown the user's question and the pod's merged report) otherwise: the pod looks healthy or
+  the signal is weak, so the cause may sit on the node and judgement about where to look pays. Its tools reach any
+  entity, so it can look at the node's other pods, which the fixed node stage never does (the separating dataset's
+  cases need that).
 
 An open request (no entity or windows named) is resolved first by the resolver's LLM step (`architectures.resolve`);
 the graph then runs on the resolved request.
