@@ -11,9 +11,10 @@ Decision rule, per stage, from what is known when the stage starts:
 - node stage (pods only; the node comes from the pod's metadata): deterministic (`NodeChecks`, the fixed four calls)
   when the pod's merged report is an anomaly with confidence >= `CONFIDENT`: the pod's own data explains the
   incident and the node is only context. Adaptive (`NodeInvestigation`, an agent holding the four tools that
-  chooses what to check, shown the pod's merged report) otherwise: the pod looks healthy or the signal is weak, so
-  the cause may sit on the node and judgement about where to look pays. Its tools reach any entity, so it can look
-  at the node's other pods, which the fixed node stage never does (the separating dataset's cases need that).
+  chooses what to check, shown the user's question and the pod's merged report) otherwise: the pod looks healthy or
+  the signal is weak, so the cause may sit on the node and judgement about where to look pays. Its tools reach any
+  entity, so it can look at the node's other pods, which the fixed node stage never does (the separating dataset's
+  cases need that).
 
 An open request (no entity or windows named) is resolved first by the resolver's LLM step (`architectures.resolve`);
 the graph then runs on the resolved request.
@@ -174,12 +175,13 @@ class NodeInvestigation(BaseNode[_State, None, AnomalyReport]):
 
     async def run(self, ctx: GraphRunContext[_State, None]) -> Summarise:
         state = ctx.state
-        # The agent sees what the pod's own analyses concluded, so it can look for what they leave unexplained.
+        # The agent sees what the user reported and what the pod's own analyses concluded, so it can look for what
+        # they leave unexplained.
         merged = state.merged.model_dump() if state.merged is not None else {}
         prompt = findings_prompt(
-            f'{state.request.for_entity(self.node).windows_text()}\nThe merged report of the pod '
-            f'{state.request.entity} that runs on this node:',
-            [merged],
+            f"{state.request.for_entity(self.node).windows_text()}\nThe user's question about the pod, then the merged "
+            f'report of the pod {state.request.entity} that runs on this node:',
+            [{'question': state.request.prompt}, merged],
         )
         with steps_enforced('node_investigator'):
             report = (

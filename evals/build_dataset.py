@@ -136,6 +136,14 @@ def _inputs(scenario: Scenario, prompt: str, *, tool_assessments: bool | None = 
     )
 
 
+REPORTED: dict[str, str] = {
+    'dns-cache-timeouts-shipping': 'Users say shipping quotes have been slow.',
+    'dns-flood-neighbour-catalog': 'Users say catalog searches have been slow.',
+}
+"""What the user reports of each scenario the fixed workflow cannot solve, before the clear request: the symptom its
+entity shows (its own data look healthy), as an incident is raised in practice. It names no other entity."""
+
+
 def _clear_prompt(scenario: Scenario) -> str:
     kind = 'pod' if scenario.entity_type == 'k8s:pod' else 'node'
     return (
@@ -205,9 +213,9 @@ def build() -> Dataset[AnalysisRequest, Diagnosis, dict[str, str]]:
 
 
 def build_separating() -> Dataset[AnalysisRequest | OpenRequest, Diagnosis, dict[str, str]]:
-    """The cases that separate the architectures: the scenarios the fixed workflow cannot solve, asked clearly, then
-    the open requests. Measured by the main job, not gated (docs/ci-gates.md): `sim` misses every one of them."""
-    cases = [_case(s.id.replace('-', '_'), s, _clear_prompt(s)) for s in ADAPTIVE_SCENARIOS]
+    """The cases that separate the architectures: the scenarios the fixed workflow cannot solve, asked clearly after
+    the symptom the user reports, then the open requests. Measured by the main job, not gated (docs/ci-gates.md)."""
+    cases = [_case(s.id.replace('-', '_'), s, f'{REPORTED[s.id]} {_clear_prompt(s)}') for s in ADAPTIVE_SCENARIOS]
     cases.extend(_case(name, scenario_by_id(sid), template, open_request=True) for name, sid, template in OPEN)
     return Dataset[AnalysisRequest | OpenRequest, Diagnosis, dict[str, str]](
         name=SEPARATING_DATASET, cases=_unique(cases), evaluators=_evaluators()

@@ -158,7 +158,7 @@ class SimulatedModel(Model):
         conversation = read(messages, params)
         rng = random.Random(self._seed_for(conversation, seed))
         tools = [t for t in params.function_tools if params.visibility_of(t.name) != 'withheld']
-        options, filler, notes = plan(tools, conversation, rng, temperature, self.parallel)
+        options, filler, notes = plan(tools, conversation, rng, temperature, self.parallel, _verdicts(params))
         can_answer = bool(params.output_tools) or params.allow_text_output
         if options and can_answer and slips(rng, self.slip, temperature):
             options = []
@@ -240,6 +240,19 @@ def explain(messages: Sequence[ModelMessage]) -> list[str]:
         notes = (message.provider_details or {}).get('notes')
         lines.extend(f'response {step}: {note}' for note in notes or ())
     return lines
+
+
+def _verdicts(params: ModelRequestParameters) -> frozenset[str]:
+    """The yes/no fields of the answer (`alarm_raised`), from every output tool and the output object's schema."""
+    schemas = [t.parameters_json_schema for t in params.output_tools]
+    if params.output_object is not None:
+        schemas.append(params.output_object.json_schema)
+    return frozenset(
+        name
+        for root in schemas
+        for name, sub in (js.resolve(root, root).get('properties') or {}).items()
+        if js.kind(js.resolve(sub, root)) == 'boolean'
+    )
 
 
 def _sources(args: dict[str, Any], schema: js.Schema, conversation: Conversation) -> str:

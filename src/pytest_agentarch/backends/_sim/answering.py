@@ -230,8 +230,12 @@ def build(
                         value, found = fitted, True
                         break
         if not found:
-            # Latest first, but a value the task itself names (its subject) before one only a result names.
+            # Latest first, but a value the task itself names (its subject) before one only a result names. When the
+            # prompt names no subject at all, the first value a result gave is the one the investigation started
+            # from (what a look-up found), not the latest one (a neighbour looked at on the way).
             held = [c for _, c in reversed(_find(conversation.objects, name))]
+            if filler.names_no_subject():
+                held.reverse()
             held.sort(key=lambda c: not (isinstance(c, str) and c in conversation.text))
             for candidate in held:
                 ok, fitted = js.coerce(candidate, sub, root)

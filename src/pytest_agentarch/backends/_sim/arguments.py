@@ -21,6 +21,7 @@ from .text import (
     is_time,
     label_stems,
     mentions,
+    periods,
     stem_set,
     stems,
     words,
@@ -51,9 +52,26 @@ _DANGLING_TO = re.compile(r'\bto\b(?=\s*(?:[,.;:)]|$|e\.g\.))')
 """'Currency code to convert to, e.g. ...': the parameter is the target side."""
 _CLOCK = re.compile(r'HH|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}')
 """A description asking for a time of day ('YYYY-MM-DDTHH:MM:SS', or an example with one)."""
+_TIME_OF_DAY = re.compile(r'\bHH:MM\b|(?<![\dT:-])\d{1,2}:\d{2}(?![\d:])')
+"""A description asking for a bare time of day ('HH:MM', or an example such as '10:00'), not a whole ISO time."""
 _GAP_WORDS = 4
 """Numbers at most this many words apart, in one sentence, are read as one expression ('3 times 7, plus 2')."""
 _BOOLEAN_TAIL = re.compile(r'^\W{0,2}\s*(?:[:=]|\bis\b|\bwas\b)\s*(true|yes|enabled|1|false|no|disabled|0)\b')
+
+
+_ASKS_FOR_PROMPT = re.compile(
+    r"\b(?:the user'?s (?:question|request|message|prompt)|(?:question|request|message|prompt) as (?:the user|they) "
+    r'(?:asked|wrote|said|typed) it)\b'
+)
+"""A parameter that takes the user's own words ('the question as the user asked it')."""
+_UNITS = {'second': 1 / 60, 'minute': 1.0, 'hour': 60.0, 'day': 1440.0}
+
+
+def _unit(name: str, description: str) -> float | None:
+    """Minutes per unit of a number parameter that counts a duration ('minutes', 'lookback_hours'), or None."""
+    said = {w[:-1] if w.endswith('s') else w for w in words(f'{name} {description}')}
+    found = [_UNITS[w] for w in _UNITS if w in said]
+    return found[0] if len(found) == 1 else None
 
 
 @lru_cache(maxsize=1024)
@@ -81,6 +99,20 @@ def _repeat_for(text: str, tool_names: frozenset[str]) -> frozenset[str]:
             named = {t for t, own in name_stems.items() if (own - shared) & said}
         chosen |= named or tool_names
     return frozenset(chosen)
+
+
+def _result_ranges(objects: list[dict[str, Any]]) -> tuple[TimeRange, ...]:
+    """The windows the objects give as `<label>_start` / `<label>_end` pairs of times, labelled by `<label>`, latest
+    object first."""
+    ranges: list[TimeRange] = []
+    for obj in reversed(objects):
+        for key, start in obj.items():
+            if not isinstance(key, str) or not key.endswith('_start') or not is_time(start):
+                continue
+            end = obj.get(f'{key[: -len("_start")]}_end')
+            if is_time(end):
+                ranges.append(TimeRange(start=start, end=end, label=label_stems(key[: -len('_start')])))
+    return tuple(ranges)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -239,6 +271,9 @@ class Filler:
         """Label stems of the identifier parameters (`card_id`): they label identifiers only, so a name written
         after one of their words ('the book "Dune"' beside `book_id`) is still free for a title."""
         found, self.ranges = mentions(conversation.masked)
+        if not any(m.kind == 'time' for m in found):
+            # No time in the text: the windows a result gives (`incident_start`, `incident_end`) are the ranges.
+            self.ranges = _result_ranges(conversation.objects)
         # Tool and parameter names are mentioned to be called or set, not passed; the prompt outranks the instructions.
         self.found = tuple(m for m in found if m.value not in names)
         self.prompt_start = len(conversation.instructions) + 1
@@ -529,6 +564,9 @@ class Filler:
             value = self._from_text(name, description, sub, root, retry_text, retry_found, avoid, has_type_param)
             if value is not None:
                 return value
+        found = self._found_subject(name, sub, root, avoid) if kind == 'string' and not retry_text else None
+        if found is not None:
+            return found
         value = self._from_text(
             name, description, sub, root, self.conversation.masked, (self.found, self.ranges), avoid, has_type_param
         )
@@ -619,7 +657,15 @@ class Filler:
             return self._enum(name, enum, text, items, avoid, _side(name, description))
         if kind == 'string':
             role = time_role(name) or ('time' if sub.get('format') in ('date-time', 'date') else None)
-            if role is not None and any(m.kind == 'time' for m in items):
+            if role is not None and _TIME_OF_DAY.search(description):
+                # A time of day the text gives ('since about 10:00') for a parameter that asks for one, before any
+                # window a result computed from it.
+                clock = self._clock(role, items, avoid)
+                if clock is not None:
+                    return clock
+            if role is not None and (
+                any(m.kind == 'time' for m in items) or (ranges and text is self.conversation.masked)
+            ):
                 moment = self._time(role, time_label(name, description), items, ranges, avoid)
                 if moment is not None and len(moment) == 10 and _CLOCK.search(description):
                     # The text gives the day, the parameter wants the time of day too: a careful model does not
@@ -627,8 +673,17 @@ class Filler:
                     return None
                 return moment
             prompt_start = self.prompt_start if text is self.conversation.masked else len(text) + 1
-            return self._string(name, description, items, avoid, has_type_param, prompt_start)
+            return self._asked(name, description, text, avoid) or self._string(
+                name, description, items, avoid, has_type_param, prompt_start
+            )
         if kind in ('number', 'integer'):
+            unit = _unit(name, description)
+            if unit is not None:
+                counted = [minutes / unit for minutes, _ in periods(text)]
+                ok, fitted = js.coerce(counted[0], sub, root) if len(counted) == 1 else (False, None)
+                if ok and str(fitted) not in avoid:
+                    # 'the last hour' for a parameter counted in minutes: 60.
+                    return fitted
             label = label_stems(f'{name} {description}')
             best: tuple[float, int, Any] | None = None
             for index, m in enumerate(items):
@@ -675,6 +730,45 @@ class Filler:
             if best is None or key > best[:2]:
                 best = (key[0], key[1], option)
         return best[2] if best else None
+
+    def names_no_subject(self) -> bool:
+        """The user's prompt writes no value a subject could be (no reference, identifier, quote, path, code or
+        proper noun): 'Checkout has been slow since about 10:00'."""
+        return not any(m.position >= self.prompt_start and m.kind in _KIND_PRIOR for m in self.found)
+
+    def _found_subject(self, name: str, sub: js.Schema, root: js.Schema, avoid: set[str]) -> str | None:
+        """When the prompt names no subject, the name (or type) of the latest whole `type/name` reference a result
+        gives under a key the text uses ('the entity is the match the question means' and a search that returned
+        `entity: 'svc:host/alpha'`): a model investigates what its look-up found, not a word of its instructions."""
+        said = set(words(name))
+        part = 1 if said & _NAME_WORDS else 0 if said & _TYPE_WORDS else None
+        if part is None or not self.names_no_subject():
+            return None
+        for obj in reversed(self.conversation.objects):
+            for key, value in obj.items():
+                parts = entity_parts(value)
+                if parts is None or not stem_set(str(key)) or not stem_set(str(key)) <= self.text_stems:
+                    continue
+                ok, fitted = js.coerce(parts[part], sub, root)
+                if ok and isinstance(fitted, str) and fitted not in avoid:
+                    return fitted
+        return None
+
+    def _clock(self, role: str, items: tuple[Mention, ...], avoid: set[str]) -> str | None:
+        """The time of day the text writes for a parameter of this role: the first one, or for an end, the last of
+        two or more (a single time of day is where something starts, as in 'since 10:00')."""
+        clocks = [m.value for m in items if m.kind == 'clock' and m.value not in avoid]
+        if not clocks or (role == 'end' and len(clocks) < 2):
+            return None
+        return clocks[-1] if role == 'end' else clocks[0]
+
+    def _asked(self, name: str, description: str, text: str, avoid: set[str]) -> str | None:
+        """The user's own words, for a parameter that asks for the question as asked ('question: the question as
+        the user asked it'): only in the conversation's text, never in a retry message."""
+        if text is not self.conversation.masked or not _ASKS_FOR_PROMPT.search(f'{name} {description}'.lower()):
+            return None
+        asked = ' '.join(self.conversation.prompt.split())
+        return asked if asked and asked not in avoid else None
 
     def _time(
         self,

@@ -16,6 +16,7 @@ from pydantic_ai.tools import ToolDefinition
 
 from . import schema as js
 from .arguments import Filled, Filler, Operator, canonical, quoted_options, same_number, time_label, time_role
+from .following import WANDER, complains, offers, own_generator, unexplained
 from .intent import QUESTION_STEMS, action_stems, catalogue, effect, is_identifier, purpose_stems, read_prompt, without
 from .reading import Call, Conversation
 from .text import count_tokens, find_word, is_code, label_stems, stem, stem_set, stems, without_examples, words
@@ -343,10 +344,16 @@ def _give_up(call: Call) -> bool:
 
 
 def plan(
-    tools: list[ToolDefinition], conversation: Conversation, rng: random.Random, temperature: float, parallel: float
+    tools: list[ToolDefinition],
+    conversation: Conversation,
+    rng: random.Random,
+    temperature: float,
+    parallel: float,
+    verdicts: frozenset[str] = frozenset(),
 ) -> tuple[list[Option], Filler, list[str]]:
     """The calls to emit now, in order (empty: time to answer), the filler used (reused for the answer), and notes on
-    the tools the rules held back (for `sim.explain`)."""
+    the tools the rules held back (for `sim.explain`). `verdicts` are the yes/no fields of the answer
+    (`alarm_raised`): results that hold them say whether something is wrong (see `following`)."""
     notes: list[str] = []
     profiles = [profile(t) for t in tools]
     claimed = frozenset().union(*(p.time_labels for p in profiles)) if profiles else frozenset[str]()
@@ -499,7 +506,7 @@ def plan(
         needed = _needed(tools, profiles, scores, filler)
         relevant = [needed] if needed is not None else []
     if not relevant:
-        return [], filler, notes
+        return _followed(tools, conversation, verdicts, rng, temperature), filler, notes
     acting = [o for o in relevant if o.complete and o.tool.name in asked]
     if acting and len(_steps(text)) < 2:
         # The prompt asks for this action by its verb and gives all it needs: it is done now, without look-ups the
@@ -521,6 +528,32 @@ def plan(
     for o in chosen:
         o.why = _why(o, by_name[o.tool.name], key, text, text_stems, len(conversation.instructions), asking.requested)
     return chosen, filler, notes
+
+
+def _followed(
+    tools: list[ToolDefinition],
+    conversation: Conversation,
+    verdicts: frozenset[str],
+    rng: random.Random,
+    temperature: float,
+) -> list[Option]:
+    """Before answering, when nothing asked for is left, the user states a symptom and every result that says so says
+    nothing is wrong (the symptom is unexplained): the calls on one subject a result lists, if the model chooses to
+    look further (a yes/no choice with margin `following.WANDER`, never at temperature 0; the subject drawn among the
+    new ones). Empty: it answers."""
+    if temperature <= 0 or not complains(conversation) or not unexplained(conversation, verdicts):
+        return []
+    found = offers(tools, conversation)
+    if not found:
+        return []
+    own = own_generator(rng)
+    if not decide(own, WANDER, temperature):
+        return []
+    subject = sorted(found)[own.randrange(len(found))]
+    return [
+        Option(tool=f.tool, filled=f.filled, score=0.0, explicit=None, fixing=False, tier=2, why=f.why)
+        for f in found[subject]
+    ]
 
 
 def _covered(

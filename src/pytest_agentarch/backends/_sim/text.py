@@ -20,6 +20,22 @@ _PROPER = re.compile(r'(?<![.!?]\s)(?<!^)(?<!\n)\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)
 _PATH = re.compile(r'(?<![\w/:.])(/[\w.-]+(?:/[\w.-]+)+)')
 """A file-system path ('/etc/app/config.yaml')."""
 _NUMBER = re.compile(r'(?<![\w.:-])(-?\d+(?:\.\d+)?)(?![\w:-])')
+_CLOCK_TIME = re.compile(
+    r'(?<![\w:.-])([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?(?![\w:])(\s*[ap]\.?m\b\.?)?', re.IGNORECASE
+)
+"""A time of day written on its own ('10:00', '8:15', '9:30 pm'), not inside an ISO time ('T10:00:00Z')."""
+_PERIOD = re.compile(
+    r'\b(?:the\s+)?(?:last|past|previous)\s+(?:(\d+(?:\.\d+)?|an?|one|two|three|four|five|six|ten|twelve|'
+    r'fifteen|twenty|thirty|forty-five|half an?)\s+)?(minute|min|hour|hr|day|week)s?\b',
+    re.IGNORECASE,
+)
+"""A period counted back from now ('the last hour', 'the past 30 minutes', 'the previous two days')."""
+_COUNTS = {
+    'a': 1.0, 'an': 1.0, 'one': 1.0, 'two': 2.0, 'three': 3.0, 'four': 4.0, 'five': 5.0, 'six': 6.0, 'ten': 10.0,
+    'twelve': 12.0, 'fifteen': 15.0, 'twenty': 20.0, 'thirty': 30.0, 'forty-five': 45.0, 'half a': 0.5,
+    'half an': 0.5,
+}  # fmt: skip
+_MINUTES = {'minute': 1.0, 'min': 1.0, 'hour': 60.0, 'hr': 60.0, 'day': 1440.0, 'week': 10080.0}
 _CODE = re.compile(r'(?<![\w:/.-])([A-Z]{2,5}[0-9]?)(?![\w/-])')
 """An upper-case code ('USD', 'EUR', 'LHR'): a value only for a parameter whose own examples look like one."""
 _TOWARDS = re.compile(r'\b(?:to|into|how many|how much)\s*$')
@@ -95,7 +111,7 @@ class Mention:
     """A value found in a text, with the words just before it (its label)."""
 
     kind: str
-    """'time', 'entity', 'quoted', 'path', 'ident', 'code', 'proper' or 'number'."""
+    """'time', 'clock' (a time of day, 'HH:MM'), 'entity', 'quoted', 'path', 'ident', 'code', 'proper' or 'number'."""
     value: str
     """The value as written."""
     position: int
@@ -178,6 +194,30 @@ def _mention(text: str, kind: str, value: str, start: int) -> Mention:
     )
 
 
+def _clock(match: re.Match[str]) -> str:
+    """A time of day as 'HH:MM' on the 24-hour clock ('9:30 pm' -> '21:30')."""
+    hour, minute = int(match.group(1)), int(match.group(2))
+    meridiem = (match.group(3) or '').strip().lower()[:1]
+    if meridiem == 'p' and hour < 12:
+        hour += 12
+    elif meridiem == 'a' and hour == 12:
+        hour = 0
+    return f'{hour:02d}:{minute:02d}'
+
+
+@lru_cache(maxsize=512)
+def periods(text: str) -> tuple[tuple[float, int], ...]:
+    """Each period the text counts back from now ('the last hour', 'the past 30 minutes'), in minutes, with its
+    position (cached)."""
+    found: list[tuple[float, int]] = []
+    for m in _PERIOD.finditer(text):
+        count = (m.group(1) or 'one').lower()
+        number = _COUNTS.get(count) if not count[0].isdigit() else float(count)
+        if number is not None:
+            found.append((number * _MINUTES[m.group(2).lower()], m.start()))
+    return tuple(found)
+
+
 @lru_cache(maxsize=512)
 def mentions(text: str) -> tuple[tuple[Mention, ...], tuple[TimeRange, ...]]:
     """Every value-like mention in `text` and the time ranges among them (cached: texts repeat across requests)."""
@@ -195,6 +235,10 @@ def mentions(text: str) -> tuple[tuple[Mention, ...], tuple[TimeRange, ...]]:
             Mention(kind='time', value=m.group(), position=m.start(), context=_context(text, m.start(), previous_end))
         )
         previous_end = m.end()
+    for m in _CLOCK_TIME.finditer(text):
+        if free(m.span()):
+            taken.append(m.span())
+            found.append(_mention(text, 'clock', _clock(m), m.start()))
     for m in _ENTITY_REF.finditer(text):
         if free(m.span()):
             taken.append(m.span())
