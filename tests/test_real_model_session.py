@@ -17,6 +17,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+# The openai provider, imported once for the module: each in-process session would otherwise import the SDK again (a
+# second of CPU), as pytester takes out of sys.modules what a session imported.
+import pydantic_ai.models.openai  # noqa: F401
 import pytest
 from openai_server import (
     Received,
