@@ -14,6 +14,12 @@ from typing import Any
 
 import pytest
 
+# xdist's controller, imported once for the whole session: a test's in-process session with `-n 2` would otherwise
+# import it afresh each time (pytester removes what a run imported), under that session's assertion rewriting, which
+# on CPython 3.11 can fail late in a long suite with "AST constructor recursion depth mismatch"
+# (pytest-dev/pytest#10763).
+import xdist.dsession  # noqa: F401
+
 from pytest_agentarch.run import registry
 
 pytest_plugins = ['pytester']

@@ -453,9 +453,7 @@ def test_runs_of_a_case_execute_concurrently_up_to_the_limit(
     project: Callable[..., pytest.Pytester], concurrency: list[str], expected: int, xdist: list[str]
 ) -> None:
     pytester = project(CONCURRENT, cases=ONE_CASE)
-    # In a subprocess: run in-process late in the suite, xdist's import under assertion rewriting hit CPython 3.11's
-    # "AST constructor recursion depth mismatch" (pytest-dev/pytest#10763), which says nothing about this plugin.
-    result = pytester.runpytest_subprocess('--runs', '20', *concurrency, *xdist)
+    result = pytester.runpytest('--runs', '20', *concurrency, *xdist)
     result.assert_outcomes(passed=1)
     assert int(pytester.path.joinpath('in_flight.txt').read_text()) == expected
 

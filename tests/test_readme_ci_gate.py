@@ -48,8 +48,11 @@ def test_the_readme_ci_gate_passes_on_a_deterministic_architecture(tmp_path: Pat
     args = ci_gate_command()
     json_at = args.index('--agentarch-json') + 1
     args[json_at] = str(tmp_path / 'report.json')  # the same option; the file lands outside the work tree
+    # In one process (`-n 0` after the command's own options): two items would keep the repository's two xdist
+    # workers busy for less than it takes to start them, and the report is the same either way
+    # (tests/test_plugin.py compares one whole).
     result = subprocess.run(
-        [sys.executable, '-m', 'pytest', *args, *SLICE, '-p', 'no:cacheprovider', '-q'],
+        [sys.executable, '-m', 'pytest', *args, *SLICE, '-n', '0', '-p', 'no:cacheprovider', '-q'],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -17,6 +17,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+# The openai provider, imported once for the module: each in-process session would otherwise import the SDK again (a
+# second of CPU), as pytester takes out of sys.modules what a session imported.
+import pydantic_ai.models.openai  # noqa: F401
 import pytest
 from openai_server import (
     Received,
@@ -95,8 +98,11 @@ def session(
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess(
-        '-p', 'no:cacheprovider', '--agentarch-model', MODEL, '--agentarch-memory=off', *args, timeout=300
+    """A session of the project in this process (its xdist workers, with `-n 2`, are its own child processes): the
+    server sees the same requests and the report is the same file as from a child session, without the second or two
+    of importing pydantic-ai again. SIGTERM, which needs a process to stop, has a test of its own."""
+    return pytester.runpytest_inprocess(
+        '-p', 'no:cacheprovider', '--agentarch-model', MODEL, '--agentarch-memory=off', *args
     )
 
 
@@ -225,10 +231,9 @@ def test_a_usd_budget_stops_the_session_on_the_priced_spend(
     for name, value in openai_server.env().items():
         monkeypatch.setenv(name, value)
     pytester = project(ARCHITECTURE, cases=CASES)
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         '-p', 'no:cacheprovider', '--agentarch-model', 'openai-chat:gpt-4o-mini', '--agentarch-memory=off',
         '--runs=6', '--agentarch-concurrency=1', '--agentarch-budget-usd=0.00003', '--agentarch-json=r.json', *xdist,
-        timeout=300,
     )  # fmt: skip
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     report = json.loads(pytester.path.joinpath('r.json').read_text())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -23,6 +24,7 @@ from pydantic_evals.evaluators import (
     ToolCorrectness,
 )
 
+import pytest_agentarch
 from pytest_agentarch import call_tool
 from pytest_agentarch.core.records import RunRecord
 from pytest_agentarch.reports.report import ItemResult, build_report
@@ -296,3 +298,31 @@ def test_a_users_own_span_reading_evaluator_gets_real_spans_and_metrics_are_deri
         assert [a.value for a in record.assertions][-1] == 12
         assert record.metrics == {'requests': 10.0}
     assert run_arch(thinks, evaluators=[SawThinking()]).assertions[0].value is True
+
+
+def test_an_interrupt_inside_a_run_leaves_no_thread_behind() -> None:
+    # Run 2 raises KeyboardInterrupt after runs 0 and 1 ran their sync tool on AnyIO's worker threads (pydantic-ai
+    # runs sync tools there). Those threads are not daemons: left waiting for work, they would keep the interpreter
+    # from exiting after a session that was otherwise over.
+    install()
+
+    async def interrupted(inputs: Any, model: Any) -> str:
+        run = pytest_agentarch.current_run()
+        if run is not None and run.index == 2:
+            raise KeyboardInterrupt
+        return await one_agent(inputs, model)
+
+    arch = Architecture(name='interrupted', description='', func=interrupted)
+    case = CaseSpec(name='c', inputs='go', expected_output='A')
+    finished: list[RunRecord] = []
+    before = set(threading.enumerate())
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(run_case(arch, FunctionModel(respond), case, RunSettings(runs=4, concurrency=1), finished=finished))
+    assert sorted(r.index for r in finished) == [0, 1]
+    workers = [t for t in set(threading.enumerate()) - before if t.name == 'AnyIO worker thread']
+    for thread in workers:
+        thread.join(timeout=10)
+    left = [t for t in workers if t.is_alive()]
+    for thread in left:
+        thread.queue.put_nowait(None)  # type: ignore[attr-defined]  # AnyIO's own stop signal, so a failure ends
+    assert not left, f'{len(left)} AnyIO worker thread(s) still waiting for work'

@@ -621,8 +621,10 @@ def test_the_readme_sequential_ci_gate_spends_less(tmp_path: Path) -> None:
     assert args[0] == 'pytest', block
     args = args[1:]
     args[args.index('--agentarch-json') + 1] = str(tmp_path / 'report.json')
+    # `-n 0`: three items, in one process rather than the repository's two xdist workers (the report is the same).
+    args += ['-k', 'crash_loop_ledger or batch_', '-n', '0', '-p', 'no:cacheprovider', '-q']
     result = subprocess.run(
-        [sys.executable, '-m', 'pytest', *args, '-k', 'crash_loop_ledger or batch_', '-p', 'no:cacheprovider', '-q'],
+        [sys.executable, '-m', 'pytest', *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -58,18 +58,17 @@ def _sim_report(path: Path, options: str) -> None:
     assert done.returncode in (0, 1) and path.exists(), done.stdout[-2000:]
 
 
-def test_the_options_that_made_the_figures_come_first_with_no_difference(tmp_path: Path) -> None:
+def test_the_options_that_made_the_figures_come_first_with_no_difference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     real = tmp_path / 'real.report.json'
     _sim_report(real, 'parallel=1,slip=0.2')
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), str(real), '--temperatures', '0.7', '--parallel', '0.25,1', '--slip', '0,0.2'],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    rows = [line for line in done.stdout.splitlines() if line.startswith('| sim ')]
+    # The script's own entry point, in this process (its sim sessions are still processes of their own).
+    capsys.readouterr()
+    status = calibration.main([str(real), '--temperatures', '0.7', '--parallel', '0.25,1', '--slip', '0,0.2'])
+    out = capsys.readouterr().out
+    assert status == 0, out[-2000:]
+    rows = [line for line in out.splitlines() if line.startswith('| sim ')]
     names = [r.split('|')[1].strip() for r in rows]
     assert names[0] == 'sim T=0.7 parallel=1 slip=0.2'
     assert sorted(names[1:]) == [
@@ -77,7 +76,7 @@ def test_the_options_that_made_the_figures_come_first_with_no_difference(tmp_pat
         'sim T=0.7 parallel=0.25 slip=0.2',
         'sim T=0.7 parallel=1 slip=0',
     ]
-    real_row = next(line for line in done.stdout.splitlines() if line.startswith('| real '))
+    real_row = next(line for line in out.splitlines() if line.startswith('| real '))
     first = rows[0].split('|')
     # The same seed, cells and options reproduce the figures exactly: every cell equals the real row's.
     assert first[2:4] == real_row.split('|')[2:4]

@@ -469,6 +469,10 @@ class CaptureError(Exception):
     """Nothing observable happened inside a run: no agent run, model request or tool call."""
 
 
+class _Interrupted(Exception):
+    """Carries a KeyboardInterrupt or SystemExit raised inside a run to `run_case`'s own task, which raises it."""
+
+
 async def run_case(
     arch: Architecture,
     model: Model,
@@ -492,12 +496,22 @@ async def run_case(
     """
     semaphore = asyncio.Semaphore(max(1, settings.concurrency))
     sink = finished if finished is not None else []
+    interrupts: list[BaseException] = []
 
     async def guarded(index: int) -> RunRecord | None:
         async with semaphore:
-            if settings.stop is not None and settings.stop() is not None:
+            if interrupts or (settings.stop is not None and settings.stop() is not None):
                 return None
-            record = await run_once(arch, model, case, index, settings)
+            try:
+                record = await run_once(arch, model, case, index, settings)
+            except (KeyboardInterrupt, SystemExit) as exc:
+                # Raised from a run's task, it would leave the event loop twice: at once, then from this coroutine's
+                # task while asyncio.run cancels the others; the loop would close with callbacks still queued, among
+                # them AnyIO's stopping of its worker threads (sync tools run there), whose idle threads would then
+                # keep the interpreter from exiting. Raised once, from this coroutine's task, the callbacks run; and
+                # no run starts after it.
+                interrupts.append(exc)
+                raise _Interrupted(exc) from None
         sink.append(record)
         if on_finish is not None:
             on_finish(record)
@@ -513,11 +527,14 @@ async def run_case(
         if indexes is None:
             indexes = range(start, start + (settings.runs if count is None else count))
         first: list[RunRecord | None] = []
-        if indexes and capture_requests.path_for(arch.func, spans=_spans_needed(case)) is None:
-            # The architecture's first run decides which capture its runs take: it runs before the others.
-            first.append(await guarded(indexes[0]))
-            indexes = indexes[1:]
-        rest = await asyncio.gather(*(guarded(i) for i in indexes))
+        try:
+            if indexes and capture_requests.path_for(arch.func, spans=_spans_needed(case)) is None:
+                # The architecture's first run decides which capture its runs take: it runs before the others.
+                first.append(await guarded(indexes[0]))
+                indexes = indexes[1:]
+            rest = await asyncio.gather(*(guarded(i) for i in indexes))
+        except _Interrupted as interrupted:
+            raise interrupted.args[0] from None
         return [r for r in [*first, *rest] if r is not None]
 
 
