@@ -17,13 +17,14 @@ repository's datasets on `sim`) also runs once, in a child process of this one, 
 (user + system, start to exit: interpreter, collection, reports included) against the floor's CPU for the same
 number of runs, measured in the rounds just before.
 
-With `--paired N`, nothing else runs: the floor and the session are both measured as whole processes, N times each,
-interleaved (floor then session, then session then floor, ...), and each session is set against the floor measured
-beside it. The floor process (`--floor-process`) makes the main job's runs exactly as the session does (every
-architecture on every case, `--runs 20` gathered per item, one item after another) bare, under the collector setting
-the session runs its items with; both sides pay for their interpreter and imports. Pairing cancels the slow drift of a
-shared machine's load, which moved a one-off session-against-rounds ratio by more than its target's margin; the
-median pair and the range of the pairs are reported.
+With `--paired N`, nothing else runs: the floor and the session are both measured as whole processes, in slices of
+one architecture each (the session with `--arch NAME`, the floor process `--floor-process NAME` making the same runs:
+every case the architecture serves, `--runs 20` gathered per item, one item after another, bare, under the collector
+setting the session runs its items with), the two sides' slices alternating (floor first, then session first, ...),
+N passes over the six architectures. Each side's CPU is summed over a pass. Each slice pays for its interpreter and
+imports on both sides; the session's start-up (pytest, the plugin, collection) six times instead of once is counted
+against it. Slices of a few minutes put the load of a shared machine on both sides alike: whole-job pairs (half an
+hour each) gave 1.10 and 1.48 in one invocation, as the machine's load moved between the two halves of the second.
 
 Usage: python benchmarks/main_job.py [--runs 2] [--rounds 3] [--cores 2] [--session] [--paired N]
 """
@@ -136,10 +137,10 @@ def main() -> None:
     parser.add_argument(
         '--paired', type=int, metavar='N', help='measure the floor and the session as whole processes, N pairs'
     )
-    parser.add_argument('--floor-process', action='store_true', help=argparse.SUPPRESS)
+    parser.add_argument('--floor-process', metavar='ARCH', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_process:
-        floor_process()
+        floor_process(args.floor_process)
         return
     if args.paired is not None:
         if args.paired < 1:
@@ -183,19 +184,20 @@ def main() -> None:
     )
     print(f"  run path against its floor: b/a = {b / a:.2f}, b'/min(a, a') = {b_tuned / floor:.2f} (target <= 1.2)")
     if args.session:
-        session_cpu, wall, returncode = child_cpu(SESSION)
+        session_cpu, wall, returncode = child_cpu([*SESSION, '--arch', 'all'])
         print(
             f'the main job session ({job} runs, -n 0, exit {returncode}): {session_cpu:.0f} s CPU, {wall:.0f} s '
             f"wall; {session_cpu / (job * floor):.2f}x the floor's {job * floor:.0f} s CPU (target <= 1.25)"
         )
 
 
-SESSION = [sys.executable, '-m', 'pytest', '--arch', 'all', '--runs', str(MAIN_JOB_RUNS), '--assert=plain', '-n', '0']
+SESSION = [sys.executable, '-m', 'pytest', '--runs', str(MAIN_JOB_RUNS), '--assert=plain', '-n', '0']
 SESSION += ['-p', 'no:randomly', '-q']
-"""The main job's pytest session on one core (`scripts/main.sh` spreads the same items over every core)."""
+"""The main job's pytest session on one core (`scripts/main.sh` spreads the same items over every core), without its
+`--arch`: each slice adds its own."""
 
 FLOOR = [sys.executable, str(Path(__file__).resolve()), '--floor-process']
-"""The same runs made bare, in a process of their own."""
+"""The same runs made bare, in a process of their own, without its `--arch`."""
 
 
 def child_cpu(command: list[str]) -> tuple[float, float, int]:
@@ -211,10 +213,10 @@ def child_cpu(command: list[str]) -> tuple[float, float, int]:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall, done.returncode
 
 
-def floor_process() -> None:
-    """The main job's runs, bare: every architecture on every case, `MAIN_JOB_RUNS` runs gathered per item, one item
-    after another, as a `-n 0` session makes them, under the collector setting its items run with."""
-    cases = load_cases()
+def floor_process(architecture: str) -> None:
+    """The main job's runs of one architecture, bare: every case it serves, `MAIN_JOB_RUNS` runs gathered per item,
+    one item after another, as a `-n 0` session makes them, under the collector setting its items run with."""
+    cases = [(d, c, [a for a in archs if a.name == architecture]) for d, c, archs in load_cases()]
     model = resolve_model('sim')
     capture.uninstall()
     Agent.instrument_all(False)
@@ -223,19 +225,30 @@ def floor_process() -> None:
 
 
 def paired(pairs: int) -> None:
-    """The session against the floor, both whole processes, `pairs` times, interleaved."""
+    """The session against the floor, both whole processes, one architecture a slice, slices alternating, `pairs`
+    times over: each side's CPU is summed over the slices of a pass, so load that comes and goes within a pass falls
+    on both sides alike."""
+    names = sorted(registry.registered())
     ratios = []
     for p in range(pairs):
-        order = (('floor', FLOOR), ('session', SESSION)) if p % 2 == 0 else (('session', SESSION), ('floor', FLOOR))
-        cpu_of = {}
-        for name, command in order:
-            cpu_of[name], wall, _ = child_cpu(command)
-            print(f'  pair {p + 1}: {name:<7} {cpu_of[name]:6.1f} s CPU, {wall:6.1f} s wall', flush=True)
+        cpu_of = {'floor': 0.0, 'session': 0.0}
+        for s, name in enumerate(names):
+            floor, session = [*FLOOR, name], [*SESSION, '--arch', name]
+            first = (p + s) % 2 == 0
+            order = (('floor', floor), ('session', session)) if first else (('session', session), ('floor', floor))
+            for side, command in order:
+                seconds, _, _ = child_cpu(command)
+                cpu_of[side] += seconds
+            print(
+                f'  pass {p + 1}, {name:<11}: floor and session so far {cpu_of["floor"]:6.1f} s, '
+                f'{cpu_of["session"]:6.1f} s CPU',
+                flush=True,
+            )
         ratios.append(cpu_of['session'] / cpu_of['floor'])
-        print(f'  pair {p + 1}: session / floor = {ratios[-1]:.2f}', flush=True)
+        print(f'  pass {p + 1}: session / floor = {ratios[-1]:.2f}', flush=True)
     print(
-        f'the main job session against its bare floor, {pairs} interleaved pair(s): '
-        f'median {statistics.median(ratios):.2f}x (pairs {min(ratios):.2f}-{max(ratios):.2f}; target <= 1.25)'
+        f'the main job session against its bare floor, {pairs} interleaved pass(es) of {len(names)} slices: '
+        f'median {statistics.median(ratios):.2f}x (passes {min(ratios):.2f}-{max(ratios):.2f}; target <= 1.25)'
     )
 
 
