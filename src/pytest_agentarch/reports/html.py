@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..core.divergence import Divergence, ExampleRun, ModelContext, TreeNode, shared_context
 from ..core.stats import LEVELS, Rate, percentile
+from .by_dataset import by_dataset_grid
 from .formatting import fmt_latencies, fmt_percent, fmt_rate, fmt_seconds, latency_heads
 from .report import ArchitectureReport, CaseReport, Report, capture_paths
 
@@ -266,43 +267,19 @@ def _summary_table(report: Report) -> str:
 
 
 def _by_dataset(report: Report) -> str:
-    """In a session of several datasets, the rates per dataset and architecture (`by_dataset`), grouped by dataset;
-    empty in a session of one. Determinism at the headline level only and no `traj/case`: with the dataset's name
-    beside the architecture's, more columns push the table past a 1280 px window (the summary above has them)."""
-    found = [(d, a) for a in report.architectures for d in a.by_dataset]
-    if not found:
+    """In a session of several datasets, the rates per dataset and architecture (`by_dataset_grid`); empty in a
+    session of one. Determinism at the headline level only and no `traj/case`: with the dataset's name beside the
+    architecture's, more columns push the table past a 1280 px window (the summary above has them)."""
+    grid = by_dataset_grid(report, _rate)
+    if grid is None:
         return ''
-    found.sort(key=lambda da: (da[0].dataset is None, da[0].dataset or ''))
-    conformance = any(d.summary.path_conformance is not None for d, _ in found)
-    ks = {d.summary.k for d, _ in found}
-    same_k = len(ks) == 1
-    head = (
-        '<tr><th>dataset</th><th>architecture</th><th>cases</th><th>runs</th><th>err</th><th>infra</th>'
-        f'<th>determinism({_e(report.level)})</th><th>pass rate</th>'
-        + ('<th>path conformance</th>' if conformance else '')
-        + f'<th>pass^{min(ks) if same_k else "k"}</th></tr>'
-    )
-    rows = []
-    for d, a in found:
-        s = d.summary
-        hat = '-' if not s.pass_hat_k else f'{s.pass_hat_k[-1]:.2f}' + ('' if same_k else f' (k={s.k})')
-        cells: list[object] = [
-            d.label,
-            _who(a),
-            s.cases,
-            s.runs,
-            s.errors,
-            s.infra,
-            s.all_raised or _rate(s.determinism),
-            _rate(s.pass_rate),
-            *([_rate(s.path_conformance) if s.path_conformance is not None else '-'] if conformance else []),
-            hat,
-        ]
-        rows.append(
-            f'<tr data-dataset="{_e(d.label)}" data-arch="{_e(_who(a))}">'
-            + ''.join(f'<td>{_e(c)}</td>' for c in cells)
-            + '</tr>'
-        )
+    head = '<tr>' + ''.join(f'<th>{_e(h)}</th>' for h in grid.header) + '</tr>'
+    rows = [
+        f'<tr data-dataset="{_e(cells[0])}" data-arch="{_e(cells[1])}">'
+        + ''.join(f'<td>{_e(c)}</td>' for c in cells)
+        + '</tr>'
+        for cells in grid.rows
+    ]
     return (
         '<h2>By dataset</h2><p class="muted">Each row: the rates of the summary over the cases of that dataset only, '
         'with the same intervals.</p>'

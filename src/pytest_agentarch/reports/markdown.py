@@ -14,6 +14,7 @@ from typing import Any
 
 from ..core.compare import BaselineComparison, ProportionChange
 from ..core.stats import CaseStats
+from .by_dataset import by_dataset_grid
 from .formatting import fmt_latencies, fmt_number, fmt_rate, fmt_usd, latency_heads
 from .report import Report, capture_paths
 
@@ -126,57 +127,18 @@ def _sequential(report: Report) -> list[str]:
 
 
 def _by_dataset(report: Report) -> list[str]:
-    """In a session of several datasets, the summary's figures per dataset and architecture (`by_dataset`), grouped
-    by dataset; nothing in a session of one."""
-    found = [(d, a) for a in report.architectures for d in a.by_dataset]
-    if not found:
+    """In a session of several datasets, the summary's figures per dataset and architecture (`by_dataset_grid`);
+    nothing in a session of one."""
+    grid = by_dataset_grid(report, lambda r: fmt_rate(r, suite=True))
+    if grid is None:
         return []
-    found.sort(key=lambda da: (da[0].dataset is None, da[0].dataset or ''))
-    paths = any(d.summary.path_conformance is not None for d, _ in found)
-    rows = []
-    for d, _ in found:
-        s = d.summary
-        hat = fmt_number(s.pass_hat_k[-1] if s.pass_hat_k else None, '{:.2f}')
-        rows.append(
-            [
-                d.label,
-                _who(s.architecture, s.model),
-                s.cases,
-                s.runs,
-                s.errors,
-                s.infra,
-                s.all_raised or fmt_rate(s.determinism, suite=True),
-                fmt_rate(s.pass_rate, suite=True),
-                *(
-                    [fmt_rate(s.path_conformance, suite=True) if s.path_conformance is not None else '-']
-                    if paths
-                    else []
-                ),
-                f'{hat} (k={s.k})' if s.pass_hat_k else hat,
-            ]
-        )
     return [
         '',
         '### By dataset',
         '',
         "Each row: the table's figures over that dataset's cases only, with the same intervals.",
         '',
-        *_table(
-            [
-                'dataset',
-                'architecture',
-                'cases',
-                'runs',
-                'err',
-                'infra',
-                f'determinism ({report.level})',
-                'pass rate',
-                *(['path conformance'] if paths else []),
-                'pass^k',
-            ],
-            rows,
-            names=2,
-        ),
+        *_table(grid.header, grid.rows, names=2),
     ]
 
 

@@ -18,6 +18,7 @@ from ..core.sequential import (
     without_maximum,
 )
 from ..core.stats import LEVELS, CaseStats, Rate, Score, Totals
+from .by_dataset import by_dataset_grid
 from .formatting import fmt_latencies, fmt_number, fmt_rate, fmt_short_rate, fmt_usd, latency_heads
 from .report import Report
 from .sequential_notes import gate_tallies
@@ -165,53 +166,16 @@ def render_summary(report: Report) -> list[str]:
 
 
 def render_by_dataset(report: Report) -> list[str]:
-    """In a session of several datasets, one row per (dataset, architecture): the summary's counts and rates over
-    that dataset's cases only (`ArchitectureReport.by_dataset`), grouped by dataset so that the architectures are
-    compared on the same cases; empty in a session of one dataset."""
-    found = [(d, a) for a in report.architectures for d in a.by_dataset]
-    if not found:
+    """In a session of several datasets, one row per (dataset, architecture) (`by_dataset_grid`); empty in a session
+    of one dataset."""
+    grid = by_dataset_grid(report, _compact)
+    if grid is None:
         return []
-    # Every architecture lists its datasets in the same order (by name, no dataset last): a stable sort keeps the
-    # architectures in the summary's order within each dataset.
-    found.sort(key=lambda da: (da[0].dataset is None, da[0].dataset or ''))
-    ks = {d.summary.k for d, _ in found}
-    same_k = len(ks) == 1
-    paths = any(d.summary.path_conformance is not None for d, _ in found)
-    header = [
-        'dataset',
-        'architecture',
-        'cases',
-        'runs',
-        'err',
-        'infra',
-        f'determinism({report.level})',
-        'pass rate',
-        *(['path conformance'] if paths else []),
-        f'pass^{min(ks)}' if same_k else 'pass^k',
-    ]
-    rows = []
-    for d, _ in found:
-        s = d.summary
-        hat = fmt_number(s.pass_hat_k[-1] if s.pass_hat_k else None, '{:.2f}')
-        rows.append(
-            [
-                d.label,
-                _who(s.architecture, s.model),
-                str(s.cases),
-                str(s.runs),
-                str(s.errors),
-                str(s.infra),
-                s.all_raised or _compact(s.determinism),
-                _compact(s.pass_rate),
-                *([_compact(s.path_conformance) if s.path_conformance is not None else '-'] if paths else []),
-                hat if same_k or not s.pass_hat_k else f'{hat} (k={s.k})',
-            ]
-        )
     return [
         '',
         "by dataset (each row: the summary's figures over that dataset's cases only; rates: value [95% CI] in "
         'percent, intervals as above):',
-        *_grid(header, rows, names=2),
+        *_grid(grid.header, grid.rows, names=2),
     ]
 
 
