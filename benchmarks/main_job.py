@@ -26,17 +26,25 @@ imports on both sides; the session's start-up (pytest, the plugin, collection) s
 against it. Slices of a few minutes put the load of a shared machine on both sides alike: whole-job pairs (half an
 hour each) gave 1.10 and 1.48 in one invocation, as the machine's load moved between the two halves of the second.
 
-Usage: python benchmarks/main_job.py [--runs 2] [--rounds 3] [--cores 2] [--session] [--paired N]
+With `--paired N --side-by-side`, each slice's two sides run at the same time, each pinned to a core of its own
+(`sched_setaffinity`), the cores swapped from one slice to the next. On a shared host the CPU cost of a second drifts
+(the same floor slice, alone on a quiet machine, took 25 s and 33 s of CPU one after the other); run together, both
+sides meet the same drift, where alternating puts one slice's drift on one side. Each side's CPU comes from its own
+`wait4` usage. The two contend for the memory bus and the shared cache, alike; the longer side runs its tail alone.
+
+Usage: python benchmarks/main_job.py [--runs 2] [--rounds 3] [--cores 2] [--session] [--paired N [--side-by-side]]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -137,15 +145,24 @@ def main() -> None:
     parser.add_argument(
         '--paired', type=int, metavar='N', help='measure the floor and the session as whole processes, N pairs'
     )
+    parser.add_argument(
+        '--side-by-side',
+        action='store_true',
+        help="with --paired: run each slice's two sides at once, one core each, the cores swapped every slice",
+    )
     parser.add_argument('--floor-process', metavar='ARCH', help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.side_by_side and args.paired is None:
+        parser.error('--side-by-side: only with --paired N')
     if args.floor_process:
         floor_process(args.floor_process)
         return
     if args.paired is not None:
         if args.paired < 1:
             parser.error(f'--paired: must be at least 1, got {args.paired}')
-        paired(args.paired)
+        if args.side_by_side and len(os.sched_getaffinity(0)) < 2:
+            parser.error('--side-by-side: needs two cores this process may run on, found one')
+        paired(args.paired, side_by_side=args.side_by_side)
         return
     cases = load_cases()
     model = resolve_model('sim')
@@ -224,21 +241,55 @@ def floor_process(architecture: str) -> None:
     asyncio.run(bare(model, cases, MAIN_JOB_RUNS))
 
 
-def paired(pairs: int) -> None:
-    """The session against the floor, both whole processes, one architecture a slice, slices alternating, `pairs`
-    times over: each side's CPU is summed over the slices of a pass, so load that comes and goes within a pass falls
-    on both sides alike."""
+def together(commands: dict[str, list[str]], cores: list[int]) -> dict[str, float]:
+    """CPU seconds (user + system, start to exit) of each command, all started at once, the i-th pinned to
+    `cores[i]`; from each child's own `wait4` usage."""
+    started = {}
+    with tempfile.TemporaryDirectory() as logs:
+        for (side, command), core in zip(commands.items(), cores, strict=True):
+            out = open(Path(logs) / side, 'wb')  # noqa: SIM115  (closed below, once the child has ended)
+            child = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=lambda core=core: os.sched_setaffinity(0, {core}),
+            )
+            started[side] = (child, out)
+        seconds = {}
+        for side, (child, out) in started.items():
+            _, status, usage = os.wait4(child.pid, 0)
+            child.returncode = os.waitstatus_to_exitcode(status)
+            out.close()
+            if child.returncode not in (0, 1):  # 1: some runs failed their evaluators, which the main job reports
+                output = (Path(logs) / side).read_text(errors='replace')[-4000:]
+                sys.exit(f'{" ".join(commands[side][1:4])} exited {child.returncode}:\n{output}')
+            seconds[side] = usage.ru_utime + usage.ru_stime
+    return seconds
+
+
+def paired(pairs: int, *, side_by_side: bool = False) -> None:
+    """The session against the floor, both whole processes, one architecture a slice, `pairs` times over: each
+    side's CPU is summed over the slices of a pass. The slices alternate (the first side alternating too), so load
+    that comes and goes within a pass falls on both sides alike; or, `side_by_side`, each slice's two sides run at
+    once on a core each, the cores swapped every slice, so both meet the same drift at the same time."""
     names = sorted(registry.registered())
+    cores = sorted(os.sched_getaffinity(0))[:2]
     ratios = []
     for p in range(pairs):
         cpu_of = {'floor': 0.0, 'session': 0.0}
         for s, name in enumerate(names):
             floor, session = [*FLOOR, name], [*SESSION, '--arch', name]
             first = (p + s) % 2 == 0
-            order = (('floor', floor), ('session', session)) if first else (('session', session), ('floor', floor))
-            for side, command in order:
-                seconds, _, _ = child_cpu(command)
-                cpu_of[side] += seconds
+            if side_by_side:
+                spent = together({'floor': floor, 'session': session}, cores if first else cores[::-1])
+                for side in cpu_of:
+                    cpu_of[side] += spent[side]
+            else:
+                order = (('floor', floor), ('session', session)) if first else (('session', session), ('floor', floor))
+                for side, command in order:
+                    seconds, _, _ = child_cpu(command)
+                    cpu_of[side] += seconds
             print(
                 f'  pass {p + 1}, {name:<11}: floor and session so far {cpu_of["floor"]:6.1f} s, '
                 f'{cpu_of["session"]:6.1f} s CPU',
@@ -247,7 +298,8 @@ def paired(pairs: int) -> None:
         ratios.append(cpu_of['session'] / cpu_of['floor'])
         print(f'  pass {p + 1}: session / floor = {ratios[-1]:.2f}', flush=True)
     print(
-        f'the main job session against its bare floor, {pairs} interleaved pass(es) of {len(names)} slices: '
+        f'the main job session against its bare floor, {pairs} pass(es) of {len(names)} slices'
+        f'{", each side by side" if side_by_side else ", interleaved"}: '
         f'median {statistics.median(ratios):.2f}x (passes {min(ratios):.2f}-{max(ratios):.2f}; target <= 1.25)'
     )
 
