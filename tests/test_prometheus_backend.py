@@ -89,7 +89,17 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (root / 'canary.om').write_text(canary(), encoding='utf-8')
     for name in ('k8s.om', 'canary.om'):  # blocks that overlap in time: Prometheus merges them when it reads
         subprocess.run(
-            ['promtool', 'tsdb', 'create-blocks-from', 'openmetrics', str(root / name), str(root / 'data')],
+            # Blocks of a day, not promtool's default two hours: the scenarios are 90 minutes on days of their own,
+            # and fewer, larger blocks take 14 s of CPU to write where two-hour ones took 23.
+            [
+                'promtool',
+                'tsdb',
+                'create-blocks-from',
+                'openmetrics',
+                '--max-block-duration=24h',
+                str(root / name),
+                str(root / 'data'),
+            ],
             check=True,
             capture_output=True,
             timeout=300,
