@@ -14,6 +14,7 @@ import json
 import re
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,18 @@ ITEMS = {
 QUIET = ('-n', '0', '-p', 'no:cacheprovider', '-p', 'no:randomly', '-q')
 """One process, no cache or random order of this repository's own test run, a short terminal report."""
 COUNTS = ('runs', 'tools', 'steps', 'strict', 'pass', 'path', 'tok in', 'tok out', 'req', 'err')
+USAGE = ('tok in', 'tok out', 'req')
+"""How many of the recorded answers a run asks for, and so its tokens and recorded latency: pydantic-ai's retry rules
+decide it, and they change between releases. The `manual` row's run that hit the token limit inside a tool call made
+three requests on pydantic-ai 2.62 (two retries) and makes one on 2.71, which raises at once; its verdict, trajectory
+and error are the same. The table is measured with the release constraints.txt pins."""
+
+
+def _pinned() -> bool:
+    """Whether the installed pydantic-ai is the release constraints.txt pins, the one the table was measured with."""
+    pin = re.search(r'^pydantic-ai-slim==(\S+)$', (ROOT / 'constraints.txt').read_text(encoding='utf-8'), re.M)
+    assert pin is not None, 'constraints.txt pins no pydantic-ai-slim'
+    return metadata.version('pydantic-ai-slim') == pin[1]
 
 
 def settings(temperature: str) -> str:
@@ -186,16 +199,22 @@ def test_the_replay_reproduces_the_documented_real_model_table(
     assert 'ReplayMissError' not in json.dumps(report), 'a run sent a request the recording does not hold'
     got = {entry['summary']['architecture']: entry for entry in report['architectures']}
     assert sorted(got) == sorted(archs)
+    pinned = _pinned()
     for row in rows:
         entry = got[row['architecture']]
         summary = entry['summary']
         assert {case['nodeid'].removesuffix(f'[{row["architecture"]}]') for case in entry['cases']} == ITEMS
-        assert counts(summary) == {key: row[key] for key in COUNTS}, row['architecture']
+        # On another pydantic-ai release (the compatibility jobs), what the runs concluded must still replay; how many
+        # answers they asked for may not (USAGE).
+        compared = COUNTS if pinned else tuple(key for key in COUNTS if key not in USAGE)
+        got_counts = counts(summary)
+        assert {key: got_counts[key] for key in compared} == {key: row[key] for key in compared}, row['architecture']
         # Recorded in format version 2, which stores every exchange's duration: the recorded model's latency per run
         # is known, the same whatever sitting sent the requests (the live `p50 / p95` is not replayable).
         recorded = summary['recorded_latency_p50'], summary['recorded_latency_p95']
         assert None not in recorded, f'{row["architecture"]}: the recording stores no durations'
-        assert row['rec p50 / p95'] == f'{recorded[0]:.0f}s / {recorded[1]:.0f}s', row['architecture']
+        if pinned:
+            assert row['rec p50 / p95'] == f'{recorded[0]:.0f}s / {recorded[1]:.0f}s', row['architecture']
         # The sim columns are those of the doc's sim table (which test_the_sim_table_is_sim_on_the_measured_items runs).
         on_sim = {r['architecture']: r for r in tables(SIM_MARKER)[0][2]}[row['architecture']]
         assert (row['sim steps'], row['sim pass']) == (on_sim['steps'], on_sim['pass']), row['architecture']
