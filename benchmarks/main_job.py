@@ -217,6 +217,13 @@ FLOOR = [sys.executable, str(Path(__file__).resolve()), '--floor-process']
 """The same runs made bare, in a process of their own, without its `--arch`."""
 
 
+def _refuse_failure(command: list[str], returncode: int, output: str) -> None:
+    """Stop the benchmark when a side's process failed: its CPU would not be the cost of the runs it was to make.
+    Exit status 1 is no failure: some runs failed their evaluators, which the main job reports."""
+    if returncode not in (0, 1):
+        sys.exit(f'{" ".join(command[1:4])} exited {returncode}:\n{output}')
+
+
 def child_cpu(command: list[str]) -> tuple[float, float, int]:
     """CPU seconds (user + system, start to exit) and wall seconds of a child process, and its exit status."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -224,9 +231,7 @@ def child_cpu(command: list[str]) -> tuple[float, float, int]:
     done = subprocess.run(command, cwd=ROOT, capture_output=True)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode not in (0, 1):  # 1: some runs failed their evaluators, which the main job reports
-        output = done.stdout.decode()[-2000:] + done.stderr.decode()[-2000:]
-        sys.exit(f'{" ".join(command[1:4])} exited {done.returncode}:\n{output}')
+    _refuse_failure(command, done.returncode, done.stdout.decode()[-2000:] + done.stderr.decode()[-2000:])
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall, done.returncode
 
 
@@ -261,9 +266,7 @@ def together(commands: dict[str, list[str]], cores: list[int]) -> dict[str, floa
             _, status, usage = os.wait4(child.pid, 0)
             child.returncode = os.waitstatus_to_exitcode(status)
             out.close()
-            if child.returncode not in (0, 1):  # 1: some runs failed their evaluators, which the main job reports
-                output = (Path(logs) / side).read_text(errors='replace')[-4000:]
-                sys.exit(f'{" ".join(commands[side][1:4])} exited {child.returncode}:\n{output}')
+            _refuse_failure(commands[side], child.returncode, (Path(logs) / side).read_text(errors='replace')[-4000:])
             seconds[side] = usage.ru_utime + usage.ru_stime
     return seconds
 
